@@ -1,0 +1,467 @@
+/*
+ * merkle.c: RFC 6962 hashing, the incremental right edge, proof plans and
+ * RFC 9162 verification.
+ *
+ * Generation is split in two.  A *plan* walks the RFC 6962 recursion and
+ * writes down, for each proof hash, the half-open leaf range [a, b) it is the
+ * MTH of, decomposed into complete subtrees (stored nodes).  Running the plan
+ * fetches every stored node in one reader call and folds each group.  The
+ * split lets the server answer from LMDB in one batch and lets a client learn
+ * which tiles to fetch before it fetches them.
+ *
+ * Verification follows RFC 9162 §2.1.3.2 / §2.1.4.2 step by step, after an
+ * exact length check so that a wrong-length proof is reported as such and
+ * never hashed.
+ */
+#include "merkle.h"
+
+#include <string.h>
+
+#include <sodium.h>
+
+static unsigned
+bitlen64(uint64_t x)
+{
+	return x == 0 ? 0 : 64 - (unsigned)__builtin_clzll(x);
+}
+
+static uint64_t
+shr64(uint64_t x, unsigned s)
+{
+	return s >= 64 ? 0 : x >> s;
+}
+
+void
+mt_leaf_hash(uint8_t out[MT_HASH_LEN], const uint8_t *data, size_t len)
+{
+	crypto_hash_sha256_state st;
+	const uint8_t prefix = 0x00;
+
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, &prefix, 1);
+	if (len > 0)
+		crypto_hash_sha256_update(&st, data, len);
+	crypto_hash_sha256_final(&st, out);
+}
+
+void
+mt_node_hash(uint8_t out[MT_HASH_LEN], const uint8_t left[MT_HASH_LEN],
+    const uint8_t right[MT_HASH_LEN])
+{
+	/* One contiguous 65-byte message is cheaper than three updates. */
+	uint8_t buf[1 + 2 * MT_HASH_LEN];
+
+	buf[0] = 0x01;
+	memcpy(buf + 1, left, MT_HASH_LEN);
+	memcpy(buf + 1 + MT_HASH_LEN, right, MT_HASH_LEN);
+	crypto_hash_sha256(out, buf, sizeof buf);
+}
+
+void
+mt_empty_root(uint8_t out[MT_HASH_LEN])
+{
+	crypto_hash_sha256(out, NULL, 0);
+}
+
+/* ---- Right edge ---- */
+
+void
+mt_range_init(struct mt_range *r)
+{
+	memset(r, 0, sizeof *r);
+}
+
+int
+mt_range_load(struct mt_range *r, uint64_t size, mt_read_fn read, void *ctx)
+{
+	struct mt_plan plan;
+	uint8_t hashes[MT_NODES_MAX][MT_HASH_LEN];
+	int rc;
+
+	mt_range_init(r);
+	if (size == 0)
+		return 0;
+	(void)mt_root_plan(size, &plan);
+	if ((rc = read(ctx, plan.nodes, plan.n_nodes, hashes)) != 0)
+		return rc;
+	for (size_t i = 0; i < plan.n_nodes; i++)
+		memcpy(r->hash[plan.nodes[i].height], hashes[i], MT_HASH_LEN);
+	r->size = size;
+	return 0;
+}
+
+int
+mt_range_append(struct mt_range *r, const uint8_t leaf[MT_HASH_LEN], mt_emit_fn emit, void *ctx)
+{
+	uint64_t i = r->size;
+	struct mt_node node = {i, 0};
+	uint8_t h[MT_HASH_LEN];
+	unsigned level = 0;
+	int rc;
+
+	if (i == UINT64_MAX)
+		return MT_EFULL;
+	memcpy(h, leaf, MT_HASH_LEN);
+	if (emit != NULL && (rc = emit(ctx, &node, h)) != 0)
+		return rc;
+	/* Each trailing 1 bit of the old size is a left sibling waiting for us. */
+	while ((i >> level) & 1) {
+		mt_node_hash(h, r->hash[level], h);
+		level++;
+		node.height = (uint8_t)level;
+		node.index = i >> level;
+		if (emit != NULL && (rc = emit(ctx, &node, h)) != 0)
+			return rc;
+	}
+	memcpy(r->hash[level], h, MT_HASH_LEN);
+	r->size = i + 1;
+	return 0;
+}
+
+void
+mt_range_root(const struct mt_range *r, uint8_t root[MT_HASH_LEN])
+{
+	uint64_t size = r->size;
+	unsigned h;
+
+	if (size == 0) {
+		mt_empty_root(root);
+		return;
+	}
+	/* Fold from the smallest (rightmost) subtree leftwards. */
+	h = (unsigned)__builtin_ctzll(size);
+	memcpy(root, r->hash[h], MT_HASH_LEN);
+	for (h++; h < 64; h++) {
+		if ((size >> h) & 1)
+			mt_node_hash(root, r->hash[h], root);
+	}
+}
+
+/* ---- Plans ---- */
+
+/* Largest power of two strictly less than n, for n >= 2. */
+static uint64_t
+split_point(uint64_t n)
+{
+	return (uint64_t)1 << (63 - __builtin_clzll(n - 1));
+}
+
+struct span {
+	uint64_t a, b;
+};
+
+/* Append MTH(D[a:b]) as one element: the complete subtrees of [a, b), left to
+ * right.  Within the RFC recursion a is always a multiple of the first
+ * subtree's size, so the right fold of these is exactly MTH(D[a:b]). */
+static int
+plan_add(struct mt_plan *p, uint64_t a, uint64_t b)
+{
+	size_t first = p->n_nodes;
+
+	if (p->n_elems >= MT_PROOF_MAX)
+		return MT_EINVAL;
+	while (a < b) {
+		unsigned h = a == 0 ? 63 : (unsigned)__builtin_ctzll(a);
+		unsigned fit = 63 - (unsigned)__builtin_clzll(b - a);
+
+		if (fit < h)
+			h = fit;
+		if (p->n_nodes >= MT_NODES_MAX)
+			return MT_EINVAL;
+		p->nodes[p->n_nodes].index = a >> h;
+		p->nodes[p->n_nodes].height = (uint8_t)h;
+		p->n_nodes++;
+		a += (uint64_t)1 << h;
+	}
+	p->elem_nodes[p->n_elems++] = (uint8_t)(p->n_nodes - first);
+	return 0;
+}
+
+/* The recursions produce elements root first; proofs list them leaf first. */
+static int
+plan_from_spans(struct mt_plan *p, const struct span *s, size_t n)
+{
+	int rc;
+
+	p->n_elems = p->n_nodes = 0;
+	while (n-- > 0) {
+		if ((rc = plan_add(p, s[n].a, s[n].b)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+mt_inclusion_plan(uint64_t index, uint64_t size, struct mt_plan *plan)
+{
+	struct span s[MT_PROOF_MAX];
+	uint64_t lo = 0, hi = size;
+	size_t n = 0;
+
+	plan->n_elems = plan->n_nodes = 0;
+	if (index >= size)
+		return MT_EINVAL;
+	while (hi - lo > 1) {
+		uint64_t k = split_point(hi - lo);
+
+		if (index < lo + k) {
+			s[n++] = (struct span){lo + k, hi};
+			hi = lo + k;
+		} else {
+			s[n++] = (struct span){lo, lo + k};
+			lo += k;
+		}
+	}
+	return plan_from_spans(plan, s, n);
+}
+
+int
+mt_consistency_plan(uint64_t m, uint64_t n, struct mt_plan *plan)
+{
+	struct span s[MT_PROOF_MAX];
+	uint64_t lo = 0, hi = n;
+	size_t ns = 0;
+	int complete = 1; /* SUBPROOF's b: still on the path of the old root */
+
+	plan->n_elems = plan->n_nodes = 0;
+	if (m > n)
+		return MT_EINVAL;
+	if (m == 0 || m == n)
+		return 0;
+	while (m != hi) {
+		uint64_t k = split_point(hi - lo);
+
+		if (m <= lo + k) {
+			s[ns++] = (struct span){lo + k, hi};
+			hi = lo + k;
+		} else {
+			s[ns++] = (struct span){lo, lo + k};
+			lo += k;
+			complete = 0;
+		}
+	}
+	if (!complete)
+		s[ns++] = (struct span){lo, hi};
+	return plan_from_spans(plan, s, ns);
+}
+
+int
+mt_root_plan(uint64_t size, struct mt_plan *plan)
+{
+	plan->n_elems = plan->n_nodes = 0;
+	if (size == 0)
+		return 0;
+	/* [0, size) decomposes into one node per set bit: at most 64. */
+	return plan_add(plan, 0, size);
+}
+
+int
+mt_plan_run(const struct mt_plan *plan, mt_read_fn read, void *ctx,
+    uint8_t (*out)[MT_HASH_LEN], size_t *n_out)
+{
+	uint8_t hashes[MT_NODES_MAX][MT_HASH_LEN];
+	size_t first = 0;
+	int rc;
+
+	*n_out = 0;
+	if (plan->n_nodes > 0 && (rc = read(ctx, plan->nodes, plan->n_nodes, hashes)) != 0)
+		return rc;
+	for (size_t e = 0; e < plan->n_elems; e++) {
+		size_t last = first + plan->elem_nodes[e] - 1;
+
+		memcpy(out[e], hashes[last], MT_HASH_LEN);
+		while (last-- > first)
+			mt_node_hash(out[e], hashes[last], out[e]);
+		first += plan->elem_nodes[e];
+	}
+	*n_out = plan->n_elems;
+	return 0;
+}
+
+int
+mt_inclusion_prove(uint64_t index, uint64_t size, mt_read_fn read, void *ctx,
+    uint8_t (*path)[MT_HASH_LEN], size_t *n_path)
+{
+	struct mt_plan plan;
+	int rc;
+
+	*n_path = 0;
+	if ((rc = mt_inclusion_plan(index, size, &plan)) != 0)
+		return rc;
+	return mt_plan_run(&plan, read, ctx, path, n_path);
+}
+
+int
+mt_consistency_prove(uint64_t m, uint64_t n, mt_read_fn read, void *ctx,
+    uint8_t (*path)[MT_HASH_LEN], size_t *n_path)
+{
+	struct mt_plan plan;
+	int rc;
+
+	*n_path = 0;
+	if ((rc = mt_consistency_plan(m, n, &plan)) != 0)
+		return rc;
+	return mt_plan_run(&plan, read, ctx, path, n_path);
+}
+
+int
+mt_root_at(uint64_t size, mt_read_fn read, void *ctx, uint8_t root[MT_HASH_LEN])
+{
+	struct mt_plan plan;
+	uint8_t out[MT_PROOF_MAX][MT_HASH_LEN];
+	size_t n;
+	int rc;
+
+	if (size == 0) {
+		mt_empty_root(root);
+		return 0;
+	}
+	(void)mt_root_plan(size, &plan);
+	if ((rc = mt_plan_run(&plan, read, ctx, out, &n)) != 0)
+		return rc;
+	memcpy(root, out[0], MT_HASH_LEN);
+	return 0;
+}
+
+/* ---- Lengths ---- */
+
+size_t
+mt_inclusion_len(uint64_t index, uint64_t size)
+{
+	unsigned inner;
+
+	if (index >= size)
+		return 0;
+	inner = bitlen64(index ^ (size - 1));
+	return inner + (size_t)__builtin_popcountll(shr64(index, inner));
+}
+
+size_t
+mt_consistency_len(uint64_t m, uint64_t n)
+{
+	unsigned fork, shift, border;
+
+	if (m == 0 || m >= n)
+		return 0;
+	fork = bitlen64((m - 1) ^ (n - 1));
+	shift = (unsigned)__builtin_ctzll(m);
+	border = (unsigned)__builtin_popcountll(shr64(m - 1, fork));
+	return ((m & (m - 1)) == 0 ? 0 : 1) + fork - shift + border;
+}
+
+/* ---- Verification ---- */
+
+int
+mt_inclusion_root(const uint8_t leaf[MT_HASH_LEN], uint64_t index, uint64_t size,
+    const uint8_t *path, size_t n_path, uint8_t root[MT_HASH_LEN])
+{
+	uint64_t fn, sn;
+	uint8_t r[MT_HASH_LEN];
+
+	if (index >= size)
+		return MT_EINVAL;
+	if (n_path != mt_inclusion_len(index, size))
+		return MT_EPROOFLEN;
+	fn = index;
+	sn = size - 1;
+	memcpy(r, leaf, MT_HASH_LEN);
+	for (size_t i = 0; i < n_path; i++) {
+		const uint8_t *p = path + i * MT_HASH_LEN;
+
+		if (sn == 0)
+			return MT_EPROOFLEN;
+		if ((fn & 1) == 1 || fn == sn) {
+			mt_node_hash(r, p, r);
+			while ((fn & 1) == 0 && fn != 0) {
+				fn >>= 1;
+				sn >>= 1;
+			}
+		} else {
+			mt_node_hash(r, r, p);
+		}
+		fn >>= 1;
+		sn >>= 1;
+	}
+	if (sn != 0)
+		return MT_EPROOFLEN;
+	memcpy(root, r, MT_HASH_LEN);
+	return 0;
+}
+
+int
+mt_inclusion_verify(const uint8_t leaf[MT_HASH_LEN], uint64_t index, uint64_t size,
+    const uint8_t *path, size_t n_path, const uint8_t root[MT_HASH_LEN])
+{
+	uint8_t r[MT_HASH_LEN];
+	int rc;
+
+	if ((rc = mt_inclusion_root(leaf, index, size, path, n_path, r)) != 0)
+		return rc;
+	return sodium_memcmp(r, root, MT_HASH_LEN) == 0 ? 0 : MT_EBADPROOF;
+}
+
+int
+mt_consistency_verify(uint64_t m, uint64_t n, const uint8_t old_root[MT_HASH_LEN],
+    const uint8_t new_root[MT_HASH_LEN], const uint8_t *path, size_t n_path)
+{
+	uint8_t fr[MT_HASH_LEN], sr[MT_HASH_LEN];
+	uint64_t fn, sn;
+	size_t i;
+
+	if (m > n)
+		return MT_EINVAL;
+	if (m == 0 || m == n) {
+		if (n_path != 0)
+			return MT_EPROOFLEN;
+		if (m == 0) {
+			uint8_t empty[MT_HASH_LEN];
+
+			mt_empty_root(empty);
+			return sodium_memcmp(old_root, empty, MT_HASH_LEN) == 0 ? 0 : MT_EBADPROOF;
+		}
+		return sodium_memcmp(old_root, new_root, MT_HASH_LEN) == 0 ? 0 : MT_EBADPROOF;
+	}
+	if (n_path == 0 || n_path != mt_consistency_len(m, n))
+		return MT_EPROOFLEN;
+
+	/* RFC 9162 §2.1.4.2.  When m is a power of two the old root is the
+	 * implicit first element of the path. */
+	fn = m - 1;
+	sn = n - 1;
+	while ((fn & 1) == 1) {
+		fn >>= 1;
+		sn >>= 1;
+	}
+	if ((m & (m - 1)) == 0) {
+		memcpy(fr, old_root, MT_HASH_LEN);
+		i = 0;
+	} else {
+		memcpy(fr, path, MT_HASH_LEN);
+		i = 1;
+	}
+	memcpy(sr, fr, MT_HASH_LEN);
+	for (; i < n_path; i++) {
+		const uint8_t *c = path + i * MT_HASH_LEN;
+
+		if (sn == 0)
+			return MT_EPROOFLEN;
+		if ((fn & 1) == 1 || fn == sn) {
+			mt_node_hash(fr, c, fr);
+			mt_node_hash(sr, c, sr);
+			while ((fn & 1) == 0 && fn != 0) {
+				fn >>= 1;
+				sn >>= 1;
+			}
+		} else {
+			mt_node_hash(sr, sr, c);
+		}
+		fn >>= 1;
+		sn >>= 1;
+	}
+	if (sn != 0)
+		return MT_EPROOFLEN;
+	if (sodium_memcmp(fr, old_root, MT_HASH_LEN) != 0 ||
+	    sodium_memcmp(sr, new_root, MT_HASH_LEN) != 0)
+		return MT_EBADPROOF;
+	return 0;
+}

@@ -1,0 +1,754 @@
+/*
+ * merkle_test.c: the Merkle library against the published vectors, against a
+ * naive recursive implementation of RFC 6962 for every size up to 1024, and
+ * against mutated proofs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "merkle.h"
+#include "testutil.h"
+#include "tile.h"
+
+typedef uint8_t hash_t[MT_HASH_LEN];
+
+/* ---- An in-memory store of stored nodes, filled by mt_range_append ---- */
+
+struct memstore {
+	hash_t *h[64];
+	uint64_t n[64], cap[64];
+};
+
+static int
+ms_emit(void *ctx, const struct mt_node *node, const uint8_t hash[MT_HASH_LEN])
+{
+	struct memstore *ms = ctx;
+	unsigned l = node->height;
+
+	/* Nodes complete left to right, so each height grows by appending. */
+	assert_int_equal(node->index, ms->n[l]);
+	if (ms->n[l] == ms->cap[l]) {
+		ms->cap[l] = ms->cap[l] ? 2 * ms->cap[l] : 64;
+		ms->h[l] = realloc(ms->h[l], ms->cap[l] * sizeof(hash_t));
+		assert_non_null(ms->h[l]);
+	}
+	memcpy(ms->h[l][ms->n[l]++], hash, MT_HASH_LEN);
+	return 0;
+}
+
+static int
+ms_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN])
+{
+	struct memstore *ms = ctx;
+
+	for (size_t i = 0; i < n; i++) {
+		if (nodes[i].height >= 64 || nodes[i].index >= ms->n[nodes[i].height])
+			return -1;
+		memcpy(out[i], ms->h[nodes[i].height][nodes[i].index], MT_HASH_LEN);
+	}
+	return 0;
+}
+
+static void
+ms_free(struct memstore *ms)
+{
+	for (int l = 0; l < 64; l++)
+		free(ms->h[l]);
+	memset(ms, 0, sizeof *ms);
+}
+
+/* Build a tree of n leaves (leaf hashes given) into ms, returning the range. */
+static void
+ms_build(struct memstore *ms, struct mt_range *r, hash_t *leaves, uint64_t n)
+{
+	mt_range_init(r);
+	for (uint64_t i = 0; i < n; i++)
+		assert_int_equal(mt_range_append(r, leaves[i], ms_emit, ms), 0);
+}
+
+/* ---- Naive RFC 6962 reference: recursive MTH, PATH and PROOF ---- */
+
+#define NAIVE_MAX 1024
+
+static hash_t *naive_leaves;
+static hash_t *naive_memo;	/* [(NAIVE_MAX + 1) * (NAIVE_MAX + 1)] */
+static uint8_t *naive_have;
+
+static uint64_t
+split(uint64_t n)
+{
+	uint64_t k = 1;
+
+	while (k * 2 < n)
+		k *= 2;
+	return k;
+}
+
+static void
+naive_mth(uint64_t a, uint64_t b, uint8_t out[MT_HASH_LEN])
+{
+	size_t slot = (size_t)a * (NAIVE_MAX + 1) + b;
+	uint8_t l[MT_HASH_LEN], r[MT_HASH_LEN];
+	uint64_t k;
+
+	if (naive_have[slot]) {
+		memcpy(out, naive_memo[slot], MT_HASH_LEN);
+		return;
+	}
+	if (b == a) {
+		crypto_hash_sha256(out, NULL, 0);
+	} else if (b - a == 1) {
+		memcpy(out, naive_leaves[a], MT_HASH_LEN);
+	} else {
+		/* Written out in full rather than via mt_node_hash. */
+		uint8_t buf[65];
+
+		k = split(b - a);
+		naive_mth(a, a + k, l);
+		naive_mth(a + k, b, r);
+		buf[0] = 1;
+		memcpy(buf + 1, l, 32);
+		memcpy(buf + 33, r, 32);
+		crypto_hash_sha256(out, buf, sizeof buf);
+	}
+	memcpy(naive_memo[slot], out, MT_HASH_LEN);
+	naive_have[slot] = 1;
+}
+
+static void
+naive_path(uint64_t m, uint64_t a, uint64_t b, hash_t *out, size_t *n)
+{
+	uint64_t k;
+
+	if (b - a <= 1)
+		return;
+	k = split(b - a);
+	if (m < k) {
+		naive_path(m, a, a + k, out, n);
+		naive_mth(a + k, b, out[(*n)++]);
+	} else {
+		naive_path(m - k, a + k, b, out, n);
+		naive_mth(a, a + k, out[(*n)++]);
+	}
+}
+
+static void
+naive_subproof(uint64_t m, uint64_t a, uint64_t b, int complete, hash_t *out, size_t *n)
+{
+	uint64_t k;
+
+	if (m == b - a) {
+		if (!complete)
+			naive_mth(a, b, out[(*n)++]);
+		return;
+	}
+	k = split(b - a);
+	if (m <= k) {
+		naive_subproof(m, a, a + k, complete, out, n);
+		naive_mth(a + k, b, out[(*n)++]);
+	} else {
+		naive_subproof(m - k, a + k, b, 0, out, n);
+		naive_mth(a, a + k, out[(*n)++]);
+	}
+}
+
+static hash_t *
+leaves_ascii(uint64_t n)
+{
+	hash_t *lv = malloc(n * sizeof(hash_t));
+	char buf[32];
+
+	assert_non_null(lv);
+	for (uint64_t i = 0; i < n; i++) {
+		int len = snprintf(buf, sizeof buf, "%llu", (unsigned long long)i);
+		mt_leaf_hash(lv[i], (const uint8_t *)buf, (size_t)len);
+	}
+	return lv;
+}
+
+/* ---- Vectors ---- */
+
+static void
+test_hasher(void **state)
+{
+	json_t *v = tu_vectors("merkle-vectors.json");
+	json_t *hs = json_object_get(v, "hasher");
+	size_t i;
+	json_t *c;
+	uint8_t want[32], got[32], l[64], r[64];
+
+	(void)state;
+	assert_true(json_array_size(hs) >= 4);
+	json_array_foreach(hs, i, c) {
+		const char *op = tu_str(c, "op");
+
+		tu_unhex(tu_str(c, "hash"), want, 32);
+		if (strcmp(op, "empty") == 0) {
+			mt_empty_root(got);
+		} else if (strcmp(op, "leaf") == 0) {
+			size_t len;
+			uint8_t *in = tu_unhex_alloc(tu_str(c, "input_hex"), &len);
+
+			mt_leaf_hash(got, in, len);
+			free(in);
+		} else {
+			/* The vector nodes have 4-byte children; hash them the RFC
+			 * way by hand, and check mt_node_hash on 32-byte inputs
+			 * through the tree vectors instead. */
+			size_t ll, rl;
+			uint8_t *a = tu_unhex_alloc(tu_str(c, "left_hex"), &ll);
+			uint8_t *b = tu_unhex_alloc(tu_str(c, "right_hex"), &rl);
+			crypto_hash_sha256_state st;
+
+			assert_true(ll <= sizeof l && rl <= sizeof r);
+			crypto_hash_sha256_init(&st);
+			crypto_hash_sha256_update(&st, (const uint8_t *)"\x01", 1);
+			crypto_hash_sha256_update(&st, a, ll);
+			crypto_hash_sha256_update(&st, b, rl);
+			crypto_hash_sha256_final(&st, got);
+			free(a);
+			free(b);
+		}
+		assert_memory_equal(got, want, 32);
+	}
+	json_decref(v);
+}
+
+static void
+check_proof_vectors(json_t *incl, json_t *cons, json_t *roots, struct memstore *ms)
+{
+	size_t i;
+	json_t *c;
+	hash_t path[MT_PROOF_MAX], want[MT_PROOF_MAX];
+	uint8_t leaf[32], root[32], root1[32], root2[32];
+	size_t n;
+
+	json_array_foreach(incl, i, c) {
+		uint64_t idx = tu_u64(c, "index"), size = tu_u64(c, "size");
+		json_t *p = json_object_get(c, "path");
+		char key[32];
+
+		tu_unhex(tu_str(c, "leaf_hash"), leaf, 32);
+		if (json_object_get(c, "root") != NULL) {
+			tu_unhex(tu_str(c, "root"), root, 32);
+		} else {
+			snprintf(key, sizeof key, "%llu", (unsigned long long)size);
+			tu_unhex(json_string_value(json_object_get(roots, key)), root, 32);
+		}
+		assert_true(json_array_size(p) <= MT_PROOF_MAX);
+		for (size_t j = 0; j < json_array_size(p); j++)
+			tu_unhex(json_string_value(json_array_get(p, j)), want[j], 32);
+		assert_int_equal(mt_inclusion_prove(idx, size, ms_read, ms, path, &n), 0);
+		assert_int_equal(n, json_array_size(p));
+		assert_int_equal(mt_inclusion_len(idx, size), n);
+		if (n > 0)
+			assert_memory_equal(path, want, n * 32);
+		assert_int_equal(mt_inclusion_verify(leaf, idx, size, want[0], n, root), 0);
+	}
+	json_array_foreach(cons, i, c) {
+		uint64_t m = tu_u64(c, "size1"), sz = tu_u64(c, "size2");
+		json_t *p = json_object_get(c, "path");
+		char key[32];
+
+		if (json_object_get(c, "root1") != NULL) {
+			tu_unhex(tu_str(c, "root1"), root1, 32);
+			tu_unhex(tu_str(c, "root2"), root2, 32);
+		} else {
+			snprintf(key, sizeof key, "%llu", (unsigned long long)m);
+			tu_unhex(json_string_value(json_object_get(roots, key)), root1, 32);
+			snprintf(key, sizeof key, "%llu", (unsigned long long)sz);
+			tu_unhex(json_string_value(json_object_get(roots, key)), root2, 32);
+		}
+		for (size_t j = 0; j < json_array_size(p); j++)
+			tu_unhex(json_string_value(json_array_get(p, j)), want[j], 32);
+		assert_int_equal(mt_consistency_prove(m, sz, ms_read, ms, path, &n), 0);
+		assert_int_equal(n, json_array_size(p));
+		assert_int_equal(mt_consistency_len(m, sz), n);
+		if (n > 0)
+			assert_memory_equal(path, want, n * 32);
+		assert_int_equal(mt_consistency_verify(m, sz, root1, root2, want[0], n), 0);
+	}
+}
+
+static void
+test_tree8(void **state)
+{
+	json_t *v = tu_vectors("merkle-vectors.json");
+	json_t *t = json_object_get(v, "tree8");
+	json_t *leaves = json_object_get(t, "leaves"), *lh = json_object_get(t, "leaf_hashes");
+	json_t *roots = json_object_get(t, "roots"), *levels = json_object_get(t, "node_hashes_by_level");
+	struct memstore ms = {0};
+	struct mt_range r;
+	hash_t hashes[8];
+	uint8_t got[32], want[32];
+	char key[8];
+
+	(void)state;
+	assert_int_equal(json_array_size(leaves), 8);
+	mt_range_init(&r);
+	for (size_t i = 0; i <= 8; i++) {
+		mt_range_root(&r, got);
+		snprintf(key, sizeof key, "%zu", i);
+		tu_unhex(json_string_value(json_object_get(roots, key)), want, 32);
+		assert_memory_equal(got, want, 32);
+		if (i == 8)
+			break;
+
+		size_t len;
+		uint8_t *d = tu_unhex_alloc(json_string_value(json_array_get(leaves, i)), &len);
+
+		mt_leaf_hash(hashes[i], d, len);
+		free(d);
+		tu_unhex(json_string_value(json_array_get(lh, i)), want, 32);
+		assert_memory_equal(hashes[i], want, 32);
+		assert_int_equal(mt_range_append(&r, hashes[i], ms_emit, &ms), 0);
+	}
+	/* Every stored node equals the published node hashes, level by level. */
+	for (size_t l = 0; l < json_array_size(levels); l++) {
+		json_t *lv = json_array_get(levels, l);
+
+		assert_int_equal(ms.n[l], json_array_size(lv));
+		for (size_t j = 0; j < json_array_size(lv); j++) {
+			tu_unhex(json_string_value(json_array_get(lv, j)), want, 32);
+			assert_memory_equal(ms.h[l][j], want, 32);
+		}
+	}
+	for (uint64_t s = 0; s <= 8; s++) {
+		snprintf(key, sizeof key, "%llu", (unsigned long long)s);
+		tu_unhex(json_string_value(json_object_get(roots, key)), want, 32);
+		assert_int_equal(mt_root_at(s, ms_read, &ms, got), 0);
+		assert_memory_equal(got, want, 32);
+	}
+	check_proof_vectors(json_object_get(t, "inclusion"), json_object_get(t, "consistency"), roots,
+	    &ms);
+	ms_free(&ms);
+	json_decref(v);
+}
+
+static void
+test_negative(void **state)
+{
+	json_t *v = tu_vectors("merkle-vectors.json");
+	json_t *neg = json_object_get(v, "negative");
+	json_t *incl = json_object_get(neg, "inclusion"), *cons = json_object_get(neg, "consistency");
+	size_t i;
+	json_t *c;
+	hash_t path[MT_PROOF_MAX + 8];
+	uint8_t leaf[32], root[32], r1[32], r2[32];
+
+	(void)state;
+	assert_true(json_array_size(incl) > 0);
+	assert_true(json_array_size(cons) > 0);
+	json_array_foreach(incl, i, c) {
+		json_t *p = json_object_get(c, "path");
+		size_t n = json_array_size(p);
+
+		assert_true(n <= MT_PROOF_MAX + 8);
+		tu_unhex(tu_str(c, "leaf_hash"), leaf, 32);
+		tu_unhex(tu_str(c, "root"), root, 32);
+		for (size_t j = 0; j < n; j++)
+			tu_unhex(json_string_value(json_array_get(p, j)), path[j], 32);
+		if (mt_inclusion_verify(leaf, tu_u64(c, "index"), tu_u64(c, "size"), path[0], n, root) == 0)
+			fail_msg("negative inclusion vector %zu accepted: %s", i, tu_str(c, "why"));
+	}
+	json_array_foreach(cons, i, c) {
+		json_t *p = json_object_get(c, "path");
+		size_t n = json_array_size(p);
+
+		tu_unhex(tu_str(c, "root1"), r1, 32);
+		tu_unhex(tu_str(c, "root2"), r2, 32);
+		for (size_t j = 0; j < n; j++)
+			tu_unhex(json_string_value(json_array_get(p, j)), path[j], 32);
+		if (mt_consistency_verify(tu_u64(c, "size1"), tu_u64(c, "size2"), r1, r2, path[0], n) ==
+		    0)
+			fail_msg("negative consistency vector %zu accepted: %s", i, tu_str(c, "why"));
+	}
+	json_decref(v);
+}
+
+static void
+test_large_tree(void **state)
+{
+	json_t *v = tu_vectors("merkle-vectors.json");
+	json_t *lt = json_object_get(v, "large_tree");
+	json_t *roots = json_object_get(lt, "roots");
+	uint64_t size = tu_u64(lt, "size");
+	struct memstore ms = {0};
+	struct mt_range r;
+	hash_t *lv = leaves_ascii(size);
+	const char *key;
+	json_t *val;
+	uint8_t got[32], want[32];
+
+	(void)state;
+	assert_int_equal(size, 70000);
+	ms_build(&ms, &r, lv, size);
+	mt_range_root(&r, got);
+	tu_unhex(json_string_value(json_object_get(roots, "70000")), want, 32);
+	assert_memory_equal(got, want, 32);
+	json_object_foreach(roots, key, val) {
+		tu_unhex(json_string_value(val), want, 32);
+		assert_int_equal(mt_root_at(strtoull(key, NULL, 10), ms_read, &ms, got), 0);
+		assert_memory_equal(got, want, 32);
+	}
+	check_proof_vectors(json_object_get(lt, "inclusion"), json_object_get(lt, "consistency"),
+	    roots, &ms);
+
+	/* A range reloaded from storage continues the same tree. */
+	struct mt_range r2;
+	assert_int_equal(mt_range_load(&r2, 69888, ms_read, &ms), 0);
+	tu_unhex(json_string_value(json_object_get(roots, "69888")), want, 32);
+	mt_range_root(&r2, got);
+	assert_memory_equal(got, want, 32);
+	for (uint64_t i = 69888; i < size; i++)
+		assert_int_equal(mt_range_append(&r2, lv[i], NULL, NULL), 0);
+	assert_int_equal(r2.size, r.size);
+	for (unsigned h = 0; h < 64; h++) {
+		if ((r.size >> h) & 1)
+			assert_memory_equal(r2.hash[h], r.hash[h], 32);
+	}
+
+	free(lv);
+	ms_free(&ms);
+	json_decref(v);
+}
+
+/* ---- Differential: every size 1..NAIVE_MAX against the naive definitions ---- */
+
+static void
+naive_setup(hash_t *leaves)
+{
+	size_t slots = (size_t)(NAIVE_MAX + 1) * (NAIVE_MAX + 1);
+
+	naive_leaves = leaves;
+	naive_memo = malloc(slots * sizeof(hash_t));
+	naive_have = calloc(slots, 1);
+	assert_non_null(naive_memo);
+	assert_non_null(naive_have);
+}
+
+static void
+naive_teardown(void)
+{
+	free(naive_memo);
+	free(naive_have);
+	naive_memo = NULL;
+	naive_have = NULL;
+}
+
+static void
+test_differential(void **state)
+{
+	hash_t *lv = leaves_ascii(NAIVE_MAX);
+	struct memstore ms = {0};
+	struct mt_range r;
+	hash_t roots[NAIVE_MAX + 1];
+	hash_t path[MT_PROOF_MAX], want[MT_PROOF_MAX];
+	uint8_t got[32];
+	size_t n, nw;
+
+	(void)state;
+	naive_setup(lv);
+	mt_range_init(&r);
+	for (uint64_t size = 0; size <= NAIVE_MAX; size++) {
+		mt_range_root(&r, got);
+		naive_mth(0, size, roots[size]);
+		assert_memory_equal(got, roots[size], 32);
+		if (size < NAIVE_MAX)
+			assert_int_equal(mt_range_append(&r, lv[size], ms_emit, &ms), 0);
+	}
+	for (uint64_t size = 1; size <= NAIVE_MAX; size++) {
+		assert_int_equal(mt_root_at(size, ms_read, &ms, got), 0);
+		assert_memory_equal(got, roots[size], 32);
+		for (uint64_t i = 0; i < size; i++) {
+			nw = 0;
+			naive_path(i, 0, size, want, &nw);
+			assert_int_equal(mt_inclusion_prove(i, size, ms_read, &ms, path, &n), 0);
+			assert_int_equal(n, nw);
+			assert_int_equal(n, mt_inclusion_len(i, size));
+			if (n > 0)
+				assert_memory_equal(path, want, n * 32);
+			assert_int_equal(mt_inclusion_verify(lv[i], i, size, path[0], n, roots[size]), 0);
+		}
+		for (uint64_t m = 0; m <= size; m++) {
+			nw = 0;
+			if (m > 0 && m < size)
+				naive_subproof(m, 0, size, 1, want, &nw);
+			assert_int_equal(mt_consistency_prove(m, size, ms_read, &ms, path, &n), 0);
+			assert_int_equal(n, nw);
+			assert_int_equal(n, mt_consistency_len(m, size));
+			if (n > 0)
+				assert_memory_equal(path, want, n * 32);
+			assert_int_equal(
+			    mt_consistency_verify(m, size, roots[m], roots[size], path[0], n), 0);
+		}
+	}
+	/* Out-of-range arguments. */
+	assert_int_equal(mt_inclusion_prove(5, 5, ms_read, &ms, path, &n), MT_EINVAL);
+	assert_int_equal(mt_inclusion_prove(0, 0, ms_read, &ms, path, &n), MT_EINVAL);
+	assert_int_equal(mt_consistency_prove(6, 5, ms_read, &ms, path, &n), MT_EINVAL);
+	assert_int_equal(mt_inclusion_verify(lv[0], 1, 1, path[0], 0, roots[1]), MT_EINVAL);
+	assert_int_equal(mt_inclusion_verify(lv[0], 0, 0, path[0], 0, roots[1]), MT_EINVAL);
+	assert_int_equal(mt_consistency_verify(6, 5, roots[6], roots[5], path[0], 0), MT_EINVAL);
+	/* A reader error is passed back unchanged. */
+	assert_int_equal(mt_inclusion_prove(0, NAIVE_MAX + 1, ms_read, &ms, path, &n), -1);
+	naive_teardown();
+	ms_free(&ms);
+	free(lv);
+}
+
+/* ---- Mutations: every corruption of a valid proof must fail ---- */
+
+#define MUT_ALL_BITS 32 /* sizes up to here get every bit flipped */
+
+static void
+mutate_inclusion(hash_t *lv, hash_t *roots, uint64_t i, uint64_t size,
+    hash_t *path, size_t n, uint64_t bitstep)
+{
+	hash_t bad[MT_PROOF_MAX + 1];
+	uint8_t leaf[32], root[32];
+
+	/* Every (sampled) single-bit flip of every hash. */
+	for (size_t j = 0; j < n; j++) {
+		for (uint64_t bit = j % bitstep; bit < 256; bit += bitstep) {
+			memcpy(bad, path, n * 32);
+			bad[j][bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			assert_int_equal(mt_inclusion_verify(lv[i], i, size, bad[0], n, roots[size]),
+			    MT_EBADPROOF);
+		}
+	}
+	for (uint64_t bit = i % bitstep; bit < 256; bit += bitstep) {
+		memcpy(leaf, lv[i], 32);
+		leaf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		assert_int_not_equal(mt_inclusion_verify(leaf, i, size, path[0], n, roots[size]), 0);
+		memcpy(root, roots[size], 32);
+		root[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		assert_int_not_equal(mt_inclusion_verify(lv[i], i, size, path[0], n, root), 0);
+	}
+	/* Truncated at either end, or with a hash added at either end. */
+	if (n > 0) {
+		assert_int_equal(mt_inclusion_verify(lv[i], i, size, path[0], n - 1, roots[size]),
+		    MT_EPROOFLEN);
+		assert_int_equal(mt_inclusion_verify(lv[i], i, size, path[1], n - 1, roots[size]),
+		    MT_EPROOFLEN);
+	}
+	memcpy(bad, path, n * 32);
+	memcpy(bad[n], roots[size], 32);
+	assert_int_equal(mt_inclusion_verify(lv[i], i, size, bad[0], n + 1, roots[size]), MT_EPROOFLEN);
+	memcpy(bad[0], lv[i], 32);
+	memcpy(bad + 1, path, n * 32);
+	assert_int_equal(mt_inclusion_verify(lv[i], i, size, bad[0], n + 1, roots[size]), MT_EPROOFLEN);
+	/* Any other index, with this leaf or the leaf really there: all of them
+	 * in small trees, a spread of 16 beyond. */
+	for (uint64_t j = 1; j < size && j <= (size <= MUT_ALL_BITS ? size : 16); j++) {
+		uint64_t k = size <= MUT_ALL_BITS ? (i + j) % size : (i + j * (size / 16)) % size;
+
+		if (k == i)
+			continue;
+		assert_int_not_equal(mt_inclusion_verify(lv[i], k, size, path[0], n, roots[size]), 0);
+		assert_int_not_equal(mt_inclusion_verify(lv[k], k, size, path[0], n, roots[size]), 0);
+	}
+	/* Any other size, against that size's real root.  (Against this
+	 * size's root a path can fold identically for another size, e.g.
+	 * (0, 3) and (0, 4); the size is bound by the signed checkpoint, not
+	 * by the path.) */
+	for (uint64_t s = i + 1; s <= NAIVE_MAX; s += (s < size + 4 ? 1 : 97)) {
+		if (s == size)
+			continue;
+		assert_int_not_equal(mt_inclusion_verify(lv[i], i, s, path[0], n, roots[s]), 0);
+	}
+}
+
+static void
+mutate_consistency(hash_t *roots, uint64_t m, uint64_t size, hash_t *path, size_t n,
+    uint64_t bitstep)
+{
+	hash_t bad[MT_PROOF_MAX + 1];
+	uint8_t r[32];
+
+	for (size_t j = 0; j < n; j++) {
+		for (uint64_t bit = j % bitstep; bit < 256; bit += bitstep) {
+			memcpy(bad, path, n * 32);
+			bad[j][bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			assert_int_equal(mt_consistency_verify(m, size, roots[m], roots[size], bad[0], n),
+			    MT_EBADPROOF);
+		}
+	}
+	for (uint64_t bit = m % bitstep; bit < 256; bit += bitstep) {
+		memcpy(r, roots[m], 32);
+		r[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		assert_int_not_equal(mt_consistency_verify(m, size, r, roots[size], path[0], n), 0);
+		memcpy(r, roots[size], 32);
+		r[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		assert_int_not_equal(mt_consistency_verify(m, size, roots[m], r, path[0], n), 0);
+	}
+	if (n > 0) {
+		assert_int_equal(mt_consistency_verify(m, size, roots[m], roots[size], path[0], n - 1),
+		    MT_EPROOFLEN);
+		assert_int_equal(
+		    mt_consistency_verify(m, size, roots[m], roots[size], path[1], n - 1),
+		    MT_EPROOFLEN);
+	}
+	memcpy(bad, path, n * 32);
+	memcpy(bad[n], roots[size], 32);
+	assert_int_equal(mt_consistency_verify(m, size, roots[m], roots[size], bad[0], n + 1),
+	    MT_EPROOFLEN);
+	/* Other old or new sizes, each against its real root. */
+	for (uint64_t s = 1; s <= NAIVE_MAX; s += (s < size + 4 ? 1 : 97)) {
+		if (s != m && s <= size)
+			assert_int_not_equal(
+			    mt_consistency_verify(s, size, roots[s], roots[size], path[0], n), 0);
+		if (s != size && s >= m)
+			assert_int_not_equal(
+			    mt_consistency_verify(m, s, roots[m], roots[s], path[0], n), 0);
+	}
+}
+
+static void
+test_mutations(void **state)
+{
+	hash_t *lv = leaves_ascii(NAIVE_MAX);
+	struct memstore ms = {0};
+	struct mt_range r;
+	hash_t roots[NAIVE_MAX + 1];
+	hash_t path[MT_PROOF_MAX];
+	size_t n;
+
+	(void)state;
+	ms_build(&ms, &r, lv, NAIVE_MAX);
+	for (uint64_t s = 0; s <= NAIVE_MAX; s++)
+		assert_int_equal(mt_root_at(s, ms_read, &ms, roots[s]), 0);
+	for (uint64_t size = 1; size <= NAIVE_MAX; size += (size < MUT_ALL_BITS ? 1 : 61)) {
+		/* Every bit for small trees; a rotating sample of bits beyond. */
+		uint64_t bitstep = size <= MUT_ALL_BITS ? 1 : 37;
+
+		for (uint64_t i = 0; i < size; i += (size <= MUT_ALL_BITS ? 1 : 13)) {
+			assert_int_equal(mt_inclusion_prove(i, size, ms_read, &ms, path, &n), 0);
+			mutate_inclusion(lv, roots, i, size, path, n, bitstep);
+		}
+		for (uint64_t m = 1; m < size; m += (size <= MUT_ALL_BITS ? 1 : 13)) {
+			assert_int_equal(mt_consistency_prove(m, size, ms_read, &ms, path, &n), 0);
+			mutate_consistency(roots, m, size, path, n, bitstep);
+		}
+	}
+	/* Edge rules outside the RFC loop. */
+	assert_int_equal(mt_consistency_verify(0, 5, roots[0], roots[5], path[0], 0), 0);
+	assert_int_equal(mt_consistency_verify(0, 5, roots[0], roots[5], path[0], 1), MT_EPROOFLEN);
+	assert_int_equal(mt_consistency_verify(0, 5, roots[1], roots[5], path[0], 0), MT_EBADPROOF);
+	assert_int_equal(mt_consistency_verify(5, 5, roots[5], roots[5], path[0], 0), 0);
+	assert_int_equal(mt_consistency_verify(5, 5, roots[5], roots[6], path[0], 0), MT_EBADPROOF);
+	assert_int_equal(mt_consistency_verify(5, 5, roots[5], roots[5], path[0], 1), MT_EPROOFLEN);
+	ms_free(&ms);
+	free(lv);
+}
+
+/* ---- Plans stay within their bounds at any size ---- */
+
+static uint64_t
+rng_next(uint64_t *s)
+{
+	/* splitmix64 */
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static void
+check_plan_sizes(uint64_t i, uint64_t m, uint64_t n)
+{
+	struct mt_plan p;
+
+	if (i < n) {
+		assert_int_equal(mt_inclusion_plan(i, n, &p), 0);
+		assert_int_equal(p.n_elems, mt_inclusion_len(i, n));
+		assert_true(p.n_elems <= 64);
+		assert_true(p.n_nodes <= MT_NODES_MAX);
+	}
+	if (m <= n) {
+		assert_int_equal(mt_consistency_plan(m, n, &p), 0);
+		assert_int_equal(p.n_elems, mt_consistency_len(m, n));
+		assert_true(p.n_elems <= MT_PROOF_MAX);
+		assert_true(p.n_nodes <= MT_NODES_MAX);
+	}
+	assert_int_equal(mt_root_plan(n, &p), 0);
+	assert_int_equal(p.n_elems, n ? 1 : 0);
+	assert_int_equal(p.n_nodes, (size_t)__builtin_popcountll(n));
+}
+
+static void
+test_plan_bounds(void **state)
+{
+	uint64_t seed = 42;
+	struct mt_plan p;
+
+	(void)state;
+	for (int k = 0; k < 200000; k++) {
+		uint64_t n = rng_next(&seed) >> (rng_next(&seed) % 64);
+		uint64_t i = n ? rng_next(&seed) % n : 0;
+		uint64_t m = n ? rng_next(&seed) % n + 1 : 0;
+
+		check_plan_sizes(i, m, n);
+	}
+	/* The longest proofs there are. */
+	check_plan_sizes(UINT64_MAX - 2, UINT64_MAX - 2, UINT64_MAX);
+	check_plan_sizes(0, UINT64_MAX - 1, UINT64_MAX);
+	check_plan_sizes(UINT64_MAX - 1, 1, UINT64_MAX);
+	assert_int_equal(mt_consistency_len(UINT64_MAX - 2, UINT64_MAX), 65);
+	assert_int_equal(mt_consistency_plan(UINT64_MAX - 2, UINT64_MAX, &p), 0);
+	assert_int_equal(p.n_elems, 65);
+	assert_int_equal(mt_inclusion_len(0, UINT64_MAX), 64);
+	/* A full tree refuses another leaf. */
+	struct mt_range r;
+	uint8_t leaf[32] = {0};
+	mt_range_init(&r);
+	r.size = UINT64_MAX;
+	assert_int_equal(mt_range_append(&r, leaf, NULL, NULL), MT_EFULL);
+}
+
+/* An emit callback that fails leaves the range untouched. */
+static int
+emit_fail_at_height1(void *ctx, const struct mt_node *node, const uint8_t hash[MT_HASH_LEN])
+{
+	(void)ctx;
+	(void)hash;
+	return node->height == 1 ? -7 : 0;
+}
+
+static void
+test_emit_failure(void **state)
+{
+	struct mt_range r, before;
+	uint8_t leaf[32] = {1};
+
+	(void)state;
+	mt_range_init(&r);
+	assert_int_equal(mt_range_append(&r, leaf, emit_fail_at_height1, NULL), 0);
+	before = r;
+	assert_int_equal(mt_range_append(&r, leaf, emit_fail_at_height1, NULL), -7);
+	assert_memory_equal(&r, &before, sizeof r);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_hasher),
+	    cmocka_unit_test(test_tree8),
+	    cmocka_unit_test(test_negative),
+	    cmocka_unit_test(test_large_tree),
+	    cmocka_unit_test(test_differential),
+	    cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_plan_bounds),
+	    cmocka_unit_test(test_emit_failure),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
