@@ -158,8 +158,8 @@ main(int argc, char **argv)
 	printf("%-28s %14.0f %22s\n", "sha256 (65 B, the limit)", sha_rate, "1.00");
 	printf("%-28s %14.0f %22.2f\n", "root update (append+root)", append_rate,
 	    append_rate / (sha_rate / hashes_per_append));
-	printf("%-28s %14.0f %22s\n", "inclusion proof generated", prove_rate,
-	    "(no hashing: reads)");
+	printf(
+	    "%-28s %14.0f %22s\n", "inclusion proof generated", prove_rate, "(no hashing: reads)");
 	printf("%-28s %14.0f %22.2f\n", "inclusion proof verified", verify_rate,
 	    verify_rate / (sha_rate / avg_path));
 	printf("(%.1f hashes per root update, %.1f per verified path; checksum %llu)\n",
@@ -174,7 +174,8 @@ main(int argc, char **argv)
 		fprintf(f,
 		    "{\"tree_size\":%llu,\"sha256_per_s\":%.0f,\"root_updates_per_s\":%.0f,"
 		    "\"root_update_ratio\":%.3f,\"proofs_generated_per_s\":%.0f,"
-		    "\"proofs_verified_per_s\":%.0f,\"proof_verify_ratio\":%.3f,\"avg_path\":%.2f}\n",
+		    "\"proofs_verified_per_s\":%.0f,\"proof_verify_ratio\":%.3f,\"avg_path\":%.2f}"
+		    "\n",
 		    (unsigned long long)size, sha_rate, append_rate,
 		    append_rate / (sha_rate / hashes_per_append), prove_rate, verify_rate,
 		    verify_rate / (sha_rate / avg_path), avg_path);

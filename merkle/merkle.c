@@ -45,8 +45,8 @@ mt_leaf_hash(uint8_t out[MT_HASH_LEN], const uint8_t *data, size_t len)
 }
 
 void
-mt_node_hash(uint8_t out[MT_HASH_LEN], const uint8_t left[MT_HASH_LEN],
-    const uint8_t right[MT_HASH_LEN])
+mt_node_hash(
+    uint8_t out[MT_HASH_LEN], const uint8_t left[MT_HASH_LEN], const uint8_t right[MT_HASH_LEN])
 {
 	/* One contiguous 65-byte message is cheaper than three updates. */
 	uint8_t buf[1 + 2 * MT_HASH_LEN];
@@ -256,8 +256,8 @@ mt_root_plan(uint64_t size, struct mt_plan *plan)
 }
 
 int
-mt_plan_run(const struct mt_plan *plan, mt_read_fn read, void *ctx,
-    uint8_t (*out)[MT_HASH_LEN], size_t *n_out)
+mt_plan_run(const struct mt_plan *plan, mt_read_fn read, void *ctx, uint8_t (*out)[MT_HASH_LEN],
+    size_t *n_out)
 {
 	uint8_t hashes[MT_NODES_MAX][MT_HASH_LEN];
 	size_t first = 0;

@@ -21,8 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MT_HASH_LEN  32
-#define MT_PROOF_MAX 65	 /* most hashes in any proof: 64 for inclusion, 65 for
+#define MT_HASH_LEN 32
+#define MT_PROOF_MAX                                                                               \
+	65               /* most hashes in any proof: 64 for inclusion, 65 for
 			  * consistency (m = 2^64 - 3, n = 2^64 - 1) */
 #define MT_NODES_MAX 128 /* most stored nodes any one proof or root reads */
 
@@ -42,8 +43,8 @@ struct mt_node {
  * Must write into out[i] the hash of nodes[i] for every i < n, and return 0,
  * or return a non-zero error code that the caller passes back unchanged.
  * nodes and out are borrowed for the call; n <= MT_NODES_MAX. */
-typedef int (*mt_read_fn)(void *ctx, const struct mt_node *nodes, size_t n,
-    uint8_t (*out)[MT_HASH_LEN]);
+typedef int (*mt_read_fn)(
+    void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN]);
 
 /* ---- Hashing (RFC 6962 §2.1) ---- */
 
@@ -51,8 +52,8 @@ typedef int (*mt_read_fn)(void *ctx, const struct mt_node *nodes, size_t n,
 void mt_leaf_hash(uint8_t out[MT_HASH_LEN], const uint8_t *data, size_t len);
 
 /* out = SHA-256(0x01 || left || right).  out may alias left or right. */
-void mt_node_hash(uint8_t out[MT_HASH_LEN], const uint8_t left[MT_HASH_LEN],
-    const uint8_t right[MT_HASH_LEN]);
+void mt_node_hash(
+    uint8_t out[MT_HASH_LEN], const uint8_t left[MT_HASH_LEN], const uint8_t right[MT_HASH_LEN]);
 
 /* out = SHA-256(""), the root of the empty tree. */
 void mt_empty_root(uint8_t out[MT_HASH_LEN]);
@@ -83,8 +84,8 @@ int mt_range_load(struct mt_range *r, uint64_t size, mt_read_fn read, void *ctx)
  * node: always the leaf at (0, old size), then one parent per trailing 1 bit
  * of the old size.  Returns 0, MT_EFULL, or emit's error; on any error r is
  * left unchanged, and the caller must discard the nodes already emitted. */
-int mt_range_append(struct mt_range *r, const uint8_t leaf[MT_HASH_LEN], mt_emit_fn emit,
-    void *ctx);
+int mt_range_append(
+    struct mt_range *r, const uint8_t leaf[MT_HASH_LEN], mt_emit_fn emit, void *ctx);
 
 /* root = MTH of the tree r describes (the empty-tree hash when size is 0). */
 void mt_range_root(const struct mt_range *r, uint8_t root[MT_HASH_LEN]);
@@ -117,8 +118,8 @@ int mt_root_plan(uint64_t size, struct mt_plan *plan);
 /* Run a plan: read all its nodes in one call to `read`, then fold them into
  * plan->n_elems hashes in out[] (room for MT_PROOF_MAX).  *n_out receives
  * plan->n_elems.  Returns 0 or read's error (then *n_out is 0). */
-int mt_plan_run(const struct mt_plan *plan, mt_read_fn read, void *ctx,
-    uint8_t (*out)[MT_HASH_LEN], size_t *n_out);
+int mt_plan_run(const struct mt_plan *plan, mt_read_fn read, void *ctx, uint8_t (*out)[MT_HASH_LEN],
+    size_t *n_out);
 
 /* Plan and run in one call.  path must have room for MT_PROOF_MAX hashes.
  * Returns 0, MT_EINVAL for out-of-range arguments, or read's error. */

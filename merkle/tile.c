@@ -165,8 +165,8 @@ mt_tile_count(unsigned level, uint64_t size)
 
 /* Position of a node within its tile, independent of the tree size. */
 static void
-node_place(const struct mt_node *node, unsigned *level, uint64_t *tile, unsigned *offset,
-    unsigned *count)
+node_place(
+    const struct mt_node *node, unsigned *level, uint64_t *tile, unsigned *offset, unsigned *count)
 {
 	unsigned r = node->height % MT_TILE_HEIGHT;
 	uint64_t first = node->index << r;
@@ -178,8 +178,8 @@ node_place(const struct mt_node *node, unsigned *level, uint64_t *tile, unsigned
 }
 
 int
-mt_tile_locate(const struct mt_node *node, uint64_t size, struct mt_tile *t, unsigned *offset,
-    unsigned *count)
+mt_tile_locate(
+    const struct mt_node *node, uint64_t size, struct mt_tile *t, unsigned *offset, unsigned *count)
 {
 	unsigned level;
 
@@ -193,8 +193,8 @@ mt_tile_locate(const struct mt_node *node, uint64_t size, struct mt_tile *t, uns
 }
 
 int
-mt_plan_tiles(const struct mt_plan *plan, uint64_t size, struct mt_tile *tiles, size_t max,
-    size_t *n)
+mt_plan_tiles(
+    const struct mt_plan *plan, uint64_t size, struct mt_tile *tiles, size_t max, size_t *n)
 {
 	size_t k = 0;
 	int rc;
@@ -261,8 +261,9 @@ mt_tileset_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)
 		}
 		if (j == set->n)
 			return MT_ENOTILE;
-		mt_subtree_hash((const uint8_t(*)[MT_HASH_LEN])(set->data[j] + (size_t)off * MT_HASH_LEN),
-		    cnt, out[i]);
+		mt_subtree_hash(
+		    (const uint8_t(*)[MT_HASH_LEN])(set->data[j] + (size_t)off * MT_HASH_LEN), cnt,
+		    out[i]);
 	}
 	return 0;
 }

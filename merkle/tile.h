@@ -16,16 +16,16 @@
 
 #include "merkle.h"
 
-#define MT_TILE_HEIGHT	 8
-#define MT_TILE_WIDTH	 256
-#define MT_TILE_LEVELS	 64 /* levels 0 .. 63 are valid in paths */
+#define MT_TILE_HEIGHT   8
+#define MT_TILE_WIDTH    256
+#define MT_TILE_LEVELS   64 /* levels 0 .. 63 are valid in paths */
 #define MT_TILE_PATH_MAX 64 /* longest path plus NUL: "tile/entries/x018/.../615.p/255" */
 
 struct mt_tile {
 	uint64_t index;
-	uint16_t width;	/* 1 .. 256; 256 is a full tile */
-	uint8_t level;	/* 0 .. 63; 0 for entry bundles */
-	bool entries;	/* an entry bundle (tile/entries/...) rather than a hash tile */
+	uint16_t width; /* 1 .. 256; 256 is a full tile */
+	uint8_t level;  /* 0 .. 63; 0 for entry bundles */
+	bool entries;   /* an entry bundle (tile/entries/...) rather than a hash tile */
 };
 
 /* Write the tile's path ("tile/0/x001/234", "tile/entries/005.p/17"; no
@@ -46,8 +46,8 @@ int mt_tile_parse(const char *path, size_t len, struct mt_tile *t);
  * 2^(height mod 8) hashes starting at position *offset of tile
  * (height / 8, *).  t->width is that tile's width at `size`.  Returns 0, or
  * MT_EINVAL if the node is not complete within `size`. */
-int mt_tile_locate(const struct mt_node *node, uint64_t size, struct mt_tile *t,
-    unsigned *offset, unsigned *count);
+int mt_tile_locate(const struct mt_node *node, uint64_t size, struct mt_tile *t, unsigned *offset,
+    unsigned *count);
 
 /* Width of tile (level, index) at tree size `size`: 1 .. 256, or 0 if the
  * tile has no hashes yet at that size. */
@@ -61,8 +61,8 @@ uint64_t mt_tile_count(unsigned level, uint64_t size);
  * `plan`.  Writes at most `max` tiles to tiles[] and the number to *n.
  * Returns 0, MT_EINVAL if a node is not complete within `size`, or
  * MT_ENOTILE if more than `max` tiles are needed. */
-int mt_plan_tiles(const struct mt_plan *plan, uint64_t size, struct mt_tile *tiles, size_t max,
-    size_t *n);
+int mt_plan_tiles(
+    const struct mt_plan *plan, uint64_t size, struct mt_tile *tiles, size_t max, size_t *n);
 
 /* A set of downloaded hash tiles, for reading stored nodes out of them.
  * data[i] points at tiles[i].width * 32 bytes of tile body.  Everything is
@@ -76,8 +76,7 @@ struct mt_tileset {
 /* An mt_read_fn over a struct mt_tileset (passed as ctx): each node is the
  * perfect-subtree fold of its hashes from the matching tile.  Returns 0, or
  * MT_ENOTILE if a node's tile is absent from the set or too narrow. */
-int mt_tileset_read(void *ctx, const struct mt_node *nodes, size_t n,
-    uint8_t (*out)[MT_HASH_LEN]);
+int mt_tileset_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN]);
 
 /* Hash of the perfect subtree whose `count` leaves-of-the-subtree are the
  * consecutive hashes in[0..count).  count must be a power of two, 1 .. 256.

@@ -74,7 +74,7 @@ ms_build(struct memstore *ms, struct mt_range *r, hash_t *leaves, uint64_t n)
 #define NAIVE_MAX 1024
 
 static hash_t *naive_leaves;
-static hash_t *naive_memo;	/* [(NAIVE_MAX + 1) * (NAIVE_MAX + 1)] */
+static hash_t *naive_memo; /* [(NAIVE_MAX + 1) * (NAIVE_MAX + 1)] */
 static uint8_t *naive_have;
 
 static uint64_t
@@ -182,7 +182,8 @@ test_hasher(void **state)
 
 	(void)state;
 	assert_true(json_array_size(hs) >= 4);
-	json_array_foreach(hs, i, c) {
+	json_array_foreach(hs, i, c)
+	{
 		const char *op = tu_str(c, "op");
 
 		tu_unhex(tu_str(c, "hash"), want, 32);
@@ -226,7 +227,8 @@ check_proof_vectors(json_t *incl, json_t *cons, json_t *roots, struct memstore *
 	uint8_t leaf[32], root[32], root1[32], root2[32];
 	size_t n;
 
-	json_array_foreach(incl, i, c) {
+	json_array_foreach(incl, i, c)
+	{
 		uint64_t idx = tu_u64(c, "index"), size = tu_u64(c, "size");
 		json_t *p = json_object_get(c, "path");
 		char key[32];
@@ -248,7 +250,8 @@ check_proof_vectors(json_t *incl, json_t *cons, json_t *roots, struct memstore *
 			assert_memory_equal(path, want, n * 32);
 		assert_int_equal(mt_inclusion_verify(leaf, idx, size, want[0], n, root), 0);
 	}
-	json_array_foreach(cons, i, c) {
+	json_array_foreach(cons, i, c)
+	{
 		uint64_t m = tu_u64(c, "size1"), sz = tu_u64(c, "size2");
 		json_t *p = json_object_get(c, "path");
 		char key[32];
@@ -279,7 +282,8 @@ test_tree8(void **state)
 	json_t *v = tu_vectors("merkle-vectors.json");
 	json_t *t = json_object_get(v, "tree8");
 	json_t *leaves = json_object_get(t, "leaves"), *lh = json_object_get(t, "leaf_hashes");
-	json_t *roots = json_object_get(t, "roots"), *levels = json_object_get(t, "node_hashes_by_level");
+	json_t *roots = json_object_get(t, "roots"),
+	       *levels = json_object_get(t, "node_hashes_by_level");
 	struct memstore ms = {0};
 	struct mt_range r;
 	hash_t hashes[8];
@@ -322,8 +326,8 @@ test_tree8(void **state)
 		assert_int_equal(mt_root_at(s, ms_read, &ms, got), 0);
 		assert_memory_equal(got, want, 32);
 	}
-	check_proof_vectors(json_object_get(t, "inclusion"), json_object_get(t, "consistency"), roots,
-	    &ms);
+	check_proof_vectors(
+	    json_object_get(t, "inclusion"), json_object_get(t, "consistency"), roots, &ms);
 	ms_free(&ms);
 	json_decref(v);
 }
@@ -333,7 +337,8 @@ test_negative(void **state)
 {
 	json_t *v = tu_vectors("merkle-vectors.json");
 	json_t *neg = json_object_get(v, "negative");
-	json_t *incl = json_object_get(neg, "inclusion"), *cons = json_object_get(neg, "consistency");
+	json_t *incl = json_object_get(neg, "inclusion"),
+	       *cons = json_object_get(neg, "consistency");
 	size_t i;
 	json_t *c;
 	hash_t path[MT_PROOF_MAX + 8];
@@ -342,7 +347,8 @@ test_negative(void **state)
 	(void)state;
 	assert_true(json_array_size(incl) > 0);
 	assert_true(json_array_size(cons) > 0);
-	json_array_foreach(incl, i, c) {
+	json_array_foreach(incl, i, c)
+	{
 		json_t *p = json_object_get(c, "path");
 		size_t n = json_array_size(p);
 
@@ -351,10 +357,12 @@ test_negative(void **state)
 		tu_unhex(tu_str(c, "root"), root, 32);
 		for (size_t j = 0; j < n; j++)
 			tu_unhex(json_string_value(json_array_get(p, j)), path[j], 32);
-		if (mt_inclusion_verify(leaf, tu_u64(c, "index"), tu_u64(c, "size"), path[0], n, root) == 0)
+		if (mt_inclusion_verify(
+		        leaf, tu_u64(c, "index"), tu_u64(c, "size"), path[0], n, root) == 0)
 			fail_msg("negative inclusion vector %zu accepted: %s", i, tu_str(c, "why"));
 	}
-	json_array_foreach(cons, i, c) {
+	json_array_foreach(cons, i, c)
+	{
 		json_t *p = json_object_get(c, "path");
 		size_t n = json_array_size(p);
 
@@ -362,9 +370,10 @@ test_negative(void **state)
 		tu_unhex(tu_str(c, "root2"), r2, 32);
 		for (size_t j = 0; j < n; j++)
 			tu_unhex(json_string_value(json_array_get(p, j)), path[j], 32);
-		if (mt_consistency_verify(tu_u64(c, "size1"), tu_u64(c, "size2"), r1, r2, path[0], n) ==
-		    0)
-			fail_msg("negative consistency vector %zu accepted: %s", i, tu_str(c, "why"));
+		if (mt_consistency_verify(
+		        tu_u64(c, "size1"), tu_u64(c, "size2"), r1, r2, path[0], n) == 0)
+			fail_msg(
+			    "negative consistency vector %zu accepted: %s", i, tu_str(c, "why"));
 	}
 	json_decref(v);
 }
@@ -389,13 +398,14 @@ test_large_tree(void **state)
 	mt_range_root(&r, got);
 	tu_unhex(json_string_value(json_object_get(roots, "70000")), want, 32);
 	assert_memory_equal(got, want, 32);
-	json_object_foreach(roots, key, val) {
+	json_object_foreach(roots, key, val)
+	{
 		tu_unhex(json_string_value(val), want, 32);
 		assert_int_equal(mt_root_at(strtoull(key, NULL, 10), ms_read, &ms, got), 0);
 		assert_memory_equal(got, want, 32);
 	}
-	check_proof_vectors(json_object_get(lt, "inclusion"), json_object_get(lt, "consistency"),
-	    roots, &ms);
+	check_proof_vectors(
+	    json_object_get(lt, "inclusion"), json_object_get(lt, "consistency"), roots, &ms);
 
 	/* A range reloaded from storage continues the same tree. */
 	struct mt_range r2;
@@ -471,7 +481,8 @@ test_differential(void **state)
 			assert_int_equal(n, mt_inclusion_len(i, size));
 			if (n > 0)
 				assert_memory_equal(path, want, n * 32);
-			assert_int_equal(mt_inclusion_verify(lv[i], i, size, path[0], n, roots[size]), 0);
+			assert_int_equal(
+			    mt_inclusion_verify(lv[i], i, size, path[0], n, roots[size]), 0);
 		}
 		for (uint64_t m = 0; m <= size; m++) {
 			nw = 0;
@@ -505,8 +516,8 @@ test_differential(void **state)
 #define MUT_ALL_BITS 32 /* sizes up to here get every bit flipped */
 
 static void
-mutate_inclusion(hash_t *lv, hash_t *roots, uint64_t i, uint64_t size,
-    hash_t *path, size_t n, uint64_t bitstep)
+mutate_inclusion(
+    hash_t *lv, hash_t *roots, uint64_t i, uint64_t size, hash_t *path, size_t n, uint64_t bitstep)
 {
 	hash_t bad[MT_PROOF_MAX + 1];
 	uint8_t leaf[32], root[32];
@@ -516,31 +527,35 @@ mutate_inclusion(hash_t *lv, hash_t *roots, uint64_t i, uint64_t size,
 		for (uint64_t bit = j % bitstep; bit < 256; bit += bitstep) {
 			memcpy(bad, path, n * 32);
 			bad[j][bit / 8] ^= (uint8_t)(1u << (bit % 8));
-			assert_int_equal(mt_inclusion_verify(lv[i], i, size, bad[0], n, roots[size]),
+			assert_int_equal(
+			    mt_inclusion_verify(lv[i], i, size, bad[0], n, roots[size]),
 			    MT_EBADPROOF);
 		}
 	}
 	for (uint64_t bit = i % bitstep; bit < 256; bit += bitstep) {
 		memcpy(leaf, lv[i], 32);
 		leaf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-		assert_int_not_equal(mt_inclusion_verify(leaf, i, size, path[0], n, roots[size]), 0);
+		assert_int_not_equal(
+		    mt_inclusion_verify(leaf, i, size, path[0], n, roots[size]), 0);
 		memcpy(root, roots[size], 32);
 		root[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		assert_int_not_equal(mt_inclusion_verify(lv[i], i, size, path[0], n, root), 0);
 	}
 	/* Truncated at either end, or with a hash added at either end. */
 	if (n > 0) {
-		assert_int_equal(mt_inclusion_verify(lv[i], i, size, path[0], n - 1, roots[size]),
-		    MT_EPROOFLEN);
-		assert_int_equal(mt_inclusion_verify(lv[i], i, size, path[1], n - 1, roots[size]),
-		    MT_EPROOFLEN);
+		assert_int_equal(
+		    mt_inclusion_verify(lv[i], i, size, path[0], n - 1, roots[size]), MT_EPROOFLEN);
+		assert_int_equal(
+		    mt_inclusion_verify(lv[i], i, size, path[1], n - 1, roots[size]), MT_EPROOFLEN);
 	}
 	memcpy(bad, path, n * 32);
 	memcpy(bad[n], roots[size], 32);
-	assert_int_equal(mt_inclusion_verify(lv[i], i, size, bad[0], n + 1, roots[size]), MT_EPROOFLEN);
+	assert_int_equal(
+	    mt_inclusion_verify(lv[i], i, size, bad[0], n + 1, roots[size]), MT_EPROOFLEN);
 	memcpy(bad[0], lv[i], 32);
 	memcpy(bad + 1, path, n * 32);
-	assert_int_equal(mt_inclusion_verify(lv[i], i, size, bad[0], n + 1, roots[size]), MT_EPROOFLEN);
+	assert_int_equal(
+	    mt_inclusion_verify(lv[i], i, size, bad[0], n + 1, roots[size]), MT_EPROOFLEN);
 	/* Any other index, with this leaf or the leaf really there: all of them
 	 * in small trees, a spread of 16 beyond. */
 	for (uint64_t j = 1; j < size && j <= (size <= MUT_ALL_BITS ? size : 16); j++) {
@@ -548,8 +563,10 @@ mutate_inclusion(hash_t *lv, hash_t *roots, uint64_t i, uint64_t size,
 
 		if (k == i)
 			continue;
-		assert_int_not_equal(mt_inclusion_verify(lv[i], k, size, path[0], n, roots[size]), 0);
-		assert_int_not_equal(mt_inclusion_verify(lv[k], k, size, path[0], n, roots[size]), 0);
+		assert_int_not_equal(
+		    mt_inclusion_verify(lv[i], k, size, path[0], n, roots[size]), 0);
+		assert_int_not_equal(
+		    mt_inclusion_verify(lv[k], k, size, path[0], n, roots[size]), 0);
 	}
 	/* Any other size, against that size's real root.  (Against this
 	 * size's root a path can fold identically for another size, e.g.
@@ -563,8 +580,8 @@ mutate_inclusion(hash_t *lv, hash_t *roots, uint64_t i, uint64_t size,
 }
 
 static void
-mutate_consistency(hash_t *roots, uint64_t m, uint64_t size, hash_t *path, size_t n,
-    uint64_t bitstep)
+mutate_consistency(
+    hash_t *roots, uint64_t m, uint64_t size, hash_t *path, size_t n, uint64_t bitstep)
 {
 	hash_t bad[MT_PROOF_MAX + 1];
 	uint8_t r[32];
@@ -573,7 +590,8 @@ mutate_consistency(hash_t *roots, uint64_t m, uint64_t size, hash_t *path, size_
 		for (uint64_t bit = j % bitstep; bit < 256; bit += bitstep) {
 			memcpy(bad, path, n * 32);
 			bad[j][bit / 8] ^= (uint8_t)(1u << (bit % 8));
-			assert_int_equal(mt_consistency_verify(m, size, roots[m], roots[size], bad[0], n),
+			assert_int_equal(
+			    mt_consistency_verify(m, size, roots[m], roots[size], bad[0], n),
 			    MT_EBADPROOF);
 		}
 	}
@@ -586,7 +604,8 @@ mutate_consistency(hash_t *roots, uint64_t m, uint64_t size, hash_t *path, size_
 		assert_int_not_equal(mt_consistency_verify(m, size, roots[m], r, path[0], n), 0);
 	}
 	if (n > 0) {
-		assert_int_equal(mt_consistency_verify(m, size, roots[m], roots[size], path[0], n - 1),
+		assert_int_equal(
+		    mt_consistency_verify(m, size, roots[m], roots[size], path[0], n - 1),
 		    MT_EPROOFLEN);
 		assert_int_equal(
 		    mt_consistency_verify(m, size, roots[m], roots[size], path[1], n - 1),
@@ -594,8 +613,8 @@ mutate_consistency(hash_t *roots, uint64_t m, uint64_t size, hash_t *path, size_
 	}
 	memcpy(bad, path, n * 32);
 	memcpy(bad[n], roots[size], 32);
-	assert_int_equal(mt_consistency_verify(m, size, roots[m], roots[size], bad[0], n + 1),
-	    MT_EPROOFLEN);
+	assert_int_equal(
+	    mt_consistency_verify(m, size, roots[m], roots[size], bad[0], n + 1), MT_EPROOFLEN);
 	/* Other old or new sizes, each against its real root. */
 	for (uint64_t s = 1; s <= NAIVE_MAX; s += (s < size + 4 ? 1 : 97)) {
 		if (s != m && s <= size)

@@ -6,10 +6,10 @@
 #ifndef CL_TESTUTIL_H
 #define CL_TESTUTIL_H
 
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 
 #include <cmocka.h>
 #include <jansson.h>

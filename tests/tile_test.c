@@ -104,7 +104,8 @@ test_path_roundtrip(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct mt_tile want = {cases[i].index, cases[i].width, cases[i].level, cases[i].entries};
+		struct mt_tile want = {
+		    cases[i].index, cases[i].width, cases[i].level, cases[i].entries};
 
 		assert_int_equal(mt_tile_parse(cases[i].path, strlen(cases[i].path), &t), 0);
 		assert_int_equal(t.level, want.level);
@@ -153,20 +154,20 @@ test_path_reject(void **state)
 	    "tile/0/",
 	    "/tile/0/000",
 	    "tile//000",
-	    "tile/00/000",	   /* leading zero level */
+	    "tile/00/000", /* leading zero level */
 	    "tile/01/000",
-	    "tile/64/000",	   /* level out of range */
+	    "tile/64/000", /* level out of range */
 	    "tile/100/000",
 	    "tile/-1/000",
 	    "tile/+1/000",
 	    "tile/a/000",
-	    "tile/0/0",	   /* short group */
+	    "tile/0/0", /* short group */
 	    "tile/0/00",
-	    "tile/0/0000",	   /* long group */
+	    "tile/0/0000", /* long group */
 	    "tile/0/1",
 	    "tile/0/x000/001", /* non-canonical leading zero group */
 	    "tile/0/x000/x001/000",
-	    "tile/0/x001",	   /* x group must be followed by another */
+	    "tile/0/x001", /* x group must be followed by another */
 	    "tile/0/x001/",
 	    "tile/0/001/000", /* non-final group without x */
 	    "tile/0/x1/000",
@@ -175,7 +176,7 @@ test_path_reject(void **state)
 	    "tile/0/x001//000",
 	    "tile/0/000/",
 	    "tile/0/000.p/",
-	    "tile/0/000.p/0", /* empty partial */
+	    "tile/0/000.p/0",   /* empty partial */
 	    "tile/0/000.p/256", /* a full tile has no .p */
 	    "tile/0/000.p/300",
 	    "tile/0/000.p/012", /* leading zero width */
@@ -287,7 +288,8 @@ test_tile_vectors(void **state)
 {
 	json_t *v = tu_vectors("merkle-vectors.json");
 	json_t *lt = json_object_get(v, "large_tree");
-	json_t *tiles = json_object_get(lt, "tiles"), *bundles = json_object_get(lt, "entry_bundles");
+	json_t *tiles = json_object_get(lt, "tiles"),
+	       *bundles = json_object_get(lt, "entry_bundles");
 	uint64_t size = tu_u64(lt, "size");
 	struct memstore ms;
 	size_t i;
@@ -299,7 +301,8 @@ test_tile_vectors(void **state)
 	assert_true(json_array_size(tiles) >= 6);
 	assert_true(json_array_size(bundles) >= 2);
 	ms_build(&ms, size);
-	json_array_foreach(tiles, i, c) {
+	json_array_foreach(tiles, i, c)
+	{
 		struct mt_tile t;
 		const char *path = tu_str(c, "path");
 		uint8_t *body;
@@ -318,7 +321,8 @@ test_tile_vectors(void **state)
 		assert_memory_equal(got, want, 32);
 		free(body);
 	}
-	json_array_foreach(bundles, i, c) {
+	json_array_foreach(bundles, i, c)
+	{
 		struct mt_tile t;
 		const char *path = tu_str(c, "path");
 		crypto_hash_sha256_state st;
@@ -332,7 +336,8 @@ test_tile_vectors(void **state)
 		crypto_hash_sha256_init(&st);
 		for (unsigned j = 0; j < t.width; j++) {
 			char e[24];
-			int n = snprintf(e, sizeof e, "%llu", (unsigned long long)(t.index * 256 + j));
+			int n =
+			    snprintf(e, sizeof e, "%llu", (unsigned long long)(t.index * 256 + j));
 			uint8_t be[2] = {(uint8_t)(n >> 8), (uint8_t)n};
 
 			crypto_hash_sha256_update(&st, be, 2);
@@ -364,7 +369,8 @@ tiles_build(struct tiles_at *ta, const struct memstore *ms, uint64_t size)
 	ta->n = 0;
 	for (unsigned l = 0; l < 8; l++) {
 		for (uint64_t k = 0; k < mt_tile_count(l, size); k++) {
-			struct mt_tile t = {k, (uint16_t)mt_tile_width(l, k, size), (uint8_t)l, false};
+			struct mt_tile t = {
+			    k, (uint16_t)mt_tile_width(l, k, size), (uint8_t)l, false};
 
 			assert_true(ta->n < 4096);
 			ta->tiles[ta->n] = t;

@@ -1,0 +1,118 @@
+/*
+ * cl.c: error names, reasons, and the strict encodings every parser shares.
+ *
+ * All base64 and hex goes through libsodium, whose decoders reject stray
+ * characters and non-zero padding bits, so that each value has exactly one
+ * accepted spelling.
+ */
+#include "cl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "merkle.h"
+
+const char *
+cl_strerror(int code)
+{
+	switch (code) {
+	case 0:
+		return "success";
+	case MT_EINVAL:
+		return "index or size out of range";
+	case MT_EBADPROOF:
+		return "proof does not lead to the expected root";
+	case MT_EPROOFLEN:
+		return "proof has the wrong number of hashes";
+	case MT_EFULL:
+		return "tree is full";
+	case MT_ENOTILE:
+		return "a needed tile is missing";
+	case CL_EINVAL:
+		return "malformed input";
+	case CL_ETOOBIG:
+		return "input too large";
+	case CL_ENONCANON:
+		return "non-canonical encoding";
+	case CL_EBADSIG:
+		return "signature does not verify";
+	case CL_ENOKEY:
+		return "no signature by an accepted key";
+	case CL_EKEYPERM:
+		return "private key file is readable by others";
+	case CL_ENOMEM:
+		return "out of memory";
+	case CL_ECRYPTO:
+		return "cryptographic library failure";
+	case CL_EORIGIN:
+		return "unexpected checkpoint origin";
+	case CL_ETYPE:
+		return "unexpected type";
+	case CL_EMISMATCH:
+		return "does not match what was expected";
+	}
+	if (code > 0)
+		return strerror(code);
+	return "unknown error";
+}
+
+int
+cl_why(char *why, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(why, CL_WHY_MAX, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+int
+cl_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t cap, size_t *outlen)
+{
+	size_t n = 0;
+
+	*outlen = 0;
+	/* Padded base64 is always a multiple of 4; libsodium also insists. */
+	if (inlen % 4 != 0 || inlen / 4 * 3 > cap + 2)
+		return CL_EINVAL;
+	if (sodium_base642bin(
+	        out, cap, in, inlen, NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+		return CL_EINVAL;
+	*outlen = n;
+	return 0;
+}
+
+size_t
+cl_b64_encode(const uint8_t *in, size_t len, char *out, size_t cap)
+{
+	size_t need = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+
+	if (cap < need)
+		return 0;
+	sodium_bin2base64(out, cap, in, len, sodium_base64_VARIANT_ORIGINAL);
+	return need - 1;
+}
+
+void
+cl_hex_encode(const uint8_t *in, size_t len, char *out)
+{
+	sodium_bin2hex(out, 2 * len + 1, in, len);
+}
+
+int
+cl_hex_decode(const char *in, size_t inlen, uint8_t *out, size_t len)
+{
+	size_t n = 0;
+
+	if (inlen != 2 * len)
+		return CL_EINVAL;
+	if (sodium_hex2bin(out, len, in, inlen, NULL, &n, NULL) != 0 || n != len)
+		return CL_EINVAL;
+	return 0;
+}

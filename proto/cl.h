@@ -1,0 +1,57 @@
+/*
+ * cl.h: closurelog's shared error codes, one-line reasons, and strict
+ * base64/hex helpers over libsodium.
+ *
+ * Error convention (STYLE.md): 0 is success; our codes are negative, in bands
+ * (MT_E* -1000.., CL_E* -1100..); positive values are errno.  cl_strerror()
+ * names any of them.  Functions that judge untrusted input also take
+ * `char *why` (CL_WHY_MAX bytes, may be NULL) and write there a one-line
+ * reason naming the field and what is wrong with it.
+ */
+#ifndef CL_CL_H
+#define CL_CL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CL_WHY_MAX 256
+
+#define CL_EINVAL    (-1101) /* malformed input */
+#define CL_ETOOBIG   (-1102) /* input exceeds a size or count cap */
+#define CL_ENONCANON (-1103) /* valid but not in the one canonical encoding */
+#define CL_EBADSIG   (-1104) /* a signature does not verify */
+#define CL_ENOKEY    (-1105) /* no signature by an accepted key */
+#define CL_EKEYPERM  (-1106) /* private key file is readable by group or others */
+#define CL_ENOMEM    (-1107) /* out of memory (or out of arena) */
+#define CL_ECRYPTO   (-1108) /* libsodium failed */
+#define CL_EORIGIN   (-1109) /* checkpoint origin is not the expected one */
+#define CL_ETYPE     (-1110) /* unexpected payload or key type */
+#define CL_EMISMATCH (-1111) /* valid, but not what the caller asked for */
+
+/* Static description of any code: 0, MT_E*, CL_E*, or a positive errno. */
+const char *cl_strerror(int code);
+
+/* Write a formatted one-line reason into why (if why is not NULL), and
+ * return rc unchanged, so that `return cl_why(why, CL_EINVAL, "...")` works. */
+int cl_why(char *why, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Strict standard base64 (RFC 4648 §4, with padding, canonical trailing
+ * bits) of exactly inlen characters into out (capacity cap).  Returns 0 and
+ * sets *outlen, or CL_EINVAL (also when out is too small). */
+int cl_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t cap, size_t *outlen);
+
+/* Standard padded base64 of in[0..len) into out (capacity cap, NUL added).
+ * Returns the length written (without NUL), or 0 if cap is too small. */
+size_t cl_b64_encode(const uint8_t *in, size_t len, char *out, size_t cap);
+
+/* Base64 length (without NUL) of len bytes. */
+#define CL_B64_LEN(len) ((((len) + 2) / 3) * 4)
+
+/* Lowercase hex of in[0..len) into out (2*len + 1 bytes, NUL-terminated). */
+void cl_hex_encode(const uint8_t *in, size_t len, char *out);
+
+/* Exactly 2*len hex digits (either case) into out[0..len).  Returns 0 or
+ * CL_EINVAL. */
+int cl_hex_decode(const char *in, size_t inlen, uint8_t *out, size_t len);
+
+#endif
