@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cl.h"
+
 #define NIX_STORE_DIR      "/nix/store/"
 #define NIX_HASH_PART_LEN  32 /* nix32 characters of a store path's hash part */
 #define NIX_NAME_MAX       211
@@ -34,7 +36,8 @@ struct nix_hash {
 	uint8_t bytes[64];
 };
 
-/* Characters of the nix32 encoding of nbytes bytes: (8*nbytes - 1)/5 + 1. */
+/* Characters of the nix32 encoding of nbytes bytes: (8*nbytes - 1)/5 + 1,
+ * and 0 for 0 bytes. */
 size_t nix_base32_len(size_t nbytes);
 
 /* nix32 of in[0..len) into out (nix_base32_len(len) + 1 bytes, NUL-terminated). */
@@ -46,20 +49,25 @@ void nix_base32_encode(const uint8_t *in, size_t len, char *out);
 int nix_base32_decode(const char *in, size_t inlen, uint8_t *out, size_t len);
 
 /* Parse a hash in any form Nix accepts: SRI "<algo>-<base64>" (padding
- * optional), "<algo>:<base16|nix32|base64>", or, when default_algo is not
- * 0, a bare digest of that algorithm.  Returns 0 or CL_EINVAL. */
+ * optional), "<algo>:<base16 (any case)|nix32|base64>", or, when
+ * default_algo is not 0, a bare digest of that algorithm.  default_algo
+ * applies to bare digests only: a prefixed hash of another algorithm is
+ * accepted as that algorithm, so callers that need one algorithm check
+ * h->algo.  Input longer than NIX_HASH_STR_MAX is refused.  Returns 0, or
+ * CL_EINVAL with *h zeroed. */
 int nix_hash_parse(
     const char *s, size_t len, enum nix_algo default_algo, struct nix_hash *h, char *why);
 
 /* Write h as padded SRI ("sha256-...") into out, NUL-terminated
  * (NIX_HASH_STR_MAX bytes suffice).  Returns the length, or 0 if cap is too
- * small. */
+ * small or h is inconsistent (unknown algorithm, or a length that is not
+ * the algorithm's). */
 size_t nix_hash_sri(const struct nix_hash *h, char *out, size_t cap);
 
 /* Check that s[0..len) is a canonical SRI sha256 narHash: exactly
  * "sha256-" + 44 characters of padded strict base64 of 32 bytes.  On
- * success, if digest is not NULL, it receives the 32 bytes.  Returns 0 or
- * CL_EINVAL. */
+ * success, if digest is not NULL, it receives the 32 bytes (zeroed on
+ * failure).  Returns 0 or CL_EINVAL. */
 int nix_nar_hash_check(const char *s, size_t len, uint8_t digest[32], char *why);
 
 /* Check a store path: "/nix/store/" + 32 nix32 characters + "-" + a name

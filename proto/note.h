@@ -26,6 +26,12 @@
 #define NOTE_VKEY_MAX    (NOTE_NAME_MAX + 1 + 8 + 1 + 48 + 1)  /* vkey string + NUL */
 #define NOTE_SKEY_MAX    (12 + NOTE_VKEY_MAX)                  /* "PRIVATE+KEY+" + ... */
 #define NOTE_SIGLINE_MAX (4 + NOTE_NAME_MAX + 1 + 104 + 1 + 1) /* one Ed25519 line + NUL */
+/* Longest text a cosignature/v1 is made or checked over.  Ed25519 needs the
+ * whole signed message in one buffer, and the note code does not allocate,
+ * so the message is built on the stack: note_cosign_line() fails and
+ * note_open() returns CL_ETOOBIG for a type-0x04 line by a configured key
+ * on a longer text.  Checkpoints are a few hundred bytes. */
+#define NOTE_COSIG_TEXT_MAX 16384
 
 #define NOTE_TYPE_ED25519 0x01 /* signature over the note text */
 #define NOTE_TYPE_COSIG   0x04 /* cosignature/v1: timestamped, over a checkpoint */

@@ -1,0 +1,228 @@
+/*
+ * wire.h: closurelog's protobuf messages (proto/closurelog.proto) as the
+ * project's own C types, and strict, canonical decoding of untrusted bytes.
+ *
+ * Nothing outside wire.c sees a protobuf-c type.  Decoding and encoding
+ * allocate only from a caller-supplied arena (struct wire_arena), so that a
+ * verifier can run with no heap allocation at all and a server worker can
+ * reset one arena per request.  Everything a decoder returns points into
+ * the arena (or into the input) and stays valid until the arena is reset.
+ *
+ * Every decoder rejects: input above its cap (before parsing), malformed
+ * protobuf, unknown fields (at any depth), and any encoding that does not
+ * re-serialize to exactly the same bytes (field order, explicit defaults,
+ * unpacked repeated scalars, duplicate fields, non-minimal varints).
+ * Errors are CL_E* codes (cl.h) with a one-line reason in `why` naming the
+ * field and the problem.
+ */
+#ifndef CL_WIRE_H
+#define CL_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "merkle.h"
+
+#define CL_PAYLOAD_TYPE "application/vnd.closurelog.attestation.v1+protobuf"
+
+/* Caps.  A leaf (the serialized Envelope) must fit one entry of a C2SP
+ * entry bundle: a uint16 length prefix, so at most 65535 bytes. */
+#define CL_ENTRY_MAX	   65535
+#define CL_SIGS_MAX	   4	 /* signatures on one envelope */
+#define CL_KEYID_LEN	   8	 /* keyid: the C2SP key ID as 8 lowercase hex digits */
+#define CL_SUCCESSORS_MAX  64
+#define CL_SUBSTITUTERS_MAX 32
+#define CL_TRUSTED_KEYS_MAX 32
+#define CL_EXTRA_MAX	   16
+#define CL_URL_MAX	   512
+#define CL_TEXT_MAX	   256	 /* builder_id, trusted key strings */
+#define CL_SYSTEM_MAX	   64
+#define CL_DIGEST_NAME_MAX 64
+#define CL_CHECKPOINT_MAX  8192	 /* a checkpoint note inside an API message */
+#define CL_TPROOF_MAX	   (16 * 1024)
+#define CL_SEARCH_MAX	   1000	 /* indices in one search result */
+#define CL_API_MAX	   (CL_ENTRY_MAX + CL_TPROOF_MAX + 1024) /* any API message */
+
+/* An arena of at least WIRE_ARENA_MIN bytes can decode and re-encode the
+ * largest envelope and its attestation. */
+#define WIRE_ARENA_MIN (512 * 1024)
+
+struct wire_arena {
+	uint8_t *base;
+	size_t cap, used;
+	bool exhausted; /* an allocation failed since the last reset */
+};
+
+/* Point the arena at buf[0..cap) (borrowed; the caller frees it). */
+void wire_arena_init(struct wire_arena *a, void *buf, size_t cap);
+
+/* Forget everything allocated from the arena. */
+void wire_arena_reset(struct wire_arena *a);
+
+/* n bytes, 16-byte aligned, or NULL when the arena is full. */
+void *wire_arena_alloc(struct wire_arena *a, size_t n);
+
+/* ---- Attestations ---- */
+
+struct cl_digest {
+	const char *algorithm; /* "sha256", "sha384", "sha512", "sha3-256", "sha3-512", "blake3" */
+	const uint8_t *value;
+	size_t len;
+};
+
+struct cl_extra_digest {
+	const char *name; /* 1..64 of [a-z0-9._-] */
+	struct cl_digest digest;
+};
+
+enum cl_sandbox {
+	CL_SANDBOX_UNSPECIFIED = 0,
+	CL_SANDBOX_ON = 1,
+	CL_SANDBOX_OFF = 2,
+};
+
+/* All strings are NUL-terminated.  Optional strings are "" when unset
+ * (never NULL); arrays may be NULL when their count is 0. */
+struct cl_attestation {
+	const char *root;     /* store path */
+	const char *nar_hash; /* canonical SRI sha256 */
+	struct cl_digest flake_lock;
+	const char *const *successors;
+	size_t n_successors;
+	const char *system;
+	enum cl_sandbox sandbox;
+	const char *const *substituters;
+	size_t n_substituters;
+	const char *const *trusted_keys;
+	size_t n_trusted_keys;
+	const char *builder_id;
+	const char *run_url;
+	uint64_t build_time;
+	const struct cl_extra_digest *extra;
+	size_t n_extra;
+};
+
+/* Check every field against the rules in docs/formats.md: root and
+ * successors are store paths; nar_hash canonical SRI sha256; flake_lock
+ * required, with a known algorithm and matching length; system matches
+ * [a-z0-9_]+-[a-z0-9_]+; URLs are printable ASCII with a scheme; trusted
+ * keys are "<name>:<base64 of 32 bytes>"; counts and lengths within caps;
+ * successors distinct and not the root.  Returns 0 or CL_EINVAL/CL_ETOOBIG. */
+int wire_attestation_check(const struct cl_attestation *att, char *why);
+
+/* Check, then serialize att canonically into the arena.  *out points into
+ * the arena.  Returns 0 or a CL_E* code. */
+int wire_attestation_encode(struct wire_arena *a, const struct cl_attestation *att,
+    const uint8_t **out, size_t *len, char *why);
+
+/* Decode untrusted bytes (canonical, no unknown fields) and check them.
+ * Returns 0 or a CL_E* code with *att zeroed. */
+int wire_attestation_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
+    struct cl_attestation *att, char *why);
+
+/* ---- Envelopes ---- */
+
+struct cl_signature {
+	const char *keyid; /* the signer's C2SP key ID: 8 lowercase hex digits */
+	const uint8_t *sig;
+	size_t sig_len; /* 64 */
+};
+
+struct cl_envelope {
+	const uint8_t *payload;
+	size_t payload_len;
+	const char *payload_type;
+	struct cl_signature sigs[CL_SIGS_MAX];
+	size_t n_sigs; /* 1 .. CL_SIGS_MAX */
+};
+
+/* Serialize env canonically into the arena.  Returns 0 or CL_ETOOBIG (above
+ * CL_ENTRY_MAX), CL_EINVAL, CL_ENOMEM. */
+int wire_envelope_encode(struct wire_arena *a, const struct cl_envelope *env,
+    const uint8_t **out, size_t *len, char *why);
+
+/* Decode an untrusted envelope: len <= CL_ENTRY_MAX, canonical, no unknown
+ * fields, payload_type == CL_PAYLOAD_TYPE (CL_ETYPE otherwise), 1 ..
+ * CL_SIGS_MAX signatures of exactly 64 bytes each, each keyid exactly 8
+ * lowercase hex digits (DSSE makes keyid optional; closurelog requires it,
+ * so that a verifier tries one key per signature), payload non-empty.  The payload is NOT parsed: the
+ * caller verifies signatures first (dsse.h), then decodes the verified
+ * payload bytes with wire_attestation_decode.  payload points into the
+ * arena.  Returns 0 or a CL_E* code with *env zeroed. */
+int wire_envelope_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
+    struct cl_envelope *env, char *why);
+
+/* ---- API messages ---- */
+
+/* An inclusion proof (index, tree size) or a consistency proof (from, to). */
+struct cl_proof {
+	uint64_t a, b;
+	size_t n;
+	uint8_t hashes[MT_PROOF_MAX][MT_HASH_LEN];
+};
+
+struct cl_submit_response {
+	uint64_t index;
+	uint8_t leaf_hash[MT_HASH_LEN];
+	struct cl_proof inclusion;
+	const uint8_t *checkpoint; /* signed note */
+	size_t checkpoint_len;
+	bool duplicate;
+};
+
+struct cl_entry {
+	uint64_t index;
+	uint8_t leaf_hash[MT_HASH_LEN];
+	const uint8_t *envelope;
+	size_t envelope_len;
+};
+
+struct cl_search_result {
+	const uint64_t *indices;
+	size_t n;
+	bool truncated;
+};
+
+struct cl_bundle {
+	const uint8_t *envelope;
+	size_t envelope_len;
+	const uint8_t *tlog_proof;
+	size_t tlog_proof_len;
+};
+
+/* Encoders write into the arena and set *out and *len.  Decoders accept only
+ * canonical input within CL_API_MAX and the field caps above: proof hashes
+ * exactly 32 bytes, at most MT_PROOF_MAX of them; checkpoint at most
+ * CL_CHECKPOINT_MAX; envelope at most CL_ENTRY_MAX; tlog_proof at most
+ * CL_TPROOF_MAX; at most CL_SEARCH_MAX indices, ascending.  Decoded byte
+ * fields point into the arena.  All return 0 or a CL_E* code. */
+int wire_inclusion_encode(struct wire_arena *a, const struct cl_proof *p, const uint8_t **out,
+    size_t *len);
+int wire_inclusion_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
+    struct cl_proof *p, char *why);
+int wire_consistency_encode(struct wire_arena *a, const struct cl_proof *p, const uint8_t **out,
+    size_t *len);
+int wire_consistency_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
+    struct cl_proof *p, char *why);
+int wire_submit_response_encode(struct wire_arena *a, const struct cl_submit_response *r,
+    const uint8_t **out, size_t *len);
+int wire_submit_response_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
+    struct cl_submit_response *r, char *why);
+int wire_entry_encode(struct wire_arena *a, const struct cl_entry *e, const uint8_t **out,
+    size_t *len);
+int wire_entry_decode(struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_entry *e,
+    char *why);
+int wire_search_result_encode(struct wire_arena *a, const struct cl_search_result *r,
+    const uint8_t **out, size_t *len);
+int wire_search_result_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
+    struct cl_search_result *r, char *why);
+int wire_bundle_encode(struct wire_arena *a, const struct cl_bundle *b, const uint8_t **out,
+    size_t *len);
+int wire_bundle_decode(struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_bundle *b,
+    char *why);
+
+/* Length in bytes of a digest algorithm's output, or 0 if unknown. */
+size_t wire_digest_len(const char *algorithm);
+
+#endif

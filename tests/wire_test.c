@@ -1,0 +1,764 @@
+/*
+ * wire_test.c: DSSE vectors, attestation and envelope round trips, strict
+ * canonical decoding, field validation, envelope tampering, and the API
+ * messages.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cl.h"
+#include "dsse.h"
+#include "note.h"
+#include "testutil.h"
+#include "wire.h"
+
+static uint8_t arena_buf[WIRE_ARENA_MIN];
+static struct wire_arena arena;
+
+static const char *const good_root = "/nix/store/1pmb65l4shli0xi5qs4z86ga1jxwiimq-source";
+static const char *const good_succ[] = {
+    "/nix/store/i9pmrzmpshapij2kin22pff6fc2adavx-hello.txt",
+    "/nix/store/d8gvjwks7vzhji6bjm5kkim3fc3bqc9h-source",
+};
+static const char *const good_subs[] = {"https://cache.nixos.org"};
+static const char *const good_keys[] = {
+    "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="};
+static const uint8_t lock_digest[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+static const uint8_t sbom_digest[64] = {9, 9, 9};
+
+static struct cl_extra_digest good_extra[] = {
+    {"sbom", {"sha512", sbom_digest, 64}},
+    {"cargo-lock", {"sha256", lock_digest, 32}},
+};
+
+static void
+good_attestation(struct cl_attestation *att)
+{
+	memset(att, 0, sizeof *att);
+	att->root = good_root;
+	att->nar_hash = "sha256-tsQBzemkaD6P9TqEwFmS6mFcCwURlCeodnB7WrT6WmU=";
+	att->flake_lock = (struct cl_digest){"sha256", lock_digest, 32};
+	att->successors = good_succ;
+	att->n_successors = 2;
+	att->system = "x86_64-linux";
+	att->sandbox = CL_SANDBOX_ON;
+	att->substituters = good_subs;
+	att->n_substituters = 1;
+	att->trusted_keys = good_keys;
+	att->n_trusted_keys = 1;
+	att->builder_id = "github-actions runner 7";
+	att->run_url = "https://ci.example.com/runs/42";
+	att->build_time = 1763800000;
+	att->extra = good_extra;
+	att->n_extra = 2;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	wire_arena_init(&arena, arena_buf, sizeof arena_buf);
+	return 0;
+}
+
+/* ---- DSSE vectors ---- */
+
+static void
+test_dsse_vectors(void **state)
+{
+	json_t *v = tu_vectors("attestation-vectors.json");
+	json_t *d = json_object_get(v, "dsse");
+	json_t *pub = json_object_get(d, "published"), *der = json_object_get(d, "derived_in_toto_ed25519");
+	const char *type = tu_str(pub, "payloadType"), *payload = tu_str(pub, "payload_ascii");
+	uint8_t out[4096], seed[32], sig[64], want_sig[64], h[32], want_h[32];
+	struct note_signer s;
+	size_t n, len;
+
+	(void)state;
+	n = dsse_pae(type, strlen(type), (const uint8_t *)payload, strlen(payload), out, sizeof out);
+	assert_int_equal(n, strlen(tu_str(pub, "pae_ascii")));
+	assert_memory_equal(out, tu_str(pub, "pae_ascii"), n);
+	assert_int_equal(n, dsse_pae_len(strlen(type), strlen(payload)));
+	uint8_t *want = tu_unhex_alloc(tu_str(pub, "pae_hex"), &len);
+	assert_int_equal(len, n);
+	assert_memory_equal(out, want, n);
+	free(want);
+	/* Too small a buffer writes nothing. */
+	assert_int_equal(dsse_pae(type, strlen(type), (const uint8_t *)payload, strlen(payload), out,
+			     n - 1),
+	    0);
+
+	/* The Ed25519 in-toto example: PAE length and hash, and the signature
+	 * reproduced bit for bit from the seed. */
+	type = tu_str(der, "payloadType");
+	payload = tu_str(der, "statement_json");
+	n = dsse_pae(type, strlen(type), (const uint8_t *)payload, strlen(payload), out, sizeof out);
+	assert_int_equal(n, tu_u64(der, "pae_length"));
+	crypto_hash_sha256(h, out, n);
+	tu_unhex(tu_str(der, "pae_sha256_hex"), want_h, 32);
+	assert_memory_equal(h, want_h, 32);
+	tu_unhex(tu_str(der, "seed_hex"), seed, 32);
+	assert_int_equal(note_signer_from_seed("in-toto-test", seed, &s, NULL), 0);
+	assert_int_equal(crypto_sign_detached(sig, NULL, out, n, s.sk), 0);
+	assert_int_equal(cl_b64_decode(tu_str(der, "sig_b64"), strlen(tu_str(der, "sig_b64")),
+			     want_sig, sizeof want_sig, &len),
+	    0);
+	assert_int_equal(len, 64);
+	assert_memory_equal(sig, want_sig, 64);
+	uint8_t pk[32];
+	tu_unhex(tu_str(der, "pubkey_hex"), pk, 32);
+	assert_memory_equal(s.sk + 32, pk, 32);
+	note_signer_wipe(&s);
+	json_decref(v);
+}
+
+/* ---- Attestations ---- */
+
+static void
+assert_att_equal(const struct cl_attestation *a, const struct cl_attestation *b)
+{
+	assert_string_equal(a->root, b->root);
+	assert_string_equal(a->nar_hash, b->nar_hash);
+	assert_string_equal(a->flake_lock.algorithm, b->flake_lock.algorithm);
+	assert_int_equal(a->flake_lock.len, b->flake_lock.len);
+	assert_memory_equal(a->flake_lock.value, b->flake_lock.value, a->flake_lock.len);
+	assert_int_equal(a->n_successors, b->n_successors);
+	for (size_t i = 0; i < a->n_successors; i++)
+		assert_string_equal(a->successors[i], b->successors[i]);
+	assert_string_equal(a->system, b->system);
+	assert_int_equal(a->sandbox, b->sandbox);
+	assert_int_equal(a->n_substituters, b->n_substituters);
+	for (size_t i = 0; i < a->n_substituters; i++)
+		assert_string_equal(a->substituters[i], b->substituters[i]);
+	assert_int_equal(a->n_trusted_keys, b->n_trusted_keys);
+	for (size_t i = 0; i < a->n_trusted_keys; i++)
+		assert_string_equal(a->trusted_keys[i], b->trusted_keys[i]);
+	assert_string_equal(a->builder_id, b->builder_id);
+	assert_string_equal(a->run_url, b->run_url);
+	assert_int_equal(a->build_time, b->build_time);
+	assert_int_equal(a->n_extra, b->n_extra);
+	for (size_t i = 0; i < a->n_extra; i++) {
+		assert_string_equal(a->extra[i].name, b->extra[i].name);
+		assert_string_equal(a->extra[i].digest.algorithm, b->extra[i].digest.algorithm);
+		assert_int_equal(a->extra[i].digest.len, b->extra[i].digest.len);
+		assert_memory_equal(a->extra[i].digest.value, b->extra[i].digest.value,
+		    a->extra[i].digest.len);
+	}
+}
+
+static void
+test_attestation_roundtrip(void **state)
+{
+	struct cl_attestation att, back, min;
+	const uint8_t *buf, *buf2;
+	size_t len, len2;
+	char why[CL_WHY_MAX];
+
+	(void)state;
+	good_attestation(&att);
+	assert_int_equal(wire_attestation_encode(&arena, &att, &buf, &len, why), 0);
+	assert_int_equal(wire_attestation_decode(&arena, buf, len, &back, why), 0);
+	assert_att_equal(&att, &back);
+	/* Encoding is deterministic and decoding reproduces the bytes. */
+	assert_int_equal(wire_attestation_encode(&arena, &back, &buf2, &len2, why), 0);
+	assert_int_equal(len, len2);
+	assert_memory_equal(buf, buf2, len);
+
+	/* The smallest attestation: root, narHash and flake.lock digest. */
+	memset(&min, 0, sizeof min);
+	min.root = good_root;
+	min.nar_hash = att.nar_hash;
+	min.flake_lock = att.flake_lock;
+	min.system = min.builder_id = min.run_url = "";
+	assert_int_equal(wire_attestation_encode(&arena, &min, &buf, &len, why), 0);
+	assert_int_equal(wire_attestation_decode(&arena, buf, len, &back, why), 0);
+	assert_att_equal(&min, &back);
+}
+
+/* ---- Hand-built protobuf, to show decoders refuse other spellings ---- */
+
+struct pb {
+	uint8_t b[4096];
+	size_t n;
+};
+
+static void
+pb_varint(struct pb *p, uint64_t v)
+{
+	do {
+		uint8_t c = v & 0x7f;
+
+		v >>= 7;
+		p->b[p->n++] = c | (v ? 0x80 : 0);
+	} while (v);
+}
+
+static void
+pb_bytes(struct pb *p, unsigned field, const void *data, size_t len)
+{
+	pb_varint(p, (uint64_t)field << 3 | 2);
+	pb_varint(p, len);
+	memcpy(p->b + p->n, data, len);
+	p->n += len;
+}
+
+static void
+pb_str(struct pb *p, unsigned field, const char *s)
+{
+	pb_bytes(p, field, s, strlen(s));
+}
+
+static void
+pb_uint(struct pb *p, unsigned field, uint64_t v)
+{
+	pb_varint(p, (uint64_t)field << 3);
+	pb_varint(p, v);
+}
+
+/* Digest{algorithm="sha256", value=lock_digest} */
+static void
+pb_digest(struct pb *out)
+{
+	out->n = 0;
+	pb_str(out, 1, "sha256");
+	pb_bytes(out, 2, lock_digest, 32);
+}
+
+static int
+decode_att(const struct pb *p, char *why)
+{
+	struct cl_attestation att;
+
+	wire_arena_reset(&arena);
+	return wire_attestation_decode(&arena, p->b, p->n, &att, why);
+}
+
+static void
+test_attestation_canonical(void **state)
+{
+	struct pb d, p;
+	char why[CL_WHY_MAX];
+	const char *nar = "sha256-tsQBzemkaD6P9TqEwFmS6mFcCwURlCeodnB7WrT6WmU=";
+
+	(void)state;
+	pb_digest(&d);
+
+	/* The canonical minimal message decodes. */
+	p.n = 0;
+	pb_str(&p, 1, good_root);
+	pb_str(&p, 2, nar);
+	pb_bytes(&p, 3, d.b, d.n);
+	assert_int_equal(decode_att(&p, why), 0);
+
+	/* Fields out of order. */
+	p.n = 0;
+	pb_str(&p, 2, nar);
+	pb_str(&p, 1, good_root);
+	pb_bytes(&p, 3, d.b, d.n);
+	assert_int_equal(decode_att(&p, why), CL_ENONCANON);
+
+	/* A non-repeated field twice (the last would win). */
+	p.n = 0;
+	pb_str(&p, 1, "/nix/store/i9pmrzmpshapij2kin22pff6fc2adavx-hello.txt");
+	pb_str(&p, 1, good_root);
+	pb_str(&p, 2, nar);
+	pb_bytes(&p, 3, d.b, d.n);
+	assert_int_equal(decode_att(&p, why), CL_ENONCANON);
+
+	/* An unknown field, at the top and nested. */
+	p.n = 0;
+	pb_str(&p, 1, good_root);
+	pb_str(&p, 2, nar);
+	pb_bytes(&p, 3, d.b, d.n);
+	pb_uint(&p, 99, 1);
+	assert_int_equal(decode_att(&p, why), CL_EINVAL);
+	assert_non_null(strstr(why, "unknown field number 99"));
+	struct pb d2 = d;
+	pb_uint(&d2, 15, 7);
+	p.n = 0;
+	pb_str(&p, 1, good_root);
+	pb_str(&p, 2, nar);
+	pb_bytes(&p, 3, d2.b, d2.n);
+	assert_int_equal(decode_att(&p, why), CL_EINVAL);
+	assert_non_null(strstr(why, "unknown field number 15"));
+
+	/* A default value written out explicitly (build.build_time = 0). */
+	struct pb b = {.n = 0};
+	pb_str(&b, 1, "x86_64-linux");
+	pb_uint(&b, 7, 0);
+	p.n = 0;
+	pb_str(&p, 1, good_root);
+	pb_str(&p, 2, nar);
+	pb_bytes(&p, 3, d.b, d.n);
+	pb_bytes(&p, 5, b.b, b.n);
+	assert_int_equal(decode_att(&p, why), CL_ENONCANON);
+
+	/* An empty BuildMetadata: a second spelling of none. */
+	p.n = 0;
+	pb_str(&p, 1, good_root);
+	pb_str(&p, 2, nar);
+	pb_bytes(&p, 3, d.b, d.n);
+	pb_bytes(&p, 5, "", 0);
+	assert_int_equal(decode_att(&p, why), CL_ENONCANON);
+
+	/* A length written as a non-minimal varint. */
+	p.n = 0;
+	pb_varint(&p, 1 << 3 | 2);
+	p.b[p.n++] = 0x80 | (uint8_t)strlen(good_root);
+	p.b[p.n++] = 0x00;
+	memcpy(p.b + p.n, good_root, strlen(good_root));
+	p.n += strlen(good_root);
+	pb_str(&p, 2, nar);
+	pb_bytes(&p, 3, d.b, d.n);
+	assert_int_equal(decode_att(&p, why), CL_ENONCANON);
+
+	/* A NUL inside a string cannot survive re-encoding. */
+	char withnul[128];
+	size_t rl = strlen(good_root);
+	memcpy(withnul, good_root, rl);
+	withnul[rl] = '\0';
+	withnul[rl + 1] = 'x';
+	p.n = 0;
+	pb_bytes(&p, 1, withnul, rl + 2);
+	pb_str(&p, 2, nar);
+	pb_bytes(&p, 3, d.b, d.n);
+	assert_int_not_equal(decode_att(&p, why), 0);
+
+	/* Truncated and empty input. */
+	p.n = 0;
+	pb_str(&p, 1, good_root);
+	pb_str(&p, 2, nar);
+	pb_bytes(&p, 3, d.b, d.n);
+	for (size_t cut = 0; cut < p.n; cut++) {
+		struct pb t = p;
+
+		t.n = cut;
+		assert_int_not_equal(decode_att(&t, why), 0);
+	}
+
+	/* Sandbox out of the enum's range. */
+	b.n = 0;
+	pb_uint(&b, 2, 3);
+	p.n = 0;
+	pb_str(&p, 1, good_root);
+	pb_str(&p, 2, nar);
+	pb_bytes(&p, 3, d.b, d.n);
+	pb_bytes(&p, 5, b.b, b.n);
+	assert_int_equal(decode_att(&p, why), CL_EINVAL);
+	assert_non_null(strstr(why, "build.sandbox"));
+}
+
+static const char *long_str(size_t n, char c);
+
+static void
+test_attestation_fields(void **state)
+{
+	static const char *const dup_succ[] = {
+	    "/nix/store/i9pmrzmpshapij2kin22pff6fc2adavx-hello.txt",
+	    "/nix/store/i9pmrzmpshapij2kin22pff6fc2adavx-hello.txt"};
+	static const char *const root_succ[] = {"/nix/store/1pmb65l4shli0xi5qs4z86ga1jxwiimq-source"};
+	static const char *const bad_succ[] = {"/nix/store/short-x"};
+	static const char *const bad_subs[] = {"cache.nixos.org"};
+	static const char *const bad_keys[] = {"cache.nixos.org-1:AAAA"};
+	static const char *const nocolon_keys[] = {"6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="};
+	static const char *many[CL_SUCCESSORS_MAX + 1];
+	static char many_buf[CL_SUCCESSORS_MAX + 1][80];
+	struct cl_extra_digest bad_extra[] = {{"SBOM", {"sha256", lock_digest, 32}}};
+	struct cl_extra_digest dup_extra[] = {
+	    {"sbom", {"sha256", lock_digest, 32}}, {"sbom", {"sha256", lock_digest, 32}}};
+	struct cl_attestation att;
+	const uint8_t *buf;
+	size_t len;
+	char why[CL_WHY_MAX];
+	int rc;
+
+#define EXPECT_BAD(mutate, field)                                                                \
+	do {                                                                                     \
+		good_attestation(&att);                                                          \
+		mutate;                                                                          \
+		wire_arena_reset(&arena);                                                        \
+		why[0] = '\0';                                                                   \
+		rc = wire_attestation_encode(&arena, &att, &buf, &len, why);                     \
+		if (rc == 0)                                                                     \
+			fail_msg("accepted attestation with bad %s", field);                     \
+		if (strstr(why, field) == NULL)                                                  \
+			fail_msg("reason \"%s\" does not name %s", why, field);                  \
+	} while (0)
+
+	(void)state;
+	EXPECT_BAD(att.root = "", "root");
+	EXPECT_BAD(att.root = "/nix/store/1pmb65l4shli0xi5qs4z86ga1jxwiime-source", "root");
+	EXPECT_BAD(att.root = "/usr/bin/env", "root");
+	EXPECT_BAD(att.nar_hash = "", "nar_hash");
+	EXPECT_BAD(att.nar_hash = "sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s",
+	    "nar_hash");
+	EXPECT_BAD(att.nar_hash = "sha256-tsQBzemkaD6P9TqEwFmS6mFcCwURlCeodnB7WrT6WmU", "nar_hash");
+	EXPECT_BAD(att.nar_hash = "sha512-tsQBzemkaD6P9TqEwFmS6mFcCwURlCeodnB7WrT6WmU=", "nar_hash");
+	EXPECT_BAD(att.flake_lock = (struct cl_digest){0}, "flake_lock_digest");
+	EXPECT_BAD(att.flake_lock.algorithm = "md5", "flake_lock_digest");
+	EXPECT_BAD(att.flake_lock.len = 31, "flake_lock_digest");
+	EXPECT_BAD(att.flake_lock.algorithm = "", "flake_lock_digest");
+	EXPECT_BAD((att.successors = dup_succ, att.n_successors = 2), "successors[1]");
+	EXPECT_BAD((att.successors = root_succ, att.n_successors = 1), "successors[0]");
+	EXPECT_BAD((att.successors = bad_succ, att.n_successors = 1), "successors[0]");
+	for (size_t i = 0; i <= CL_SUCCESSORS_MAX; i++) {
+		snprintf(many_buf[i], sizeof many_buf[i],
+		    "/nix/store/i9pmrzmpshapij2kin22pff6fc2adavx-p%zu", i);
+		many[i] = many_buf[i];
+	}
+	EXPECT_BAD((att.successors = many, att.n_successors = CL_SUCCESSORS_MAX + 1), "successors");
+	EXPECT_BAD(att.system = "x86_64", "build.system");
+	EXPECT_BAD(att.system = "X86_64-linux", "build.system");
+	EXPECT_BAD(att.system = "x86_64-linux-gnu", "build.system");
+	EXPECT_BAD(att.system = "-linux", "build.system");
+	EXPECT_BAD(att.sandbox = 3, "build.sandbox");
+	EXPECT_BAD(att.substituters = bad_subs, "build.substituters[0]");
+	EXPECT_BAD(att.trusted_keys = bad_keys, "build.trusted_public_keys[0]");
+	EXPECT_BAD(att.trusted_keys = nocolon_keys, "build.trusted_public_keys[0]");
+	EXPECT_BAD(att.builder_id = "tab\there", "build.builder_id");
+	EXPECT_BAD(att.builder_id = long_str(CL_TEXT_MAX + 1, 'b'), "build.builder_id");
+	EXPECT_BAD(att.run_url = "ftp://ci.example.com/1", "build.run_url");
+	EXPECT_BAD(att.run_url = "https://", "build.run_url");
+	EXPECT_BAD(att.run_url = "https://ci.example.com/a b", "build.run_url");
+	EXPECT_BAD(att.run_url = long_str(CL_URL_MAX + 1, 'u'), "build.run_url");
+	EXPECT_BAD((att.extra = bad_extra, att.n_extra = 1), "extra_digests.name");
+	EXPECT_BAD((att.extra = dup_extra, att.n_extra = 2), "extra_digests[1]");
+	EXPECT_BAD(att.n_extra = CL_EXTRA_MAX + 1, "extra_digests");
+#undef EXPECT_BAD
+}
+
+static const char *
+long_str(size_t n, char c)
+{
+	static char buf[4096];
+
+	memset(buf, c, n);
+	buf[n] = '\0';
+	if (c == 'u')
+		memcpy(buf, "https://", 8);
+	return buf;
+}
+
+/* ---- Envelopes and DSSE ---- */
+
+static void
+make_keys(struct note_signer *ci, struct note_verifier *ci_pub, struct note_signer *other,
+    struct note_verifier *other_pub)
+{
+	uint8_t seed[32];
+
+	memset(seed, 0x11, sizeof seed);
+	assert_int_equal(note_signer_from_seed("ci.example.com", seed, ci, NULL), 0);
+	note_signer_verifier(ci, ci_pub);
+	memset(seed, 0x22, sizeof seed);
+	assert_int_equal(note_signer_from_seed("other.example.com", seed, other, NULL), 0);
+	note_signer_verifier(other, other_pub);
+}
+
+/* The whole submit-side check: decode, verify against keys, decode the
+ * verified payload.  Returns the first failure. */
+static int
+full_check(const uint8_t *buf, size_t len, const struct note_verifier *keys, size_t n,
+    char *why)
+{
+	struct cl_envelope env;
+	struct cl_attestation att;
+	int rc;
+
+	wire_arena_reset(&arena);
+	if ((rc = wire_envelope_decode(&arena, buf, len, &env, why)) != 0)
+		return rc;
+	if ((rc = dsse_verify(&arena, &env, keys, n, NULL, why)) != 0)
+		return rc;
+	return wire_attestation_decode(&arena, env.payload, env.payload_len, &att, why);
+}
+
+static void
+test_envelope(void **state)
+{
+	struct note_signer ci, other;
+	struct note_verifier keys[2], twin;
+	struct cl_attestation att;
+	struct cl_envelope env;
+	const uint8_t *payload, *e;
+	size_t plen, elen, who = 99;
+	char why[CL_WHY_MAX], keyid[9];
+	uint8_t *copy;
+
+	(void)state;
+	make_keys(&ci, &keys[0], &other, &keys[1]);
+	good_attestation(&att);
+	assert_int_equal(wire_attestation_encode(&arena, &att, &payload, &plen, why), 0);
+	assert_int_equal(dsse_sign(&arena, &ci, payload, plen, &e, &elen, why), 0);
+	copy = malloc(elen);
+	assert_non_null(copy);
+	memcpy(copy, e, elen);
+
+	assert_int_equal(full_check(copy, elen, keys, 2, why), 0);
+	wire_arena_reset(&arena);
+	assert_int_equal(wire_envelope_decode(&arena, copy, elen, &env, why), 0);
+	snprintf(keyid, sizeof keyid, "%08x", (unsigned)ci.id);
+	assert_string_equal(env.sigs[0].keyid, keyid);
+	assert_string_equal(env.payload_type, CL_PAYLOAD_TYPE);
+	assert_int_equal(dsse_verify(&arena, &env, keys, 2, &who, why), 0);
+	assert_int_equal(who, 0);
+	assert_int_equal(dsse_verify(&arena, &env, &keys[1], 1, &who, why), CL_ENOKEY);
+	assert_non_null(strstr(why, keyid));
+	assert_non_null(strstr(why, "not an accepted submitter"));
+	assert_int_equal(dsse_verify(&arena, &env, keys, 0, &who, why), CL_ENOKEY);
+
+	/* A key that claims the same ID but is another key: the signature
+	 * must not verify under it, and a twin beside the real key is fine. */
+	twin = keys[1];
+	twin.id = keys[0].id;
+	assert_int_equal(dsse_verify(&arena, &env, &twin, 1, &who, why), CL_EBADSIG);
+	struct note_verifier pair[2] = {twin, keys[0]};
+	assert_int_equal(dsse_verify(&arena, &env, pair, 2, &who, why), 0);
+	assert_int_equal(who, 1);
+
+	/* Every single-byte change to the envelope fails the whole check. */
+	for (size_t i = 0; i < elen; i++) {
+		static const uint8_t flips[] = {0x01, 0x80, 0xff};
+
+		for (size_t f = 0; f < sizeof flips; f++) {
+			copy[i] ^= flips[f];
+			if (full_check(copy, elen, keys, 2, why) == 0)
+				fail_msg("envelope with byte %zu ^ 0x%02x still verifies", i, flips[f]);
+			copy[i] ^= flips[f];
+		}
+	}
+	for (size_t cut = 0; cut < elen; cut++)
+		assert_int_not_equal(full_check(copy, cut, keys, 2, why), 0);
+	assert_int_equal(full_check(copy, elen, keys, 2, why), 0);
+	free(copy);
+	note_signer_wipe(&ci);
+	note_signer_wipe(&other);
+}
+
+static void
+test_envelope_rules(void **state)
+{
+	struct note_signer ci, other;
+	struct note_verifier keys[2];
+	struct cl_envelope env, back;
+	const uint8_t *e;
+	uint8_t sig[64] = {0}, *big;
+	size_t elen;
+	char why[CL_WHY_MAX];
+
+	(void)state;
+	make_keys(&ci, &keys[0], &other, &keys[1]);
+	memset(&env, 0, sizeof env);
+	env.payload = (const uint8_t *)"x";
+	env.payload_len = 1;
+	env.payload_type = "application/vnd.in-toto+json";
+	env.sigs[0] = (struct cl_signature){"0011aabb", sig, 64};
+	env.n_sigs = 1;
+	assert_int_equal(wire_envelope_encode(&arena, &env, &e, &elen, why), 0);
+	assert_int_equal(wire_envelope_decode(&arena, e, elen, &back, why), CL_ETYPE);
+	assert_non_null(strstr(why, "payload_type"));
+
+	env.payload_type = CL_PAYLOAD_TYPE;
+	env.sigs[0].keyid = "0011AABB";
+	assert_int_equal(wire_envelope_encode(&arena, &env, &e, &elen, why), 0);
+	assert_int_equal(wire_envelope_decode(&arena, e, elen, &back, why), CL_EINVAL);
+	assert_non_null(strstr(why, "keyid"));
+	env.sigs[0].keyid = "";
+	assert_int_equal(wire_envelope_encode(&arena, &env, &e, &elen, why), 0);
+	assert_int_equal(wire_envelope_decode(&arena, e, elen, &back, why), CL_EINVAL);
+
+	env.sigs[0].keyid = "0011aabb";
+	env.sigs[0].sig_len = 63;
+	assert_int_equal(wire_envelope_encode(&arena, &env, &e, &elen, why), 0);
+	assert_int_equal(wire_envelope_decode(&arena, e, elen, &back, why), CL_EINVAL);
+	assert_non_null(strstr(why, "signatures[0].sig"));
+	env.sigs[0].sig_len = 64;
+
+	for (size_t i = 0; i < CL_SIGS_MAX; i++)
+		env.sigs[i] = env.sigs[0];
+	env.n_sigs = CL_SIGS_MAX;
+	assert_int_equal(wire_envelope_encode(&arena, &env, &e, &elen, why), 0);
+	assert_int_equal(wire_envelope_decode(&arena, e, elen, &back, why), 0);
+	assert_int_equal(back.n_sigs, CL_SIGS_MAX);
+	env.n_sigs = CL_SIGS_MAX + 1;
+	assert_int_equal(wire_envelope_encode(&arena, &env, &e, &elen, why), CL_EINVAL);
+	env.n_sigs = 0;
+	assert_int_equal(wire_envelope_encode(&arena, &env, &e, &elen, why), CL_EINVAL);
+
+	/* A leaf must fit an entry bundle: over CL_ENTRY_MAX is refused on both sides. */
+	big = calloc(1, CL_ENTRY_MAX + 1);
+	assert_non_null(big);
+	env.n_sigs = 1;
+	env.payload = big;
+	env.payload_len = CL_ENTRY_MAX;
+	wire_arena_reset(&arena);
+	assert_int_equal(wire_envelope_encode(&arena, &env, &e, &elen, why), CL_ETOOBIG);
+	assert_int_equal(wire_envelope_decode(&arena, big, CL_ENTRY_MAX + 1, &back, why), CL_ETOOBIG);
+	assert_int_equal(dsse_sign(&arena, &ci, big, CL_ENTRY_MAX + 1, &e, &elen, why), CL_ETOOBIG);
+	free(big);
+
+	/* Two signatures: one accepted key verifies, the unknown one is ignored;
+	 * a known key with a bad signature fails the envelope. */
+	{
+		struct cl_attestation att;
+		const uint8_t *payload, *e1;
+		size_t plen, e1len;
+		struct cl_envelope one, two;
+		uint8_t badsig[64];
+		char other_id[9];
+
+		good_attestation(&att);
+		wire_arena_reset(&arena);
+		assert_int_equal(wire_attestation_encode(&arena, &att, &payload, &plen, why), 0);
+		assert_int_equal(dsse_sign(&arena, &ci, payload, plen, &e1, &e1len, why), 0);
+		assert_int_equal(wire_envelope_decode(&arena, e1, e1len, &one, why), 0);
+		two = one;
+		memset(badsig, 0x5a, sizeof badsig);
+		snprintf(other_id, sizeof other_id, "%08x", (unsigned)other.id);
+		two.sigs[1] = (struct cl_signature){other_id, badsig, 64};
+		two.n_sigs = 2;
+		assert_int_equal(dsse_verify(&arena, &two, keys, 1, NULL, why), 0);
+		assert_int_equal(dsse_verify(&arena, &two, keys, 2, NULL, why), CL_EBADSIG);
+		assert_non_null(strstr(why, other_id));
+	}
+
+	/* A tiny arena reports exhaustion rather than failing oddly. */
+	{
+		uint8_t small[64];
+		struct wire_arena tiny;
+		struct cl_attestation att;
+		const uint8_t *out;
+		size_t olen;
+
+		wire_arena_init(&tiny, small, sizeof small);
+		good_attestation(&att);
+		assert_int_equal(wire_attestation_encode(&tiny, &att, &out, &olen, why), CL_ENOMEM);
+	}
+	note_signer_wipe(&ci);
+	note_signer_wipe(&other);
+}
+
+/* ---- API messages ---- */
+
+static void
+test_api_messages(void **state)
+{
+	struct cl_proof p, q;
+	struct cl_submit_response r, r2;
+	struct cl_entry en, en2;
+	struct cl_search_result sr, sr2;
+	struct cl_bundle b, b2;
+	const uint8_t *out;
+	size_t len;
+	char why[CL_WHY_MAX];
+	static const uint64_t idx[] = {0, 3, 9, 1000000};
+	static const uint64_t unsorted[] = {3, 3};
+
+	(void)state;
+	memset(&p, 0, sizeof p);
+	p.a = 5;
+	p.b = 8;
+	p.n = 3;
+	for (size_t i = 0; i < 3; i++)
+		memset(p.hashes[i], (int)i + 1, 32);
+	assert_int_equal(wire_inclusion_encode(&arena, &p, &out, &len), 0);
+	assert_int_equal(wire_inclusion_decode(&arena, out, len, &q, why), 0);
+	assert_memory_equal(&p, &q, sizeof p);
+	assert_int_equal(wire_consistency_encode(&arena, &p, &out, &len), 0);
+	assert_int_equal(wire_consistency_decode(&arena, out, len, &q, why), 0);
+	assert_memory_equal(&p, &q, sizeof p);
+	/* An inclusion proof is not a consistency proof's bytes' twin: same
+	 * layout, but each decodes only as what it is labelled by the caller. */
+	{
+		struct pb raw = {.n = 0};
+		uint8_t h31[31] = {0};
+
+		pb_uint(&raw, 1, 5);
+		pb_uint(&raw, 2, 8);
+		pb_bytes(&raw, 3, h31, sizeof h31);
+		assert_int_equal(wire_inclusion_decode(&arena, raw.b, raw.n, &q, why), CL_EINVAL);
+		assert_non_null(strstr(why, "hashes[0]"));
+		raw.n = 0;
+		pb_uint(&raw, 1, 5);
+		pb_uint(&raw, 2, 8);
+		for (int i = 0; i < MT_PROOF_MAX + 1; i++)
+			pb_bytes(&raw, 3, p.hashes[0], 32);
+		assert_int_equal(wire_consistency_decode(&arena, raw.b, raw.n, &q, why), CL_ETOOBIG);
+	}
+
+	memset(&r, 0, sizeof r);
+	r.index = 7;
+	memset(r.leaf_hash, 0xab, 32);
+	r.inclusion = p;
+	r.checkpoint = (const uint8_t *)"origin\n8\nroot\n\n- sig\n";
+	r.checkpoint_len = strlen((const char *)r.checkpoint);
+	r.duplicate = true;
+	assert_int_equal(wire_submit_response_encode(&arena, &r, &out, &len), 0);
+	assert_int_equal(wire_submit_response_decode(&arena, out, len, &r2, why), 0);
+	assert_int_equal(r2.index, 7);
+	assert_memory_equal(r2.leaf_hash, r.leaf_hash, 32);
+	assert_memory_equal(&r2.inclusion, &p, sizeof p);
+	assert_int_equal(r2.checkpoint_len, r.checkpoint_len);
+	assert_memory_equal(r2.checkpoint, r.checkpoint, r.checkpoint_len);
+	assert_true(r2.duplicate);
+
+	memset(&en, 0, sizeof en);
+	en.index = 12;
+	memset(en.leaf_hash, 3, 32);
+	en.envelope = (const uint8_t *)"leaf";
+	en.envelope_len = 4;
+	assert_int_equal(wire_entry_encode(&arena, &en, &out, &len), 0);
+	assert_int_equal(wire_entry_decode(&arena, out, len, &en2, why), 0);
+	assert_int_equal(en2.index, 12);
+	assert_int_equal(en2.envelope_len, 4);
+	assert_memory_equal(en2.envelope, "leaf", 4);
+
+	sr.indices = idx;
+	sr.n = 4;
+	sr.truncated = true;
+	assert_int_equal(wire_search_result_encode(&arena, &sr, &out, &len), 0);
+	assert_int_equal(wire_search_result_decode(&arena, out, len, &sr2, why), 0);
+	assert_int_equal(sr2.n, 4);
+	assert_memory_equal(sr2.indices, idx, sizeof idx);
+	assert_true(sr2.truncated);
+	sr.indices = unsorted;
+	sr.n = 2;
+	assert_int_equal(wire_search_result_encode(&arena, &sr, &out, &len), 0);
+	assert_int_equal(wire_search_result_decode(&arena, out, len, &sr2, why), CL_EINVAL);
+
+	b.envelope = (const uint8_t *)"env";
+	b.envelope_len = 3;
+	b.tlog_proof = (const uint8_t *)"c2sp.org/tlog-proof@v1\n";
+	b.tlog_proof_len = strlen((const char *)b.tlog_proof);
+	assert_int_equal(wire_bundle_encode(&arena, &b, &out, &len), 0);
+	assert_int_equal(wire_bundle_decode(&arena, out, len, &b2, why), 0);
+	assert_int_equal(b2.envelope_len, 3);
+	assert_memory_equal(b2.tlog_proof, b.tlog_proof, b.tlog_proof_len);
+	b.envelope_len = 0;
+	assert_int_equal(wire_bundle_encode(&arena, &b, &out, &len), 0);
+	assert_int_equal(wire_bundle_decode(&arena, out, len, &b2, why), CL_EINVAL);
+	assert_non_null(strstr(why, "bundle.envelope"));
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup(test_dsse_vectors, setup),
+	    cmocka_unit_test_setup(test_attestation_roundtrip, setup),
+	    cmocka_unit_test_setup(test_attestation_canonical, setup),
+	    cmocka_unit_test_setup(test_attestation_fields, setup),
+	    cmocka_unit_test_setup(test_envelope, setup),
+	    cmocka_unit_test_setup(test_envelope_rules, setup),
+	    cmocka_unit_test_setup(test_api_messages, setup),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
