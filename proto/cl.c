@@ -81,6 +81,17 @@ cl_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t cap, size_t *ou
 	/* Padded base64 is always a multiple of 4; libsodium also insists. */
 	if (inlen % 4 != 0 || inlen / 4 * 3 > cap + 2)
 		return CL_EINVAL;
+	/* libsodium 1.0.18 decodes every byte from 0x80 up as '/', which would
+	 * give a value a second spelling: refuse them first.  No early exit,
+	 * since private keys pass through here too. */
+	{
+		unsigned high = 0;
+
+		for (size_t i = 0; i < inlen; i++)
+			high |= (unsigned char)in[i] >> 7;
+		if (high != 0)
+			return CL_EINVAL;
+	}
 	if (sodium_base642bin(
 	        out, cap, in, inlen, NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
 		return CL_EINVAL;

@@ -887,23 +887,21 @@ test_base64_is_ascii(void **state)
 	*p = (char)0xbf;
 	assert_int_equal(note_verifier_parse(vk, strlen(vk), &v, why), CL_EINVAL);
 
-	/* Likewise a signer key (found by re-encoding seeds until one has a
-	 * '/'). */
-	found = 0;
-	for (int i = 0; i < 1000 && !found; i++) {
-		uint8_t seed[32] = {(uint8_t)i, (uint8_t)(i >> 8)};
+	/* Likewise a signer key: a seed of 0xff bytes encodes as '/'s. */
+	{
+		uint8_t seed[32];
 		struct note_signer t;
 
+		memset(seed, 0xff, sizeof seed);
 		note_signer_wipe(&s);
 		assert_int_equal(note_signer_from_seed("k", seed, &s, why), 0);
 		assert_true(note_signer_format(&s, sk, sizeof sk) > 0);
-		if ((p = strchr(strrchr(sk, '+'), '/')) == NULL)
-			continue;
-		found = 1;
+		assert_non_null(p = strchr(strrchr(sk, '+'), '/'));
+		assert_int_equal(note_signer_parse(sk, strlen(sk), &t, why), 0);
 		*p = (char)0x80;
 		assert_int_equal(note_signer_parse(sk, strlen(sk), &t, why), CL_EINVAL);
+		note_signer_wipe(&t);
 	}
-	assert_true(found);
 	sodium_memzero(sk, sizeof sk);
 	note_signer_wipe(&s);
 	json_decref(vec);

@@ -743,6 +743,29 @@ test_api_messages(void **state)
 	assert_non_null(strstr(why, "bundle.envelope"));
 }
 
+/* The shared base64 decoder admits exactly one spelling per value. */
+static void
+test_base64_strict(void **state)
+{
+	uint8_t out[64];
+	size_t n;
+	char buf[8];
+
+	(void)state;
+	assert_int_equal(cl_b64_decode("//8=", 4, out, sizeof out, &n), 0);
+	assert_int_equal(n, 2);
+	/* libsodium 1.0.18 reads any byte >= 0x80 as '/': refused here. */
+	for (unsigned c = 0x80; c <= 0xff; c++) {
+		memcpy(buf, "//8=", 4);
+		buf[0] = (char)c;
+		assert_int_equal(cl_b64_decode(buf, 4, out, sizeof out, &n), CL_EINVAL);
+	}
+	assert_int_equal(cl_b64_decode("//9=", 4, out, sizeof out, &n), CL_EINVAL); /* bits */
+	assert_int_equal(cl_b64_decode("//8", 3, out, sizeof out, &n), CL_EINVAL);	/* padding */
+	assert_int_equal(cl_b64_decode("-_8=", 4, out, sizeof out, &n), CL_EINVAL); /* URL-safe */
+	assert_int_equal(cl_b64_decode("//8=", 4, out, 1, &n), CL_EINVAL);	    /* room */
+}
+
 int
 main(int argc, char **argv)
 {
@@ -754,6 +777,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup(test_envelope, setup),
 	    cmocka_unit_test_setup(test_envelope_rules, setup),
 	    cmocka_unit_test_setup(test_api_messages, setup),
+	    cmocka_unit_test(test_base64_strict),
 	};
 
 	if (sodium_init() < 0)
