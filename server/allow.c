@@ -1,0 +1,231 @@
+/*
+ * allow.c: load, reload and share the submitter allowlist.
+ *
+ * Snapshots are reference counted so that a SIGHUP reload never pulls a
+ * list out from under a verifier thread.  A malformed file never replaces
+ * a good list: the reload fails, says which line is wrong, and the old
+ * list stays in force.
+ */
+#include "allow.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cl.h"
+
+/* A snapshot; refs is guarded by allow.mu. */
+typedef struct allow_list snap;
+
+struct allow {
+	pthread_mutex_t mu;
+	snap *cur;
+	char path[];
+};
+
+static int
+read_file(const char *path, char **buf, size_t *len, char *why)
+{
+	struct stat st;
+	char *b = NULL;
+	size_t got = 0;
+	int fd, rc;
+
+	*buf = NULL;
+	*len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		rc = errno;
+		if (rc == ENOENT)
+			return 0; /* no file: an empty list */
+		return cl_why(why, rc, "%s: %s", path, strerror(rc));
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = cl_why(why, errno, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = cl_why(why, CL_EINVAL, "%s: not a regular file", path);
+		goto out;
+	}
+	if (st.st_size > ALLOW_FILE_MAX) {
+		rc = cl_why(why, CL_ETOOBIG, "%s: larger than %d bytes", path, ALLOW_FILE_MAX);
+		goto out;
+	}
+	if ((b = malloc((size_t)st.st_size + 1)) == NULL) {
+		rc = cl_why(why, ENOMEM, "out of memory");
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = cl_why(why, n < 0 ? errno : EIO, "%s: read failed", path);
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	b[got] = '\0';
+	*buf = b;
+	*len = got;
+	b = NULL;
+	rc = 0;
+out:
+	free(b);
+	close(fd);
+	return rc;
+}
+
+static int
+parse(const char *path, snap **out, char *why)
+{
+	snap *s = NULL;
+	char *buf, *line, *next;
+	size_t len, cap = 16, lineno = 0;
+	int rc;
+
+	*out = NULL;
+	if ((rc = read_file(path, &buf, &len, why)) != 0)
+		return rc;
+	if ((s = malloc(sizeof *s + cap * sizeof s->keys[0])) == NULL) {
+		rc = cl_why(why, ENOMEM, "out of memory");
+		goto out;
+	}
+	s->refs = 1;
+	s->n = 0;
+	for (line = buf; line != NULL && line < buf + len; line = next) {
+		char *end;
+		struct note_verifier v;
+		char inner[CL_WHY_MAX];
+		size_t i;
+
+		lineno++;
+		next = memchr(line, '\n', (size_t)(buf + len - line));
+		end = next != NULL ? next : buf + len;
+		if (next != NULL)
+			next++;
+		while (line < end && (*line == ' ' || *line == '\t'))
+			line++;
+		while (end > line && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+			end--;
+		if (line == end || *line == '#')
+			continue;
+		if ((rc = note_verifier_parse(line, (size_t)(end - line), &v, inner)) != 0) {
+			cl_why(why, rc, "%s:%zu: %s", path, lineno, inner);
+			goto out;
+		}
+		if (v.type != NOTE_TYPE_ED25519) {
+			rc = cl_why(why, CL_ETYPE, "%s:%zu: submitter keys must be Ed25519 (type 0x01)",
+			    path, lineno);
+			goto out;
+		}
+		for (i = 0; i < s->n; i++) {
+			if (memcmp(&s->keys[i], &v, sizeof v) == 0)
+				break;
+		}
+		if (i < s->n)
+			continue; /* the same key twice is harmless */
+		if (s->n == ALLOW_MAX_KEYS) {
+			rc = cl_why(why, CL_ETOOBIG, "%s: more than %d keys", path, ALLOW_MAX_KEYS);
+			goto out;
+		}
+		if (s->n == cap) {
+			snap *t = realloc(s, sizeof *s + 2 * cap * sizeof s->keys[0]);
+
+			if (t == NULL) {
+				rc = cl_why(why, ENOMEM, "out of memory");
+				goto out;
+			}
+			s = t;
+			cap *= 2;
+		}
+		s->keys[s->n++] = v;
+	}
+	*out = s;
+	s = NULL;
+	rc = 0;
+out:
+	free(s);
+	free(buf);
+	return rc;
+}
+
+int
+allow_open(const char *path, struct allow **out, char *why)
+{
+	struct allow *a;
+	size_t plen = strlen(path) + 1;
+	int rc;
+
+	*out = NULL;
+	if ((a = calloc(1, sizeof *a + plen)) == NULL)
+		return cl_why(why, ENOMEM, "out of memory");
+	memcpy(a->path, path, plen);
+	if ((rc = parse(path, &a->cur, why)) != 0) {
+		free(a);
+		return rc;
+	}
+	pthread_mutex_init(&a->mu, NULL);
+	*out = a;
+	return 0;
+}
+
+int
+allow_reload(struct allow *a, char *why)
+{
+	snap *fresh, *old;
+	int rc;
+
+	if ((rc = parse(a->path, &fresh, why)) != 0)
+		return rc;
+	pthread_mutex_lock(&a->mu);
+	old = a->cur;
+	a->cur = fresh;
+	if (--old->refs > 0)
+		old = NULL;
+	pthread_mutex_unlock(&a->mu);
+	free(old);
+	return 0;
+}
+
+const struct allow_list *
+allow_acquire(struct allow *a)
+{
+	snap *s;
+
+	pthread_mutex_lock(&a->mu);
+	s = a->cur;
+	s->refs++;
+	pthread_mutex_unlock(&a->mu);
+	return s;
+}
+
+void
+allow_release(struct allow *a, const struct allow_list *l)
+{
+	snap *s = (snap *)l;
+	bool last;
+
+	pthread_mutex_lock(&a->mu);
+	last = --s->refs == 0;
+	pthread_mutex_unlock(&a->mu);
+	if (last)
+		free(s);
+}
+
+void
+allow_close(struct allow *a)
+{
+	if (a == NULL)
+		return;
+	free(a->cur);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+}

@@ -1,0 +1,44 @@
+/*
+ * api.h: closurelogd's HTTP front end (libevent evhttp).
+ *
+ * One or more HTTP threads, each with its own event_base and evhttp on the
+ * shared listening socket.  Reads (checkpoint, tiles, entries, proofs,
+ * bundles, search) are answered on the HTTP thread from a short LMDB read
+ * transaction.  Submissions are handed to the log (log.h) and answered
+ * when the log calls back, after the durable commit.  docs/api.md lists
+ * every route, parameter, status and limit.
+ */
+#ifndef CL_API_H
+#define CL_API_H
+
+#include <stddef.h>
+
+#include "allow.h"
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+
+struct api;
+
+/* Set up cfg->http_threads HTTP servers on the listening socket `fd`
+ * (bound and listening, owned by the caller until api_free).  st, log, al
+ * and m are borrowed and must outlive the api.  Nothing runs until
+ * api_run.  Returns 0 or an error code with why. */
+int api_new(const struct cfg *cfg, int fd, struct st *st, struct log *log, struct allow *al,
+    struct metrics *m, struct api **out, char *why);
+
+/* Run every HTTP thread; the calling thread serves as the first one and
+ * handles the signals: SIGTERM and SIGINT shut down (api_shutdown), SIGHUP
+ * re-reads the submitters file.  Returns 0 after a shutdown. */
+int api_run(struct api *a);
+
+/* From any thread: stop accepting connections, let the log answer
+ * everything in flight, flush the answers, and make api_run return.
+ * Idempotent. */
+void api_shutdown(struct api *a);
+
+/* Free everything api_new made.  NULL is fine. */
+void api_free(struct api *a);
+
+#endif

@@ -1,0 +1,740 @@
+/*
+ * log.c: verifier pool, group commit, tree state and checkpoints.
+ *
+ * Why this shape.  An Ed25519 verification costs ~40 us and a durable LMDB
+ * commit about a millisecond, while a put inside a transaction costs a few
+ * microseconds.  So signature checks are spread over a thread pool, and one
+ * committer thread appends everything that arrived while the previous
+ * commit was syncing: the batch size adapts to the load by itself, and
+ * latency stays near one commit.
+ *
+ * Ordering guarantees:
+ *  - a job is answered only after the transaction holding its entry has
+ *    been committed durably;
+ *  - a checkpoint is signed only after the data it covers is committed
+ *    (Ed25519 is deterministic, so re-signing a committed tree after a
+ *    restart reproduces the published bytes; the store keeps the latest
+ *    checkpoint as a record, written with the following batch);
+ *  - a failed commit restores the in-memory tree state from the store, so
+ *    the next batch continues from what is durable.
+ *
+ * The committer owns the tree state: the right edge (struct mt_range) and
+ * a cache of the rightmost fat tile at each level, which the Merkle emit
+ * callback fills as leaves are appended.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lmdb.h>
+
+#include "dsse.h"
+#include "sth.h"
+#include "wire.h"
+
+#define TILE_LEVELS 8 /* 8 levels of height-8 tiles cover 2^64 leaves */
+
+struct queue {
+	struct log_job *head, *tail;
+	size_t n;
+};
+
+struct tcache {
+	bool valid, dirty;
+	uint64_t index;
+	uint8_t data[ST_TILE_BYTES];
+};
+
+struct log {
+	struct st *st;
+	struct signer *sg;
+	struct allow *al;
+	struct metrics *m;
+	struct log_cfg cfg;
+
+	pthread_mutex_t mu; /* queues, flags, in_flight */
+	pthread_cond_t verify_cv, commit_cv;
+	struct queue verify_q, commit_q;
+	size_t in_flight;
+	unsigned verifiers_running;
+	bool stopping, stopped;
+	pthread_t *verifiers;
+	pthread_t committer;
+	bool threads_started;
+
+	pthread_mutex_t ckpt_mu;
+	struct log_ckpt *ckpt;
+	uint64_t ckpt_stored_size; /* size of the checkpoint recorded in the store */
+
+	/* Committer-only state. */
+	struct log_job **batch_jobs; /* cfg.batch_max slots */
+	bool broken;		     /* the tree state could not be reloaded */
+	struct mt_range range;
+	struct tcache tiles[TILE_LEVELS];
+	struct st_batch *batch; /* while a batch is being written */
+	int emit_rc;
+};
+
+/* ---- Checkpoints ---- */
+
+struct log_ckpt *
+log_ckpt_ref(struct log_ckpt *c)
+{
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+	return c;
+}
+
+void
+log_ckpt_unref(struct log_ckpt *c)
+{
+	if (c != NULL && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+		free(c);
+}
+
+static int
+ckpt_make(struct log *l, uint64_t size, const uint8_t root[MT_HASH_LEN], struct log_ckpt **out)
+{
+	uint8_t note[STH_NOTE_MAX];
+	size_t len;
+	struct log_ckpt *c;
+	int rc;
+
+	*out = NULL;
+	if ((rc = signer_checkpoint(l->sg, size, root, note, sizeof note, &len)) != 0)
+		return rc;
+	if ((c = malloc(sizeof *c + len)) == NULL)
+		return ENOMEM;
+	atomic_init(&c->refs, 1);
+	c->size = size;
+	memcpy(c->root, root, MT_HASH_LEN);
+	c->len = len;
+	memcpy(c->note, note, len);
+	*out = c;
+	metrics_count(l->m, M_CHECKPOINTS, 1);
+	return 0;
+}
+
+/* Make c the published checkpoint; takes over the caller's reference. */
+static void
+ckpt_publish(struct log *l, struct log_ckpt *c)
+{
+	struct log_ckpt *old;
+
+	pthread_mutex_lock(&l->ckpt_mu);
+	old = l->ckpt;
+	l->ckpt = c;
+	pthread_mutex_unlock(&l->ckpt_mu);
+	log_ckpt_unref(old);
+	metrics_gauge_set(l->m, G_TREE_SIZE, (int64_t)c->size);
+}
+
+struct log_ckpt *
+log_checkpoint(struct log *l)
+{
+	struct log_ckpt *c;
+
+	pthread_mutex_lock(&l->ckpt_mu);
+	c = log_ckpt_ref(l->ckpt);
+	pthread_mutex_unlock(&l->ckpt_mu);
+	return c;
+}
+
+/* ---- Tree state ---- */
+
+/* Load the right edge and the rightmost fat tile of every level for the
+ * committed size, from the store alone. */
+static int
+state_load(struct log *l, uint64_t *size, char *why)
+{
+	struct st_reader *r = NULL;
+	int rc;
+
+	if ((rc = st_reader_new(l->st, &r)) != 0 || (rc = st_reader_begin(r)) != 0) {
+		cl_why(why, rc, "store: %s", st_strerror(rc));
+		goto out;
+	}
+	*size = st_reader_size(r);
+	if ((rc = mt_range_load(&l->range, *size, st_node_read, r)) != 0) {
+		cl_why(why, rc, "store: cannot read the tree's right edge: %s", st_strerror(rc));
+		goto out;
+	}
+	for (unsigned lv = 0; lv < TILE_LEVELS; lv++) {
+		struct tcache *t = &l->tiles[lv];
+		uint64_t hashes = *size >> (8 * lv);
+		const uint8_t *data;
+
+		t->valid = t->dirty = false;
+		/* A tile whose first hash is not there yet is started fresh. */
+		if ((hashes & 0xff) == 0)
+			continue;
+		if ((rc = st_tile_get(r, lv, hashes >> 8, &data)) != 0) {
+			cl_why(why, rc, "store: tile %u/%llu is missing: %s", lv,
+			    (unsigned long long)(hashes >> 8), st_strerror(rc));
+			goto out;
+		}
+		memcpy(t->data, data, ST_TILE_BYTES);
+		t->index = hashes >> 8;
+		t->valid = true;
+	}
+	rc = 0;
+out:
+	if (r != NULL)
+		st_reader_end(r);
+	st_reader_free(r);
+	return rc;
+}
+
+/* mt_emit_fn: put a newly complete stored node in its fat tile, writing
+ * out a tile once the right edge has moved past it. */
+static int
+tile_emit(void *ctx, const struct mt_node *node, const uint8_t hash[MT_HASH_LEN])
+{
+	struct log *l = ctx;
+	unsigned lv = node->height / 8, j = node->height % 8;
+	uint64_t tile = node->index >> (8 - j);
+	unsigned pos = ST_TILE_ROW(j) + (unsigned)(node->index & ((256u >> j) - 1));
+	struct tcache *t = &l->tiles[lv];
+	int rc;
+
+	if (!t->valid || t->index != tile) {
+		if (t->valid && t->dirty &&
+		    (rc = st_batch_tile_put(l->batch, lv, t->index, t->data)) != 0)
+			return rc;
+		memset(t->data, 0, ST_TILE_BYTES);
+		t->index = tile;
+		t->valid = true;
+	}
+	memcpy(t->data + (size_t)pos * MT_HASH_LEN, hash, MT_HASH_LEN);
+	t->dirty = true;
+	return 0;
+}
+
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+job_fail(struct log_job *job, int status, enum metrics_reject reason, const char *fmt,
+    const char *detail)
+{
+	job->status = status;
+	job->reason = reason;
+	cl_why(job->why, status, fmt, detail);
+}
+
+/* Append a batch of prepared jobs in one durable transaction, then sign and
+ * publish one checkpoint and fill in every job's result.  Jobs already in
+ * the log (committed, or earlier in this batch) are answered with their
+ * original index. */
+static int
+commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
+{
+	struct mt_range saved = l->range;
+	struct log_ckpt *prev = log_checkpoint(l), *ck = NULL;
+	uint8_t root[MT_HASH_LEN];
+	size_t appended = 0;
+	double t0 = now_seconds();
+	uint64_t size;
+	int rc;
+
+	if (l->broken) {
+		rc = ST_ECORRUPT;
+		goto fail;
+	}
+	if ((rc = st_batch_begin(l->st, &l->batch)) != 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct log_job *j = jobs[i];
+		struct st_keys keys = {{j->root, j->nar, j->submitter},
+		    {strlen(j->root), 32, j->signed_by_submitter ? 32 : 0}};
+
+		rc = st_batch_leaf_find(l->batch, j->leaf, &j->index);
+		if (rc == 0) {
+			j->status = 200;
+			continue;
+		}
+		if (rc != ST_ENOTFOUND)
+			goto fail;
+		j->index = l->range.size;
+		if ((rc = st_batch_entry_put(l->batch, j->index, j->body, j->len, j->leaf, &keys)) != 0)
+			goto fail;
+		if ((rc = mt_range_append(&l->range, j->leaf, tile_emit, l)) != 0)
+			goto fail;
+		j->status = 201;
+		appended++;
+	}
+	if (appended == 0) {
+		/* Only duplicates: nothing to write, the current checkpoint covers them. */
+		st_batch_abort(l->batch);
+		l->batch = NULL;
+		ck = prev;
+		prev = NULL;
+		goto answer;
+	}
+	for (unsigned lv = 0; lv < TILE_LEVELS; lv++) {
+		struct tcache *t = &l->tiles[lv];
+
+		if (t->valid && t->dirty &&
+		    (rc = st_batch_tile_put(l->batch, lv, t->index, t->data)) != 0)
+			goto fail;
+	}
+	if ((rc = st_batch_size_put(l->batch, l->range.size)) != 0)
+		goto fail;
+	/* The previous checkpoint covers committed data: record it now. */
+	if (prev->size != l->ckpt_stored_size &&
+	    (rc = st_batch_checkpoint_put(l->batch, prev->note, prev->len)) != 0)
+		goto fail;
+	rc = st_batch_commit(l->batch);
+	l->batch = NULL;
+	if (rc != 0)
+		goto fail;
+	l->ckpt_stored_size = prev->size;
+	for (unsigned lv = 0; lv < TILE_LEVELS; lv++)
+		l->tiles[lv].dirty = false;
+	metrics_observe(l->m, H_COMMIT_SECONDS, now_seconds() - t0);
+	metrics_observe(l->m, H_BATCH_SIZE, (double)appended);
+	metrics_count(l->m, M_BATCHES, 1);
+	metrics_count(l->m, M_APPENDS, appended);
+
+	/* Durable: now, and only now, sign. */
+	mt_range_root(&l->range, root);
+	if ((rc = ckpt_make(l, l->range.size, root, &ck)) != 0) {
+		/* The entries are in; a restart will sign them.  Answer with
+		 * the error rather than without a checkpoint. */
+		cl_why(why, rc, "signing the checkpoint failed: %s", cl_strerror(rc));
+		for (size_t i = 0; i < n; i++)
+			job_fail(jobs[i], 500, R_STORAGE, "%s", why);
+		log_ckpt_unref(prev);
+		return rc;
+	}
+	ckpt_publish(l, log_ckpt_ref(ck));
+answer:
+	for (size_t i = 0; i < n; i++) {
+		jobs[i]->ckpt = log_ckpt_ref(ck);
+		if (jobs[i]->status == 200)
+			metrics_count(l->m, M_DUPLICATES, 1);
+	}
+	log_ckpt_unref(ck);
+	log_ckpt_unref(prev);
+	return 0;
+
+fail:
+	st_batch_abort(l->batch);
+	l->batch = NULL;
+	log_ckpt_unref(prev);
+	/* Nothing of this batch is stored: go back to what is.  If even that
+	 * fails, refuse writes until a restart rebuilds the state. */
+	if (!l->broken && (state_load(l, &size, NULL) != 0 || size != saved.size))
+		l->broken = true;
+	cl_why(why, rc, "%s", st_strerror(rc));
+	for (size_t i = 0; i < n; i++) {
+		if (rc == MDB_MAP_FULL)
+			job_fail(jobs[i], 507, R_STORAGE,
+			    "log storage is full; the operator must raise --map-size (%s)",
+			    st_strerror(rc));
+		else if (l->broken)
+			job_fail(jobs[i], 503, R_STORAGE,
+			    "the log cannot write until it is restarted: %s", st_strerror(rc));
+		else
+			job_fail(jobs[i], 503, R_STORAGE, "commit failed, try again: %s",
+			    st_strerror(rc));
+	}
+	return rc;
+}
+
+/* ---- Verification ---- */
+
+/* Check one submission and fill in its leaf hash and search keys.  Returns
+ * true if it may be appended; otherwise the job holds the refusal. */
+static bool
+prepare(struct log *l, struct wire_arena *a, struct log_job *j, bool check_sig)
+{
+	const struct allow_list *keys = NULL;
+	struct cl_envelope env;
+	struct cl_attestation att;
+	size_t who = 0;
+	char why[CL_WHY_MAX];
+	int rc;
+	bool ok = false;
+
+	wire_arena_reset(a);
+	if (j->len > CL_ENTRY_MAX) {
+		j->status = 413;
+		j->reason = R_TOO_BIG;
+		cl_why(j->why, 0, "entry is %zu bytes; an entry must fit an entry bundle (%d bytes)",
+		    j->len, CL_ENTRY_MAX);
+		return false;
+	}
+	if ((rc = wire_envelope_decode(a, j->body, j->len, &env, why)) != 0) {
+		job_fail(j, rc == CL_ETOOBIG ? 413 : 400, rc == CL_ETOOBIG ? R_TOO_BIG : R_MALFORMED,
+		    "%s", why);
+		return false;
+	}
+	if (check_sig) {
+		keys = allow_acquire(l->al);
+		if (keys->n == 0) {
+			job_fail(j, 403, R_NO_SUBMITTERS, "%s",
+			    "this log accepts no submitters yet (the submitters file is empty)");
+			goto out;
+		}
+		if ((rc = dsse_verify(a, &env, keys->keys, keys->n, &who, why)) != 0) {
+			job_fail(j, rc == CL_ENOMEM ? 500 : 403,
+			    rc == CL_EBADSIG ? R_BAD_SIGNATURE : R_UNKNOWN_SUBMITTER, "%s", why);
+			goto out;
+		}
+		memcpy(j->submitter, keys->keys[who].pub, 32);
+	}
+	j->signed_by_submitter = check_sig;
+	/* Only the verified payload bytes are parsed. */
+	if ((rc = wire_attestation_decode(a, env.payload, env.payload_len, &att, why)) != 0) {
+		job_fail(j, rc == CL_ETOOBIG ? 413 : 400,
+		    rc == CL_EINVAL || rc == CL_ETOOBIG ? R_INVALID_FIELD : R_MALFORMED, "%s", why);
+		goto out;
+	}
+	if (strlen(att.root) >= sizeof j->root ||
+	    nix_nar_hash_check(att.nar_hash, strlen(att.nar_hash), j->nar, why) != 0) {
+		job_fail(j, 400, R_INVALID_FIELD, "%s", "nar_hash or root out of range");
+		goto out;
+	}
+	memcpy(j->root, att.root, strlen(att.root) + 1);
+	mt_leaf_hash(j->leaf, j->body, j->len);
+	ok = true;
+out:
+	if (keys != NULL)
+		allow_release(l->al, keys);
+	return ok;
+}
+
+static void
+queue_push(struct queue *q, struct log_job *j)
+{
+	j->next = NULL;
+	if (q->tail != NULL)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+	q->n++;
+}
+
+static struct log_job *
+queue_pop(struct queue *q)
+{
+	struct log_job *j = q->head;
+
+	if (j != NULL) {
+		q->head = j->next;
+		if (q->head == NULL)
+			q->tail = NULL;
+		q->n--;
+	}
+	return j;
+}
+
+/* Answer a job and forget it. */
+static void
+job_done(struct log *l, struct log_job *j)
+{
+	pthread_mutex_lock(&l->mu);
+	l->in_flight--;
+	pthread_mutex_unlock(&l->mu);
+	metrics_gauge_add(l->m, G_QUEUE_DEPTH, -1);
+	if (j->status >= 400)
+		metrics_reject(l->m, j->reason);
+	j->done(j);
+}
+
+static void *
+verifier_main(void *arg)
+{
+	struct log *l = arg;
+	struct wire_arena a;
+	void *buf = malloc(WIRE_ARENA_MIN);
+
+	wire_arena_init(&a, buf, buf != NULL ? WIRE_ARENA_MIN : 0);
+	for (;;) {
+		struct log_job *j;
+
+		pthread_mutex_lock(&l->mu);
+		while (l->verify_q.n == 0 && !l->stopping)
+			pthread_cond_wait(&l->verify_cv, &l->mu);
+		j = queue_pop(&l->verify_q);
+		pthread_mutex_unlock(&l->mu);
+		if (j == NULL)
+			break; /* stopping and drained */
+		if (!prepare(l, &a, j, true)) {
+			job_done(l, j);
+			continue;
+		}
+		pthread_mutex_lock(&l->mu);
+		queue_push(&l->commit_q, j);
+		pthread_cond_signal(&l->commit_cv);
+		pthread_mutex_unlock(&l->mu);
+	}
+	pthread_mutex_lock(&l->mu);
+	l->verifiers_running--;
+	pthread_cond_broadcast(&l->commit_cv);
+	pthread_mutex_unlock(&l->mu);
+	free(buf);
+	return NULL;
+}
+
+static void *
+committer_main(void *arg)
+{
+	struct log *l = arg;
+	struct log_job **jobs = l->batch_jobs;
+	char why[CL_WHY_MAX];
+
+	for (;;) {
+		size_t n = 0;
+
+		pthread_mutex_lock(&l->mu);
+		while (l->commit_q.n == 0 && !(l->stopping && l->verifiers_running == 0))
+			pthread_cond_wait(&l->commit_cv, &l->mu);
+		if (l->commit_q.n == 0) {
+			pthread_mutex_unlock(&l->mu);
+			break;
+		}
+		/* Optionally wait a little for a fuller batch. */
+		if (l->cfg.batch_window_us > 0 && l->commit_q.n < l->cfg.batch_max &&
+		    !l->stopping) {
+			struct timespec dl;
+
+			clock_gettime(CLOCK_REALTIME, &dl);
+			dl.tv_nsec += (long)l->cfg.batch_window_us * 1000;
+			dl.tv_sec += dl.tv_nsec / 1000000000;
+			dl.tv_nsec %= 1000000000;
+			while (l->commit_q.n < l->cfg.batch_max && !l->stopping &&
+			    pthread_cond_timedwait(&l->commit_cv, &l->mu, &dl) != ETIMEDOUT)
+				;
+		}
+		while (n < l->cfg.batch_max && l->commit_q.n > 0)
+			jobs[n++] = queue_pop(&l->commit_q);
+		pthread_mutex_unlock(&l->mu);
+
+		(void)commit_batch(l, jobs, n, why);
+		for (size_t i = 0; i < n; i++)
+			job_done(l, jobs[i]);
+	}
+	return NULL;
+}
+
+/* ---- Life cycle ---- */
+
+int
+log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
+    const struct log_cfg *cfg, struct log **out, char *why)
+{
+	struct log *l;
+	struct st_meta meta;
+	struct log_ckpt *ck = NULL;
+	uint8_t root[MT_HASH_LEN];
+	uint64_t size;
+	int rc;
+
+	*out = NULL;
+	if (cfg->verify_threads == 0 || cfg->batch_max == 0 || cfg->queue_max == 0)
+		return cl_why(why, CL_EINVAL, "log: threads, batch and queue sizes must be positive");
+	if ((l = calloc(1, sizeof *l)) == NULL)
+		return cl_why(why, ENOMEM, "out of memory");
+	l->st = st;
+	l->sg = sg;
+	l->al = al;
+	l->m = m;
+	l->cfg = *cfg;
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_mutex_init(&l->ckpt_mu, NULL);
+	pthread_cond_init(&l->verify_cv, NULL);
+	pthread_cond_init(&l->commit_cv, NULL);
+
+	if ((rc = state_load(l, &size, why)) != 0)
+		goto fail;
+	mt_range_root(&l->range, root);
+	if ((rc = ckpt_make(l, size, root, &ck)) != 0) {
+		cl_why(why, rc, "cannot sign the checkpoint: %s", cl_strerror(rc));
+		goto fail;
+	}
+	/* The record of the last checkpoint, if it is for this size, must be
+	 * exactly what signing the stored tree gives again. */
+	if ((rc = st_meta_get(st, &meta)) != 0) {
+		cl_why(why, rc, "store: %s", st_strerror(rc));
+		goto fail;
+	}
+	if (meta.checkpoint != NULL) {
+		struct note_verifier v;
+		struct sth prev;
+
+		signer_verifier(sg, &v);
+		if (sth_open(meta.checkpoint, meta.checkpoint_len, &v, NULL, &prev, NULL) != 0 ||
+		    prev.size > size ||
+		    (prev.size == size && (meta.checkpoint_len != ck->len ||
+					      memcmp(meta.checkpoint, ck->note, ck->len) != 0))) {
+			st_meta_free(&meta);
+			rc = cl_why(why, ST_ECORRUPT,
+			    "store: the recorded checkpoint does not match the stored tree");
+			goto fail;
+		}
+		l->ckpt_stored_size = prev.size;
+	}
+	st_meta_free(&meta);
+	ckpt_publish(l, ck);
+	ck = NULL;
+
+	if ((l->verifiers = calloc(cfg->verify_threads, sizeof *l->verifiers)) == NULL ||
+	    (l->batch_jobs = calloc(cfg->batch_max, sizeof *l->batch_jobs)) == NULL) {
+		rc = cl_why(why, ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (unsigned i = 0; i < cfg->verify_threads; i++) {
+		if ((rc = pthread_create(&l->verifiers[i], NULL, verifier_main, l)) != 0) {
+			cl_why(why, rc, "cannot start a verifier thread: %s", strerror(rc));
+			log_stop(l);
+			goto fail;
+		}
+		l->verifiers_running++;
+	}
+	if ((rc = pthread_create(&l->committer, NULL, committer_main, l)) != 0) {
+		cl_why(why, rc, "cannot start the committer thread: %s", strerror(rc));
+		log_stop(l);
+		goto fail;
+	}
+	l->threads_started = true;
+	*out = l;
+	return 0;
+fail:
+	log_ckpt_unref(ck);
+	log_free(l);
+	return rc;
+}
+
+int
+log_submit(struct log *l, struct log_job *job)
+{
+	pthread_mutex_lock(&l->mu);
+	if (l->stopping) {
+		pthread_mutex_unlock(&l->mu);
+		return LOG_ESTOPPED;
+	}
+	if (l->in_flight >= l->cfg.queue_max) {
+		pthread_mutex_unlock(&l->mu);
+		metrics_reject(l->m, R_OVERLOAD);
+		return LOG_EBUSY;
+	}
+	l->in_flight++;
+	job->status = 0;
+	job->ckpt = NULL;
+	job->why[0] = '\0';
+	queue_push(&l->verify_q, job);
+	pthread_cond_signal(&l->verify_cv);
+	pthread_mutex_unlock(&l->mu);
+	metrics_gauge_add(l->m, G_QUEUE_DEPTH, 1);
+	return 0;
+}
+
+void
+log_stop(struct log *l)
+{
+	struct log_ckpt *ck;
+	struct st_batch *b;
+	unsigned n_verifiers;
+
+	pthread_mutex_lock(&l->mu);
+	if (l->stopped) {
+		pthread_mutex_unlock(&l->mu);
+		return;
+	}
+	l->stopping = true;
+	n_verifiers = l->verifiers_running;
+	pthread_cond_broadcast(&l->verify_cv);
+	pthread_cond_broadcast(&l->commit_cv);
+	pthread_mutex_unlock(&l->mu);
+
+	for (unsigned i = 0; i < n_verifiers; i++)
+		pthread_join(l->verifiers[i], NULL);
+	if (l->threads_started)
+		pthread_join(l->committer, NULL);
+
+	/* Leave the latest checkpoint on record. */
+	ck = log_checkpoint(l);
+	if (ck->size != l->ckpt_stored_size && st_batch_begin(l->st, &b) == 0) {
+		if (st_batch_checkpoint_put(b, ck->note, ck->len) != 0)
+			st_batch_abort(b);
+		else if (st_batch_commit(b) == 0)
+			l->ckpt_stored_size = ck->size;
+	}
+	log_ckpt_unref(ck);
+	pthread_mutex_lock(&l->mu);
+	l->stopped = true;
+	pthread_mutex_unlock(&l->mu);
+}
+
+void
+log_free(struct log *l)
+{
+	if (l == NULL)
+		return;
+	log_ckpt_unref(l->ckpt);
+	free(l->verifiers);
+	free(l->batch_jobs);
+	pthread_cond_destroy(&l->verify_cv);
+	pthread_cond_destroy(&l->commit_cv);
+	pthread_mutex_destroy(&l->ckpt_mu);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+int
+log_bulk_append(struct log *l, const uint8_t *const *bodies, const size_t *lens, size_t n,
+    size_t *appended, char *why)
+{
+	struct wire_arena a;
+	void *buf = malloc(WIRE_ARENA_MIN);
+	struct log_job *jobs = calloc(l->cfg.batch_max, sizeof *jobs);
+	struct log_job **ptrs = calloc(l->cfg.batch_max, sizeof *ptrs);
+	int rc = 0;
+
+	*appended = 0;
+	if (buf == NULL || jobs == NULL || ptrs == NULL) {
+		rc = cl_why(why, ENOMEM, "out of memory");
+		goto out;
+	}
+	wire_arena_init(&a, buf, WIRE_ARENA_MIN);
+	for (size_t at = 0; at < n && rc == 0;) {
+		size_t k = 0;
+
+		for (; at < n && k < l->cfg.batch_max; at++) {
+			struct log_job *j = &jobs[k];
+
+			memset(j, 0, sizeof *j);
+			j->body = bodies[at];
+			j->len = lens[at];
+			if (!prepare(l, &a, j, false)) {
+				rc = cl_why(why, CL_EINVAL, "entry %zu: %s", at, j->why);
+				break;
+			}
+			ptrs[k++] = j;
+		}
+		if (k > 0 && rc == 0)
+			rc = commit_batch(l, ptrs, k, why);
+		for (size_t i = 0; i < k; i++) {
+			if (jobs[i].status == 201)
+				(*appended)++;
+			log_ckpt_unref(jobs[i].ckpt);
+		}
+	}
+out:
+	free(ptrs);
+	free(jobs);
+	free(buf);
+	return rc;
+}

@@ -1,0 +1,108 @@
+/*
+ * log.h: closurelogd's write path.
+ *
+ * A submission (struct log_job) goes through a pool of verifier threads
+ * (decode the envelope, check its signature against the submitter
+ * allowlist, decode and check the attestation), then to one committer
+ * thread that appends whatever has arrived, up to a batch size, in one
+ * LMDB write transaction, commits it durably, and only then signs one
+ * checkpoint for the new tree and answers every job in the batch.
+ *
+ * Threads: jobs are answered through job->done on a log thread; the caller
+ * hands the answer back to its own event loop.
+ */
+#ifndef CL_LOG_H
+#define CL_LOG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "allow.h"
+#include "cl.h"
+#include "merkle.h"
+#include "metrics.h"
+#include "nix.h"
+#include "signer.h"
+#include "store.h"
+
+#define LOG_EBUSY    (-1301) /* too many submissions in flight: try again later */
+#define LOG_ESTOPPED (-1302) /* the log is shutting down */
+
+/* A signed checkpoint, shared by reference count. */
+struct log_ckpt {
+	atomic_uint refs;
+	uint64_t size;
+	uint8_t root[MT_HASH_LEN];
+	size_t len;
+	uint8_t note[]; /* the signed note, len bytes */
+};
+
+/* Take and drop references.  log_ckpt_unref(NULL) is fine. */
+struct log_ckpt *log_ckpt_ref(struct log_ckpt *c);
+void log_ckpt_unref(struct log_ckpt *c);
+
+struct log_job {
+	/* Set by the submitter; borrowed by the log until done() is called. */
+	const uint8_t *body;
+	size_t len;
+	void (*done)(struct log_job *job); /* called exactly once, on a log thread */
+	void *arg;
+
+	/* Results, valid in and after done(). */
+	int status; /* 201 appended, 200 already logged, else an HTTP error status */
+	enum metrics_reject reason; /* when status >= 400 */
+	char why[CL_WHY_MAX];	    /* when status >= 400: one line */
+	uint64_t index;
+	uint8_t leaf[MT_HASH_LEN];
+	struct log_ckpt *ckpt; /* when status < 400: a checkpoint that covers index;
+				* the job owns this reference (log_ckpt_unref it) */
+
+	/* Private to the log. */
+	struct log_job *next;
+	char root[NIX_STORE_PATH_MAX + 1];
+	uint8_t nar[32], submitter[32];
+	bool signed_by_submitter;
+};
+
+struct log_cfg {
+	unsigned verify_threads;  /* >= 1 */
+	unsigned queue_max;	  /* submissions in flight before LOG_EBUSY */
+	unsigned batch_max;	  /* entries per write transaction */
+	unsigned batch_window_us; /* wait this long for a fuller batch (0: never wait) */
+};
+
+struct log;
+
+/* Start the log over an initialised store: rebuild the tree state from the
+ * store alone, sign the checkpoint for the stored size, and start the
+ * threads.  st, sg, al and m stay owned by the caller and must outlive the
+ * log.  Returns 0 or an error code with why. */
+int log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
+    const struct log_cfg *cfg, struct log **out, char *why);
+
+/* Queue a submission.  Returns 0 (done() will be called), LOG_EBUSY or
+ * LOG_ESTOPPED (done() will not be called). */
+int log_submit(struct log *l, struct log_job *job);
+
+/* A reference to the latest checkpoint (never NULL once open). */
+struct log_ckpt *log_checkpoint(struct log *l);
+
+/* Stop accepting submissions, answer everything queued, store the latest
+ * checkpoint, and join the threads.  Idempotent. */
+void log_stop(struct log *l);
+
+/* Free a stopped log.  NULL is fine. */
+void log_free(struct log *l);
+
+/* Bulk load, for building large trees in benchmarks: append the given
+ * leaves (serialized envelopes) synchronously through the same checks
+ * (except the signature, which is not verified), the same store code and
+ * the same Merkle code as the committer, in batches of cfg.batch_max.
+ * Only while no submissions are in flight.  Returns 0 or the first error;
+ * *appended gets the number of new entries. */
+int log_bulk_append(struct log *l, const uint8_t *const *bodies, const size_t *lens, size_t n,
+    size_t *appended, char *why);
+
+#endif

@@ -1,0 +1,237 @@
+/*
+ * main.c: closurelogd, the closurelog transparency log server.
+ *
+ * Startup order matters: open the store, the log key and the submitters
+ * file and bind the socket while still privileged; then drop privileges;
+ * only then start the log's threads and serve.  A data directory remembers
+ * its origin and log key: a start with a different origin or key is
+ * refused rather than allowed to fork the log.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "allow.h"
+#include "api.h"
+#include "cl.h"
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "signer.h"
+#include "store.h"
+
+#define DEFAULT_ORIGIN "localhost/closurelog"
+
+static void
+die(const char *what, const char *why)
+{
+	fprintf(stderr, "closurelogd: %s: %s\n", what, why);
+	exit(1);
+}
+
+/* Bind and listen on host:port; print and record the port we got. */
+static int
+listen_on(const struct cfg *c, char *why)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char port[8];
+	int fd = -1, on = 1, rc;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof port, "%u", (unsigned)c->listen_port);
+	if ((rc = getaddrinfo(c->listen_host, port, &hints, &res)) != 0) {
+		cl_why(why, EINVAL, "cannot resolve %s: %s", c->listen_host, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+			break;
+		rc = errno;
+		close(fd);
+		fd = -1;
+		errno = rc;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		cl_why(why, errno, "cannot listen on %s:%u: %s", c->listen_host,
+		    (unsigned)c->listen_port, strerror(errno));
+	return fd;
+}
+
+static unsigned
+bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+static void
+write_port_file(const char *path, unsigned port)
+{
+	char tmp[CFG_PATH_MAX + 8];
+	FILE *f;
+
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 ||
+	    rename(tmp, path) != 0)
+		die("port file", strerror(errno));
+}
+
+static void
+drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (user[0] == '\0')
+		return;
+	if (getuid() != 0)
+		die("--user", "only root can switch users");
+	if ((pw = getpwnam(user)) == NULL)
+		die("--user", "no such user");
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0)
+		die("--user", strerror(errno));
+	if (setuid(0) == 0)
+		die("--user", "privileges were not dropped");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cfg c;
+	struct st *st = NULL;
+	struct st_meta meta;
+	struct signer *sg = NULL;
+	struct allow *al = NULL;
+	struct metrics *m = NULL;
+	struct log *lg = NULL;
+	struct api *api = NULL;
+	struct note_verifier v;
+	struct log_cfg lc;
+	char why[CL_WHY_MAX], vkey[NOTE_VKEY_MAX], pub_path[CFG_PATH_MAX + 8];
+	const char *origin;
+	int fd, rc;
+
+	cfg_defaults(&c);
+	if (cfg_parse(&c, argc, argv, why) != 0 || cfg_finish(&c, why) != 0) {
+		fprintf(stderr, "closurelogd: %s\n(see closurelogd --help)\n", why);
+		return 2;
+	}
+	if (c.help) {
+		cfg_usage(stdout);
+		return 0;
+	}
+	if (c.version) {
+		printf("closurelogd %s\n", CL_VERSION);
+		return 0;
+	}
+	if (sodium_init() < 0)
+		die("libsodium", "initialisation failed");
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((rc = st_open(c.data_dir, c.map_size, &st, why)) != 0)
+		die("store", why);
+	snprintf(pub_path, sizeof pub_path, "%s/log.pub", c.data_dir);
+	rc = st_meta_get(st, &meta);
+	if (rc == ST_ENOTFOUND) {
+		/* A new log: its origin and key are fixed from now on. */
+		origin = c.origin[0] != '\0' ? c.origin : DEFAULT_ORIGIN;
+		if ((rc = signer_open(c.key_path, pub_path, origin, 1, &sg, why)) != 0)
+			die("log key", why);
+		signer_verifier(sg, &v);
+		note_verifier_format(&v, vkey, sizeof vkey);
+		if ((rc = st_init(st, origin, vkey)) != 0)
+			die("store", st_strerror(rc));
+		if ((rc = st_meta_get(st, &meta)) != 0)
+			die("store", st_strerror(rc));
+	} else if (rc != 0) {
+		die("store", st_strerror(rc));
+	} else {
+		if (c.origin[0] != '\0' && strcmp(c.origin, meta.origin) != 0) {
+			fprintf(stderr,
+			    "closurelogd: origin: %s was created with origin \"%s\"; refusing "
+			    "--origin \"%s\"\n",
+			    c.data_dir, meta.origin, c.origin);
+			return 1;
+		}
+		/* An existing log never gets a fresh key. */
+		if ((rc = signer_open(c.key_path, pub_path, meta.origin, 0, &sg, why)) != 0)
+			die("log key", why);
+		signer_verifier(sg, &v);
+		note_verifier_format(&v, vkey, sizeof vkey);
+		if (strcmp(vkey, meta.vkey) != 0) {
+			fprintf(stderr,
+			    "closurelogd: log key: %s is not the key this log was created with (%s)\n",
+			    c.key_path, meta.vkey);
+			return 1;
+		}
+	}
+	if ((rc = allow_open(c.submitters, &al, why)) != 0)
+		die("submitters", why);
+	if ((fd = listen_on(&c, why)) < 0)
+		die("listen", why);
+	drop_privileges(c.user);
+
+	if ((m = metrics_new()) == NULL)
+		die("metrics", "out of memory");
+	lc.verify_threads = c.verify_threads;
+	lc.queue_max = c.queue_max;
+	lc.batch_max = c.batch_max;
+	lc.batch_window_us = c.batch_window_us;
+	if ((rc = log_open(st, sg, al, m, &lc, &lg, why)) != 0)
+		die("log", why);
+	if ((rc = api_new(&c, fd, st, lg, al, m, &api, why)) != 0)
+		die("http", why);
+
+	{
+		const struct allow_list *keys = allow_acquire(al);
+		struct log_ckpt *ck = log_checkpoint(lg);
+
+		printf("closurelogd: log \"%s\", %llu entries, %zu submitter key%s\n", meta.origin,
+		    (unsigned long long)ck->size, keys->n, keys->n == 1 ? "" : "s");
+		printf("closurelogd: log key %s\n", vkey);
+		printf("closurelogd: listening on http://%s:%u/\n", c.listen_host, bound_port(fd));
+		fflush(stdout);
+		allow_release(al, keys);
+		log_ckpt_unref(ck);
+	}
+	if (c.port_file[0] != '\0')
+		write_port_file(c.port_file, bound_port(fd));
+
+	rc = api_run(api);
+	log_stop(lg);
+	api_free(api);
+	log_free(lg);
+	close(fd);
+	metrics_free(m);
+	allow_close(al);
+	signer_close(sg);
+	st_meta_free(&meta);
+	st_close(st);
+	fprintf(stderr, "closurelogd: stopped\n");
+	return rc == 0 ? 0 : 1;
+}

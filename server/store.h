@@ -1,0 +1,172 @@
+/*
+ * store.h: closurelogd's LMDB store, the only code that touches LMDB.
+ *
+ * Databases (docs/design.md has the byte layouts):
+ *   meta      "origin", "vkey", "size" (u64 BE), "checkpoint" (signed note)
+ *   entries   u64 BE index -> the leaf (serialized Envelope)      MDB_APPEND
+ *   leaves    leaf hash (32) -> u64 BE index                      dedup
+ *   tiles     u64 BE (level << 56 | index) -> one *fat tile*
+ *   by_root, by_nar, by_submitter  key -> u64 BE indices           DUPSORT
+ *
+ * A fat tile holds every stored node of one C2SP tile's subtree: the 256
+ * hashes at height 8L (the C2SP tile body, first) and the 255 complete
+ * nodes above them inside the tile, 510 hashes in all.  Any stored node is
+ * then one lookup, a proof at 10^7 leaves touches three or four tiles, and
+ * a C2SP tile is a prefix of one value.  Partial tiles are stored at full
+ * size, with the hashes that do not exist yet zeroed.
+ *
+ * Writes happen in batches (one LMDB write transaction, one durable
+ * commit).  Reads go through a per-thread struct st_reader whose read
+ * transaction is renewed for each request and reset right after: never held
+ * across event-loop turns.  Pointers returned by reads are valid until the
+ * reader is reset.
+ *
+ * Errors: 0, ST_ENOTFOUND, CL_E* codes, or LMDB's own codes (MDB_MAP_FULL
+ * and friends, negative, -30800 .. -30780); st_strerror() names them all.
+ */
+#ifndef CL_STORE_H
+#define CL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "merkle.h"
+
+#define ST_ENOTFOUND (-1201)
+#define ST_ECORRUPT  (-1202) /* the store contradicts itself */
+
+#define ST_TILE_HASHES 510
+#define ST_TILE_BYTES  (ST_TILE_HASHES * MT_HASH_LEN)
+
+/* First hash of within-tile height j (0..7) in a fat tile. */
+#define ST_TILE_ROW(j) (512u - (512u >> (j)))
+
+enum st_index {
+	ST_BY_ROOT = 0,	     /* key: store path string */
+	ST_BY_NAR,	     /* key: 32-byte narHash digest */
+	ST_BY_SUBMITTER,     /* key: 32-byte Ed25519 public key of the submitter */
+	ST_N_INDEXES,
+};
+
+struct st;
+struct st_batch;
+struct st_reader;
+
+/* Open (creating if needed) the store in directory `dir` with an LMDB map of
+ * map_size bytes (rounded up to the page size; it may grow the file to that
+ * size sparsely).  Returns 0, errno or an LMDB code. */
+int st_open(const char *dir, size_t map_size, struct st **out, char *why);
+
+/* Close the store.  No batch or reader may be live.  NULL is fine. */
+void st_close(struct st *st);
+
+/* Grow (or shrink, down to what is used) the map.  No transaction may be
+ * live.  Returns 0 or an LMDB code. */
+int st_map_resize(struct st *st, size_t map_size);
+
+/* Name any error this module returns. */
+const char *st_strerror(int rc);
+
+/* ---- Metadata ---- */
+
+struct st_meta {
+	char origin[256];
+	char vkey[512];
+	uint64_t size;
+	uint8_t *checkpoint; /* malloc'd copy, or NULL; st_meta_free() */
+	size_t checkpoint_len;
+};
+
+/* Read the metadata.  Returns 0, or ST_ENOTFOUND for a store that has never
+ * been initialised. */
+int st_meta_get(struct st *st, struct st_meta *m);
+
+void st_meta_free(struct st_meta *m);
+
+/* Initialise an empty store with the log's origin and verifier key (one
+ * durable commit).  Returns 0, CL_EINVAL if already initialised, or an
+ * LMDB code. */
+int st_init(struct st *st, const char *origin, const char *vkey);
+
+/* ---- Writing: one batch is one write transaction ---- */
+
+/* Begin the (only) write transaction.  Returns 0 or an LMDB code. */
+int st_batch_begin(struct st *st, struct st_batch **out);
+
+/* Index of an already logged leaf, as committed or as put earlier in this
+ * batch.  Returns 0, ST_ENOTFOUND, or an LMDB code. */
+int st_batch_leaf_find(struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], uint64_t *index);
+
+/* The search keys of one entry; a NULL key or a zero length means "none". */
+struct st_keys {
+	const void *key[ST_N_INDEXES];
+	size_t len[ST_N_INDEXES];
+};
+
+/* Add entry `index` (which must be the next index) with its leaf bytes, leaf
+ * hash and search keys.  Returns 0 or an LMDB code (MDB_MAP_FULL...). */
+int st_batch_entry_put(struct st_batch *b, uint64_t index, const uint8_t *leaf_bytes, size_t len,
+    const uint8_t leaf[MT_HASH_LEN], const struct st_keys *keys);
+
+/* Write fat tile (level, index), ST_TILE_BYTES long. */
+int st_batch_tile_put(struct st_batch *b, unsigned level, uint64_t index, const uint8_t *tile);
+
+/* Record the new tree size. */
+int st_batch_size_put(struct st_batch *b, uint64_t size);
+
+/* Record a signed checkpoint.  Checkpoints are signed only after the data
+ * they cover is committed, so the one stored here is for a size committed
+ * by an earlier batch (see docs/design.md). */
+int st_batch_checkpoint_put(struct st_batch *b, const uint8_t *note, size_t len);
+
+/* Commit durably (fsync), ending the batch.  On failure nothing of the
+ * batch is stored.  Returns 0 or an LMDB code. */
+int st_batch_commit(struct st_batch *b);
+
+/* Abandon the batch.  NULL is fine. */
+void st_batch_abort(struct st_batch *b);
+
+/* ---- Reading ---- */
+
+/* A reader for one thread.  Returns 0 or an LMDB code. */
+int st_reader_new(struct st *st, struct st_reader **out);
+
+/* Free a reader (it must be ended).  NULL is fine. */
+void st_reader_free(struct st_reader *r);
+
+/* Start a consistent snapshot.  Returns 0 or an LMDB code. */
+int st_reader_begin(struct st_reader *r);
+
+/* End the snapshot; every pointer it returned becomes invalid. */
+void st_reader_end(struct st_reader *r);
+
+/* Committed tree size in this snapshot (0 for an empty log). */
+uint64_t st_reader_size(struct st_reader *r);
+
+/* The leaf bytes of entry `index`: *data points into the map, valid until
+ * st_reader_end.  Returns 0, ST_ENOTFOUND or an LMDB code. */
+int st_entry_get(struct st_reader *r, uint64_t index, const uint8_t **data, size_t *len);
+
+/* Index of a leaf hash.  Returns 0, ST_ENOTFOUND or an LMDB code. */
+int st_leaf_find(struct st_reader *r, const uint8_t leaf[MT_HASH_LEN], uint64_t *index);
+
+/* Fat tile (level, index): *tile points at ST_TILE_BYTES in the map.
+ * Returns 0, ST_ENOTFOUND or an LMDB code. */
+int st_tile_get(struct st_reader *r, unsigned level, uint64_t index, const uint8_t **tile);
+
+/* An mt_read_fn over a struct st_reader (ctx): stored nodes from fat tiles,
+ * each tile looked up once per call.  Returns 0, ST_ENOTFOUND or an LMDB
+ * code. */
+int st_node_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN]);
+
+/* Indices under `key` in index `which` that are >= start, ascending: at most
+ * max of them into out[], their number into *n, and whether more follow
+ * into *more.  Returns 0 or an LMDB code (no match is 0 with *n == 0). */
+int st_search(struct st_reader *r, enum st_index which, const void *key, size_t key_len,
+    uint64_t start, uint64_t *out, size_t max, size_t *n, bool *more);
+
+/* Bytes the store uses on disk, and entries, for metrics and benchmarks. */
+int st_stat(struct st *st, uint64_t *bytes_used, uint64_t *map_size);
+
+#endif
