@@ -67,8 +67,8 @@ now_s(void)
 }
 
 int
-h_server_try_start(struct h_server *s, const char *data_dir, const char *const *extra,
-    int *status, char *stderr_out, size_t cap)
+h_server_try_start(struct h_server *s, const char *data_dir, const char *const *extra, int *status,
+    char *stderr_out, size_t cap)
 {
 	char port_file[600], err_file[600];
 	const char *argv[64];
@@ -201,7 +201,8 @@ slurp_fd(int fd, size_t *len)
 void
 h_run(struct h_run *r, const char *in_path, const char *const *argv)
 {
-	char out_tmp[] = "/tmp/closurelog-run-out-XXXXXX", err_tmp[] = "/tmp/closurelog-run-err-XXXXXX";
+	char out_tmp[] = "/tmp/closurelog-run-out-XXXXXX",
+	     err_tmp[] = "/tmp/closurelog-run-err-XXXXXX";
 	int out_fd = mkstemp(out_tmp), err_fd = mkstemp(err_tmp), st;
 	pid_t pid;
 

@@ -17,11 +17,11 @@
 
 struct h_server {
 	pid_t pid;
-	char dir[512];	  /* the data directory */
-	char url[64];	  /* http://127.0.0.1:<port> */
+	char dir[512]; /* the data directory */
+	char url[64];  /* http://127.0.0.1:<port> */
 	unsigned port;
-	char pub[600];	  /* path of the log's public key file */
-	char vkey[600];	  /* the log's verifier key */
+	char pub[600];  /* path of the log's public key file */
+	char vkey[600]; /* the log's verifier key */
 };
 
 /* A fresh directory under $TMPDIR (or /tmp) in out; aborts the test on
@@ -50,7 +50,7 @@ int h_server_try_start(struct h_server *s, const char *data_dir, const char *con
 int h_server_stop(struct h_server *s, int sig);
 
 struct h_run {
-	int status;    /* exit code, or 128 + signal */
+	int status; /* exit code, or 128 + signal */
 	char *out, *err;
 	size_t out_len, err_len;
 };
@@ -63,8 +63,8 @@ void h_run_free(struct h_run *r);
 /* One HTTP request with libcurl (no retries).  *status gets the HTTP
  * status (0 on network failure); *body (malloc'd, NUL-terminated) and *len
  * the answer, if body is not NULL.  Returns 0 or -1. */
-int h_http(const char *method, const char *url, const void *data, size_t data_len,
-    long *status, uint8_t **body, size_t *len);
+int h_http(const char *method, const char *url, const void *data, size_t data_len, long *status,
+    uint8_t **body, size_t *len);
 
 /* Write a file (0644) or fail the test. */
 void h_write(const char *path, const void *data, size_t len);

@@ -1,0 +1,66 @@
+/*
+ * cli.h: what the closurelog subcommands share.
+ *
+ * Exit codes, for every command: 0 full success; 1 a verification failed
+ * or the log refused or could not be reached; 2 usage or input error.
+ * Failures print one line, "closurelog <command>: <reason>", on stderr.
+ */
+#ifndef CL_CLI_H
+#define CL_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "note.h"
+
+#define CLI_OK    0
+#define CLI_FAIL  1
+#define CLI_USAGE 2
+
+#define CLI_FILE_MAX (64 * 1024 * 1024) /* largest input file we read */
+
+/* Subcommands: argv[0] is the subcommand name. */
+int cli_cmd_keygen(int argc, char **argv);
+int cli_cmd_attest(int argc, char **argv);
+int cli_cmd_inspect(int argc, char **argv);
+int cli_cmd_submit(int argc, char **argv);
+int cli_cmd_verify(int argc, char **argv);
+int cli_cmd_verify_evidence(int argc, char **argv);
+int cli_cmd_audit(int argc, char **argv);
+int cli_cmd_get(int argc, char **argv);
+int cli_cmd_prove(int argc, char **argv);
+int cli_cmd_search(int argc, char **argv);
+
+/* Name of the running subcommand, for messages. */
+extern const char *cli_command;
+
+/* Print "closurelog <command>: <message>\n" to stderr and return code. */
+int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Print a warning line ("closurelog <command>: warning: ...") to stderr. */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Read a whole file of at most cap bytes into a malloc'd buffer (NUL
+ * added after the data, not counted in *len).  "-" reads standard input.
+ * Returns 0, or errno / CL_ETOOBIG with why naming the file. */
+int cli_read_file(const char *path, size_t cap, uint8_t **buf, size_t *len, char *why);
+
+/* Write buf to path through a temporary file in the same directory,
+ * fsync'd and renamed over the target ("-" writes standard output).
+ * Returns 0 or errno with why. */
+int cli_write_file(const char *path, const void *buf, size_t len, mode_t mode, char *why);
+
+/* A verifier key from a command-line argument: the key string itself or a
+ * file holding it.  Prints the failure; returns 0 or CLI_USAGE. */
+int cli_verifier_arg(const char *opt, const char *arg, struct note_verifier *v);
+
+/* The URL prefix of a log: strip one trailing '/'.  Returns 0 or
+ * CLI_USAGE (not http:// or https://). */
+int cli_log_url(const char *arg, char *out, size_t cap);
+
+/* True if argv has -h or --help. */
+bool cli_wants_help(int argc, char **argv);
+
+#endif

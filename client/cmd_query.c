@@ -1,0 +1,542 @@
+/*
+ * cmd_query.c: closurelog get, prove and search: read the log, for people
+ * and (--json) scripts.
+ *
+ * Everything fetched is checked as far as it can be: an entry's leaf hash
+ * against its bytes, a proof against the checkpoint it came with (and the
+ * checkpoint against the log key, when given).
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cl.h"
+#include "cli.h"
+#include "http.h"
+#include "merkle.h"
+#include "nix.h"
+#include "show.h"
+#include "sth.h"
+#include "tproof.h"
+#include "wire.h"
+
+#define FETCH_MAX (CL_API_MAX + 4096)
+
+struct query {
+	char url[2048];
+	struct cli_http_opts http;
+	struct wire_arena a;
+	void *abuf;
+	bool json;
+	struct note_verifier log_key;
+	bool have_key;
+};
+
+static int
+query_init(struct query *q, const char *log)
+{
+	int rc;
+
+	if (log == NULL)
+		return cli_fail(CLI_USAGE, "--log URL is required (see --help)");
+	if ((rc = cli_log_url(log, q->url, sizeof q->url)) != 0)
+		return rc;
+	cli_http_defaults(&q->http);
+	if ((q->abuf = malloc(WIRE_ARENA_MIN)) == NULL)
+		return cli_fail(CLI_FAIL, "out of memory");
+	wire_arena_init(&q->a, q->abuf, WIRE_ARENA_MIN);
+	return 0;
+}
+
+/* GET url path; a non-200 answer is reported and is a failure. */
+static int
+fetch(struct query *q, const char *path, struct cli_http_resp *r)
+{
+	char url[4096], why[CL_WHY_MAX];
+
+	snprintf(url, sizeof url, "%s%s", q->url, path);
+	if (cli_http_request(&q->http, url, NULL, 0, FETCH_MAX, r, why) != 0)
+		return cli_fail(CLI_FAIL, "%s", why);
+	if (r->status != 200) {
+		char reason[CL_WHY_MAX];
+
+		cli_http_reason(r, reason, sizeof reason);
+		cli_http_resp_free(r);
+		return cli_fail(r->status >= 400 && r->status < 500 ? CLI_USAGE : CLI_FAIL,
+		    "the log answered HTTP %ld: %s", r->status, reason);
+	}
+	return 0;
+}
+
+/* ---- get ---- */
+
+static const char get_usage[] =
+    "usage: closurelog get --log URL INDEX [--json] [-o ENVELOPE]\n"
+    "\n"
+    "Fetch entry INDEX: show it (its signatures are not checked here; use\n"
+    "closurelog prove and verify for that), or with -o save the envelope bytes.\n";
+
+int
+cli_cmd_get(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"log", required_argument, NULL, 'l'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct query q;
+	struct cli_http_resp r = {0};
+	struct cl_entry e;
+	struct cl_envelope env;
+	struct cl_attestation att;
+	const char *log = NULL, *out = NULL;
+	uint8_t leaf[MT_HASH_LEN];
+	char path[64], why[CL_WHY_MAX], hex[65];
+	int c, rc;
+
+	memset(&q, 0, sizeof q);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			log = optarg;
+			break;
+		case 'j':
+			q.json = true;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			fputs(get_usage, stdout);
+			return CLI_OK;
+		default:
+			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
+			    argv[optind - 1]);
+		}
+	}
+	if (optind + 1 != argc || strspn(argv[optind], "0123456789") != strlen(argv[optind]) ||
+	    argv[optind][0] == '\0')
+		return cli_fail(CLI_USAGE, "give one INDEX, a decimal number (see --help)");
+	if ((rc = query_init(&q, log)) != 0)
+		return rc;
+	snprintf(path, sizeof path, "/v1/entries/%.20s", argv[optind]);
+	if ((rc = fetch(&q, path, &r)) != 0)
+		goto out;
+	if (wire_entry_decode(&q.a, r.body, r.len, &e, why) != 0) {
+		rc = cli_fail(CLI_FAIL, "malformed answer: %s", why);
+		goto out;
+	}
+	mt_leaf_hash(leaf, e.envelope, e.envelope_len);
+	if (sodium_memcmp(leaf, e.leaf_hash, MT_HASH_LEN) != 0) {
+		rc = cli_fail(CLI_FAIL, "the entry's bytes do not hash to its leaf hash");
+		goto out;
+	}
+	if (out != NULL) {
+		if (cli_write_file(out, e.envelope, e.envelope_len, 0644, why) != 0)
+			rc = cli_fail(CLI_FAIL, "%s", why);
+		goto out;
+	}
+	if (wire_envelope_decode(&q.a, e.envelope, e.envelope_len, &env, why) != 0 ||
+	    wire_attestation_decode(&q.a, env.payload, env.payload_len, &att, why) != 0) {
+		rc = cli_fail(CLI_FAIL, "entry %llu: %s", (unsigned long long)e.index, why);
+		goto out;
+	}
+	cl_hex_encode(leaf, sizeof leaf, hex);
+	if (q.json) {
+		json_t *j = json_object(), *sigs = json_array();
+
+		json_object_set_new(j, "index", json_integer((json_int_t)e.index));
+		json_object_set_new(j, "leaf_hash", json_string(hex));
+		for (size_t i = 0; i < env.n_sigs; i++)
+			json_array_append_new(sigs, json_string(env.sigs[i].keyid));
+		json_object_set_new(j, "signer_keyids", sigs);
+		json_object_set_new(j, "attestation", cli_show_attestation_json(&att));
+		rc = cli_show_json_print(j);
+	} else {
+		printf("entry %llu\n  %-20s %s\n", (unsigned long long)e.index, "leaf hash", hex);
+		for (size_t i = 0; i < env.n_sigs; i++)
+			printf("  %-20s key %s\n", i == 0 ? "signed by" : "", env.sigs[i].keyid);
+		cli_show_attestation_text(stdout, &att);
+	}
+out:
+	cli_http_resp_free(&r);
+	free(q.abuf);
+	return rc;
+}
+
+/* ---- prove ---- */
+
+static const char prove_usage[] =
+    "usage: closurelog prove --log URL --index I [--log-key PUB] [-o BUNDLE] [--json]\n"
+    "       closurelog prove --log URL --from M [--to N] [--log-key PUB] [--json]\n"
+    "\n"
+    "With --index: fetch a proof bundle for entry I against the log's latest\n"
+    "checkpoint, check that its inclusion proof leads to that checkpoint (signed by\n"
+    "PUB, when given), and save it with -o or show it.\n"
+    "With --from: fetch the consistency proof from tree size M to size N (default:\n"
+    "the latest checkpoint), check it against the checkpoints' roots when the log\n"
+    "key is given, and show it.\n";
+
+/* The latest checkpoint, verified when a log key is known. */
+static int
+latest_checkpoint(struct query *q, struct sth *c, uint8_t **note, size_t *note_len)
+{
+	struct cli_http_resp r = {0};
+	struct note *n = wire_arena_alloc(&q->a, sizeof *n);
+	char why[CL_WHY_MAX];
+	int rc;
+
+	if (n == NULL)
+		return cli_fail(CLI_FAIL, "out of memory");
+	if ((rc = fetch(q, "/checkpoint", &r)) != 0)
+		return rc;
+	if (q->have_key)
+		rc = sth_open(r.body, r.len, &q->log_key, NULL, c, why);
+	else if ((rc = note_open(r.body, r.len, NULL, 0, n, why)) == 0)
+		rc = sth_parse((const char *)r.body, n->text_len, c, why);
+	if (rc != 0) {
+		cli_http_resp_free(&r);
+		return cli_fail(CLI_FAIL, "the log's checkpoint does not verify: %s", why);
+	}
+	*note = r.body;
+	*note_len = r.len;
+	return 0;
+}
+
+static int
+prove_inclusion(struct query *q, const char *index, const char *out)
+{
+	struct cli_http_resp r = {0};
+	struct cl_bundle b;
+	struct tproof *tp = wire_arena_alloc(&q->a, sizeof *tp);
+	struct note *n = wire_arena_alloc(&q->a, sizeof *n);
+	struct sth c;
+	uint8_t leaf[MT_HASH_LEN];
+	char path[64], why[CL_WHY_MAX];
+	int rc;
+
+	if (tp == NULL || n == NULL)
+		return cli_fail(CLI_FAIL, "out of memory");
+	snprintf(path, sizeof path, "/v1/bundle/%.20s", index);
+	if ((rc = fetch(q, path, &r)) != 0)
+		return rc;
+	if (wire_bundle_decode(&q->a, r.body, r.len, &b, why) != 0 ||
+	    tproof_parse(b.tlog_proof, b.tlog_proof_len, tp, why) != 0) {
+		rc = cli_fail(CLI_FAIL, "malformed bundle from the log: %s", why);
+		goto out;
+	}
+	if (q->have_key)
+		rc = sth_open(tp->checkpoint, tp->checkpoint_len, &q->log_key, NULL, &c, why);
+	else if ((rc = note_open(tp->checkpoint, tp->checkpoint_len, NULL, 0, n, why)) == 0)
+		rc = sth_parse((const char *)tp->checkpoint, n->text_len, &c, why);
+	if (rc != 0) {
+		rc = cli_fail(CLI_FAIL, "the bundle's checkpoint does not verify: %s", why);
+		goto out;
+	}
+	mt_leaf_hash(leaf, b.envelope, b.envelope_len);
+	if (mt_inclusion_verify(leaf, tp->index, c.size, tp->path[0], tp->n_path, c.root) != 0) {
+		rc = cli_fail(CLI_FAIL, "inclusion proof does not lead to the checkpoint root");
+		goto out;
+	}
+	if (out != NULL) {
+		rc = cli_write_file(out, r.body, r.len, 0644, why) == 0
+		    ? CLI_OK
+		    : cli_fail(CLI_FAIL, "%s", why);
+	} else if (q->json) {
+		json_t *j = json_object(), *p = json_array();
+		char hex[65];
+
+		json_object_set_new(j, "index", json_integer((json_int_t)tp->index));
+		json_object_set_new(j, "checkpoint", cli_show_checkpoint_json(&c));
+		for (size_t i = 0; i < tp->n_path; i++) {
+			cl_hex_encode(tp->path[i], 32, hex);
+			json_array_append_new(p, json_string(hex));
+		}
+		json_object_set_new(j, "inclusion_path", p);
+		json_object_set_new(j, "checkpoint_signature_checked", json_boolean(q->have_key));
+		rc = cli_show_json_print(j);
+	} else {
+		printf("entry %llu is in %s at size %llu (%zu proof hashes; checkpoint signature "
+		       "%s)\n",
+		    (unsigned long long)tp->index, c.origin, (unsigned long long)c.size, tp->n_path,
+		    q->have_key ? "verified" : "not checked");
+		rc = CLI_OK;
+	}
+out:
+	cli_http_resp_free(&r);
+	return rc;
+}
+
+static int
+prove_consistency(struct query *q, const char *from, const char *to)
+{
+	struct cli_http_resp r = {0};
+	struct cl_proof p;
+	uint8_t *note = NULL;
+	size_t note_len;
+	struct sth latest;
+	char path[128], why[CL_WHY_MAX];
+	int rc;
+
+	if ((rc = latest_checkpoint(q, &latest, &note, &note_len)) != 0)
+		return rc;
+	snprintf(path, sizeof path, "/v1/proof/consistency?from=%.20s%s%.20s", from,
+	    to != NULL ? "&to=" : "", to != NULL ? to : "");
+	if ((rc = fetch(q, path, &r)) != 0)
+		goto out;
+	if (wire_consistency_decode(&q->a, r.body, r.len, &p, why) != 0) {
+		rc = cli_fail(CLI_FAIL, "malformed answer: %s", why);
+		goto out;
+	}
+	if (q->json) {
+		json_t *j = json_object(), *h = json_array();
+		char hex[65];
+
+		json_object_set_new(j, "from", json_integer((json_int_t)p.a));
+		json_object_set_new(j, "to", json_integer((json_int_t)p.b));
+		for (size_t i = 0; i < p.n; i++) {
+			cl_hex_encode(p.hashes[i], 32, hex);
+			json_array_append_new(h, json_string(hex));
+		}
+		json_object_set_new(j, "hashes", h);
+		rc = cli_show_json_print(j);
+	} else {
+		printf("consistency proof from size %llu to %llu:\n", (unsigned long long)p.a,
+		    (unsigned long long)p.b);
+		for (size_t i = 0; i < p.n; i++) {
+			char hex[65];
+
+			cl_hex_encode(p.hashes[i], 32, hex);
+			printf("  %s\n", hex);
+		}
+		if (p.b == latest.size)
+			printf("(to the latest checkpoint; check it with closurelog audit)\n");
+		rc = CLI_OK;
+	}
+out:
+	cli_http_resp_free(&r);
+	free(note);
+	return rc;
+}
+
+int
+cli_cmd_prove(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"log", required_argument, NULL, 'l'},
+	    {"log-key", required_argument, NULL, 'k'},
+	    {"index", required_argument, NULL, 'i'},
+	    {"from", required_argument, NULL, 'f'},
+	    {"to", required_argument, NULL, 't'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct query q;
+	const char *log = NULL, *index = NULL, *from = NULL, *to = NULL, *out = NULL;
+	int c, rc;
+
+	memset(&q, 0, sizeof q);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			log = optarg;
+			break;
+		case 'k':
+			if ((rc = cli_verifier_arg("--log-key", optarg, &q.log_key)) != 0)
+				return rc;
+			q.have_key = true;
+			break;
+		case 'i':
+			index = optarg;
+			break;
+		case 'f':
+			from = optarg;
+			break;
+		case 't':
+			to = optarg;
+			break;
+		case 'j':
+			q.json = true;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			fputs(prove_usage, stdout);
+			return CLI_OK;
+		default:
+			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
+			    argv[optind - 1]);
+		}
+	}
+	if (optind != argc || (index == NULL) == (from == NULL) || (to != NULL && from == NULL) ||
+	    (out != NULL && index == NULL))
+		return cli_fail(CLI_USAGE, "give --index, or --from [--to] (see --help)");
+	for (const char *s = index != NULL ? index : from; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return cli_fail(CLI_USAGE, "--%s: not a decimal number",
+			    index != NULL ? "index" : "from");
+	}
+	if ((rc = query_init(&q, log)) != 0)
+		return rc;
+	rc = index != NULL ? prove_inclusion(&q, index, out) : prove_consistency(&q, from, to);
+	free(q.abuf);
+	return rc;
+}
+
+/* ---- search ---- */
+
+static const char search_usage[] =
+    "usage: closurelog search --log URL (--root PATH | --nar-hash HASH | --submitter KEY)\n"
+    "           [--json]\n"
+    "\n"
+    "List the indices of the entries for a root store path, a narHash (any Nix\n"
+    "form) or a submitter (a verifier key, a file holding one, or 64 hex digits of\n"
+    "its public key), in log order.  Pages through every result.\n";
+
+static void
+url_escape(const char *in, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	for (; *in != '\0' && n + 4 < cap; in++) {
+		unsigned char ch = (unsigned char)*in;
+
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '~' ||
+		    ch == '/') {
+			out[n++] = (char)ch;
+		} else {
+			out[n++] = '%';
+			out[n++] = hex[ch >> 4];
+			out[n++] = hex[ch & 15];
+		}
+	}
+	out[n] = '\0';
+}
+
+int
+cli_cmd_search(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"log", required_argument, NULL, 'l'},
+	    {"root", required_argument, NULL, 'r'},
+	    {"nar-hash", required_argument, NULL, 'n'},
+	    {"submitter", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct query q;
+	const char *log = NULL, *name = NULL, *val = NULL;
+	char arg[1024], esc[3200], why[CL_WHY_MAX];
+	uint64_t start = 0;
+	json_t *all = NULL;
+	int c, rc;
+
+	memset(&q, 0, sizeof q);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			log = optarg;
+			break;
+		case 'r':
+		case 'n':
+		case 's':
+			if (val != NULL)
+				return cli_fail(
+				    CLI_USAGE, "give one of --root, --nar-hash, --submitter");
+			name = c == 'r' ? "root" : c == 'n' ? "nar_hash" : "submitter";
+			val = optarg;
+			break;
+		case 'j':
+			q.json = true;
+			break;
+		case 'h':
+			fputs(search_usage, stdout);
+			return CLI_OK;
+		default:
+			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
+			    argv[optind - 1]);
+		}
+	}
+	if (optind != argc || val == NULL)
+		return cli_fail(
+		    CLI_USAGE, "give one of --root, --nar-hash, --submitter (see --help)");
+	/* Check locally what can be checked, so a typo is not a silent miss. */
+	if (strcmp(name, "root") == 0 && nix_store_path_check(val, strlen(val), why) != 0)
+		return cli_fail(CLI_USAGE, "--root: %s", why);
+	if (strcmp(name, "submitter") == 0 && strlen(val) != 64) {
+		struct note_verifier v;
+
+		if ((rc = cli_verifier_arg("--submitter", val, &v)) != 0)
+			return rc;
+		cl_hex_encode(v.pub, 32, arg);
+		val = arg;
+	}
+	url_escape(val, esc, sizeof esc);
+	if ((rc = query_init(&q, log)) != 0)
+		return rc;
+	if (q.json && (all = json_array()) == NULL) {
+		rc = cli_fail(CLI_FAIL, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		struct cli_http_resp r = {0};
+		struct cl_search_result sr;
+		char path[3400];
+
+		snprintf(path, sizeof path, "/v1/search?%s=%s&start=%" PRIu64, name, esc, start);
+		if ((rc = fetch(&q, path, &r)) != 0)
+			goto out;
+		wire_arena_reset(&q.a);
+		if (wire_search_result_decode(&q.a, r.body, r.len, &sr, why) != 0) {
+			cli_http_resp_free(&r);
+			rc = cli_fail(CLI_FAIL, "malformed answer: %s", why);
+			goto out;
+		}
+		for (size_t i = 0; i < sr.n; i++) {
+			if (sr.indices[i] < start) {
+				cli_http_resp_free(&r);
+				rc = cli_fail(CLI_FAIL, "the log answered out of order");
+				goto out;
+			}
+			if (all != NULL)
+				json_array_append_new(all, json_integer((json_int_t)sr.indices[i]));
+			else
+				printf("%" PRIu64 "\n", sr.indices[i]);
+		}
+		cli_http_resp_free(&r);
+		if (!sr.truncated || sr.n == 0)
+			break;
+		start = sr.indices[sr.n - 1] + 1;
+	}
+	if (all != NULL) {
+		json_t *j = json_object();
+
+		json_object_set_new(j, "indices", all);
+		all = NULL;
+		rc = cli_show_json_print(j);
+	} else {
+		rc = CLI_OK;
+	}
+out:
+	json_decref(all);
+	free(q.abuf);
+	return rc;
+}

@@ -1,0 +1,231 @@
+/*
+ * cmd_submit.c: closurelog submit: send envelopes to a log and keep, for
+ * each, a proof bundle that `closurelog verify` checks offline.
+ *
+ * The log's answer is trusted only after it checks out: the leaf hash is
+ * the envelope's, the checkpoint is signed by the log key (when given),
+ * and the inclusion proof leads from the leaf to the checkpoint's root.
+ * Only then is the bundle written.
+ */
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+
+#include "cl.h"
+#include "cli.h"
+#include "http.h"
+#include "merkle.h"
+#include "sth.h"
+#include "tproof.h"
+#include "wire.h"
+
+static const char usage[] =
+    "usage: closurelog submit --log URL [--log-key PUB] [-o BUNDLE] ENVELOPE...\n"
+    "\n"
+    "Submit each ENVELOPE (from closurelog attest) to the log at URL and write a\n"
+    "proof bundle for it, after checking the log's answer: the inclusion proof must\n"
+    "lead to the returned checkpoint, signed by the log key PUB (a verifier key or a\n"
+    "file holding one).  Without --log-key the checkpoint signature is not checked\n"
+    "here (closurelog verify checks it).  Resubmitting is safe: an envelope already\n"
+    "in the log gets its original index.  503 and network errors are retried.\n"
+    "\n"
+    "  -o BUNDLE   where to write the bundle; with several envelopes, a directory.\n"
+    "              Default: ENVELOPE.bundle beside each envelope.\n"
+    "\n"
+    "Environment: CLOSURELOG_TIMEOUT_MS, CLOSURELOG_ATTEMPTS, CLOSURELOG_BACKOFF_MS.\n";
+
+struct submit {
+	char url[2048];
+	struct note_verifier log_key;
+	bool have_key;
+	struct cli_http_opts http;
+	struct wire_arena a;
+};
+
+/* Check the answer and build the bundle.  Returns CLI_OK or CLI_FAIL. */
+static int
+check_answer(struct submit *s, const char *name, const uint8_t *env, size_t env_len,
+    const struct cl_submit_response *r, const uint8_t **bundle, size_t *bundle_len)
+{
+	uint8_t leaf[MT_HASH_LEN];
+	struct tproof *tp = wire_arena_alloc(&s->a, sizeof *tp);
+	uint8_t *text = wire_arena_alloc(&s->a, CL_TPROOF_MAX);
+	struct note *n = wire_arena_alloc(&s->a, sizeof *n);
+	struct cl_bundle b;
+	struct sth c;
+	size_t text_len;
+	char why[CL_WHY_MAX];
+	int rc;
+
+	if (tp == NULL || text == NULL || n == NULL)
+		return cli_fail(CLI_FAIL, "out of memory");
+	mt_leaf_hash(leaf, env, env_len);
+	if (sodium_memcmp(leaf, r->leaf_hash, MT_HASH_LEN) != 0)
+		return cli_fail(CLI_FAIL, "%s: the log answered for a different leaf hash", name);
+	if (s->have_key)
+		rc = sth_open(r->checkpoint, r->checkpoint_len, &s->log_key, NULL, &c, why);
+	else if ((rc = note_open(r->checkpoint, r->checkpoint_len, NULL, 0, n, why)) == 0)
+		rc = sth_parse((const char *)r->checkpoint, n->text_len, &c, why);
+	if (rc != 0)
+		return cli_fail(
+		    CLI_FAIL, "%s: the log's checkpoint does not verify: %s", name, why);
+	if (r->inclusion.a != r->index || r->inclusion.b != c.size)
+		return cli_fail(CLI_FAIL,
+		    "%s: the inclusion proof is not for index %llu in the checkpoint", name,
+		    (unsigned long long)r->index);
+	if ((rc = mt_inclusion_verify(
+	         leaf, r->index, c.size, r->inclusion.hashes[0], r->inclusion.n, c.root)) != 0)
+		return cli_fail(CLI_FAIL,
+		    "%s: inclusion proof does not lead to the checkpoint root (%s)", name,
+		    cl_strerror(rc));
+
+	memset(tp, 0, sizeof *tp);
+	tp->index = r->index;
+	tp->n_path = r->inclusion.n;
+	memcpy(tp->path, r->inclusion.hashes, r->inclusion.n * MT_HASH_LEN);
+	tp->checkpoint = r->checkpoint;
+	tp->checkpoint_len = r->checkpoint_len;
+	if ((rc = tproof_format(tp, text, CL_TPROOF_MAX, &text_len)) != 0)
+		return cli_fail(
+		    CLI_FAIL, "%s: cannot write the tlog-proof: %s", name, cl_strerror(rc));
+	b.envelope = env;
+	b.envelope_len = env_len;
+	b.tlog_proof = text;
+	b.tlog_proof_len = text_len;
+	if ((rc = wire_bundle_encode(&s->a, &b, bundle, bundle_len)) != 0)
+		return cli_fail(
+		    CLI_FAIL, "%s: cannot encode the bundle: %s", name, cl_strerror(rc));
+	printf("%s: %s at index %llu; checkpoint %s size %llu%s\n", name,
+	    r->duplicate ? "already logged" : "logged", (unsigned long long)r->index, c.origin,
+	    (unsigned long long)c.size,
+	    s->have_key ? " (signature verified)" : " (signature not checked)");
+	return CLI_OK;
+}
+
+static int
+submit_one(struct submit *s, const char *path, const char *out_path)
+{
+	struct cl_envelope env;
+	struct cl_submit_response r;
+	struct cli_http_resp resp = {0};
+	const uint8_t *bundle;
+	size_t len, bundle_len;
+	uint8_t *buf = NULL;
+	char why[CL_WHY_MAX], url[2100];
+	int rc;
+
+	wire_arena_reset(&s->a);
+	if (cli_read_file(path, CL_ENTRY_MAX, &buf, &len, why) != 0)
+		return cli_fail(CLI_USAGE, "%s", why);
+	/* Refuse locally what the log would refuse. */
+	if (wire_envelope_decode(&s->a, buf, len, &env, why) != 0) {
+		rc = cli_fail(CLI_USAGE, "%s: %s", path, why);
+		goto out;
+	}
+	snprintf(url, sizeof url, "%s/v1/entries", s->url);
+	if (cli_http_request(&s->http, url, buf, len, CL_API_MAX, &resp, why) != 0) {
+		rc = cli_fail(CLI_FAIL, "%s: %s", path, why);
+		goto out;
+	}
+	if (resp.status != 200 && resp.status != 201) {
+		char reason[CL_WHY_MAX];
+
+		cli_http_reason(&resp, reason, sizeof reason);
+		rc = cli_fail(
+		    CLI_FAIL, "%s: the log refused it (HTTP %ld): %s", path, resp.status, reason);
+		goto out;
+	}
+	if (wire_submit_response_decode(&s->a, resp.body, resp.len, &r, why) != 0) {
+		rc = cli_fail(CLI_FAIL, "%s: malformed answer from the log: %s", path, why);
+		goto out;
+	}
+	if ((rc = check_answer(s, path, buf, len, &r, &bundle, &bundle_len)) != 0)
+		goto out;
+	if (cli_write_file(out_path, bundle, bundle_len, 0644, why) != 0)
+		rc = cli_fail(CLI_FAIL, "%s", why);
+out:
+	cli_http_resp_free(&resp);
+	free(buf);
+	return rc;
+}
+
+int
+cli_cmd_submit(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"log", required_argument, NULL, 'l'},
+	    {"log-key", required_argument, NULL, 'k'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct submit s;
+	const char *log = NULL, *out = NULL;
+	void *abuf;
+	int c, rc, worst = CLI_OK;
+	bool out_dir;
+
+	memset(&s, 0, sizeof s);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			log = optarg;
+			break;
+		case 'k':
+			if ((rc = cli_verifier_arg("--log-key", optarg, &s.log_key)) != 0)
+				return rc;
+			s.have_key = true;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return CLI_OK;
+		default:
+			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
+			    argv[optind - 1]);
+		}
+	}
+	if (log == NULL || optind == argc)
+		return cli_fail(CLI_USAGE, "give --log URL and at least one ENVELOPE (see --help)");
+	if ((rc = cli_log_url(log, s.url, sizeof s.url)) != 0)
+		return rc;
+	out_dir = out != NULL && argc - optind > 1;
+	if (out_dir && mkdir(out, 0755) != 0) {
+		struct stat st;
+
+		if (stat(out, &st) != 0 || !S_ISDIR(st.st_mode))
+			return cli_fail(
+			    CLI_USAGE, "-o %s: not a directory (several envelopes given)", out);
+	}
+	cli_http_defaults(&s.http);
+	if ((abuf = malloc(WIRE_ARENA_MIN)) == NULL)
+		return cli_fail(CLI_FAIL, "out of memory");
+	wire_arena_init(&s.a, abuf, WIRE_ARENA_MIN);
+	for (int i = optind; i < argc; i++) {
+		char path[4096], base[4096];
+
+		if (out != NULL && !out_dir) {
+			snprintf(path, sizeof path, "%s", out);
+		} else {
+			snprintf(base, sizeof base, "%s", argv[i]);
+			if (out_dir)
+				snprintf(path, sizeof path, "%s/%s.bundle", out, basename(base));
+			else
+				snprintf(path, sizeof path, "%s.bundle", argv[i]);
+		}
+		rc = submit_one(&s, argv[i], path);
+		if (rc > worst)
+			worst = rc;
+	}
+	free(abuf);
+	return worst;
+}

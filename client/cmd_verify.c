@@ -1,0 +1,286 @@
+/*
+ * cmd_verify.c: closurelog verify, the offline check of a proof bundle (or
+ * of a tlog-proof and its envelope) that a broker or a person runs before
+ * trusting a closure.
+ *
+ * The command is a thin shell over libclosurelog-verify, the library
+ * brokers link, so that the command line and the library can never
+ * disagree about what verifies.  Keys given as files are read here and
+ * handed to the library as key strings; everything else is the library's.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cl.h"
+#include "cli.h"
+#include "closurelog/verify.h"
+#include "note.h"
+#include "show.h"
+
+static const char usage[] =
+    "usage: closurelog verify --log-key PUB --submitter-key PUB [--submitter-key PUB]...\n"
+    "           [--origin ORIGIN] [--root PATH] [--nar-hash HASH] [--json]\n"
+    "           (BUNDLE | --tlog-proof FILE --envelope FILE)\n"
+    "\n"
+    "Check offline, with no network access, that a proof bundle (written by\n"
+    "closurelog submit) shows a closure attestation signed by an accepted submitter\n"
+    "and included in the log.  In order, it checks that:\n"
+    "  1. the bundle and its c2sp.org/tlog-proof are well formed;\n"
+    "  2. the checkpoint is signed by the log key and has the expected origin;\n"
+    "  3. the inclusion proof leads from the envelope to the checkpoint's root;\n"
+    "  4. the envelope is signed by an accepted submitter key, and no accepted\n"
+    "     key's signature on it is invalid;\n"
+    "  5. the signed payload is a valid closure attestation;\n"
+    "  6. its root and narHash are the ones given with --root and --nar-hash.\n"
+    "The first check that fails is reported.  Witness cosignatures are not\n"
+    "checked, and a valid bundle does not show that the log has not forked since:\n"
+    "closurelog audit checks that.\n"
+    "\n"
+    "PUB is a C2SP verifier key (name+keyid+base64) or a file holding one.\n"
+    "\n"
+    "  --log-key PUB          the log's public key (required)\n"
+    "  --origin ORIGIN        the checkpoint origin to require (default: the log\n"
+    "                         key's name, which is closurelogd's default origin)\n"
+    "  --submitter-key PUB    a submitter (CI) key to accept; repeatable, at least one\n"
+    "  --root PATH            require this root store path, /nix/store/<hash>-<name>\n"
+    "  --nar-hash HASH        require this narHash, in any Nix form (sha256-<base64>,\n"
+    "                         sha256:<nix32 or hex>, or a bare nix32/hex digest)\n"
+    "  --json                 print the result as a JSON object on standard output:\n"
+    "                         ok, status (\"OK\" or the failure, e.g. \"EROOT\"), code,\n"
+    "                         reason, and on success index, tree_size, origin, root,\n"
+    "                         nar_hash, submitter, submitter_keyid\n"
+    "  --tlog-proof FILE      verify a c2sp.org/tlog-proof@v1 file ...\n"
+    "  --envelope FILE        ... and the DSSE envelope it proves, instead of a BUNDLE\n"
+    "\n"
+    "BUNDLE, FILE: a path, or '-' for standard input.\n"
+    "\n"
+    "Without --json, success prints one line \"OK: <root> (narHash <hash>) is entry\n"
+    "<index> of <origin> (size <size>), signed by <key name> (<key ID>)\" on standard\n"
+    "output, and failure prints \"FAIL: <reason>\" on standard error.  Without --root\n"
+    "or --nar-hash the bundle only shows what was logged, not that it is the closure\n"
+    "you expect: give them when deciding about a specific closure.\n"
+    "\n"
+    "Exit status: 0 every check holds; 1 a check failed; 2 usage or input error\n"
+    "(missing or bad flags, an unreadable file, a malformed key).\n";
+
+enum {
+	O_LOGKEY = 256,
+	O_ORIGIN,
+	O_SUBMITTER,
+	O_ROOT,
+	O_NAR,
+	O_JSON,
+	O_TPROOF,
+	O_ENVELOPE,
+};
+
+static const struct option opts[] = {
+    {"log-key", required_argument, NULL, O_LOGKEY},
+    {"origin", required_argument, NULL, O_ORIGIN},
+    {"submitter-key", required_argument, NULL, O_SUBMITTER},
+    {"root", required_argument, NULL, O_ROOT},
+    {"nar-hash", required_argument, NULL, O_NAR},
+    {"json", no_argument, NULL, O_JSON},
+    {"tlog-proof", required_argument, NULL, O_TPROOF},
+    {"envelope", required_argument, NULL, O_ENVELOPE},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The key string of a PUB argument (a key or a file), into out. */
+static int
+key_string(const char *opt, const char *arg, char out[NOTE_VKEY_MAX])
+{
+	struct note_verifier v;
+	int rc;
+
+	if ((rc = cli_verifier_arg(opt, arg, &v)) != 0)
+		return rc;
+	if (note_verifier_format(&v, out, NOTE_VKEY_MAX) == 0)
+		return cli_fail(CLI_USAGE, "%s: cannot format the key", opt);
+	return 0;
+}
+
+static int
+print_json(const struct closurelog_result *r)
+{
+	json_t *j = json_object();
+
+	if (j == NULL)
+		return cli_fail(CLI_FAIL, "out of memory");
+	json_object_set_new(j, "ok", json_boolean(r->status == CLOSURELOG_OK));
+	json_object_set_new(j, "status", json_string(closurelog_status_name(r->status)));
+	json_object_set_new(j, "code", json_integer((json_int_t)r->status));
+	json_object_set_new(j, "reason", json_string(r->reason));
+	if (r->status == CLOSURELOG_OK) {
+		json_object_set_new(j, "index", json_integer((json_int_t)r->index));
+		json_object_set_new(j, "tree_size", json_integer((json_int_t)r->tree_size));
+		json_object_set_new(j, "origin", json_string(r->origin));
+		json_object_set_new(j, "root", json_string(r->root));
+		json_object_set_new(j, "nar_hash", json_string(r->nar_hash));
+		json_object_set_new(j, "submitter", json_string(r->submitter));
+		json_object_set_new(j, "submitter_keyid", json_string(r->submitter_keyid));
+	}
+	return cli_show_json_print(j);
+}
+
+/* Read an input file; a missing or unreadable file is a usage error. */
+static int
+read_input(const char *what, const char *path, uint8_t **buf, size_t *len)
+{
+	char why[CL_WHY_MAX];
+
+	if (cli_read_file(path, CLI_FILE_MAX, buf, len, why) != 0)
+		return cli_fail(CLI_USAGE, "%s: %s", what, why);
+	return 0;
+}
+
+int
+cli_cmd_verify(int argc, char **argv)
+{
+	const char *log_arg = NULL, *origin = NULL, *want_root = NULL, *want_nar = NULL;
+	const char *tp_path = NULL, *env_path = NULL, *bundle_path = NULL;
+	const char **sub_args = NULL;
+	char log_key[NOTE_VKEY_MAX], err[CLOSURELOG_ERR_MAX];
+	char(*sub_keys)[NOTE_VKEY_MAX] = NULL;
+	const char **sub_ptrs = NULL;
+	struct closurelog_verifier *v = NULL;
+	struct closurelog_result res;
+	uint8_t *a = NULL, *b = NULL;
+	size_t n_subs = 0, a_len = 0, b_len = 0;
+	bool json = false;
+	int c, rc = CLI_USAGE;
+
+	if (cli_wants_help(argc, argv)) {
+		fputs(usage, stdout);
+		return CLI_OK;
+	}
+	if ((sub_args = calloc((size_t)argc + 1, sizeof *sub_args)) == NULL)
+		return cli_fail(CLI_FAIL, "out of memory");
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_LOGKEY:
+			log_arg = optarg;
+			break;
+		case O_ORIGIN:
+			origin = optarg;
+			break;
+		case O_SUBMITTER:
+			sub_args[n_subs++] = optarg;
+			break;
+		case O_ROOT:
+			want_root = optarg;
+			break;
+		case O_NAR:
+			want_nar = optarg;
+			break;
+		case O_JSON:
+			json = true;
+			break;
+		case O_TPROOF:
+			tp_path = optarg;
+			break;
+		case O_ENVELOPE:
+			env_path = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			rc = CLI_OK;
+			goto out;
+		default:
+			rc = cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
+			    argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind < argc)
+		bundle_path = argv[optind++];
+	if (optind < argc) {
+		rc = cli_fail(CLI_USAGE, "unexpected argument %s (see --help)", argv[optind]);
+		goto out;
+	}
+	if (log_arg == NULL) {
+		rc = cli_fail(CLI_USAGE, "give the log's key with --log-key (see --help)");
+		goto out;
+	}
+	if (n_subs == 0) {
+		rc = cli_fail(CLI_USAGE,
+		    "give at least one --submitter-key: without one no bundle can be accepted");
+		goto out;
+	}
+	if ((tp_path == NULL) != (env_path == NULL)) {
+		rc = cli_fail(CLI_USAGE, "--tlog-proof and --envelope go together (see --help)");
+		goto out;
+	}
+	if ((bundle_path == NULL) == (tp_path == NULL)) {
+		rc = cli_fail(CLI_USAGE,
+		    "give either a BUNDLE or --tlog-proof FILE --envelope FILE (see --help)");
+		goto out;
+	}
+
+	if ((rc = key_string("--log-key", log_arg, log_key)) != 0)
+		goto out;
+	sub_keys = calloc(n_subs, sizeof *sub_keys);
+	sub_ptrs = calloc(n_subs, sizeof *sub_ptrs);
+	if (sub_keys == NULL || sub_ptrs == NULL) {
+		rc = cli_fail(CLI_FAIL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n_subs; i++) {
+		if ((rc = key_string("--submitter-key", sub_args[i], sub_keys[i])) != 0)
+			goto out;
+		sub_ptrs[i] = sub_keys[i];
+	}
+	if ((rc = closurelog_verifier_new(
+	         log_key, origin, sub_ptrs, n_subs, &v, err, sizeof err)) != 0) {
+		rc = cli_fail(rc == CLOSURELOG_EUSAGE ? CLI_USAGE : CLI_FAIL, "%s", err);
+		goto out;
+	}
+
+	if (bundle_path != NULL) {
+		if ((rc = read_input("BUNDLE", bundle_path, &a, &a_len)) != 0)
+			goto out;
+		closurelog_verify_bundle(v, a, a_len, want_root, want_nar, &res);
+	} else {
+		if ((rc = read_input("--tlog-proof", tp_path, &a, &a_len)) != 0 ||
+		    (rc = read_input("--envelope", env_path, &b, &b_len)) != 0)
+			goto out;
+		closurelog_verify_tlog_proof(v, b, b_len, a, a_len, want_root, want_nar, &res);
+	}
+
+	if (res.status == CLOSURELOG_EUSAGE) {
+		rc = cli_fail(CLI_USAGE, "%s", res.reason);
+		goto out;
+	}
+	if (json) {
+		rc = print_json(&res);
+		if (rc == CLI_OK && res.status != CLOSURELOG_OK)
+			rc = CLI_FAIL;
+		goto out;
+	}
+	if (res.status != CLOSURELOG_OK) {
+		rc = cli_fail(CLI_FAIL, "FAIL: %s", res.reason);
+		goto out;
+	}
+	printf("OK: %s (narHash %s) is entry %llu of %s (size %llu), signed by %s (%s)\n", res.root,
+	    res.nar_hash, (unsigned long long)res.index, res.origin,
+	    (unsigned long long)res.tree_size, res.submitter, res.submitter_keyid);
+	if (want_root == NULL && want_nar == NULL)
+		cli_warn("no --root or --nar-hash given: this shows what was logged, not that it "
+		         "is the closure you expect");
+	rc = CLI_OK;
+out:
+	closurelog_verifier_free(v);
+	free(a);
+	free(b);
+	free(sub_ptrs);
+	free(sub_keys);
+	free(sub_args);
+	return rc;
+}

@@ -1,0 +1,47 @@
+/*
+ * http.h: the closurelog client's HTTP(S), over libcurl.
+ *
+ * Every call has connect and total timeouts, caps the response body before
+ * storing it, and retries 429, 503 and network errors with exponential
+ * backoff (safe: GETs are reads and submissions are idempotent).
+ */
+#ifndef CL_HTTP_H
+#define CL_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cli_http_opts {
+	long timeout_ms;   /* whole request, default 30000 */
+	unsigned attempts; /* total tries, default 6 */
+	long backoff_ms;   /* first retry delay, doubled each time, default 200 */
+};
+
+struct cli_http_resp {
+	long status;   /* HTTP status, 0 if no response */
+	uint8_t *body; /* malloc'd, NUL-terminated (not counted in len) */
+	size_t len;
+};
+
+/* Defaults, overridable from the environment: CLOSURELOG_TIMEOUT_MS,
+ * CLOSURELOG_ATTEMPTS, CLOSURELOG_BACKOFF_MS. */
+void cli_http_defaults(struct cli_http_opts *o);
+
+/* Start/stop libcurl (once per process). */
+int cli_http_init(void);
+void cli_http_cleanup(void);
+
+/* GET url, or POST body to url (body non-NULL), keeping at most max_body
+ * response bytes.  Returns 0 when a response arrived (any status; the last
+ * one after retries), or 1 with why (network failure after the last try,
+ * or a response over max_body).  Free with cli_http_resp_free. */
+int cli_http_request(const struct cli_http_opts *o, const char *url, const uint8_t *body,
+    size_t body_len, size_t max_body, struct cli_http_resp *r, char *why);
+
+void cli_http_resp_free(struct cli_http_resp *r);
+
+/* The response body as a one-line error text (for 4xx/5xx): up to the
+ * first newline, control characters replaced, at most cap - 1 bytes. */
+void cli_http_reason(const struct cli_http_resp *r, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * closurelog/verify.h: offline verification of closurelog proof bundles,
+ * for credential brokers and anything else that must decide, without
+ * network access, whether a Nix closure was attested by an accepted CI key
+ * and published in a transparency log.
+ *
+ * A proof bundle (the ProofBundle message of closurelog.proto, written by
+ * `closurelog submit`) holds a DSSE envelope, which is the log entry, and
+ * a c2sp.org/tlog-proof@v1 text: the entry's index, its inclusion proof and
+ * the log's signed checkpoint.  A bundle verifies when all of this holds:
+ *
+ *   1. the bundle and the tlog-proof are well formed and within the caps;
+ *   2. the checkpoint is signed by the log key and names the expected origin;
+ *   3. the inclusion proof leads from SHA-256(0x00 || envelope) at the
+ *      proof's index to the root of the checkpoint;
+ *   4. the envelope carries a valid signature by an accepted submitter key,
+ *      and no invalid signature by an accepted key;
+ *   5. the signed payload is a valid closure attestation;
+ *   6. the attested root store path and narHash are the ones the caller
+ *      expects (when it says which it expects).
+ *
+ * The checks run in that order and the first failure decides the status.
+ * Witness cosignatures on the checkpoint are not checked (they are allowed
+ * and ignored); a broker that needs k-of-n witnesses must check them
+ * itself.  Verification proves that an entry is in the log the checkpoint
+ * describes, not that the checkpoint is the log's latest or that the log
+ * has not forked: that is what `closurelog audit` and witnesses are for.
+ *
+ * Keys are C2SP verifier-key strings (c2sp.org/signed-note):
+ * "<name>+<8 hex key ID>+<base64(0x01 || 32-byte Ed25519 public key)>".
+ *
+ * Memory and time: closurelog_verifier_new() allocates everything
+ * verification will ever need; the verify functions allocate nothing and
+ * do no I/O.  A verification costs one Ed25519 verification for the
+ * checkpoint, one per envelope signature by an accepted key (an envelope
+ * has at most 4), and work linear in the input size, which is capped.
+ * A verification uses about 32 KiB of stack (mostly the signed-note
+ * parser's): give broker threads at least 64 KiB.
+ *
+ * Link with `pkg-config --cflags --libs closurelog-verify`.  The library
+ * initialises libsodium itself (sodium_init(), which is idempotent).
+ */
+#ifndef CLOSURELOG_VERIFY_H
+#define CLOSURELOG_VERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Most submitter keys one verifier accepts. */
+#define CLOSURELOG_SUBMITTER_KEYS_MAX 4096
+
+/* Recommended size of the err buffer of closurelog_verifier_new(). */
+#define CLOSURELOG_ERR_MAX 256
+
+/* Largest bundle (bytes) that can verify; larger input is CLOSURELOG_EMALFORMED. */
+#define CLOSURELOG_BUNDLE_MAX (65535 + 16384 + 1024)
+
+/* Outcome of a verification.  The numeric values are stable. */
+enum closurelog_status {
+	CLOSURELOG_OK = 0,
+	CLOSURELOG_EMALFORMED,   /* the bundle, tlog-proof or envelope cannot be decoded, or is
+				  * above a size cap */
+	CLOSURELOG_ECHECKPOINT,  /* the checkpoint is not validly signed by the log key, names
+				  * another origin, or cannot be parsed */
+	CLOSURELOG_EINCLUSION,   /* the inclusion proof does not lead from the envelope to the
+				  * checkpoint's root (or its index or length is wrong) */
+	CLOSURELOG_ESUBMITTER,   /* no signature by an accepted submitter key */
+	CLOSURELOG_ESIGNATURE,   /* a signature by an accepted submitter key is invalid */
+	CLOSURELOG_EATTESTATION, /* the signed payload is not a valid closure attestation */
+	CLOSURELOG_EROOT,        /* the attested root is not the expected one */
+	CLOSURELOG_ENARHASH,     /* the attested narHash is not the expected one */
+	CLOSURELOG_EUSAGE,       /* bad arguments: NULL pointers, a malformed expected root or
+				  * narHash, a malformed key */
+};
+
+/* The status as a stable, static, upper-case string: "OK", "EMALFORMED",
+ * "ECHECKPOINT", "EINCLUSION", "ESUBMITTER", "ESIGNATURE", "EATTESTATION",
+ * "EROOT", "ENARHASH", "EUSAGE"; "UNKNOWN" for any other value.  Never
+ * NULL.  Thread-safe. */
+const char *closurelog_status_name(enum closurelog_status status);
+
+/* What a verification found.  Strings are NUL-terminated.  When status is
+ * CLOSURELOG_OK every field is set.  Otherwise only status and reason are:
+ * the other fields are zeroed, so that nothing from a bundle that failed
+ * can be mistaken for a checked value. */
+struct closurelog_result {
+	enum closurelog_status status;
+	char reason[256];        /* "" on success; otherwise one line saying what is wrong */
+	uint64_t index;          /* the entry's index in the log */
+	uint64_t tree_size;      /* the checkpoint's tree size */
+	char origin[256];        /* the checkpoint's origin */
+	char root[256];          /* the attested root store path, /nix/store/<hash>-<name> */
+	char nar_hash[64];       /* the attested narHash, canonical SRI: "sha256-<base64>" */
+	char submitter[256];     /* the name of the submitter key that verified */
+	char submitter_keyid[9]; /* its C2SP key ID, 8 lowercase hex digits */
+};
+
+/* Opaque: the accepted keys, the expected origin and a work arena. */
+struct closurelog_verifier;
+
+/* Create a verifier.
+ *   log_key         the log's verifier key string (in): an Ed25519 (type
+ *                   0x01) C2SP verifier key; borrowed for the call.
+ *   origin          the checkpoint origin to require (in), or NULL for the
+ *                   log key's name (closurelogd's default); borrowed.
+ *   submitter_keys  n verifier key strings of the accepted submitters
+ *                   (in), Ed25519 (type 0x01); borrowed.  1 <= n <=
+ *                   CLOSURELOG_SUBMITTER_KEYS_MAX.  Duplicates are allowed.
+ *   out             receives the new verifier, owned by the caller, who
+ *                   frees it with closurelog_verifier_free(); set to NULL
+ *                   on failure.
+ *   err             (out, may be NULL) err_len bytes for a one-line,
+ *                   NUL-terminated reason on failure ("" on success);
+ *                   CLOSURELOG_ERR_MAX is enough.
+ * Allocates, once, a 512 KiB work arena and about 300 bytes per key.
+ * Key strings are taken exactly: no surrounding whitespace or newline.
+ * Returns 0; CLOSURELOG_EUSAGE if an argument is NULL, n is out of range,
+ * a key does not parse or is not an Ed25519 note key, or origin is empty,
+ * longer than 255 bytes or contains control characters; ENOMEM if memory
+ * runs out; EIO if libsodium cannot be initialised.  Thread-safe (it
+ * calls sodium_init(), which is thread-safe since libsodium 1.0.11). */
+int closurelog_verifier_new(const char *log_key, const char *origin,
+    const char *const *submitter_keys, size_t n, struct closurelog_verifier **out, char *err,
+    size_t err_len);
+
+/* Free a verifier and everything it owns.  NULL is allowed.  The verifier
+ * must not be in use by another thread. */
+void closurelog_verifier_free(struct closurelog_verifier *v);
+
+/* Verify a proof bundle (the serialized ProofBundle message).
+ *   v              a verifier (in/out: its work arena is reused).
+ *   bundle, len    the untrusted bundle bytes (in); borrowed for the call.
+ *                  bundle may be NULL only when len is 0.
+ *   want_root      (in, may be NULL: accept any root) the store path the
+ *                  attestation must name, /nix/store/<hash>-<name>, compared
+ *                  as an exact string.
+ *   want_nar_hash  (in, may be NULL: accept any narHash) the sha256 narHash
+ *                  it must carry, in any form Nix writes: SRI
+ *                  "sha256-<base64>", "sha256:<nix32 or hex>", or a bare
+ *                  nix32, hex or base64 digest; compared as bytes.
+ *   res            (out) the result, always fully written (see struct
+ *                  closurelog_result).
+ * Returns res->status: CLOSURELOG_OK when every check holds; otherwise the
+ * first check that failed, in the order listed at the top of this file.
+ * Malformed want_root or want_nar_hash gives CLOSURELOG_EUSAGE before the
+ * bundle is looked at; NULL v or res gives CLOSURELOG_EUSAGE (and res, if
+ * not NULL, says so).
+ * No heap allocation, no I/O, no global state.  Not thread-safe for one
+ * verifier: use one verifier per thread (distinct verifiers may be used
+ * concurrently).  Nothing in res points into the input or the verifier. */
+enum closurelog_status closurelog_verify_bundle(struct closurelog_verifier *v,
+    const uint8_t *bundle, size_t len, const char *want_root, const char *want_nar_hash,
+    struct closurelog_result *res);
+
+/* Verify a c2sp.org/tlog-proof@v1 text and the envelope it proves, given
+ * separately (for example as two files) rather than in one bundle.
+ *   envelope, env_len      the serialized DSSE envelope, the log entry (in,
+ *                          borrowed; at most 65535 bytes).
+ *   tlog_proof, tp_len     the tlog-proof text (in, borrowed; at most 64 KiB).
+ * Everything else, the checks, the result and the rules on threads and
+ * memory are as for closurelog_verify_bundle(). */
+enum closurelog_status closurelog_verify_tlog_proof(struct closurelog_verifier *v,
+    const uint8_t *envelope, size_t env_len, const uint8_t *tlog_proof, size_t tp_len,
+    const char *want_root, const char *want_nar_hash, struct closurelog_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

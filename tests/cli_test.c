@@ -1,0 +1,506 @@
+/*
+ * cli_test.c: the closurelog commands CI and operators use (keygen,
+ * attest, inspect, submit, get, prove, search), run as real processes,
+ * against a real closurelogd where they need one.  Checks exit codes
+ * (0 success, 1 verification failure or refusal, 2 usage or input error),
+ * the one-line reasons, and what the files contain.
+ */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cl.h"
+#include "dsse.h"
+#include "harness.h"
+#include "key.h"
+#include "testutil.h"
+#include "wire.h"
+
+static const char *const ROOT = "/nix/store/1pmb65l4shli0xi5qs4z86ga1jxwiimq-source";
+static const char *const NAR_SRI = "sha256-tsQBzemkaD6P9TqEwFmS6mFcCwURlCeodnB7WrT6WmU=";
+static const char *const NAR_HEX =
+    "sha256:b6c401cde9a4683e8ff53a84c05992ea615c0b05119427a876707b5ab4fa5a65";
+
+static char dir[512];
+
+/* Run closurelog with the given arguments (NULL-terminated). */
+static void
+cl(struct h_run *r, ...)
+{
+	const char *argv[64];
+	va_list ap;
+	int n = 0;
+
+	argv[n++] = h_bin("closurelog");
+	va_start(ap, r);
+	while (n < 63 && (argv[n] = va_arg(ap, const char *)) != NULL)
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	h_run(r, NULL, argv);
+}
+
+static const char *
+path(const char *name)
+{
+	static char buf[8][700];
+	static int next;
+	char *b = buf[next++ % 8];
+
+	snprintf(b, 700, "%s/%s", dir, name);
+	return b;
+}
+
+/* One line on stderr, starting "closurelog <cmd>: ". */
+static void
+assert_one_line_error(const struct h_run *r, const char *cmd, const char *text)
+{
+	char prefix[64];
+
+	snprintf(prefix, sizeof prefix, "closurelog %s: ", cmd);
+	if (strncmp(r->err, prefix, strlen(prefix)) != 0 ||
+	    strchr(r->err, '\n') != r->err + r->err_len - 1 ||
+	    (text != NULL && strstr(r->err, text) == NULL))
+		fail_msg("stderr \"%s\" is not one \"%s...%s\" line", r->err, prefix,
+		    text != NULL ? text : "");
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	h_rmrf(dir);
+	return 0;
+}
+
+static void
+test_help(void **state)
+{
+	static const char *const cmds[] = {"keygen", "attest", "inspect", "submit", "verify",
+	    "audit", "verify-evidence", "get", "prove", "search"};
+	struct h_run r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+		cl(&r, cmds[i], "--help", NULL);
+		assert_int_equal(r.status, 0);
+		assert_non_null(strstr(r.out, "usage: closurelog"));
+		h_run_free(&r);
+	}
+	cl(&r, "--help", NULL);
+	assert_int_equal(r.status, 0);
+	h_run_free(&r);
+	cl(&r, "frobnicate", NULL);
+	assert_int_equal(r.status, 2);
+	h_run_free(&r);
+	cl(&r, NULL);
+	assert_int_equal(r.status, 2);
+	h_run_free(&r);
+	{
+		const char *argv[] = {h_bin("closurelogd"), "--help", NULL};
+
+		h_run(&r, NULL, argv);
+		assert_int_equal(r.status, 0);
+		assert_non_null(strstr(r.out, "--data"));
+		h_run_free(&r);
+	}
+	{
+		const char *argv[] = {h_bin("closurelogd"), "--listen", "nowhere", NULL};
+
+		h_run(&r, NULL, argv);
+		assert_int_equal(r.status, 2);
+		h_run_free(&r);
+	}
+}
+
+static void
+test_keygen(void **state)
+{
+	struct h_run r;
+	struct stat st;
+	struct note_signer s;
+	struct note_verifier v;
+
+	(void)state;
+	cl(&r, "keygen", "ci.example.com/builder", path("ci"), NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "ci.example.com/builder+"));
+	h_run_free(&r);
+	assert_int_equal(stat(path("ci.key"), &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(key_signer_load(path("ci.key"), &s, NULL), 0);
+	assert_int_equal(key_verifier_load(path("ci.pub"), &v, NULL), 0);
+	assert_string_equal(s.name, "ci.example.com/builder");
+	assert_int_equal(s.id, v.id);
+	note_signer_wipe(&s);
+	/* Never overwrites; refuses bad names. */
+	cl(&r, "keygen", "ci.example.com/builder", path("ci"), NULL);
+	assert_int_equal(r.status, 2);
+	assert_one_line_error(&r, "keygen", "exist");
+	h_run_free(&r);
+	cl(&r, "keygen", "has space", path("x"), NULL);
+	assert_int_equal(r.status, 2);
+	assert_one_line_error(&r, "keygen", NULL);
+	h_run_free(&r);
+	cl(&r, "keygen", "a+b", path("x"), NULL);
+	assert_int_equal(r.status, 2);
+	h_run_free(&r);
+	cl(&r, "keygen", "only-one-arg", NULL);
+	assert_int_equal(r.status, 2);
+	h_run_free(&r);
+}
+
+static void
+attest_ok(const char *key, const char *out, const char *builder)
+{
+	struct h_run r;
+
+	cl(&r, "attest", "--key", key, "--root", ROOT, "--nar-hash", NAR_HEX, "--flake-lock-digest",
+	    "sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=", "--successor",
+	    "/nix/store/i9pmrzmpshapij2kin22pff6fc2adavx-hello.txt", "--system", "x86_64-linux",
+	    "--sandbox", "--substituter", "https://cache.nixos.org", "--trusted-public-key",
+	    "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=", "--builder", builder,
+	    "--run-url", "https://ci.example.com/runs/1", "--build-time", "1763800000",
+	    "--extra-digest",
+	    "sbom=sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "-o",
+	    out, NULL);
+	if (r.status != 0)
+		fail_msg("attest failed: %s", r.err);
+	h_run_free(&r);
+}
+
+static void
+test_attest_inspect(void **state)
+{
+	struct h_run r;
+	uint8_t *env, arena_buf[64 * 1024], *big;
+	size_t len;
+	json_t *j;
+	json_error_t je;
+
+	(void)state;
+	cl(&r, "keygen", "ci.example.com/builder", path("ci"), NULL);
+	h_run_free(&r);
+	cl(&r, "keygen", "other.example.com", path("other"), NULL);
+	h_run_free(&r);
+	attest_ok(path("ci.key"), path("a.env"), "runner 1");
+
+	/* The envelope verifies with the CI key and holds what was asked. */
+	{
+		struct wire_arena a;
+		struct cl_envelope e;
+		struct cl_attestation att;
+		struct note_verifier v;
+		static uint8_t big_arena[WIRE_ARENA_MIN];
+
+		env = h_read(path("a.env"), &len);
+		wire_arena_init(&a, big_arena, sizeof big_arena);
+		assert_int_equal(wire_envelope_decode(&a, env, len, &e, NULL), 0);
+		assert_int_equal(key_verifier_load(path("ci.pub"), &v, NULL), 0);
+		assert_int_equal(dsse_verify(&a, &e, &v, 1, NULL, NULL), 0);
+		assert_int_equal(
+		    wire_attestation_decode(&a, e.payload, e.payload_len, &att, NULL), 0);
+		assert_string_equal(att.root, ROOT);
+		assert_string_equal(att.nar_hash, NAR_SRI); /* stored as SRI whatever the input */
+		assert_int_equal(att.n_successors, 1);
+		assert_int_equal(att.sandbox, CL_SANDBOX_ON);
+		assert_int_equal(att.build_time, 1763800000);
+		assert_int_equal(att.n_extra, 1);
+		assert_string_equal(att.extra[0].name, "sbom");
+		free(env);
+	}
+	(void)arena_buf;
+	/* A flake.lock file is hashed. */
+	h_write(path("flake.lock"), "{\"version\":7}\n", 14);
+	cl(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI,
+	    "--flake-lock", path("flake.lock"), "-o", path("b.env"), NULL);
+	assert_int_equal(r.status, 0);
+	h_run_free(&r);
+
+	/* inspect: text and JSON, with signature status. */
+	cl(&r, "inspect", path("a.env"), "--submitter-key", path("ci.pub"), NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, ROOT));
+	assert_non_null(strstr(r.out, "valid, ci.example.com/builder"));
+	h_run_free(&r);
+	cl(&r, "inspect", "--json", path("a.env"), "--submitter-key", path("other.pub"), NULL);
+	assert_int_equal(r.status, 0);
+	j = json_loads(r.out, 0, &je);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "type")), "envelope");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(json_object_get(j, "signatures"), 0), "status")),
+	    "unknown key");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(j, "attestation"), "nar_hash")),
+	    NAR_SRI);
+	json_decref(j);
+	h_run_free(&r);
+	/* A tampered envelope: the CI key's signature is INVALID, exit 1. */
+	env = h_read(path("a.env"), &len);
+	env[len - 11] ^= 1;
+	h_write(path("bad.env"), env, len);
+	free(env);
+	cl(&r, "inspect", path("bad.env"), "--submitter-key", path("ci.pub"), NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.out, "INVALID"));
+	h_run_free(&r);
+	/* Not something inspect knows: exit 2. */
+	h_write(path("junk"), "junk", 4);
+	cl(&r, "inspect", path("junk"), NULL);
+	assert_int_equal(r.status, 2);
+	assert_one_line_error(&r, "inspect", "not an envelope");
+	h_run_free(&r);
+
+	/* attest refuses bad input with the field named, exit 2. */
+	cl(&r, "attest", "--key", path("ci.key"), "--root", "/nix/store/bad", "--nar-hash", NAR_SRI,
+	    "--flake-lock-digest", NAR_SRI, "-o", path("c.env"), NULL);
+	assert_int_equal(r.status, 2);
+	assert_one_line_error(&r, "attest", "root");
+	h_run_free(&r);
+	cl(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", "md5:00",
+	    "--flake-lock-digest", NAR_SRI, "-o", path("c.env"), NULL);
+	assert_int_equal(r.status, 2);
+	assert_one_line_error(&r, "attest", "--nar-hash");
+	h_run_free(&r);
+	cl(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI, "-o",
+	    path("c.env"), NULL);
+	assert_int_equal(r.status, 2);
+	assert_one_line_error(&r, "attest", "flake-lock");
+	h_run_free(&r);
+	cl(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI,
+	    "--flake-lock-digest", NAR_SRI, "--run-url", "ftp://x/y", "-o", path("c.env"), NULL);
+	assert_int_equal(r.status, 2);
+	assert_one_line_error(&r, "attest", "run_url");
+	h_run_free(&r);
+	cl(&r, "attest", "--bogus", NULL);
+	assert_int_equal(r.status, 2);
+	h_run_free(&r);
+	/* A private key others can read is refused. */
+	chmod(path("ci.key"), 0644);
+	cl(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI,
+	    "--flake-lock-digest", NAR_SRI, "-o", path("c.env"), NULL);
+	assert_int_equal(r.status, 2);
+	assert_one_line_error(&r, "attest", "readable by group or others");
+	h_run_free(&r);
+	chmod(path("ci.key"), 0600);
+	/* A builder string too long for the field cap. */
+	big = malloc(400);
+	memset(big, 'b', 399);
+	big[399] = '\0';
+	cl(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI,
+	    "--flake-lock-digest", NAR_SRI, "--builder", (char *)big, "-o", path("c.env"), NULL);
+	assert_int_equal(r.status, 2);
+	assert_one_line_error(&r, "attest", "builder_id");
+	h_run_free(&r);
+	free(big);
+}
+
+static void
+test_submit_and_query(void **state)
+{
+	struct h_server s;
+	struct h_run r;
+	char data[600], subs[600], logarg[128], line[700];
+	const char *args[3];
+	json_t *j;
+	json_error_t je;
+
+	(void)state;
+	cl(&r, "keygen", "ci.example.com/builder", path("ci"), NULL);
+	h_run_free(&r);
+	cl(&r, "keygen", "stranger.example.com", path("stranger"), NULL);
+	h_run_free(&r);
+	{
+		size_t len;
+		uint8_t *pub = h_read(path("ci.pub"), &len);
+
+		snprintf(subs, sizeof subs, "%s", path("submitters"));
+		snprintf(line, sizeof line, "%s", (char *)pub);
+		h_write(subs, line, strlen(line));
+		free(pub);
+	}
+	snprintf(data, sizeof data, "%s", path("data"));
+	args[0] = "--submitters";
+	args[1] = subs;
+	args[2] = NULL;
+	h_server_start(&s, data, args);
+	snprintf(logarg, sizeof logarg, "%s/", s.url); /* a trailing slash is fine */
+
+	attest_ok(path("ci.key"), path("a.env"), "runner 1");
+	attest_ok(path("ci.key"), path("b.env"), "runner 2");
+	attest_ok(path("stranger.key"), path("s.env"), "runner 3");
+	cl(&r, "submit", "--log", logarg, "--log-key", s.pub, path("a.env"), NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "logged at index 0"));
+	assert_non_null(strstr(r.out, "signature verified"));
+	h_run_free(&r);
+	/* Resubmission is idempotent. */
+	cl(&r, "submit", "--log", s.url, "--log-key", s.vkey, path("a.env"), "-o",
+	    path("a2.bundle"), NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "already logged at index 0"));
+	h_run_free(&r);
+	/* Several at once into a directory; the stranger's is refused (exit
+	 * 1, the log's reason), the others are written. */
+	cl(&r, "submit", "--log", s.url, "--log-key", s.pub, "-o", path("out"), path("b.env"),
+	    path("s.env"), NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "not an accepted submitter"));
+	h_run_free(&r);
+	{
+		struct stat st;
+
+		assert_int_equal(stat(path("out/b.env.bundle"), &st), 0);
+		assert_int_not_equal(stat(path("out/s.env.bundle"), &st), 0);
+		assert_int_equal(stat(path("a.env.bundle"), &st), 0);
+	}
+	/* A wrong log key: the answer does not check out, no bundle. */
+	cl(&r, "submit", "--log", s.url, "--log-key", path("ci.pub"), "-o", path("x.bundle"),
+	    path("a.env"), NULL);
+	assert_int_equal(r.status, 1);
+	assert_one_line_error(&r, "submit", "checkpoint does not verify");
+	h_run_free(&r);
+	/* Nothing listening: retried, then exit 1. */
+	{
+		const char *argv[] = {h_bin("closurelog"), "submit", "--log", "http://127.0.0.1:1",
+		    path("a.env"), NULL};
+		setenv("CLOSURELOG_ATTEMPTS", "2", 1);
+		setenv("CLOSURELOG_BACKOFF_MS", "10", 1);
+		h_run(&r, NULL, argv);
+		unsetenv("CLOSURELOG_ATTEMPTS");
+		unsetenv("CLOSURELOG_BACKOFF_MS");
+		assert_int_equal(r.status, 1);
+		h_run_free(&r);
+	}
+	cl(&r, "submit", "--log", "ftp://x", path("a.env"), NULL);
+	assert_int_equal(r.status, 2);
+	h_run_free(&r);
+	cl(&r, "submit", "--log", s.url, path("missing.env"), NULL);
+	assert_int_equal(r.status, 2);
+	h_run_free(&r);
+
+	/* get / prove / search */
+	cl(&r, "get", "--log", s.url, "1", NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "entry 1"));
+	assert_non_null(strstr(r.out, "runner 2"));
+	h_run_free(&r);
+	cl(&r, "get", "--log", s.url, "--json", "0", NULL);
+	assert_int_equal(r.status, 0);
+	j = json_loads(r.out, 0, &je);
+	assert_non_null(j);
+	assert_int_equal(json_integer_value(json_object_get(j, "index")), 0);
+	json_decref(j);
+	h_run_free(&r);
+	cl(&r, "get", "--log", s.url, "0", "-o", path("got.env"), NULL);
+	assert_int_equal(r.status, 0);
+	h_run_free(&r);
+	{
+		size_t l1, l2;
+		uint8_t *a = h_read(path("a.env"), &l1), *b = h_read(path("got.env"), &l2);
+
+		assert_int_equal(l1, l2);
+		assert_memory_equal(a, b, l1);
+		free(a);
+		free(b);
+	}
+	cl(&r, "get", "--log", s.url, "7", NULL);
+	assert_int_equal(r.status, 2);
+	assert_one_line_error(&r, "get", "beyond");
+	h_run_free(&r);
+	cl(&r, "prove", "--log", s.url, "--index", "0", "--log-key", s.pub, NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "entry 0 is in"));
+	h_run_free(&r);
+	cl(&r, "prove", "--log", s.url, "--index", "1", "--log-key", s.pub, "-o", path("p.bundle"),
+	    NULL);
+	assert_int_equal(r.status, 0);
+	h_run_free(&r);
+	cl(&r, "inspect", path("p.bundle"), "--log-key", s.pub, "--submitter-key", path("ci.pub"),
+	    NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "leads to the checkpoint root"));
+	h_run_free(&r);
+	cl(&r, "prove", "--log", s.url, "--from", "1", "--to", "2", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	j = json_loads(r.out, 0, &je);
+	assert_non_null(j);
+	assert_int_equal(json_integer_value(json_object_get(j, "to")), 2);
+	json_decref(j);
+	h_run_free(&r);
+	cl(&r, "prove", "--log", s.url, "--from", "3", NULL);
+	assert_int_equal(r.status, 2);
+	h_run_free(&r);
+	cl(&r, "search", "--log", s.url, "--root", ROOT, NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "0\n1\n");
+	h_run_free(&r);
+	cl(&r, "search", "--log", s.url, "--nar-hash", NAR_HEX, "--json", NULL);
+	assert_int_equal(r.status, 0);
+	j = json_loads(r.out, 0, &je);
+	assert_non_null(j);
+	assert_int_equal(json_array_size(json_object_get(j, "indices")), 2);
+	json_decref(j);
+	h_run_free(&r);
+	cl(&r, "search", "--log", s.url, "--submitter", path("stranger.pub"), NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "");
+	h_run_free(&r);
+	cl(&r, "search", "--log", s.url, "--root", "/nix/store/nope", NULL);
+	assert_int_equal(r.status, 2);
+	h_run_free(&r);
+
+	/* inspect a checkpoint file, against the right and a wrong key. */
+	{
+		char url[128];
+		long status;
+		uint8_t *body;
+		size_t len;
+
+		snprintf(url, sizeof url, "%s/checkpoint", s.url);
+		assert_int_equal(h_http("GET", url, NULL, 0, &status, &body, &len), 0);
+		h_write(path("checkpoint"), body, len);
+		free(body);
+	}
+	cl(&r, "inspect", path("checkpoint"), "--log-key", s.pub, NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "valid (log key)"));
+	h_run_free(&r);
+	cl(&r, "inspect", path("checkpoint"), "--log-key", path("ci.pub"), NULL);
+	assert_int_equal(r.status, 1);
+	h_run_free(&r);
+	h_server_stop(&s, SIGTERM);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_help, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keygen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_attest_inspect, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_submit_and_query, setup, teardown),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
