@@ -21,30 +21,32 @@
 
 struct cfg {
 	char data_dir[CFG_PATH_MAX];   /* --data, default "./closurelog-data" */
-	char listen_host[256];	       /* --listen HOST:PORT, default 127.0.0.1:8080;
+	char listen_host[256];         /* --listen HOST:PORT, default 127.0.0.1:8080;
 					* an IPv6 [host] is stored without brackets */
-	uint16_t listen_port;	       /* 0 asks the kernel for a free port */
-	char origin[256];	       /* --origin, default "" (then: the store's, or
+	uint16_t listen_port;          /* 0 asks the kernel for a free port */
+	char origin[256];              /* --origin, default "" (then: the store's, or
 					* "localhost/closurelog" for a new log) */
 	char key_path[CFG_PATH_MAX];   /* --key, default "<data>/log.key" ("" until cfg_finish) */
 	char submitters[CFG_PATH_MAX]; /* --submitters, default "<data>/submitters" (same) */
-	char user[64];		       /* --user, default "" (do not drop privileges) */
+	char user[64];                 /* --user, default "" (do not drop privileges) */
 	char port_file[CFG_PATH_MAX];  /* --port-file: write the bound port here (tests) */
 
-	size_t max_body;	   /* --max-body bytes, default 65536 + 4096 */
-	unsigned max_conns;	   /* --max-conns, default 1024 */
-	double rate;		   /* --rate requests/s per client IP, 0 = off, default 2000 */
-	double rate_burst;	   /* --rate-burst, default 2 * rate; negative until
+	size_t max_body;    /* --max-body bytes, default 65536 + 4096 */
+	unsigned max_conns; /* --max-conns, default 1024 */
+	double rate;        /* --rate requests/s per client IP, 0 = off, default 2000 */
+	double rate_burst;  /* --rate-burst, default 2 * rate; negative until
 				    * cfg_finish means "not given", and with rate > 0
 				    * it must be at least 1 */
-	unsigned idle_timeout;	   /* --idle-timeout seconds (keep-alive idle, slow writes), default 30 */
-	unsigned request_timeout;  /* --request-timeout seconds to receive one request, default 10 */
-	unsigned batch_window_us;  /* --batch-window microseconds to wait for a fuller batch, default 0 */
-	unsigned batch_max;	   /* --batch-max entries per commit, default 4096 */
-	unsigned queue_max;	   /* --queue-max submissions in flight, default 65536 */
-	unsigned verify_threads;   /* --verify-threads, default: number of CPUs */
-	unsigned http_threads;	   /* --http-threads, default 1 */
-	size_t map_size;	   /* --map-size bytes (suffixes K M G T), default 64G */
+	unsigned
+	    idle_timeout; /* --idle-timeout seconds (keep-alive idle, slow writes), default 30 */
+	unsigned request_timeout; /* --request-timeout seconds to receive one request, default 10 */
+	unsigned
+	    batch_window_us; /* --batch-window microseconds to wait for a fuller batch, default 0 */
+	unsigned batch_max;  /* --batch-max entries per commit, default 4096 */
+	unsigned queue_max;  /* --queue-max submissions in flight, default 65536 */
+	unsigned verify_threads; /* --verify-threads, default: number of CPUs */
+	unsigned http_threads;   /* --http-threads, default 1 */
+	size_t map_size;         /* --map-size bytes (suffixes K M G T), default 64G */
 	bool help, version;
 };
 

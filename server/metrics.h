@@ -13,44 +13,44 @@
 #include <stdint.h>
 
 enum metrics_counter {
-	M_APPENDS,	 /* entries appended (201) */
-	M_DUPLICATES,	 /* submissions answered with an existing entry (200) */
-	M_BATCHES,	 /* batches committed */
-	M_CHECKPOINTS,	 /* checkpoints signed */
+	M_APPENDS,       /* entries appended (201) */
+	M_DUPLICATES,    /* submissions answered with an existing entry (200) */
+	M_BATCHES,       /* batches committed */
+	M_CHECKPOINTS,   /* checkpoints signed */
 	M_HTTP_REQUESTS, /* HTTP requests answered, all routes */
-	M_HTTP_ERRORS,	 /* answered with 4xx or 5xx */
+	M_HTTP_ERRORS,   /* answered with 4xx or 5xx */
 	M_N_COUNTERS,
 };
 
 /* Why a submission or request was refused: closurelog_rejects_total{reason=...}. */
 enum metrics_reject {
-	R_MALFORMED,	      /* not a canonical envelope or attestation protobuf */
-	R_TOO_BIG,	      /* body or entry above its cap */
-	R_UNKNOWN_SUBMITTER,  /* no signature by an allowlisted key */
-	R_BAD_SIGNATURE,      /* an allowlisted key's signature does not verify */
-	R_INVALID_FIELD,      /* the attestation breaks a field rule */
-	R_NO_SUBMITTERS,      /* the allowlist is empty */
-	R_OVERLOAD,	      /* queue full: 503 */
-	R_STORAGE,	      /* commit failed, e.g. map full: 507 / 503 */
-	R_RATE_LIMITED,	      /* per-client rate limit: 429 */
+	R_MALFORMED,            /* not a canonical envelope or attestation protobuf */
+	R_TOO_BIG,              /* body or entry above its cap */
+	R_UNKNOWN_SUBMITTER,    /* no signature by an allowlisted key */
+	R_BAD_SIGNATURE,        /* an allowlisted key's signature does not verify */
+	R_INVALID_FIELD,        /* the attestation breaks a field rule */
+	R_NO_SUBMITTERS,        /* the allowlist is empty */
+	R_OVERLOAD,             /* queue full: 503 */
+	R_STORAGE,              /* commit failed, e.g. map full: 507 / 503 */
+	R_RATE_LIMITED,         /* per-client rate limit: 429 */
 	R_TOO_MANY_CONNECTIONS, /* connection limit: 503 */
-	R_TIMEOUT,	      /* request not received in time: connection closed */
-	R_BAD_REQUEST,	      /* any other bad request (path, query, method) */
+	R_TIMEOUT,              /* request not received in time: connection closed */
+	R_BAD_REQUEST,          /* any other bad request (path, query, method) */
 	M_N_REJECTS,
 };
 
 enum metrics_gauge {
-	G_TREE_SIZE,	    /* entries in the log (latest checkpoint size) */
+	G_TREE_SIZE,        /* entries in the log (latest checkpoint size) */
 	G_OPEN_CONNECTIONS, /* HTTP connections open now */
-	G_QUEUE_DEPTH,	    /* submissions accepted but not yet answered */
+	G_QUEUE_DEPTH,      /* submissions accepted but not yet answered */
 	M_N_GAUGES,
 };
 
 enum metrics_hist {
-	H_BATCH_SIZE,	     /* entries per committed batch */
-	H_COMMIT_SECONDS,    /* LMDB write transaction, begin to durable commit */
-	H_APPEND_SECONDS,    /* submission received to answer with a signed checkpoint */
-	H_REQUEST_SECONDS,   /* any HTTP request, received to answered */
+	H_BATCH_SIZE,      /* entries per committed batch */
+	H_COMMIT_SECONDS,  /* LMDB write transaction, begin to durable commit */
+	H_APPEND_SECONDS,  /* submission received to answer with a signed checkpoint */
+	H_REQUEST_SECONDS, /* any HTTP request, received to answered */
 	M_N_HISTS,
 };
 
