@@ -122,8 +122,8 @@ parse(const char *path, snap **out, char *why)
 			goto out;
 		}
 		if (v.type != NOTE_TYPE_ED25519) {
-			rc = cl_why(why, CL_ETYPE, "%s:%zu: submitter keys must be Ed25519 (type 0x01)",
-			    path, lineno);
+			rc = cl_why(why, CL_ETYPE,
+			    "%s:%zu: submitter keys must be Ed25519 (type 0x01)", path, lineno);
 			goto out;
 		}
 		for (i = 0; i < s->n; i++) {

@@ -46,13 +46,13 @@
 #include "tproof.h"
 #include "wire.h"
 
-#define SWEEP_USEC	 100000
-#define RATE_SLOTS	 4096
-#define SEARCH_PAGE	 CL_SEARCH_MAX
-#define CT_PROTOBUF	 "application/x-protobuf"
-#define CT_TEXT		 "text/plain; charset=utf-8"
-#define CT_OCTETS	 "application/octet-stream"
-#define CACHE_IMMUTABLE	 "public, max-age=31536000, immutable"
+#define SWEEP_USEC       100000
+#define RATE_SLOTS       4096
+#define SEARCH_PAGE      CL_SEARCH_MAX
+#define CT_PROTOBUF      "application/x-protobuf"
+#define CT_TEXT          "text/plain; charset=utf-8"
+#define CT_OCTETS        "application/octet-stream"
+#define CACHE_IMMUTABLE  "public, max-age=31536000, immutable"
 #define CACHE_CHECKPOINT "no-cache"
 
 struct api_thread;
@@ -387,7 +387,8 @@ query_parse(struct evhttp_request *req, struct evkeyvalq *q, const char *const *
 		}
 		for (struct evkeyval *o = q->tqh_first; o != kv; o = o->next.tqe_next) {
 			if (strcmp(o->key, kv->key) == 0) {
-				snprintf(bad, sizeof bad, "parameter \"%.40s\" given twice", kv->key);
+				snprintf(
+				    bad, sizeof bad, "parameter \"%.40s\" given twice", kv->key);
 				return bad;
 			}
 		}
@@ -405,7 +406,8 @@ struct ctx {
 	const char *path; /* without the query */
 };
 
-#define FAIL(x, code, reject, ...) reply_error((x)->t, (x)->req, (x)->c, (x)->t0, code, reject, __VA_ARGS__)
+#define FAIL(x, code, reject, ...)                                                                 \
+	reply_error((x)->t, (x)->req, (x)->c, (x)->t0, code, reject, __VA_ARGS__)
 
 static void
 get_checkpoint(struct ctx *x)
@@ -521,8 +523,8 @@ get_entry(struct ctx *x, const char *arg)
 		uint64_t size = st_reader_size(x->t->reader);
 
 		st_reader_end(x->t->reader);
-		FAIL(x, 404, -1, "index %llu is beyond the log's size %llu", (unsigned long long)index,
-		    (unsigned long long)size);
+		FAIL(x, 404, -1, "index %llu is beyond the log's size %llu",
+		    (unsigned long long)index, (unsigned long long)size);
 		return;
 	}
 	if (rc != 0) {
@@ -670,8 +672,8 @@ out:
 /* A ProofBundle for `index` against checkpoint ck: the leaf and a
  * c2sp.org/tlog-proof@v1.  Uses the thread's open reader. */
 static int
-bundle_build(struct api_thread *t, uint64_t index, const struct log_ckpt *ck,
-    const uint8_t **out, size_t *len)
+bundle_build(struct api_thread *t, uint64_t index, const struct log_ckpt *ck, const uint8_t **out,
+    size_t *len)
 {
 	struct cl_bundle b;
 	struct tproof *tp;
@@ -686,8 +688,8 @@ bundle_build(struct api_thread *t, uint64_t index, const struct log_ckpt *ck,
 	if (tp == NULL || text == NULL)
 		return CL_ENOMEM;
 	memset(tp, 0, sizeof *tp);
-	if ((rc = mt_inclusion_prove(index, ck->size, st_node_read, t->reader, tp->path,
-		 &path_n)) != 0)
+	if ((rc = mt_inclusion_prove(
+	         index, ck->size, st_node_read, t->reader, tp->path, &path_n)) != 0)
 		return rc;
 	tp->index = index;
 	tp->n_path = path_n;
@@ -714,8 +716,8 @@ get_bundle(struct ctx *x, const char *arg)
 		goto out;
 	}
 	if (index >= ck->size) {
-		FAIL(x, 404, -1, "index %llu is beyond the log's size %llu", (unsigned long long)index,
-		    (unsigned long long)ck->size);
+		FAIL(x, 404, -1, "index %llu is beyond the log's size %llu",
+		    (unsigned long long)index, (unsigned long long)ck->size);
 		goto out;
 	}
 	if (!reader_begin(x))
@@ -773,7 +775,8 @@ get_search(struct ctx *x)
 		if (v == NULL)
 			continue;
 		if (val != NULL) {
-			FAIL(x, 400, R_BAD_REQUEST, "give exactly one of root, nar_hash, submitter");
+			FAIL(
+			    x, 400, R_BAD_REQUEST, "give exactly one of root, nar_hash, submitter");
 			goto out;
 		}
 		val = v;
@@ -800,7 +803,8 @@ get_search(struct ctx *x)
 		struct nix_hash h;
 		char why[CL_WHY_MAX];
 
-		if (nix_hash_parse(val, strlen(val), NIX_SHA256, &h, why) != 0 || h.algo != NIX_SHA256) {
+		if (nix_hash_parse(val, strlen(val), NIX_SHA256, &h, why) != 0 ||
+		    h.algo != NIX_SHA256) {
 			FAIL(x, 400, R_BAD_REQUEST, "nar_hash: %s",
 			    h.algo != NIX_SHA256 ? "must be a sha256 hash" : why);
 			goto out;
@@ -848,8 +852,8 @@ get_metrics(struct ctx *x)
 		FAIL(x, 500, -1, "out of memory");
 		return;
 	}
-	reply(x->t, x->req, x->c, x->t0, 200, "text/plain; version=0.0.4; charset=utf-8", "no-store",
-	    text, len);
+	reply(x->t, x->req, x->c, x->t0, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    "no-store", text, len);
 	free(text);
 }
 
@@ -906,8 +910,8 @@ sub_answer(struct sub *s)
 	r.duplicate = j->status == 200;
 	if (!reader_begin(&x))
 		return;
-	rc = mt_inclusion_prove(j->index, j->ckpt->size, st_node_read, t->reader, r.inclusion.hashes,
-	    &r.inclusion.n);
+	rc = mt_inclusion_prove(
+	    j->index, j->ckpt->size, st_node_read, t->reader, r.inclusion.hashes, &r.inclusion.n);
 	st_reader_end(t->reader);
 	if (rc != 0) {
 		FAIL(&x, 500, R_STORAGE, "proof failed: %s", st_strerror(rc));

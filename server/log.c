@@ -72,7 +72,7 @@ struct log {
 
 	/* Committer-only state. */
 	struct log_job **batch_jobs; /* cfg.batch_max slots */
-	bool broken;		     /* the tree state could not be reloaded */
+	bool broken;                 /* the tree state could not be reloaded */
 	struct mt_range range;
 	struct tcache tiles[TILE_LEVELS];
 	struct st_batch *batch; /* while a batch is being written */
@@ -265,7 +265,8 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 		if (rc != ST_ENOTFOUND)
 			goto fail;
 		j->index = l->range.size;
-		if ((rc = st_batch_entry_put(l->batch, j->index, j->body, j->len, j->leaf, &keys)) != 0)
+		if ((rc = st_batch_entry_put(
+		         l->batch, j->index, j->body, j->len, j->leaf, &keys)) != 0)
 			goto fail;
 		if ((rc = mt_range_append(&l->range, j->leaf, tile_emit, l)) != 0)
 			goto fail;
@@ -370,13 +371,14 @@ prepare(struct log *l, struct wire_arena *a, struct log_job *j, bool check_sig)
 	if (j->len > CL_ENTRY_MAX) {
 		j->status = 413;
 		j->reason = R_TOO_BIG;
-		cl_why(j->why, 0, "entry is %zu bytes; an entry must fit an entry bundle (%d bytes)",
-		    j->len, CL_ENTRY_MAX);
+		cl_why(j->why, 0,
+		    "entry is %zu bytes; an entry must fit an entry bundle (%d bytes)", j->len,
+		    CL_ENTRY_MAX);
 		return false;
 	}
 	if ((rc = wire_envelope_decode(a, j->body, j->len, &env, why)) != 0) {
-		job_fail(j, rc == CL_ETOOBIG ? 413 : 400, rc == CL_ETOOBIG ? R_TOO_BIG : R_MALFORMED,
-		    "%s", why);
+		job_fail(j, rc == CL_ETOOBIG ? 413 : 400,
+		    rc == CL_ETOOBIG ? R_TOO_BIG : R_MALFORMED, "%s", why);
 		return false;
 	}
 	if (check_sig) {
@@ -544,7 +546,8 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 
 	*out = NULL;
 	if (cfg->verify_threads == 0 || cfg->batch_max == 0 || cfg->queue_max == 0)
-		return cl_why(why, CL_EINVAL, "log: threads, batch and queue sizes must be positive");
+		return cl_why(
+		    why, CL_EINVAL, "log: threads, batch and queue sizes must be positive");
 	if ((l = calloc(1, sizeof *l)) == NULL)
 		return cl_why(why, ENOMEM, "out of memory");
 	l->st = st;
@@ -577,8 +580,9 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 		signer_verifier(sg, &v);
 		if (sth_open(meta.checkpoint, meta.checkpoint_len, &v, NULL, &prev, NULL) != 0 ||
 		    prev.size > size ||
-		    (prev.size == size && (meta.checkpoint_len != ck->len ||
-					      memcmp(meta.checkpoint, ck->note, ck->len) != 0))) {
+		    (prev.size == size &&
+		        (meta.checkpoint_len != ck->len ||
+		            memcmp(meta.checkpoint, ck->note, ck->len) != 0))) {
 			st_meta_free(&meta);
 			rc = cl_why(why, ST_ECORRUPT,
 			    "store: the recorded checkpoint does not match the stored tree");

@@ -53,7 +53,7 @@ struct log_job {
 	/* Results, valid in and after done(). */
 	int status; /* 201 appended, 200 already logged, else an HTTP error status */
 	enum metrics_reject reason; /* when status >= 400 */
-	char why[CL_WHY_MAX];	    /* when status >= 400: one line */
+	char why[CL_WHY_MAX];       /* when status >= 400: one line */
 	uint64_t index;
 	uint8_t leaf[MT_HASH_LEN];
 	struct log_ckpt *ckpt; /* when status < 400: a checkpoint that covers index;
@@ -68,8 +68,8 @@ struct log_job {
 
 struct log_cfg {
 	unsigned verify_threads;  /* >= 1 */
-	unsigned queue_max;	  /* submissions in flight before LOG_EBUSY */
-	unsigned batch_max;	  /* entries per write transaction */
+	unsigned queue_max;       /* submissions in flight before LOG_EBUSY */
+	unsigned batch_max;       /* entries per write transaction */
 	unsigned batch_window_us; /* wait this long for a fuller batch (0: never wait) */
 };
 

@@ -185,7 +185,8 @@ main(int argc, char **argv)
 		note_verifier_format(&v, vkey, sizeof vkey);
 		if (strcmp(vkey, meta.vkey) != 0) {
 			fprintf(stderr,
-			    "closurelogd: log key: %s is not the key this log was created with (%s)\n",
+			    "closurelogd: log key: %s is not the key this log was created with "
+			    "(%s)\n",
 			    c.key_path, meta.vkey);
 			return 1;
 		}

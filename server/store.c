@@ -111,7 +111,7 @@ st_open(const char *dir, size_t map_size, struct st **out, char *why)
 	}
 	for (int i = 0; i < ST_N_INDEXES; i++) {
 		if ((rc = mdb_dbi_open(txn, index_names[i], MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED,
-			 &st->index[i])) != 0) {
+		         &st->index[i])) != 0) {
 			cl_why(why, rc, "cannot open store databases: %s", mdb_strerror(rc));
 			goto fail;
 		}
@@ -201,9 +201,11 @@ st_meta_get(struct st *st, struct st_meta *m)
 	memset(m, 0, sizeof *m);
 	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return rc;
-	if ((rc = meta_get(txn, st, "origin", &v)) != 0 || (rc = copy_str(m->origin, sizeof m->origin, &v)) != 0)
+	if ((rc = meta_get(txn, st, "origin", &v)) != 0 ||
+	    (rc = copy_str(m->origin, sizeof m->origin, &v)) != 0)
 		goto out;
-	if ((rc = meta_get(txn, st, "vkey", &v)) != 0 || (rc = copy_str(m->vkey, sizeof m->vkey, &v)) != 0)
+	if ((rc = meta_get(txn, st, "vkey", &v)) != 0 ||
+	    (rc = copy_str(m->vkey, sizeof m->vkey, &v)) != 0)
 		goto out;
 	if ((rc = meta_get(txn, st, "size", &v)) != 0)
 		goto out;
@@ -541,8 +543,8 @@ st_node_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT
 }
 
 int
-st_search(struct st_reader *r, enum st_index which, const void *key, size_t key_len,
-    uint64_t start, uint64_t *out, size_t max, size_t *n, bool *more)
+st_search(struct st_reader *r, enum st_index which, const void *key, size_t key_len, uint64_t start,
+    uint64_t *out, size_t max, size_t *n, bool *more)
 {
 	MDB_cursor *c = NULL;
 	uint8_t sb[8];

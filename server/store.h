@@ -43,9 +43,9 @@
 #define ST_TILE_ROW(j) (512u - (512u >> (j)))
 
 enum st_index {
-	ST_BY_ROOT = 0,	     /* key: store path string */
-	ST_BY_NAR,	     /* key: 32-byte narHash digest */
-	ST_BY_SUBMITTER,     /* key: 32-byte Ed25519 public key of the submitter */
+	ST_BY_ROOT = 0,  /* key: store path string */
+	ST_BY_NAR,       /* key: 32-byte narHash digest */
+	ST_BY_SUBMITTER, /* key: 32-byte Ed25519 public key of the submitter */
 	ST_N_INDEXES,
 };
 

@@ -31,8 +31,8 @@ static uint8_t abuf[WIRE_ARENA_MIN];
 /* Every acknowledged entry is at its index with its bytes, and every
  * acknowledged checkpoint is consistent with the server's tree now. */
 static void
-check_acks_survived(const struct h_server *s, const struct note_verifier *lk,
-    struct su_result *res, uint8_t *const *envs, const size_t *lens, size_t n, size_t *n_acked)
+check_acks_survived(const struct h_server *s, const struct note_verifier *lk, struct su_result *res,
+    uint8_t *const *envs, const size_t *lens, size_t n, size_t *n_acked)
 {
 	struct sth now;
 
@@ -52,7 +52,8 @@ check_acks_survived(const struct h_server *s, const struct note_verifier *lk,
 		su_check_ack(lk, envs[i], lens[i], res[i].status, res[i].body, res[i].len, &a);
 		(*n_acked)++;
 		assert_true(a.index < now.size);
-		snprintf(url, sizeof url, "%s/v1/entries/%llu", s->url, (unsigned long long)a.index);
+		snprintf(
+		    url, sizeof url, "%s/v1/entries/%llu", s->url, (unsigned long long)a.index);
 		assert_int_equal(h_http("GET", url, NULL, 0, &status, &body, &len), 0);
 		assert_int_equal(status, 200);
 		wire_arena_init(&ar, abuf, sizeof abuf);
@@ -272,8 +273,8 @@ test_overload(void **state)
 	struct h_server s;
 	struct note_verifier lk;
 	/* One submission in flight at most, and each batch waits 200 ms. */
-	static const char *const args[] = {"--queue-max", "1", "--batch-window", "200000",
-	    "--rate", "0", NULL};
+	static const char *const args[] = {
+	    "--queue-max", "1", "--batch-window", "200000", "--rate", "0", NULL};
 	uint8_t *envs[32];
 	size_t lens[32];
 	struct su_result res[32];
@@ -294,7 +295,8 @@ test_overload(void **state)
 		} else {
 			struct su_ack a;
 
-			su_check_ack(&lk, envs[i], lens[i], res[i].status, res[i].body, res[i].len, &a);
+			su_check_ack(
+			    &lk, envs[i], lens[i], res[i].status, res[i].body, res[i].len, &a);
 			ok++;
 		}
 		free(envs[i]);
@@ -381,7 +383,8 @@ test_slow_clients(void **state)
 	/* Six connections trickle a request, a byte every 200 ms. */
 	for (int i = 0; i < 6; i++) {
 		slow[i] = connect_to(&s);
-		assert_int_equal(send(slow[i], partial, sizeof partial - 1, 0), (ssize_t)sizeof partial - 1);
+		assert_int_equal(
+		    send(slow[i], partial, sizeof partial - 1, 0), (ssize_t)sizeof partial - 1);
 	}
 	t0 = now_s();
 	for (int round = 0; round < 15; round++) {

@@ -85,8 +85,8 @@ check_acks_consistent(const struct h_server *s, struct su_ack *acks, size_t n)
 				assert_memory_equal(acks[i].ckpt.root, next->ckpt.root, 32);
 		}
 		if (prev != NULL)
-			su_check_consistent(s, prev->ckpt.size, prev->ckpt.root, next->ckpt.size,
-			    next->ckpt.root);
+			su_check_consistent(
+			    s, prev->ckpt.size, prev->ckpt.root, next->ckpt.size, next->ckpt.root);
 		prev = next;
 	}
 }
@@ -121,7 +121,8 @@ test_concurrent_appends(void **state)
 		if (res[i].status != 201)
 			fail_msg("submission %zu: HTTP %ld %s", i, res[i].status,
 			    res[i].body != NULL ? (char *)res[i].body : "");
-		su_check_ack(&lk, envs[i], lens[i], res[i].status, res[i].body, res[i].len, &acks[i]);
+		su_check_ack(
+		    &lk, envs[i], lens[i], res[i].status, res[i].body, res[i].len, &acks[i]);
 		assert_true(acks[i].index < N_CONCURRENT);
 		assert_false(seen[acks[i].index]);
 		seen[acks[i].index] = 1;
@@ -361,9 +362,12 @@ test_bad_input(void **state)
 		size_t blen;
 
 		assert_int_equal(get(&s, path, &body, &blen), 200);
-		assert_non_null(strstr((char *)body, "closurelog_rejects_total{reason=\"unknown_submitter\"} 1"));
-		assert_non_null(strstr((char *)body, "closurelog_rejects_total{reason=\"bad_signature\"} 1"));
-		assert_non_null(strstr((char *)body, "closurelog_rejects_total{reason=\"invalid_field\"} 1"));
+		assert_non_null(strstr(
+		    (char *)body, "closurelog_rejects_total{reason=\"unknown_submitter\"} 1"));
+		assert_non_null(
+		    strstr((char *)body, "closurelog_rejects_total{reason=\"bad_signature\"} 1"));
+		assert_non_null(
+		    strstr((char *)body, "closurelog_rejects_total{reason=\"invalid_field\"} 1"));
 		assert_non_null(strstr((char *)body, "closurelog_appends_total 2"));
 		assert_non_null(strstr((char *)body, "closurelog_tree_size 2"));
 		free(body);
@@ -410,18 +414,19 @@ test_read_api(void **state)
 			if (k == 0)
 				snprintf(path, sizeof path, "/v1/proof/inclusion?index=%d", i);
 			else
-				snprintf(path, sizeof path, "/v1/proof/inclusion?leaf_hash=%s&size=%llu",
-				    hex, (unsigned long long)acks[i].ckpt.size);
+				snprintf(path, sizeof path,
+				    "/v1/proof/inclusion?leaf_hash=%s&size=%llu", hex,
+				    (unsigned long long)acks[i].ckpt.size);
 			assert_int_equal(get(&s, path, &body, &len), 200);
 			assert_int_equal(wire_inclusion_decode(&a, body, len, &p, NULL), 0);
 			assert_int_equal(p.a, (uint64_t)i);
 			if (k == 0)
-				assert_int_equal(mt_inclusion_verify(acks[i].leaf, p.a, p.b, p.hashes[0],
-						     p.n, latest.root),
+				assert_int_equal(mt_inclusion_verify(acks[i].leaf, p.a, p.b,
+				                     p.hashes[0], p.n, latest.root),
 				    0);
 			else
-				assert_int_equal(mt_inclusion_verify(acks[i].leaf, p.a, p.b, p.hashes[0],
-						     p.n, acks[i].ckpt.root),
+				assert_int_equal(mt_inclusion_verify(acks[i].leaf, p.a, p.b,
+				                     p.hashes[0], p.n, acks[i].ckpt.root),
 				    0);
 			free(body);
 		}
@@ -449,9 +454,10 @@ test_read_api(void **state)
 		assert_memory_equal(b.envelope, envs[13], lens[13]);
 		assert_int_equal(tproof_parse(b.tlog_proof, b.tlog_proof_len, &tp, NULL), 0);
 		assert_int_equal(tp.index, 13);
-		assert_int_equal(sth_open(tp.checkpoint, tp.checkpoint_len, &lk, NULL, &c, NULL), 0);
-		assert_int_equal(mt_inclusion_verify(acks[13].leaf, 13, c.size, tp.path[0], tp.n_path,
-				     c.root),
+		assert_int_equal(
+		    sth_open(tp.checkpoint, tp.checkpoint_len, &lk, NULL, &c, NULL), 0);
+		assert_int_equal(
+		    mt_inclusion_verify(acks[13].leaf, 13, c.size, tp.path[0], tp.n_path, c.root),
 		    0);
 		free(body);
 	}
@@ -461,8 +467,8 @@ test_read_api(void **state)
 
 		wire_arena_init(&a, abuf, sizeof abuf);
 		assert_int_equal(
-		    get(&s, "/v1/search?root=/nix/store/i9pmrzmpshapij2kin22pff6fc2adavx-hello.txt", &body,
-			&len),
+		    get(&s, "/v1/search?root=/nix/store/i9pmrzmpshapij2kin22pff6fc2adavx-hello.txt",
+		        &body, &len),
 		    200);
 		assert_int_equal(wire_search_result_decode(&a, body, len, &r, NULL), 0);
 		assert_int_equal(r.n, 13); /* n % 3 == 1 for n < 40 */
@@ -471,10 +477,11 @@ test_read_api(void **state)
 		assert_false(r.truncated);
 		free(body);
 		wire_arena_init(&a, abuf, sizeof abuf);
-		assert_int_equal(get(&s,
-				     "/v1/search?nar_hash=sha256:"
-				     "b6c401cde9a4683e8ff53a84c05992ea615c0b05119427a876707b5ab4fa5a65&start=30",
-				     &body, &len),
+		assert_int_equal(
+		    get(&s,
+		        "/v1/search?nar_hash=sha256:"
+		        "b6c401cde9a4683e8ff53a84c05992ea615c0b05119427a876707b5ab4fa5a65&start=30",
+		        &body, &len),
 		    200);
 		assert_int_equal(wire_search_result_decode(&a, body, len, &r, NULL), 0);
 		assert_int_equal(r.n, 10);
@@ -534,7 +541,8 @@ test_tiles_rebuild_root(void **state)
 		for (uint64_t k = 0; k < mt_tile_count(l, c.size); k++) {
 			size_t len;
 
-			tiles[nt] = (struct mt_tile){k, (uint16_t)mt_tile_width(l, k, c.size), (uint8_t)l, false};
+			tiles[nt] = (struct mt_tile){
+			    k, (uint16_t)mt_tile_width(l, k, c.size), (uint8_t)l, false};
 			assert_int_equal(mt_tile_path(&tiles[nt], path + 1), 0);
 			path[0] = '/';
 			assert_int_equal(get(&s, path, &data[nt], &len), 200);

@@ -120,7 +120,7 @@ su_check_ack(const struct note_verifier *log_key, const uint8_t *env, size_t len
 	assert_int_equal(r.inclusion.a, r.index);
 	assert_int_equal(r.inclusion.b, ack->ckpt.size);
 	assert_int_equal(mt_inclusion_verify(leaf, r.index, ack->ckpt.size, r.inclusion.hashes[0],
-			     r.inclusion.n, ack->ckpt.root),
+	                     r.inclusion.n, ack->ckpt.root),
 	    0);
 	assert_int_equal(r.duplicate, status == 200);
 	ack->index = r.index;

@@ -36,7 +36,7 @@ struct su_ack {
 	uint64_t index;
 	uint8_t leaf[MT_HASH_LEN];
 	bool duplicate;
-	struct sth ckpt;   /* parsed (ext pointers are not kept) */
+	struct sth ckpt; /* parsed (ext pointers are not kept) */
 	uint8_t note[1024];
 	size_t note_len;
 };
@@ -44,13 +44,13 @@ struct su_ack {
 /* POST an envelope; returns the HTTP status (0 on network error).  On 200
  * or 201 the answer is checked (failing the test if it does not verify)
  * and written to *ack.  why (if not NULL, 256 bytes) gets error bodies. */
-long su_submit(const struct h_server *s, const struct note_verifier *log_key,
-    const uint8_t *env, size_t len, struct su_ack *ack, char *why);
+long su_submit(const struct h_server *s, const struct note_verifier *log_key, const uint8_t *env,
+    size_t len, struct su_ack *ack, char *why);
 
 /* Check an answer (status 200 or 201, body) to the submission of env, as
  * su_submit does; fails the test if it does not verify. */
-void su_check_ack(const struct note_verifier *log_key, const uint8_t *env, size_t len,
-    long status, const uint8_t *body, size_t blen, struct su_ack *ack);
+void su_check_ack(const struct note_verifier *log_key, const uint8_t *env, size_t len, long status,
+    const uint8_t *body, size_t blen, struct su_ack *ack);
 
 /* Submit n envelopes from `threads` threads at once, each on its own
  * keep-alive connection; res[i] gets envelope i's status and answer body

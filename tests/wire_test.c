@@ -71,14 +71,16 @@ test_dsse_vectors(void **state)
 {
 	json_t *v = tu_vectors("attestation-vectors.json");
 	json_t *d = json_object_get(v, "dsse");
-	json_t *pub = json_object_get(d, "published"), *der = json_object_get(d, "derived_in_toto_ed25519");
+	json_t *pub = json_object_get(d, "published"),
+	       *der = json_object_get(d, "derived_in_toto_ed25519");
 	const char *type = tu_str(pub, "payloadType"), *payload = tu_str(pub, "payload_ascii");
 	uint8_t out[4096], seed[32], sig[64], want_sig[64], h[32], want_h[32];
 	struct note_signer s;
 	size_t n, len;
 
 	(void)state;
-	n = dsse_pae(type, strlen(type), (const uint8_t *)payload, strlen(payload), out, sizeof out);
+	n = dsse_pae(
+	    type, strlen(type), (const uint8_t *)payload, strlen(payload), out, sizeof out);
 	assert_int_equal(n, strlen(tu_str(pub, "pae_ascii")));
 	assert_memory_equal(out, tu_str(pub, "pae_ascii"), n);
 	assert_int_equal(n, dsse_pae_len(strlen(type), strlen(payload)));
@@ -87,15 +89,15 @@ test_dsse_vectors(void **state)
 	assert_memory_equal(out, want, n);
 	free(want);
 	/* Too small a buffer writes nothing. */
-	assert_int_equal(dsse_pae(type, strlen(type), (const uint8_t *)payload, strlen(payload), out,
-			     n - 1),
-	    0);
+	assert_int_equal(
+	    dsse_pae(type, strlen(type), (const uint8_t *)payload, strlen(payload), out, n - 1), 0);
 
 	/* The Ed25519 in-toto example: PAE length and hash, and the signature
 	 * reproduced bit for bit from the seed. */
 	type = tu_str(der, "payloadType");
 	payload = tu_str(der, "statement_json");
-	n = dsse_pae(type, strlen(type), (const uint8_t *)payload, strlen(payload), out, sizeof out);
+	n = dsse_pae(
+	    type, strlen(type), (const uint8_t *)payload, strlen(payload), out, sizeof out);
 	assert_int_equal(n, tu_u64(der, "pae_length"));
 	crypto_hash_sha256(h, out, n);
 	tu_unhex(tu_str(der, "pae_sha256_hex"), want_h, 32);
@@ -104,7 +106,7 @@ test_dsse_vectors(void **state)
 	assert_int_equal(note_signer_from_seed("in-toto-test", seed, &s, NULL), 0);
 	assert_int_equal(crypto_sign_detached(sig, NULL, out, n, s.sk), 0);
 	assert_int_equal(cl_b64_decode(tu_str(der, "sig_b64"), strlen(tu_str(der, "sig_b64")),
-			     want_sig, sizeof want_sig, &len),
+	                     want_sig, sizeof want_sig, &len),
 	    0);
 	assert_int_equal(len, 64);
 	assert_memory_equal(sig, want_sig, 64);
@@ -144,8 +146,8 @@ assert_att_equal(const struct cl_attestation *a, const struct cl_attestation *b)
 		assert_string_equal(a->extra[i].name, b->extra[i].name);
 		assert_string_equal(a->extra[i].digest.algorithm, b->extra[i].digest.algorithm);
 		assert_int_equal(a->extra[i].digest.len, b->extra[i].digest.len);
-		assert_memory_equal(a->extra[i].digest.value, b->extra[i].digest.value,
-		    a->extra[i].digest.len);
+		assert_memory_equal(
+		    a->extra[i].digest.value, b->extra[i].digest.value, a->extra[i].digest.len);
 	}
 }
 
@@ -359,7 +361,8 @@ test_attestation_fields(void **state)
 	static const char *const dup_succ[] = {
 	    "/nix/store/i9pmrzmpshapij2kin22pff6fc2adavx-hello.txt",
 	    "/nix/store/i9pmrzmpshapij2kin22pff6fc2adavx-hello.txt"};
-	static const char *const root_succ[] = {"/nix/store/1pmb65l4shli0xi5qs4z86ga1jxwiimq-source"};
+	static const char *const root_succ[] = {
+	    "/nix/store/1pmb65l4shli0xi5qs4z86ga1jxwiimq-source"};
 	static const char *const bad_succ[] = {"/nix/store/short-x"};
 	static const char *const bad_subs[] = {"cache.nixos.org"};
 	static const char *const bad_keys[] = {"cache.nixos.org-1:AAAA"};
@@ -375,17 +378,17 @@ test_attestation_fields(void **state)
 	char why[CL_WHY_MAX];
 	int rc;
 
-#define EXPECT_BAD(mutate, field)                                                                \
-	do {                                                                                     \
-		good_attestation(&att);                                                          \
-		mutate;                                                                          \
-		wire_arena_reset(&arena);                                                        \
-		why[0] = '\0';                                                                   \
-		rc = wire_attestation_encode(&arena, &att, &buf, &len, why);                     \
-		if (rc == 0)                                                                     \
-			fail_msg("accepted attestation with bad %s", field);                     \
-		if (strstr(why, field) == NULL)                                                  \
-			fail_msg("reason \"%s\" does not name %s", why, field);                  \
+#define EXPECT_BAD(mutate, field)                                                                  \
+	do {                                                                                       \
+		good_attestation(&att);                                                            \
+		mutate;                                                                            \
+		wire_arena_reset(&arena);                                                          \
+		why[0] = '\0';                                                                     \
+		rc = wire_attestation_encode(&arena, &att, &buf, &len, why);                       \
+		if (rc == 0)                                                                       \
+			fail_msg("accepted attestation with bad %s", field);                       \
+		if (strstr(why, field) == NULL)                                                    \
+			fail_msg("reason \"%s\" does not name %s", why, field);                    \
 	} while (0)
 
 	(void)state;
@@ -396,7 +399,8 @@ test_attestation_fields(void **state)
 	EXPECT_BAD(att.nar_hash = "sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s",
 	    "nar_hash");
 	EXPECT_BAD(att.nar_hash = "sha256-tsQBzemkaD6P9TqEwFmS6mFcCwURlCeodnB7WrT6WmU", "nar_hash");
-	EXPECT_BAD(att.nar_hash = "sha512-tsQBzemkaD6P9TqEwFmS6mFcCwURlCeodnB7WrT6WmU=", "nar_hash");
+	EXPECT_BAD(
+	    att.nar_hash = "sha512-tsQBzemkaD6P9TqEwFmS6mFcCwURlCeodnB7WrT6WmU=", "nar_hash");
 	EXPECT_BAD(att.flake_lock = (struct cl_digest){0}, "flake_lock_digest");
 	EXPECT_BAD(att.flake_lock.algorithm = "md5", "flake_lock_digest");
 	EXPECT_BAD(att.flake_lock.len = 31, "flake_lock_digest");
@@ -461,8 +465,7 @@ make_keys(struct note_signer *ci, struct note_verifier *ci_pub, struct note_sign
 /* The whole submit-side check: decode, verify against keys, decode the
  * verified payload.  Returns the first failure. */
 static int
-full_check(const uint8_t *buf, size_t len, const struct note_verifier *keys, size_t n,
-    char *why)
+full_check(const uint8_t *buf, size_t len, const struct note_verifier *keys, size_t n, char *why)
 {
 	struct cl_envelope env;
 	struct cl_attestation att;
@@ -526,7 +529,8 @@ test_envelope(void **state)
 		for (size_t f = 0; f < sizeof flips; f++) {
 			copy[i] ^= flips[f];
 			if (full_check(copy, elen, keys, 2, why) == 0)
-				fail_msg("envelope with byte %zu ^ 0x%02x still verifies", i, flips[f]);
+				fail_msg(
+				    "envelope with byte %zu ^ 0x%02x still verifies", i, flips[f]);
 			copy[i] ^= flips[f];
 		}
 	}
@@ -596,7 +600,8 @@ test_envelope_rules(void **state)
 	env.payload_len = CL_ENTRY_MAX;
 	wire_arena_reset(&arena);
 	assert_int_equal(wire_envelope_encode(&arena, &env, &e, &elen, why), CL_ETOOBIG);
-	assert_int_equal(wire_envelope_decode(&arena, big, CL_ENTRY_MAX + 1, &back, why), CL_ETOOBIG);
+	assert_int_equal(
+	    wire_envelope_decode(&arena, big, CL_ENTRY_MAX + 1, &back, why), CL_ETOOBIG);
 	assert_int_equal(dsse_sign(&arena, &ci, big, CL_ENTRY_MAX + 1, &e, &elen, why), CL_ETOOBIG);
 	free(big);
 
@@ -686,7 +691,8 @@ test_api_messages(void **state)
 		pb_uint(&raw, 2, 8);
 		for (int i = 0; i < MT_PROOF_MAX + 1; i++)
 			pb_bytes(&raw, 3, p.hashes[0], 32);
-		assert_int_equal(wire_consistency_decode(&arena, raw.b, raw.n, &q, why), CL_ETOOBIG);
+		assert_int_equal(
+		    wire_consistency_decode(&arena, raw.b, raw.n, &q, why), CL_ETOOBIG);
 	}
 
 	memset(&r, 0, sizeof r);
@@ -761,9 +767,9 @@ test_base64_strict(void **state)
 		assert_int_equal(cl_b64_decode(buf, 4, out, sizeof out, &n), CL_EINVAL);
 	}
 	assert_int_equal(cl_b64_decode("//9=", 4, out, sizeof out, &n), CL_EINVAL); /* bits */
-	assert_int_equal(cl_b64_decode("//8", 3, out, sizeof out, &n), CL_EINVAL);	/* padding */
+	assert_int_equal(cl_b64_decode("//8", 3, out, sizeof out, &n), CL_EINVAL);  /* padding */
 	assert_int_equal(cl_b64_decode("-_8=", 4, out, sizeof out, &n), CL_EINVAL); /* URL-safe */
-	assert_int_equal(cl_b64_decode("//8=", 4, out, 1, &n), CL_EINVAL);	    /* room */
+	assert_int_equal(cl_b64_decode("//8=", 4, out, 1, &n), CL_EINVAL);          /* room */
 }
 
 int
