@@ -136,10 +136,17 @@ cli_write_file(const char *path, const void *buf, size_t len, mode_t mode, char 
 			return cl_why(why, rc, "standard output: %s", strerror(rc));
 		return 0;
 	}
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
+	/* A fresh name each time: a stale temporary file never blocks us. */
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= sizeof tmp)
 		return cl_why(why, ENAMETOOLONG, "%s: path too long", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) < 0)
+	if ((fd = mkstemp(tmp)) < 0)
 		return cl_why(why, errno, "%s: %s", tmp, strerror(errno));
+	if (fchmod(fd, mode) != 0) {
+		rc = errno;
+		close(fd);
+		unlink(tmp);
+		return cl_why(why, rc, "%s: %s", tmp, strerror(rc));
+	}
 	if ((rc = write_all(fd, buf, len)) != 0 || (fsync(fd) != 0 && (rc = errno) != 0)) {
 		close(fd);
 		unlink(tmp);

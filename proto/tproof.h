@@ -23,7 +23,7 @@
 
 #define TPROOF_HEADER    "c2sp.org/tlog-proof@v1\n"
 #define TPROOF_EXTRA_MAX 4096        /* longest base64 "extra" value we accept */
-#define TPROOF_MAX_SIZE  (64 * 1024) /* whole file, checkpoint included */
+#define TPROOF_MAX_SIZE  (16 * 1024) /* whole file: 64 hashes and a checkpoint of up to 8 KiB */
 
 struct tproof {
 	uint64_t index;

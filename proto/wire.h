@@ -23,26 +23,27 @@
 #include <stdint.h>
 
 #include "merkle.h"
+#include "tproof.h"
 
 #define CL_PAYLOAD_TYPE "application/vnd.closurelog.attestation.v1+protobuf"
 
 /* Caps.  A leaf (the serialized Envelope) must fit one entry of a C2SP
  * entry bundle: a uint16 length prefix, so at most 65535 bytes. */
-#define CL_ENTRY_MAX	   65535
-#define CL_SIGS_MAX	   4	 /* signatures on one envelope */
-#define CL_KEYID_LEN	   8	 /* keyid: the C2SP key ID as 8 lowercase hex digits */
-#define CL_SUCCESSORS_MAX  64
+#define CL_ENTRY_MAX        65535
+#define CL_SIGS_MAX         4 /* signatures on one envelope */
+#define CL_KEYID_LEN        8 /* keyid: the C2SP key ID as 8 lowercase hex digits */
+#define CL_SUCCESSORS_MAX   64
 #define CL_SUBSTITUTERS_MAX 32
 #define CL_TRUSTED_KEYS_MAX 32
-#define CL_EXTRA_MAX	   16
-#define CL_URL_MAX	   512
-#define CL_TEXT_MAX	   256	 /* builder_id, trusted key strings */
-#define CL_SYSTEM_MAX	   64
-#define CL_DIGEST_NAME_MAX 64
-#define CL_CHECKPOINT_MAX  8192	 /* a checkpoint note inside an API message */
-#define CL_TPROOF_MAX	   (16 * 1024)
-#define CL_SEARCH_MAX	   1000	 /* indices in one search result */
-#define CL_API_MAX	   (CL_ENTRY_MAX + CL_TPROOF_MAX + 1024) /* any API message */
+#define CL_EXTRA_MAX        16
+#define CL_URL_MAX          512
+#define CL_TEXT_MAX         256 /* builder_id, trusted key strings */
+#define CL_SYSTEM_MAX       64
+#define CL_DIGEST_NAME_MAX  64
+#define CL_CHECKPOINT_MAX   8192 /* a checkpoint note inside an API message */
+#define CL_TPROOF_MAX       TPROOF_MAX_SIZE
+#define CL_SEARCH_MAX       1000                                  /* indices in one search result */
+#define CL_API_MAX          (CL_ENTRY_MAX + CL_TPROOF_MAX + 1024) /* any API message */
 
 /* An arena of at least WIRE_ARENA_MIN bytes can decode and re-encode the
  * largest envelope and its attestation. */
@@ -118,8 +119,8 @@ int wire_attestation_encode(struct wire_arena *a, const struct cl_attestation *a
 
 /* Decode untrusted bytes (canonical, no unknown fields) and check them.
  * Returns 0 or a CL_E* code with *att zeroed. */
-int wire_attestation_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
-    struct cl_attestation *att, char *why);
+int wire_attestation_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_attestation *att, char *why);
 
 /* ---- Envelopes ---- */
 
@@ -139,8 +140,8 @@ struct cl_envelope {
 
 /* Serialize env canonically into the arena.  Returns 0 or CL_ETOOBIG (above
  * CL_ENTRY_MAX), CL_EINVAL, CL_ENOMEM. */
-int wire_envelope_encode(struct wire_arena *a, const struct cl_envelope *env,
-    const uint8_t **out, size_t *len, char *why);
+int wire_envelope_encode(struct wire_arena *a, const struct cl_envelope *env, const uint8_t **out,
+    size_t *len, char *why);
 
 /* Decode an untrusted envelope: len <= CL_ENTRY_MAX, canonical, no unknown
  * fields, payload_type == CL_PAYLOAD_TYPE (CL_ETYPE otherwise), 1 ..
@@ -150,8 +151,8 @@ int wire_envelope_encode(struct wire_arena *a, const struct cl_envelope *env,
  * caller verifies signatures first (dsse.h), then decodes the verified
  * payload bytes with wire_attestation_decode.  payload points into the
  * arena.  Returns 0 or a CL_E* code with *env zeroed. */
-int wire_envelope_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
-    struct cl_envelope *env, char *why);
+int wire_envelope_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_envelope *env, char *why);
 
 /* ---- API messages ---- */
 
@@ -197,30 +198,30 @@ struct cl_bundle {
  * CL_CHECKPOINT_MAX; envelope at most CL_ENTRY_MAX; tlog_proof at most
  * CL_TPROOF_MAX; at most CL_SEARCH_MAX indices, ascending.  Decoded byte
  * fields point into the arena.  All return 0 or a CL_E* code. */
-int wire_inclusion_encode(struct wire_arena *a, const struct cl_proof *p, const uint8_t **out,
-    size_t *len);
-int wire_inclusion_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
-    struct cl_proof *p, char *why);
-int wire_consistency_encode(struct wire_arena *a, const struct cl_proof *p, const uint8_t **out,
-    size_t *len);
-int wire_consistency_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
-    struct cl_proof *p, char *why);
-int wire_submit_response_encode(struct wire_arena *a, const struct cl_submit_response *r,
-    const uint8_t **out, size_t *len);
-int wire_submit_response_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
-    struct cl_submit_response *r, char *why);
-int wire_entry_encode(struct wire_arena *a, const struct cl_entry *e, const uint8_t **out,
-    size_t *len);
-int wire_entry_decode(struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_entry *e,
-    char *why);
-int wire_search_result_encode(struct wire_arena *a, const struct cl_search_result *r,
-    const uint8_t **out, size_t *len);
-int wire_search_result_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
-    struct cl_search_result *r, char *why);
-int wire_bundle_encode(struct wire_arena *a, const struct cl_bundle *b, const uint8_t **out,
-    size_t *len);
-int wire_bundle_decode(struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_bundle *b,
-    char *why);
+int wire_inclusion_encode(
+    struct wire_arena *a, const struct cl_proof *p, const uint8_t **out, size_t *len);
+int wire_inclusion_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_proof *p, char *why);
+int wire_consistency_encode(
+    struct wire_arena *a, const struct cl_proof *p, const uint8_t **out, size_t *len);
+int wire_consistency_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_proof *p, char *why);
+int wire_submit_response_encode(
+    struct wire_arena *a, const struct cl_submit_response *r, const uint8_t **out, size_t *len);
+int wire_submit_response_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_submit_response *r, char *why);
+int wire_entry_encode(
+    struct wire_arena *a, const struct cl_entry *e, const uint8_t **out, size_t *len);
+int wire_entry_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_entry *e, char *why);
+int wire_search_result_encode(
+    struct wire_arena *a, const struct cl_search_result *r, const uint8_t **out, size_t *len);
+int wire_search_result_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_search_result *r, char *why);
+int wire_bundle_encode(
+    struct wire_arena *a, const struct cl_bundle *b, const uint8_t **out, size_t *len);
+int wire_bundle_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_bundle *b, char *why);
 
 /* Length in bytes of a digest algorithm's output, or 0 if unknown. */
 size_t wire_digest_len(const char *algorithm);

@@ -443,7 +443,13 @@ get_tile(struct ctx *x)
 	}
 	if (!reader_begin(x))
 		return;
-	width = mt_tile_width(tile.level, tile.index, st_reader_size(r));
+	/* Tiles exist for what a published checkpoint covers. */
+	{
+		struct log_ckpt *ck = log_checkpoint(x->t->a->log);
+
+		width = mt_tile_width(tile.level, tile.index, ck->size);
+		log_ckpt_unref(ck);
+	}
 	if (tile.width > width) {
 		st_reader_end(r);
 		FAIL(x, 404, -1, "tile %.80s does not exist (yet)", x->path + 1);

@@ -24,6 +24,7 @@
 #include "api.h"
 #include "cl.h"
 #include "config.h"
+#include "key.h"
 #include "log.h"
 #include "metrics.h"
 #include "signer.h"
@@ -190,6 +191,14 @@ main(int argc, char **argv)
 			    c.key_path, meta.vkey);
 			return 1;
 		}
+	}
+	/* The public key is public: put it back if it went missing. */
+	if (access(pub_path, F_OK) != 0) {
+		struct note_verifier pv;
+
+		signer_verifier(sg, &pv);
+		if ((rc = key_verifier_save(pub_path, &pv, why)) != 0)
+			die("log key", why);
 	}
 	if ((rc = allow_open(c.submitters, &al, why)) != 0)
 		die("submitters", why);

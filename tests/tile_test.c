@@ -76,6 +76,15 @@ ms_free(struct memstore *ms)
 /* ---- Paths ---- */
 
 static void
+assert_tile_equal(const struct mt_tile *a, const struct mt_tile *b)
+{
+	assert_int_equal(a->index, b->index);
+	assert_int_equal(a->width, b->width);
+	assert_int_equal(a->level, b->level);
+	assert_int_equal(a->entries, b->entries);
+}
+
+static void
 test_path_roundtrip(void **state)
 {
 	static const struct {
@@ -122,12 +131,12 @@ test_path_roundtrip(void **state)
 
 			assert_int_equal(mt_tile_path(&a, buf), 0);
 			assert_int_equal(mt_tile_parse(buf, strlen(buf), &t), 0);
-			assert_memory_equal(&a, &t, sizeof a);
+			assert_tile_equal(&a, &t);
 			a.level = 0;
 			a.entries = true;
 			assert_int_equal(mt_tile_path(&a, buf), 0);
 			assert_int_equal(mt_tile_parse(buf, strlen(buf), &t), 0);
-			assert_memory_equal(&a, &t, sizeof a);
+			assert_tile_equal(&a, &t);
 		}
 	}
 	/* Tiles that have no path. */
