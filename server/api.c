@@ -18,6 +18,7 @@
  *    delivered a request within --request-timeout (slowloris).  A
  *    connection beyond --max-conns is answered 503 and closed.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "api.h"
 
 #include <errno.h>
@@ -28,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,8 +100,12 @@ struct api_thread {
 	struct event *sweep, *wake, *stop_ev, *exit_ev;
 	pthread_mutex_t done_mu;
 	struct sub *done_head;
+	struct sub *spare; /* answered submissions, for reuse (fewer large mallocs) */
+	size_t n_spare;
 	bool stopping;
 };
+
+#define SPARE_MAX 1024
 
 struct api {
 	struct cfg cfg;
@@ -112,6 +118,8 @@ struct api {
 	unsigned n_threads;
 	struct event *sig_term, *sig_int, *sig_hup;
 	atomic_uint n_conns;
+	struct conn **by_fd; /* a connection's record by its socket, for O(1) lookups */
+	size_t n_by_fd;
 	atomic_bool shutting_down;
 	pthread_t stopper;
 	bool stopper_started;
@@ -256,10 +264,20 @@ conn_of(struct api_thread *t, struct evhttp_request *req)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+	struct api *a = t->a;
 
-	for (struct conn *c = t->conns; c != NULL && bev != NULL; c = c->next) {
-		if (c->bev == bev)
+	if (fd < 0)
+		return NULL;
+	if ((size_t)fd < a->n_by_fd && a->by_fd[fd] != NULL && a->by_fd[fd]->bev == bev)
+		return a->by_fd[fd];
+	/* First request on this connection: find it once, remember it. */
+	for (struct conn *c = t->conns; c != NULL; c = c->next) {
+		if (c->bev == bev) {
+			if ((size_t)fd < a->n_by_fd)
+				a->by_fd[fd] = c;
 			return c;
+		}
 	}
 	return NULL;
 }
@@ -283,6 +301,10 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 		if (rd == NULL && !c->busy) {
 			/* evhttp has freed the connection: drop our reference,
 			 * which closes the socket. */
+			evutil_socket_t s = bufferevent_getfd(c->bev);
+
+			if (s >= 0 && (size_t)s < t->a->n_by_fd && t->a->by_fd[s] == c)
+				t->a->by_fd[s] = NULL;
 			*pp = c->next;
 			bufferevent_decref(c->bev);
 			free(c);
@@ -890,8 +912,10 @@ sub_done(struct log_job *job)
 	event_active(t->wake, EV_READ, 0);
 }
 
+/* Answer a finished submission; reader_open says whether the thread's
+ * reader is in a transaction (one for a whole run of answers). */
 static void
-sub_answer(struct sub *s)
+sub_answer(struct sub *s, bool reader_open)
 {
 	struct api_thread *t = s->t;
 	struct ctx x = {t, s->req, s->c, s->t0, NULL};
@@ -914,11 +938,12 @@ sub_answer(struct sub *s)
 	r.checkpoint = j->ckpt->note;
 	r.checkpoint_len = j->ckpt->len;
 	r.duplicate = j->status == 200;
-	if (!reader_begin(&x))
+	if (!reader_open) {
+		FAIL(&x, 503, R_STORAGE, "store unavailable");
 		return;
+	}
 	rc = mt_inclusion_prove(
 	    j->index, j->ckpt->size, st_node_read, t->reader, r.inclusion.hashes, &r.inclusion.n);
-	st_reader_end(t->reader);
 	if (rc != 0) {
 		FAIL(&x, 500, R_STORAGE, "proof failed: %s", st_strerror(rc));
 		return;
@@ -942,13 +967,27 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	s = t->done_head;
 	t->done_head = NULL;
 	pthread_mutex_unlock(&t->done_mu);
-	while (s != NULL) {
-		struct sub *next = s->next_done;
+	/* One read transaction for the whole run: every answer's checkpoint
+	 * is committed, so the snapshot covers all of them. */
+	if (s != NULL) {
+		bool open = st_reader_begin(t->reader) == 0;
 
-		sub_answer(s);
-		log_ckpt_unref(s->job.ckpt);
-		free(s);
-		s = next;
+		while (s != NULL) {
+			struct sub *next = s->next_done;
+
+			sub_answer(s, open);
+			log_ckpt_unref(s->job.ckpt);
+			if (t->n_spare < SPARE_MAX) {
+				s->next_done = t->spare;
+				t->spare = s;
+				t->n_spare++;
+			} else {
+				free(s);
+			}
+			s = next;
+		}
+		if (open)
+			st_reader_end(t->reader);
 	}
 }
 
@@ -970,7 +1009,11 @@ post_entry(struct ctx *x)
 		    CL_ENTRY_MAX);
 		return;
 	}
-	if ((s = calloc(1, sizeof *s)) == NULL) {
+	if ((s = x->t->spare) != NULL) {
+		x->t->spare = s->next_done;
+		x->t->n_spare--;
+		memset(s, 0, sizeof *s);
+	} else if ((s = calloc(1, sizeof *s)) == NULL) {
 		FAIL(x, 503, R_OVERLOAD, "out of memory");
 		return;
 	}
@@ -1133,7 +1176,13 @@ static void *
 thread_main(void *arg)
 {
 	struct api_thread *t = arg;
+	char name[16];
 
+	/* Thread 0 is the main thread: it keeps the process's name. */
+	if (t->id > 0) {
+		snprintf(name, sizeof name, "cl-http%u", t->id % 100);
+		pthread_setname_np(pthread_self(), name);
+	}
 	event_base_dispatch(t->base);
 	return NULL;
 }
@@ -1142,13 +1191,24 @@ static int
 thread_init(struct api *a, struct api_thread *t, unsigned id, char *why)
 {
 	struct timeval sweep = {0, SWEEP_USEC};
+	struct event_config *ec = NULL;
 	int rc;
 
 	t->a = a;
 	t->id = id;
 	pthread_mutex_init(&t->done_mu, NULL);
-	if ((t->base = event_base_new()) == NULL || (t->http = evhttp_new(t->base)) == NULL)
+	/* evhttp turns read and write interest on and off several times per
+	 * request; the changelist folds those into one epoll_ctl per turn of
+	 * the loop.  (Its caveat, dup'd fds in one base, does not apply.) */
+	if ((ec = event_config_new()) == NULL ||
+	    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) != 0 ||
+	    (t->base = event_base_new_with_config(ec)) == NULL ||
+	    (t->http = evhttp_new(t->base)) == NULL) {
+		if (ec != NULL)
+			event_config_free(ec);
 		return cl_why(why, ENOMEM, "libevent: cannot create an event base");
+	}
+	event_config_free(ec);
 	if ((rc = st_reader_new(a->st, &t->reader)) != 0)
 		return cl_why(why, rc, "store: %s", st_strerror(rc));
 	if ((t->arena_buf = malloc(WIRE_ARENA_MIN)) == NULL ||
@@ -1192,6 +1252,18 @@ api_new(const struct cfg *cfg, int fd, struct st *st, struct log *log, struct al
 	a->al = al;
 	a->m = m;
 	a->n_threads = cfg->http_threads > 0 ? cfg->http_threads : 1;
+	{
+		struct rlimit rl;
+
+		a->n_by_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+		        rl.rlim_cur < (1u << 20)
+		    ? (size_t)rl.rlim_cur
+		    : (1u << 20);
+		if ((a->by_fd = calloc(a->n_by_fd, sizeof *a->by_fd)) == NULL) {
+			free(a);
+			return cl_why(why, ENOMEM, "out of memory");
+		}
+	}
 	if ((a->threads = calloc(a->n_threads, sizeof *a->threads)) == NULL) {
 		free(a);
 		return cl_why(why, ENOMEM, "out of memory");
@@ -1265,11 +1337,18 @@ api_free(struct api *a)
 			event_free(t->exit_ev);
 		if (t->base != NULL)
 			event_base_free(t->base);
+		while (t->spare != NULL) {
+			struct sub *next = t->spare->next_done;
+
+			free(t->spare);
+			t->spare = next;
+		}
 		st_reader_free(t->reader);
 		free(t->arena_buf);
 		free(t->rates);
 		pthread_mutex_destroy(&t->done_mu);
 	}
 	free(a->threads);
+	free(a->by_fd);
 	free(a);
 }
