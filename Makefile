@@ -48,6 +48,7 @@ fuzz:
 	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 bench: build
+	@scripts/deps.sh bench
 	@scripts/bench.sh $(BUILD)
 
 bench-quick: build

@@ -1,0 +1,1055 @@
+/*
+ * bench.c: closurelog-bench, the benchmark behind `make bench`.
+ *
+ * One run measures this machine's own limits (Ed25519 verification and
+ * SHA-256 on one core, durable LMDB commits in the run's directory), then
+ * closurelogd itself: appends (closed loop for throughput, open loop at
+ * several offered loads for latency), proof and tile reads against trees
+ * from 10^3 to 10^7 entries (built with the server's own store and log code
+ * through log_bulk_append), offline bundle verification, storage per entry
+ * and start-up time.  Each number is reported next to the limit that bounds
+ * it.  Results go to stdout (a table), OUT/results.json, OUT/latency.dat
+ * (for gnuplot) and OUT/summary.md.
+ *
+ * usage: closurelog-bench [--quick] [--out DIR] [--bin DIR] [--max-size N]
+ *        closurelog-bench bulkload DATA_DIR TOTAL   (used by the run itself)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <lmdb.h>
+#include <sodium.h>
+
+#include "closurelog/verify.h"
+#include "dsse.h"
+#include "key.h"
+#include "loadgen.h"
+#include "log.h"
+#include "merkle.h"
+#include "sth.h"
+#include "store.h"
+#include "tile.h"
+#include "tproof.h"
+#include "wire.h"
+
+#define N_SUBMITTERS 8
+
+#define OPT_PATH 1024 /* room for file names below these in PATH_MAX buffers */
+
+struct opts {
+	bool quick;
+	char out[OPT_PATH];
+	char bin[OPT_PATH];
+	char work[OPT_PATH];
+	uint64_t max_size;
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "closurelog-bench: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* ---- Keys and envelopes ---- */
+
+static struct note_signer submitters[N_SUBMITTERS];
+
+static void
+keys_init(void)
+{
+	for (int i = 0; i < N_SUBMITTERS; i++) {
+		uint8_t seed[32];
+		char name[64];
+
+		memset(seed, 0x30 + i, sizeof seed);
+		snprintf(name, sizeof name, "ci%d.bench.example", i);
+		if (note_signer_from_seed(name, seed, &submitters[i], NULL) != 0)
+			die("key");
+	}
+}
+
+/* A distinct, signed envelope for entry n, in a malloc'd buffer. */
+static uint8_t *
+envelope(struct wire_arena *a, uint64_t n, size_t *len)
+{
+	static const uint8_t lock[32] = {1, 2, 3};
+	struct cl_attestation att;
+	const uint8_t *payload, *env;
+	size_t plen;
+	char root[80], builder[48], url[80];
+	uint8_t *out;
+
+	wire_arena_reset(a);
+	memset(&att, 0, sizeof att);
+	/* 1000 distinct roots, so search has something to do. */
+	snprintf(root, sizeof root, "/nix/store/1pmb65l4shli0xi5qs4z86ga1jxwiimq-pkg-%" PRIu64,
+	    n % 1000);
+	snprintf(builder, sizeof builder, "bench-runner-%" PRIu64, n);
+	snprintf(url, sizeof url, "https://ci.example.com/runs/%" PRIu64, n);
+	att.root = root;
+	att.nar_hash = "sha256-tsQBzemkaD6P9TqEwFmS6mFcCwURlCeodnB7WrT6WmU=";
+	att.flake_lock = (struct cl_digest){"sha256", lock, 32};
+	att.system = "x86_64-linux";
+	att.sandbox = CL_SANDBOX_ON;
+	att.builder_id = builder;
+	att.run_url = url;
+	att.build_time = 1700000000 + n;
+	if (wire_attestation_encode(a, &att, &payload, &plen, NULL) != 0 ||
+	    dsse_sign(a, &submitters[n % N_SUBMITTERS], payload, plen, &env, len, NULL) != 0)
+		die("cannot make envelope %" PRIu64, n);
+	if ((out = malloc(*len)) == NULL)
+		die("out of memory");
+	memcpy(out, env, *len);
+	return out;
+}
+
+struct signjob {
+	uint64_t first;
+	size_t n, step, off;
+	uint8_t **envs;
+	size_t *lens;
+};
+
+static void *
+sign_main(void *arg)
+{
+	struct signjob *j = arg;
+	struct wire_arena a;
+	void *buf = malloc(WIRE_ARENA_MIN);
+
+	wire_arena_init(&a, buf, WIRE_ARENA_MIN);
+	for (size_t i = j->off; i < j->n; i += j->step)
+		j->envs[i] = envelope(&a, j->first + i, &j->lens[i]);
+	free(buf);
+	return NULL;
+}
+
+/* Envelopes first .. first+n-1, signed on every core. */
+static void
+envelopes(uint64_t first, size_t n, uint8_t **envs, size_t *lens)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	pthread_t t[16];
+	struct signjob j[16];
+	int k = cpus < 1 ? 1 : cpus > 16 ? 16 : (int)cpus;
+
+	for (int i = 0; i < k; i++) {
+		j[i] = (struct signjob){first, n, (size_t)k, (size_t)i, envs, lens};
+		pthread_create(&t[i], NULL, sign_main, &j[i]);
+	}
+	for (int i = 0; i < k; i++)
+		pthread_join(t[i], NULL);
+}
+
+/* ---- Limits ---- */
+
+struct limits {
+	double ed25519_verify_per_s; /* one core */
+	double sha256_leaf_per_s;    /* one core, envelope-sized leaves */
+	double lmdb_commit_per_s;    /* durable commits of one small put */
+	size_t env_len;
+};
+
+static void
+measure_limits(const struct opts *o, struct limits *lim)
+{
+	struct wire_arena a;
+	void *buf = malloc(WIRE_ARENA_MIN);
+	uint8_t *env, h[32], sig[64], pae[2048];
+	size_t len, pl;
+	double t;
+	int n;
+	MDB_env *e;
+	MDB_dbi dbi;
+	char dir[PATH_MAX];
+
+	wire_arena_init(&a, buf, WIRE_ARENA_MIN);
+	env = envelope(&a, 0, &len);
+	lim->env_len = len;
+	pl = len < sizeof pae ? len : sizeof pae;
+	memcpy(pae, env, pl);
+	crypto_sign_detached(sig, NULL, pae, pl, submitters[0].sk);
+	n = o->quick ? 4000 : 40000;
+	t = now_s();
+	for (int i = 0; i < n; i++) {
+		if (crypto_sign_verify_detached(sig, pae, pl, submitters[0].sk + 32) != 0)
+			die("verify");
+	}
+	lim->ed25519_verify_per_s = n / (now_s() - t);
+	n = o->quick ? 100000 : 1000000;
+	t = now_s();
+	for (int i = 0; i < n; i++) {
+		env[0] ^= (uint8_t)i;
+		mt_leaf_hash(h, env, len);
+	}
+	lim->sha256_leaf_per_s = n / (now_s() - t);
+
+	snprintf(dir, sizeof dir, "%s/lmdb-limit", o->work);
+	mkdir(dir, 0700);
+	if (mdb_env_create(&e) != 0 || mdb_env_set_mapsize(e, 64u << 20) != 0 ||
+	    mdb_env_open(e, dir, 0, 0600) != 0)
+		die("lmdb limit env");
+	n = o->quick ? 200 : 2000;
+	t = now_s();
+	for (int i = 0; i < n; i++) {
+		MDB_txn *txn;
+		MDB_val k = {sizeof i, &i}, v = {32, h};
+
+		if (mdb_txn_begin(e, NULL, 0, &txn) != 0 || mdb_dbi_open(txn, NULL, 0, &dbi) != 0 ||
+		    mdb_put(txn, dbi, &k, &v, 0) != 0 || mdb_txn_commit(txn) != 0)
+			die("lmdb commit");
+	}
+	lim->lmdb_commit_per_s = n / (now_s() - t);
+	mdb_env_close(e);
+	free(env);
+	free(buf);
+}
+
+/* ---- closurelogd under test ---- */
+
+struct server {
+	pid_t pid;
+	uint16_t port;
+	char hostport[32];
+	char data[PATH_MAX];
+	struct note_verifier log_key;
+};
+
+/* The bench's submitter keys, one verifier key per line. */
+static void
+write_submitters(const char *path)
+{
+	FILE *f;
+
+	if ((f = fopen(path, "w")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	for (int i = 0; i < N_SUBMITTERS; i++) {
+		struct note_verifier v;
+		char vkey[NOTE_VKEY_MAX];
+
+		note_signer_verifier(&submitters[i], &v);
+		note_verifier_format(&v, vkey, sizeof vkey);
+		fprintf(f, "%s\n", vkey);
+	}
+	fclose(f);
+}
+
+static void
+server_start(const struct opts *o, struct server *s, const char *data, double *startup)
+{
+	char bin[PATH_MAX], port_file[PATH_MAX + 8], subs[PATH_MAX + 16], pub[PATH_MAX + 16];
+
+	if (strlen(data) >= OPT_PATH * 2)
+		die("path too long: %s", data);
+	double t0 = now_s();
+	FILE *f;
+
+	memset(s, 0, sizeof *s);
+	snprintf(s->data, sizeof s->data, "%s", data);
+	snprintf(bin, sizeof bin, "%s/closurelogd", o->bin);
+	snprintf(port_file, sizeof port_file, "%s.port", data);
+	snprintf(subs, sizeof subs, "%s.submitters", data);
+	unlink(port_file);
+	write_submitters(subs);
+	if ((s->pid = fork()) < 0)
+		die("fork: %s", strerror(errno));
+	if (s->pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(null, 1);
+		execl(bin, bin, "--data", data, "--listen", "127.0.0.1:0", "--port-file", port_file,
+		    "--submitters", subs, "--rate", "0", "--max-conns", "4096", "--queue-max",
+		    "1000000", (char *)NULL);
+		_exit(127);
+	}
+	for (;;) {
+		unsigned port = 0;
+		int st;
+
+		if ((f = fopen(port_file, "r")) != NULL) {
+			if (fscanf(f, "%u", &port) == 1) {
+				fclose(f);
+				s->port = (uint16_t)port;
+				break;
+			}
+			fclose(f);
+		}
+		if (waitpid(s->pid, &st, WNOHANG) == s->pid)
+			die("closurelogd exited at start (status %d)", st);
+		if (now_s() - t0 > 600)
+			die("closurelogd did not start");
+		usleep(1000);
+	}
+	if (startup != NULL)
+		*startup = now_s() - t0;
+	snprintf(s->hostport, sizeof s->hostport, "127.0.0.1:%u", (unsigned)s->port);
+	snprintf(pub, sizeof pub, "%s/log.pub", data);
+	if (key_verifier_load(pub, &s->log_key, NULL) != 0)
+		die("cannot read %s", pub);
+}
+
+static void
+server_stop(struct server *s)
+{
+	int st;
+
+	kill(s->pid, SIGTERM);
+	waitpid(s->pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		die("closurelogd did not stop cleanly (status %d)", st);
+}
+
+/* CPU seconds the process has used (user + system). */
+static double
+cpu_seconds(pid_t pid)
+{
+	char path[64], buf[2048], *p;
+	unsigned long ut = 0, stt = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields after the parenthesised name: state is field 3; utime 14. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return 0;
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) != 2)
+		return 0;
+	return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* One GET, its body (malloc'd), or NULL. */
+static uint8_t *
+http_get(const struct server *s, const char *path, size_t *len)
+{
+	struct lg_req r;
+	struct lg_res res;
+	struct lg_stats st;
+	struct lg_cfg cfg = {"127.0.0.1", s->port, 1, 0, true, 0};
+
+	if (lg_request(&r, "GET", s->hostport, path, NULL, 0) != 0)
+		return NULL;
+	if (lg_run(&cfg, &r, 1, &res, &st) != 0 || res.status != 200) {
+		free(r.bytes);
+		lg_res_free(&res, 1);
+		return NULL;
+	}
+	free(r.bytes);
+	*len = res.len;
+	return res.body;
+}
+
+/* A number from the Prometheus text: the sample named exactly `name`. */
+static double
+metric(const struct server *s, const char *name)
+{
+	size_t len, nl = strlen(name);
+	uint8_t *b = http_get(s, "/metrics", &len);
+	double v = 0;
+
+	for (char *p = (char *)b; p != NULL && *p != '\0'; p = strchr(p, '\n')) {
+		if (*p == '\n')
+			p++;
+		if (strncmp(p, name, nl) == 0 && p[nl] == ' ') {
+			v = strtod(p + nl + 1, NULL);
+			break;
+		}
+	}
+	free(b);
+	return v;
+}
+
+/* ---- Appends ---- */
+
+struct curve_point {
+	double offered, achieved;
+	uint32_t p50_us, p99_us;
+};
+
+struct appends {
+	size_t n, ok, bad_proofs;
+	double per_s, seconds;
+	uint32_t p50_us, p95_us, p99_us, max_us;
+	double server_cores, batch_mean, distinct_checkpoints;
+	struct curve_point curve[16];
+	size_t n_curve;
+	/* Real bundles from the run, for the offline verification phase. */
+	uint8_t **bundles;
+	size_t *bundle_lens, n_bundles;
+	struct note_verifier log_key;
+};
+
+/* Check a submit answer; on success, build its bundle if wanted. */
+static bool
+check_answer(struct wire_arena *a, const struct note_verifier *lk, const uint8_t *env,
+    size_t env_len, const struct lg_res *r, uint8_t **bundle, size_t *bundle_len, uint64_t *ck_size)
+{
+	static uint8_t last_note[1024];
+	static size_t last_len;
+	static struct sth last;
+	struct cl_submit_response sr;
+	struct sth c;
+	uint8_t leaf[32];
+
+	wire_arena_reset(a);
+	if (r->status != 201 && r->status != 200)
+		return false;
+	if (wire_submit_response_decode(a, r->body, r->len, &sr, NULL) != 0)
+		return false;
+	/* Checkpoints repeat across a batch: verify each distinct one once. */
+	if (sr.checkpoint_len == last_len && memcmp(sr.checkpoint, last_note, last_len) == 0) {
+		c = last;
+	} else {
+		if (sth_open(sr.checkpoint, sr.checkpoint_len, lk, NULL, &c, NULL) != 0 ||
+		    sr.checkpoint_len > sizeof last_note)
+			return false;
+		memcpy(last_note, sr.checkpoint, sr.checkpoint_len);
+		last_len = sr.checkpoint_len;
+		c.ext = NULL;
+		last = c;
+	}
+	mt_leaf_hash(leaf, env, env_len);
+	if (sodium_memcmp(leaf, sr.leaf_hash, 32) != 0 || sr.inclusion.b != c.size ||
+	    mt_inclusion_verify(
+	        leaf, sr.index, c.size, sr.inclusion.hashes[0], sr.inclusion.n, c.root) != 0)
+		return false;
+	*ck_size = c.size;
+	if (bundle != NULL) {
+		struct tproof *tp = wire_arena_alloc(a, sizeof *tp);
+		uint8_t *text = wire_arena_alloc(a, CL_TPROOF_MAX);
+		struct cl_bundle b;
+		const uint8_t *out;
+		size_t tl, ol;
+
+		memset(tp, 0, sizeof *tp);
+		tp->index = sr.index;
+		tp->n_path = sr.inclusion.n;
+		memcpy(tp->path, sr.inclusion.hashes, sr.inclusion.n * 32);
+		tp->checkpoint = sr.checkpoint;
+		tp->checkpoint_len = sr.checkpoint_len;
+		if (tproof_format(tp, text, CL_TPROOF_MAX, &tl) != 0)
+			return false;
+		b = (struct cl_bundle){env, env_len, text, tl};
+		if (wire_bundle_encode(a, &b, &out, &ol) != 0 || (*bundle = malloc(ol)) == NULL)
+			return false;
+		memcpy(*bundle, out, ol);
+		*bundle_len = ol;
+	}
+	return true;
+}
+
+static void
+post_requests(const struct server *s, uint64_t first, size_t n, uint8_t ***envs, size_t **lens,
+    struct lg_req **reqs)
+{
+	*envs = calloc(n, sizeof **envs);
+	*lens = calloc(n, sizeof **lens);
+	*reqs = calloc(n, sizeof **reqs);
+	if (*envs == NULL || *lens == NULL || *reqs == NULL)
+		die("out of memory");
+	envelopes(first, n, *envs, *lens);
+	for (size_t i = 0; i < n; i++) {
+		if (lg_request(&(*reqs)[i], "POST", s->hostport, "/v1/entries", (*envs)[i],
+		        (*lens)[i]) != 0)
+			die("out of memory");
+	}
+}
+
+static void
+free_requests(uint8_t **envs, size_t *lens, struct lg_req *reqs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(envs[i]);
+		free(reqs[i].bytes);
+	}
+	free(envs);
+	free(lens);
+	free(reqs);
+}
+
+static void
+bench_appends(const struct opts *o, struct appends *ap)
+{
+	struct server s;
+	char data[PATH_MAX + 16];
+	uint8_t **envs;
+	size_t *lens;
+	struct lg_req *reqs;
+	struct lg_res *res;
+	struct lg_stats st;
+	struct lg_cfg cfg = {"127.0.0.1", 0, 64, 0, true, 0};
+	struct wire_arena a;
+	void *abuf = malloc(WIRE_ARENA_MIN);
+	double cpu0, cpu1, b0, bn0, b1, bn1;
+	uint64_t next = 0, last_size = 0;
+	size_t keep;
+
+	memset(ap, 0, sizeof *ap);
+	wire_arena_init(&a, abuf, WIRE_ARENA_MIN);
+	snprintf(data, sizeof data, "%s/appends", o->work);
+	server_start(o, &s, data, NULL);
+	ap->log_key = s.log_key;
+	cfg.port = s.port;
+
+	/* Closed loop: as fast as the server answers. */
+	ap->n = o->quick ? 5000 : 200000;
+	post_requests(&s, next, ap->n, &envs, &lens, &reqs);
+	next += ap->n;
+	res = calloc(ap->n, sizeof *res);
+	b0 = metric(&s, "closurelog_batch_size_sum");
+	bn0 = metric(&s, "closurelog_batch_size_count");
+	cpu0 = cpu_seconds(s.pid);
+	if (lg_run(&cfg, reqs, ap->n, res, &st) != 0)
+		die("load generator could not connect");
+	cpu1 = cpu_seconds(s.pid);
+	b1 = metric(&s, "closurelog_batch_size_sum");
+	bn1 = metric(&s, "closurelog_batch_size_count");
+	ap->seconds = st.seconds;
+	ap->per_s = st.achieved_rate;
+	ap->p50_us = st.p50_us;
+	ap->p95_us = st.p95_us;
+	ap->p99_us = st.p99_us;
+	ap->max_us = st.max_us;
+	ap->server_cores = st.seconds > 0 ? (cpu1 - cpu0) / st.seconds : 0;
+	ap->batch_mean = bn1 > bn0 ? (b1 - b0) / (bn1 - bn0) : 0;
+	ap->distinct_checkpoints = bn1 - bn0;
+	/* Every answer's proof must verify against its signed checkpoint. */
+	keep = o->quick ? 1000 : 20000;
+	ap->bundles = calloc(keep, sizeof *ap->bundles);
+	ap->bundle_lens = calloc(keep, sizeof *ap->bundle_lens);
+	for (size_t i = 0; i < ap->n; i++) {
+		bool want = ap->n_bundles < keep;
+
+		if (check_answer(&a, &s.log_key, envs[i], lens[i], &res[i],
+		        want ? &ap->bundles[ap->n_bundles] : NULL,
+		        want ? &ap->bundle_lens[ap->n_bundles] : NULL, &last_size)) {
+			ap->ok++;
+			ap->n_bundles += want;
+		} else {
+			ap->bad_proofs++;
+		}
+	}
+	lg_res_free(res, ap->n);
+	free(res);
+	free_requests(envs, lens, reqs, ap->n);
+	(void)last_size;
+
+	/* Open loop at fractions of that rate: latency against offered load. */
+	{
+		static const double fr[] = {0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.2};
+		double secs = o->quick ? 1.0 : 4.0;
+
+		for (size_t k = 0; k < sizeof fr / sizeof fr[0]; k++) {
+			struct curve_point *cp = &ap->curve[ap->n_curve];
+			size_t n = (size_t)(fr[k] * ap->per_s * secs) + 1;
+			struct lg_cfg oc = {
+			    "127.0.0.1", s.port, 256, fr[k] * ap->per_s, false, secs * 3};
+
+			post_requests(&s, next, n, &envs, &lens, &reqs);
+			next += n;
+			res = calloc(n, sizeof *res);
+			if (lg_run(&oc, reqs, n, res, &st) != 0)
+				die("load generator could not connect");
+			cp->offered = oc.rate;
+			cp->achieved = st.achieved_rate;
+			cp->p50_us = st.p50_us;
+			cp->p99_us = st.p99_us;
+			ap->n_curve++;
+			free(res);
+			free_requests(envs, lens, reqs, n);
+		}
+	}
+	server_stop(&s);
+	free(abuf);
+}
+
+/* ---- Bulk load: the server's own store and log code, no HTTP ---- */
+
+static int
+bulkload_main(const char *data, uint64_t total)
+{
+	char key[PATH_MAX + 16], pub[PATH_MAX + 16], subs[PATH_MAX + 16], why[CL_WHY_MAX];
+	struct st *st;
+	struct st_meta meta;
+	struct signer *sg;
+	struct allow *al;
+	struct log *lg;
+	struct log_cfg lc = {1, 1, 8192, 0};
+	struct log_ckpt *ck;
+	uint64_t have;
+	size_t chunk = 65536;
+	double t0 = now_s();
+
+	keys_init();
+	snprintf(key, sizeof key, "%s/log.key", data);
+	snprintf(pub, sizeof pub, "%s/log.pub", data);
+	snprintf(subs, sizeof subs, "%s/none", data);
+	if (st_open(data, (size_t)64 << 30, &st, why) != 0)
+		die("store: %s", why);
+	if (st_meta_get(st, &meta) != 0)
+		die("store %s is not initialised (start closurelogd on it once)", data);
+	if (signer_open(key, pub, meta.origin, 0, &sg, why) != 0 ||
+	    allow_open(subs, &al, why) != 0 || log_open(st, sg, al, NULL, &lc, &lg, why) != 0)
+		die("%s", why);
+	ck = log_checkpoint(lg);
+	have = ck->size;
+	log_ckpt_unref(ck);
+	while (have < total) {
+		size_t n = total - have < chunk ? (size_t)(total - have) : chunk, done;
+		uint8_t **envs = calloc(n, sizeof *envs);
+		size_t *lens = calloc(n, sizeof *lens);
+
+		envelopes(have, n, envs, lens);
+		if (log_bulk_append(lg, (const uint8_t *const *)envs, lens, n, &done, why) != 0)
+			die("bulk append at %" PRIu64 ": %s", have, why);
+		if (done != n)
+			die("bulk append: %zu of %zu were new", done, n);
+		have += n;
+		for (size_t i = 0; i < n; i++)
+			free(envs[i]);
+		free(envs);
+		free(lens);
+	}
+	log_stop(lg);
+	log_free(lg);
+	allow_close(al);
+	signer_close(sg);
+	st_meta_free(&meta);
+	st_close(st);
+	printf("%.3f\n", now_s() - t0);
+	return 0;
+}
+
+/* ---- Reads ---- */
+
+struct read_point {
+	uint64_t size;
+	double load_s, startup_s, bytes_per_entry;
+	double proofs_per_s, tiles_per_s, server_cores;
+	uint32_t proof_p50_us, proof_p99_us, tile_p50_us;
+};
+
+struct reads {
+	struct read_point pt[8];
+	size_t n;
+};
+
+static uint64_t
+rng(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static double
+run_gets(
+    const struct server *s, const char *const *paths, size_t n, struct lg_stats *st, double *cores)
+{
+	struct lg_req *reqs = calloc(n, sizeof *reqs);
+	struct lg_res *res = calloc(n, sizeof *res);
+	struct lg_cfg cfg = {"127.0.0.1", s->port, 32, 0, false, 0};
+	double c0, c1;
+	size_t ok = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (lg_request(&reqs[i], "GET", s->hostport, paths[i], NULL, 0) != 0)
+			die("out of memory");
+	}
+	c0 = cpu_seconds(s->pid);
+	if (lg_run(&cfg, reqs, n, res, st) != 0)
+		die("load generator could not connect");
+	c1 = cpu_seconds(s->pid);
+	for (size_t i = 0; i < n; i++) {
+		ok += res[i].status == 200;
+		free(reqs[i].bytes);
+	}
+	if (ok != n)
+		die("%zu of %zu reads failed", n - ok, n);
+	*cores = st->seconds > 0 ? (c1 - c0) / st->seconds : 0;
+	free(reqs);
+	free(res);
+	return st->achieved_rate;
+}
+
+static void
+bench_reads(const struct opts *o, struct reads *rd)
+{
+	static const uint64_t all[] = {1000, 10000, 100000, 1000000, 10000000};
+	char data[PATH_MAX + 16], cmd[PATH_MAX * 3];
+	struct server s;
+	uint64_t seed = 0x2545f4914f6cdd1dULL;
+	size_t nreq = o->quick ? 5000 : 100000;
+	char **paths = calloc(nreq, sizeof *paths);
+
+	memset(rd, 0, sizeof *rd);
+	snprintf(data, sizeof data, "%s/reads", o->work);
+	/* Create the log (origin, key) once through the server itself. */
+	server_start(o, &s, data, NULL);
+	server_stop(&s);
+	for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
+		struct read_point *p = &rd->pt[rd->n];
+		struct lg_stats st;
+		struct stat sb;
+		char mdb[PATH_MAX + 32];
+		FILE *f;
+		double c;
+
+		if (all[k] > o->max_size || (o->quick && all[k] > 10000))
+			break;
+		p->size = all[k];
+		snprintf(cmd, sizeof cmd, "'%s/closurelog-bench' bulkload '%s' %" PRIu64, o->bin,
+		    data, p->size);
+		if ((f = popen(cmd, "r")) == NULL || fscanf(f, "%lf", &p->load_s) != 1 ||
+		    pclose(f) != 0)
+			die("bulk load to %" PRIu64 " failed", p->size);
+		snprintf(mdb, sizeof mdb, "%s/data.mdb", data);
+		if (stat(mdb, &sb) == 0)
+			p->bytes_per_entry = (double)sb.st_blocks * 512 / (double)p->size;
+		server_start(o, &s, data, &p->startup_s);
+		for (size_t i = 0; i < nreq; i++) {
+			char buf[96];
+
+			snprintf(buf, sizeof buf, "/v1/proof/inclusion?index=%" PRIu64,
+			    rng(&seed) % p->size);
+			paths[i] = strdup(buf);
+		}
+		p->proofs_per_s =
+		    run_gets(&s, (const char *const *)paths, nreq, &st, &p->server_cores);
+		p->proof_p50_us = st.p50_us;
+		p->proof_p99_us = st.p99_us;
+		for (size_t i = 0; i < nreq; i++) {
+			char buf[96];
+			struct mt_tile t = {rng(&seed) % mt_tile_count(0, p->size), 256, 0, false};
+
+			t.width = (uint16_t)mt_tile_width(0, t.index, p->size);
+			buf[0] = '/';
+			mt_tile_path(&t, buf + 1);
+			free(paths[i]);
+			paths[i] = strdup(buf);
+		}
+		p->tiles_per_s = run_gets(&s, (const char *const *)paths, nreq, &st, &c);
+		p->tile_p50_us = st.p50_us;
+		for (size_t i = 0; i < nreq; i++)
+			free(paths[i]);
+		server_stop(&s);
+		rd->n++;
+	}
+	free(paths);
+}
+
+/* ---- Offline verification ---- */
+
+struct verify {
+	double per_s, bound_per_s;
+	size_t n, failed;
+};
+
+static void
+bench_verify(
+    const struct opts *o, const struct appends *ap, const struct limits *lim, struct verify *vr)
+{
+	struct closurelog_verifier *v;
+	char lk[NOTE_VKEY_MAX], subs[N_SUBMITTERS][NOTE_VKEY_MAX], err[256];
+	const char *subp[N_SUBMITTERS];
+	struct closurelog_result res;
+	size_t rounds = o->quick ? 2 : 3;
+	double t;
+
+	memset(vr, 0, sizeof *vr);
+	note_verifier_format(&ap->log_key, lk, sizeof lk);
+	for (int i = 0; i < N_SUBMITTERS; i++) {
+		struct note_verifier sv;
+
+		note_signer_verifier(&submitters[i], &sv);
+		note_verifier_format(&sv, subs[i], sizeof subs[i]);
+		subp[i] = subs[i];
+	}
+	if (closurelog_verifier_new(lk, NULL, subp, N_SUBMITTERS, &v, err, sizeof err) != 0)
+		die("verifier: %s", err);
+	t = now_s();
+	for (size_t r = 0; r < rounds; r++) {
+		for (size_t i = 0; i < ap->n_bundles; i++) {
+			if (closurelog_verify_bundle(v, ap->bundles[i], ap->bundle_lens[i], NULL,
+			        NULL, &res) != CLOSURELOG_OK)
+				vr->failed++;
+			vr->n++;
+		}
+	}
+	vr->per_s = (double)vr->n / (now_s() - t);
+	vr->bound_per_s = lim->ed25519_verify_per_s / 2;
+	closurelog_verifier_free(v);
+}
+
+/* ---- Output ---- */
+
+static void
+report(const struct opts *o, const struct limits *lim, const struct appends *ap,
+    const struct reads *rd, const struct verify *vr)
+{
+	char path[PATH_MAX + 32];
+	json_t *j = json_object(), *jl = json_object(), *ja = json_object(), *jc = json_array(),
+	       *jr = json_array(), *jv = json_object();
+	FILE *f;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	/* The append bound: every append costs one Ed25519 verification, and
+	 * the machine has `cpus` cores for them. */
+	double append_bound = lim->ed25519_verify_per_s * (double)cpus;
+
+	printf("\nclosurelog benchmark%s: %ld cores\n\n", o->quick ? " (quick)" : "", cpus);
+	printf("%-44s %14s %12s\n", "limit (measured in this run)", "per second", "");
+	printf("%-44s %14.0f\n", "Ed25519 verifications, one core", lim->ed25519_verify_per_s);
+	printf("%-44s %14.0f\n", "SHA-256 leaf hashes (envelope-sized), one core",
+	    lim->sha256_leaf_per_s);
+	printf("%-44s %14.0f\n", "durable LMDB commits", lim->lmdb_commit_per_s);
+	printf("\n%-44s %14s %12s\n", "closurelogd", "value", "of limit");
+	printf("%-44s %14.0f %11.0f%%\n", "appends/s (durable, verified; closed loop)", ap->per_s,
+	    100 * ap->per_s / append_bound);
+	printf("%-44s %11.1f ms\n", "  latency to signed checkpoint p50", ap->p50_us / 1e3);
+	printf("%-44s %11.1f ms\n", "  p95", ap->p95_us / 1e3);
+	printf("%-44s %11.1f ms\n", "  p99", ap->p99_us / 1e3);
+	printf("%-44s %11.1f ms\n", "  max", ap->max_us / 1e3);
+	printf("%-44s %14.1f\n", "  mean batch (entries per commit)", ap->batch_mean);
+	printf("%-44s %14.2f %11.0f%%\n", "  server CPU (cores busy)", ap->server_cores,
+	    100 * ap->server_cores / (double)cpus);
+	printf("%-44s %14zu\n", "  answers whose proof did not verify", ap->bad_proofs);
+	for (size_t i = 0; i < ap->n_curve; i++)
+		printf("  offered %8.0f/s: achieved %8.0f/s, p50 %7.1f ms, p99 %7.1f ms\n",
+		    ap->curve[i].offered, ap->curve[i].achieved, ap->curve[i].p50_us / 1e3,
+		    ap->curve[i].p99_us / 1e3);
+	for (size_t i = 0; i < rd->n; i++) {
+		const struct read_point *p = &rd->pt[i];
+
+		printf("\nreads at %" PRIu64 " entries (built in %.1f s; %.0f bytes/entry; "
+		       "serving %.2f s after start)\n",
+		    p->size, p->load_s, p->bytes_per_entry, p->startup_s);
+		printf("%-44s %14.0f   p50 %.2f ms, p99 %.2f ms, %.2f cores\n",
+		    "  inclusion proofs/s", p->proofs_per_s, p->proof_p50_us / 1e3,
+		    p->proof_p99_us / 1e3, p->server_cores);
+		printf("%-44s %14.0f   p50 %.2f ms\n", "  tile reads/s", p->tiles_per_s,
+		    p->tile_p50_us / 1e3);
+	}
+	printf("\n%-44s %14.0f %11.0f%%\n", "offline bundle verifications/s, one core", vr->per_s,
+	    100 * vr->per_s / vr->bound_per_s);
+	printf("%-44s %14.0f\n", "  bound: 2 Ed25519 verifies per bundle", vr->bound_per_s);
+	printf("%-44s %14zu\n", "  bundles that failed", vr->failed);
+
+	json_object_set_new(jl, "cores", json_integer(cpus));
+	json_object_set_new(jl, "ed25519_verify_per_s", json_real(lim->ed25519_verify_per_s));
+	json_object_set_new(jl, "sha256_leaf_per_s", json_real(lim->sha256_leaf_per_s));
+	json_object_set_new(jl, "lmdb_commit_per_s", json_real(lim->lmdb_commit_per_s));
+	json_object_set_new(jl, "envelope_bytes", json_integer((json_int_t)lim->env_len));
+	json_object_set_new(j, "limits", jl);
+	json_object_set_new(ja, "entries", json_integer((json_int_t)ap->n));
+	json_object_set_new(ja, "per_s", json_real(ap->per_s));
+	json_object_set_new(ja, "ratio_to_verify_bound", json_real(ap->per_s / append_bound));
+	json_object_set_new(ja, "p50_ms", json_real(ap->p50_us / 1e3));
+	json_object_set_new(ja, "p95_ms", json_real(ap->p95_us / 1e3));
+	json_object_set_new(ja, "p99_ms", json_real(ap->p99_us / 1e3));
+	json_object_set_new(ja, "max_ms", json_real(ap->max_us / 1e3));
+	json_object_set_new(ja, "batch_mean", json_real(ap->batch_mean));
+	json_object_set_new(ja, "server_cores", json_real(ap->server_cores));
+	json_object_set_new(ja, "bad_proofs", json_integer((json_int_t)ap->bad_proofs));
+	for (size_t i = 0; i < ap->n_curve; i++) {
+		json_t *c = json_object();
+
+		json_object_set_new(c, "offered_per_s", json_real(ap->curve[i].offered));
+		json_object_set_new(c, "achieved_per_s", json_real(ap->curve[i].achieved));
+		json_object_set_new(c, "p50_ms", json_real(ap->curve[i].p50_us / 1e3));
+		json_object_set_new(c, "p99_ms", json_real(ap->curve[i].p99_us / 1e3));
+		json_array_append_new(jc, c);
+	}
+	json_object_set_new(ja, "latency_vs_offered_load", jc);
+	json_object_set_new(j, "appends", ja);
+	for (size_t i = 0; i < rd->n; i++) {
+		const struct read_point *p = &rd->pt[i];
+		json_t *r = json_object();
+
+		json_object_set_new(r, "entries", json_integer((json_int_t)p->size));
+		json_object_set_new(r, "bulk_load_s", json_real(p->load_s));
+		json_object_set_new(r, "bytes_per_entry", json_real(p->bytes_per_entry));
+		json_object_set_new(r, "startup_s", json_real(p->startup_s));
+		json_object_set_new(r, "proofs_per_s", json_real(p->proofs_per_s));
+		json_object_set_new(r, "proof_p50_ms", json_real(p->proof_p50_us / 1e3));
+		json_object_set_new(r, "proof_p99_ms", json_real(p->proof_p99_us / 1e3));
+		json_object_set_new(r, "tiles_per_s", json_real(p->tiles_per_s));
+		json_object_set_new(r, "server_cores", json_real(p->server_cores));
+		json_array_append_new(jr, r);
+	}
+	json_object_set_new(j, "reads", jr);
+	json_object_set_new(jv, "per_s", json_real(vr->per_s));
+	json_object_set_new(jv, "bound_per_s", json_real(vr->bound_per_s));
+	json_object_set_new(jv, "ratio", json_real(vr->per_s / vr->bound_per_s));
+	json_object_set_new(jv, "failed", json_integer((json_int_t)vr->failed));
+	json_object_set_new(j, "offline_verify", jv);
+	json_object_set_new(j, "quick", json_boolean(o->quick));
+	snprintf(path, sizeof path, "%s/results.json", o->out);
+	if (json_dump_file(j, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+		die("cannot write %s", path);
+	json_decref(j);
+
+	snprintf(path, sizeof path, "%s/latency.dat", o->out);
+	if ((f = fopen(path, "w")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	fprintf(f, "# offered_per_s achieved_per_s p50_ms p99_ms\n");
+	for (size_t i = 0; i < ap->n_curve; i++)
+		fprintf(f, "%.0f %.0f %.3f %.3f\n", ap->curve[i].offered, ap->curve[i].achieved,
+		    ap->curve[i].p50_us / 1e3, ap->curve[i].p99_us / 1e3);
+	fclose(f);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: closurelog-bench [--quick] [--out DIR] [--bin DIR] [--max-size N]\n"
+	    "       closurelog-bench bulkload DATA_DIR TOTAL\n"
+	    "       closurelog-bench submitters FILE\n"
+	    "       closurelog-bench load PORT N CONNS [RATE] [FIRST]\n");
+	exit(2);
+}
+
+/* Drive a running closurelogd (whose submitters file came from the
+ * `submitters` subcommand) with N appends: for profiling it in isolation. */
+static int
+load_main(int argc, char **argv)
+{
+	struct server s;
+	uint8_t **envs;
+	size_t *lens, n = strtoull(argv[3], NULL, 10);
+	struct lg_req *reqs;
+	struct lg_res *res;
+	struct lg_stats st;
+	struct lg_cfg cfg = {"127.0.0.1", 0, 64, 0, false, 0};
+	size_t ok = 0;
+
+	keys_init();
+	memset(&s, 0, sizeof s);
+	s.port = (uint16_t)atoi(argv[2]);
+	snprintf(s.hostport, sizeof s.hostport, "127.0.0.1:%u", (unsigned)s.port);
+	cfg.port = s.port;
+	cfg.conns = (unsigned)atoi(argv[4]);
+	if (argc > 5)
+		cfg.rate = atof(argv[5]);
+	post_requests(&s, argc > 6 ? strtoull(argv[6], NULL, 10) : 0, n, &envs, &lens, &reqs);
+	res = calloc(n, sizeof *res);
+	if (lg_run(&cfg, reqs, n, res, &st) != 0)
+		die("cannot connect");
+	for (size_t i = 0; i < n; i++) {
+		if (res[i].status == 201 || res[i].status == 200)
+			ok++;
+		else if (ok + 5 > i)
+			fprintf(stderr, "request %zu: status %d\n", i, res[i].status);
+	}
+	printf("%zu/%zu ok, %.0f/s, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", ok, n,
+	    st.achieved_rate, st.p50_us / 1e3, st.p99_us / 1e3, st.max_us / 1e3);
+	free_requests(envs, lens, reqs, n);
+	free(res);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	struct limits lim;
+	struct appends ap;
+	struct reads rd;
+	struct verify vr;
+	char self[OPT_PATH];
+	ssize_t n;
+
+	if (sodium_init() < 0)
+		die("libsodium");
+	signal(SIGPIPE, SIG_IGN);
+	if (argc == 4 && strcmp(argv[1], "bulkload") == 0)
+		return bulkload_main(argv[2], strtoull(argv[3], NULL, 10));
+	if (argc >= 5 && strcmp(argv[1], "load") == 0)
+		return load_main(argc, argv);
+	if (argc == 3 && strcmp(argv[1], "submitters") == 0) {
+		keys_init();
+		write_submitters(argv[2]);
+		return 0;
+	}
+	memset(&o, 0, sizeof o);
+	o.max_size = 10000000;
+	snprintf(o.out, sizeof o.out, "build/bench");
+	if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) > 0) {
+		self[n] = '\0';
+		snprintf(o.bin, sizeof o.bin, "%s", self);
+		*strrchr(o.bin, '/') = '\0';
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--quick") == 0)
+			o.quick = true;
+		else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+			snprintf(o.out, sizeof o.out, "%s", argv[++i]);
+		else if (strcmp(argv[i], "--bin") == 0 && i + 1 < argc)
+			snprintf(o.bin, sizeof o.bin, "%s", argv[++i]);
+		else if (strcmp(argv[i], "--max-size") == 0 && i + 1 < argc)
+			o.max_size = strtoull(argv[++i], NULL, 10);
+		else
+			usage();
+	}
+	mkdir(o.out, 0755);
+	if (strlen(o.out) > OPT_PATH - 16)
+		die("--out: path too long");
+	snprintf(o.work, sizeof o.work, "%.1000s/work-XXXXXX", o.out);
+	if (mkdtemp(o.work) == NULL)
+		die("mkdtemp: %s", strerror(errno));
+	keys_init();
+	fprintf(stderr, "limits...\n");
+	measure_limits(&o, &lim);
+	fprintf(stderr, "appends...\n");
+	bench_appends(&o, &ap);
+	fprintf(stderr, "offline verification...\n");
+	bench_verify(&o, &ap, &lim, &vr);
+	fprintf(stderr, "reads...\n");
+	bench_reads(&o, &rd);
+	report(&o, &lim, &ap, &rd, &vr);
+	{
+		char cmd[PATH_MAX + 16];
+
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", o.work);
+		if (system(cmd) != 0)
+			fprintf(stderr, "closurelog-bench: could not remove %s\n", o.work);
+	}
+	return ap.bad_proofs == 0 && vr.failed == 0 ? 0 : 1;
+}
