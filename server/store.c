@@ -133,11 +133,22 @@ fail:
 	return rc;
 }
 
+int
+st_sync_set(struct st *st, bool each_commit)
+{
+	int rc = mdb_env_set_flags(st->env, MDB_NOSYNC, each_commit ? 0 : 1);
+
+	if (rc == 0 && each_commit)
+		rc = mdb_env_sync(st->env, 1);
+	return rc;
+}
+
 void
 st_close(struct st *st)
 {
 	if (st == NULL)
 		return;
+	mdb_env_sync(st->env, 1);
 	mdb_env_close(st->env);
 	free(st);
 }

@@ -65,6 +65,12 @@ void st_close(struct st *st);
  * live.  Returns 0 or an LMDB code. */
 int st_map_resize(struct st *st, size_t map_size);
 
+/* Bulk loading only (benchmark set-up): stop syncing each commit, and
+ * sync everything when turned back on or at st_close.  A crash while off
+ * can lose recent commits; closurelogd never turns it off.  Returns 0 or
+ * an LMDB code. */
+int st_sync_set(struct st *st, bool each_commit);
+
 /* Name any error this module returns. */
 const char *st_strerror(int rc);
 
