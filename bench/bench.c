@@ -952,6 +952,36 @@ usage(void)
 	exit(2);
 }
 
+/* Random inclusion-proof reads against a running closurelogd of SIZE
+ * entries: closurelog-bench proofs PORT N CONNS SIZE. */
+static int
+proofs_main(char **argv)
+{
+	struct server s;
+	size_t n = strtoull(argv[3], NULL, 10);
+	uint64_t size = strtoull(argv[5], NULL, 10), seed = 0x9e3779b97f4a7c15ULL;
+	char **paths = calloc(n, sizeof *paths);
+	struct lg_stats st;
+	double cores;
+
+	memset(&s, 0, sizeof s);
+	s.port = (uint16_t)atoi(argv[2]);
+	snprintf(s.hostport, sizeof s.hostport, "127.0.0.1:%u", (unsigned)s.port);
+	for (size_t i = 0; i < n; i++) {
+		char buf[96];
+
+		snprintf(buf, sizeof buf, "/v1/proof/inclusion?index=%" PRIu64, rng(&seed) % size);
+		paths[i] = strdup(buf);
+	}
+	(void)argv[4];
+	printf("%.0f proofs/s", run_gets(&s, (const char *const *)paths, n, &st, &cores));
+	printf(", p50 %.2f ms, p99 %.2f ms\n", st.p50_us / 1e3, st.p99_us / 1e3);
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+	return 0;
+}
+
 /* Drive a running closurelogd (whose submitters file came from the
  * `submitters` subcommand) with N appends: for profiling it in isolation. */
 static int
@@ -1009,6 +1039,8 @@ main(int argc, char **argv)
 		return bulkload_main(argv[2], strtoull(argv[3], NULL, 10));
 	if (argc >= 5 && strcmp(argv[1], "load") == 0)
 		return load_main(argc, argv);
+	if (argc == 6 && strcmp(argv[1], "proofs") == 0)
+		return proofs_main(argv);
 	if (argc == 3 && strcmp(argv[1], "submitters") == 0) {
 		keys_init();
 		write_submitters(argv[2]);

@@ -96,7 +96,6 @@ struct api_thread {
 	struct wire_arena arena;
 	void *arena_buf;
 	struct conn *conns;
-	struct rate_slot *rates;
 	struct event *sweep, *wake, *stop_ev, *exit_ev;
 	pthread_mutex_t done_mu;
 	struct sub *done_head;
@@ -109,7 +108,7 @@ struct api_thread {
 
 struct api {
 	struct cfg cfg;
-	int fd;
+	const int *fds; /* one listening socket per HTTP thread */
 	struct st *st;
 	struct log *log;
 	struct allow *al;
@@ -118,6 +117,9 @@ struct api {
 	unsigned n_threads;
 	struct event *sig_term, *sig_int, *sig_hup;
 	atomic_uint n_conns;
+	struct rate_slot *rates; /* shared by the HTTP threads, so that a client's rate does
+				  * not multiply by the threads its connections land on */
+	pthread_mutex_t rate_mu[16];
 	struct conn **by_fd; /* a connection's record by its socket, for O(1) lookups */
 	size_t n_by_fd;
 	atomic_bool shutting_down;
@@ -336,8 +338,10 @@ rate_ok(struct api_thread *t, struct evhttp_request *req)
 	char *addr = NULL;
 	ev_uint16_t port;
 	struct rate_slot *s;
+	pthread_mutex_t *mu;
 	uint32_t h = 2166136261u;
 	double now;
+	bool ok;
 
 	if (cfg->rate <= 0 || evcon == NULL)
 		return true;
@@ -346,8 +350,10 @@ rate_ok(struct api_thread *t, struct evhttp_request *req)
 		return true;
 	for (const char *p = addr; *p != '\0'; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
-	s = &t->rates[h % RATE_SLOTS];
+	s = &t->a->rates[h % RATE_SLOTS];
+	mu = &t->a->rate_mu[h % 16];
 	now = now_s();
+	pthread_mutex_lock(mu);
 	if (strncmp(s->addr, addr, sizeof s->addr) != 0) {
 		snprintf(s->addr, sizeof s->addr, "%s", addr);
 		s->tokens = cfg->rate_burst;
@@ -357,10 +363,11 @@ rate_ok(struct api_thread *t, struct evhttp_request *req)
 	if (s->tokens > cfg->rate_burst)
 		s->tokens = cfg->rate_burst;
 	s->last = now;
-	if (s->tokens < 1)
-		return false;
-	s->tokens -= 1;
-	return true;
+	ok = s->tokens >= 1;
+	if (ok)
+		s->tokens -= 1;
+	pthread_mutex_unlock(mu);
+	return ok;
 }
 
 /* ---- Query parameters ---- */
@@ -1211,8 +1218,7 @@ thread_init(struct api *a, struct api_thread *t, unsigned id, char *why)
 	event_config_free(ec);
 	if ((rc = st_reader_new(a->st, &t->reader)) != 0)
 		return cl_why(why, rc, "store: %s", st_strerror(rc));
-	if ((t->arena_buf = malloc(WIRE_ARENA_MIN)) == NULL ||
-	    (t->rates = calloc(RATE_SLOTS, sizeof *t->rates)) == NULL)
+	if ((t->arena_buf = malloc(WIRE_ARENA_MIN)) == NULL)
 		return cl_why(why, ENOMEM, "out of memory");
 	wire_arena_init(&t->arena, t->arena_buf, WIRE_ARENA_MIN);
 	evhttp_set_bevcb(t->http, conn_new, t);
@@ -1221,7 +1227,7 @@ thread_init(struct api *a, struct api_thread *t, unsigned id, char *why)
 	evhttp_set_max_headers_size(t->http, 16384);
 	evhttp_set_timeout(t->http, (int)a->cfg.idle_timeout);
 	evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
-	if ((t->bound = evhttp_accept_socket_with_handle(t->http, a->fd)) == NULL)
+	if ((t->bound = evhttp_accept_socket_with_handle(t->http, a->fds[id])) == NULL)
 		return cl_why(why, EINVAL, "cannot serve on the listening socket");
 	t->sweep = event_new(t->base, -1, EV_PERSIST, sweep_cb, t);
 	t->wake = event_new(t->base, -1, 0, wake_cb, t);
@@ -1234,7 +1240,7 @@ thread_init(struct api *a, struct api_thread *t, unsigned id, char *why)
 }
 
 int
-api_new(const struct cfg *cfg, int fd, struct st *st, struct log *log, struct allow *al,
+api_new(const struct cfg *cfg, const int *fds, struct st *st, struct log *log, struct allow *al,
     struct metrics *m, struct api **out, char *why)
 {
 	struct api *a;
@@ -1246,7 +1252,7 @@ api_new(const struct cfg *cfg, int fd, struct st *st, struct log *log, struct al
 	if ((a = calloc(1, sizeof *a)) == NULL)
 		return cl_why(why, ENOMEM, "out of memory");
 	a->cfg = *cfg;
-	a->fd = fd;
+	a->fds = fds;
 	a->st = st;
 	a->log = log;
 	a->al = al;
@@ -1259,10 +1265,14 @@ api_new(const struct cfg *cfg, int fd, struct st *st, struct log *log, struct al
 		        rl.rlim_cur < (1u << 20)
 		    ? (size_t)rl.rlim_cur
 		    : (1u << 20);
-		if ((a->by_fd = calloc(a->n_by_fd, sizeof *a->by_fd)) == NULL) {
+		if ((a->by_fd = calloc(a->n_by_fd, sizeof *a->by_fd)) == NULL ||
+		    (a->rates = calloc(RATE_SLOTS, sizeof *a->rates)) == NULL) {
+			free(a->by_fd);
 			free(a);
 			return cl_why(why, ENOMEM, "out of memory");
 		}
+		for (int i = 0; i < 16; i++)
+			pthread_mutex_init(&a->rate_mu[i], NULL);
 	}
 	if ((a->threads = calloc(a->n_threads, sizeof *a->threads)) == NULL) {
 		free(a);
@@ -1345,10 +1355,12 @@ api_free(struct api *a)
 		}
 		st_reader_free(t->reader);
 		free(t->arena_buf);
-		free(t->rates);
 		pthread_mutex_destroy(&t->done_mu);
 	}
 	free(a->threads);
 	free(a->by_fd);
+	free(a->rates);
+	for (int i = 0; i < 16; i++)
+		pthread_mutex_destroy(&a->rate_mu[i]);
 	free(a);
 }

@@ -21,11 +21,12 @@
 
 struct api;
 
-/* Set up cfg->http_threads HTTP servers on the listening socket `fd`
- * (bound and listening, owned by the caller until api_free).  st, log, al
+/* Set up cfg->http_threads HTTP servers, thread i on listening socket
+ * fds[i] (bound and listening, SO_REUSEPORT; owned by the caller until
+ * api_free).  st, log, al
  * and m are borrowed and must outlive the api.  Nothing runs until
  * api_run.  Returns 0 or an error code with why. */
-int api_new(const struct cfg *cfg, int fd, struct st *st, struct log *log, struct allow *al,
+int api_new(const struct cfg *cfg, const int *fds, struct st *st, struct log *log, struct allow *al,
     struct metrics *m, struct api **out, char *why);
 
 /* Run every HTTP thread; the calling thread serves as the first one and

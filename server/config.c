@@ -95,8 +95,8 @@ static const struct opt opts[] = {
         "most submissions in flight; beyond it submissions get 503 (1..10000000)"},
     {"verify-threads", 0, K_UINT, OFF(verify_threads), 0, 256, "N", "number of online CPUs",
         "threads checking submission signatures; 0 means one per CPU (0..256)"},
-    {"http-threads", 0, K_UINT, OFF(http_threads), 1, 64, "N", NULL,
-        "threads serving HTTP (1..64)"},
+    {"http-threads", 0, K_UINT, OFF(http_threads), 0, 64, "N", "number of online CPUs",
+        "threads serving HTTP, each on its own SO_REUSEPORT socket; 0 means one per CPU (0..64)"},
     {"map-size", 0, K_SIZE, OFF(map_size), 1024 * 1024, SIZE_MAX, "BYTES", NULL,
         "largest size the store may grow to, with suffix K, M, G or T (at least 1M)"},
     {"config", 0, K_CONFIG, 0, 0, 0, "FILE", "none",
@@ -124,7 +124,7 @@ cfg_defaults(struct cfg *c)
 	c->batch_max = 4096;
 	c->queue_max = 65536;
 	c->verify_threads = 0;
-	c->http_threads = 1;
+	c->http_threads = 0;
 	c->map_size = (size_t)64 << 30;
 }
 
@@ -641,14 +641,13 @@ cfg_finish(struct cfg *c, char *why)
 		    "--rate-burst: %g is below 1, so no request would pass --rate %g; "
 		    "set it to at least 1",
 		    c->rate_burst, c->rate);
-	if (c->verify_threads == 0) {
-		cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		if (cpus < 1)
-			cpus = 1;
-		if (cpus > 256)
-			cpus = 256;
-		c->verify_threads = (unsigned)cpus;
-	}
+	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (cpus < 1)
+		cpus = 1;
+	if (c->verify_threads == 0)
+		c->verify_threads = (unsigned)(cpus > 256 ? 256 : cpus);
+	if (c->http_threads == 0)
+		c->http_threads = (unsigned)(cpus > 64 ? 64 : cpus);
 	return 0;
 }
 

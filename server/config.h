@@ -45,7 +45,7 @@ struct cfg {
 	unsigned batch_max;  /* --batch-max entries per commit, default 4096 */
 	unsigned queue_max;  /* --queue-max submissions in flight, default 65536 */
 	unsigned verify_threads; /* --verify-threads, default: number of CPUs */
-	unsigned http_threads;   /* --http-threads, default 1 */
+	unsigned http_threads;   /* --http-threads, default: number of CPUs */
 	size_t map_size;         /* --map-size bytes (suffixes K M G T), default 64G */
 	bool help, version;
 };

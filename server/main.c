@@ -39,42 +39,6 @@ die(const char *what, const char *why)
 	exit(1);
 }
 
-/* Bind and listen on host:port; print and record the port we got. */
-static int
-listen_on(const struct cfg *c, char *why)
-{
-	struct addrinfo hints, *res = NULL, *ai;
-	char port[8];
-	int fd = -1, on = 1, rc;
-
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	snprintf(port, sizeof port, "%u", (unsigned)c->listen_port);
-	if ((rc = getaddrinfo(c->listen_host, port, &hints, &res)) != 0) {
-		cl_why(why, EINVAL, "cannot resolve %s: %s", c->listen_host, gai_strerror(rc));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
-			break;
-		rc = errno;
-		close(fd);
-		fd = -1;
-		errno = rc;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		cl_why(why, errno, "cannot listen on %s:%u: %s", c->listen_host,
-		    (unsigned)c->listen_port, strerror(errno));
-	return fd;
-}
-
 static unsigned
 bound_port(int fd)
 {
@@ -87,6 +51,64 @@ bound_port(int fd)
 		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	if (ss.ss_family == AF_INET6)
 		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+/* Bind and listen on host:port with SO_REUSEPORT, n times, so that each
+ * HTTP thread has its own socket and the kernel spreads connections over
+ * them (threads sharing one socket do not share the accepts).  With port
+ * 0 the later sockets take the port the first one got.  Fills fds[0..n);
+ * returns 0, or -1 with why. */
+static int
+listen_on(const struct cfg *c, int *fds, unsigned n, char *why)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char port[8];
+	unsigned done = 0;
+	int rc;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof port, "%u", (unsigned)c->listen_port);
+	if ((rc = getaddrinfo(c->listen_host, port, &hints, &res)) != 0) {
+		cl_why(why, EINVAL, "cannot resolve %s: %s", c->listen_host, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL && done == 0; ai = ai->ai_next) {
+		for (done = 0; done < n; done++) {
+			int fd = socket(
+			    ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			int on = 1;
+
+			if (fd < 0 ||
+			    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+			    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+			    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+				rc = errno;
+				if (fd >= 0)
+					close(fd);
+				while (done > 0)
+					close(fds[--done]);
+				errno = rc;
+				break;
+			}
+			fds[done] = fd;
+			if (done == 0 && ai->ai_family == AF_INET)
+				((struct sockaddr_in *)ai->ai_addr)->sin_port =
+				    htons(bound_port(fd));
+			else if (done == 0 && ai->ai_family == AF_INET6)
+				((struct sockaddr_in6 *)ai->ai_addr)->sin6_port =
+				    htons(bound_port(fd));
+		}
+	}
+	freeaddrinfo(res);
+	if (done < n) {
+		cl_why(why, errno, "cannot listen on %s:%u: %s", c->listen_host,
+		    (unsigned)c->listen_port, strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -135,7 +157,7 @@ main(int argc, char **argv)
 	struct log_cfg lc;
 	char why[CL_WHY_MAX], vkey[NOTE_VKEY_MAX], pub_path[CFG_PATH_MAX + 8];
 	const char *origin;
-	int fd, rc;
+	int *fds, rc;
 
 	cfg_defaults(&c);
 	if (cfg_parse(&c, argc, argv, why) != 0 || cfg_finish(&c, why) != 0) {
@@ -202,7 +224,9 @@ main(int argc, char **argv)
 	}
 	if ((rc = allow_open(c.submitters, &al, why)) != 0)
 		die("submitters", why);
-	if ((fd = listen_on(&c, why)) < 0)
+	if ((fds = calloc(c.http_threads, sizeof *fds)) == NULL)
+		die("listen", "out of memory");
+	if (listen_on(&c, fds, c.http_threads, why) != 0)
 		die("listen", why);
 	drop_privileges(c.user);
 
@@ -214,7 +238,7 @@ main(int argc, char **argv)
 	lc.batch_window_us = c.batch_window_us;
 	if ((rc = log_open(st, sg, al, m, &lc, &lg, why)) != 0)
 		die("log", why);
-	if ((rc = api_new(&c, fd, st, lg, al, m, &api, why)) != 0)
+	if ((rc = api_new(&c, fds, st, lg, al, m, &api, why)) != 0)
 		die("http", why);
 
 	{
@@ -224,19 +248,22 @@ main(int argc, char **argv)
 		printf("closurelogd: log \"%s\", %llu entries, %zu submitter key%s\n", meta.origin,
 		    (unsigned long long)ck->size, keys->n, keys->n == 1 ? "" : "s");
 		printf("closurelogd: log key %s\n", vkey);
-		printf("closurelogd: listening on http://%s:%u/\n", c.listen_host, bound_port(fd));
+		printf(
+		    "closurelogd: listening on http://%s:%u/\n", c.listen_host, bound_port(fds[0]));
 		fflush(stdout);
 		allow_release(al, keys);
 		log_ckpt_unref(ck);
 	}
 	if (c.port_file[0] != '\0')
-		write_port_file(c.port_file, bound_port(fd));
+		write_port_file(c.port_file, bound_port(fds[0]));
 
 	rc = api_run(api);
 	log_stop(lg);
 	api_free(api);
 	log_free(lg);
-	close(fd);
+	for (unsigned i = 0; i < c.http_threads; i++)
+		close(fds[i]);
+	free(fds);
 	metrics_free(m);
 	allow_close(al);
 	signer_close(sg);

@@ -126,7 +126,7 @@ test_defaults(void **state)
 	assert_int_equal(c.batch_max, 4096);
 	assert_int_equal(c.queue_max, 65536);
 	assert_int_equal(c.verify_threads, 0);
-	assert_int_equal(c.http_threads, 1);
+	assert_int_equal(c.http_threads, 0);
 	assert_int_equal(c.map_size, (size_t)64 << 30);
 	assert_false(c.help);
 	assert_false(c.version);
@@ -410,7 +410,6 @@ static const struct {
     {{"--queue-max", "0", NULL}},
     {{"--queue-max", "10000001", NULL}},
     {{"--verify-threads", "257", NULL}},
-    {{"--http-threads", "0", NULL}},
     {{"--http-threads", "65", NULL}},
     {{"--max-body", "1023", NULL}},
     {{"--max-body", "17M", NULL}},
@@ -616,6 +615,7 @@ test_finish(void **state)
 	assert_string_equal(c.submitters, "./closurelog-data/submitters");
 	assert_true(c.rate_burst == 4000);
 	assert_int_equal(c.verify_threads, (unsigned)cpus);
+	assert_int_equal(c.http_threads, (unsigned)(cpus > 64 ? 64 : cpus));
 	/* Finishing twice changes nothing. */
 	assert_int_equal(cfg_finish(&c, why), 0);
 	assert_string_equal(c.key_path, "./closurelog-data/log.key");
