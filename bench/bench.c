@@ -513,7 +513,7 @@ bench_appends(const struct opts *o, struct appends *ap)
 	struct lg_req *reqs;
 	struct lg_res *res;
 	struct lg_stats st;
-	struct lg_cfg cfg = {"127.0.0.1", 0, 64, 0, true, 0};
+	struct lg_cfg cfg = {"127.0.0.1", 0, 256, 0, true, 0}; /* enough to saturate */
 	struct wire_arena a;
 	void *abuf = malloc(WIRE_ARENA_MIN);
 	double cpu0, cpu1, b0, bn0, b1, bn1;
