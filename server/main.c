@@ -8,6 +8,7 @@
  * refused rather than allowed to fork the log.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netdb.h>
 #include <pwd.h>
@@ -31,13 +32,6 @@
 #include "store.h"
 
 #define DEFAULT_ORIGIN "localhost/closurelog"
-
-static void
-die(const char *what, const char *why)
-{
-	fprintf(stderr, "closurelogd: %s: %s\n", what, why);
-	exit(1);
-}
 
 static unsigned
 bound_port(int fd)
@@ -112,34 +106,52 @@ listen_on(const struct cfg *c, int *fds, unsigned n, char *why)
 	return 0;
 }
 
-static void
-write_port_file(const char *path, unsigned port)
+/* The port file is opened while still privileged (it may live where the
+ * --user cannot write) and filled only once the server is up, so that a
+ * reader that sees a port can connect to it. */
+static int
+port_file_open(const char *path, int *fd, char *why)
 {
-	char tmp[CFG_PATH_MAX + 8];
-	FILE *f;
-
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	if ((f = fopen(tmp, "w")) == NULL || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 ||
-	    rename(tmp, path) != 0)
-		die("port file", strerror(errno));
+	*fd = -1;
+	if (path[0] == '\0')
+		return 0;
+	if ((*fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		return cl_why(why, -1, "%s: %s", path, strerror(errno));
+	return 0;
 }
 
-static void
-drop_privileges(const char *user)
+static int
+port_file_write(int fd, const char *path, unsigned port, char *why)
+{
+	char line[16];
+	int n = snprintf(line, sizeof line, "%u\n", port);
+
+	if (fd < 0)
+		return 0;
+	if (write(fd, line, (size_t)n) != n || fsync(fd) != 0)
+		return cl_why(why, -1, "%s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* Become `user` (if set): groups, gid, then uid, and check that root
+ * cannot be regained.  Returns 0 or -1 with why. */
+static int
+drop_privileges(const char *user, char *why)
 {
 	struct passwd *pw;
 
 	if (user[0] == '\0')
-		return;
+		return 0;
 	if (getuid() != 0)
-		die("--user", "only root can switch users");
+		return cl_why(why, -1, "only root can switch users");
 	if ((pw = getpwnam(user)) == NULL)
-		die("--user", "no such user");
+		return cl_why(why, -1, "no such user \"%s\"", user);
 	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
 	    setuid(pw->pw_uid) != 0)
-		die("--user", strerror(errno));
+		return cl_why(why, -1, "%s", strerror(errno));
 	if (setuid(0) == 0)
-		die("--user", "privileges were not dropped");
+		return cl_why(why, -1, "privileges were not dropped");
+	return 0;
 }
 
 int
@@ -156,9 +168,11 @@ main(int argc, char **argv)
 	struct note_verifier v;
 	struct log_cfg lc;
 	char why[CL_WHY_MAX], vkey[NOTE_VKEY_MAX], pub_path[CFG_PATH_MAX + 8];
-	const char *origin;
-	int *fds, rc;
+	const char *origin, *what = NULL;
+	int *fds = NULL, port_fd = -1, rc;
+	unsigned n_fds = 0;
 
+	memset(&meta, 0, sizeof meta);
 	cfg_defaults(&c);
 	if (cfg_parse(&c, argc, argv, why) != 0 || cfg_finish(&c, why) != 0) {
 		fprintf(stderr, "closurelogd: %s\n(see closurelogd --help)\n", why);
@@ -172,38 +186,48 @@ main(int argc, char **argv)
 		printf("closurelogd %s\n", CL_VERSION);
 		return 0;
 	}
-	if (sodium_init() < 0)
-		die("libsodium", "initialisation failed");
+	if (sodium_init() < 0) {
+		what = "libsodium";
+		snprintf(why, sizeof why, "initialisation failed");
+		goto out;
+	}
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((rc = st_open(c.data_dir, c.map_size, &st, why)) != 0)
-		die("store", why);
+	if ((rc = st_open(c.data_dir, c.map_size, &st, why)) != 0) {
+		what = "store";
+		goto out;
+	}
 	snprintf(pub_path, sizeof pub_path, "%s/log.pub", c.data_dir);
 	rc = st_meta_get(st, &meta);
 	if (rc == ST_ENOTFOUND) {
 		/* A new log: its origin and key are fixed from now on. */
 		origin = c.origin[0] != '\0' ? c.origin : DEFAULT_ORIGIN;
+		what = "log key";
 		if ((rc = signer_open(c.key_path, pub_path, origin, 1, &sg, why)) != 0)
-			die("log key", why);
+			goto out;
 		signer_verifier(sg, &v);
 		note_verifier_format(&v, vkey, sizeof vkey);
-		if ((rc = st_init(st, origin, vkey)) != 0)
-			die("store", st_strerror(rc));
-		if ((rc = st_meta_get(st, &meta)) != 0)
-			die("store", st_strerror(rc));
+		what = "store";
+		if ((rc = st_init(st, origin, vkey)) != 0 || (rc = st_meta_get(st, &meta)) != 0) {
+			snprintf(why, sizeof why, "%s", st_strerror(rc));
+			goto out;
+		}
 	} else if (rc != 0) {
-		die("store", st_strerror(rc));
+		what = "store";
+		snprintf(why, sizeof why, "%s", st_strerror(rc));
+		goto out;
 	} else {
 		if (c.origin[0] != '\0' && strcmp(c.origin, meta.origin) != 0) {
 			fprintf(stderr,
 			    "closurelogd: origin: %s was created with origin \"%s\"; refusing "
 			    "--origin \"%s\"\n",
 			    c.data_dir, meta.origin, c.origin);
-			return 1;
+			goto out;
 		}
 		/* An existing log never gets a fresh key. */
+		what = "log key";
 		if ((rc = signer_open(c.key_path, pub_path, meta.origin, 0, &sg, why)) != 0)
-			die("log key", why);
+			goto out;
 		signer_verifier(sg, &v);
 		note_verifier_format(&v, vkey, sizeof vkey);
 		if (strcmp(vkey, meta.vkey) != 0) {
@@ -211,7 +235,8 @@ main(int argc, char **argv)
 			    "closurelogd: log key: %s is not the key this log was created with "
 			    "(%s)\n",
 			    c.key_path, meta.vkey);
-			return 1;
+			what = NULL;
+			goto out;
 		}
 	}
 	/* The public key is public: put it back if it went missing. */
@@ -220,26 +245,41 @@ main(int argc, char **argv)
 
 		signer_verifier(sg, &pv);
 		if ((rc = key_verifier_save(pub_path, &pv, why)) != 0)
-			die("log key", why);
+			goto out;
 	}
+	what = "submitters";
 	if ((rc = allow_open(c.submitters, &al, why)) != 0)
-		die("submitters", why);
-	if ((fds = calloc(c.http_threads, sizeof *fds)) == NULL)
-		die("listen", "out of memory");
+		goto out;
+	what = "listen";
+	if ((fds = calloc(c.http_threads, sizeof *fds)) == NULL) {
+		snprintf(why, sizeof why, "out of memory");
+		goto out;
+	}
 	if (listen_on(&c, fds, c.http_threads, why) != 0)
-		die("listen", why);
-	drop_privileges(c.user);
+		goto out;
+	n_fds = c.http_threads;
+	what = "port file";
+	if (port_file_open(c.port_file, &port_fd, why) != 0)
+		goto out;
+	what = "--user";
+	if (drop_privileges(c.user, why) != 0)
+		goto out;
 
-	if ((m = metrics_new()) == NULL)
-		die("metrics", "out of memory");
+	what = "metrics";
+	if ((m = metrics_new()) == NULL) {
+		snprintf(why, sizeof why, "out of memory");
+		goto out;
+	}
 	lc.verify_threads = c.verify_threads;
 	lc.queue_max = c.queue_max;
 	lc.batch_max = c.batch_max;
 	lc.batch_window_us = c.batch_window_us;
+	what = "log";
 	if ((rc = log_open(st, sg, al, m, &lc, &lg, why)) != 0)
-		die("log", why);
+		goto out;
+	what = "http";
 	if ((rc = api_new(&c, fds, st, lg, al, m, &api, why)) != 0)
-		die("http", why);
+		goto out;
 
 	{
 		const struct allow_list *keys = allow_acquire(al);
@@ -254,21 +294,34 @@ main(int argc, char **argv)
 		allow_release(al, keys);
 		log_ckpt_unref(ck);
 	}
-	if (c.port_file[0] != '\0')
-		write_port_file(c.port_file, bound_port(fds[0]));
+	what = "port file";
+	if (port_file_write(port_fd, c.port_file, bound_port(fds[0]), why) != 0)
+		goto out;
 
-	rc = api_run(api);
+	what = NULL;
+	if (api_run(api) != 0) {
+		what = "http";
+		snprintf(why, sizeof why, "cannot start the HTTP threads");
+	}
 	log_stop(lg);
+	fprintf(stderr, "closurelogd: stopped\n");
+out:
+	/* One exit: everything made is released, on success and on failure. */
+	if (what != NULL)
+		fprintf(stderr, "closurelogd: %s: %s\n", what, why);
 	api_free(api);
+	if (lg != NULL)
+		log_stop(lg);
 	log_free(lg);
-	for (unsigned i = 0; i < c.http_threads; i++)
+	for (unsigned i = 0; i < n_fds; i++)
 		close(fds[i]);
 	free(fds);
+	if (port_fd >= 0)
+		close(port_fd);
 	metrics_free(m);
 	allow_close(al);
 	signer_close(sg);
 	st_meta_free(&meta);
 	st_close(st);
-	fprintf(stderr, "closurelogd: stopped\n");
-	return rc == 0 ? 0 : 1;
+	return what == NULL && api != NULL ? 0 : 1;
 }

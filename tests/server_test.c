@@ -4,6 +4,7 @@
  * API, bad input of every kind, tiles that rebuild the root, restarts,
  * and the fixed origin and key of a data directory.
  */
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -731,6 +732,54 @@ test_submitters_reload(void **state)
 	h_rmrf(dir);
 }
 
+/* Started as root with --user, the server runs as that user once it has
+ * opened its data directory, key and socket, and still serves. */
+static void
+test_privilege_drop(void **state)
+{
+	char dir[512], path[64], line[256];
+	struct h_server s;
+	struct note_verifier lk;
+	struct su_ack a;
+	static const char *const args[] = {"--user", "nobody", NULL};
+	struct passwd *pw = getpwnam("nobody");
+	uint8_t *env;
+	size_t len;
+	FILE *f;
+	long uid = -1;
+
+	(void)state;
+	if (getuid() != 0 || pw == NULL)
+		skip(); /* needs root and a "nobody" user, as CI has */
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, args);
+	snprintf(path, sizeof path, "/proc/%d/status", (int)s.pid);
+	assert_non_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, "Uid:", 4) == 0)
+			uid = strtol(line + 4, NULL, 10);
+	}
+	fclose(f);
+	assert_int_equal(uid, (long)pw->pw_uid);
+	su_log_key(&s, &lk);
+	env = su_envelope(1, NULL, &len);
+	assert_int_equal(su_submit(&s, &lk, env, len, &a, NULL), 201);
+	free(env);
+	assert_int_equal(WEXITSTATUS(h_server_stop(&s, SIGTERM)), 0);
+	/* A user that does not exist: refused at start. */
+	{
+		static const char *const bad[] = {"--user", "no-such-user-here", NULL};
+		char data[600], err[2048];
+		int status;
+
+		snprintf(data, sizeof data, "%s/data", dir);
+		assert_int_equal(h_server_try_start(&s, data, bad, &status, err, sizeof err), -1);
+		assert_int_equal(status, 1);
+		assert_non_null(strstr(err, "--user"));
+	}
+	h_rmrf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -742,6 +791,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_tiles_rebuild_root),
 	    cmocka_unit_test(test_restart),
 	    cmocka_unit_test(test_submitters_reload),
+	    cmocka_unit_test(test_privilege_drop),
 	};
 
 	if (sodium_init() < 0)
