@@ -58,8 +58,8 @@ dsse_pae(const char *type, size_t type_len, const uint8_t *payload, size_t paylo
 }
 
 static uint8_t *
-pae_alloc(struct wire_arena *a, const char *type, const uint8_t *payload, size_t len,
-    size_t *pae_len)
+pae_alloc(
+    struct wire_arena *a, const char *type, const uint8_t *payload, size_t len, size_t *pae_len)
 {
 	size_t tl = strlen(type), need = dsse_pae_len(tl, len);
 	uint8_t *pae = wire_arena_alloc(a, need);
@@ -83,8 +83,8 @@ dsse_sign(struct wire_arena *a, const struct note_signer *s, const uint8_t *payl
 	*env = NULL;
 	*env_len = 0;
 	if (len == 0 || len > CL_ENTRY_MAX)
-		return cl_why(why, CL_ETOOBIG, "payload: %zu bytes (1 to %d allowed)", len,
-		    CL_ENTRY_MAX);
+		return cl_why(
+		    why, CL_ETOOBIG, "payload: %zu bytes (1 to %d allowed)", len, CL_ENTRY_MAX);
 	if ((pae = pae_alloc(a, CL_PAYLOAD_TYPE, payload, len, &pae_len)) == NULL)
 		return cl_why(why, CL_ENOMEM, "arena exhausted");
 	if (crypto_sign_detached(sig, NULL, pae, pae_len, s->sk) != 0)
@@ -125,8 +125,8 @@ keyid_value(const char *s, uint32_t *id)
 }
 
 int
-dsse_verify(struct wire_arena *a, const struct cl_envelope *env,
-    const struct note_verifier *keys, size_t n_keys, size_t *signer, char *why)
+dsse_verify(struct wire_arena *a, const struct cl_envelope *env, const struct note_verifier *keys,
+    size_t n_keys, size_t *signer, char *why)
 {
 	const uint8_t *pae = NULL;
 	size_t pae_len = 0, first = SIZE_MAX;
@@ -148,7 +148,7 @@ dsse_verify(struct wire_arena *a, const struct cl_envelope *env,
 			matched = true;
 			if (pae == NULL &&
 			    (pae = pae_alloc(a, env->payload_type, env->payload, env->payload_len,
-				 &pae_len)) == NULL)
+			         &pae_len)) == NULL)
 				return cl_why(why, CL_ENOMEM, "arena exhausted");
 			if (crypto_sign_verify_detached(s->sig, pae, pae_len, keys[k].pub) == 0)
 				ok = k;
@@ -160,8 +160,8 @@ dsse_verify(struct wire_arena *a, const struct cl_envelope *env,
 			first = ok;
 	}
 	if (first == SIZE_MAX)
-		return cl_why(why, CL_ENOKEY, "signed by key %.8s, which is not an accepted submitter",
-		    env->sigs[0].keyid);
+		return cl_why(why, CL_ENOKEY,
+		    "signed by key %.8s, which is not an accepted submitter", env->sigs[0].keyid);
 	if (signer != NULL)
 		*signer = first;
 	return 0;

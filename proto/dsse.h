@@ -27,8 +27,8 @@ size_t dsse_pae(const char *type, size_t type_len, const uint8_t *payload, size_
 /* Sign `payload` (an encoded ClosureAttestation) with s and encode the
  * envelope (payload type CL_PAYLOAD_TYPE, one signature, keyid = s's key ID
  * in hex) into the arena.  Returns 0 or a CL_E* code. */
-int dsse_sign(struct wire_arena *a, const struct note_signer *s, const uint8_t *payload,
-    size_t len, const uint8_t **env, size_t *env_len, char *why);
+int dsse_sign(struct wire_arena *a, const struct note_signer *s, const uint8_t *payload, size_t len,
+    const uint8_t **env, size_t *env_len, char *why);
 
 /* Verify a decoded envelope against the accepted keys (type 0x01).  Each
  * signature is tried only against keys whose ID matches its keyid.  A

@@ -84,14 +84,16 @@ unknown_tag(const ProtobufCMessage *m)
 			continue;
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			size_t n = *(const size_t *)(base + f->quantifier_offset);
-			ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)(base + f->offset);
+			ProtobufCMessage *const *v =
+			    *(ProtobufCMessage *const *const *)(base + f->offset);
 
 			for (size_t j = 0; j < n; j++) {
 				if (v[j] != NULL && (t = unknown_tag(v[j])) != 0)
 					return t;
 			}
 		} else {
-			const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + f->offset);
+			const ProtobufCMessage *sub =
+			    *(ProtobufCMessage *const *)(base + f->offset);
 
 			if (sub != NULL && (t = unknown_tag(sub)) != 0)
 				return t;
@@ -110,8 +112,8 @@ decode(struct wire_arena *a, const ProtobufCMessageDescriptor *d, const uint8_t 
 	uint32_t tag;
 
 	if (len > cap) {
-		*rc = cl_why(why, CL_ETOOBIG, "%s: %zu bytes is above the limit of %zu", what, len,
-		    cap);
+		*rc = cl_why(
+		    why, CL_ETOOBIG, "%s: %zu bytes is above the limit of %zu", what, len, cap);
 		return NULL;
 	}
 	a->exhausted = false;
@@ -171,8 +173,12 @@ static const struct {
 	const char *name;
 	size_t len;
 } digest_algs[] = {
-    {"sha256", 32}, {"sha384", 48}, {"sha512", 64},
-    {"sha3-256", 32}, {"sha3-512", 64}, {"blake3", 32},
+    {"sha256", 32},
+    {"sha384", 48},
+    {"sha512", 64},
+    {"sha3-256", 32},
+    {"sha3-512", 64},
+    {"blake3", 32},
 };
 
 size_t
@@ -193,8 +199,8 @@ check_digest(const struct cl_digest *d, const char *field, char *why)
 	if (d->algorithm == NULL || d->algorithm[0] == '\0')
 		return cl_why(why, CL_EINVAL, "%s: missing algorithm", field);
 	if ((want = wire_digest_len(d->algorithm)) == 0)
-		return cl_why(why, CL_EINVAL, "%s: unknown algorithm \"%.32s\"", field,
-		    d->algorithm);
+		return cl_why(
+		    why, CL_EINVAL, "%s: unknown algorithm \"%.32s\"", field, d->algorithm);
 	if (d->len != want)
 		return cl_why(why, CL_EINVAL, "%s: %s digest is %zu bytes, not %zu", field,
 		    d->algorithm, d->len, want);
@@ -208,14 +214,15 @@ check_text(const char *s, size_t max, bool spaces, const char *field, char *why)
 	size_t n = strlen(s);
 
 	if (n > max)
-		return cl_why(why, CL_ETOOBIG, "%s: %zu bytes is above the limit of %zu", field, n,
-		    max);
+		return cl_why(
+		    why, CL_ETOOBIG, "%s: %zu bytes is above the limit of %zu", field, n, max);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c < 0x20 || c >= 0x7f || (c == 0x20 && !spaces))
-			return cl_why(why, CL_EINVAL, "%s: byte 0x%02x at offset %zu is not allowed",
-			    field, (unsigned char)s[i], i);
+			return cl_why(why, CL_EINVAL,
+			    "%s: byte 0x%02x at offset %zu is not allowed", field,
+			    (unsigned char)s[i], i);
 	}
 	return 0;
 }
@@ -253,11 +260,12 @@ check_system(const char *s, char *why)
 
 		if (c == '-') {
 			if (dash != 0 || i == 0 || i + 1 == n)
-				return cl_why(why, CL_EINVAL,
-				    "build.system: \"%s\" is not <arch>-<os>", s);
+				return cl_why(
+				    why, CL_EINVAL, "build.system: \"%s\" is not <arch>-<os>", s);
 			dash = i;
 		} else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
-			return cl_why(why, CL_EINVAL, "build.system: \"%.64s\" is not <arch>-<os>", s);
+			return cl_why(
+			    why, CL_EINVAL, "build.system: \"%.64s\" is not <arch>-<os>", s);
 		}
 	}
 	if (dash == 0)
@@ -296,7 +304,7 @@ check_digest_name(const char *s, char *why)
 		char c = s[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-			c == '-'))
+		        c == '-'))
 			return cl_why(why, CL_EINVAL,
 			    "extra_digests.name: \"%.64s\" has characters outside [a-z0-9._-]", s);
 	}
@@ -334,8 +342,8 @@ wire_attestation_check(const struct cl_attestation *att, char *why)
 			return cl_why(why, CL_EINVAL, "successors[%zu]: equals root", i);
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(s, att->successors[j]) == 0)
-				return cl_why(why, CL_EINVAL, "successors[%zu]: repeats successors[%zu]",
-				    i, j);
+				return cl_why(why, CL_EINVAL,
+				    "successors[%zu]: repeats successors[%zu]", i, j);
 		}
 	}
 
@@ -363,7 +371,8 @@ wire_attestation_check(const struct cl_attestation *att, char *why)
 	}
 	if ((rc = check_text(att->builder_id, CL_TEXT_MAX, true, "build.builder_id", why)) != 0)
 		return rc;
-	if (att->run_url[0] != '\0' && (rc = check_url(att->run_url, true, "build.run_url", why)) != 0)
+	if (att->run_url[0] != '\0' &&
+	    (rc = check_url(att->run_url, true, "build.run_url", why)) != 0)
 		return rc;
 
 	if (att->n_extra > CL_EXTRA_MAX)
@@ -377,8 +386,9 @@ wire_attestation_check(const struct cl_attestation *att, char *why)
 			return rc;
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(att->extra[i].name, att->extra[j].name) == 0)
-				return cl_why(why, CL_EINVAL, "extra_digests[%zu]: name \"%s\" repeats",
-				    i, att->extra[i].name);
+				return cl_why(why, CL_EINVAL,
+				    "extra_digests[%zu]: name \"%s\" repeats", i,
+				    att->extra[i].name);
 		}
 	}
 	return 0;
@@ -393,8 +403,8 @@ str_or_empty(const char *s)
 }
 
 int
-wire_attestation_encode(struct wire_arena *a, const struct cl_attestation *att,
-    const uint8_t **out, size_t *len, char *why)
+wire_attestation_encode(struct wire_arena *a, const struct cl_attestation *att, const uint8_t **out,
+    size_t *len, char *why)
 {
 	Closurelog__V1__ClosureAttestation m = CLOSURELOG__V1__CLOSURE_ATTESTATION__INIT;
 	Closurelog__V1__Digest fl = CLOSURELOG__V1__DIGEST__INIT;
@@ -465,8 +475,8 @@ digest_from_pb(struct cl_digest *d, const Closurelog__V1__Digest *pb)
 }
 
 int
-wire_attestation_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
-    struct cl_attestation *att, char *why)
+wire_attestation_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_attestation *att, char *why)
 {
 	const Closurelog__V1__ClosureAttestation *m;
 	struct cl_extra_digest *ex = NULL;
@@ -543,8 +553,8 @@ is_keyid(const char *s)
 }
 
 int
-wire_envelope_encode(struct wire_arena *a, const struct cl_envelope *env,
-    const uint8_t **out, size_t *len, char *why)
+wire_envelope_encode(struct wire_arena *a, const struct cl_envelope *env, const uint8_t **out,
+    size_t *len, char *why)
 {
 	Closurelog__V1__Envelope m = CLOSURELOG__V1__ENVELOPE__INIT;
 	Closurelog__V1__Signature sig[CL_SIGS_MAX], *sp[CL_SIGS_MAX];
@@ -569,15 +579,15 @@ wire_envelope_encode(struct wire_arena *a, const struct cl_envelope *env,
 }
 
 int
-wire_envelope_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
-    struct cl_envelope *env, char *why)
+wire_envelope_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_envelope *env, char *why)
 {
 	const Closurelog__V1__Envelope *m;
 	int rc;
 
 	memset(env, 0, sizeof *env);
-	m = (const Closurelog__V1__Envelope *)decode(a, &closurelog__v1__envelope__descriptor, buf,
-	    len, CL_ENTRY_MAX, "envelope", &rc, why);
+	m = (const Closurelog__V1__Envelope *)decode(
+	    a, &closurelog__v1__envelope__descriptor, buf, len, CL_ENTRY_MAX, "envelope", &rc, why);
 	if (m == NULL)
 		return rc;
 	if (strcmp(m->payload_type, CL_PAYLOAD_TYPE) != 0)
@@ -595,8 +605,8 @@ wire_envelope_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
 
 		if (s->sig.len != 64)
 			return cl_why(why, CL_EINVAL,
-			    "envelope.signatures[%zu].sig: %zu bytes, an Ed25519 signature is 64", i,
-			    s->sig.len);
+			    "envelope.signatures[%zu].sig: %zu bytes, an Ed25519 signature is 64",
+			    i, s->sig.len);
 		if (!is_keyid(s->keyid))
 			return cl_why(why, CL_EINVAL,
 			    "envelope.signatures[%zu].keyid: must be the key ID as 8 lowercase hex "
@@ -616,16 +626,16 @@ wire_envelope_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
 /* ---- Proofs ---- */
 
 static int
-proof_hashes_from_pb(struct cl_proof *p, size_t n, const ProtobufCBinaryData *h, const char *what,
-    char *why)
+proof_hashes_from_pb(
+    struct cl_proof *p, size_t n, const ProtobufCBinaryData *h, const char *what, char *why)
 {
 	if (n > MT_PROOF_MAX)
 		return cl_why(why, CL_ETOOBIG, "%s.hashes: %zu is above the limit of %d", what, n,
 		    MT_PROOF_MAX);
 	for (size_t i = 0; i < n; i++) {
 		if (h[i].len != MT_HASH_LEN)
-			return cl_why(why, CL_EINVAL, "%s.hashes[%zu]: %zu bytes, not 32", what, i,
-			    h[i].len);
+			return cl_why(
+			    why, CL_EINVAL, "%s.hashes[%zu]: %zu bytes, not 32", what, i, h[i].len);
 		memcpy(p->hashes[i], h[i].data, MT_HASH_LEN);
 	}
 	p->n = n;
@@ -653,8 +663,8 @@ proof_hashes_to_pb(struct wire_arena *a, const struct cl_proof *p, ProtobufCBina
 }
 
 int
-wire_inclusion_encode(struct wire_arena *a, const struct cl_proof *p, const uint8_t **out,
-    size_t *len)
+wire_inclusion_encode(
+    struct wire_arena *a, const struct cl_proof *p, const uint8_t **out, size_t *len)
 {
 	Closurelog__V1__InclusionProof m = CLOSURELOG__V1__INCLUSION_PROOF__INIT;
 	int rc;
@@ -668,8 +678,8 @@ wire_inclusion_encode(struct wire_arena *a, const struct cl_proof *p, const uint
 }
 
 int
-wire_inclusion_decode(struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_proof *p,
-    char *why)
+wire_inclusion_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_proof *p, char *why)
 {
 	const Closurelog__V1__InclusionProof *m;
 	int rc;
@@ -688,8 +698,8 @@ wire_inclusion_decode(struct wire_arena *a, const uint8_t *buf, size_t len, stru
 }
 
 int
-wire_consistency_encode(struct wire_arena *a, const struct cl_proof *p, const uint8_t **out,
-    size_t *len)
+wire_consistency_encode(
+    struct wire_arena *a, const struct cl_proof *p, const uint8_t **out, size_t *len)
 {
 	Closurelog__V1__ConsistencyProof m = CLOSURELOG__V1__CONSISTENCY_PROOF__INIT;
 	int rc;
@@ -703,8 +713,8 @@ wire_consistency_encode(struct wire_arena *a, const struct cl_proof *p, const ui
 }
 
 int
-wire_consistency_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
-    struct cl_proof *p, char *why)
+wire_consistency_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_proof *p, char *why)
 {
 	const Closurelog__V1__ConsistencyProof *m;
 	int rc;
@@ -725,8 +735,8 @@ wire_consistency_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
 /* ---- Submit responses, entries, search results, bundles ---- */
 
 int
-wire_submit_response_encode(struct wire_arena *a, const struct cl_submit_response *r,
-    const uint8_t **out, size_t *len)
+wire_submit_response_encode(
+    struct wire_arena *a, const struct cl_submit_response *r, const uint8_t **out, size_t *len)
 {
 	Closurelog__V1__SubmitResponse m = CLOSURELOG__V1__SUBMIT_RESPONSE__INIT;
 	Closurelog__V1__InclusionProof ip = CLOSURELOG__V1__INCLUSION_PROOF__INIT;
@@ -748,8 +758,8 @@ wire_submit_response_encode(struct wire_arena *a, const struct cl_submit_respons
 }
 
 int
-wire_submit_response_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
-    struct cl_submit_response *r, char *why)
+wire_submit_response_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_submit_response *r, char *why)
 {
 	const Closurelog__V1__SubmitResponse *m;
 	int rc;
@@ -766,10 +776,10 @@ wire_submit_response_decode(struct wire_arena *a, const uint8_t *buf, size_t len
 	if (m->inclusion == NULL)
 		return cl_why(why, CL_EINVAL, "submit response.inclusion: missing");
 	if (m->checkpoint.len == 0 || m->checkpoint.len > CL_CHECKPOINT_MAX)
-		return cl_why(why, CL_EINVAL, "submit response.checkpoint: %zu bytes",
-		    m->checkpoint.len);
+		return cl_why(
+		    why, CL_EINVAL, "submit response.checkpoint: %zu bytes", m->checkpoint.len);
 	if ((rc = proof_hashes_from_pb(&r->inclusion, m->inclusion->n_hashes, m->inclusion->hashes,
-		 "submit response.inclusion", why)) != 0) {
+	         "submit response.inclusion", why)) != 0) {
 		memset(r, 0, sizeof *r);
 		return rc;
 	}
@@ -784,8 +794,7 @@ wire_submit_response_decode(struct wire_arena *a, const uint8_t *buf, size_t len
 }
 
 int
-wire_entry_encode(struct wire_arena *a, const struct cl_entry *e, const uint8_t **out,
-    size_t *len)
+wire_entry_encode(struct wire_arena *a, const struct cl_entry *e, const uint8_t **out, size_t *len)
 {
 	Closurelog__V1__Entry m = CLOSURELOG__V1__ENTRY__INIT;
 
@@ -798,19 +807,20 @@ wire_entry_encode(struct wire_arena *a, const struct cl_entry *e, const uint8_t 
 }
 
 int
-wire_entry_decode(struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_entry *e,
-    char *why)
+wire_entry_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_entry *e, char *why)
 {
 	const Closurelog__V1__Entry *m;
 	int rc;
 
 	memset(e, 0, sizeof *e);
-	m = (const Closurelog__V1__Entry *)decode(a, &closurelog__v1__entry__descriptor, buf, len,
-	    CL_API_MAX, "entry", &rc, why);
+	m = (const Closurelog__V1__Entry *)decode(
+	    a, &closurelog__v1__entry__descriptor, buf, len, CL_API_MAX, "entry", &rc, why);
 	if (m == NULL)
 		return rc;
 	if (m->leaf_hash.len != MT_HASH_LEN)
-		return cl_why(why, CL_EINVAL, "entry.leaf_hash: %zu bytes, not 32", m->leaf_hash.len);
+		return cl_why(
+		    why, CL_EINVAL, "entry.leaf_hash: %zu bytes, not 32", m->leaf_hash.len);
 	if (m->envelope.len == 0 || m->envelope.len > CL_ENTRY_MAX)
 		return cl_why(why, CL_EINVAL, "entry.envelope: %zu bytes", m->envelope.len);
 	e->index = m->index;
@@ -821,8 +831,8 @@ wire_entry_decode(struct wire_arena *a, const uint8_t *buf, size_t len, struct c
 }
 
 int
-wire_search_result_encode(struct wire_arena *a, const struct cl_search_result *r,
-    const uint8_t **out, size_t *len)
+wire_search_result_encode(
+    struct wire_arena *a, const struct cl_search_result *r, const uint8_t **out, size_t *len)
 {
 	Closurelog__V1__SearchResult m = CLOSURELOG__V1__SEARCH_RESULT__INIT;
 
@@ -833,24 +843,26 @@ wire_search_result_encode(struct wire_arena *a, const struct cl_search_result *r
 }
 
 int
-wire_search_result_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
-    struct cl_search_result *r, char *why)
+wire_search_result_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_search_result *r, char *why)
 {
 	const Closurelog__V1__SearchResult *m;
 	int rc;
 
 	memset(r, 0, sizeof *r);
-	m = (const Closurelog__V1__SearchResult *)decode(a, &closurelog__v1__search_result__descriptor,
-	    buf, len, CL_API_MAX, "search result", &rc, why);
+	m = (const Closurelog__V1__SearchResult *)decode(a,
+	    &closurelog__v1__search_result__descriptor, buf, len, CL_API_MAX, "search result", &rc,
+	    why);
 	if (m == NULL)
 		return rc;
 	if (m->n_indices > CL_SEARCH_MAX)
-		return cl_why(why, CL_ETOOBIG, "search result.indices: %zu is above the limit of %d",
-		    m->n_indices, CL_SEARCH_MAX);
+		return cl_why(why, CL_ETOOBIG,
+		    "search result.indices: %zu is above the limit of %d", m->n_indices,
+		    CL_SEARCH_MAX);
 	for (size_t i = 1; i < m->n_indices; i++) {
 		if (m->indices[i] <= m->indices[i - 1])
-			return cl_why(why, CL_EINVAL, "search result.indices: not ascending at %zu",
-			    i);
+			return cl_why(
+			    why, CL_EINVAL, "search result.indices: not ascending at %zu", i);
 	}
 	r->indices = m->indices;
 	r->n = m->n_indices;
@@ -859,8 +871,8 @@ wire_search_result_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
 }
 
 int
-wire_bundle_encode(struct wire_arena *a, const struct cl_bundle *b, const uint8_t **out,
-    size_t *len)
+wire_bundle_encode(
+    struct wire_arena *a, const struct cl_bundle *b, const uint8_t **out, size_t *len)
 {
 	Closurelog__V1__ProofBundle m = CLOSURELOG__V1__PROOF_BUNDLE__INIT;
 
@@ -872,15 +884,15 @@ wire_bundle_encode(struct wire_arena *a, const struct cl_bundle *b, const uint8_
 }
 
 int
-wire_bundle_decode(struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_bundle *b,
-    char *why)
+wire_bundle_decode(
+    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_bundle *b, char *why)
 {
 	const Closurelog__V1__ProofBundle *m;
 	int rc;
 
 	memset(b, 0, sizeof *b);
-	m = (const Closurelog__V1__ProofBundle *)decode(a, &closurelog__v1__proof_bundle__descriptor,
-	    buf, len, CL_API_MAX, "bundle", &rc, why);
+	m = (const Closurelog__V1__ProofBundle *)decode(
+	    a, &closurelog__v1__proof_bundle__descriptor, buf, len, CL_API_MAX, "bundle", &rc, why);
 	if (m == NULL)
 		return rc;
 	if (m->envelope.len == 0 || m->envelope.len > CL_ENTRY_MAX)

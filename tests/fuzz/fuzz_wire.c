@@ -39,7 +39,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct cl_envelope env;
 		struct cl_attestation att;
 		struct note_verifier key;
-		static const char vkey[] = "example.com/tlog-test+462c75dd+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+		static const char vkey[] =
+		    "example.com/tlog-test+462c75dd+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
 
 		if (wire_envelope_decode(&a, data + 1, size - 1, &env, NULL) != 0)
 			return 0;
@@ -67,10 +68,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct cl_proof p;
 		int incl = data[0] % 8 == 2;
 
-		if ((incl ? wire_inclusion_decode : wire_consistency_decode)(&a, data + 1, size - 1, &p,
-			NULL) != 0)
+		if ((incl ? wire_inclusion_decode : wire_consistency_decode)(
+		        &a, data + 1, size - 1, &p, NULL) != 0)
 			return 0;
-		if ((incl ? wire_inclusion_encode : wire_consistency_encode)(&a, &p, &out, &len) != 0)
+		if ((incl ? wire_inclusion_encode : wire_consistency_encode)(&a, &p, &out, &len) !=
+		    0)
 			abort();
 		same(out, len, data + 1, size - 1);
 		break;
