@@ -192,6 +192,23 @@ cli_log_url(const char *arg, char *out, size_t cap)
 	return 0;
 }
 
+int
+cli_checkpoint_open(
+    const uint8_t *note, size_t len, const struct note_verifier *key, struct sth *c, char *why)
+{
+	struct note *n;
+	int rc;
+
+	if (key != NULL)
+		return sth_open(note, len, key, NULL, c, why);
+	if ((n = malloc(sizeof *n)) == NULL)
+		return cl_why(why, ENOMEM, "out of memory");
+	if ((rc = note_open(note, len, NULL, 0, n, why)) == 0)
+		rc = sth_parse((const char *)note, n->text_len, c, why);
+	free(n);
+	return rc;
+}
+
 bool
 cli_wants_help(int argc, char **argv)
 {

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "note.h"
+#include "sth.h"
 
 #define CLI_OK    0
 #define CLI_FAIL  1
@@ -59,6 +60,13 @@ int cli_verifier_arg(const char *opt, const char *arg, struct note_verifier *v);
 /* The URL prefix of a log: strip one trailing '/'.  Returns 0 or
  * CLI_USAGE (not http:// or https://). */
 int cli_log_url(const char *arg, char *out, size_t cap);
+
+/* Parse a signed checkpoint note[0..len).  With key (not NULL) it must
+ * carry a valid signature by that key; without, it is only parsed (the
+ * caller says so to the user).  *c points into note.  Returns 0 or a
+ * CL_E* code with why. */
+int cli_checkpoint_open(
+    const uint8_t *note, size_t len, const struct note_verifier *key, struct sth *c, char *why);
 
 /* True if argv has -h or --help. */
 bool cli_wants_help(int argc, char **argv);

@@ -126,22 +126,6 @@ digest_file(const char *opt, const char *path, struct digest_buf *out)
 	return 0;
 }
 
-static int
-parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	*out = v;
-	return 0;
-}
-
 int
 cli_cmd_attest(int argc, char **argv)
 {
@@ -289,7 +273,7 @@ cli_cmd_attest(int argc, char **argv)
 	if (time_in == NULL)
 		time_in = getenv("SOURCE_DATE_EPOCH");
 	if (time_in != NULL && *time_in != '\0') {
-		if (parse_u64(time_in, &att.build_time) != 0)
+		if (cl_u64_parse(time_in, strlen(time_in), &att.build_time) != 0)
 			return cli_fail(CLI_USAGE, "--build-time: not a number of seconds");
 	} else {
 		att.build_time = (uint64_t)time(NULL);

@@ -190,19 +190,13 @@ static int
 latest_checkpoint(struct query *q, struct sth *c, uint8_t **note, size_t *note_len)
 {
 	struct cli_http_resp r = {0};
-	struct note *n = wire_arena_alloc(&q->a, sizeof *n);
 	char why[CL_WHY_MAX];
 	int rc;
 
-	if (n == NULL)
-		return cli_fail(CLI_FAIL, "out of memory");
 	if ((rc = fetch(q, "/checkpoint", &r)) != 0)
 		return rc;
-	if (q->have_key)
-		rc = sth_open(r.body, r.len, &q->log_key, NULL, c, why);
-	else if ((rc = note_open(r.body, r.len, NULL, 0, n, why)) == 0)
-		rc = sth_parse((const char *)r.body, n->text_len, c, why);
-	if (rc != 0) {
+	if ((rc = cli_checkpoint_open(r.body, r.len, q->have_key ? &q->log_key : NULL, c, why)) !=
+	    0) {
 		cli_http_resp_free(&r);
 		return cli_fail(CLI_FAIL, "the log's checkpoint does not verify: %s", why);
 	}
@@ -217,13 +211,12 @@ prove_inclusion(struct query *q, const char *index, const char *out)
 	struct cli_http_resp r = {0};
 	struct cl_bundle b;
 	struct tproof *tp = wire_arena_alloc(&q->a, sizeof *tp);
-	struct note *n = wire_arena_alloc(&q->a, sizeof *n);
 	struct sth c;
 	uint8_t leaf[MT_HASH_LEN];
 	char path[64], why[CL_WHY_MAX];
 	int rc;
 
-	if (tp == NULL || n == NULL)
+	if (tp == NULL)
 		return cli_fail(CLI_FAIL, "out of memory");
 	snprintf(path, sizeof path, "/v1/bundle/%.20s", index);
 	if ((rc = fetch(q, path, &r)) != 0)
@@ -233,11 +226,8 @@ prove_inclusion(struct query *q, const char *index, const char *out)
 		rc = cli_fail(CLI_FAIL, "malformed bundle from the log: %s", why);
 		goto out;
 	}
-	if (q->have_key)
-		rc = sth_open(tp->checkpoint, tp->checkpoint_len, &q->log_key, NULL, &c, why);
-	else if ((rc = note_open(tp->checkpoint, tp->checkpoint_len, NULL, 0, n, why)) == 0)
-		rc = sth_parse((const char *)tp->checkpoint, n->text_len, &c, why);
-	if (rc != 0) {
+	if ((rc = cli_checkpoint_open(tp->checkpoint, tp->checkpoint_len,
+	         q->have_key ? &q->log_key : NULL, &c, why)) != 0) {
 		rc = cli_fail(CLI_FAIL, "the bundle's checkpoint does not verify: %s", why);
 		goto out;
 	}

@@ -55,22 +55,19 @@ check_answer(struct submit *s, const char *name, const uint8_t *env, size_t env_
 	uint8_t leaf[MT_HASH_LEN];
 	struct tproof *tp = wire_arena_alloc(&s->a, sizeof *tp);
 	uint8_t *text = wire_arena_alloc(&s->a, CL_TPROOF_MAX);
-	struct note *n = wire_arena_alloc(&s->a, sizeof *n);
 	struct cl_bundle b;
 	struct sth c;
 	size_t text_len;
 	char why[CL_WHY_MAX];
 	int rc;
 
-	if (tp == NULL || text == NULL || n == NULL)
+	if (tp == NULL || text == NULL)
 		return cli_fail(CLI_FAIL, "out of memory");
 	mt_leaf_hash(leaf, env, env_len);
 	if (sodium_memcmp(leaf, r->leaf_hash, MT_HASH_LEN) != 0)
 		return cli_fail(CLI_FAIL, "%s: the log answered for a different leaf hash", name);
-	if (s->have_key)
-		rc = sth_open(r->checkpoint, r->checkpoint_len, &s->log_key, NULL, &c, why);
-	else if ((rc = note_open(r->checkpoint, r->checkpoint_len, NULL, 0, n, why)) == 0)
-		rc = sth_parse((const char *)r->checkpoint, n->text_len, &c, why);
+	rc = cli_checkpoint_open(
+	    r->checkpoint, r->checkpoint_len, s->have_key ? &s->log_key : NULL, &c, why);
 	if (rc != 0)
 		return cli_fail(
 		    CLI_FAIL, "%s: the log's checkpoint does not verify: %s", name, why);

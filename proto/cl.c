@@ -110,6 +110,27 @@ cl_b64_encode(const uint8_t *in, size_t len, char *out, size_t cap)
 	return need - 1;
 }
 
+int
+cl_u64_parse(const char *s, size_t n, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	if (n == 0 || n > 20 || (s[0] == '0' && n > 1))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d;
+
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		d = (unsigned)(s[i] - '0');
+		if (x > (UINT64_MAX - d) / 10)
+			return -1;
+		x = x * 10 + d;
+	}
+	*v = x;
+	return 0;
+}
+
 void
 cl_hex_encode(const uint8_t *in, size_t len, char *out)
 {

@@ -47,6 +47,11 @@ size_t cl_b64_encode(const uint8_t *in, size_t len, char *out, size_t cap);
 /* Base64 length (without NUL) of len bytes. */
 #define CL_B64_LEN(len) ((((len) + 2) / 3) * 4)
 
+/* A canonical ASCII decimal of exactly n bytes (digits only, no sign, no
+ * leading zeros except "0" itself) that fits a uint64.  Returns 0, or -1
+ * (and leaves *v alone). */
+int cl_u64_parse(const char *s, size_t n, uint64_t *v);
+
 /* Lowercase hex of in[0..len) into out (2*len + 1 bytes, NUL-terminated). */
 void cl_hex_encode(const uint8_t *in, size_t len, char *out);
 

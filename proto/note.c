@@ -121,10 +121,9 @@ is_control(uint32_t c)
 	return c < 0x20 || (c >= 0x7f && c <= 0x9f);
 }
 
-/* The character rules of a whole note: valid UTF-8, and no byte below 0x20
- * except '\n'.  They cover the signature lines too. */
-static int
-note_chars_check(const uint8_t *s, size_t len, char *why)
+/* The rules cover a whole note, signature lines included. */
+int
+note_text_check(const uint8_t *s, size_t len, char *why)
 {
 	size_t i = 0, k;
 	uint32_t cp;
@@ -530,7 +529,7 @@ note_sign(const struct note_signer *s, const uint8_t *text, size_t len, uint8_t 
 	if (len > NOTE_MAX_SIZE)
 		return cl_why(
 		    why, CL_ETOOBIG, "note text is %zu bytes, more than %d", len, NOTE_MAX_SIZE);
-	if ((rc = note_chars_check(text, len, why)) != 0)
+	if ((rc = note_text_check(text, len, why)) != 0)
 		return rc;
 	if ((ll = note_sign_line(s, text, len, line, sizeof line)) == 0)
 		return cl_why(why, CL_EINVAL, "cannot sign with key \"%s\"", s->name);
@@ -726,7 +725,7 @@ note_open(const uint8_t *msg, size_t len, const struct note_verifier *keys, size
 			goto fail;
 		}
 	}
-	if ((rc = note_chars_check(msg, len, why)) != 0)
+	if ((rc = note_text_check(msg, len, why)) != 0)
 		goto fail;
 	/* Text may hold empty lines and signature lines never are empty, so
 	 * the separator is the last "\n\n". */

@@ -55,6 +55,11 @@ struct note_signer {
 /* Key ID of (name, type, pub[0..publen)). */
 uint32_t note_key_id(const char *name, uint8_t type, const uint8_t *pub, size_t publen);
 
+/* The character rules of a note (and of its text): valid UTF-8 (no
+ * overlongs, surrogates or values above U+10FFFF) and no byte below 0x20
+ * except '\n'.  Returns 0 or CL_EINVAL naming the offset. */
+int note_text_check(const uint8_t *s, size_t len, char *why);
+
 /* Check a key name: 1 .. NOTE_NAME_MAX bytes of valid UTF-8, with no '+',
  * no Unicode whitespace and no control characters.  Returns 0 or CL_EINVAL. */
 int note_name_check(const char *name, size_t len, char *why);

@@ -22,85 +22,6 @@
 
 #define ROOT_B64_LEN CL_B64_LEN(MT_HASH_LEN) /* 44 */
 
-/* Length of the UTF-8 sequence at s[0..n), or 0 if it is not the shortest
- * encoding of a Unicode scalar value. */
-static size_t
-utf8_len(const uint8_t *s, size_t n)
-{
-	uint8_t lo = 0x80, hi = 0xbf;
-	size_t len;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] < 0xc2)
-		return 0;
-	if (s[0] < 0xe0) {
-		len = 2;
-	} else if (s[0] < 0xf0) {
-		len = 3;
-		if (s[0] == 0xe0)
-			lo = 0xa0;
-		else if (s[0] == 0xed)
-			hi = 0x9f;
-	} else if (s[0] < 0xf5) {
-		len = 4;
-		if (s[0] == 0xf0)
-			lo = 0x90;
-		else if (s[0] == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if (s[i] < (i == 1 ? lo : 0x80) || s[i] > (i == 1 ? hi : 0xbf))
-			return 0;
-	}
-	return len;
-}
-
-/* The note character rules (valid UTF-8, no byte below 0x20 except '\n'),
- * so that sth_parse is safe on text that did not come from note_open. */
-static int
-text_check(const uint8_t *s, size_t len, char *why)
-{
-	size_t i = 0, k;
-
-	while (i < len) {
-		if (s[i] < 0x20 && s[i] != '\n')
-			return cl_why(why, CL_EINVAL,
-			    "checkpoint has control byte 0x%02x at offset %zu", s[i], i);
-		if ((k = utf8_len(s + i, len - i)) == 0)
-			return cl_why(
-			    why, CL_EINVAL, "checkpoint is not valid UTF-8 at offset %zu", i);
-		i += k;
-	}
-	return 0;
-}
-
-/* ASCII decimal without leading zeros that fits a uint64. */
-static int
-dec_parse(const char *s, size_t n, uint64_t *v)
-{
-	uint64_t x = 0;
-
-	if (n == 0 || n > 20 || (s[0] == '0' && n > 1))
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned d;
-
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		d = (unsigned)(s[i] - '0');
-		if (x > (UINT64_MAX - d) / 10)
-			return -1;
-		x = x * 10 + d;
-	}
-	*v = x;
-	return 0;
-}
-
 static int
 root_is_empty_tree(const uint8_t root[MT_HASH_LEN])
 {
@@ -122,7 +43,7 @@ sth_format(const struct sth *s, char *buf, size_t cap)
 	if (olen == 0 || olen > STH_ORIGIN_MAX)
 		return 0;
 	/* An origin with '\n' or a control byte would change the lines. */
-	if (text_check((const uint8_t *)s->origin, olen, NULL) != 0 ||
+	if (note_text_check((const uint8_t *)s->origin, olen, NULL) != 0 ||
 	    memchr(s->origin, '\n', olen) != NULL)
 		return 0;
 	if (cl_b64_encode(s->root, MT_HASH_LEN, root, sizeof root) != ROOT_B64_LEN)
@@ -157,7 +78,7 @@ sth_parse(const char *text, size_t len, struct sth *out, char *why)
 		rc = cl_why(why, CL_EINVAL, "checkpoint text does not end in a newline");
 		goto fail;
 	}
-	if ((rc = text_check((const uint8_t *)text, len, why)) != 0)
+	if ((rc = note_text_check((const uint8_t *)text, len, why)) != 0)
 		goto fail;
 	p = text;
 	end = text + len;
@@ -181,7 +102,7 @@ sth_parse(const char *text, size_t len, struct sth *out, char *why)
 		goto fail;
 	}
 	nl = memchr(p, '\n', (size_t)(end - p));
-	if (dec_parse(p, (size_t)(nl - p), &out->size) != 0) {
+	if (cl_u64_parse(p, (size_t)(nl - p), &out->size) != 0) {
 		rc = cl_why(why, CL_EINVAL,
 		    "checkpoint size is not a decimal without leading zeros that fits 64 bits");
 		goto fail;

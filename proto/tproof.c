@@ -24,28 +24,6 @@
 #define HASH_B64_LEN CL_B64_LEN(MT_HASH_LEN)
 #define PATH_MAX_LEN 64
 
-/* ASCII decimal without leading zeros that fits a uint64. */
-static int
-dec_parse(const char *s, size_t n, uint64_t *v)
-{
-	uint64_t x = 0;
-
-	if (n == 0 || n > 20 || (s[0] == '0' && n > 1))
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned d;
-
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		d = (unsigned)(s[i] - '0');
-		if (x > (UINT64_MAX - d) / 10)
-			return -1;
-		x = x * 10 + d;
-	}
-	*v = x;
-	return 0;
-}
-
 /* Non-empty strict base64 of at most TPROOF_EXTRA_MAX characters. */
 static int
 extra_check(const char *s, size_t n)
@@ -103,7 +81,7 @@ tproof_parse(const uint8_t *buf, size_t len, struct tproof *out, char *why)
 		rc = cl_why(why, CL_EINVAL, "tlog-proof has no index line after its header");
 		goto fail;
 	}
-	if (dec_parse(p + PREFIX_LEN, (size_t)(nl - p) - PREFIX_LEN, &out->index) != 0) {
+	if (cl_u64_parse(p + PREFIX_LEN, (size_t)(nl - p) - PREFIX_LEN, &out->index) != 0) {
 		rc = cl_why(why, CL_EINVAL,
 		    "tlog-proof index is not a decimal without leading zeros that fits 64 bits");
 		goto fail;

@@ -372,21 +372,11 @@ rate_ok(struct api_thread *t, struct evhttp_request *req)
 
 /* ---- Query parameters ---- */
 
-/* A canonical decimal uint64: digits only, no leading zeros. */
+/* A canonical decimal uint64 query value. */
 static bool
 parse_u64(const char *s, uint64_t *out)
 {
-	uint64_t v = 0;
-
-	if (s == NULL || *s == '\0' || (s[0] == '0' && s[1] != '\0'))
-		return false;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return true;
+	return s != NULL && cl_u64_parse(s, strlen(s), out) == 0;
 }
 
 /* Parse the query into q, refusing names not in `allowed` (NULL-ended)
