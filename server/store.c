@@ -299,11 +299,12 @@ st_batch_begin(struct st *st, struct st_batch **out)
 	return 0;
 }
 
-int
-st_batch_leaf_find(struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
+/* The index stored for a leaf hash, in any transaction. */
+static int
+leaf_get(MDB_txn *txn, struct st *st, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
 {
 	MDB_val k = {MT_HASH_LEN, (void *)leaf}, v;
-	int rc = mdb_get(b->txn, b->st->leaves, &k, &v);
+	int rc = mdb_get(txn, st->leaves, &k, &v);
 
 	if (rc == MDB_NOTFOUND)
 		return ST_ENOTFOUND;
@@ -313,6 +314,12 @@ st_batch_leaf_find(struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], uint64_t
 		return ST_ECORRUPT;
 	*index = be64_get(v.mv_data);
 	return 0;
+}
+
+int
+st_batch_leaf_find(struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
+{
+	return leaf_get(b->txn, b->st, leaf, index);
 }
 
 int
@@ -482,18 +489,12 @@ st_entry_get(struct st_reader *r, uint64_t index, const uint8_t **data, size_t *
 int
 st_leaf_find(struct st_reader *r, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
 {
-	MDB_val k = {MT_HASH_LEN, (void *)leaf}, v;
-	int rc = mdb_get(r->txn, r->st->leaves, &k, &v);
+	int rc = leaf_get(r->txn, r->st, leaf, index);
 
-	if (rc == MDB_NOTFOUND)
-		return ST_ENOTFOUND;
-	if (rc != 0)
-		return rc;
-	if (v.mv_size != 8)
-		return ST_ECORRUPT;
-	*index = be64_get(v.mv_data);
 	/* A leaf of a batch being committed is not yet in this snapshot. */
-	return *index < r->size ? 0 : ST_ENOTFOUND;
+	if (rc == 0 && *index >= r->size)
+		return ST_ENOTFOUND;
+	return rc;
 }
 
 int

@@ -49,12 +49,7 @@ static unsigned build_time = 1000000; /* each envelope gets its own */
 static const char *
 path(const char *name)
 {
-	static char buf[8][700];
-	static int next;
-	char *b = buf[next++ % 8];
-
-	snprintf(b, 700, "%s/%s", dir, name);
-	return b;
+	return h_path(dir, name);
 }
 
 /* Run closurelog with args (NULL-terminated); returns the exit status. */
@@ -70,21 +65,6 @@ run(struct h_run *r, const char *const *args)
 	argv[n] = NULL;
 	h_run(r, NULL, argv);
 	return r->status;
-}
-
-static int
-cl(struct h_run *r, ...)
-{
-	const char *args[64];
-	va_list ap;
-	int n = 0;
-
-	va_start(ap, r);
-	while (n < 63 && (args[n] = va_arg(ap, const char *)) != NULL)
-		n++;
-	va_end(ap);
-	args[n] = NULL;
-	return run(r, args);
 }
 
 /* Servers and the mixed log a test started, for teardown to stop when an
@@ -115,8 +95,8 @@ attest(const char *out)
 	char t[32];
 
 	snprintf(t, sizeof t, "%u", build_time++);
-	if (cl(&r, "attest", "--key", sub_key, "--root", STORE_PATH, "--nar-hash", NAR_SRI,
-	        "--flake-lock-digest", NAR_SRI, "--build-time", t, "-o", out, NULL) != 0)
+	if (h_closurelog(&r, "attest", "--key", sub_key, "--root", STORE_PATH, "--nar-hash",
+	        NAR_SRI, "--flake-lock-digest", NAR_SRI, "--build-time", t, "-o", out, NULL) != 0)
 		fail_msg("attest: %s", r.err);
 	h_run_free(&r);
 }
@@ -187,7 +167,8 @@ add_entries(const struct h_server *s, size_t n, bool fast)
 static int
 audit(struct h_run *r, const struct h_server *s, const char *st, const char *x1, const char *x2)
 {
-	return cl(r, "audit", "--log", s->url, "--log-key", s->pub, "--state", st, x1, x2, NULL);
+	return h_closurelog(
+	    r, "audit", "--log", s->url, "--log-key", s->pub, "--state", st, x1, x2, NULL);
 }
 
 /* Check a run's exit status and output; AUDIT_TEST_VERBOSE=1 shows them. */
@@ -284,7 +265,7 @@ setup(void **state)
 	snprintf(prefix, sizeof prefix, "%s/sub", dir);
 	snprintf(sub_key, sizeof sub_key, "%s/sub.key", dir);
 	snprintf(submitters, sizeof submitters, "%s/submitters", dir);
-	if (cl(&r, "keygen", "ci.example.com/builder", prefix, NULL) != 0)
+	if (h_closurelog(&r, "keygen", "ci.example.com/builder", prefix, NULL) != 0)
 		fail_msg("keygen: %s", r.err);
 	h_run_free(&r);
 	copy_file(path("sub.pub"), submitters, 0644);
@@ -312,13 +293,13 @@ test_help(void **state)
 	struct h_run r;
 
 	(void)state;
-	cl(&r, "audit", "--help", NULL);
+	h_closurelog(&r, "audit", "--help", NULL);
 	expect(&r, 0, "--state DIR", NULL);
-	cl(&r, "verify-evidence", "--help", NULL);
+	h_closurelog(&r, "verify-evidence", "--help", NULL);
 	expect(&r, 0, "--log-key PUB", NULL);
-	cl(&r, "audit", "--log", "http://127.0.0.1:1", NULL);
+	h_closurelog(&r, "audit", "--log", "http://127.0.0.1:1", NULL);
 	expect(&r, 2, NULL, "--state");
-	cl(&r, "verify-evidence", "--log-key", path("sub.pub"), NULL);
+	h_closurelog(&r, "verify-evidence", "--log-key", path("sub.pub"), NULL);
 	expect(&r, 2, NULL, "EVIDENCE");
 }
 
@@ -402,7 +383,7 @@ tamper_region(const char *ev, const char *pub, const char *from, const char *to,
 		b[i] ^= 0x01;
 		h_write(alt, b, len);
 		b[i] ^= 0x01;
-		if (cl(&r, "verify-evidence", "--log-key", pub, alt, NULL) == 0)
+		if (h_closurelog(&r, "verify-evidence", "--log-key", pub, alt, NULL) == 0)
 			fail_msg(
 			    "evidence with byte %zu altered still proves a fork: %s", i, r.out);
 		assert_true(r.status == 1 || r.status == 2);
@@ -458,10 +439,10 @@ test_fork(void **state)
 	buf = h_read(ev, &len);
 	assert_memory_equal(buf, "closurelog fork evidence v1\nstatus proven\n", 42);
 	free(buf);
-	cl(&r, "verify-evidence", "--log-key", a.pub, ev, NULL);
+	h_closurelog(&r, "verify-evidence", "--log-key", a.pub, ev, NULL);
 	expect(&r, 0, "fork proven: localhost/closurelog signed size 3", NULL);
 	/* Another key proves nothing. */
-	cl(&r, "verify-evidence", "--log-key", path("sub.pub"), ev, NULL);
+	h_closurelog(&r, "verify-evidence", "--log-key", path("sub.pub"), ev, NULL);
 	expect(&r, 1, NULL, "no fork proven");
 	/* Nor does any altered checkpoint, implied root or proof hash. */
 	tamper_region(ev, a.pub, "old-checkpoint ", "new-checkpoint ", 3);
@@ -482,10 +463,10 @@ test_fork(void **state)
 		free(alt);
 	}
 	free(buf);
-	cl(&r, "verify-evidence", "--log-key", a.pub, path("unproven.txt"), NULL);
+	h_closurelog(&r, "verify-evidence", "--log-key", a.pub, path("unproven.txt"), NULL);
 	expect(&r, 1, NULL, "marked unproven");
 	h_write(path("garbage.txt"), "closurelog fork evidence v1\nstatus maybe\n", 41);
-	cl(&r, "verify-evidence", "--log-key", a.pub, path("garbage.txt"), NULL);
+	h_closurelog(&r, "verify-evidence", "--log-key", a.pub, path("garbage.txt"), NULL);
 	expect(&r, 2, NULL, "malformed evidence");
 
 	/* Trusting the larger B first, A looks rolled back: it cannot show
@@ -500,7 +481,7 @@ test_fork(void **state)
 	audit(&r, &a, sb, NULL, NULL);
 	expect(&r, 1, NULL, "two different roots for size 5");
 	assert_true(evidence_find(sb, ev2, sizeof ev2));
-	cl(&r, "verify-evidence", "--log-key", a.pub, ev2, NULL);
+	h_closurelog(&r, "verify-evidence", "--log-key", a.pub, ev2, NULL);
 	expect(
 	    &r, 0, "fork proven: localhost/closurelog signed two different roots for size 5", NULL);
 	tamper_region(ev2, a.pub, "new-checkpoint ", "end\n", 5);
@@ -624,11 +605,11 @@ test_inconsistent_log(void **state)
 
 	/* B's checkpoint and proof with A's tiles: nothing adds up. */
 	mix = mixed_start(b.url, NULL, b.url, a.url, url, sizeof url);
-	cl(&r, "audit", "--log", url, "--log-key", a.pub, "--state", st, NULL);
+	h_closurelog(&r, "audit", "--log", url, "--log-key", a.pub, "--state", st, NULL);
 	mixed_stop(mix);
 	expect(&r, 1, NULL, "unproven: the log served inconsistent data");
 	assert_true(evidence_find(st, ev, sizeof ev));
-	cl(&r, "verify-evidence", "--log-key", a.pub, ev, NULL);
+	h_closurelog(&r, "verify-evidence", "--log-key", a.pub, ev, NULL);
 	expect(&r, 1, NULL, "marked unproven");
 	unlink(ev);
 	assert_int_equal(state_size(st), 3);
@@ -636,17 +617,17 @@ test_inconsistent_log(void **state)
 	/* A's checkpoint and tiles but B's proof: the tiles show the log is
 	 * consistent, yet it served a bad proof. */
 	mix = mixed_start(a.url, NULL, b.url, a.url, url, sizeof url);
-	cl(&r, "audit", "--log", url, "--log-key", a.pub, "--state", st, NULL);
+	h_closurelog(&r, "audit", "--log", url, "--log-key", a.pub, "--state", st, NULL);
 	mixed_stop(mix);
 	expect(&r, 1, NULL, "invalid consistency proof from 3 to 5, but its tiles are consistent");
 	assert_true(evidence_find(st, ev, sizeof ev));
-	cl(&r, "verify-evidence", "--log-key", a.pub, ev, NULL);
+	h_closurelog(&r, "verify-evidence", "--log-key", a.pub, ev, NULL);
 	expect(&r, 1, NULL, "marked unproven");
 	assert_int_equal(state_size(st), 3);
 
 	/* No proof endpoint at all: the tiles prove consistency. */
 	mix = mixed_start(a.url, NULL, "http://127.0.0.1:1", a.url, url, sizeof url);
-	cl(&r, "audit", "--log", url, "--log-key", a.pub, "--state", st, NULL);
+	h_closurelog(&r, "audit", "--log", url, "--log-key", a.pub, "--state", st, NULL);
 	mixed_stop(mix);
 	expect(&r, 0, "grew from 3 to 5 entries", "consistency proven from its tiles instead");
 	assert_int_equal(state_size(st), 5);
@@ -654,7 +635,7 @@ test_inconsistent_log(void **state)
 	/* A stale cache in front of A: an older checkpoint, consistent with
 	 * the trusted one, which is kept. */
 	mix = mixed_start(a.url, stale, a.url, a.url, url, sizeof url);
-	cl(&r, "audit", "--log", url, "--log-key", a.pub, "--state", st, "--json", NULL);
+	h_closurelog(&r, "audit", "--log", url, "--log-key", a.pub, "--state", st, "--json", NULL);
 	mixed_stop(mix);
 	assert_non_null(strstr(r.out, "\"status\": \"older\""));
 	expect(&r, 1, NULL, "log shows an older checkpoint");
@@ -666,12 +647,12 @@ test_inconsistent_log(void **state)
 	audit(&r, &b, st2, NULL, NULL);
 	expect(&r, 0, "first checkpoint trusted at size 7", NULL);
 	mix = mixed_start(a.url, NULL, a.url, b.url, url, sizeof url);
-	cl(&r, "audit", "--log", url, "--log-key", a.pub, "--state", st2, NULL);
+	h_closurelog(&r, "audit", "--log", url, "--log-key", a.pub, "--state", st2, NULL);
 	mixed_stop(mix);
 	expect(&r, 1, NULL, "fork: the log's tiles at size 7");
 	assert_int_equal(state_size(st2), 7);
 	assert_true(evidence_find(st2, ev, sizeof ev));
-	cl(&r, "verify-evidence", "--log-key", a.pub, ev, NULL);
+	h_closurelog(&r, "verify-evidence", "--log-key", a.pub, ev, NULL);
 	expect(&r, 0, "fork proven: localhost/closurelog signed size 5 with root", NULL);
 
 	h_server_stop(&a, SIGTERM);

@@ -29,32 +29,10 @@ static const char *const NAR_HEX =
 
 static char dir[512];
 
-/* Run closurelog with the given arguments (NULL-terminated). */
-static void
-cl(struct h_run *r, ...)
-{
-	const char *argv[64];
-	va_list ap;
-	int n = 0;
-
-	argv[n++] = h_bin("closurelog");
-	va_start(ap, r);
-	while (n < 63 && (argv[n] = va_arg(ap, const char *)) != NULL)
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	h_run(r, NULL, argv);
-}
-
 static const char *
 path(const char *name)
 {
-	static char buf[8][700];
-	static int next;
-	char *b = buf[next++ % 8];
-
-	snprintf(b, 700, "%s/%s", dir, name);
-	return b;
+	return h_path(dir, name);
 }
 
 /* One line on stderr, starting "closurelog <cmd>: ". */
@@ -96,18 +74,18 @@ test_help(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-		cl(&r, cmds[i], "--help", NULL);
+		h_closurelog(&r, cmds[i], "--help", NULL);
 		assert_int_equal(r.status, 0);
 		assert_non_null(strstr(r.out, "usage: closurelog"));
 		h_run_free(&r);
 	}
-	cl(&r, "--help", NULL);
+	h_closurelog(&r, "--help", NULL);
 	assert_int_equal(r.status, 0);
 	h_run_free(&r);
-	cl(&r, "frobnicate", NULL);
+	h_closurelog(&r, "frobnicate", NULL);
 	assert_int_equal(r.status, 2);
 	h_run_free(&r);
-	cl(&r, NULL);
+	h_closurelog(&r, NULL);
 	assert_int_equal(r.status, 2);
 	h_run_free(&r);
 	{
@@ -136,7 +114,7 @@ test_keygen(void **state)
 	struct note_verifier v;
 
 	(void)state;
-	cl(&r, "keygen", "ci.example.com/builder", path("ci"), NULL);
+	h_closurelog(&r, "keygen", "ci.example.com/builder", path("ci"), NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "ci.example.com/builder+"));
 	h_run_free(&r);
@@ -148,18 +126,18 @@ test_keygen(void **state)
 	assert_int_equal(s.id, v.id);
 	note_signer_wipe(&s);
 	/* Never overwrites; refuses bad names. */
-	cl(&r, "keygen", "ci.example.com/builder", path("ci"), NULL);
+	h_closurelog(&r, "keygen", "ci.example.com/builder", path("ci"), NULL);
 	assert_int_equal(r.status, 2);
 	assert_one_line_error(&r, "keygen", "exist");
 	h_run_free(&r);
-	cl(&r, "keygen", "has space", path("x"), NULL);
+	h_closurelog(&r, "keygen", "has space", path("x"), NULL);
 	assert_int_equal(r.status, 2);
 	assert_one_line_error(&r, "keygen", NULL);
 	h_run_free(&r);
-	cl(&r, "keygen", "a+b", path("x"), NULL);
+	h_closurelog(&r, "keygen", "a+b", path("x"), NULL);
 	assert_int_equal(r.status, 2);
 	h_run_free(&r);
-	cl(&r, "keygen", "only-one-arg", NULL);
+	h_closurelog(&r, "keygen", "only-one-arg", NULL);
 	assert_int_equal(r.status, 2);
 	h_run_free(&r);
 }
@@ -169,7 +147,8 @@ attest_ok(const char *key, const char *out, const char *builder)
 {
 	struct h_run r;
 
-	cl(&r, "attest", "--key", key, "--root", ROOT, "--nar-hash", NAR_HEX, "--flake-lock-digest",
+	h_closurelog(&r, "attest", "--key", key, "--root", ROOT, "--nar-hash", NAR_HEX,
+	    "--flake-lock-digest",
 	    "sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=", "--successor",
 	    "/nix/store/i9pmrzmpshapij2kin22pff6fc2adavx-hello.txt", "--system", "x86_64-linux",
 	    "--sandbox", "--substituter", "https://cache.nixos.org", "--trusted-public-key",
@@ -193,9 +172,9 @@ test_attest_inspect(void **state)
 	json_error_t je;
 
 	(void)state;
-	cl(&r, "keygen", "ci.example.com/builder", path("ci"), NULL);
+	h_closurelog(&r, "keygen", "ci.example.com/builder", path("ci"), NULL);
 	h_run_free(&r);
-	cl(&r, "keygen", "other.example.com", path("other"), NULL);
+	h_closurelog(&r, "keygen", "other.example.com", path("other"), NULL);
 	h_run_free(&r);
 	attest_ok(path("ci.key"), path("a.env"), "runner 1");
 
@@ -226,18 +205,19 @@ test_attest_inspect(void **state)
 	(void)arena_buf;
 	/* A flake.lock file is hashed. */
 	h_write(path("flake.lock"), "{\"version\":7}\n", 14);
-	cl(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI,
+	h_closurelog(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI,
 	    "--flake-lock", path("flake.lock"), "-o", path("b.env"), NULL);
 	assert_int_equal(r.status, 0);
 	h_run_free(&r);
 
 	/* inspect: text and JSON, with signature status. */
-	cl(&r, "inspect", path("a.env"), "--submitter-key", path("ci.pub"), NULL);
+	h_closurelog(&r, "inspect", path("a.env"), "--submitter-key", path("ci.pub"), NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, ROOT));
 	assert_non_null(strstr(r.out, "valid, ci.example.com/builder"));
 	h_run_free(&r);
-	cl(&r, "inspect", "--json", path("a.env"), "--submitter-key", path("other.pub"), NULL);
+	h_closurelog(
+	    &r, "inspect", "--json", path("a.env"), "--submitter-key", path("other.pub"), NULL);
 	assert_int_equal(r.status, 0);
 	j = json_loads(r.out, 0, &je);
 	assert_non_null(j);
@@ -255,44 +235,44 @@ test_attest_inspect(void **state)
 	env[len - 11] ^= 1;
 	h_write(path("bad.env"), env, len);
 	free(env);
-	cl(&r, "inspect", path("bad.env"), "--submitter-key", path("ci.pub"), NULL);
+	h_closurelog(&r, "inspect", path("bad.env"), "--submitter-key", path("ci.pub"), NULL);
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.out, "INVALID"));
 	h_run_free(&r);
 	/* Not something inspect knows: exit 2. */
 	h_write(path("junk"), "junk", 4);
-	cl(&r, "inspect", path("junk"), NULL);
+	h_closurelog(&r, "inspect", path("junk"), NULL);
 	assert_int_equal(r.status, 2);
 	assert_one_line_error(&r, "inspect", "not an envelope");
 	h_run_free(&r);
 
 	/* attest refuses bad input with the field named, exit 2. */
-	cl(&r, "attest", "--key", path("ci.key"), "--root", "/nix/store/bad", "--nar-hash", NAR_SRI,
-	    "--flake-lock-digest", NAR_SRI, "-o", path("c.env"), NULL);
+	h_closurelog(&r, "attest", "--key", path("ci.key"), "--root", "/nix/store/bad",
+	    "--nar-hash", NAR_SRI, "--flake-lock-digest", NAR_SRI, "-o", path("c.env"), NULL);
 	assert_int_equal(r.status, 2);
 	assert_one_line_error(&r, "attest", "root");
 	h_run_free(&r);
-	cl(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", "md5:00",
+	h_closurelog(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", "md5:00",
 	    "--flake-lock-digest", NAR_SRI, "-o", path("c.env"), NULL);
 	assert_int_equal(r.status, 2);
 	assert_one_line_error(&r, "attest", "--nar-hash");
 	h_run_free(&r);
-	cl(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI, "-o",
-	    path("c.env"), NULL);
+	h_closurelog(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI,
+	    "-o", path("c.env"), NULL);
 	assert_int_equal(r.status, 2);
 	assert_one_line_error(&r, "attest", "flake-lock");
 	h_run_free(&r);
-	cl(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI,
+	h_closurelog(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI,
 	    "--flake-lock-digest", NAR_SRI, "--run-url", "ftp://x/y", "-o", path("c.env"), NULL);
 	assert_int_equal(r.status, 2);
 	assert_one_line_error(&r, "attest", "run_url");
 	h_run_free(&r);
-	cl(&r, "attest", "--bogus", NULL);
+	h_closurelog(&r, "attest", "--bogus", NULL);
 	assert_int_equal(r.status, 2);
 	h_run_free(&r);
 	/* A private key others can read is refused. */
 	chmod(path("ci.key"), 0644);
-	cl(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI,
+	h_closurelog(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI,
 	    "--flake-lock-digest", NAR_SRI, "-o", path("c.env"), NULL);
 	assert_int_equal(r.status, 2);
 	assert_one_line_error(&r, "attest", "readable by group or others");
@@ -302,7 +282,7 @@ test_attest_inspect(void **state)
 	big = malloc(400);
 	memset(big, 'b', 399);
 	big[399] = '\0';
-	cl(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI,
+	h_closurelog(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI,
 	    "--flake-lock-digest", NAR_SRI, "--builder", (char *)big, "-o", path("c.env"), NULL);
 	assert_int_equal(r.status, 2);
 	assert_one_line_error(&r, "attest", "builder_id");
@@ -321,9 +301,9 @@ test_submit_and_query(void **state)
 	json_error_t je;
 
 	(void)state;
-	cl(&r, "keygen", "ci.example.com/builder", path("ci"), NULL);
+	h_closurelog(&r, "keygen", "ci.example.com/builder", path("ci"), NULL);
 	h_run_free(&r);
-	cl(&r, "keygen", "stranger.example.com", path("stranger"), NULL);
+	h_closurelog(&r, "keygen", "stranger.example.com", path("stranger"), NULL);
 	h_run_free(&r);
 	{
 		size_t len;
@@ -344,21 +324,21 @@ test_submit_and_query(void **state)
 	attest_ok(path("ci.key"), path("a.env"), "runner 1");
 	attest_ok(path("ci.key"), path("b.env"), "runner 2");
 	attest_ok(path("stranger.key"), path("s.env"), "runner 3");
-	cl(&r, "submit", "--log", logarg, "--log-key", s.pub, path("a.env"), NULL);
+	h_closurelog(&r, "submit", "--log", logarg, "--log-key", s.pub, path("a.env"), NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "logged at index 0"));
 	assert_non_null(strstr(r.out, "signature verified"));
 	h_run_free(&r);
 	/* Resubmission is idempotent. */
-	cl(&r, "submit", "--log", s.url, "--log-key", s.vkey, path("a.env"), "-o",
+	h_closurelog(&r, "submit", "--log", s.url, "--log-key", s.vkey, path("a.env"), "-o",
 	    path("a2.bundle"), NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "already logged at index 0"));
 	h_run_free(&r);
 	/* Several at once into a directory; the stranger's is refused (exit
 	 * 1, the log's reason), the others are written. */
-	cl(&r, "submit", "--log", s.url, "--log-key", s.pub, "-o", path("out"), path("b.env"),
-	    path("s.env"), NULL);
+	h_closurelog(&r, "submit", "--log", s.url, "--log-key", s.pub, "-o", path("out"),
+	    path("b.env"), path("s.env"), NULL);
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.err, "not an accepted submitter"));
 	h_run_free(&r);
@@ -370,8 +350,8 @@ test_submit_and_query(void **state)
 		assert_int_equal(stat(path("a.env.bundle"), &st), 0);
 	}
 	/* A wrong log key: the answer does not check out, no bundle. */
-	cl(&r, "submit", "--log", s.url, "--log-key", path("ci.pub"), "-o", path("x.bundle"),
-	    path("a.env"), NULL);
+	h_closurelog(&r, "submit", "--log", s.url, "--log-key", path("ci.pub"), "-o",
+	    path("x.bundle"), path("a.env"), NULL);
 	assert_int_equal(r.status, 1);
 	assert_one_line_error(&r, "submit", "checkpoint does not verify");
 	h_run_free(&r);
@@ -387,27 +367,27 @@ test_submit_and_query(void **state)
 		assert_int_equal(r.status, 1);
 		h_run_free(&r);
 	}
-	cl(&r, "submit", "--log", "ftp://x", path("a.env"), NULL);
+	h_closurelog(&r, "submit", "--log", "ftp://x", path("a.env"), NULL);
 	assert_int_equal(r.status, 2);
 	h_run_free(&r);
-	cl(&r, "submit", "--log", s.url, path("missing.env"), NULL);
+	h_closurelog(&r, "submit", "--log", s.url, path("missing.env"), NULL);
 	assert_int_equal(r.status, 2);
 	h_run_free(&r);
 
 	/* get / prove / search */
-	cl(&r, "get", "--log", s.url, "1", NULL);
+	h_closurelog(&r, "get", "--log", s.url, "1", NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "entry 1"));
 	assert_non_null(strstr(r.out, "runner 2"));
 	h_run_free(&r);
-	cl(&r, "get", "--log", s.url, "--json", "0", NULL);
+	h_closurelog(&r, "get", "--log", s.url, "--json", "0", NULL);
 	assert_int_equal(r.status, 0);
 	j = json_loads(r.out, 0, &je);
 	assert_non_null(j);
 	assert_int_equal(json_integer_value(json_object_get(j, "index")), 0);
 	json_decref(j);
 	h_run_free(&r);
-	cl(&r, "get", "--log", s.url, "0", "-o", path("got.env"), NULL);
+	h_closurelog(&r, "get", "--log", s.url, "0", "-o", path("got.env"), NULL);
 	assert_int_equal(r.status, 0);
 	h_run_free(&r);
 	{
@@ -419,49 +399,49 @@ test_submit_and_query(void **state)
 		free(a);
 		free(b);
 	}
-	cl(&r, "get", "--log", s.url, "7", NULL);
+	h_closurelog(&r, "get", "--log", s.url, "7", NULL);
 	assert_int_equal(r.status, 2);
 	assert_one_line_error(&r, "get", "beyond");
 	h_run_free(&r);
-	cl(&r, "prove", "--log", s.url, "--index", "0", "--log-key", s.pub, NULL);
+	h_closurelog(&r, "prove", "--log", s.url, "--index", "0", "--log-key", s.pub, NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "entry 0 is in"));
 	h_run_free(&r);
-	cl(&r, "prove", "--log", s.url, "--index", "1", "--log-key", s.pub, "-o", path("p.bundle"),
-	    NULL);
+	h_closurelog(&r, "prove", "--log", s.url, "--index", "1", "--log-key", s.pub, "-o",
+	    path("p.bundle"), NULL);
 	assert_int_equal(r.status, 0);
 	h_run_free(&r);
-	cl(&r, "inspect", path("p.bundle"), "--log-key", s.pub, "--submitter-key", path("ci.pub"),
-	    NULL);
+	h_closurelog(&r, "inspect", path("p.bundle"), "--log-key", s.pub, "--submitter-key",
+	    path("ci.pub"), NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "leads to the checkpoint root"));
 	h_run_free(&r);
-	cl(&r, "prove", "--log", s.url, "--from", "1", "--to", "2", "--json", NULL);
+	h_closurelog(&r, "prove", "--log", s.url, "--from", "1", "--to", "2", "--json", NULL);
 	assert_int_equal(r.status, 0);
 	j = json_loads(r.out, 0, &je);
 	assert_non_null(j);
 	assert_int_equal(json_integer_value(json_object_get(j, "to")), 2);
 	json_decref(j);
 	h_run_free(&r);
-	cl(&r, "prove", "--log", s.url, "--from", "3", NULL);
+	h_closurelog(&r, "prove", "--log", s.url, "--from", "3", NULL);
 	assert_int_equal(r.status, 2);
 	h_run_free(&r);
-	cl(&r, "search", "--log", s.url, "--root", ROOT, NULL);
+	h_closurelog(&r, "search", "--log", s.url, "--root", ROOT, NULL);
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "0\n1\n");
 	h_run_free(&r);
-	cl(&r, "search", "--log", s.url, "--nar-hash", NAR_HEX, "--json", NULL);
+	h_closurelog(&r, "search", "--log", s.url, "--nar-hash", NAR_HEX, "--json", NULL);
 	assert_int_equal(r.status, 0);
 	j = json_loads(r.out, 0, &je);
 	assert_non_null(j);
 	assert_int_equal(json_array_size(json_object_get(j, "indices")), 2);
 	json_decref(j);
 	h_run_free(&r);
-	cl(&r, "search", "--log", s.url, "--submitter", path("stranger.pub"), NULL);
+	h_closurelog(&r, "search", "--log", s.url, "--submitter", path("stranger.pub"), NULL);
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "");
 	h_run_free(&r);
-	cl(&r, "search", "--log", s.url, "--root", "/nix/store/nope", NULL);
+	h_closurelog(&r, "search", "--log", s.url, "--root", "/nix/store/nope", NULL);
 	assert_int_equal(r.status, 2);
 	h_run_free(&r);
 
@@ -477,11 +457,11 @@ test_submit_and_query(void **state)
 		h_write(path("checkpoint"), body, len);
 		free(body);
 	}
-	cl(&r, "inspect", path("checkpoint"), "--log-key", s.pub, NULL);
+	h_closurelog(&r, "inspect", path("checkpoint"), "--log-key", s.pub, NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "valid (log key)"));
 	h_run_free(&r);
-	cl(&r, "inspect", path("checkpoint"), "--log-key", path("ci.pub"), NULL);
+	h_closurelog(&r, "inspect", path("checkpoint"), "--log-key", path("ci.pub"), NULL);
 	assert_int_equal(r.status, 1);
 	h_run_free(&r);
 	h_server_stop(&s, SIGTERM);

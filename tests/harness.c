@@ -234,6 +234,34 @@ h_run(struct h_run *r, const char *in_path, const char *const *argv)
 	close(err_fd);
 }
 
+int
+h_closurelog(struct h_run *r, ...)
+{
+	const char *argv[64];
+	va_list ap;
+	int n = 0;
+
+	argv[n++] = h_bin("closurelog");
+	va_start(ap, r);
+	while (n < 63 && (argv[n] = va_arg(ap, const char *)) != NULL)
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	h_run(r, NULL, argv);
+	return r->status;
+}
+
+const char *
+h_path(const char *dir, const char *name)
+{
+	static char buf[8][1024];
+	static int next;
+	char *b = buf[next++ % 8];
+
+	snprintf(b, sizeof buf[0], "%s/%s", dir, name);
+	return b;
+}
+
 void
 h_run_free(struct h_run *r)
 {

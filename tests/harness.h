@@ -60,6 +60,13 @@ struct h_run {
 void h_run(struct h_run *r, const char *in_path, const char *const *argv);
 void h_run_free(struct h_run *r);
 
+/* Run build/bin/closurelog with the arguments that follow (NULL-terminated)
+ * and return its exit status. */
+int h_closurelog(struct h_run *r, ...);
+
+/* "<dir>/<name>" in one of 8 rotating static buffers. */
+const char *h_path(const char *dir, const char *name);
+
 /* One HTTP request with libcurl (no retries).  *status gets the HTTP
  * status (0 on network failure); *body (malloc'd, NUL-terminated) and *len
  * the answer, if body is not NULL.  Returns 0 or -1. */

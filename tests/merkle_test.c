@@ -17,56 +17,13 @@ typedef uint8_t hash_t[MT_HASH_LEN];
 
 /* ---- An in-memory store of stored nodes, filled by mt_range_append ---- */
 
-struct memstore {
-	hash_t *h[64];
-	uint64_t n[64], cap[64];
-};
-
-static int
-ms_emit(void *ctx, const struct mt_node *node, const uint8_t hash[MT_HASH_LEN])
-{
-	struct memstore *ms = ctx;
-	unsigned l = node->height;
-
-	/* Nodes complete left to right, so each height grows by appending. */
-	assert_int_equal(node->index, ms->n[l]);
-	if (ms->n[l] == ms->cap[l]) {
-		ms->cap[l] = ms->cap[l] ? 2 * ms->cap[l] : 64;
-		ms->h[l] = realloc(ms->h[l], ms->cap[l] * sizeof(hash_t));
-		assert_non_null(ms->h[l]);
-	}
-	memcpy(ms->h[l][ms->n[l]++], hash, MT_HASH_LEN);
-	return 0;
-}
-
-static int
-ms_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN])
-{
-	struct memstore *ms = ctx;
-
-	for (size_t i = 0; i < n; i++) {
-		if (nodes[i].height >= 64 || nodes[i].index >= ms->n[nodes[i].height])
-			return -1;
-		memcpy(out[i], ms->h[nodes[i].height][nodes[i].index], MT_HASH_LEN);
-	}
-	return 0;
-}
-
-static void
-ms_free(struct memstore *ms)
-{
-	for (int l = 0; l < 64; l++)
-		free(ms->h[l]);
-	memset(ms, 0, sizeof *ms);
-}
-
 /* Build a tree of n leaves (leaf hashes given) into ms, returning the range. */
 static void
-ms_build(struct memstore *ms, struct mt_range *r, hash_t *leaves, uint64_t n)
+ms_build(struct tu_memstore *ms, struct mt_range *r, hash_t *leaves, uint64_t n)
 {
 	mt_range_init(r);
 	for (uint64_t i = 0; i < n; i++)
-		assert_int_equal(mt_range_append(r, leaves[i], ms_emit, ms), 0);
+		assert_int_equal(mt_range_append(r, leaves[i], tu_ms_emit, ms), 0);
 }
 
 /* ---- Naive RFC 6962 reference: recursive MTH, PATH and PROOF ---- */
@@ -219,7 +176,7 @@ test_hasher(void **state)
 }
 
 static void
-check_proof_vectors(json_t *incl, json_t *cons, json_t *roots, struct memstore *ms)
+check_proof_vectors(json_t *incl, json_t *cons, json_t *roots, struct tu_memstore *ms)
 {
 	size_t i;
 	json_t *c;
@@ -243,7 +200,7 @@ check_proof_vectors(json_t *incl, json_t *cons, json_t *roots, struct memstore *
 		assert_true(json_array_size(p) <= MT_PROOF_MAX);
 		for (size_t j = 0; j < json_array_size(p); j++)
 			tu_unhex(json_string_value(json_array_get(p, j)), want[j], 32);
-		assert_int_equal(mt_inclusion_prove(idx, size, ms_read, ms, path, &n), 0);
+		assert_int_equal(mt_inclusion_prove(idx, size, tu_ms_read, ms, path, &n), 0);
 		assert_int_equal(n, json_array_size(p));
 		assert_int_equal(mt_inclusion_len(idx, size), n);
 		if (n > 0)
@@ -267,7 +224,7 @@ check_proof_vectors(json_t *incl, json_t *cons, json_t *roots, struct memstore *
 		}
 		for (size_t j = 0; j < json_array_size(p); j++)
 			tu_unhex(json_string_value(json_array_get(p, j)), want[j], 32);
-		assert_int_equal(mt_consistency_prove(m, sz, ms_read, ms, path, &n), 0);
+		assert_int_equal(mt_consistency_prove(m, sz, tu_ms_read, ms, path, &n), 0);
 		assert_int_equal(n, json_array_size(p));
 		assert_int_equal(mt_consistency_len(m, sz), n);
 		if (n > 0)
@@ -284,7 +241,7 @@ test_tree8(void **state)
 	json_t *leaves = json_object_get(t, "leaves"), *lh = json_object_get(t, "leaf_hashes");
 	json_t *roots = json_object_get(t, "roots"),
 	       *levels = json_object_get(t, "node_hashes_by_level");
-	struct memstore ms = {0};
+	struct tu_memstore ms = {0};
 	struct mt_range r;
 	hash_t hashes[8];
 	uint8_t got[32], want[32];
@@ -308,7 +265,7 @@ test_tree8(void **state)
 		free(d);
 		tu_unhex(json_string_value(json_array_get(lh, i)), want, 32);
 		assert_memory_equal(hashes[i], want, 32);
-		assert_int_equal(mt_range_append(&r, hashes[i], ms_emit, &ms), 0);
+		assert_int_equal(mt_range_append(&r, hashes[i], tu_ms_emit, &ms), 0);
 	}
 	/* Every stored node equals the published node hashes, level by level. */
 	for (size_t l = 0; l < json_array_size(levels); l++) {
@@ -323,12 +280,12 @@ test_tree8(void **state)
 	for (uint64_t s = 0; s <= 8; s++) {
 		snprintf(key, sizeof key, "%llu", (unsigned long long)s);
 		tu_unhex(json_string_value(json_object_get(roots, key)), want, 32);
-		assert_int_equal(mt_root_at(s, ms_read, &ms, got), 0);
+		assert_int_equal(mt_root_at(s, tu_ms_read, &ms, got), 0);
 		assert_memory_equal(got, want, 32);
 	}
 	check_proof_vectors(
 	    json_object_get(t, "inclusion"), json_object_get(t, "consistency"), roots, &ms);
-	ms_free(&ms);
+	tu_ms_free(&ms);
 	json_decref(v);
 }
 
@@ -385,7 +342,7 @@ test_large_tree(void **state)
 	json_t *lt = json_object_get(v, "large_tree");
 	json_t *roots = json_object_get(lt, "roots");
 	uint64_t size = tu_u64(lt, "size");
-	struct memstore ms = {0};
+	struct tu_memstore ms = {0};
 	struct mt_range r;
 	hash_t *lv = leaves_ascii(size);
 	const char *key;
@@ -401,7 +358,7 @@ test_large_tree(void **state)
 	json_object_foreach(roots, key, val)
 	{
 		tu_unhex(json_string_value(val), want, 32);
-		assert_int_equal(mt_root_at(strtoull(key, NULL, 10), ms_read, &ms, got), 0);
+		assert_int_equal(mt_root_at(strtoull(key, NULL, 10), tu_ms_read, &ms, got), 0);
 		assert_memory_equal(got, want, 32);
 	}
 	check_proof_vectors(
@@ -409,7 +366,7 @@ test_large_tree(void **state)
 
 	/* A range reloaded from storage continues the same tree. */
 	struct mt_range r2;
-	assert_int_equal(mt_range_load(&r2, 69888, ms_read, &ms), 0);
+	assert_int_equal(mt_range_load(&r2, 69888, tu_ms_read, &ms), 0);
 	tu_unhex(json_string_value(json_object_get(roots, "69888")), want, 32);
 	mt_range_root(&r2, got);
 	assert_memory_equal(got, want, 32);
@@ -422,7 +379,7 @@ test_large_tree(void **state)
 	}
 
 	free(lv);
-	ms_free(&ms);
+	tu_ms_free(&ms);
 	json_decref(v);
 }
 
@@ -453,7 +410,7 @@ static void
 test_differential(void **state)
 {
 	hash_t *lv = leaves_ascii(NAIVE_MAX);
-	struct memstore ms = {0};
+	struct tu_memstore ms = {0};
 	struct mt_range r;
 	hash_t roots[NAIVE_MAX + 1];
 	hash_t path[MT_PROOF_MAX], want[MT_PROOF_MAX];
@@ -468,15 +425,15 @@ test_differential(void **state)
 		naive_mth(0, size, roots[size]);
 		assert_memory_equal(got, roots[size], 32);
 		if (size < NAIVE_MAX)
-			assert_int_equal(mt_range_append(&r, lv[size], ms_emit, &ms), 0);
+			assert_int_equal(mt_range_append(&r, lv[size], tu_ms_emit, &ms), 0);
 	}
 	for (uint64_t size = 1; size <= NAIVE_MAX; size++) {
-		assert_int_equal(mt_root_at(size, ms_read, &ms, got), 0);
+		assert_int_equal(mt_root_at(size, tu_ms_read, &ms, got), 0);
 		assert_memory_equal(got, roots[size], 32);
 		for (uint64_t i = 0; i < size; i++) {
 			nw = 0;
 			naive_path(i, 0, size, want, &nw);
-			assert_int_equal(mt_inclusion_prove(i, size, ms_read, &ms, path, &n), 0);
+			assert_int_equal(mt_inclusion_prove(i, size, tu_ms_read, &ms, path, &n), 0);
 			assert_int_equal(n, nw);
 			assert_int_equal(n, mt_inclusion_len(i, size));
 			if (n > 0)
@@ -488,7 +445,8 @@ test_differential(void **state)
 			nw = 0;
 			if (m > 0 && m < size)
 				naive_subproof(m, 0, size, 1, want, &nw);
-			assert_int_equal(mt_consistency_prove(m, size, ms_read, &ms, path, &n), 0);
+			assert_int_equal(
+			    mt_consistency_prove(m, size, tu_ms_read, &ms, path, &n), 0);
 			assert_int_equal(n, nw);
 			assert_int_equal(n, mt_consistency_len(m, size));
 			if (n > 0)
@@ -498,16 +456,16 @@ test_differential(void **state)
 		}
 	}
 	/* Out-of-range arguments. */
-	assert_int_equal(mt_inclusion_prove(5, 5, ms_read, &ms, path, &n), MT_EINVAL);
-	assert_int_equal(mt_inclusion_prove(0, 0, ms_read, &ms, path, &n), MT_EINVAL);
-	assert_int_equal(mt_consistency_prove(6, 5, ms_read, &ms, path, &n), MT_EINVAL);
+	assert_int_equal(mt_inclusion_prove(5, 5, tu_ms_read, &ms, path, &n), MT_EINVAL);
+	assert_int_equal(mt_inclusion_prove(0, 0, tu_ms_read, &ms, path, &n), MT_EINVAL);
+	assert_int_equal(mt_consistency_prove(6, 5, tu_ms_read, &ms, path, &n), MT_EINVAL);
 	assert_int_equal(mt_inclusion_verify(lv[0], 1, 1, path[0], 0, roots[1]), MT_EINVAL);
 	assert_int_equal(mt_inclusion_verify(lv[0], 0, 0, path[0], 0, roots[1]), MT_EINVAL);
 	assert_int_equal(mt_consistency_verify(6, 5, roots[6], roots[5], path[0], 0), MT_EINVAL);
 	/* A reader error is passed back unchanged. */
-	assert_int_equal(mt_inclusion_prove(0, NAIVE_MAX + 1, ms_read, &ms, path, &n), -1);
+	assert_int_equal(mt_inclusion_prove(0, NAIVE_MAX + 1, tu_ms_read, &ms, path, &n), -1);
 	naive_teardown();
-	ms_free(&ms);
+	tu_ms_free(&ms);
 	free(lv);
 }
 
@@ -630,7 +588,7 @@ static void
 test_mutations(void **state)
 {
 	hash_t *lv = leaves_ascii(NAIVE_MAX);
-	struct memstore ms = {0};
+	struct tu_memstore ms = {0};
 	struct mt_range r;
 	hash_t roots[NAIVE_MAX + 1];
 	hash_t path[MT_PROOF_MAX];
@@ -639,17 +597,18 @@ test_mutations(void **state)
 	(void)state;
 	ms_build(&ms, &r, lv, NAIVE_MAX);
 	for (uint64_t s = 0; s <= NAIVE_MAX; s++)
-		assert_int_equal(mt_root_at(s, ms_read, &ms, roots[s]), 0);
+		assert_int_equal(mt_root_at(s, tu_ms_read, &ms, roots[s]), 0);
 	for (uint64_t size = 1; size <= NAIVE_MAX; size += (size < MUT_ALL_BITS ? 1 : 61)) {
 		/* Every bit for small trees; a rotating sample of bits beyond. */
 		uint64_t bitstep = size <= MUT_ALL_BITS ? 1 : 37;
 
 		for (uint64_t i = 0; i < size; i += (size <= MUT_ALL_BITS ? 1 : 13)) {
-			assert_int_equal(mt_inclusion_prove(i, size, ms_read, &ms, path, &n), 0);
+			assert_int_equal(mt_inclusion_prove(i, size, tu_ms_read, &ms, path, &n), 0);
 			mutate_inclusion(lv, roots, i, size, path, n, bitstep);
 		}
 		for (uint64_t m = 1; m < size; m += (size <= MUT_ALL_BITS ? 1 : 13)) {
-			assert_int_equal(mt_consistency_prove(m, size, ms_read, &ms, path, &n), 0);
+			assert_int_equal(
+			    mt_consistency_prove(m, size, tu_ms_read, &ms, path, &n), 0);
 			mutate_consistency(roots, m, size, path, n, bitstep);
 		}
 	}
@@ -660,7 +619,7 @@ test_mutations(void **state)
 	assert_int_equal(mt_consistency_verify(5, 5, roots[5], roots[5], path[0], 0), 0);
 	assert_int_equal(mt_consistency_verify(5, 5, roots[5], roots[6], path[0], 0), MT_EBADPROOF);
 	assert_int_equal(mt_consistency_verify(5, 5, roots[5], roots[5], path[0], 1), MT_EPROOFLEN);
-	ms_free(&ms);
+	tu_ms_free(&ms);
 	free(lv);
 }
 

@@ -71,3 +71,40 @@ tu_u64(const json_t *obj, const char *key)
 		fail_msg("vector has no integer \"%s\"", key);
 	return (uint64_t)json_integer_value(v);
 }
+
+int
+tu_ms_emit(void *ctx, const struct mt_node *node, const uint8_t hash[MT_HASH_LEN])
+{
+	struct tu_memstore *ms = ctx;
+	unsigned l = node->height;
+
+	assert_int_equal(node->index, ms->n[l]);
+	if (ms->n[l] == ms->cap[l]) {
+		ms->cap[l] = ms->cap[l] ? 2 * ms->cap[l] : 64;
+		ms->h[l] = realloc(ms->h[l], ms->cap[l] * sizeof ms->h[l][0]);
+		assert_non_null(ms->h[l]);
+	}
+	memcpy(ms->h[l][ms->n[l]++], hash, MT_HASH_LEN);
+	return 0;
+}
+
+int
+tu_ms_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN])
+{
+	struct tu_memstore *ms = ctx;
+
+	for (size_t i = 0; i < n; i++) {
+		if (nodes[i].height >= 64 || nodes[i].index >= ms->n[nodes[i].height])
+			return -1;
+		memcpy(out[i], ms->h[nodes[i].height][nodes[i].index], MT_HASH_LEN);
+	}
+	return 0;
+}
+
+void
+tu_ms_free(struct tu_memstore *ms)
+{
+	for (int l = 0; l < 64; l++)
+		free(ms->h[l]);
+	memset(ms, 0, sizeof *ms);
+}

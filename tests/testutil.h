@@ -14,6 +14,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "merkle.h"
+
 /* Load tests/vectors/<name>; fails the test if it cannot be read. Caller
  * json_decref()s the result. */
 json_t *tu_vectors(const char *name);
@@ -30,5 +32,22 @@ const char *tu_str(const json_t *obj, const char *key);
 
 /* Integer member of a JSON object; fails the test if absent. */
 uint64_t tu_u64(const json_t *obj, const char *key);
+
+/* An in-memory store of stored nodes, filled by mt_range_append through
+ * tu_ms_emit (ctx: the store) and read back through tu_ms_read, the way
+ * the server's store and a client's tiles are. */
+struct tu_memstore {
+	uint8_t (*h[64])[MT_HASH_LEN];
+	uint64_t n[64], cap[64];
+};
+
+/* mt_emit_fn: append the node (nodes of one height arrive in order). */
+int tu_ms_emit(void *ctx, const struct mt_node *node, const uint8_t hash[MT_HASH_LEN]);
+
+/* mt_read_fn: the stored nodes; -1 for a node not stored. */
+int tu_ms_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN]);
+
+/* Free the store's memory and empty it. */
+void tu_ms_free(struct tu_memstore *ms);
 
 #endif

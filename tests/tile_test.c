@@ -15,42 +15,8 @@
 
 typedef uint8_t hash_t[MT_HASH_LEN];
 
-/* Stored nodes of one tree, by height, as mt_range_append emits them. */
-struct memstore {
-	hash_t *h[64];
-	uint64_t n[64];
-};
-
-static int
-ms_emit(void *ctx, const struct mt_node *node, const uint8_t hash[MT_HASH_LEN])
-{
-	struct memstore *ms = ctx;
-	unsigned l = node->height;
-
-	assert_int_equal(node->index, ms->n[l]);
-	if ((ms->n[l] & (ms->n[l] - 1)) == 0) {
-		ms->h[l] = realloc(ms->h[l], (ms->n[l] ? 2 * ms->n[l] : 1) * sizeof(hash_t));
-		assert_non_null(ms->h[l]);
-	}
-	memcpy(ms->h[l][ms->n[l]++], hash, MT_HASH_LEN);
-	return 0;
-}
-
-static int
-ms_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN])
-{
-	struct memstore *ms = ctx;
-
-	for (size_t i = 0; i < n; i++) {
-		if (nodes[i].index >= ms->n[nodes[i].height])
-			return -1;
-		memcpy(out[i], ms->h[nodes[i].height][nodes[i].index], MT_HASH_LEN);
-	}
-	return 0;
-}
-
 static void
-ms_build(struct memstore *ms, uint64_t n)
+ms_build(struct tu_memstore *ms, uint64_t n)
 {
 	struct mt_range r;
 	char buf[24];
@@ -62,15 +28,8 @@ ms_build(struct memstore *ms, uint64_t n)
 		int len = snprintf(buf, sizeof buf, "%llu", (unsigned long long)i);
 
 		mt_leaf_hash(leaf, (const uint8_t *)buf, (size_t)len);
-		assert_int_equal(mt_range_append(&r, leaf, ms_emit, ms), 0);
+		assert_int_equal(mt_range_append(&r, leaf, tu_ms_emit, ms), 0);
 	}
-}
-
-static void
-ms_free(struct memstore *ms)
-{
-	for (int l = 0; l < 64; l++)
-		free(ms->h[l]);
 }
 
 /* ---- Paths ---- */
@@ -278,7 +237,7 @@ test_widths(void **state)
 /* ---- The 70,000-entry vectors ---- */
 
 static uint8_t *
-tile_body(const struct memstore *ms, const struct mt_tile *t)
+tile_body(const struct tu_memstore *ms, const struct mt_tile *t)
 {
 	uint8_t *b = malloc((size_t)t->width * 32);
 
@@ -300,7 +259,7 @@ test_tile_vectors(void **state)
 	json_t *tiles = json_object_get(lt, "tiles"),
 	       *bundles = json_object_get(lt, "entry_bundles");
 	uint64_t size = tu_u64(lt, "size");
-	struct memstore ms;
+	struct tu_memstore ms;
 	size_t i;
 	json_t *c;
 	uint8_t got[32], want[32];
@@ -358,7 +317,7 @@ test_tile_vectors(void **state)
 		tu_unhex(tu_str(c, "sha256"), want, 32);
 		assert_memory_equal(got, want, 32);
 	}
-	ms_free(&ms);
+	tu_ms_free(&ms);
 	json_decref(v);
 }
 
@@ -373,7 +332,7 @@ struct tiles_at {
 
 /* Every tile of a tree of `size`, at its width for that size. */
 static void
-tiles_build(struct tiles_at *ta, const struct memstore *ms, uint64_t size)
+tiles_build(struct tiles_at *ta, const struct tu_memstore *ms, uint64_t size)
 {
 	ta->n = 0;
 	for (unsigned l = 0; l < 8; l++) {
@@ -399,7 +358,7 @@ tiles_free(struct tiles_at *ta)
 }
 
 static void
-check_size_via_tiles(struct memstore *ms, struct tiles_at *ta, uint64_t size, uint64_t seed)
+check_size_via_tiles(struct tu_memstore *ms, struct tiles_at *ta, uint64_t size, uint64_t seed)
 {
 	struct mt_tileset set = {ta->tiles, ta->data, ta->n};
 	hash_t a[MT_PROOF_MAX], b[MT_PROOF_MAX];
@@ -408,19 +367,19 @@ check_size_via_tiles(struct memstore *ms, struct tiles_at *ta, uint64_t size, ui
 	size_t na, nb, nt;
 	uint8_t ra[32], rb[32];
 
-	assert_int_equal(mt_root_at(size, ms_read, ms, ra), 0);
+	assert_int_equal(mt_root_at(size, tu_ms_read, ms, ra), 0);
 	assert_int_equal(mt_root_at(size, mt_tileset_read, &set, rb), 0);
 	assert_memory_equal(ra, rb, 32);
 	for (int k = 0; k < 24; k++) {
 		uint64_t i = (seed * 2654435761u + (uint64_t)k * 40503u) % size;
 		uint64_t m = i + 1;
 
-		assert_int_equal(mt_inclusion_prove(i, size, ms_read, ms, a, &na), 0);
+		assert_int_equal(mt_inclusion_prove(i, size, tu_ms_read, ms, a, &na), 0);
 		assert_int_equal(mt_inclusion_prove(i, size, mt_tileset_read, &set, b, &nb), 0);
 		assert_int_equal(na, nb);
 		if (na > 0)
 			assert_memory_equal(a, b, na * 32);
-		assert_int_equal(mt_consistency_prove(m, size, ms_read, ms, a, &na), 0);
+		assert_int_equal(mt_consistency_prove(m, size, tu_ms_read, ms, a, &na), 0);
 		assert_int_equal(mt_consistency_prove(m, size, mt_tileset_read, &set, b, &nb), 0);
 		assert_int_equal(na, nb);
 		if (na > 0)
@@ -447,7 +406,7 @@ test_tileset_proofs(void **state)
 {
 	static const uint64_t sizes[] = {1, 2, 3, 255, 256, 257, 511, 512, 1000, 65535, 65536,
 	    65537, 65791, 66000, 69888, 70000};
-	struct memstore ms;
+	struct tu_memstore ms;
 	struct tiles_at *ta = calloc(1, sizeof *ta);
 
 	(void)state;
@@ -475,7 +434,7 @@ test_tileset_proofs(void **state)
 	ta->tiles[3].width = 232;
 	tiles_free(ta);
 	free(ta);
-	ms_free(&ms);
+	tu_ms_free(&ms);
 }
 
 int

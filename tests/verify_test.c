@@ -61,48 +61,6 @@ __wrap_realloc(void *p, size_t n)
 
 typedef uint8_t hash_t[MT_HASH_LEN];
 
-struct memstore {
-	hash_t *h[64];
-	uint64_t n[64], cap[64];
-};
-
-static int
-ms_emit(void *ctx, const struct mt_node *node, const uint8_t hash[MT_HASH_LEN])
-{
-	struct memstore *ms = ctx;
-	unsigned l = node->height;
-
-	assert_int_equal(node->index, ms->n[l]);
-	if (ms->n[l] == ms->cap[l]) {
-		ms->cap[l] = ms->cap[l] ? 2 * ms->cap[l] : 64;
-		ms->h[l] = realloc(ms->h[l], ms->cap[l] * sizeof(hash_t));
-		assert_non_null(ms->h[l]);
-	}
-	memcpy(ms->h[l][ms->n[l]++], hash, MT_HASH_LEN);
-	return 0;
-}
-
-static int
-ms_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN])
-{
-	struct memstore *ms = ctx;
-
-	for (size_t i = 0; i < n; i++) {
-		if (nodes[i].height >= 64 || nodes[i].index >= ms->n[nodes[i].height])
-			return -1;
-		memcpy(out[i], ms->h[nodes[i].height][nodes[i].index], MT_HASH_LEN);
-	}
-	return 0;
-}
-
-static void
-ms_free(struct memstore *ms)
-{
-	for (int l = 0; l < 64; l++)
-		free(ms->h[l]);
-	memset(ms, 0, sizeof *ms);
-}
-
 /* ---- The fixture: a log of N_ENTRIES envelopes ---- */
 
 #define LOG_NAME    "example.com/verify-test-log"
@@ -121,7 +79,7 @@ struct fixture {
 	struct note_signer log, ci, other, witness;
 	char log_vkey[NOTE_VKEY_MAX], ci_vkey[NOTE_VKEY_MAX], other_vkey[NOTE_VKEY_MAX];
 	char witness_vkey[NOTE_VKEY_MAX];
-	struct memstore ms;
+	struct tu_memstore ms;
 	uint8_t *env[N_ENTRIES];
 	size_t env_len[N_ENTRIES];
 	char root[N_ENTRIES][NIX_STORE_PATH_MAX + 1];
@@ -260,7 +218,7 @@ checkpoint(
 	memset(&s, 0, sizeof s);
 	snprintf(s.origin, sizeof s.origin, "%s", origin);
 	s.size = size;
-	assert_int_equal(mt_root_at(size, ms_read, &fx.ms, s.root), 0);
+	assert_int_equal(mt_root_at(size, tu_ms_read, &fx.ms, s.root), 0);
 	assert_int_equal(sth_sign(&s, by, out, cap, &len, why), 0);
 	return len;
 }
@@ -276,7 +234,7 @@ tlog_proof(
 	assert_non_null(tp);
 	tp->index = index;
 	assert_int_equal(
-	    mt_inclusion_prove(index, size, ms_read, &fx.ms, tp->path, &tp->n_path), 0);
+	    mt_inclusion_prove(index, size, tu_ms_read, &fx.ms, tp->path, &tp->n_path), 0);
 	tp->checkpoint = cp;
 	tp->checkpoint_len = cp_len;
 	assert_int_equal(tproof_format(tp, out, cap, &len), 0);
@@ -343,7 +301,7 @@ setup(void **state)
 	for (unsigned i = 0; i < N_ENTRIES; i++) {
 		make_entry(i);
 		mt_leaf_hash(leaf, fx.env[i], fx.env_len[i]);
-		assert_int_equal(mt_range_append(&r, leaf, ms_emit, &fx.ms), 0);
+		assert_int_equal(mt_range_append(&r, leaf, tu_ms_emit, &fx.ms), 0);
 	}
 	fx.cp_len = checkpoint(&fx.log, LOG_NAME, N_ENTRIES, fx.cp, sizeof fx.cp);
 	subs[0] = fx.ci_vkey;
@@ -361,7 +319,7 @@ teardown(void **state)
 	closurelog_verifier_free(fx.v);
 	for (unsigned i = 0; i < N_ENTRIES; i++)
 		free(fx.env[i]);
-	ms_free(&fx.ms);
+	tu_ms_free(&fx.ms);
 	note_signer_wipe(&fx.log);
 	note_signer_wipe(&fx.ci);
 	note_signer_wipe(&fx.other);
@@ -764,7 +722,7 @@ test_proof_shape(void **state)
 	assert_non_null(text);
 	/* Index at the tree size. */
 	assert_int_equal(
-	    mt_inclusion_prove(N_ENTRIES - 1, N_ENTRIES, ms_read, &fx.ms, tp->path, &tp->n_path),
+	    mt_inclusion_prove(N_ENTRIES - 1, N_ENTRIES, tu_ms_read, &fx.ms, tp->path, &tp->n_path),
 	    0);
 	tp->index = N_ENTRIES;
 	tp->checkpoint = fx.cp;
@@ -776,7 +734,7 @@ test_proof_shape(void **state)
 	/* One hash too few, and one too many. */
 	tp->index = E_VALID;
 	assert_int_equal(
-	    mt_inclusion_prove(E_VALID, N_ENTRIES, ms_read, &fx.ms, tp->path, &tp->n_path), 0);
+	    mt_inclusion_prove(E_VALID, N_ENTRIES, tu_ms_read, &fx.ms, tp->path, &tp->n_path), 0);
 	tp->n_path--;
 	assert_int_equal(tproof_format(tp, text, BUF_MAX, &len), 0);
 	closurelog_verify_tlog_proof(
@@ -789,7 +747,8 @@ test_proof_shape(void **state)
 	expect_fail(&res, CLOSURELOG_EINCLUSION, "inclusion proof has");
 	/* A proof for an older tree, with the current checkpoint. */
 	assert_int_equal(
-	    mt_inclusion_prove(E_VALID, N_ENTRIES - 1, ms_read, &fx.ms, tp->path, &tp->n_path), 0);
+	    mt_inclusion_prove(E_VALID, N_ENTRIES - 1, tu_ms_read, &fx.ms, tp->path, &tp->n_path),
+	    0);
 	assert_int_equal(tproof_format(tp, text, BUF_MAX, &len), 0);
 	closurelog_verify_tlog_proof(
 	    fx.v, fx.env[E_VALID], fx.env_len[E_VALID], text, len, NULL, NULL, &res);
