@@ -71,10 +71,11 @@ check_acks_survived(const struct h_server *s, const struct note_verifier *lk, st
 
 #define N_KILL 3000
 
-/* Send sig to pid after a delay, from a thread, while the test loads it. */
+/* Send sig to the server from a thread once the log holds `after`
+ * entries, so that the signal lands mid-load however fast the machine. */
 struct killer {
-	pid_t pid;
-	useconds_t after;
+	const struct h_server *s;
+	uint64_t after;
 	int sig;
 };
 
@@ -82,9 +83,24 @@ static void *
 killer_main(void *arg)
 {
 	struct killer *k = arg;
+	char url[128];
 
-	usleep(k->after);
-	kill(k->pid, k->sig);
+	snprintf(url, sizeof url, "%s/healthz", k->s->url);
+	for (int i = 0; i < 3000; i++) {
+		uint8_t *body = NULL;
+		size_t len;
+		long status;
+		unsigned long long size = 0;
+
+		if (h_http("GET", url, NULL, 0, &status, &body, &len) == 0 && status == 200 &&
+		    sscanf((char *)body, "ok %llu", &size) == 1 && size >= k->after) {
+			free(body);
+			break;
+		}
+		free(body);
+		usleep(5000);
+	}
+	kill(k->s->pid, k->sig);
 	return NULL;
 }
 
@@ -107,7 +123,7 @@ test_kill9_under_load(void **state)
 	for (size_t i = 0; i < N_KILL; i++)
 		envs[i] = su_envelope(i, NULL, &lens[i]);
 	/* Kill the server while 16 clients are mid-way through. */
-	k = (struct killer){s.pid, 300000, SIGKILL};
+	k = (struct killer){&s, N_KILL / 3, SIGKILL};
 	assert_int_equal(pthread_create(&kt, NULL, killer_main, &k), 0);
 	su_blast(&s, envs, lens, N_KILL, 16, res);
 	pthread_join(kt, NULL);
@@ -171,7 +187,7 @@ test_sigterm_under_load(void **state)
 	su_log_key(&s, &lk);
 	for (size_t i = 0; i < N_TERM; i++)
 		envs[i] = su_envelope(i, NULL, &lens[i]);
-	k = (struct killer){s.pid, 200000, SIGTERM};
+	k = (struct killer){&s, N_TERM / 4, SIGTERM};
 	assert_int_equal(pthread_create(&kt, NULL, killer_main, &k), 0);
 	su_blast(&s, envs, lens, N_TERM, 16, res);
 	pthread_join(kt, NULL);
