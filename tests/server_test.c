@@ -725,8 +725,15 @@ test_submitters_reload(void **state)
 		h_write(path, line, (size_t)n);
 	}
 	kill(s.pid, SIGHUP);
-	usleep(200000);
-	assert_int_equal(su_submit(&s, &lk, env, len, &a, NULL), 201);
+	{
+		long st = 0;
+
+		for (int i = 0; i < 50 && st != 201; i++) {
+			if ((st = su_submit(&s, &lk, env, len, &a, NULL)) != 201)
+				usleep(100000);
+		}
+		assert_int_equal(st, 201);
+	}
 	free(env);
 	h_server_stop(&s, SIGTERM);
 	h_rmrf(dir);
