@@ -57,15 +57,6 @@ struct opts {
 	uint64_t max_size;
 };
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 static void
@@ -201,19 +192,19 @@ measure_limits(const struct opts *o, struct limits *lim)
 	memcpy(pae, env, pl);
 	crypto_sign_detached(sig, NULL, pae, pl, submitters[0].sk);
 	n = o->quick ? 4000 : 40000;
-	t = now_s();
+	t = lg_now();
 	for (int i = 0; i < n; i++) {
 		if (crypto_sign_verify_detached(sig, pae, pl, submitters[0].sk + 32) != 0)
 			die("verify");
 	}
-	lim->ed25519_verify_per_s = n / (now_s() - t);
+	lim->ed25519_verify_per_s = n / (lg_now() - t);
 	n = o->quick ? 100000 : 1000000;
-	t = now_s();
+	t = lg_now();
 	for (int i = 0; i < n; i++) {
 		env[0] ^= (uint8_t)i;
 		mt_leaf_hash(h, env, len);
 	}
-	lim->sha256_leaf_per_s = n / (now_s() - t);
+	lim->sha256_leaf_per_s = n / (lg_now() - t);
 
 	snprintf(dir, sizeof dir, "%s/lmdb-limit", o->work);
 	mkdir(dir, 0700);
@@ -221,7 +212,7 @@ measure_limits(const struct opts *o, struct limits *lim)
 	    mdb_env_open(e, dir, 0, 0600) != 0)
 		die("lmdb limit env");
 	n = o->quick ? 200 : 2000;
-	t = now_s();
+	t = lg_now();
 	for (int i = 0; i < n; i++) {
 		MDB_txn *txn;
 		MDB_val k = {sizeof i, &i}, v = {32, h};
@@ -230,7 +221,7 @@ measure_limits(const struct opts *o, struct limits *lim)
 		    mdb_put(txn, dbi, &k, &v, 0) != 0 || mdb_txn_commit(txn) != 0)
 			die("lmdb commit");
 	}
-	lim->lmdb_commit_per_s = n / (now_s() - t);
+	lim->lmdb_commit_per_s = n / (lg_now() - t);
 	mdb_env_close(e);
 	free(env);
 	free(buf);
@@ -272,7 +263,7 @@ server_start(const struct opts *o, struct server *s, const char *data, double *s
 
 	if (strlen(data) >= OPT_PATH * 2)
 		die("path too long: %s", data);
-	double t0 = now_s();
+	double t0 = lg_now();
 	FILE *f;
 
 	memset(s, 0, sizeof *s);
@@ -308,12 +299,12 @@ server_start(const struct opts *o, struct server *s, const char *data, double *s
 		}
 		if (waitpid(s->pid, &st, WNOHANG) == s->pid)
 			die("closurelogd exited at start (status %d)", st);
-		if (now_s() - t0 > 600)
+		if (lg_now() - t0 > 600)
 			die("closurelogd did not start");
 		usleep(1000);
 	}
 	if (startup != NULL)
-		*startup = now_s() - t0;
+		*startup = lg_now() - t0;
 	snprintf(s->hostport, sizeof s->hostport, "127.0.0.1:%u", (unsigned)s->port);
 	snprintf(pub, sizeof pub, "%s/log.pub", data);
 	if (key_verifier_load(pub, &s->log_key, NULL) != 0)
@@ -614,7 +605,7 @@ bulkload_main(const char *data, uint64_t total)
 	struct log_ckpt *ck;
 	uint64_t have;
 	size_t chunk = 65536;
-	double t0 = now_s();
+	double t0 = lg_now();
 
 	keys_init();
 	snprintf(key, sizeof key, "%s/log.key", data);
@@ -658,7 +649,7 @@ bulkload_main(const char *data, uint64_t total)
 	signer_close(sg);
 	st_meta_free(&meta);
 	st_close(st);
-	printf("%.3f\n", now_s() - t0);
+	printf("%.3f\n", lg_now() - t0);
 	return 0;
 }
 
@@ -814,7 +805,7 @@ bench_verify(
 	}
 	if (closurelog_verifier_new(lk, NULL, subp, N_SUBMITTERS, &v, err, sizeof err) != 0)
 		die("verifier: %s", err);
-	t = now_s();
+	t = lg_now();
 	for (size_t r = 0; r < rounds; r++) {
 		for (size_t i = 0; i < ap->n_bundles; i++) {
 			if (closurelog_verify_bundle(v, ap->bundles[i], ap->bundle_lens[i], NULL,
@@ -823,7 +814,7 @@ bench_verify(
 			vr->n++;
 		}
 	}
-	vr->per_s = (double)vr->n / (now_s() - t);
+	vr->per_s = (double)vr->n / (lg_now() - t);
 	vr->bound_per_s = lim->ed25519_verify_per_s / 2;
 	closurelog_verifier_free(v);
 }

@@ -56,8 +56,8 @@ struct lg {
 	bool stop_issuing;
 };
 
-static double
-now_s(void)
+double
+lg_now(void)
 {
 	struct timespec ts;
 
@@ -95,7 +95,7 @@ lg_request(struct lg_req *r, const char *method, const char *host_port, const ch
 static double
 due_time(const struct lg *g, size_t i)
 {
-	return g->cfg->rate > 0 ? g->t0 + (double)i / g->cfg->rate : now_s();
+	return g->cfg->rate > 0 ? g->t0 + (double)i / g->cfg->rate : lg_now();
 }
 
 static size_t
@@ -106,7 +106,7 @@ due_count(const struct lg *g)
 
 	if (g->cfg->rate <= 0)
 		return g->n;
-	e = now_s() - g->t0;
+	e = lg_now() - g->t0;
 	d = (size_t)(e * g->cfg->rate) + 1;
 	return d < g->n ? d : g->n;
 }
@@ -182,7 +182,7 @@ complete(struct conn *c)
 {
 	struct lg *g = c->lg;
 	struct lg_res *r = &g->res[c->cur];
-	double now = now_s(), lat = now - c->t_start;
+	double now = lg_now(), lat = now - c->t_start;
 
 	r->status = c->status;
 	r->latency_us = lat > 4294 ? UINT32_MAX : (uint32_t)(lat * 1e6);
@@ -281,7 +281,7 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 		c->connected = true;
 		c->lg->alive++;
 		if (c->lg->t0 == 0)
-			c->lg->t0 = now_s();
+			c->lg->t0 = lg_now();
 		event_add(c->rd, NULL);
 		send_next(c);
 		return;
@@ -297,7 +297,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (g->cfg->max_seconds > 0 && g->t0 > 0 && now_s() - g->t0 > g->cfg->max_seconds) {
+	if (g->cfg->max_seconds > 0 && g->t0 > 0 && lg_now() - g->t0 > g->cfg->max_seconds) {
 		g->stop_issuing = true;
 		maybe_finish(g);
 		return;

@@ -17,6 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Seconds on the monotonic clock. */
+double lg_now(void);
+
 struct lg_req {
 	uint8_t *bytes; /* the whole HTTP request; owned by the caller */
 	size_t len;

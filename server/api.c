@@ -108,7 +108,7 @@ struct api_thread {
 
 struct api {
 	struct cfg cfg;
-	const int *fds; /* one listening socket per HTTP thread */
+	int *fds; /* one listening socket per HTTP thread */
 	struct st *st;
 	struct log *log;
 	struct allow *al;
@@ -127,29 +127,21 @@ struct api {
 	bool stopper_started;
 };
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- Replies ---- */
 
 static void
-finish(struct api_thread *t, struct evhttp_request *req, struct conn *c, double t0, int code)
+finish(struct api_thread *t, struct conn *c, double t0, int code)
 {
+	double now = metrics_now();
+
 	metrics_count(t->a->m, M_HTTP_REQUESTS, 1);
 	if (code >= 400)
 		metrics_count(t->a->m, M_HTTP_ERRORS, 1);
-	metrics_observe(t->a->m, H_REQUEST_SECONDS, now_s() - t0);
+	metrics_observe(t->a->m, H_REQUEST_SECONDS, now - t0);
 	if (c != NULL) {
 		c->busy = false;
-		c->since = now_s();
+		c->since = now;
 	}
-	(void)req;
 }
 
 static const char *
@@ -182,25 +174,30 @@ reason_phrase(int code)
 	return "Error";
 }
 
+/* Send what the request's output buffer holds, with these headers. */
 static void
-reply(struct api_thread *t, struct evhttp_request *req, struct conn *c, double t0, int code,
-    const char *ctype, const char *cache, const void *body, size_t len)
+send_reply(struct api_thread *t, struct evhttp_request *req, struct conn *c, double t0, int code,
+    const char *ctype, const char *cache)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	struct evbuffer *b = evbuffer_new();
 
 	evhttp_add_header(h, "Content-Type", ctype);
 	if (cache != NULL)
 		evhttp_add_header(h, "Cache-Control", cache);
-	if (b == NULL || (len > 0 && evbuffer_add(b, body, len) != 0)) {
+	evhttp_send_reply(req, code, reason_phrase(code), NULL);
+	finish(t, c, t0, code);
+}
+
+static void
+reply(struct api_thread *t, struct evhttp_request *req, struct conn *c, double t0, int code,
+    const char *ctype, const char *cache, const void *body, size_t len)
+{
+	if (len > 0 && evbuffer_add(evhttp_request_get_output_buffer(req), body, len) != 0) {
 		evhttp_send_error(req, 500, NULL);
-		code = 500;
-	} else {
-		evhttp_send_reply(req, code, reason_phrase(code), b);
+		finish(t, c, t0, 500);
+		return;
 	}
-	if (b != NULL)
-		evbuffer_free(b);
-	finish(t, req, c, t0, code);
+	send_reply(t, req, c, t0, code, ctype, cache);
 }
 
 /* A one-line text error.  503 and 429 say when to come back. */
@@ -252,7 +249,7 @@ conn_new(struct event_base *base, void *arg)
 	bufferevent_incref(bev);
 	c->bev = bev;
 	c->t = t;
-	c->since = now_s();
+	c->since = metrics_now();
 	n = atomic_fetch_add(&t->a->n_conns, 1) + 1;
 	c->over = n > t->a->cfg.max_conns;
 	c->next = t->conns;
@@ -289,7 +286,7 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct api_thread *t = arg;
 	struct conn **pp = &t->conns;
-	double now = now_s(), limit = (double)t->a->cfg.request_timeout;
+	double now = metrics_now(), limit = (double)t->a->cfg.request_timeout;
 
 	(void)fd;
 	(void)what;
@@ -352,7 +349,7 @@ rate_ok(struct api_thread *t, struct evhttp_request *req)
 		h = (h ^ (uint8_t)*p) * 16777619u;
 	s = &t->a->rates[h % RATE_SLOTS];
 	mu = &t->a->rate_mu[h % 16];
-	now = now_s();
+	now = metrics_now();
 	pthread_mutex_lock(mu);
 	if (strncmp(s->addr, addr, sizeof s->addr) != 0) {
 		snprintf(s->addr, sizeof s->addr, "%s", addr);
@@ -379,42 +376,6 @@ parse_u64(const char *s, uint64_t *out)
 	return s != NULL && cl_u64_parse(s, strlen(s), out) == 0;
 }
 
-/* Parse the query into q, refusing names not in `allowed` (NULL-ended)
- * and repeated names.  Returns NULL or a reason. */
-static const char *
-query_parse(struct evhttp_request *req, struct evkeyvalq *q, const char *const *allowed)
-{
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *qs = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
-	static char bad[96];
-
-	TAILQ_INIT(q);
-	if (qs == NULL)
-		return NULL;
-	if (evhttp_parse_query_str(qs, q) != 0)
-		return "malformed query string";
-	for (struct evkeyval *kv = q->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
-		size_t i;
-
-		for (i = 0; allowed[i] != NULL; i++) {
-			if (strcmp(kv->key, allowed[i]) == 0)
-				break;
-		}
-		if (allowed[i] == NULL) {
-			snprintf(bad, sizeof bad, "unknown parameter \"%.40s\"", kv->key);
-			return bad;
-		}
-		for (struct evkeyval *o = q->tqh_first; o != kv; o = o->next.tqe_next) {
-			if (strcmp(o->key, kv->key) == 0) {
-				snprintf(
-				    bad, sizeof bad, "parameter \"%.40s\" given twice", kv->key);
-				return bad;
-			}
-		}
-	}
-	return NULL;
-}
-
 /* ---- Read routes ---- */
 
 struct ctx {
@@ -427,6 +388,44 @@ struct ctx {
 
 #define FAIL(x, code, reject, ...)                                                                 \
 	reply_error((x)->t, (x)->req, (x)->c, (x)->t0, code, reject, __VA_ARGS__)
+
+/* Parse the query of x into q, refusing names not in `allowed` (NULL-ended)
+ * and repeated names.  On refusal answers 400 and returns false; q is
+ * initialised either way and the caller clears it. */
+static bool
+query_parse(struct ctx *x, struct evkeyvalq *q, const char *const *allowed)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(x->req);
+	const char *qs = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+
+	TAILQ_INIT(q);
+	if (qs == NULL)
+		return true;
+	if (evhttp_parse_query_str(qs, q) != 0) {
+		FAIL(x, 400, R_BAD_REQUEST, "malformed query string");
+		return false;
+	}
+	for (struct evkeyval *kv = q->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+		size_t i;
+
+		for (i = 0; allowed[i] != NULL; i++) {
+			if (strcmp(kv->key, allowed[i]) == 0)
+				break;
+		}
+		if (allowed[i] == NULL) {
+			FAIL(x, 400, R_BAD_REQUEST, "unknown parameter \"%.40s\"", kv->key);
+			return false;
+		}
+		for (struct evkeyval *o = q->tqh_first; o != kv; o = o->next.tqe_next) {
+			if (strcmp(o->key, kv->key) == 0) {
+				FAIL(x, 400, R_BAD_REQUEST, "parameter \"%.40s\" given twice",
+				    kv->key);
+				return false;
+			}
+		}
+	}
+	return true;
+}
 
 static void
 get_checkpoint(struct ctx *x)
@@ -460,9 +459,8 @@ get_tile(struct ctx *x)
 		FAIL(x, 400, R_BAD_REQUEST, "malformed tile path %.80s", x->path);
 		return;
 	}
-	if (!reader_begin(x))
-		return;
-	/* Tiles exist for what a published checkpoint covers. */
+	/* Tiles exist for what a published checkpoint covers.  Take the
+	 * checkpoint before the snapshot, so the snapshot holds all of it. */
 	{
 		struct log_ckpt *ck = log_checkpoint(x->t->a->log);
 
@@ -470,10 +468,11 @@ get_tile(struct ctx *x)
 		log_ckpt_unref(ck);
 	}
 	if (tile.width > width) {
-		st_reader_end(r);
 		FAIL(x, 404, -1, "tile %.80s does not exist (yet)", x->path + 1);
 		return;
 	}
+	if (!reader_begin(x))
+		return;
 	if (!tile.entries) {
 		if ((rc = st_tile_get(r, tile.level, tile.index, &data)) != 0) {
 			st_reader_end(r);
@@ -486,38 +485,28 @@ get_tile(struct ctx *x)
 		return;
 	}
 	/* An entry bundle: uint16 big-endian length, then the leaf bytes. */
-	struct evbuffer *b = evbuffer_new();
-	struct evkeyvalq *h = evhttp_request_get_output_headers(x->req);
+	struct evbuffer *b = evhttp_request_get_output_buffer(x->req);
+	bool ok = true;
 
-	for (unsigned j = 0; b != NULL && j < tile.width; j++) {
-		size_t len;
+	for (unsigned j = 0; ok && j < tile.width; j++) {
+		size_t len = 0;
 		uint8_t be[2];
 
-		if ((rc = st_entry_get(r, tile.index * 256 + j, &data, &len)) != 0 || len > 65535) {
-			evbuffer_free(b);
-			b = NULL;
-			break;
-		}
+		ok = st_entry_get(r, tile.index * 256 + j, &data, &len) == 0 && len <= 65535;
 		be[0] = (uint8_t)(len >> 8);
 		be[1] = (uint8_t)len;
-		if (evbuffer_add(b, be, 2) != 0 || evbuffer_add(b, data, len) != 0) {
-			evbuffer_free(b);
-			b = NULL;
-		}
+		ok = ok && evbuffer_add(b, be, 2) == 0 && evbuffer_add(b, data, len) == 0;
 	}
 	st_reader_end(r);
-	if (b == NULL) {
+	if (!ok) {
+		evbuffer_drain(b, evbuffer_get_length(b));
 		FAIL(x, 500, R_STORAGE, "entry bundle could not be read");
 		return;
 	}
-	evhttp_add_header(h, "Content-Type", CT_OCTETS);
-	evhttp_add_header(h, "Cache-Control", CACHE_IMMUTABLE);
-	evhttp_send_reply(x->req, 200, "OK", b);
-	evbuffer_free(b);
-	finish(x->t, x->req, x->c, x->t0, 200);
+	send_reply(x->t, x->req, x->c, x->t0, 200, CT_OCTETS, CACHE_IMMUTABLE);
 }
 
-/* Encode and send an API message produced by enc into the thread arena. */
+/* Send an encoded API message, or a 500 if encoding it failed (rc). */
 static void
 reply_pb(struct ctx *x, int code, int rc, const uint8_t *out, size_t len)
 {
@@ -591,7 +580,7 @@ get_inclusion(struct ctx *x)
 {
 	static const char *const allowed[] = {"index", "leaf_hash", "size", NULL};
 	struct evkeyvalq q;
-	const char *bad, *si, *sl;
+	const char *si, *sl;
 	struct log_ckpt *ck = log_checkpoint(x->t->a->log);
 	struct cl_proof p;
 	const uint8_t *out;
@@ -600,10 +589,8 @@ get_inclusion(struct ctx *x)
 	int rc;
 
 	memset(&p, 0, sizeof p);
-	if ((bad = query_parse(x->req, &q, allowed)) != NULL) {
-		FAIL(x, 400, R_BAD_REQUEST, "%s", bad);
+	if (!query_parse(x, &q, allowed))
 		goto out;
-	}
 	si = evhttp_find_header(&q, "index");
 	sl = evhttp_find_header(&q, "leaf_hash");
 	if ((si == NULL) == (sl == NULL)) {
@@ -655,7 +642,7 @@ get_consistency(struct ctx *x)
 {
 	static const char *const allowed[] = {"from", "to", NULL};
 	struct evkeyvalq q;
-	const char *bad, *sf;
+	const char *sf;
 	struct log_ckpt *ck = log_checkpoint(x->t->a->log);
 	struct cl_proof p;
 	const uint8_t *out;
@@ -663,10 +650,8 @@ get_consistency(struct ctx *x)
 	int rc;
 
 	memset(&p, 0, sizeof p);
-	if ((bad = query_parse(x->req, &q, allowed)) != NULL) {
-		FAIL(x, 400, R_BAD_REQUEST, "%s", bad);
+	if (!query_parse(x, &q, allowed))
 		goto out;
-	}
 	if ((sf = evhttp_find_header(&q, "from")) == NULL || !parse_u64(sf, &p.a)) {
 		FAIL(x, 400, R_BAD_REQUEST, "from: missing or not a decimal number");
 		goto out;
@@ -779,7 +764,7 @@ get_search(struct ctx *x)
 	static const char *const allowed[] = {"root", "nar_hash", "submitter", "start", NULL};
 	static const char *const names[ST_N_INDEXES] = {"root", "nar_hash", "submitter"};
 	struct evkeyvalq q;
-	const char *bad, *val = NULL, *ss;
+	const char *val = NULL, *ss;
 	enum st_index which = ST_N_INDEXES;
 	uint64_t start = 0, *idx = NULL;
 	uint8_t digest[32];
@@ -790,10 +775,8 @@ get_search(struct ctx *x)
 	bool more;
 	int rc;
 
-	if ((bad = query_parse(x->req, &q, allowed)) != NULL) {
-		FAIL(x, 400, R_BAD_REQUEST, "%s", bad);
+	if (!query_parse(x, &q, allowed))
 		goto out;
-	}
 	for (int i = 0; i < ST_N_INDEXES; i++) {
 		const char *v = evhttp_find_header(&q, names[i]);
 
@@ -828,10 +811,10 @@ get_search(struct ctx *x)
 		struct nix_hash h;
 		char why[CL_WHY_MAX];
 
-		if (nix_hash_parse(val, strlen(val), NIX_SHA256, &h, why) != 0 ||
+		if ((rc = nix_hash_parse(val, strlen(val), NIX_SHA256, &h, why)) != 0 ||
 		    h.algo != NIX_SHA256) {
 			FAIL(x, 400, R_BAD_REQUEST, "nar_hash: %s",
-			    h.algo != NIX_SHA256 ? "must be a sha256 hash" : why);
+			    rc != 0 ? why : "must be a sha256 hash");
 			goto out;
 		}
 		memcpy(digest, h.bytes, 32);
@@ -948,7 +931,7 @@ sub_answer(struct sub *s, bool reader_open)
 	wire_arena_reset(&t->arena);
 	rc = wire_submit_response_encode(&t->arena, &r, &out, &len);
 	if (rc == 0)
-		metrics_observe(t->a->m, H_APPEND_SECONDS, now_s() - s->t0);
+		metrics_observe(t->a->m, H_APPEND_SECONDS, metrics_now() - s->t0);
 	reply_pb(&x, j->status, rc, out, len);
 }
 
@@ -1045,7 +1028,7 @@ route(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	struct ctx x = {t, req, conn_of(t, req), now_s(), path};
+	struct ctx x = {t, req, conn_of(t, req), metrics_now(), path};
 
 	if (x.c != NULL)
 		x.c->busy = true;
@@ -1213,12 +1196,13 @@ thread_init(struct api *a, struct api_thread *t, unsigned id, char *why)
 	wire_arena_init(&t->arena, t->arena_buf, WIRE_ARENA_MIN);
 	evhttp_set_bevcb(t->http, conn_new, t);
 	evhttp_set_gencb(t->http, route, t);
-	evhttp_set_max_body_size(t->http, (ev_ssize_t)a->cfg.max_body);
+	evhttp_set_max_body_size(t->http, API_BODY_MAX);
 	evhttp_set_max_headers_size(t->http, 16384);
 	evhttp_set_timeout(t->http, (int)a->cfg.idle_timeout);
 	evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
 	if ((t->bound = evhttp_accept_socket_with_handle(t->http, a->fds[id])) == NULL)
 		return cl_why(why, EINVAL, "cannot serve on the listening socket");
+	a->fds[id] = -1; /* evhttp closes it when freed */
 	t->sweep = event_new(t->base, -1, EV_PERSIST, sweep_cb, t);
 	t->wake = event_new(t->base, -1, 0, wake_cb, t);
 	t->stop_ev = event_new(t->base, -1, 0, thread_stop_cb, t);
@@ -1230,10 +1214,11 @@ thread_init(struct api *a, struct api_thread *t, unsigned id, char *why)
 }
 
 int
-api_new(const struct cfg *cfg, const int *fds, struct st *st, struct log *log, struct allow *al,
+api_new(const struct cfg *cfg, int *fds, struct st *st, struct log *log, struct allow *al,
     struct metrics *m, struct api **out, char *why)
 {
 	struct api *a;
+	struct rlimit rl;
 	int rc;
 
 	*out = NULL;
@@ -1248,24 +1233,16 @@ api_new(const struct cfg *cfg, const int *fds, struct st *st, struct log *log, s
 	a->al = al;
 	a->m = m;
 	a->n_threads = cfg->http_threads > 0 ? cfg->http_threads : 1;
-	{
-		struct rlimit rl;
-
-		a->n_by_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-		        rl.rlim_cur < (1u << 20)
-		    ? (size_t)rl.rlim_cur
-		    : (1u << 20);
-		if ((a->by_fd = calloc(a->n_by_fd, sizeof *a->by_fd)) == NULL ||
-		    (a->rates = calloc(RATE_SLOTS, sizeof *a->rates)) == NULL) {
-			free(a->by_fd);
-			free(a);
-			return cl_why(why, ENOMEM, "out of memory");
-		}
-		for (int i = 0; i < 16; i++)
-			pthread_mutex_init(&a->rate_mu[i], NULL);
-	}
-	if ((a->threads = calloc(a->n_threads, sizeof *a->threads)) == NULL) {
-		free(a);
+	a->n_by_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	        rl.rlim_cur < (1u << 20)
+	    ? (size_t)rl.rlim_cur
+	    : (1u << 20);
+	for (int i = 0; i < 16; i++)
+		pthread_mutex_init(&a->rate_mu[i], NULL);
+	if ((a->by_fd = calloc(a->n_by_fd, sizeof *a->by_fd)) == NULL ||
+	    (a->rates = calloc(RATE_SLOTS, sizeof *a->rates)) == NULL ||
+	    (a->threads = calloc(a->n_threads, sizeof *a->threads)) == NULL) {
+		api_free(a);
 		return cl_why(why, ENOMEM, "out of memory");
 	}
 	for (unsigned i = 0; i < a->n_threads; i++) {
@@ -1290,18 +1267,26 @@ api_new(const struct cfg *cfg, const int *fds, struct st *st, struct log *log, s
 int
 api_run(struct api *a)
 {
-	for (unsigned i = 1; i < a->n_threads; i++) {
-		if (pthread_create(&a->threads[i].tid, NULL, thread_main, &a->threads[i]) != 0)
-			return errno != 0 ? errno : EAGAIN;
+	unsigned started;
+	int rc = 0;
+
+	for (started = 1; started < a->n_threads; started++) {
+		rc = pthread_create(
+		    &a->threads[started].tid, NULL, thread_main, &a->threads[started]);
+		if (rc != 0)
+			break;
 	}
+	/* If a thread could not start, the ones that did stop the usual way. */
+	if (rc != 0)
+		api_shutdown(a);
 	thread_main(&a->threads[0]);
-	for (unsigned i = 1; i < a->n_threads; i++)
+	for (unsigned i = 1; i < started; i++)
 		pthread_join(a->threads[i].tid, NULL);
 	if (a->stopper_started) {
 		pthread_join(a->stopper, NULL);
 		a->stopper_started = false;
 	}
-	return 0;
+	return rc;
 }
 
 void
@@ -1315,7 +1300,7 @@ api_free(struct api *a)
 		event_free(a->sig_int);
 	if (a->sig_hup != NULL)
 		event_free(a->sig_hup);
-	for (unsigned i = 0; i < a->n_threads; i++) {
+	for (unsigned i = 0; a->threads != NULL && i < a->n_threads; i++) {
 		struct api_thread *t = &a->threads[i];
 
 		if (t->http != NULL)

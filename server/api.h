@@ -18,15 +18,22 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "wire.h"
+
+/* Request bodies above this are refused (413) before they are read.  It
+ * is a little above CL_ENTRY_MAX, so that a slightly large envelope gets
+ * the one-line reason from the submit route. */
+#define API_BODY_MAX (CL_ENTRY_MAX + 4096)
 
 struct api;
 
 /* Set up cfg->http_threads HTTP servers, thread i on listening socket
- * fds[i] (bound and listening, SO_REUSEPORT; owned by the caller until
- * api_free).  st, log, al
- * and m are borrowed and must outlive the api.  Nothing runs until
- * api_run.  Returns 0 or an error code with why. */
-int api_new(const struct cfg *cfg, const int *fds, struct st *st, struct log *log, struct allow *al,
+ * fds[i] (bound and listening, SO_REUSEPORT).  Each socket the api takes
+ * (even when api_new then fails) is set to -1 in fds and closed by
+ * api_free; the caller closes the ones left >= 0.  st, log, al and m are
+ * borrowed and must outlive the api.  Nothing runs until api_run.
+ * Returns 0 or an error code with why. */
+int api_new(const struct cfg *cfg, int *fds, struct st *st, struct log *log, struct allow *al,
     struct metrics *m, struct api **out, char *why);
 
 /* Run every HTTP thread; the calling thread serves as the first one and

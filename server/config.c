@@ -75,8 +75,6 @@ static const struct opt opts[] = {
         "user to switch to after binding the socket and opening the store"},
     {"port-file", 0, K_PATH, OFF(port_file), 0, 0, "FILE", "none",
         "write the bound port number to FILE once listening"},
-    {"max-body", 0, K_SIZE, OFF(max_body), 1024, 16777216, "BYTES", NULL,
-        "largest request body accepted (1K..16M)"},
     {"max-conns", 0, K_UINT, OFF(max_conns), 1, 1000000, "N", NULL,
         "most HTTP connections open at once (1..1000000)"},
     {"rate", 0, K_RATE, OFF(rate), 0, 0, "R", NULL,
@@ -114,7 +112,6 @@ cfg_defaults(struct cfg *c)
 	snprintf(c->data_dir, sizeof c->data_dir, "%s", "./closurelog-data");
 	snprintf(c->listen_host, sizeof c->listen_host, "%s", "127.0.0.1");
 	c->listen_port = 8080;
-	c->max_body = 65536 + 4096;
 	c->max_conns = 1024;
 	c->rate = 2000;
 	c->rate_burst = RATE_BURST_NA;
@@ -130,29 +127,22 @@ cfg_defaults(struct cfg *c)
 
 /* ---- Value parsers: each writes a reason (without the setting's name) ---- */
 
-/* Plain decimal digits, at least one, no sign, no space.  *end gets the
- * first byte after the digits.  Returns 0, -1 without digits, -2 on
- * overflow. */
+/* The leading digits of s as a canonical decimal (cl_u64_parse: no sign,
+ * no space, no leading zero).  *end gets the first byte after the digits.
+ * Returns 0, -1 without digits, -2 if they are not canonical or too large. */
 static int
 parse_u64(const char *s, unsigned long long *out, const char **end)
 {
-	unsigned long long v = 0;
-	const char *p = s;
-	int rc = 0;
+	size_t n = strspn(s, "0123456789");
+	uint64_t v;
 
-	for (; *p >= '0' && *p <= '9'; p++) {
-		unsigned d = (unsigned)(*p - '0');
-
-		if (v > (ULLONG_MAX - d) / 10)
-			rc = -2;
-		else
-			v = v * 10 + d;
-	}
-	*out = v;
-	*end = p;
-	if (p == s)
+	*end = s + n;
+	if (n == 0)
 		return -1;
-	return rc;
+	if (cl_u64_parse(s, n, &v) != 0)
+		return -2;
+	*out = v;
+	return 0;
 }
 
 static int
@@ -165,7 +155,8 @@ val_uint(const char *s, unsigned long long min, unsigned long long max, unsigned
 	if (rc == -1 || *end != '\0')
 		return cl_why(why, 2, "\"%s\" is not a decimal number", s);
 	if (rc == -2)
-		return cl_why(why, 2, "\"%s\" is too large (at most %llu)", s, max);
+		return cl_why(
+		    why, 2, "\"%s\" has a leading zero or is too large (at most %llu)", s, max);
 	if (*out < min || *out > max)
 		return cl_why(why, 2, "%llu is out of range %llu..%llu", *out, min, max);
 	return 0;
@@ -182,7 +173,7 @@ val_size(const char *s, unsigned long long min, unsigned long long max, size_t *
 	case -1:
 		return cl_why(why, 2, "\"%s\" is not a size (digits, then K, M, G or T)", s);
 	case -2:
-		return cl_why(why, 2, "\"%s\" is too large", s);
+		return cl_why(why, 2, "\"%s\" has a leading zero or is too large", s);
 	}
 	if (*end != '\0') {
 		switch (*end) {

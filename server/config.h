@@ -31,7 +31,6 @@ struct cfg {
 	char user[64];                 /* --user, default "" (do not drop privileges) */
 	char port_file[CFG_PATH_MAX];  /* --port-file: write the bound port here (tests) */
 
-	size_t max_body;    /* --max-body bytes, default 65536 + 4096 */
 	unsigned max_conns; /* --max-conns, default 1024 */
 	double rate;        /* --rate requests/s per client IP, 0 = off, default 2000 */
 	double rate_burst;  /* --rate-burst, default 2 * rate; negative until

@@ -63,7 +63,7 @@ struct log {
 	size_t in_flight;
 	unsigned verifiers_running;
 	bool stopping, stopped;
-	pthread_t *verifiers;
+	struct verifier *verifiers;
 	pthread_t committer;
 	bool threads_started;
 
@@ -77,7 +77,6 @@ struct log {
 	struct mt_range range;
 	struct tcache tiles[TILE_LEVELS];
 	struct st_batch *batch; /* while a batch is being written */
-	int emit_rc;
 };
 
 /* ---- Checkpoints ---- */
@@ -111,7 +110,6 @@ ckpt_make(struct log *l, uint64_t size, const uint8_t root[MT_HASH_LEN], struct 
 		return ENOMEM;
 	atomic_init(&c->refs, 1);
 	c->size = size;
-	memcpy(c->root, root, MT_HASH_LEN);
 	c->len = len;
 	memcpy(c->note, note, len);
 	*out = c;
@@ -195,11 +193,12 @@ static int
 tile_emit(void *ctx, const struct mt_node *node, const uint8_t hash[MT_HASH_LEN])
 {
 	struct log *l = ctx;
-	unsigned lv = node->height / 8, j = node->height % 8;
-	uint64_t tile = node->index >> (8 - j);
-	unsigned pos = ST_TILE_ROW(j) + (unsigned)(node->index & ((256u >> j) - 1));
+	unsigned lv = node->height / 8, pos;
+	uint64_t tile;
 	struct tcache *t = &l->tiles[lv];
 	int rc;
+
+	st_tile_slot(node, &tile, &pos);
 
 	if (!t->valid || t->index != tile) {
 		if (t->valid && t->dirty &&
@@ -212,15 +211,6 @@ tile_emit(void *ctx, const struct mt_node *node, const uint8_t hash[MT_HASH_LEN]
 	memcpy(t->data + (size_t)pos * MT_HASH_LEN, hash, MT_HASH_LEN);
 	t->dirty = true;
 	return 0;
-}
-
-static double
-now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void
@@ -239,11 +229,11 @@ job_fail(struct log_job *job, int status, enum metrics_reject reason, const char
 static int
 commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 {
-	struct mt_range saved = l->range;
+	uint64_t saved_size = l->range.size;
 	struct log_ckpt *prev = log_checkpoint(l), *ck = NULL;
 	uint8_t root[MT_HASH_LEN];
 	size_t appended = 0;
-	double t0 = now_seconds();
+	double t0 = metrics_now();
 	uint64_t size;
 	int rc;
 
@@ -274,8 +264,10 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 		j->status = 201;
 		appended++;
 	}
-	if (appended == 0) {
-		/* Only duplicates: nothing to write, the current checkpoint covers them. */
+	if (appended == 0 && prev->size == l->range.size) {
+		/* Only duplicates, and the published checkpoint covers them all:
+		 * nothing to write.  (After a failed signing it does not, and
+		 * the batch goes on to sign the committed tree.) */
 		st_batch_abort(l->batch);
 		l->batch = NULL;
 		ck = prev;
@@ -302,7 +294,7 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 	l->ckpt_stored_size = prev->size;
 	for (unsigned lv = 0; lv < TILE_LEVELS; lv++)
 		l->tiles[lv].dirty = false;
-	metrics_observe(l->m, H_COMMIT_SECONDS, now_seconds() - t0);
+	metrics_observe(l->m, H_COMMIT_SECONDS, metrics_now() - t0);
 	metrics_observe(l->m, H_BATCH_SIZE, (double)appended);
 	metrics_count(l->m, M_BATCHES, 1);
 	metrics_count(l->m, M_APPENDS, appended);
@@ -335,7 +327,7 @@ fail:
 	log_ckpt_unref(prev);
 	/* Nothing of this batch is stored: go back to what is.  If even that
 	 * fails, refuse writes until a restart rebuilds the state. */
-	if (!l->broken && (state_load(l, &size, NULL) != 0 || size != saved.size))
+	if (!l->broken && (state_load(l, &size, NULL) != 0 || size != saved_size))
 		l->broken = true;
 	cl_why(why, rc, "%s", st_strerror(rc));
 	for (size_t i = 0; i < n; i++) {
@@ -369,14 +361,6 @@ prepare(struct log *l, struct wire_arena *a, struct log_job *j, bool check_sig)
 	bool ok = false;
 
 	wire_arena_reset(a);
-	if (j->len > CL_ENTRY_MAX) {
-		j->status = 413;
-		j->reason = R_TOO_BIG;
-		cl_why(j->why, 0,
-		    "entry is %zu bytes; an entry must fit an entry bundle (%d bytes)", j->len,
-		    CL_ENTRY_MAX);
-		return false;
-	}
 	if ((rc = wire_envelope_decode(a, j->body, j->len, &env, why)) != 0) {
 		job_fail(j, rc == CL_ETOOBIG ? 413 : 400,
 		    rc == CL_ETOOBIG ? R_TOO_BIG : R_MALFORMED, "%s", why);
@@ -403,9 +387,10 @@ prepare(struct log *l, struct wire_arena *a, struct log_job *j, bool check_sig)
 		    rc == CL_EINVAL || rc == CL_ETOOBIG ? R_INVALID_FIELD : R_MALFORMED, "%s", why);
 		goto out;
 	}
-	if (strlen(att.root) >= sizeof j->root ||
-	    nix_nar_hash_check(att.nar_hash, strlen(att.nar_hash), j->nar, why) != 0) {
-		job_fail(j, 400, R_INVALID_FIELD, "%s", "nar_hash or root out of range");
+	/* The decoder checked both: the digest cannot fail to come out, and a
+	 * store path fits j->root. */
+	if ((rc = nix_nar_hash_check(att.nar_hash, strlen(att.nar_hash), j->nar, why)) != 0) {
+		job_fail(j, 400, R_INVALID_FIELD, "nar_hash: %s", why);
 		goto out;
 	}
 	memcpy(j->root, att.root, strlen(att.root) + 1);
@@ -456,6 +441,13 @@ job_done(struct log *l, struct log_job *j)
 	j->done(j);
 }
 
+/* A verifier thread and the arena it decodes in. */
+struct verifier {
+	struct log *l;
+	pthread_t tid;
+	void *arena;
+};
+
 /* Verifiers take up to this many jobs per turn: fewer lock round trips,
  * and the signature code stays warm in the core's caches. */
 #define VERIFY_BATCH 16
@@ -463,12 +455,12 @@ job_done(struct log *l, struct log_job *j)
 static void *
 verifier_main(void *arg)
 {
-	struct log *l = arg;
+	struct verifier *v = arg;
+	struct log *l = v->l;
 	struct wire_arena a;
-	void *buf = malloc(WIRE_ARENA_MIN);
 
 	pthread_setname_np(pthread_self(), "cl-verify");
-	wire_arena_init(&a, buf, buf != NULL ? WIRE_ARENA_MIN : 0);
+	wire_arena_init(&a, v->arena, WIRE_ARENA_MIN);
 	for (;;) {
 		struct log_job *mine[VERIFY_BATCH];
 		size_t n = 0, share;
@@ -501,7 +493,6 @@ verifier_main(void *arg)
 	l->verifiers_running--;
 	pthread_cond_broadcast(&l->commit_cv);
 	pthread_mutex_unlock(&l->mu);
-	free(buf);
 	return NULL;
 }
 
@@ -616,7 +607,15 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 		goto fail;
 	}
 	for (unsigned i = 0; i < cfg->verify_threads; i++) {
-		if ((rc = pthread_create(&l->verifiers[i], NULL, verifier_main, l)) != 0) {
+		struct verifier *v = &l->verifiers[i];
+
+		v->l = l;
+		if ((v->arena = malloc(WIRE_ARENA_MIN)) == NULL) {
+			rc = cl_why(why, ENOMEM, "out of memory");
+			log_stop(l);
+			goto fail;
+		}
+		if ((rc = pthread_create(&v->tid, NULL, verifier_main, v)) != 0) {
 			cl_why(why, rc, "cannot start a verifier thread: %s", strerror(rc));
 			log_stop(l);
 			goto fail;
@@ -680,7 +679,7 @@ log_stop(struct log *l)
 	pthread_mutex_unlock(&l->mu);
 
 	for (unsigned i = 0; i < n_verifiers; i++)
-		pthread_join(l->verifiers[i], NULL);
+		pthread_join(l->verifiers[i].tid, NULL);
 	if (l->threads_started)
 		pthread_join(l->committer, NULL);
 
@@ -704,6 +703,8 @@ log_free(struct log *l)
 	if (l == NULL)
 		return;
 	log_ckpt_unref(l->ckpt);
+	for (unsigned i = 0; l->verifiers != NULL && i < l->cfg.verify_threads; i++)
+		free(l->verifiers[i].arena);
 	free(l->verifiers);
 	free(l->batch_jobs);
 	pthread_cond_destroy(&l->verify_cv);

@@ -34,7 +34,6 @@
 struct log_ckpt {
 	atomic_uint refs;
 	uint64_t size;
-	uint8_t root[MT_HASH_LEN];
 	size_t len;
 	uint8_t note[]; /* the signed note, len bytes */
 };

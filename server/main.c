@@ -170,7 +170,7 @@ main(int argc, char **argv)
 	char why[CL_WHY_MAX], vkey[NOTE_VKEY_MAX], pub_path[CFG_PATH_MAX + 8];
 	const char *origin, *what = NULL;
 	int *fds = NULL, port_fd = -1, rc;
-	unsigned n_fds = 0;
+	unsigned n_fds = 0, port = 0;
 
 	memset(&meta, 0, sizeof meta);
 	cfg_defaults(&c);
@@ -258,6 +258,7 @@ main(int argc, char **argv)
 	if (listen_on(&c, fds, c.http_threads, why) != 0)
 		goto out;
 	n_fds = c.http_threads;
+	port = bound_port(fds[0]);
 	what = "port file";
 	if (port_file_open(c.port_file, &port_fd, why) != 0)
 		goto out;
@@ -288,14 +289,13 @@ main(int argc, char **argv)
 		printf("closurelogd: log \"%s\", %llu entries, %zu submitter key%s\n", meta.origin,
 		    (unsigned long long)ck->size, keys->n, keys->n == 1 ? "" : "s");
 		printf("closurelogd: log key %s\n", vkey);
-		printf(
-		    "closurelogd: listening on http://%s:%u/\n", c.listen_host, bound_port(fds[0]));
+		printf("closurelogd: listening on http://%s:%u/\n", c.listen_host, port);
 		fflush(stdout);
 		allow_release(al, keys);
 		log_ckpt_unref(ck);
 	}
 	what = "port file";
-	if (port_file_write(port_fd, c.port_file, bound_port(fds[0]), why) != 0)
+	if (port_file_write(port_fd, c.port_file, port, why) != 0)
 		goto out;
 
 	what = NULL;
@@ -313,8 +313,10 @@ out:
 	if (lg != NULL)
 		log_stop(lg);
 	log_free(lg);
-	for (unsigned i = 0; i < n_fds; i++)
-		close(fds[i]);
+	for (unsigned i = 0; i < n_fds; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+	}
 	free(fds);
 	if (port_fd >= 0)
 		close(port_fd);

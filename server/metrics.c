@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define HIST_BOUNDS_MAX 16
 
@@ -386,4 +387,13 @@ metrics_render_alloc(const struct metrics *m, size_t *len)
 	if (len != NULL)
 		*len = size;
 	return buf;
+}
+
+double
+metrics_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

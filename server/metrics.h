@@ -69,6 +69,9 @@ void metrics_reject(struct metrics *m, enum metrics_reject r);
 void metrics_gauge_set(struct metrics *m, enum metrics_gauge g, int64_t v);
 void metrics_gauge_add(struct metrics *m, enum metrics_gauge g, int64_t delta);
 
+/* Seconds on the monotonic clock: what durations are measured with. */
+double metrics_now(void);
+
 /* Record one observation in a histogram (NaN is ignored). */
 void metrics_observe(struct metrics *m, enum metrics_hist h, double v);
 

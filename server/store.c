@@ -153,26 +153,6 @@ st_close(struct st *st)
 	free(st);
 }
 
-int
-st_map_resize(struct st *st, size_t map_size)
-{
-	return mdb_env_set_mapsize(st->env, map_size);
-}
-
-int
-st_stat(struct st *st, uint64_t *bytes_used, uint64_t *map_size)
-{
-	MDB_envinfo info;
-	MDB_stat stat;
-	int rc;
-
-	if ((rc = mdb_env_info(st->env, &info)) != 0 || (rc = mdb_env_stat(st->env, &stat)) != 0)
-		return rc;
-	*bytes_used = (uint64_t)(info.me_last_pgno + 1) * stat.ms_psize;
-	*map_size = info.me_mapsize;
-	return 0;
-}
-
 /* ---- Metadata ---- */
 
 static int
@@ -527,14 +507,14 @@ st_node_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT
 	int rc;
 
 	for (size_t i = 0; i < n; i++) {
-		unsigned h = nodes[i].height, level = h / 8, j = h % 8;
-		uint64_t tile = nodes[i].index >> (8 - j);
-		unsigned pos = ST_TILE_ROW(j) + (unsigned)(nodes[i].index & ((256u >> j) - 1));
+		unsigned h = nodes[i].height, level = h / 8, pos;
+		uint64_t tile;
 		const uint8_t *data = NULL;
 
 		/* Only nodes complete within the snapshot exist. */
 		if (h >= 64 || (r->size >> h) <= nodes[i].index)
 			return ST_ENOTFOUND;
+		st_tile_slot(&nodes[i], &tile, &pos);
 		for (size_t s = 0; s < n_seen; s++) {
 			if (seen[s].level == level && seen[s].index == tile)
 				data = seen[s].data;

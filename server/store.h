@@ -39,8 +39,16 @@
 #define ST_TILE_HASHES 510
 #define ST_TILE_BYTES  (ST_TILE_HASHES * MT_HASH_LEN)
 
-/* First hash of within-tile height j (0..7) in a fat tile. */
-#define ST_TILE_ROW(j) (512u - (512u >> (j)))
+/* Where stored node n lives: fat tile *index at tile level n.height / 8,
+ * hash slot *pos in it (rows bottom up, as above). */
+static inline void
+st_tile_slot(const struct mt_node *n, uint64_t *index, unsigned *pos)
+{
+	unsigned j = n->height % 8;
+
+	*index = n->index >> (8 - j);
+	*pos = (512u - (512u >> j)) + (unsigned)(n->index & ((256u >> j) - 1));
+}
 
 enum st_index {
 	ST_BY_ROOT = 0,  /* key: store path string */
@@ -60,10 +68,6 @@ int st_open(const char *dir, size_t map_size, struct st **out, char *why);
 
 /* Close the store.  No batch or reader may be live.  NULL is fine. */
 void st_close(struct st *st);
-
-/* Grow (or shrink, down to what is used) the map.  No transaction may be
- * live.  Returns 0 or an LMDB code. */
-int st_map_resize(struct st *st, size_t map_size);
 
 /* Bulk loading only (benchmark set-up): stop syncing each commit, and
  * sync everything when turned back on or at st_close.  A crash while off
@@ -171,8 +175,5 @@ int st_node_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out
  * into *more.  Returns 0 or an LMDB code (no match is 0 with *n == 0). */
 int st_search(struct st_reader *r, enum st_index which, const void *key, size_t key_len,
     uint64_t start, uint64_t *out, size_t max, size_t *n, bool *more);
-
-/* Bytes the store uses on disk, and entries, for metrics and benchmarks. */
-int st_stat(struct st *st, uint64_t *bytes_used, uint64_t *map_size);
 
 #endif

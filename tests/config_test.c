@@ -117,7 +117,6 @@ test_defaults(void **state)
 	assert_string_equal(c.submitters, "");
 	assert_string_equal(c.user, "");
 	assert_string_equal(c.port_file, "");
-	assert_int_equal(c.max_body, 65536 + 4096);
 	assert_int_equal(c.max_conns, 1024);
 	assert_true(c.rate == 2000);
 	assert_int_equal(c.idle_timeout, 30);
@@ -147,7 +146,6 @@ enum field {
 	F_SUBMITTERS,
 	F_USER,
 	F_PORT_FILE,
-	F_MAX_BODY,
 	F_MAX_CONNS,
 	F_RATE,
 	F_RATE_BURST,
@@ -178,9 +176,6 @@ static const struct {
     {"submitters", "subs.txt", F_SUBMITTERS, "subs.txt", 0},
     {"user", "_closure-log.1", F_USER, "_closure-log.1", 0},
     {"port-file", "/tmp/port", F_PORT_FILE, "/tmp/port", 0},
-    {"max-body", "1024", F_MAX_BODY, NULL, 1024},
-    {"max-body", "16M", F_MAX_BODY, NULL, 16777216},
-    {"max-body", "128K", F_MAX_BODY, NULL, 131072},
     {"max-conns", "1", F_MAX_CONNS, NULL, 1},
     {"max-conns", "1000000", F_MAX_CONNS, NULL, 1000000},
     {"rate", "0", F_RATE, NULL, 0},
@@ -200,6 +195,7 @@ static const struct {
     {"map-size", "2G", F_MAP, NULL, 2147483648.0},
     {"map-size", "1T", F_MAP, NULL, 1099511627776.0},
     {"map-size", "5000000", F_MAP, NULL, 5000000},
+    {"map-size", "2048K", F_MAP, NULL, 2097152},
 };
 
 static void
@@ -230,9 +226,6 @@ check_field(const struct cfg *c, size_t row)
 		break;
 	case F_PORT_FILE:
 		assert_string_equal(c->port_file, s);
-		break;
-	case F_MAX_BODY:
-		assert_true(c->max_body == n);
 		break;
 	case F_MAX_CONNS:
 		assert_true(c->max_conns == n);
@@ -404,6 +397,8 @@ static const struct {
     {{"--max-conns", "4294967297", NULL}},
     {{"--idle-timeout", "0", NULL}},
     {{"--idle-timeout", "3601", NULL}},
+    {{"--idle-timeout", "060", NULL}},
+    {{"--map-size", "01G", NULL}},
     {{"--request-timeout", "0", NULL}},
     {{"--batch-max", "65537", NULL}},
     {{"--batch-window", "1000001", NULL}},
@@ -411,8 +406,6 @@ static const struct {
     {{"--queue-max", "10000001", NULL}},
     {{"--verify-threads", "257", NULL}},
     {{"--http-threads", "65", NULL}},
-    {{"--max-body", "1023", NULL}},
-    {{"--max-body", "17M", NULL}},
     {{"--listen", "127.0.0.1", NULL}},
     {{"--listen", ":80", NULL}},
     {{"--listen", "1.2.3.4:65536", NULL}},
@@ -656,10 +649,10 @@ static void
 test_usage(void **state)
 {
 	static const char *const flags[] = {"--data", "--listen", "--origin", "--key",
-	    "--submitters", "--user", "--port-file", "--max-body", "--max-conns", "--rate",
-	    "--rate-burst", "--idle-timeout", "--request-timeout", "--batch-window", "--batch-max",
-	    "--queue-max", "--verify-threads", "--http-threads", "--map-size", "--config", "--help",
-	    "-h", "--version", "SIGHUP", "SIGTERM", "SIGINT", "127.0.0.1:8080", "64G"};
+	    "--submitters", "--user", "--port-file", "--max-conns", "--rate", "--rate-burst",
+	    "--idle-timeout", "--request-timeout", "--batch-window", "--batch-max", "--queue-max",
+	    "--verify-threads", "--http-threads", "--map-size", "--config", "--help", "-h",
+	    "--version", "SIGHUP", "SIGTERM", "SIGINT", "127.0.0.1:8080", "64G"};
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);

@@ -226,11 +226,9 @@ test_bad_input(void **state)
 	uint8_t seed[32], *env, *big;
 	size_t len;
 	struct su_ack a;
-	static const char *const extra[] = {"--max-body", "131072", NULL};
-
 	(void)state;
 	h_tmpdir(dir, sizeof dir);
-	su_start(&s, dir, extra);
+	su_start(&s, dir, NULL);
 	su_log_key(&s, &lk);
 	env = su_envelope(5, NULL, &len);
 	assert_int_equal(su_submit(&s, &lk, env, len, &a, NULL), 201);
@@ -240,12 +238,12 @@ test_bad_input(void **state)
 	expect(&s, "POST", "/v1/entries", "garbage", 7, 400, "malformed protobuf");
 	big = calloc(1, 131072 + 1);
 	assert_non_null(big);
-	expect(&s, "POST", "/v1/entries", big, 70000, 413, "entry bundle");
+	expect(&s, "POST", "/v1/entries", big, CL_ENTRY_MAX + 1, 413, "entry bundle");
 	{
 		char url[128];
 		long status;
 
-		/* Above --max-body evhttp refuses it before reading it all. */
+		/* Far above an entry evhttp refuses it before reading it all. */
 		snprintf(url, sizeof url, "%s/v1/entries", s.url);
 		assert_int_equal(h_http("POST", url, big, 131072 + 1, &status, NULL, NULL), 0);
 		assert_int_equal(status, 413);
@@ -335,6 +333,10 @@ test_bad_input(void **state)
 	expect(&s, "GET", "/v1/bundle/1", NULL, 0, 404, "beyond");
 	expect(&s, "GET", "/v1/search?root=/nix/store/x", NULL, 0, 400, "root");
 	expect(&s, "GET", "/v1/search?nar_hash=md5:00", NULL, 0, 400, "nar_hash");
+	/* The parser's reason comes through; a good hash of another algorithm is named. */
+	expect(&s, "GET", "/v1/search?nar_hash=foo:00", NULL, 0, 400, "unknown algorithm");
+	expect(&s, "GET", "/v1/search?nar_hash=md5:00000000000000000000000000000000", NULL, 0, 400,
+	    "must be a sha256 hash");
 	expect(&s, "GET", "/v1/search", NULL, 0, 400, "exactly one");
 	expect(&s, "GET", "/v1/search?submitter=xyz", NULL, 0, 400, "submitter");
 	/* Tiles. */
