@@ -351,7 +351,9 @@ mt_consistency_len(uint64_t m, uint64_t n)
 
 /* ---- Verification ---- */
 
-int
+/* root = the root that `path` leads to from `leaf` at `index` in a tree of
+ * `size` leaves.  Same errors as mt_inclusion_verify except MT_EBADPROOF. */
+static int
 mt_inclusion_root(const uint8_t leaf[MT_HASH_LEN], uint64_t index, uint64_t size,
     const uint8_t *path, size_t n_path, uint8_t root[MT_HASH_LEN])
 {

@@ -21,10 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MT_HASH_LEN 32
+#define MT_HASH_LEN      32
+#define MT_INCLUSION_MAX 64 /* most hashes in an inclusion proof */
 #define MT_PROOF_MAX                                                                               \
-	65               /* most hashes in any proof: 64 for inclusion, 65 for
-			  * consistency (m = 2^64 - 3, n = 2^64 - 1) */
+	65 /* most hashes in any proof: 65 for consistency (m = 2^64 - 3, n = 2^64 - 1) */
 #define MT_NODES_MAX 128 /* most stored nodes any one proof or root reads */
 
 #define MT_EINVAL    (-1001) /* an argument is out of range (index >= size, m > n, ...) */
@@ -151,17 +151,10 @@ int mt_inclusion_verify(const uint8_t leaf[MT_HASH_LEN], uint64_t index, uint64_
     const uint8_t *path, size_t n_path, const uint8_t root[MT_HASH_LEN])
     __attribute__((warn_unused_result));
 
-/* root = the root that `path` leads to from `leaf` at `index` in a tree of
- * `size` leaves.  Same errors as mt_inclusion_verify except MT_EBADPROOF.
- * For callers that report *which* root a proof leads to. */
-int mt_inclusion_root(const uint8_t leaf[MT_HASH_LEN], uint64_t index, uint64_t size,
-    const uint8_t *path, size_t n_path, uint8_t root[MT_HASH_LEN])
-    __attribute__((warn_unused_result));
-
 /* Check that the m-leaf tree with root old_root is a prefix of the n-leaf
  * tree with root new_root.  Cases outside the RFC (merkle.md): m == 0 needs
- * an empty path (and is then consistent with anything); m == n needs an empty
- * path and equal roots.  Returns 0 if consistent; MT_EINVAL if m > n;
+ * an empty path and old_root the empty tree's root (the spec allows nothing
+ * else); m == n needs an empty path and equal roots.  Returns 0 if consistent; MT_EINVAL if m > n;
  * MT_EPROOFLEN if n_path is wrong for (m, n); MT_EBADPROOF otherwise. */
 int mt_consistency_verify(uint64_t m, uint64_t n, const uint8_t old_root[MT_HASH_LEN],
     const uint8_t new_root[MT_HASH_LEN], const uint8_t *path, size_t n_path)

@@ -221,7 +221,10 @@ mt_plan_tiles(
 	return 0;
 }
 
-void
+/* Hash of the perfect subtree whose `count` leaves-of-the-subtree are the
+ * consecutive hashes in[0..count).  count must be a power of two, 1 .. 256.
+ * in is not modified. */
+static void
 mt_subtree_hash(const uint8_t (*in)[MT_HASH_LEN], unsigned count, uint8_t out[MT_HASH_LEN])
 {
 	uint8_t scratch[MT_TILE_WIDTH / 2][MT_HASH_LEN];

@@ -78,9 +78,4 @@ struct mt_tileset {
  * MT_ENOTILE if a node's tile is absent from the set or too narrow. */
 int mt_tileset_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN]);
 
-/* Hash of the perfect subtree whose `count` leaves-of-the-subtree are the
- * consecutive hashes in[0..count).  count must be a power of two, 1 .. 256.
- * in is not modified. */
-void mt_subtree_hash(const uint8_t (*in)[MT_HASH_LEN], unsigned count, uint8_t out[MT_HASH_LEN]);
-
 #endif

@@ -131,6 +131,25 @@ cl_u64_parse(const char *s, size_t n, uint64_t *v)
 	return 0;
 }
 
+int
+cl_keyid_parse(const char *s, size_t len, uint32_t *id)
+{
+	uint32_t v = 0;
+
+	if (len != CL_KEYID_LEN)
+		return CL_EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] >= '0' && s[i] <= '9')
+			v = v << 4 | (uint32_t)(s[i] - '0');
+		else if (s[i] >= 'a' && s[i] <= 'f')
+			v = v << 4 | (uint32_t)(s[i] - 'a' + 10);
+		else
+			return CL_EINVAL;
+	}
+	*id = v;
+	return 0;
+}
+
 void
 cl_hex_encode(const uint8_t *in, size_t len, char *out)
 {

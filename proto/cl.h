@@ -52,6 +52,42 @@ size_t cl_b64_encode(const uint8_t *in, size_t len, char *out, size_t cap);
  * (and leaves *v alone). */
 int cl_u64_parse(const char *s, size_t n, uint64_t *v);
 
+/* Big-endian integers, as signed notes and the store's keys hold them. */
+static inline uint32_t
+cl_be32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void
+cl_be32_put(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline uint64_t
+cl_be64_get(const uint8_t *p)
+{
+	return (uint64_t)cl_be32_get(p) << 32 | cl_be32_get(p + 4);
+}
+
+static inline void
+cl_be64_put(uint8_t *p, uint64_t v)
+{
+	cl_be32_put(p, (uint32_t)(v >> 32));
+	cl_be32_put(p + 4, (uint32_t)v);
+}
+
+/* A C2SP key ID as we spell it everywhere: exactly 8 lowercase hex digits. */
+#define CL_KEYID_LEN 8
+
+/* Parse s[0..len) as a key ID in that one spelling into *id.  Returns 0 or
+ * CL_EINVAL (and leaves *id alone). */
+int cl_keyid_parse(const char *s, size_t len, uint32_t *id);
+
 /* Lowercase hex of in[0..len) into out (2*len + 1 bytes, NUL-terminated). */
 void cl_hex_encode(const uint8_t *in, size_t len, char *out);
 

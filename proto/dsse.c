@@ -101,29 +101,6 @@ dsse_sign(struct wire_arena *a, const struct note_signer *s, const uint8_t *payl
 	return wire_envelope_encode(a, &e, env, env_len, why);
 }
 
-/* The keyid as a number; wire_envelope_decode admits only 8 lowercase hex
- * digits, anything else matches no key. */
-static bool
-keyid_value(const char *s, uint32_t *id)
-{
-	uint32_t v = 0;
-
-	if (strlen(s) != CL_KEYID_LEN)
-		return false;
-	for (size_t i = 0; i < CL_KEYID_LEN; i++) {
-		char c = s[i];
-
-		if (c >= '0' && c <= '9')
-			v = v << 4 | (uint32_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v << 4 | (uint32_t)(c - 'a' + 10);
-		else
-			return false;
-	}
-	*id = v;
-	return true;
-}
-
 int
 dsse_verify(struct wire_arena *a, const struct cl_envelope *env, const struct note_verifier *keys,
     size_t n_keys, size_t *signer, char *why)
@@ -139,7 +116,9 @@ dsse_verify(struct wire_arena *a, const struct cl_envelope *env, const struct no
 		bool matched = false;
 		uint32_t id;
 
-		if (!keyid_value(s->keyid, &id) || s->sig_len != crypto_sign_BYTES)
+		/* wire_envelope_decode admits only well-formed ones; others match no key. */
+		if (cl_keyid_parse(s->keyid, strlen(s->keyid), &id) != 0 ||
+		    s->sig_len != crypto_sign_BYTES)
 			continue;
 		/* Several accepted keys may share one 4-byte ID: try each. */
 		for (size_t k = 0; k < n_keys && ok == SIZE_MAX; k++) {

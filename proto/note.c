@@ -25,39 +25,10 @@
 #define SIG_PREFIX_LEN  4
 #define SKEY_PREFIX     "PRIVATE+KEY+"
 #define SKEY_PREFIX_LEN 12
-#define ID_HEX_LEN      8
 #define KEY_B64_LEN     CL_B64_LEN(1 + 32) /* type byte and a 32-byte key or seed */
 #define ED_SIG_LEN      crypto_sign_BYTES
 #define COSIG_TS_MAX    ((uint64_t)INT64_MAX)
 #define COSIG_HDR_MAX   64 /* "cosignature/v1\ntime " + 20 digits + "\n" */
-
-static uint32_t
-be32_get(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void
-be32_put(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint64_t
-be64_get(const uint8_t *p)
-{
-	return (uint64_t)be32_get(p) << 32 | be32_get(p + 4);
-}
-
-static void
-be64_put(uint8_t *p, uint64_t v)
-{
-	be32_put(p, (uint32_t)(v >> 32));
-	be32_put(p + 4, (uint32_t)v);
-}
 
 /* Decode the UTF-8 sequence at s[0..n): returns its length and sets *cp, or
  * returns 0 if it is not the shortest encoding of a Unicode scalar value
@@ -143,26 +114,6 @@ note_text_check(const uint8_t *s, size_t len, char *why)
 	return 0;
 }
 
-/* Exactly 8 lowercase hex digits: the one spelling we write. */
-static int
-id_parse(const char *s, size_t len, uint32_t *id)
-{
-	uint32_t v = 0;
-
-	if (len != ID_HEX_LEN)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] >= '0' && s[i] <= '9')
-			v = v << 4 | (uint32_t)(s[i] - '0');
-		else if (s[i] >= 'a' && s[i] <= 'f')
-			v = v << 4 | (uint32_t)(s[i] - 'a' + 10);
-		else
-			return -1;
-	}
-	*id = v;
-	return 0;
-}
-
 /* Length of a NUL-terminated name held in a NOTE_NAME_MAX + 1 array, or 0
  * if it is empty or not terminated. */
 static size_t
@@ -186,7 +137,7 @@ note_key_id(const char *name, uint8_t type, const uint8_t *pub, size_t publen)
 	(void)crypto_hash_sha256_update(&st, &type, 1);
 	(void)crypto_hash_sha256_update(&st, pub, publen);
 	(void)crypto_hash_sha256_final(&st, h);
-	return be32_get(h);
+	return cl_be32_get(h);
 }
 
 int
@@ -233,7 +184,7 @@ key_split(const char *s, size_t len, const char *what, const char **name, size_t
 	p1++;
 	if ((p2 = memchr(p1, '+', len - (size_t)(p1 - s))) == NULL)
 		return cl_why(why, CL_EINVAL, "%s has no '+' after the key ID", what);
-	if (id_parse(p1, (size_t)(p2 - p1), id) != 0)
+	if (cl_keyid_parse(p1, (size_t)(p2 - p1), id) != 0)
 		return cl_why(why, CL_EINVAL, "%s: key ID is not 8 lowercase hex digits", what);
 	*name = s;
 	*nlen = (size_t)(p1 - 1 - s);
@@ -386,11 +337,11 @@ note_signer_format(const struct note_signer *s, char *buf, size_t cap)
 {
 	uint8_t raw[1 + 32];
 	size_t nlen = name_len(s->name), need, pos;
-	char id[ID_HEX_LEN + 1];
+	char id[CL_KEYID_LEN + 1];
 
 	if (nlen == 0 || note_name_check(s->name, nlen, NULL) != 0)
 		return 0;
-	need = SKEY_PREFIX_LEN + nlen + 1 + ID_HEX_LEN + 1 + KEY_B64_LEN;
+	need = SKEY_PREFIX_LEN + nlen + 1 + CL_KEYID_LEN + 1 + KEY_B64_LEN;
 	/* Check the room first, so that no partial secret is ever written. */
 	if (cap < need + 1)
 		return 0;
@@ -400,8 +351,8 @@ note_signer_format(const struct note_signer *s, char *buf, size_t cap)
 	memcpy(buf + pos, s->name, nlen);
 	pos += nlen;
 	buf[pos++] = '+';
-	memcpy(buf + pos, id, ID_HEX_LEN);
-	pos += ID_HEX_LEN;
+	memcpy(buf + pos, id, CL_KEYID_LEN);
+	pos += CL_KEYID_LEN;
 	buf[pos++] = '+';
 	raw[0] = NOTE_TYPE_ED25519;
 	memcpy(raw + 1, s->sk, 32); /* libsodium's sk starts with the seed */
@@ -509,7 +460,7 @@ note_sign_line(const struct note_signer *s, const uint8_t *text, size_t len, cha
 		line[0] = '\0';
 	if (s == NULL || (text == NULL && len > 0))
 		return 0;
-	be32_put(payload, s->id);
+	cl_be32_put(payload, s->id);
 	if (crypto_sign_detached(payload + 4, NULL, text, len, s->sk) != 0)
 		return 0;
 	return sig_line_format(s->name, payload, sizeof payload, line, cap);
@@ -583,11 +534,33 @@ note_cosign_line(const struct note_signer *s, const uint8_t *text, size_t len, u
 		return 0;
 	if ((mlen = cosig_message(msg, timestamp, text, len)) == 0)
 		return 0;
-	be32_put(payload, note_key_id(s->name, NOTE_TYPE_COSIG, s->sk + 32, 32));
-	be64_put(payload + 4, timestamp);
+	cl_be32_put(payload, note_key_id(s->name, NOTE_TYPE_COSIG, s->sk + 32, 32));
+	cl_be64_put(payload + 4, timestamp);
 	if (crypto_sign_detached(payload + 12, NULL, msg, mlen, s->sk) != 0)
 		return 0;
 	return sig_line_format(s->name, payload, sizeof payload, line, cap);
+}
+
+/* A cosignature/v1 signature: a u64 timestamp, then Ed25519 over the
+ * cosigned message, which is built in this frame only. */
+static int
+cosig_verify(const struct note_verifier *k, const uint8_t *text, size_t len, const uint8_t *sig,
+    size_t slen, uint64_t *ts)
+{
+	uint8_t msg[COSIG_HDR_MAX + NOTE_COSIG_TEXT_MAX];
+	uint64_t t;
+	size_t mlen;
+
+	if (slen != 8 + ED_SIG_LEN)
+		return CL_EBADSIG;
+	if ((t = cl_be64_get(sig)) > COSIG_TS_MAX)
+		return CL_EBADSIG;
+	if ((mlen = cosig_message(msg, t, text, len)) == 0)
+		return CL_ETOOBIG;
+	if (crypto_sign_verify_detached(sig + 8, msg, mlen, k->pub) != 0)
+		return CL_EBADSIG;
+	*ts = t;
+	return 0;
 }
 
 /* Check sig[0..slen) (the line's value after the key ID) against key k
@@ -597,26 +570,13 @@ static int
 sig_verify(const struct note_verifier *k, const uint8_t *text, size_t len, const uint8_t *sig,
     size_t slen, uint64_t *ts)
 {
-	uint8_t msg[COSIG_HDR_MAX + NOTE_COSIG_TEXT_MAX];
-	size_t mlen;
-
 	*ts = 0;
 	if (k->type == NOTE_TYPE_ED25519) {
 		if (slen != ED_SIG_LEN)
 			return CL_EBADSIG;
 		return crypto_sign_verify_detached(sig, text, len, k->pub) == 0 ? 0 : CL_EBADSIG;
 	}
-	/* NOTE_TYPE_COSIG: u64 timestamp, then Ed25519 over the message. */
-	if (slen != 8 + ED_SIG_LEN)
-		return CL_EBADSIG;
-	if (be64_get(sig) > COSIG_TS_MAX)
-		return CL_EBADSIG;
-	if ((mlen = cosig_message(msg, be64_get(sig), text, len)) == 0)
-		return CL_ETOOBIG;
-	if (crypto_sign_verify_detached(sig + 8, msg, mlen, k->pub) != 0)
-		return CL_EBADSIG;
-	*ts = be64_get(sig);
-	return 0;
+	return cosig_verify(k, text, len, sig, slen, ts);
 }
 
 /* Parse signature line number out->n_sigs, msg[pos..end) (end is its '\n'),
@@ -659,7 +619,7 @@ sig_line_open(const uint8_t *msg, size_t pos, size_t end, const struct note_veri
 
 	sig->name = name;
 	sig->name_len = nlen;
-	sig->id = be32_get(raw);
+	sig->id = cl_be32_get(raw);
 	sig->key = -1;
 	sig->line = line;
 	sig->line_len = llen + 1;

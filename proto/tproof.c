@@ -22,7 +22,6 @@
 #define INDEX_PREFIX "index "
 #define PREFIX_LEN   6 /* both prefixes */
 #define HASH_B64_LEN CL_B64_LEN(MT_HASH_LEN)
-#define PATH_MAX_LEN 64
 
 /* Non-empty strict base64 of at most TPROOF_EXTRA_MAX characters. */
 static int
@@ -96,9 +95,9 @@ tproof_parse(const uint8_t *buf, size_t len, struct tproof *out, char *why)
 		}
 		if (nl == p)
 			break;
-		if (out->n_path == PATH_MAX_LEN) {
-			rc = cl_why(
-			    why, CL_ETOOBIG, "tlog-proof has more than %d hashes", PATH_MAX_LEN);
+		if (out->n_path == MT_INCLUSION_MAX) {
+			rc = cl_why(why, CL_ETOOBIG, "tlog-proof has more than %d hashes",
+			    MT_INCLUSION_MAX);
 			goto fail;
 		}
 		if (nl - p != HASH_B64_LEN ||
@@ -133,7 +132,7 @@ tproof_format(const struct tproof *p, uint8_t *out, size_t cap, size_t *outlen)
 	int n;
 
 	*outlen = 0;
-	if (p == NULL || p->n_path > PATH_MAX_LEN)
+	if (p == NULL || p->n_path > MT_INCLUSION_MAX)
 		return CL_EINVAL;
 	/* Refuse what tproof_parse would refuse, so that output always
 	 * parses back to p. */

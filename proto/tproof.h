@@ -28,7 +28,7 @@
 struct tproof {
 	uint64_t index;
 	size_t n_path;
-	uint8_t path[64][MT_HASH_LEN];
+	uint8_t path[MT_INCLUSION_MAX][MT_HASH_LEN];
 	const char *extra; /* base64 text of the extra line, or NULL; unauthenticated */
 	size_t extra_len;
 	const uint8_t *checkpoint; /* the signed note, to the end of the input */

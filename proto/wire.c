@@ -119,7 +119,11 @@ decode(struct wire_arena *a, const ProtobufCMessageDescriptor *d, const uint8_t 
 	a->exhausted = false;
 	m = protobuf_c_message_unpack(d, &al, len, buf);
 	if (m == NULL) {
-		if (a->exhausted)
+		/* Within the byte caps, only thousands of tiny repeated
+		 * elements (each decoded to a struct) fill a full-size arena. */
+		if (a->exhausted && a->cap >= WIRE_ARENA_MIN)
+			*rc = cl_why(why, CL_ETOOBIG, "%s: too many repeated elements", what);
+		else if (a->exhausted)
 			*rc = cl_why(why, CL_ENOMEM, "%s: decoding arena exhausted", what);
 		else
 			*rc = cl_why(why, CL_EINVAL, "%s: malformed protobuf", what);
@@ -181,7 +185,8 @@ static const struct {
     {"blake3", 32},
 };
 
-size_t
+/* Length in bytes of a digest algorithm's output, or 0 if unknown. */
+static size_t
 wire_digest_len(const char *algorithm)
 {
 	for (size_t i = 0; i < sizeof digest_algs / sizeof digest_algs[0]; i++) {
@@ -311,7 +316,13 @@ check_digest_name(const char *s, char *why)
 	return 0;
 }
 
-int
+/* Check every field against the rules in docs/formats.md: root and
+ * successors are store paths; nar_hash canonical SRI sha256; flake_lock
+ * required, with a known algorithm and matching length; system matches
+ * [a-z0-9_]+-[a-z0-9_]+; URLs are printable ASCII with a scheme; trusted
+ * keys are "<name>:<base64 of 32 bytes>"; counts and lengths within caps;
+ * successors distinct and not the root.  Returns 0 or CL_EINVAL/CL_ETOOBIG. */
+static int
 wire_attestation_check(const struct cl_attestation *att, char *why)
 {
 	char field[64], inner[CL_WHY_MAX];
@@ -396,12 +407,6 @@ wire_attestation_check(const struct cl_attestation *att, char *why)
 
 /* ---- Attestations ---- */
 
-static const char *
-str_or_empty(const char *s)
-{
-	return s != NULL ? s : "";
-}
-
 int
 wire_attestation_encode(struct wire_arena *a, const struct cl_attestation *att, const uint8_t **out,
     size_t *len, char *why)
@@ -426,17 +431,17 @@ wire_attestation_encode(struct wire_arena *a, const struct cl_attestation *att, 
 	m.successors = (char **)att->successors;
 	m.n_successors = att->n_successors;
 
-	b.system = (char *)str_or_empty(att->system);
+	b.system = (char *)att->system;
 	b.sandbox = (Closurelog__V1__Sandbox)att->sandbox;
 	b.substituters = (char **)att->substituters;
 	b.n_substituters = att->n_substituters;
 	b.trusted_public_keys = (char **)att->trusted_keys;
 	b.n_trusted_public_keys = att->n_trusted_keys;
-	b.builder_id = (char *)str_or_empty(att->builder_id);
-	b.run_url = (char *)str_or_empty(att->run_url);
+	b.builder_id = (char *)att->builder_id;
+	b.run_url = (char *)att->run_url;
 	b.build_time = att->build_time;
-	/* An all-default BuildMetadata still gets written (as an empty
-	 * message) so that "no metadata" has one spelling: absent. */
+	/* An all-default BuildMetadata is left out, so that "no metadata"
+	 * has one spelling: absent (the decoder refuses an empty one). */
 	if (b.system[0] != '\0' || b.sandbox != 0 || b.n_substituters != 0 ||
 	    b.n_trusted_public_keys != 0 || b.builder_id[0] != '\0' || b.run_url[0] != '\0' ||
 	    b.build_time != 0)
@@ -540,18 +545,6 @@ fail:
 
 /* ---- Envelopes ---- */
 
-static bool
-is_keyid(const char *s)
-{
-	if (strlen(s) != CL_KEYID_LEN)
-		return false;
-	for (size_t i = 0; i < CL_KEYID_LEN; i++) {
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	}
-	return true;
-}
-
 int
 wire_envelope_encode(struct wire_arena *a, const struct cl_envelope *env, const uint8_t **out,
     size_t *len, char *why)
@@ -602,16 +595,23 @@ wire_envelope_decode(
 		    m->n_signatures, CL_SIGS_MAX);
 	for (size_t i = 0; i < m->n_signatures; i++) {
 		const Closurelog__V1__Signature *s = m->signatures[i];
+		uint32_t id;
 
 		if (s->sig.len != 64)
 			return cl_why(why, CL_EINVAL,
 			    "envelope.signatures[%zu].sig: %zu bytes, an Ed25519 signature is 64",
 			    i, s->sig.len);
-		if (!is_keyid(s->keyid))
+		if (cl_keyid_parse(s->keyid, strlen(s->keyid), &id) != 0)
 			return cl_why(why, CL_EINVAL,
 			    "envelope.signatures[%zu].keyid: must be the key ID as 8 lowercase hex "
 			    "digits",
 			    i);
+		/* One signature per key ID: a repeat would only cost another check. */
+		for (size_t k = 0; k < i; k++) {
+			if (strcmp(m->signatures[k]->keyid, s->keyid) == 0)
+				return cl_why(why, CL_EINVAL,
+				    "envelope.signatures[%zu].keyid: %s is repeated", i, s->keyid);
+		}
 		env->sigs[i].keyid = s->keyid;
 		env->sigs[i].sig = s->sig.data;
 		env->sigs[i].sig_len = s->sig.len;
@@ -625,39 +625,47 @@ wire_envelope_decode(
 
 /* ---- Proofs ---- */
 
+/* p from a proof message's two numbers and its hashes; zeroed on error. */
 static int
-proof_hashes_from_pb(
-    struct cl_proof *p, size_t n, const ProtobufCBinaryData *h, const char *what, char *why)
+proof_from_pb(struct cl_proof *p, uint64_t a, uint64_t b, size_t n, const ProtobufCBinaryData *h,
+    const char *what, char *why)
 {
+	memset(p, 0, sizeof *p);
 	if (n > MT_PROOF_MAX)
 		return cl_why(why, CL_ETOOBIG, "%s.hashes: %zu is above the limit of %d", what, n,
 		    MT_PROOF_MAX);
 	for (size_t i = 0; i < n; i++) {
-		if (h[i].len != MT_HASH_LEN)
+		if (h[i].len != MT_HASH_LEN) {
+			memset(p, 0, sizeof *p);
 			return cl_why(
 			    why, CL_EINVAL, "%s.hashes[%zu]: %zu bytes, not 32", what, i, h[i].len);
+		}
 		memcpy(p->hashes[i], h[i].data, MT_HASH_LEN);
 	}
+	p->a = a;
+	p->b = b;
 	p->n = n;
 	return 0;
 }
 
+/* A proof message's two numbers and hashes from p (the hashes point into p). */
 static int
-proof_hashes_to_pb(struct wire_arena *a, const struct cl_proof *p, ProtobufCBinaryData **out)
+proof_to_pb(struct wire_arena *ar, const struct cl_proof *p, uint64_t *a, uint64_t *b, size_t *n,
+    ProtobufCBinaryData **out)
 {
-	ProtobufCBinaryData *h;
+	ProtobufCBinaryData *h = NULL;
 
-	*out = NULL;
 	if (p->n > MT_PROOF_MAX)
 		return CL_EINVAL;
-	if (p->n == 0)
-		return 0;
-	if ((h = wire_arena_alloc(a, p->n * sizeof *h)) == NULL)
+	if (p->n > 0 && (h = wire_arena_alloc(ar, p->n * sizeof *h)) == NULL)
 		return CL_ENOMEM;
 	for (size_t i = 0; i < p->n; i++) {
 		h[i].len = MT_HASH_LEN;
 		h[i].data = (uint8_t *)p->hashes[i];
 	}
+	*a = p->a;
+	*b = p->b;
+	*n = p->n;
 	*out = h;
 	return 0;
 }
@@ -669,11 +677,8 @@ wire_inclusion_encode(
 	Closurelog__V1__InclusionProof m = CLOSURELOG__V1__INCLUSION_PROOF__INIT;
 	int rc;
 
-	m.index = p->a;
-	m.tree_size = p->b;
-	if ((rc = proof_hashes_to_pb(a, p, &m.hashes)) != 0)
+	if ((rc = proof_to_pb(a, p, &m.index, &m.tree_size, &m.n_hashes, &m.hashes)) != 0)
 		return rc;
-	m.n_hashes = p->n;
 	return encode(a, &m.base, CL_API_MAX, out, len, NULL);
 }
 
@@ -690,11 +695,7 @@ wire_inclusion_decode(
 	    &rc, why);
 	if (m == NULL)
 		return rc;
-	p->a = m->index;
-	p->b = m->tree_size;
-	if ((rc = proof_hashes_from_pb(p, m->n_hashes, m->hashes, "inclusion", why)) != 0)
-		memset(p, 0, sizeof *p);
-	return rc;
+	return proof_from_pb(p, m->index, m->tree_size, m->n_hashes, m->hashes, "inclusion", why);
 }
 
 int
@@ -704,11 +705,8 @@ wire_consistency_encode(
 	Closurelog__V1__ConsistencyProof m = CLOSURELOG__V1__CONSISTENCY_PROOF__INIT;
 	int rc;
 
-	m.from_size = p->a;
-	m.to_size = p->b;
-	if ((rc = proof_hashes_to_pb(a, p, &m.hashes)) != 0)
+	if ((rc = proof_to_pb(a, p, &m.from_size, &m.to_size, &m.n_hashes, &m.hashes)) != 0)
 		return rc;
-	m.n_hashes = p->n;
 	return encode(a, &m.base, CL_API_MAX, out, len, NULL);
 }
 
@@ -725,11 +723,8 @@ wire_consistency_decode(
 	    "consistency proof", &rc, why);
 	if (m == NULL)
 		return rc;
-	p->a = m->from_size;
-	p->b = m->to_size;
-	if ((rc = proof_hashes_from_pb(p, m->n_hashes, m->hashes, "consistency", why)) != 0)
-		memset(p, 0, sizeof *p);
-	return rc;
+	return proof_from_pb(
+	    p, m->from_size, m->to_size, m->n_hashes, m->hashes, "consistency", why);
 }
 
 /* ---- Submit responses, entries, search results, bundles ---- */
@@ -745,11 +740,9 @@ wire_submit_response_encode(
 	m.index = r->index;
 	m.leaf_hash.data = (uint8_t *)r->leaf_hash;
 	m.leaf_hash.len = MT_HASH_LEN;
-	ip.index = r->inclusion.a;
-	ip.tree_size = r->inclusion.b;
-	if ((rc = proof_hashes_to_pb(a, &r->inclusion, &ip.hashes)) != 0)
+	if ((rc = proof_to_pb(
+	         a, &r->inclusion, &ip.index, &ip.tree_size, &ip.n_hashes, &ip.hashes)) != 0)
 		return rc;
-	ip.n_hashes = r->inclusion.n;
 	m.inclusion = &ip;
 	m.checkpoint.data = (uint8_t *)r->checkpoint;
 	m.checkpoint.len = r->checkpoint_len;
@@ -778,15 +771,16 @@ wire_submit_response_decode(
 	if (m->checkpoint.len == 0 || m->checkpoint.len > CL_CHECKPOINT_MAX)
 		return cl_why(
 		    why, CL_EINVAL, "submit response.checkpoint: %zu bytes", m->checkpoint.len);
-	if ((rc = proof_hashes_from_pb(&r->inclusion, m->inclusion->n_hashes, m->inclusion->hashes,
-	         "submit response.inclusion", why)) != 0) {
-		memset(r, 0, sizeof *r);
+	if (m->inclusion->index != m->index)
+		return cl_why(why, CL_EINVAL,
+		    "submit response.inclusion.index: %llu, not the entry's index %llu",
+		    (unsigned long long)m->inclusion->index, (unsigned long long)m->index);
+	if ((rc = proof_from_pb(&r->inclusion, m->inclusion->index, m->inclusion->tree_size,
+	         m->inclusion->n_hashes, m->inclusion->hashes, "submit response.inclusion", why)) !=
+	    0)
 		return rc;
-	}
 	r->index = m->index;
 	memcpy(r->leaf_hash, m->leaf_hash.data, MT_HASH_LEN);
-	r->inclusion.a = m->inclusion->index;
-	r->inclusion.b = m->inclusion->tree_size;
 	r->checkpoint = m->checkpoint.data;
 	r->checkpoint_len = m->checkpoint.len;
 	r->duplicate = m->duplicate;

@@ -31,7 +31,6 @@
  * entry bundle: a uint16 length prefix, so at most 65535 bytes. */
 #define CL_ENTRY_MAX        65535
 #define CL_SIGS_MAX         4 /* signatures on one envelope */
-#define CL_KEYID_LEN        8 /* keyid: the C2SP key ID as 8 lowercase hex digits */
 #define CL_SUCCESSORS_MAX   64
 #define CL_SUBSTITUTERS_MAX 32
 #define CL_TRUSTED_KEYS_MAX 32
@@ -46,7 +45,10 @@
 #define CL_API_MAX          (CL_ENTRY_MAX + CL_TPROOF_MAX + 1024) /* any API message */
 
 /* An arena of at least WIRE_ARENA_MIN bytes can decode and re-encode the
- * largest envelope and its attestation. */
+ * largest envelope and its attestation.  A message padded with thousands
+ * of empty repeated elements (an element decodes to a struct many times
+ * its wire size) can still fill it: decoders then answer CL_ETOOBIG, and
+ * CL_ENOMEM only from a smaller arena. */
 #define WIRE_ARENA_MIN (512 * 1024)
 
 struct wire_arena {
@@ -103,14 +105,6 @@ struct cl_attestation {
 	const struct cl_extra_digest *extra;
 	size_t n_extra;
 };
-
-/* Check every field against the rules in docs/formats.md: root and
- * successors are store paths; nar_hash canonical SRI sha256; flake_lock
- * required, with a known algorithm and matching length; system matches
- * [a-z0-9_]+-[a-z0-9_]+; URLs are printable ASCII with a scheme; trusted
- * keys are "<name>:<base64 of 32 bytes>"; counts and lengths within caps;
- * successors distinct and not the root.  Returns 0 or CL_EINVAL/CL_ETOOBIG. */
-int wire_attestation_check(const struct cl_attestation *att, char *why);
 
 /* Check, then serialize att canonically into the arena.  *out points into
  * the arena.  Returns 0 or a CL_E* code. */
@@ -222,8 +216,5 @@ int wire_bundle_encode(
     struct wire_arena *a, const struct cl_bundle *b, const uint8_t **out, size_t *len);
 int wire_bundle_decode(
     struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_bundle *b, char *why);
-
-/* Length in bytes of a digest algorithm's output, or 0 if unknown. */
-size_t wire_digest_len(const char *algorithm);
 
 #endif

@@ -40,25 +40,6 @@ struct st_reader {
 
 static const char *const index_names[ST_N_INDEXES] = {"by_root", "by_nar", "by_submitter"};
 
-static void
-be64_put(uint8_t out[8], uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		out[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static uint64_t
-be64_get(const uint8_t in[8])
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | in[i];
-	return v;
-}
-
 const char *
 st_strerror(int rc)
 {
@@ -204,7 +185,7 @@ st_meta_get(struct st *st, struct st_meta *m)
 		rc = ST_ECORRUPT;
 		goto out;
 	}
-	m->size = be64_get(v.mv_data);
+	m->size = cl_be64_get(v.mv_data);
 	rc = meta_get(txn, st, "checkpoint", &v);
 	if (rc == ST_ENOTFOUND) {
 		rc = 0;
@@ -292,7 +273,7 @@ leaf_get(MDB_txn *txn, struct st *st, const uint8_t leaf[MT_HASH_LEN], uint64_t 
 		return rc;
 	if (v.mv_size != 8)
 		return ST_ECORRUPT;
-	*index = be64_get(v.mv_data);
+	*index = cl_be64_get(v.mv_data);
 	return 0;
 }
 
@@ -310,7 +291,7 @@ st_batch_entry_put(struct st_batch *b, uint64_t index, const uint8_t *leaf_bytes
 	MDB_val k = {8, ib}, v = {len, (void *)leaf_bytes};
 	int rc;
 
-	be64_put(ib, index);
+	cl_be64_put(ib, index);
 	/* MDB_APPEND also enforces that indices only ever grow. */
 	if ((rc = mdb_put(b->txn, b->st->entries, &k, &v, MDB_APPEND)) != 0)
 		return rc;
@@ -333,7 +314,7 @@ st_batch_entry_put(struct st_batch *b, uint64_t index, const uint8_t *leaf_bytes
 static void
 tile_key(uint8_t out[8], unsigned level, uint64_t index)
 {
-	be64_put(out, (uint64_t)level << 56 | index);
+	cl_be64_put(out, (uint64_t)level << 56 | index);
 }
 
 int
@@ -351,7 +332,7 @@ st_batch_size_put(struct st_batch *b, uint64_t size)
 {
 	uint8_t sb[8];
 
-	be64_put(sb, size);
+	cl_be64_put(sb, size);
 	return meta_put(b->txn, b->st, "size", sb, sizeof sb);
 }
 
@@ -431,7 +412,7 @@ st_reader_begin(struct st_reader *r)
 		st_reader_end(r);
 		return rc;
 	}
-	r->size = be64_get(v.mv_data);
+	r->size = cl_be64_get(v.mv_data);
 	return 0;
 }
 
@@ -458,7 +439,7 @@ st_entry_get(struct st_reader *r, uint64_t index, const uint8_t **data, size_t *
 
 	if (index >= r->size)
 		return ST_ENOTFOUND;
-	be64_put(ib, index);
+	cl_be64_put(ib, index);
 	if ((rc = mdb_get(r->txn, r->st->entries, &k, &v)) != 0)
 		return rc == MDB_NOTFOUND ? ST_ECORRUPT : rc;
 	*data = v.mv_data;
@@ -549,7 +530,7 @@ st_search(struct st_reader *r, enum st_index which, const void *key, size_t key_
 		return CL_EINVAL;
 	if ((rc = mdb_cursor_open(r->txn, r->st->index[which], &c)) != 0)
 		return rc;
-	be64_put(sb, start);
+	cl_be64_put(sb, start);
 	rc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE);
 	while (rc == 0) {
 		uint64_t idx;
@@ -558,7 +539,7 @@ st_search(struct st_reader *r, enum st_index which, const void *key, size_t key_
 			rc = ST_ECORRUPT;
 			break;
 		}
-		idx = be64_get(v.mv_data);
+		idx = cl_be64_get(v.mv_data);
 		if (idx >= r->size)
 			break;
 		if (*n == max) {

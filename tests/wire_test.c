@@ -581,8 +581,36 @@ test_envelope_rules(void **state)
 	assert_non_null(strstr(why, "signatures[0].sig"));
 	env.sigs[0].sig_len = 64;
 
-	for (size_t i = 0; i < CL_SIGS_MAX; i++)
-		env.sigs[i] = env.sigs[0];
+	/* Empty repeated elements decode to far more than their wire size:
+	 * thousands of them are refused as too big, not as out of memory. */
+	{
+		uint8_t *pad = malloc(CL_ENTRY_MAX - 1);
+
+		assert_non_null(pad);
+		for (size_t i = 0; i + 1 < CL_ENTRY_MAX - 1; i += 2) {
+			pad[i] = 0x1a; /* field 3 (signatures), length-delimited */
+			pad[i + 1] = 0x00;
+		}
+		assert_int_equal(
+		    wire_envelope_decode(&arena, pad, CL_ENTRY_MAX - 1, &back, why), CL_ETOOBIG);
+		assert_non_null(strstr(why, "too many repeated elements"));
+		free(pad);
+	}
+
+	/* One signature per key ID. */
+	env.sigs[1] = env.sigs[0];
+	env.n_sigs = 2;
+	assert_int_equal(wire_envelope_encode(&arena, &env, &e, &elen, why), 0);
+	assert_int_equal(wire_envelope_decode(&arena, e, elen, &back, why), CL_EINVAL);
+	assert_non_null(strstr(why, "signatures[1].keyid: 0011aabb is repeated"));
+
+	{
+		static const char *const ids[CL_SIGS_MAX] = {
+		    "0011aabb", "0011aabc", "ffffffff", "00000000"};
+
+		for (size_t i = 0; i < CL_SIGS_MAX; i++)
+			env.sigs[i] = (struct cl_signature){ids[i], sig, 64};
+	}
 	env.n_sigs = CL_SIGS_MAX;
 	assert_int_equal(wire_envelope_encode(&arena, &env, &e, &elen, why), 0);
 	assert_int_equal(wire_envelope_decode(&arena, e, elen, &back, why), 0);
@@ -696,7 +724,7 @@ test_api_messages(void **state)
 	}
 
 	memset(&r, 0, sizeof r);
-	r.index = 7;
+	r.index = p.a;
 	memset(r.leaf_hash, 0xab, 32);
 	r.inclusion = p;
 	r.checkpoint = (const uint8_t *)"origin\n8\nroot\n\n- sig\n";
@@ -704,12 +732,17 @@ test_api_messages(void **state)
 	r.duplicate = true;
 	assert_int_equal(wire_submit_response_encode(&arena, &r, &out, &len), 0);
 	assert_int_equal(wire_submit_response_decode(&arena, out, len, &r2, why), 0);
-	assert_int_equal(r2.index, 7);
+	assert_int_equal(r2.index, 5);
 	assert_memory_equal(r2.leaf_hash, r.leaf_hash, 32);
 	assert_memory_equal(&r2.inclusion, &p, sizeof p);
 	assert_int_equal(r2.checkpoint_len, r.checkpoint_len);
 	assert_memory_equal(r2.checkpoint, r.checkpoint, r.checkpoint_len);
 	assert_true(r2.duplicate);
+	/* The proof must be for the entry the answer names. */
+	r.index = 7;
+	assert_int_equal(wire_submit_response_encode(&arena, &r, &out, &len), 0);
+	assert_int_equal(wire_submit_response_decode(&arena, out, len, &r2, why), CL_EINVAL);
+	assert_non_null(strstr(why, "not the entry's index 7"));
 
 	memset(&en, 0, sizeof en);
 	en.index = 12;
