@@ -72,21 +72,19 @@ sig_status(struct inspect *in, const struct cl_envelope *env, size_t i, char *wh
 	return "INVALID";
 }
 
-/* Show an envelope and its attestation; returns CLI_OK or CLI_USAGE. */
+/* Show envelope env, decoded from buf[0..len), and its attestation;
+ * returns CLI_OK or CLI_USAGE. */
 static int
-show_envelope(struct inspect *in, const uint8_t *buf, size_t len, json_t *into)
+show_envelope(struct inspect *in, const struct cl_envelope *envp, const uint8_t *buf, size_t len,
+    json_t *into)
 {
-	struct cl_envelope env;
+	const struct cl_envelope env = *envp;
 	struct cl_attestation att;
 	uint8_t leaf[MT_HASH_LEN];
 	char hex[65], why[CL_WHY_MAX], who[NOTE_NAME_MAX + 1];
 	json_t *sigs = json_array();
 	int rc;
 
-	if ((rc = wire_envelope_decode(in->a, buf, len, &env, why)) != 0) {
-		json_decref(sigs);
-		return cli_fail(CLI_USAGE, "%s", why);
-	}
 	mt_leaf_hash(leaf, buf, len);
 	cl_hex_encode(leaf, sizeof leaf, hex);
 	if (!in->json) {
@@ -120,14 +118,15 @@ show_envelope(struct inspect *in, const uint8_t *buf, size_t len, json_t *into)
 	return CLI_OK;
 }
 
-/* Show a signed checkpoint note. */
+/* Show a signed checkpoint note, and parse it into *cp. */
 static int
-show_checkpoint(struct inspect *in, const uint8_t *buf, size_t len, json_t *into)
+show_checkpoint(struct inspect *in, const uint8_t *buf, size_t len, json_t *into, struct sth *cp)
 {
 	struct note *n = wire_arena_alloc(in->a, sizeof *n);
 	struct sth c;
 	char why[CL_WHY_MAX];
 	json_t *sigs = json_array();
+	bool log_signed = in->have_log_key;
 	int rc;
 
 	if (n == NULL) {
@@ -138,6 +137,7 @@ show_checkpoint(struct inspect *in, const uint8_t *buf, size_t len, json_t *into
 	if (rc == CL_ENOKEY || rc == CL_EBADSIG) {
 		/* Show it anyway, and say the log key did not sign it. */
 		in->failed = true;
+		log_signed = false;
 		rc = note_open(buf, len, NULL, 0, n, why);
 	}
 	if (rc != 0 || (rc = sth_parse((const char *)buf, n->text_len, &c, why)) != 0) {
@@ -157,8 +157,8 @@ show_checkpoint(struct inspect *in, const uint8_t *buf, size_t len, json_t *into
 		const struct note_sig *s = &n->sigs[i];
 		const char *st = !in->have_log_key ? "not checked"
 		    : s->key >= 0                  ? "valid (log key)"
-		    : in->failed                   ? "not the log key's"
-		                                   : "unknown key";
+		    : log_signed                   ? "unknown key"
+		                                   : "not the log key's";
 		char id[9];
 		json_t *o = json_object();
 
@@ -173,8 +173,9 @@ show_checkpoint(struct inspect *in, const uint8_t *buf, size_t len, json_t *into
 	}
 	json_object_set_new(into, "checkpoint", cli_show_checkpoint_json(&c));
 	json_object_set_new(into, "signatures", sigs);
-	if (in->have_log_key && in->failed && !in->json)
+	if (in->have_log_key && !log_signed && !in->json)
 		printf("  the log key did not sign this checkpoint\n");
+	*cp = c;
 	return CLI_OK;
 }
 
@@ -184,13 +185,12 @@ static int
 show_tproof(struct inspect *in, const uint8_t *buf, size_t len, const uint8_t *leaf, json_t *into)
 {
 	struct tproof *p = wire_arena_alloc(in->a, sizeof *p);
-	struct note *n = wire_arena_alloc(in->a, sizeof *n);
 	struct sth c;
 	char why[CL_WHY_MAX];
 	json_t *cp = json_object(), *path = json_array();
 	int rc;
 
-	if (p == NULL || n == NULL || cp == NULL || path == NULL) {
+	if (p == NULL || cp == NULL || path == NULL) {
 		json_decref(cp);
 		json_decref(path);
 		return cli_fail(CLI_FAIL, "out of memory");
@@ -213,13 +213,12 @@ show_tproof(struct inspect *in, const uint8_t *buf, size_t len, const uint8_t *l
 	}
 	json_object_set_new(into, "index", json_integer((json_int_t)p->index));
 	json_object_set_new(into, "inclusion_path", path);
-	if ((rc = show_checkpoint(in, p->checkpoint, p->checkpoint_len, cp)) != 0) {
+	if ((rc = show_checkpoint(in, p->checkpoint, p->checkpoint_len, cp, &c)) != 0) {
 		json_decref(cp);
 		return rc;
 	}
 	json_object_set_new(into, "checkpoint", cp);
-	if (leaf != NULL && note_open(p->checkpoint, p->checkpoint_len, NULL, 0, n, NULL) == 0 &&
-	    sth_parse((const char *)p->checkpoint, n->text_len, &c, NULL) == 0) {
+	if (leaf != NULL) {
 		bool ok =
 		    mt_inclusion_verify(leaf, p->index, c.size, p->path[0], p->n_path, c.root) == 0;
 
@@ -292,22 +291,16 @@ cli_cmd_inspect(int argc, char **argv)
 	wire_arena_init(&a, abuf, WIRE_ARENA_MIN);
 	in.a = &a;
 
-	if (len >= strlen(TPROOF_HEADER) &&
-	    memcmp(buf, TPROOF_HEADER, strlen(TPROOF_HEADER)) == 0) {
-		json_object_set_new(in.out, "type", json_string("tlog-proof"));
-		rc = show_tproof(&in, buf, len, NULL, in.out);
-	} else if (memchr(buf, '\0', len) == NULL && len > 0 && buf[len - 1] == '\n' &&
-	    strstr((char *)buf, "\n\n\xe2\x80\x94 ") != NULL) {
-		json_object_set_new(in.out, "type", json_string("checkpoint"));
-		rc = show_checkpoint(&in, buf, len, in.out);
-	} else {
+	/* The strict protobuf decoders go first: they never take text, while
+	 * a bundle's bytes may well look like text ending in a checkpoint. */
+	{
 		struct cl_envelope env;
 		struct cl_bundle b;
+		struct sth ck;
 
-		wire_arena_reset(&a);
 		if (wire_envelope_decode(&a, buf, len, &env, NULL) == 0) {
 			json_object_set_new(in.out, "type", json_string("envelope"));
-			rc = show_envelope(&in, buf, len, in.out);
+			rc = show_envelope(&in, &env, buf, len, in.out);
 		} else if (wire_arena_reset(&a), wire_bundle_decode(&a, buf, len, &b, NULL) == 0) {
 			json_t *e = json_object(), *t = json_object();
 			uint8_t leaf[MT_HASH_LEN];
@@ -316,11 +309,23 @@ cli_cmd_inspect(int argc, char **argv)
 			mt_leaf_hash(leaf, b.envelope, b.envelope_len);
 			if (!in.json)
 				printf("proof bundle (%zu bytes)\n", len);
-			rc = show_envelope(&in, b.envelope, b.envelope_len, e);
+			if ((rc = wire_envelope_decode(
+			         &a, b.envelope, b.envelope_len, &env, why)) != 0)
+				rc = cli_fail(CLI_USAGE, "%s", why);
+			else
+				rc = show_envelope(&in, &env, b.envelope, b.envelope_len, e);
 			if (rc == 0)
 				rc = show_tproof(&in, b.tlog_proof, b.tlog_proof_len, leaf, t);
 			json_object_set_new(in.out, "envelope", e);
 			json_object_set_new(in.out, "tlog_proof", t);
+		} else if (len >= strlen(TPROOF_HEADER) &&
+		    memcmp(buf, TPROOF_HEADER, strlen(TPROOF_HEADER)) == 0) {
+			json_object_set_new(in.out, "type", json_string("tlog-proof"));
+			rc = show_tproof(&in, buf, len, NULL, in.out);
+		} else if (memchr(buf, '\0', len) == NULL && len > 0 && buf[len - 1] == '\n' &&
+		    strstr((char *)buf, "\n\n\xe2\x80\x94 ") != NULL) {
+			json_object_set_new(in.out, "type", json_string("checkpoint"));
+			rc = show_checkpoint(&in, buf, len, in.out, &ck);
 		} else {
 			rc = cli_fail(CLI_USAGE,
 			    "%s is not an envelope, proof bundle, tlog-proof or checkpoint",
