@@ -66,12 +66,10 @@ cli_read_file(const char *path, size_t cap, uint8_t **buf, size_t *len, char *wh
 		if (n == room) {
 			uint8_t *t;
 
-			if (room > cap) {
-				rc =
-				    cl_why(why, CL_ETOOBIG, "%s: larger than %zu bytes", path, cap);
-				break;
-			}
+			/* Never more than cap + 1: one byte past cap tells "too big". */
 			room = room ? 2 * room : 65536;
+			if (room > cap + 1)
+				room = cap + 1;
 			if ((t = realloc(b, room + 1)) == NULL) {
 				rc = cl_why(why, ENOMEM, "%s: out of memory", path);
 				break;
@@ -125,6 +123,18 @@ write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/* Make a directory's entries durable (best effort). */
+static void
+dir_sync(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
 int
 cli_write_file(const char *path, const void *buf, size_t len, mode_t mode, char *why)
 {
@@ -159,10 +169,54 @@ cli_write_file(const char *path, const void *buf, size_t len, mode_t mode, char 
 	}
 	/* Make the rename itself durable. */
 	snprintf(dir, sizeof dir, "%s", path);
-	if ((fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(fd);
+	dir_sync(dirname(dir));
+	return 0;
+}
+
+int
+cli_write_new(const char *dir, const char *stem, const char *ext, const void *buf, size_t len,
+    mode_t mode, char *out, size_t cap, char *why)
+{
+	char tmp[4096];
+	int fd, rc = 0;
+
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s/%s.tmp.XXXXXX", dir, stem) >= sizeof tmp)
+		return cl_why(why, ENAMETOOLONG, "%s/%s: path too long", dir, stem);
+	if ((fd = mkstemp(tmp)) < 0)
+		return cl_why(why, errno, "%s: %s", tmp, strerror(errno));
+	if ((fchmod(fd, mode) != 0 && (rc = errno) != 0) || (rc = write_all(fd, buf, len)) != 0 ||
+	    (fsync(fd) != 0 && (rc = errno) != 0)) {
 		close(fd);
+		unlink(tmp);
+		return cl_why(why, rc, "%s: %s", tmp, strerror(rc));
 	}
+	close(fd);
+	rc = EEXIST;
+	for (int i = 0; i < 1000 && rc == EEXIST; i++) {
+		int n = i == 0 ? snprintf(out, cap, "%s/%s%s", dir, stem, ext)
+		               : snprintf(out, cap, "%s/%s-%d%s", dir, stem, i, ext);
+
+		if (n < 0 || (size_t)n >= cap)
+			rc = ENAMETOOLONG;
+		else
+			rc = link(tmp, out) == 0 ? 0 : errno;
+	}
+	if (rc != 0) {
+		snprintf(out, cap, "%s", tmp);
+		return cl_why(why, rc, "cannot name %s: %s", tmp, strerror(rc));
+	}
+	unlink(tmp);
+	dir_sync(dir);
+	return 0;
+}
+
+int
+cli_u64_arg(const char *opt, const char *arg, uint64_t *v)
+{
+	if (cl_u64_parse(arg, strlen(arg), v) != 0)
+		return cli_fail(CLI_USAGE,
+		    "%s: \"%.40s\" is not a decimal number (no sign, no leading zeros, below 2^64)",
+		    opt, arg);
 	return 0;
 }
 

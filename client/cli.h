@@ -20,8 +20,6 @@
 #define CLI_FAIL  1
 #define CLI_USAGE 2
 
-#define CLI_FILE_MAX (64 * 1024 * 1024) /* largest input file we read */
-
 /* Subcommands: argv[0] is the subcommand name. */
 int cli_cmd_keygen(int argc, char **argv);
 int cli_cmd_attest(int argc, char **argv);
@@ -53,9 +51,22 @@ int cli_read_file(const char *path, size_t cap, uint8_t **buf, size_t *len, char
  * Returns 0 or errno with why. */
 int cli_write_file(const char *path, const void *buf, size_t len, mode_t mode, char *why);
 
+/* Write buf to a new file dir/<stem><ext>, or dir/<stem>-<i><ext> for the
+ * first i in 1..999 free, never replacing a file: written and fsync'd under
+ * a temporary name, then linked to its name.  A crash leaves no partial
+ * file under a final name.  The name used goes to out (cap bytes).  If no
+ * name can be taken, the data stays under the temporary name, which out
+ * then holds.  Returns 0 or errno with why. */
+int cli_write_new(const char *dir, const char *stem, const char *ext, const void *buf, size_t len,
+    mode_t mode, char *out, size_t cap, char *why);
+
 /* A verifier key from a command-line argument: the key string itself or a
  * file holding it.  Prints the failure; returns 0 or CLI_USAGE. */
 int cli_verifier_arg(const char *opt, const char *arg, struct note_verifier *v);
+
+/* A canonical decimal uint64 from a command-line argument (cl_u64_parse).
+ * Prints the failure; returns 0 or CLI_USAGE. */
+int cli_u64_arg(const char *opt, const char *arg, uint64_t *v);
 
 /* The URL prefix of a log: strip one trailing '/'.  Returns 0 or
  * CLI_USAGE (not http:// or https://). */

@@ -6,11 +6,13 @@
  * CI job learns of a bad field here, not at submission.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -91,7 +93,20 @@ struct digest_buf {
 	uint8_t bytes[64];
 };
 
-/* A digest from a Nix hash string; sha256 and sha512 only. */
+/* A digest from a parsed Nix hash; sha256 and sha512 only. */
+static int
+digest_set(const char *opt, const struct nix_hash *h, struct digest_buf *out)
+{
+	if (h->algo != NIX_SHA256 && h->algo != NIX_SHA512)
+		return cli_fail(CLI_USAGE, "%s: use a sha256 or sha512 digest", opt);
+	memcpy(out->bytes, h->bytes, h->len);
+	out->d.algorithm = nix_algo_name(h->algo);
+	out->d.value = out->bytes;
+	out->d.len = h->len;
+	return 0;
+}
+
+/* A digest from a Nix hash string (a bare one is sha256). */
 static int
 digest_parse(const char *opt, const char *s, struct digest_buf *out)
 {
@@ -100,26 +115,36 @@ digest_parse(const char *opt, const char *s, struct digest_buf *out)
 
 	if (nix_hash_parse(s, strlen(s), NIX_SHA256, &h, why) != 0)
 		return cli_fail(CLI_USAGE, "%s: %s", opt, why);
-	if (h.algo != NIX_SHA256 && h.algo != NIX_SHA512)
-		return cli_fail(CLI_USAGE, "%s: use a sha256 or sha512 digest", opt);
-	memcpy(out->bytes, h.bytes, h.len);
-	out->d.algorithm = nix_algo_name(h.algo);
-	out->d.value = out->bytes;
-	out->d.len = h.len;
-	return 0;
+	return digest_set(opt, &h, out);
 }
 
+/* The SHA-256 of a file ('-': standard input), read in pieces: any size. */
 static int
 digest_file(const char *opt, const char *path, struct digest_buf *out)
 {
-	uint8_t *buf;
-	size_t len;
-	char why[CL_WHY_MAX];
+	crypto_hash_sha256_state st;
+	uint8_t chunk[64 * 1024];
+	int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC), err = 0;
 
-	if (cli_read_file(path, CLI_FILE_MAX, &buf, &len, why) != 0)
-		return cli_fail(CLI_USAGE, "%s: %s", opt, why);
-	crypto_hash_sha256(out->bytes, buf, len);
-	free(buf);
+	if (fd < 0)
+		return cli_fail(CLI_USAGE, "%s: %s: %s", opt, path, strerror(errno));
+	crypto_hash_sha256_init(&st);
+	for (;;) {
+		ssize_t got = read(fd, chunk, sizeof chunk);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			err = got < 0 ? errno : 0;
+			break;
+		}
+		crypto_hash_sha256_update(&st, chunk, (size_t)got);
+	}
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (err != 0)
+		return cli_fail(CLI_USAGE, "%s: %s: %s", opt, path, strerror(err));
+	crypto_hash_sha256_final(&st, out->bytes);
 	out->d.algorithm = "sha256";
 	out->d.value = out->bytes;
 	out->d.len = 32;
@@ -215,8 +240,8 @@ cli_cmd_attest(int argc, char **argv)
 				struct nix_hash h;
 
 				if (nix_hash_parse(eq + 1, strlen(eq + 1), 0, &h, NULL) == 0) {
-					if ((rc = digest_parse("--extra-digest", eq + 1,
-					         &extra_buf[n_extra])) != 0)
+					if ((rc = digest_set(
+					         "--extra-digest", &h, &extra_buf[n_extra])) != 0)
 						return rc;
 				} else if ((rc = digest_file("--extra-digest", eq + 1,
 				                &extra_buf[n_extra])) != 0) {
@@ -273,8 +298,8 @@ cli_cmd_attest(int argc, char **argv)
 	if (time_in == NULL)
 		time_in = getenv("SOURCE_DATE_EPOCH");
 	if (time_in != NULL && *time_in != '\0') {
-		if (cl_u64_parse(time_in, strlen(time_in), &att.build_time) != 0)
-			return cli_fail(CLI_USAGE, "--build-time: not a number of seconds");
+		if ((rc = cli_u64_arg("--build-time", time_in, &att.build_time)) != 0)
+			return rc;
 	} else {
 		att.build_time = (uint64_t)time(NULL);
 	}
@@ -291,7 +316,7 @@ cli_cmd_attest(int argc, char **argv)
 		goto out;
 	}
 	if (dsse_sign(&a, &s, payload, plen, &env, &elen, why) != 0) {
-		rc = cli_fail(CLI_USAGE, "%s", why);
+		rc = cli_fail(CLI_FAIL, "signing failed: %s", why);
 		goto out;
 	}
 	if (cli_write_file(out_path, env, elen, 0644, why) != 0) {

@@ -488,9 +488,10 @@ struct audit {
 	size_t new_len;
 	struct sth cur;
 
-	/* The tree rebuilt by --full (DIR/full), empty without one. */
+	/* The tree rebuilt by --full (DIR/full), empty without one; every
+	 * entry in it was validated. */
 	struct mt_range range;
-	uint64_t validated, full_from;
+	uint64_t full_from;
 
 	char evidence[PATH_LEN]; /* the evidence file written, or "" */
 };
@@ -548,7 +549,7 @@ report(struct audit *a, int code, const char *status, const char *fmt, ...)
 
 		json_object_set_new(f, "from", json_integer((json_int_t)a->full_from));
 		json_object_set_new(f, "size", json_integer((json_int_t)a->range.size));
-		json_object_set_new(f, "validated", json_integer((json_int_t)a->validated));
+		json_object_set_new(f, "validated", json_integer((json_int_t)a->range.size));
 		json_object_set_new(j, "full", f);
 	}
 	if (cli_show_json_print(j) != CLI_OK && code == CLI_OK)
@@ -561,16 +562,13 @@ report(struct audit *a, int code, const char *status, const char *fmt, ...)
 static int
 fetch(struct audit *a, const char *path, size_t max, struct cli_http_resp *r, char *why)
 {
-	char url[PATH_LEN + 2048];
+	char url[PATH_LEN + 2048], reason[CL_WHY_MAX];
 
 	snprintf(url, sizeof url, "%s/%s", a->url, path);
 	if (cli_http_request(&a->http, url, NULL, 0, max, r, why) != 0)
 		return 1;
-	if (r->status != 200) {
-		char reason[CL_WHY_MAX];
-
-		cli_http_reason(r, reason, sizeof reason);
-		cl_why(why, 1, "%.80s: HTTP %ld: %.120s", path, r->status, reason);
+	if (cli_http_answer(r, reason) != 0) {
+		cl_why(why, 1, "%.80s: %s", path, reason);
 		cli_http_resp_free(r);
 		return 1;
 	}
@@ -703,7 +701,6 @@ state_load_full(struct audit *a)
 		bad = "it is ahead of, or disagrees with, DIR/checkpoint";
 		goto out;
 	}
-	a->validated = validated;
 out:
 	free(buf);
 	if (bad != NULL) {
@@ -725,7 +722,7 @@ state_save_full(struct audit *a, const uint8_t *note, size_t note_len, char *why
 		return cl_why(why, ENOMEM, "out of memory");
 	text_add(&t, FULL_HEADER, strlen(FULL_HEADER));
 	text_printf(&t, "size %" PRIu64 "\n", a->range.size);
-	text_printf(&t, "validated %" PRIu64 "\n", a->validated);
+	text_printf(&t, "validated %" PRIu64 "\n", a->range.size);
 	for (int h = 63; h >= 0; h--) {
 		if (!(a->range.size >> h & 1))
 			continue;
@@ -771,8 +768,8 @@ evidence_save(struct audit *a, struct evidence *ev)
 {
 	uint8_t *buf = NULL;
 	size_t len;
-	char msg[MSG_MAX], why[CL_WHY_MAX];
-	int rc, fd = -1;
+	char msg[MSG_MAX], why[CL_WHY_MAX], stem[40];
+	int rc;
 
 	snprintf(ev->vkey, sizeof ev->vkey, "%s", a->vkey);
 	one_line(a->url, ev->url, sizeof ev->url);
@@ -785,32 +782,14 @@ evidence_save(struct audit *a, struct evidence *ev)
 	}
 	if ((rc = evidence_format(ev, &buf, &len)) != 0)
 		return cli_fail(CLI_FAIL, "cannot write evidence: %s", cl_strerror(rc));
-	for (int i = 0; i < 1000 && fd < 0; i++) {
-		char name[64];
-
-		if (i == 0)
-			snprintf(name, sizeof name, "evidence-%" PRIu64 ".txt", ev->time);
-		else
-			snprintf(name, sizeof name, "evidence-%" PRIu64 "-%d.txt", ev->time, i);
-		state_path(a, name, a->evidence);
-		fd = open(a->evidence, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd < 0 && errno != EEXIST)
-			break;
-	}
-	if (fd < 0) {
-		rc = cli_fail(CLI_FAIL, "cannot create %s: %s", a->evidence, strerror(errno));
-		a->evidence[0] = '\0';
-		goto out;
-	}
-	close(fd);
-	if (cli_write_file(a->evidence, buf, len, 0644, why) != 0) {
+	snprintf(stem, sizeof stem, "evidence-%" PRIu64, ev->time);
+	if (cli_write_new(
+	        a->dir, stem, ".txt", buf, len, 0644, a->evidence, sizeof a->evidence, why) != 0) {
+		/* Kept under a temporary name if it got that far: say where. */
 		rc = cli_fail(CLI_FAIL, "cannot write evidence: %s", why);
-		unlink(a->evidence);
-		a->evidence[0] = '\0';
-		goto out;
+		if (access(a->evidence, F_OK) != 0)
+			a->evidence[0] = '\0';
 	}
-	rc = 0;
-out:
 	free(buf);
 	return rc;
 }
@@ -1147,8 +1126,8 @@ rebuild_emit(void *ctx, const struct mt_node *node, const uint8_t hash[MT_HASH_L
 }
 
 /* Download and check every entry from the rebuilt size up to the
- * checkpoint's, one bundle at a time.  On success a->range and
- * a->validated describe the whole tree; on failure they are unchanged and
+ * checkpoint's, one bundle at a time.  On success a->range describes the
+ * whole tree; on failure it is unchanged and
  * the failure has been reported. */
 static int
 full_rebuild(struct audit *a, const struct sth *c)
@@ -1237,7 +1216,6 @@ full_rebuild(struct audit *a, const struct sth *c)
 		goto out;
 	}
 	a->range = *r;
-	a->validated = n;
 	rc = 0;
 out:
 	cli_http_resp_free(&resp);

@@ -57,17 +57,14 @@ static int
 fetch(struct query *q, const char *path, struct cli_http_resp *r)
 {
 	char url[4096], why[CL_WHY_MAX];
+	int rc;
 
 	snprintf(url, sizeof url, "%s%s", q->url, path);
 	if (cli_http_request(&q->http, url, NULL, 0, FETCH_MAX, r, why) != 0)
 		return cli_fail(CLI_FAIL, "%s", why);
-	if (r->status != 200) {
-		char reason[CL_WHY_MAX];
-
-		cli_http_reason(r, reason, sizeof reason);
+	if ((rc = cli_http_answer(r, why)) != 0) {
 		cli_http_resp_free(r);
-		return cli_fail(r->status >= 400 && r->status < 500 ? CLI_USAGE : CLI_FAIL,
-		    "the log answered HTTP %ld: %s", r->status, reason);
+		return cli_fail(rc, "the log answered %s", why);
 	}
 	return 0;
 }
@@ -97,6 +94,7 @@ cli_cmd_get(int argc, char **argv)
 	struct cl_attestation att;
 	const char *log = NULL, *out = NULL;
 	uint8_t leaf[MT_HASH_LEN];
+	uint64_t index;
 	char path[64], why[CL_WHY_MAX], hex[65];
 	int c, rc;
 
@@ -122,16 +120,22 @@ cli_cmd_get(int argc, char **argv)
 			    argv[optind - 1]);
 		}
 	}
-	if (optind + 1 != argc || strspn(argv[optind], "0123456789") != strlen(argv[optind]) ||
-	    argv[optind][0] == '\0')
-		return cli_fail(CLI_USAGE, "give one INDEX, a decimal number (see --help)");
+	if (optind + 1 != argc)
+		return cli_fail(CLI_USAGE, "give one INDEX (see --help)");
+	if ((rc = cli_u64_arg("INDEX", argv[optind], &index)) != 0)
+		return rc;
 	if ((rc = query_init(&q, log)) != 0)
 		return rc;
-	snprintf(path, sizeof path, "/v1/entries/%.20s", argv[optind]);
+	snprintf(path, sizeof path, "/v1/entries/%" PRIu64, index);
 	if ((rc = fetch(&q, path, &r)) != 0)
 		goto out;
 	if (wire_entry_decode(&q.a, r.body, r.len, &e, why) != 0) {
 		rc = cli_fail(CLI_FAIL, "malformed answer: %s", why);
+		goto out;
+	}
+	if (e.index != index) {
+		rc = cli_fail(CLI_FAIL,
+		    "asked for entry %" PRIu64 ", the log answered with %" PRIu64, index, e.index);
 		goto out;
 	}
 	mt_leaf_hash(leaf, e.envelope, e.envelope_len);
@@ -182,8 +186,9 @@ static const char prove_usage[] =
     "checkpoint, check that its inclusion proof leads to that checkpoint (signed by\n"
     "PUB, when given), and save it with -o or show it.\n"
     "With --from: fetch the consistency proof from tree size M to size N (default:\n"
-    "the latest checkpoint), check it against the checkpoints' roots when the log\n"
-    "key is given, and show it.\n";
+    "the size of the latest checkpoint, signed by PUB when given) and show it.  It\n"
+    "can only be checked against a checkpoint for size M: closurelog audit keeps\n"
+    "one and does that.\n";
 
 /* The latest checkpoint, verified when a log key is known. */
 static int
@@ -206,7 +211,7 @@ latest_checkpoint(struct query *q, struct sth *c, uint8_t **note, size_t *note_l
 }
 
 static int
-prove_inclusion(struct query *q, const char *index, const char *out)
+prove_inclusion(struct query *q, uint64_t index, const char *out)
 {
 	struct cli_http_resp r = {0};
 	struct cl_bundle b;
@@ -218,12 +223,18 @@ prove_inclusion(struct query *q, const char *index, const char *out)
 
 	if (tp == NULL)
 		return cli_fail(CLI_FAIL, "out of memory");
-	snprintf(path, sizeof path, "/v1/bundle/%.20s", index);
+	snprintf(path, sizeof path, "/v1/bundle/%" PRIu64, index);
 	if ((rc = fetch(q, path, &r)) != 0)
 		return rc;
 	if (wire_bundle_decode(&q->a, r.body, r.len, &b, why) != 0 ||
 	    tproof_parse(b.tlog_proof, b.tlog_proof_len, tp, why) != 0) {
 		rc = cli_fail(CLI_FAIL, "malformed bundle from the log: %s", why);
+		goto out;
+	}
+	if (tp->index != index) {
+		rc = cli_fail(CLI_FAIL,
+		    "asked for entry %" PRIu64 ", the log's bundle is for entry %" PRIu64, index,
+		    tp->index);
 		goto out;
 	}
 	if ((rc = cli_checkpoint_open(tp->checkpoint, tp->checkpoint_len,
@@ -265,25 +276,38 @@ out:
 	return rc;
 }
 
+/* to is the size to prove up to, or NULL for the latest checkpoint's. */
 static int
-prove_consistency(struct query *q, const char *from, const char *to)
+prove_consistency(struct query *q, uint64_t from, const uint64_t *to)
 {
 	struct cli_http_resp r = {0};
 	struct cl_proof p;
 	uint8_t *note = NULL;
 	size_t note_len;
 	struct sth latest;
+	uint64_t n;
 	char path[128], why[CL_WHY_MAX];
 	int rc;
 
-	if ((rc = latest_checkpoint(q, &latest, &note, &note_len)) != 0)
-		return rc;
-	snprintf(path, sizeof path, "/v1/proof/consistency?from=%.20s%s%.20s", from,
-	    to != NULL ? "&to=" : "", to != NULL ? to : "");
+	if (to != NULL) {
+		n = *to;
+	} else {
+		if ((rc = latest_checkpoint(q, &latest, &note, &note_len)) != 0)
+			return rc;
+		n = latest.size;
+	}
+	snprintf(path, sizeof path, "/v1/proof/consistency?from=%" PRIu64 "&to=%" PRIu64, from, n);
 	if ((rc = fetch(q, path, &r)) != 0)
 		goto out;
 	if (wire_consistency_decode(&q->a, r.body, r.len, &p, why) != 0) {
 		rc = cli_fail(CLI_FAIL, "malformed answer: %s", why);
+		goto out;
+	}
+	if (p.a != from || p.b != n) {
+		rc = cli_fail(CLI_FAIL,
+		    "asked for sizes %" PRIu64 " to %" PRIu64 ", the log answered %" PRIu64
+		    " to %" PRIu64,
+		    from, n, p.a, p.b);
 		goto out;
 	}
 	if (q->json) {
@@ -307,7 +331,7 @@ prove_consistency(struct query *q, const char *from, const char *to)
 			cl_hex_encode(p.hashes[i], 32, hex);
 			printf("  %s\n", hex);
 		}
-		if (p.b == latest.size)
+		if (to == NULL)
 			printf("(to the latest checkpoint; check it with closurelog audit)\n");
 		rc = CLI_OK;
 	}
@@ -333,6 +357,7 @@ cli_cmd_prove(int argc, char **argv)
 	};
 	struct query q;
 	const char *log = NULL, *index = NULL, *from = NULL, *to = NULL, *out = NULL;
+	uint64_t i, m, n;
 	int c, rc;
 
 	memset(&q, 0, sizeof q);
@@ -374,14 +399,14 @@ cli_cmd_prove(int argc, char **argv)
 	if (optind != argc || (index == NULL) == (from == NULL) || (to != NULL && from == NULL) ||
 	    (out != NULL && index == NULL))
 		return cli_fail(CLI_USAGE, "give --index, or --from [--to] (see --help)");
-	for (const char *s = index != NULL ? index : from; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return cli_fail(CLI_USAGE, "--%s: not a decimal number",
-			    index != NULL ? "index" : "from");
-	}
+	if ((index != NULL && (rc = cli_u64_arg("--index", index, &i)) != 0) ||
+	    (from != NULL && (rc = cli_u64_arg("--from", from, &m)) != 0) ||
+	    (to != NULL && (rc = cli_u64_arg("--to", to, &n)) != 0))
+		return rc;
 	if ((rc = query_init(&q, log)) != 0)
 		return rc;
-	rc = index != NULL ? prove_inclusion(&q, index, out) : prove_consistency(&q, from, to);
+	rc = index != NULL ? prove_inclusion(&q, i, out)
+	                   : prove_consistency(&q, m, to != NULL ? &n : NULL);
 	free(q.abuf);
 	return rc;
 }
@@ -468,15 +493,31 @@ cli_cmd_search(int argc, char **argv)
 	if (optind != argc || val == NULL)
 		return cli_fail(
 		    CLI_USAGE, "give one of --root, --nar-hash, --submitter (see --help)");
-	/* Check locally what can be checked, so a typo is not a silent miss. */
+	/* Check locally what can be checked, so a typo is not a silent miss;
+	 * after that, every value is short enough to escape whole. */
 	if (strcmp(name, "root") == 0 && nix_store_path_check(val, strlen(val), why) != 0)
 		return cli_fail(CLI_USAGE, "--root: %s", why);
-	if (strcmp(name, "submitter") == 0 && strlen(val) != 64) {
-		struct note_verifier v;
+	if (strcmp(name, "nar_hash") == 0) {
+		struct nix_hash h;
 
-		if ((rc = cli_verifier_arg("--submitter", val, &v)) != 0)
-			return rc;
-		cl_hex_encode(v.pub, 32, arg);
+		if (nix_hash_parse(val, strlen(val), NIX_SHA256, &h, why) != 0)
+			return cli_fail(CLI_USAGE, "--nar-hash: %s", why);
+		if (h.algo != NIX_SHA256)
+			return cli_fail(CLI_USAGE, "--nar-hash: must be a sha256 hash");
+		nix_hash_sri(&h, arg, sizeof arg);
+		val = arg;
+	}
+	if (strcmp(name, "submitter") == 0) {
+		struct note_verifier v;
+		uint8_t pub[32];
+
+		if (strlen(val) == 64 && cl_hex_decode(val, 64, pub, sizeof pub) == 0) {
+			cl_hex_encode(pub, 32, arg);
+		} else {
+			if ((rc = cli_verifier_arg("--submitter", val, &v)) != 0)
+				return rc;
+			cl_hex_encode(v.pub, 32, arg);
+		}
 		val = arg;
 	}
 	url_escape(val, esc, sizeof esc);

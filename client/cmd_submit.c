@@ -8,7 +8,6 @@
  * Only then is the bundle written.
  */
 #include <getopt.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,12 +128,8 @@ submit_one(struct submit *s, const char *path, const char *out_path)
 		rc = cli_fail(CLI_FAIL, "%s: %s", path, why);
 		goto out;
 	}
-	if (resp.status != 200 && resp.status != 201) {
-		char reason[CL_WHY_MAX];
-
-		cli_http_reason(&resp, reason, sizeof reason);
-		rc = cli_fail(
-		    CLI_FAIL, "%s: the log refused it (HTTP %ld): %s", path, resp.status, reason);
+	if ((rc = cli_http_answer(&resp, why)) != 0) {
+		rc = cli_fail(rc, "%s: the log refused it (%s)", path, why);
 		goto out;
 	}
 	if (wire_submit_response_decode(&s->a, resp.body, resp.len, &r, why) != 0) {
@@ -149,6 +144,15 @@ out:
 	cli_http_resp_free(&resp);
 	free(buf);
 	return rc;
+}
+
+/* The last component of path (after the last '/'). */
+static const char *
+base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash != NULL ? slash + 1 : path;
 }
 
 int
@@ -196,6 +200,16 @@ cli_cmd_submit(int argc, char **argv)
 	if ((rc = cli_log_url(log, s.url, sizeof s.url)) != 0)
 		return rc;
 	out_dir = out != NULL && argc - optind > 1;
+	/* In one directory, bundles are named after the envelopes' base
+	 * names: two alike would write the same bundle. */
+	for (int i = optind; out_dir && i < argc; i++) {
+		for (int k = optind; k < i; k++) {
+			if (strcmp(base_name(argv[i]), base_name(argv[k])) == 0)
+				return cli_fail(CLI_USAGE,
+				    "%s and %s would both be saved as %s.bundle in %s", argv[k],
+				    argv[i], base_name(argv[i]), out);
+		}
+	}
 	if (out_dir && mkdir(out, 0755) != 0) {
 		struct stat st;
 
@@ -208,18 +222,20 @@ cli_cmd_submit(int argc, char **argv)
 		return cli_fail(CLI_FAIL, "out of memory");
 	wire_arena_init(&s.a, abuf, WIRE_ARENA_MIN);
 	for (int i = optind; i < argc; i++) {
-		char path[4096], base[4096];
+		char path[4096];
+		int n;
 
-		if (out != NULL && !out_dir) {
-			snprintf(path, sizeof path, "%s", out);
-		} else {
-			snprintf(base, sizeof base, "%s", argv[i]);
-			if (out_dir)
-				snprintf(path, sizeof path, "%s/%s.bundle", out, basename(base));
-			else
-				snprintf(path, sizeof path, "%s.bundle", argv[i]);
-		}
-		rc = submit_one(&s, argv[i], path);
+		if (out != NULL && !out_dir)
+			n = snprintf(path, sizeof path, "%s", out);
+		else if (out_dir)
+			n = snprintf(path, sizeof path, "%s/%s.bundle", out, base_name(argv[i]));
+		else
+			n = snprintf(path, sizeof path, "%s.bundle", argv[i]);
+		if (n < 0 || (size_t)n >= sizeof path)
+			rc =
+			    cli_fail(CLI_USAGE, "%s: the bundle's path would be too long", argv[i]);
+		else
+			rc = submit_one(&s, argv[i], path);
 		if (rc > worst)
 			worst = rc;
 	}

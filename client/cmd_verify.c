@@ -20,6 +20,8 @@
 #include "closurelog/verify.h"
 #include "note.h"
 #include "show.h"
+#include "tproof.h"
+#include "wire.h"
 
 static const char usage[] =
     "usage: closurelog verify --log-key PUB --submitter-key PUB [--submitter-key PUB]...\n"
@@ -128,13 +130,18 @@ print_json(const struct closurelog_result *r)
 	return cli_show_json_print(j);
 }
 
-/* Read an input file; a missing or unreadable file is a usage error. */
+/* Read an input file of at most cap bytes, the most the library takes.  A
+ * missing or unreadable file is a usage error; a larger one cannot be a
+ * valid input, and fails as the library would fail it. */
 static int
-read_input(const char *what, const char *path, uint8_t **buf, size_t *len)
+read_input(const char *what, const char *path, size_t cap, uint8_t **buf, size_t *len)
 {
 	char why[CL_WHY_MAX];
+	int rc;
 
-	if (cli_read_file(path, CLI_FILE_MAX, buf, len, why) != 0)
+	if ((rc = cli_read_file(path, cap, buf, len, why)) == CL_ETOOBIG)
+		return cli_fail(CLI_FAIL, "FAIL: %s: %s", what, why);
+	if (rc != 0)
 		return cli_fail(CLI_USAGE, "%s: %s", what, why);
 	return 0;
 }
@@ -244,12 +251,13 @@ cli_cmd_verify(int argc, char **argv)
 	}
 
 	if (bundle_path != NULL) {
-		if ((rc = read_input("BUNDLE", bundle_path, &a, &a_len)) != 0)
+		if ((rc = read_input("BUNDLE", bundle_path, CLOSURELOG_BUNDLE_MAX, &a, &a_len)) !=
+		    0)
 			goto out;
 		closurelog_verify_bundle(v, a, a_len, want_root, want_nar, &res);
 	} else {
-		if ((rc = read_input("--tlog-proof", tp_path, &a, &a_len)) != 0 ||
-		    (rc = read_input("--envelope", env_path, &b, &b_len)) != 0)
+		if ((rc = read_input("--tlog-proof", tp_path, TPROOF_MAX_SIZE, &a, &a_len)) != 0 ||
+		    (rc = read_input("--envelope", env_path, CL_ENTRY_MAX, &b, &b_len)) != 0)
 			goto out;
 		closurelog_verify_tlog_proof(v, b, b_len, a, a_len, want_root, want_nar, &res);
 	}

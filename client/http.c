@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 
 #include "cl.h"
+#include "cli.h"
 
 struct sink {
 	uint8_t *buf;
@@ -171,17 +172,22 @@ cli_http_resp_free(struct cli_http_resp *r)
 	r->len = 0;
 }
 
-void
-cli_http_reason(const struct cli_http_resp *r, char *out, size_t cap)
+int
+cli_http_answer(const struct cli_http_resp *r, char *why)
 {
+	char reason[160];
 	size_t n = 0;
 
-	for (size_t i = 0; r->body != NULL && i < r->len && n + 1 < cap; i++) {
+	if (r->status >= 200 && r->status < 300)
+		return 0;
+	for (size_t i = 0; r->body != NULL && i < r->len && n + 1 < sizeof reason; i++) {
 		char ch = (char)r->body[i];
 
 		if (ch == '\n')
 			break;
-		out[n++] = ch >= 0x20 && ch < 0x7f ? ch : '?';
+		reason[n++] = ch >= 0x20 && ch < 0x7f ? ch : '?';
 	}
-	out[n] = '\0';
+	reason[n] = '\0';
+	return cl_why(why, r->status == 400 || r->status == 404 ? CLI_USAGE : CLI_FAIL,
+	    "HTTP %ld: %s", r->status, reason);
 }

@@ -40,8 +40,11 @@ int cli_http_request(const struct cli_http_opts *o, const char *url, const uint8
 
 void cli_http_resp_free(struct cli_http_resp *r);
 
-/* The response body as a one-line error text (for 4xx/5xx): up to the
- * first newline, control characters replaced, at most cap - 1 bytes. */
-void cli_http_reason(const struct cli_http_resp *r, char *out, size_t cap);
+/* Judge an answer: 0 for a 2xx status.  Otherwise why gets "HTTP <status>:
+ * <the body's first line>" (control characters replaced) and the result is
+ * the exit code for it (cli.h): CLI_USAGE for 400 and 404, where the log
+ * found the request itself wrong (a bad or out-of-range argument), and
+ * CLI_FAIL for the rest (refused, overloaded, failing). */
+int cli_http_answer(const struct cli_http_resp *r, char *why);
 
 #endif

@@ -5,6 +5,7 @@
  * verify offline, auditors audit.  Each subcommand parses its own flags
  * and has --help.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,17 +18,18 @@ static const struct {
 	const char *name;
 	int (*run)(int, char **);
 	const char *what;
+	bool online; /* talks to a log: needs libcurl */
 } commands[] = {
-    {"keygen", cli_cmd_keygen, "create an Ed25519 key pair (C2SP note key format)"},
-    {"attest", cli_cmd_attest, "sign a closure attestation into a DSSE envelope"},
-    {"inspect", cli_cmd_inspect, "show an envelope, bundle, tlog-proof or checkpoint"},
-    {"submit", cli_cmd_submit, "submit envelopes to a log and save proof bundles"},
-    {"verify", cli_cmd_verify, "check a proof bundle offline"},
-    {"audit", cli_cmd_audit, "check that the log's new checkpoint extends the last one"},
-    {"verify-evidence", cli_cmd_verify_evidence, "re-check fork evidence written by audit"},
-    {"get", cli_cmd_get, "fetch an entry by index"},
-    {"prove", cli_cmd_prove, "fetch a proof bundle or a consistency proof"},
-    {"search", cli_cmd_search, "find entries by root, narHash or submitter"},
+    {"keygen", cli_cmd_keygen, "create an Ed25519 key pair (C2SP note key format)", false},
+    {"attest", cli_cmd_attest, "sign a closure attestation into a DSSE envelope", false},
+    {"inspect", cli_cmd_inspect, "show an envelope, bundle, tlog-proof or checkpoint", false},
+    {"submit", cli_cmd_submit, "submit envelopes to a log and save proof bundles", true},
+    {"verify", cli_cmd_verify, "check a proof bundle offline", false},
+    {"audit", cli_cmd_audit, "check that the log's new checkpoint extends the last one", true},
+    {"verify-evidence", cli_cmd_verify_evidence, "re-check fork evidence written by audit", false},
+    {"get", cli_cmd_get, "fetch an entry by index", true},
+    {"prove", cli_cmd_prove, "fetch a proof bundle or a consistency proof", true},
+    {"search", cli_cmd_search, "find entries by root, narHash or submitter", true},
 };
 
 static void
@@ -68,6 +70,8 @@ main(int argc, char **argv)
 		if (strcmp(argv[1], commands[i].name) != 0)
 			continue;
 		cli_command = commands[i].name;
+		if (!commands[i].online)
+			return commands[i].run(argc - 1, argv + 1);
 		if (cli_http_init() != 0) {
 			fprintf(stderr, "closurelog: libcurl failed to initialise\n");
 			return CLI_FAIL;

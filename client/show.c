@@ -8,7 +8,8 @@
 #include "cl.h"
 #include "cli.h"
 
-void
+/* A digest as "algo:hex" into out (cap bytes). */
+static void
 cli_show_digest(const struct cl_digest *d, char *out, size_t cap)
 {
 	char hex[2 * 64 + 1];

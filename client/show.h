@@ -20,9 +20,6 @@ json_t *cli_show_attestation_json(const struct cl_attestation *att);
 /* The attestation as aligned "  name: value" lines. */
 void cli_show_attestation_text(FILE *f, const struct cl_attestation *att);
 
-/* A digest as "algo:hex" into out (cap bytes). */
-void cli_show_digest(const struct cl_digest *d, char *out, size_t cap);
-
 /* A checkpoint (parsed) as JSON: origin, size, root (base64 and hex). */
 json_t *cli_show_checkpoint_json(const struct sth *c);
 

@@ -223,6 +223,25 @@ evidence_find(const char *st, char *out, size_t cap)
 	return found;
 }
 
+/* How many evidence files st holds; fails on a leftover temporary one. */
+static size_t
+evidence_count(const char *st)
+{
+	DIR *d = opendir(st);
+	struct dirent *e;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "evidence-", 9) != 0)
+			continue;
+		assert_null(strstr(e->d_name, ".tmp."));
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
 static void
 copy_file(const char *from, const char *to, mode_t mode)
 {
@@ -435,6 +454,21 @@ test_fork(void **state)
 	h_run_free(&r);
 	assert_true(evidence_find(sa, ev, sizeof ev));
 	assert_int_equal(state_size(sa), 3); /* the trusted checkpoint stays */
+	/* Auditing the fork again writes new evidence beside the first (in
+	 * the same second: under another name), which stays as it was. */
+	{
+		size_t l1, l2;
+		uint8_t *before = h_read(ev, &l1), *after;
+
+		audit(&r, &b, sa, NULL, NULL);
+		expect(&r, 1, NULL, "fork");
+		after = h_read(ev, &l2);
+		assert_int_equal(l1, l2);
+		assert_memory_equal(before, after, l1);
+		free(before);
+		free(after);
+		assert_int_equal(evidence_count(sa), 2);
+	}
 
 	buf = h_read(ev, &len);
 	assert_memory_equal(buf, "closurelog fork evidence v1\nstatus proven\n", 42);

@@ -203,11 +203,40 @@ test_attest_inspect(void **state)
 		free(env);
 	}
 	(void)arena_buf;
-	/* A flake.lock file is hashed. */
-	h_write(path("flake.lock"), "{\"version\":7}\n", 14);
+	/* A flake.lock file is hashed, in pieces: a file of several of them
+	 * gets the same digest as hashing it whole. */
+	{
+		size_t n = 200 * 1000 + 7;
+		uint8_t *lock = malloc(n), want[32];
+		struct wire_arena a;
+		struct cl_envelope e;
+		struct cl_attestation att;
+		static uint8_t big_arena[WIRE_ARENA_MIN];
+
+		assert_non_null(lock);
+		for (size_t i = 0; i < n; i++)
+			lock[i] = (uint8_t)(i * 31 + i / 977);
+		h_write(path("flake.lock"), lock, n);
+		crypto_hash_sha256(want, lock, n);
+		free(lock);
+		h_closurelog(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash",
+		    NAR_SRI, "--flake-lock", path("flake.lock"), "-o", path("b.env"), NULL);
+		assert_int_equal(r.status, 0);
+		h_run_free(&r);
+		env = h_read(path("b.env"), &len);
+		wire_arena_init(&a, big_arena, sizeof big_arena);
+		assert_int_equal(wire_envelope_decode(&a, env, len, &e, NULL), 0);
+		assert_int_equal(
+		    wire_attestation_decode(&a, e.payload, e.payload_len, &att, NULL), 0);
+		assert_string_equal(att.flake_lock.algorithm, "sha256");
+		assert_int_equal(att.flake_lock.len, 32);
+		assert_memory_equal(att.flake_lock.value, want, 32);
+		free(env);
+	}
 	h_closurelog(&r, "attest", "--key", path("ci.key"), "--root", ROOT, "--nar-hash", NAR_SRI,
-	    "--flake-lock", path("flake.lock"), "-o", path("b.env"), NULL);
-	assert_int_equal(r.status, 0);
+	    "--flake-lock", path("no-such.lock"), "-o", path("b.env"), NULL);
+	assert_int_equal(r.status, 2);
+	assert_one_line_error(&r, "attest", "--flake-lock");
 	h_run_free(&r);
 
 	/* inspect: text and JSON, with signature status. */
@@ -367,6 +396,12 @@ test_submit_and_query(void **state)
 		assert_int_equal(r.status, 1);
 		h_run_free(&r);
 	}
+	/* Into one directory, two envelopes of one base name would collide. */
+	h_closurelog(
+	    &r, "submit", "--log", s.url, "-o", path("out"), path("a.env"), path("a.env"), NULL);
+	assert_int_equal(r.status, 2);
+	assert_one_line_error(&r, "submit", "would both be saved as a.env.bundle");
+	h_run_free(&r);
 	h_closurelog(&r, "submit", "--log", "ftp://x", path("a.env"), NULL);
 	assert_int_equal(r.status, 2);
 	h_run_free(&r);
@@ -449,6 +484,43 @@ test_submit_and_query(void **state)
 	h_run_free(&r);
 	h_closurelog(&r, "prove", "--log", s.url, "--from", "3", NULL);
 	assert_int_equal(r.status, 2);
+	h_run_free(&r);
+	/* Numbers are checked before anything is asked of the log. */
+	{
+		static const char *const bad[][3] = {
+		    {"get", "01", NULL},
+		    {"get", "18446744073709551616", NULL},
+		    {"prove", "--index", "+1"},
+		    {"prove", "--from", ""},
+		};
+
+		for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+			h_closurelog(&r, bad[i][0], "--log", "http://127.0.0.1:1", bad[i][1],
+			    bad[i][2], NULL);
+			assert_int_equal(r.status, 2);
+			assert_non_null(strstr(r.err, "no leading zeros"));
+			h_run_free(&r);
+		}
+		h_closurelog(&r, "prove", "--log", "http://127.0.0.1:1", "--from", "1", "--to",
+		    "2&x=y", NULL);
+		assert_int_equal(r.status, 2);
+		assert_one_line_error(&r, "prove", "--to");
+		h_run_free(&r);
+		h_closurelog(
+		    &r, "search", "--log", "http://127.0.0.1:1", "--nar-hash", "sha256:zz", NULL);
+		assert_int_equal(r.status, 2);
+		assert_one_line_error(&r, "search", "--nar-hash");
+		h_run_free(&r);
+		h_closurelog(&r, "search", "--log", "http://127.0.0.1:1", "--nar-hash",
+		    "md5:00000000000000000000000000000000", NULL);
+		assert_int_equal(r.status, 2);
+		assert_one_line_error(&r, "search", "must be a sha256 hash");
+		h_run_free(&r);
+	}
+	/* A narHash in another form finds the same entries. */
+	h_closurelog(&r, "search", "--log", s.url, "--nar-hash", NAR_SRI, NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "0\n1\n");
 	h_run_free(&r);
 	h_closurelog(&r, "search", "--log", s.url, "--root", ROOT, NULL);
 	assert_int_equal(r.status, 0);

@@ -313,6 +313,24 @@ test_failures(void **state)
 	expect(&r, 1, NULL,
 	    "FAIL: checkpoint origin is localhost/closurelog, expected x.example/log\n");
 	h_run_free(&r);
+
+	/* A file larger than any bundle is not read in full: it fails as a
+	 * malformed bundle would, not as an input error. */
+	{
+		char big[700];
+		uint8_t *zeros = calloc(1, CL_API_MAX + 1);
+		const char *args[] = {
+		    "verify", "--log-key", E.s.pub, "--submitter-key", E.ci_pub, big, NULL};
+
+		assert_non_null(zeros);
+		path(big, "big.bundle");
+		h_write(big, zeros, CL_API_MAX + 1);
+		free(zeros);
+		run(&r, args);
+		expect(&r, 1, NULL, "FAIL: BUNDLE: ");
+		assert_non_null(strstr(r.err, "larger than"));
+		h_run_free(&r);
+	}
 }
 
 static void

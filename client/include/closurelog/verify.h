@@ -160,7 +160,7 @@ enum closurelog_status closurelog_verify_bundle(struct closurelog_verifier *v,
  * separately (for example as two files) rather than in one bundle.
  *   envelope, env_len      the serialized DSSE envelope, the log entry (in,
  *                          borrowed; at most 65535 bytes).
- *   tlog_proof, tp_len     the tlog-proof text (in, borrowed; at most 64 KiB).
+ *   tlog_proof, tp_len     the tlog-proof text (in, borrowed; at most 16 KiB).
  * Everything else, the checks, the result and the rules on threads and
  * memory are as for closurelog_verify_bundle(). */
 enum closurelog_status closurelog_verify_tlog_proof(struct closurelog_verifier *v,
