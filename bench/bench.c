@@ -1053,7 +1053,8 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: closurelog-bench [--quick] [--http-cpu] [--out DIR] [--bin DIR] [--max-size N]\n"
+	    "usage: closurelog-bench [--quick] [--http-cpu] [--out DIR] [--bin DIR] [--max-size "
+	    "N]\n"
 	    "       closurelog-bench bulkload DATA_DIR TOTAL\n"
 	    "       closurelog-bench submitters FILE\n"
 	    "       closurelog-bench load PORT N CONNS [RATE] [FIRST]\n");
@@ -1199,13 +1200,12 @@ main(int argc, char **argv)
 	fprintf(stderr, "reads...\n");
 	bench_reads(&o, &rd);
 	report(&o, &lim, &ap, &rd, &vr, &hc);
-done:
-	{
-		char cmd[PATH_MAX + 16];
+done : {
+	char cmd[PATH_MAX + 16];
 
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", o.work);
-		if (system(cmd) != 0)
-			fprintf(stderr, "closurelog-bench: could not remove %s\n", o.work);
-	}
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", o.work);
+	if (system(cmd) != 0)
+		fprintf(stderr, "closurelog-bench: could not remove %s\n", o.work);
+}
 	return o.http_cpu_only || (ap.bad_proofs == 0 && vr.failed == 0) ? 0 : 1;
 }
