@@ -350,7 +350,7 @@ cpu_seconds(pid_t pid)
 /* CPU seconds the server's HTTP threads have used: every thread but the
  * log's verifiers (Ed25519) and committer, so the front end's own cost. */
 static double
-http_cpu_seconds(pid_t pid)
+http_cpu_seconds(pid_t pid, double *sys)
 {
 	char path[96], buf[2048], *p;
 	double sum = 0;
@@ -377,8 +377,10 @@ http_cpu_seconds(pid_t pid)
 		    (p = strrchr(buf, ')')) == NULL)
 			continue;
 		if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-		        &stt) == 2)
+		        &stt) == 2) {
 			sum += (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
+			*sys += (double)stt / (double)sysconf(_SC_CLK_TCK);
+		}
 	}
 	closedir(d);
 	return sum;
@@ -819,7 +821,8 @@ bench_reads(const struct opts *o, struct reads *rd)
 
 struct httpcpu {
 	size_t n;
-	double get_us, post_us; /* HTTP-thread CPU per request, microseconds */
+	double get_us, post_us;         /* HTTP-thread CPU per request, microseconds */
+	double get_sys_us, post_sys_us; /* the kernel's part of it (syscalls, TCP) */
 };
 
 /* CPU time per request is steadier on a shared machine than throughput:
@@ -839,7 +842,7 @@ bench_http_cpu(const struct opts *o, struct httpcpu *hc)
 	struct lg_stats st;
 	struct lg_cfg cfg = {"127.0.0.1", 0, 32, 0, false, 0};
 	char **paths;
-	double c0, c1, cores;
+	double c0, c1, cores, s0 = 0, s1 = 0;
 
 	memset(hc, 0, sizeof *hc);
 	hc->n = o->quick ? 20000 : 100000;
@@ -851,24 +854,27 @@ bench_http_cpu(const struct opts *o, struct httpcpu *hc)
 	for (size_t i = 0; i < hc->n; i++)
 		paths[i] = "/checkpoint";
 	(void)run_gets(&s, (const char *const *)paths, hc->n / 4, &st, &cores);
-	c0 = http_cpu_seconds(s.pid);
+	c0 = http_cpu_seconds(s.pid, &s0);
 	(void)run_gets(&s, (const char *const *)paths, hc->n, &st, &cores);
-	c1 = http_cpu_seconds(s.pid);
+	c1 = http_cpu_seconds(s.pid, &s1);
 	hc->get_us = (c1 - c0) * 1e6 / (double)hc->n;
+	hc->get_sys_us = (s1 - s0) * 1e6 / (double)hc->n;
 	free(paths);
 
 	post_requests(&s, 0, hc->n, &envs, &lens, &reqs);
 	if ((res = calloc(hc->n, sizeof *res)) == NULL)
 		die("out of memory");
-	c0 = http_cpu_seconds(s.pid);
+	s0 = s1 = 0;
+	c0 = http_cpu_seconds(s.pid, &s0);
 	if (lg_run(&cfg, reqs, hc->n, res, &st) != 0)
 		die("load generator could not connect");
-	c1 = http_cpu_seconds(s.pid);
+	c1 = http_cpu_seconds(s.pid, &s1);
 	for (size_t i = 0; i < hc->n; i++) {
 		if (res[i].status != 201)
 			die("submission %zu: status %d", i, res[i].status);
 	}
 	hc->post_us = (c1 - c0) * 1e6 / (double)hc->n;
+	hc->post_sys_us = (s1 - s0) * 1e6 / (double)hc->n;
 	lg_res_free(res, hc->n);
 	free(res);
 	free_requests(envs, lens, reqs, hc->n);
@@ -878,9 +884,12 @@ bench_http_cpu(const struct opts *o, struct httpcpu *hc)
 static void
 report_http_cpu(const struct httpcpu *hc)
 {
-	printf("\n%-44s %14s\n", "HTTP front end CPU per request", "microseconds");
-	printf("%-44s %14.1f\n", "  GET /checkpoint (small read)", hc->get_us);
-	printf("%-44s %14.1f\n", "  POST /v1/entries (without Ed25519, commit)", hc->post_us);
+	printf("\n%-44s %14s %12s\n", "HTTP front end CPU per request", "microseconds",
+	    "of it kernel");
+	printf(
+	    "%-44s %14.1f %12.1f\n", "  GET /checkpoint (small read)", hc->get_us, hc->get_sys_us);
+	printf("%-44s %14.1f %12.1f\n", "  POST /v1/entries (without Ed25519, commit)", hc->post_us,
+	    hc->post_sys_us);
 }
 
 /* ---- Offline verification ---- */
@@ -1031,7 +1040,9 @@ report(const struct opts *o, const struct limits *lim, const struct appends *ap,
 	jh = json_object();
 	json_object_set_new(jh, "requests", json_integer((json_int_t)hc->n));
 	json_object_set_new(jh, "get_checkpoint_us", json_real(hc->get_us));
+	json_object_set_new(jh, "get_checkpoint_kernel_us", json_real(hc->get_sys_us));
 	json_object_set_new(jh, "submit_us", json_real(hc->post_us));
+	json_object_set_new(jh, "submit_kernel_us", json_real(hc->post_sys_us));
 	json_object_set_new(j, "http_cpu_per_request", jh);
 	json_object_set_new(j, "quick", json_boolean(o->quick));
 	snprintf(path, sizeof path, "%s/results.json", o->out);
