@@ -774,6 +774,19 @@ looks_like_method(const uint8_t *s, size_t n)
 	return false;
 }
 
+/* Does the request line in s[0..n) end in an HTTP version other than 1.x
+ * (e.g. the HTTP/2 preface, "PRI * HTTP/2.0")? */
+static bool
+other_version(const uint8_t *s, size_t n)
+{
+	const uint8_t *e = memchr(s, '\r', n);
+
+	if (e == NULL || e - s < 8)
+		return false;
+	return memcmp(e - 8, "HTTP/", 5) == 0 && e[-3] != '1' && e[-3] >= '0' && e[-3] <= '9' &&
+	    e[-2] == '.';
+}
+
 /* A parser error: answer it and close. */
 static void
 parse_failed(struct http_conn *c, const uint8_t *start, size_t n)
@@ -791,7 +804,10 @@ parse_failed(struct http_conn *c, const uint8_t *start, size_t n)
 	}
 	switch (e) {
 	case HPE_INVALID_METHOD:
-		if (looks_like_method(start, n))
+		if (other_version(start, n))
+			refuse(c, 505, HTTP_REFUSE_BAD_REQUEST,
+			    "only HTTP/1.0 and HTTP/1.1 are served");
+		else if (looks_like_method(start, n))
 			refuse(c, 501, HTTP_REFUSE_BAD_REQUEST, "unknown method");
 		else
 			refuse(c, 400, HTTP_REFUSE_BAD_REQUEST, "not an HTTP request");
@@ -800,8 +816,11 @@ parse_failed(struct http_conn *c, const uint8_t *start, size_t n)
 		refuse(c, 431, HTTP_REFUSE_TOO_BIG, "request headers too large");
 		return;
 	case HPE_INVALID_CONTENT_LENGTH:
+		refuse(c, 400, HTTP_REFUSE_BAD_REQUEST, "malformed Content-Length");
+		return;
 	case HPE_UNEXPECTED_CONTENT_LENGTH:
-		refuse(c, 400, HTTP_REFUSE_BAD_REQUEST, "malformed or repeated Content-Length");
+		refuse(c, 400, HTTP_REFUSE_BAD_REQUEST,
+		    "repeated Content-Length, or Content-Length with Transfer-Encoding");
 		return;
 	case HPE_INVALID_VERSION:
 		refuse(c, 505, HTTP_REFUSE_BAD_REQUEST, "only HTTP/1.0 and HTTP/1.1 are served");
