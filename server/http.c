@@ -316,8 +316,8 @@ answered(struct http_conn *c, int status, bool keep)
 static bool
 keep_alive(struct http_conn *c, bool close_after)
 {
-	return !close_after && !c->closing && !c->over && !c->peer_eof && c->msg_done &&
-	    !c->p.upgrade && http_should_keep_alive(&c->p);
+	return !close_after && !c->closing && !c->over && c->msg_done && !c->p.upgrade &&
+	    http_should_keep_alive(&c->p);
 }
 
 /* The reply once the connection is known to be alive. */
@@ -921,11 +921,14 @@ conn_process(struct http_conn *c)
 	}
 	if (c->state == C_WAIT && !c->closing)
 		timer_set(c, c->w->t_idle);
-	if (c->peer_eof && c->state != C_LINGER && !c->closing &&
-	    evbuffer_get_length(c->out) == 0) {
-		/* Nothing more will come: a partial request is abandoned. */
-		conn_close(c);
-		return false;
+	if (c->peer_eof && c->state != C_LINGER && !c->closing) {
+		/* Nothing more will come: send what is answered, then close (a
+		 * partial request is abandoned). */
+		if (evbuffer_get_length(c->out) == 0) {
+			conn_close(c);
+			return false;
+		}
+		c->closing = true;
 	}
 	/* Room to read again, if reading was paused for a full buffer. */
 	if (c->reading_off && c->in_len < IN_CAP && !c->peer_eof) {

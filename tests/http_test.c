@@ -611,6 +611,21 @@ test_pipelining(void **state)
 	free(r.body);
 	expect_closed(fd);
 	close(fd);
+	/* A client that half-closes after its requests still gets every
+	 * answer, then the close. */
+	fd = conn_open(&s);
+	pend_len = 0;
+	send_str(
+	    fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+	shutdown(fd, SHUT_WR);
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(r.status, 404);
+	free(r.body);
+	expect_closed(fd);
+	close(fd);
 	free(req);
 	free(env);
 	h_server_stop(&s, SIGTERM);
