@@ -173,6 +173,9 @@ metrics_new(void)
 		atomic_init(&m->reject[i], 0);
 	for (size_t i = 0; i < M_N_GAUGES; i++)
 		atomic_init(&m->gauge[i], 0);
+	for (size_t i = 0; i < METRICS_THREADS_MAX; i++)
+		atomic_init(&m->thread_conns[i], 0);
+	atomic_init(&m->n_threads, 0);
 	for (size_t h = 0; h < M_N_HISTS; h++) {
 		for (size_t i = 0; i <= HIST_BOUNDS_MAX; i++)
 			atomic_init(&m->hist[h].bucket[i], 0);
@@ -365,6 +368,7 @@ metrics_render_alloc(const struct metrics *m, size_t *len)
 	FILE *f;
 	uint64_t b[HIST_BOUNDS_MAX + 1];
 	char num[32];
+	unsigned n_threads;
 	int bad;
 
 	if (len != NULL)
@@ -383,9 +387,11 @@ metrics_render_alloc(const struct metrics *m, size_t *len)
 		    (unsigned long long)metrics_reject_get(m, (enum metrics_reject)i));
 	family(f, "closurelog_http_connections_total",
 	    "HTTP connections accepted, by the HTTP thread serving them.", "counter");
-	for (unsigned i = 0; m != NULL &&
-	     i < atomic_load_explicit((atomic_uint *)&m->n_threads, memory_order_relaxed);
-	     i++)
+	/* Thread 0 always: a family has at least one sample. */
+	n_threads = m != NULL
+	    ? atomic_load_explicit((atomic_uint *)&m->n_threads, memory_order_relaxed)
+	    : 0;
+	for (unsigned i = 0; i < (n_threads > 0 ? n_threads : 1); i++)
 		fprintf(f, "closurelog_http_connections_total{thread=\"%u\"} %llu\n", i,
 		    (unsigned long long)metrics_thread_conn_get(m, i));
 	for (size_t i = 0; i < M_N_GAUGES; i++) {
