@@ -360,7 +360,7 @@ test_protocol_refusals(void **state)
 	exchange_str(&s, "after", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 200, "ok 0", false);
 	assert_true(metric(&s, "closurelog_rejects_total{reason=\"bad_request\"}") >= 18);
 	assert_true(metric(&s, "closurelog_rejects_total{reason=\"too_big\"}") >= 5);
-	h_server_stop(&s, SIGTERM);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
 	h_rmrf(dir);
 }
 
@@ -417,7 +417,7 @@ test_methods(void **state)
 	assert_string_equal((char *)r.body, "ok 0\n");
 	free(r.body);
 	close(fd);
-	h_server_stop(&s, SIGTERM);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
 	h_rmrf(dir);
 }
 
@@ -477,7 +477,7 @@ test_queries(void **state)
 	    "POST /v1/entries?x=1 HTTP/1.1\r\nHost: x\r\nContent-Type: "
 	    "application/x-protobuf\r\nContent-Length: 1\r\n\r\nx",
 	    400, "takes no query", false);
-	h_server_stop(&s, SIGTERM);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
 	h_rmrf(dir);
 }
 
@@ -554,7 +554,7 @@ test_submissions(void **state)
 		close(fd);
 	}
 	free(env);
-	h_server_stop(&s, SIGTERM);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
 	h_rmrf(dir);
 }
 
@@ -628,7 +628,7 @@ test_pipelining(void **state)
 	close(fd);
 	free(req);
 	free(env);
-	h_server_stop(&s, SIGTERM);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
 	h_rmrf(dir);
 }
 
@@ -668,7 +668,7 @@ test_keepalive_idle(void **state)
 	expect_closed(fd);
 	close(fd);
 	assert_int_equal(metric(&s, "closurelog_rejects_total{reason=\"timeout\"}"), 0);
-	h_server_stop(&s, SIGTERM);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
 	h_rmrf(dir);
 }
 
@@ -706,7 +706,7 @@ test_request_deadline(void **state)
 	expect_closed(fd);
 	close(fd);
 	assert_int_equal(metric(&s, "closurelog_rejects_total{reason=\"timeout\"}"), 1);
-	h_server_stop(&s, SIGTERM);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
 	h_rmrf(dir);
 }
 
@@ -742,7 +742,7 @@ test_port_exclusive(void **state)
 	print_message("  connections: thread 0 %ld, thread 1 %ld\n", t0, t1);
 	assert_true(t0 >= 4);
 	assert_true(t1 >= 4);
-	h_server_stop(&s, SIGTERM);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
 	h_rmrf(dir);
 	h_rmrf(dir2);
 }
