@@ -373,9 +373,17 @@ prepare(struct log *l, struct wire_arena *a, struct log_job *j, bool check_sig)
 			    "this log accepts no submitters yet (the submitters file is empty)");
 			goto out;
 		}
-		if ((rc = dsse_verify(a, &env, keys->keys, keys->n, &who, why)) != 0) {
-			job_fail(j, rc == CL_ENOMEM ? 500 : 403,
-			    rc == CL_EBADSIG ? R_BAD_SIGNATURE : R_UNKNOWN_SUBMITTER, "%s", why);
+		/* Every signature must be by an allowlisted key and verify, in
+		 * ascending keyid order: anyone can read an entry, and a set
+		 * that admitted extra, reordered or repeated signatures would
+		 * let them log it again at a new index. */
+		if ((rc = dsse_verify_all(a, &env, keys->keys, keys->n, &who, why)) != 0) {
+			if (rc == CL_ENOKEY || rc == CL_EBADSIG)
+				job_fail(j, 403,
+				    rc == CL_EBADSIG ? R_BAD_SIGNATURE : R_UNKNOWN_SUBMITTER, "%s",
+				    why);
+			else
+				job_fail(j, rc == CL_ENOMEM ? 500 : 400, R_MALFORMED, "%s", why);
 			goto out;
 		}
 		memcpy(j->submitter, keys->keys[who].pub, 32);
