@@ -81,6 +81,8 @@ static const struct opt opts[] = {
         "requests per second allowed per client IP address; 0 turns the limit off"},
     {"rate-burst", 0, K_RATE, OFF(rate_burst), 0, 0, "N", "2 * rate",
         "requests a client IP address may send at once above its rate"},
+    {"rate-prefix6", 0, K_UINT, OFF(rate_prefix6), 0, 128, "BITS", NULL,
+        "IPv6 clients are rate limited per prefix of this length (0..128)"},
     {"idle-timeout", 0, K_UINT, OFF(idle_timeout), 1, 3600, "SECS", NULL,
         "close keep-alive connections idle, or writes stalled, this long (1..3600)"},
     {"request-timeout", 0, K_UINT, OFF(request_timeout), 1, 3600, "SECS", NULL,
@@ -115,6 +117,7 @@ cfg_defaults(struct cfg *c)
 	c->max_conns = 1024;
 	c->rate = 2000;
 	c->rate_burst = RATE_BURST_NA;
+	c->rate_prefix6 = 64;
 	c->idle_timeout = 30;
 	c->request_timeout = 10;
 	c->batch_window_us = 0;

@@ -31,11 +31,12 @@ struct cfg {
 	char user[64];                 /* --user, default "" (do not drop privileges) */
 	char port_file[CFG_PATH_MAX];  /* --port-file: write the bound port here (tests) */
 
-	unsigned max_conns; /* --max-conns, default 1024 */
-	double rate;        /* --rate requests/s per client IP, 0 = off, default 2000 */
-	double rate_burst;  /* --rate-burst, default 2 * rate; negative until
+	unsigned max_conns;    /* --max-conns, default 1024 */
+	double rate;           /* --rate requests/s per client IP, 0 = off, default 2000 */
+	double rate_burst;     /* --rate-burst, default 2 * rate; negative until
 				    * cfg_finish means "not given", and with rate > 0
 				    * it must be at least 1 */
+	unsigned rate_prefix6; /* --rate-prefix6 bits of an IPv6 client's key, default 64 */
 	unsigned
 	    idle_timeout; /* --idle-timeout seconds (keep-alive idle, slow writes), default 30 */
 	unsigned request_timeout; /* --request-timeout seconds to receive one request, default 10 */

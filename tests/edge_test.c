@@ -4,13 +4,17 @@
  * ascending keyid order), one server per data directory, and a per-client
  * rate limit that two sources cannot share their way around.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -293,12 +297,103 @@ test_data_dir_lock(void **state)
 	h_rmrf(dir);
 }
 
+/* ---- Rate limits ---- */
+
+/* GET path from local address `from` (e.g. "127.0.0.2"), on a connection of
+ * its own; returns the HTTP status. */
+static int
+get_from(const struct h_server *s, const char *from, const char *path)
+{
+	struct sockaddr_in src, dst;
+	char req[256], buf[64];
+	size_t got = 0;
+	int fd, n, status = 0;
+
+	memset(&src, 0, sizeof src);
+	src.sin_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, from, &src.sin_addr), 1);
+	dst = src;
+	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr), 1);
+	dst.sin_port = htons((uint16_t)s->port);
+	assert_true((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof src), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&dst, sizeof dst), 0);
+	n = snprintf(
+	    req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+	assert_int_equal(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
+	while (got < 12) {
+		ssize_t r = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	buf[got] = '\0';
+	close(fd);
+	if (got >= 12 && sscanf(buf, "HTTP/1.1 %d", &status) != 1)
+		status = 0;
+	return status;
+}
+
+static double
+mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Two sources from 127.0.0.0/8, alternating.  These two collided in the
+ * old direct-mapped table (FNV-1a of the address text, mod 4096), where
+ * each reset the other to a full burst and, with --rate 1, they were
+ * limited once in 20.  Now each is limited on its own, gets its own burst,
+ * and together they get no more than their two buckets. */
+static void
+test_rate_two_sources(void **state)
+{
+	char dir[512];
+	struct h_server s;
+	static const char *const args[] = {"--rate", "0.1", "--rate-burst", "2", NULL};
+	static const char *const from[] = {"127.0.0.5", "127.0.0.140"};
+	int ok[2] = {0, 0}, limited = 0;
+	double t0, elapsed;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, args);
+	t0 = mono();
+	for (int i = 0; i < 40; i++) {
+		int st = get_from(&s, from[i % 2], "/checkpoint");
+
+		if (st == 200)
+			ok[i % 2]++;
+		else if (st == 429)
+			limited++;
+		else
+			fail_msg("GET /checkpoint from %s: status %d", from[i % 2], st);
+	}
+	elapsed = mono() - t0;
+	/* Each source its own burst: neither was starved by the other. */
+	assert_true(ok[0] >= 2);
+	assert_true(ok[1] >= 2);
+	/* And no more than burst + refill each, however slow the machine. */
+	assert_true(ok[0] <= 2 + (int)(elapsed * 0.1) + 1);
+	assert_true(ok[1] <= 2 + (int)(elapsed * 0.1) + 1);
+	assert_int_equal(ok[0] + ok[1] + limited, 40);
+	/* A third source is a client of its own. */
+	assert_int_equal(get_from(&s, "127.0.0.4", "/checkpoint"), 200);
+	h_server_stop(&s, SIGTERM);
+	h_rmrf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_signer_sets),
 	    cmocka_unit_test(test_data_dir_lock),
+	    cmocka_unit_test(test_rate_two_sources),
 	};
 
 	if (sodium_init() < 0)
