@@ -111,8 +111,12 @@ struct api {
 	unsigned n_threads;
 	struct event *sig_term, *sig_int, *sig_hup;
 	atomic_uint n_conns;
-	struct rl *rl;       /* shared by the HTTP threads; NULL: no limit */
-	struct conn **by_fd; /* a connection's record by its socket, for O(1) lookups */
+	struct rl *rl; /* shared by the HTTP threads; NULL: no limit */
+	/* A connection's record by its socket, for O(1) lookups.  Shared by the
+	 * HTTP threads, as socket numbers are; an entry is only ever one of the
+	 * reading thread's own connections (it is cleared before our reference,
+	 * which holds the socket open, is dropped), so relaxed atomics suffice. */
+	_Atomic(struct conn *) *by_fd;
 	size_t n_by_fd;
 	atomic_bool shutting_down;
 	pthread_t stopper;
@@ -260,13 +264,17 @@ conn_of(struct api_thread *t, struct evhttp_request *req)
 
 	if (fd < 0)
 		return NULL;
-	if ((size_t)fd < a->n_by_fd && a->by_fd[fd] != NULL && a->by_fd[fd]->bev == bev)
-		return a->by_fd[fd];
+	if ((size_t)fd < a->n_by_fd) {
+		struct conn *c = atomic_load_explicit(&a->by_fd[fd], memory_order_relaxed);
+
+		if (c != NULL && c->bev == bev)
+			return c;
+	}
 	/* First request on this connection: find it once, remember it. */
 	for (struct conn *c = t->conns; c != NULL; c = c->next) {
 		if (c->bev == bev) {
 			if ((size_t)fd < a->n_by_fd)
-				a->by_fd[fd] = c;
+				atomic_store_explicit(&a->by_fd[fd], c, memory_order_relaxed);
 			return c;
 		}
 	}
@@ -294,8 +302,9 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 			 * which closes the socket. */
 			evutil_socket_t s = bufferevent_getfd(c->bev);
 
-			if (s >= 0 && (size_t)s < t->a->n_by_fd && t->a->by_fd[s] == c)
-				t->a->by_fd[s] = NULL;
+			if (s >= 0 && (size_t)s < t->a->n_by_fd &&
+			    atomic_load_explicit(&t->a->by_fd[s], memory_order_relaxed) == c)
+				atomic_store_explicit(&t->a->by_fd[s], NULL, memory_order_relaxed);
 			*pp = c->next;
 			bufferevent_decref(c->bev);
 			free(c);
