@@ -434,6 +434,18 @@ is_blank(char ch)
 	return ch == ' ' || ch == '\t' || ch == '\r';
 }
 
+/* Make a reason one printable line: values are echoed in reasons, and a
+ * config file or argument may hold any byte. */
+static int
+reason_clean(char *why, int rc)
+{
+	for (char *p = why; rc != 0 && *p != '\0'; p++) {
+		if ((unsigned char)*p < ' ' || (unsigned char)*p > '~')
+			*p = '?';
+	}
+	return rc;
+}
+
 /* What the inih reader and handler share: the file's bytes, the reading
  * position and line number, and the first error. */
 struct file_state {
@@ -577,7 +589,7 @@ cfg_file_parse(struct cfg *c, const char *name, const char *buf, size_t len, cha
 	else if (fs->err_line == 0)
 		rc = 0;
 	free(fs);
-	return rc;
+	return reason_clean(why, rc);
 }
 
 static int
@@ -679,8 +691,8 @@ flag_next(int argc, char **argv, const struct option *lo, const struct opt **o, 
 	return 0;
 }
 
-int
-cfg_parse(struct cfg *c, int argc, char **argv, char *why)
+static int
+args_apply(struct cfg *c, int argc, char **argv, char *why)
 {
 	struct option lo[N_OPTS + 1];
 	char reason[CL_WHY_MAX];
@@ -718,6 +730,12 @@ cfg_parse(struct cfg *c, int argc, char **argv, char *why)
 			return cl_why(why, 2, "--%s: %s", o->name, reason);
 	}
 	return rc == 1 ? 0 : 2;
+}
+
+int
+cfg_parse(struct cfg *c, int argc, char **argv, char *why)
+{
+	return reason_clean(why, args_apply(c, argc, argv, why));
 }
 
 /* dst = data_dir "/" leaf, unless dst was given. */
