@@ -529,7 +529,7 @@ static const struct {
     {"rate = 1\n  \tmax-conns 5\n", ":2: expected \"name = value\""},
     {"rate = 1\n\n   max-conns = 5 6\n", ":3: max-conns"},
     /* Found by fuzz_config: a value echoed in the reason kept its control bytes. */
-    {"listen = [::2]:0\vrate = \xbd8!\n", ":1: listen:"},
+    {"listen = [::2]:0\vrate = \xbd" "8!\n", ":1: listen:"},
 };
 
 static void
