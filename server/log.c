@@ -37,6 +37,21 @@
 #include "sth.h"
 #include "wire.h"
 
+/* The log's state of a job, in its log_private bytes. */
+struct job_state {
+	struct log_job *next;
+	char root[NIX_STORE_PATH_MAX + 1];
+	uint8_t nar[32], submitter[32];
+	bool signed_by_submitter;
+};
+_Static_assert(sizeof(struct job_state) <= LOG_JOB_PRIVATE, "LOG_JOB_PRIVATE is too small");
+
+static struct job_state *
+js(struct log_job *j)
+{
+	return (struct job_state *)(void *)j->log_private;
+}
+
 struct queue {
 	struct log_job *head, *tail;
 	size_t n;
@@ -165,8 +180,8 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		struct log_job *j = jobs[i];
-		struct st_keys keys = {{j->root, j->nar, j->submitter},
-		    {strlen(j->root), 32, j->signed_by_submitter ? 32 : 0}};
+		struct st_keys keys = {{js(j)->root, js(j)->nar, js(j)->submitter},
+		    {strlen(js(j)->root), 32, js(j)->signed_by_submitter ? 32 : 0}};
 
 		rc = st_batch_leaf_find(l->batch, j->leaf, &j->index);
 		if (rc == 0) {
@@ -300,9 +315,9 @@ prepare(struct log *l, struct wire_arena *a, struct log_job *j, bool check_sig)
 				job_fail(j, rc == CL_ENOMEM ? 500 : 400, R_MALFORMED, "%s", why);
 			goto out;
 		}
-		memcpy(j->submitter, keys->keys[who].pub, 32);
+		memcpy(js(j)->submitter, keys->keys[who].pub, 32);
 	}
-	j->signed_by_submitter = check_sig;
+	js(j)->signed_by_submitter = check_sig;
 	/* Only the verified payload bytes are parsed. */
 	if ((rc = wire_attestation_decode(a, env.payload, env.payload_len, &att, why)) != 0) {
 		job_fail(j, rc == CL_ETOOBIG ? 413 : 400,
@@ -310,12 +325,12 @@ prepare(struct log *l, struct wire_arena *a, struct log_job *j, bool check_sig)
 		goto out;
 	}
 	/* The decoder checked both: the digest cannot fail to come out, and a
-	 * store path fits j->root. */
-	if ((rc = nix_nar_hash_check(att.nar_hash, strlen(att.nar_hash), j->nar, why)) != 0) {
+	 * store path fits its root. */
+	if ((rc = nix_nar_hash_check(att.nar_hash, strlen(att.nar_hash), js(j)->nar, why)) != 0) {
 		job_fail(j, 400, R_INVALID_FIELD, "nar_hash: %s", why);
 		goto out;
 	}
-	memcpy(j->root, att.root, strlen(att.root) + 1);
+	memcpy(js(j)->root, att.root, strlen(att.root) + 1);
 	mt_leaf_hash(j->leaf, j->body, j->len);
 	ok = true;
 out:
@@ -327,9 +342,9 @@ out:
 static void
 queue_push(struct queue *q, struct log_job *j)
 {
-	j->next = NULL;
+	js(j)->next = NULL;
 	if (q->tail != NULL)
-		q->tail->next = j;
+		js(q->tail)->next = j;
 	else
 		q->head = j;
 	q->tail = j;
@@ -342,7 +357,7 @@ queue_pop(struct queue *q)
 	struct log_job *j = q->head;
 
 	if (j != NULL) {
-		q->head = j->next;
+		q->head = js(j)->next;
 		if (q->head == NULL)
 			q->tail = NULL;
 		q->n--;

@@ -43,7 +43,8 @@ struct rl *rl_new(double rate, double burst, unsigned prefix6, size_t max_entrie
  * a time earlier than the key's last one refills nothing).  Returns true if
  * the request may go ahead.  Thread-safe: the HTTP threads share one
  * limiter.  sa is borrowed for the call. */
-bool rl_allow(struct rl *rl, const struct sockaddr *sa, double now);
+bool rl_allow(struct rl *rl, const struct sockaddr *sa, double now)
+    __attribute__((warn_unused_result));
 
 /* Free the limiter (no call may be in progress).  NULL is fine. */
 void rl_free(struct rl *rl);
