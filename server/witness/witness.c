@@ -237,6 +237,11 @@ reply_text(struct wit_reply *r, int status, const char *line)
 	r->status = status;
 	r->type = WIT_TEXT_TYPE;
 	r->len = n < 0 ? 0 : (size_t)n >= sizeof r->body ? sizeof r->body - 1 : (size_t)n;
+	/* One line, whatever the reason quotes. */
+	for (size_t i = 0; i + 1 < r->len; i++) {
+		if (r->body[i] == '\n' || r->body[i] == '\r')
+			r->body[i] = ' ';
+	}
 	if (r->len > 0)
 		r->body[r->len - 1] = '\n';
 }
