@@ -185,13 +185,17 @@ wfront_new(
 		return cl_why(why, ENOMEM, "out of memory");
 	}
 	f->w = w;
-	/* Bodies above the cap are cut off by evhttp (413) before they are
-	 * buffered; the handler's own check gives the one-line reason for a
-	 * body exactly at the edge. */
-	evhttp_set_max_body_size(f->http, WIT_BODY_MAX + 1);
+	/* Bodies up to four times the cap are read and refused with a
+	 * one-line reason; evhttp cuts off anything larger itself (413)
+	 * before buffering it. */
+	evhttp_set_max_body_size(f->http, 4 * WIT_BODY_MAX);
 	evhttp_set_max_headers_size(f->http, 16384);
 	evhttp_set_timeout(f->http, WFRONT_TIMEOUT);
-	evhttp_set_allowed_methods(f->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+	/* Every method evhttp knows reaches route(), which answers the wrong
+	 * ones with a one-line 405 (evhttp's own refusal is an HTML 501). */
+	evhttp_set_allowed_methods(f->http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+	        EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_default_content_type(f->http, WIT_TEXT_TYPE);
 	evhttp_set_gencb(f->http, route, f);
 	if (evhttp_accept_socket(f->http, fd) != 0) {
