@@ -317,16 +317,8 @@ witness_check(
 		return fail(res, CLOSURELOG_EWITNESS, "witness cosignature: %s", why);
 	if (rc != 0 && rc != CL_ENOKEY)
 		return fail(res, CLOSURELOG_EWITNESS, "checkpoint cosignatures: %s", why);
-	/* note_open verifies a repeated (name, key ID) once, so each key
-	 * counts once; two keys share a name only if both are added. */
-	for (size_t k = 0; k < v->n_wits && rc == 0; k++) {
-		for (size_t i = 0; i < n->n_sigs; i++) {
-			if (n->sigs[i].key == (int)k) {
-				got++;
-				break;
-			}
-		}
-	}
+	if (rc == 0)
+		got = note_keys_verified(n, v->n_wits);
 	if (got < need)
 		return fail(res, CLOSURELOG_EWITNESS,
 		    "checkpoint is cosigned by %zu of the %zu witnesses given; %zu needed", got,
