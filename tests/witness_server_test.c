@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -416,6 +417,62 @@ test_durable(void **state)
 	free(b);
 }
 
+struct racer {
+	const char *url, *body;
+	pthread_t tid;
+	long status;
+	char answer[32];
+};
+
+static void *
+racer_main(void *arg)
+{
+	struct racer *r = arg;
+	uint8_t *b = NULL;
+	size_t len = 0;
+
+	if (h_http("POST", r->url, r->body, strlen(r->body), &r->status, &b, &len) == 0)
+		snprintf(r->answer, sizeof r->answer, "%.*s", (int)len, (char *)b);
+	free(b);
+	return NULL;
+}
+
+/* Many clients race the same move (6 -> 8) against two witness processes
+ * sharing one data directory: exactly one is cosigned, every other gets
+ * 409 with the new size. */
+static void
+test_race(void **state)
+{
+	struct fx *f = *state;
+	const char *extra[] = {"--log", f->log_vkey, NULL};
+	struct h_witness second;
+	struct racer r[16];
+	char urls[2][128];
+	int ok = 0;
+	char *b = cat("old 0\n\n", tu_str(f->d, "checkpoint6"), NULL);
+
+	expect_free(f, b, 200);
+	free(b);
+	h_witness_start(&second, f->data, extra);
+	snprintf(urls[0], sizeof urls[0], "%s/add-checkpoint", f->w.url);
+	snprintf(urls[1], sizeof urls[1], "%s/add-checkpoint", second.url);
+	for (int i = 0; i < 16; i++) {
+		memset(&r[i], 0, sizeof r[i]);
+		r[i].url = urls[i % 2];
+		r[i].body = tu_str(f->d, "witness_add_checkpoint_request");
+		assert_int_equal(pthread_create(&r[i].tid, NULL, racer_main, &r[i]), 0);
+	}
+	for (int i = 0; i < 16; i++) {
+		pthread_join(r[i].tid, NULL);
+		if (r[i].status == 200)
+			ok++;
+		else if (r[i].status != 409 || strcmp(r[i].answer, "8\n") != 0)
+			fail_msg("racer %d: %ld %s", i, r[i].status, r[i].answer);
+	}
+	assert_int_equal(ok, 1);
+	h_witness_stop(&second, SIGTERM);
+}
+
 /* Two witness processes on one data directory: of two requests moving the
  * log on from the same size, at most one is cosigned. */
 static void
@@ -477,6 +534,15 @@ test_flags(void **state)
 		h_run_free(&r);
 	}
 	{
+		const char *argv[] = {h_bin("closurelog-witness"), "--data", f->tmp, "--listen",
+		    "127.0.0.1:99999", "--log", f->log_vkey, NULL};
+
+		h_run(&r, NULL, argv);
+		assert_int_equal(r.status, 2);
+		assert_non_null(strstr(r.err, "not HOST:PORT"));
+		h_run_free(&r);
+	}
+	{
 		const char *argv[] = {h_bin("closurelog-witness"), "--bogus", NULL};
 
 		h_run(&r, NULL, argv);
@@ -532,6 +598,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_race, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flags, setup, teardown),
 	};
 

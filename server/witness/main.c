@@ -62,6 +62,8 @@ usage(FILE *f)
 	    f);
 }
 
+static int listen_split(const char *spec, char *host, char *serv, char *why);
+
 /* Parse argv; 0, or 2 with why (or 1 with nothing after --help). */
 static int
 opts_parse(struct opts *o, int argc, char **argv, char *why)
@@ -122,6 +124,12 @@ opts_parse(struct opts *o, int argc, char **argv, char *why)
 		return cl_why(why, 2, "--data DIR is required");
 	if (o->listen == NULL)
 		return cl_why(why, 2, "--listen HOST:PORT is required");
+	{
+		char host[256], serv[8];
+
+		if (listen_split(o->listen, host, serv, why) != 0)
+			return 2;
+	}
 	if (o->n_logs == 0)
 		return cl_why(why, 2, "at least one --log VKEY is required");
 	if (o->name != NULL && note_name_check(o->name, strlen(o->name), sub) != 0)
@@ -177,36 +185,43 @@ key_setup(const struct opts *o, struct note_signer *s, char *why)
 	return rc;
 }
 
-/* A listening TCP socket on HOST:PORT ([v6]:PORT too); *port gets the
- * bound port.  Returns the socket or -1 with why. */
-static evutil_socket_t
-listen_on(const char *spec, unsigned *port, char *why)
+/* Split HOST:PORT ([v6]:PORT too) into host (256 bytes) and serv (8).
+ * Returns 0 or 2 with why. */
+static int
+listen_split(const char *spec, char *host, char *serv, char *why)
 {
-	char host[256], serv[8];
 	const char *colon = strrchr(spec, ':');
-	struct addrinfo hints, *res = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
 	size_t hl;
-	int fd = -1, on = 1, rc;
 
 	if (colon == NULL || colon[1] == '\0' || strlen(colon + 1) > 5 ||
-	    strspn(colon + 1, "0123456789") != strlen(colon + 1) || atoi(colon + 1) > 65535) {
-		cl_why(why, 2, "--listen %.80s: not HOST:PORT", spec);
-		return -1;
-	}
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1) || atoi(colon + 1) > 65535)
+		return cl_why(why, 2, "--listen %.80s: not HOST:PORT", spec);
 	hl = (size_t)(colon - spec);
 	if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
 		spec++;
 		hl -= 2;
 	}
-	if (hl == 0 || hl >= sizeof host) {
-		cl_why(why, 2, "--listen: bad host");
-		return -1;
-	}
+	if (hl == 0 || hl >= 256)
+		return cl_why(why, 2, "--listen: bad host");
 	memcpy(host, spec, hl);
 	host[hl] = '\0';
-	snprintf(serv, sizeof serv, "%s", colon + 1);
+	snprintf(serv, 8, "%s", colon + 1);
+	return 0;
+}
+
+/* A listening TCP socket on HOST:PORT; *port gets the bound port.
+ * Returns the socket or -1 with why. */
+static evutil_socket_t
+listen_on(const char *spec, unsigned *port, char *why)
+{
+	char host[256], serv[8];
+	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	int fd = -1, on = 1, rc;
+
+	if (listen_split(spec, host, serv, why) != 0)
+		return -1;
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
