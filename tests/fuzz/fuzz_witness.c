@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -24,11 +25,26 @@ static const uint8_t WITNESS_SEED[32] = {0x03, 0xd1, 0xa0, 0x4d, 0xbe, 0x67, 0xe
     0x87, 0x04, 0x0f, 0x45, 0xfc, 0x57, 0xeb, 0x69, 0xcb, 0xdc, 0x67, 0x6a, 0xc3, 0x53, 0x7f, 0x64,
     0x09, 0xe7, 0x0c, 0x12, 0x87, 0x22};
 
+static struct wit *w;
+static char dir[] = "/tmp/fuzz_witness.XXXXXX";
+
+/* Leave no state directory behind. */
+static void
+cleanup(void)
+{
+	char p[sizeof dir + 16];
+
+	wit_close(w);
+	snprintf(p, sizeof p, "%s/data.mdb", dir);
+	unlink(p);
+	snprintf(p, sizeof p, "%s/lock.mdb", dir);
+	unlink(p);
+	rmdir(dir);
+}
+
 static struct wit *
 witness(void)
 {
-	static struct wit *w;
-	static char dir[] = "/tmp/fuzz_witness.XXXXXX";
 	struct note_verifier log;
 	struct note_signer key;
 	struct wit_config c;
@@ -42,6 +58,7 @@ witness(void)
 	c = (struct wit_config){dir, 0, &log, 1, &key};
 	if (wit_open(&c, &w, NULL) != 0)
 		abort();
+	atexit(cleanup);
 	note_signer_wipe(&key);
 	return w;
 }
