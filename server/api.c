@@ -18,9 +18,7 @@
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "api.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,17 +32,10 @@
 
 #include "c2sp.h"
 #include "http.h"
+#include "ratelimit.h"
 #include "route.h"
 #include "submit.h"
 #include "v1read.h"
-
-#define RATE_SLOTS 4096
-
-/* A token bucket per client address. */
-struct rate_slot {
-	char addr[48];
-	double tokens, last;
-};
 
 struct api_thread {
 	struct api *a;
@@ -66,9 +57,7 @@ struct api {
 	struct api_thread *threads;
 	unsigned n_threads;
 	struct event *sig_term, *sig_int, *sig_hup;
-	struct rate_slot *rates; /* shared by the HTTP threads, so that a client's rate does
-				  * not multiply by the threads its connections land on */
-	pthread_mutex_t rate_mu[16];
+	struct rl *rl; /* shared by the HTTP threads; NULL: no limit */
 	atomic_bool shutting_down;
 	pthread_t stopper;
 	bool stopper_started;
@@ -76,48 +65,11 @@ struct api {
 
 /* ---- Rate limit ---- */
 
-/* A token bucket per client address, in a small direct-mapped table: a
- * collision just shares or resets a bucket. */
+/* The client's rate limit (ratelimit.h): one check per request. */
 static bool
 rate_ok(struct api *a, const struct sockaddr *sa)
 {
-	const struct cfg *cfg = &a->cfg;
-	char addr[48];
-	struct rate_slot *s;
-	pthread_mutex_t *mu;
-	uint32_t h = 2166136261u;
-	double now;
-	bool ok;
-
-	if (cfg->rate <= 0)
-		return true;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(
-		    AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
-	else
-		return true;
-	for (const char *p = addr; *p != '\0'; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	s = &a->rates[h % RATE_SLOTS];
-	mu = &a->rate_mu[h % 16];
-	now = metrics_now();
-	pthread_mutex_lock(mu);
-	if (strncmp(s->addr, addr, sizeof s->addr) != 0) {
-		snprintf(s->addr, sizeof s->addr, "%s", addr);
-		s->tokens = cfg->rate_burst;
-		s->last = now;
-	}
-	s->tokens += (now - s->last) * cfg->rate;
-	if (s->tokens > cfg->rate_burst)
-		s->tokens = cfg->rate_burst;
-	s->last = now;
-	ok = s->tokens >= 1;
-	if (ok)
-		s->tokens -= 1;
-	pthread_mutex_unlock(mu);
-	return ok;
+	return a->rl == NULL || rl_allow(a->rl, sa, metrics_now());
 }
 
 /* ---- Server routes ---- */
@@ -420,9 +372,9 @@ api_new(const struct cfg *cfg, int *fd, struct st *st, struct log *log, struct a
 	a->al = al;
 	a->m = m;
 	a->n_threads = cfg->http_threads > 0 ? cfg->http_threads : 1;
-	for (int i = 0; i < 16; i++)
-		pthread_mutex_init(&a->rate_mu[i], NULL);
-	if ((a->rates = calloc(RATE_SLOTS, sizeof *a->rates)) == NULL ||
+	if ((cfg->rate > 0 &&
+	        (a->rl = rl_new(
+	             cfg->rate, cfg->rate_burst, cfg->rate_prefix6, RL_ENTRIES_DEFAULT)) == NULL) ||
 	    (a->threads = calloc(a->n_threads, sizeof *a->threads)) == NULL ||
 	    (bases = calloc(a->n_threads, sizeof *bases)) == NULL ||
 	    (args = calloc(a->n_threads, sizeof *args)) == NULL) {
@@ -521,8 +473,6 @@ api_free(struct api *a)
 		pthread_mutex_destroy(&t->rt.done_mu);
 	}
 	free(a->threads);
-	free(a->rates);
-	for (int i = 0; i < 16; i++)
-		pthread_mutex_destroy(&a->rate_mu[i]);
+	rl_free(a->rl);
 	free(a);
 }
