@@ -134,8 +134,6 @@ struct http {
 	atomic_uint n_conns;
 };
 
-static http_parser_settings settings;
-
 static double
 now_s(void)
 {
@@ -494,13 +492,6 @@ fail_cb(struct http_conn *c, int status, const char *why)
 }
 
 static int
-on_message_begin(http_parser *p)
-{
-	(void)p;
-	return 0;
-}
-
-static int
 on_url(http_parser *p, const char *at, size_t len)
 {
 	struct http_conn *c = conn_of(p);
@@ -754,6 +745,15 @@ on_message_complete(http_parser *p)
 	http_parser_pause(p, 1);
 	return 0;
 }
+
+static const http_parser_settings settings = {
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
 
 /* Is s[0..n) a method token followed by a space (RFC 9110 tchar)? */
 static bool
@@ -1153,13 +1153,6 @@ http_new(const struct http_limits *lim, int listen_fd, unsigned n, struct event_
 	struct http *h;
 
 	*out = NULL;
-	settings.on_message_begin = on_message_begin;
-	settings.on_url = on_url;
-	settings.on_header_field = on_header_field;
-	settings.on_header_value = on_header_value;
-	settings.on_headers_complete = on_headers_complete;
-	settings.on_body = on_body;
-	settings.on_message_complete = on_message_complete;
 	if (n == 0 || lim->max_url == 0 || lim->max_headers == 0) {
 		close(listen_fd);
 		return cl_why(why, EINVAL, "http: bad limits");
