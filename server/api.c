@@ -313,7 +313,6 @@ thread_main(void *arg)
 static int
 thread_init(struct api *a, struct api_thread *t, unsigned id, struct log *log, char *why)
 {
-	struct event_config *ec = NULL;
 	int rc;
 
 	t->a = a;
@@ -321,17 +320,13 @@ thread_init(struct api *a, struct api_thread *t, unsigned id, struct log *log, c
 	t->rt.log = log;
 	t->rt.m = a->m;
 	pthread_mutex_init(&t->rt.done_mu, NULL);
-	/* Read interest is toggled rarely, write interest only when a socket
-	 * is full; the changelist folds what toggling there is into one
-	 * epoll_ctl per turn of the loop. */
-	if ((ec = event_config_new()) == NULL ||
-	    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) != 0 ||
-	    (t->base = event_base_new_with_config(ec)) == NULL) {
-		if (ec != NULL)
-			event_config_free(ec);
+	/* No epoll changelist: a socket is closed right after its event is
+	 * deleted, and its number may come back from accept (on any thread)
+	 * before the loop would flush a deferred change.  Read interest stays
+	 * on and write interest is asked for only when a socket is full, so
+	 * there is little toggling to fold anyway. */
+	if ((t->base = event_base_new()) == NULL)
 		return cl_why(why, ENOMEM, "libevent: cannot create an event base");
-	}
-	event_config_free(ec);
 	if ((rc = st_reader_new(a->st, &t->rt.reader)) != 0)
 		return cl_why(why, rc, "store: %s", st_strerror(rc));
 	if ((t->arena_buf = malloc(WIRE_ARENA_MIN)) == NULL)
