@@ -30,6 +30,7 @@ static const struct {
     {"get", cli_cmd_get, "fetch an entry by index", true},
     {"prove", cli_cmd_prove, "fetch a proof bundle or a consistency proof", true},
     {"search", cli_cmd_search, "find entries by root, narHash or submitter", true},
+    {"nar-hash", cli_cmd_nar_hash, "compute the narHash of paths on disk", false},
 };
 
 static void
