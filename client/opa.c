@@ -182,7 +182,9 @@ gunzip(const uint8_t *in, size_t len, struct growbuf *out, char *why)
 		out->len = out->cap - z.avail_out;
 		if (zrc != Z_OK && zrc != Z_STREAM_END) {
 			rc = cl_why(why, CL_EINVAL, "bundle: gzip data is corrupt (%s)",
-			    z.msg != NULL ? z.msg : zrc == Z_BUF_ERROR ? "truncated" : "error");
+			    z.msg != NULL            ? z.msg
+			        : zrc == Z_BUF_ERROR ? "truncated"
+			                             : "error");
 			goto out;
 		}
 		if (zrc == Z_OK && z.avail_in == 0 && z.avail_out != 0) {
@@ -292,7 +294,8 @@ manifest_revision(const uint8_t *m, size_t len, char **rev, char *why)
 		return cl_why(why, CL_ETOOBIG, "bundle: .manifest is more than %d bytes",
 		    CLI_OPA_MANIFEST_MAX);
 	if ((j = json_loadb((const char *)m, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
-		return cl_why(why, CL_EINVAL, "bundle: .manifest: line %d: %s", jerr.line, jerr.text);
+		return cl_why(
+		    why, CL_EINVAL, "bundle: .manifest: line %d: %s", jerr.line, jerr.text);
 	r = json_object_get(j, "revision");
 	if (!json_is_object(j) || !json_is_string(r)) {
 		json_decref(j);
@@ -323,14 +326,15 @@ cli_opa_read(const uint8_t *gz, size_t len, struct cli_opa_bundle *b, char *why)
 		char type;
 
 		if (tar.len - at < BLOCK) {
-			rc = cl_why(why, CL_EINVAL, "bundle: the archive is truncated at byte %zu", at);
+			rc = cl_why(
+			    why, CL_EINVAL, "bundle: the archive is truncated at byte %zu", at);
 			goto out;
 		}
 		if (zero_block(h))
 			break;
 		if (memcmp(h + 257, "ustar", 6) != 0 || memcmp(h + 263, "00", 2) != 0) {
-			rc = cl_why(why, CL_EINVAL, "bundle: entry at byte %zu is not a ustar header",
-			    at);
+			rc = cl_why(
+			    why, CL_EINVAL, "bundle: entry at byte %zu is not a ustar header", at);
 			goto out;
 		}
 		if (octal_parse(h + 148, 8, &sum) != 0 || sum != checksum(h)) {
@@ -338,24 +342,28 @@ cli_opa_read(const uint8_t *gz, size_t len, struct cli_opa_bundle *b, char *why)
 			goto out;
 		}
 		if (octal_parse(h + 124, 12, &size) != 0 || size > tar.len - at - BLOCK) {
-			rc = cl_why(why, CL_EINVAL, "bundle: bad size in the header at byte %zu", at);
+			rc = cl_why(
+			    why, CL_EINVAL, "bundle: bad size in the header at byte %zu", at);
 			goto out;
 		}
 		if ((rc = entry_name(h, name)) < 0 || (rc == 1 && h[156] != '5')) {
-			rc = cl_why(why, CL_EINVAL, "bundle: refusing the entry name at byte %zu", at);
+			rc = cl_why(
+			    why, CL_EINVAL, "bundle: refusing the entry name at byte %zu", at);
 			goto out;
 		}
 		rc = 0;
 		type = (char)h[156];
 		if (type == '5') {
 			if (size != 0) {
-				rc = cl_why(why, CL_EINVAL, "bundle: directory %s has a size", name);
+				rc =
+				    cl_why(why, CL_EINVAL, "bundle: directory %s has a size", name);
 				goto out;
 			}
 		} else if (type == '0' || type == '\0') {
 			for (size_t i = 0; i < n_names; i++) {
 				if (strcmp(names[i], name) == 0) {
-					rc = cl_why(why, CL_EINVAL, "bundle: %s appears twice", name);
+					rc = cl_why(
+					    why, CL_EINVAL, "bundle: %s appears twice", name);
 					goto out;
 				}
 			}
@@ -372,9 +380,10 @@ cli_opa_read(const uint8_t *gz, size_t len, struct cli_opa_bundle *b, char *why)
 				man = h + BLOCK;
 				man_len = (size_t)size;
 			} else if (below_root(name, "data.json") || below_root(name, "data.yaml") ||
-			           strcmp(name, "data.yaml") == 0) {
+			    strcmp(name, "data.yaml") == 0) {
 				rc = cl_why(why, CL_EINVAL,
-				    "bundle: %s: data files below the root are not supported", name);
+				    "bundle: %s: data files below the root are not supported",
+				    name);
 				goto out;
 			}
 		} else {

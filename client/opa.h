@@ -53,6 +53,10 @@ struct cli_opa_bundle {
  * empty. */
 int cli_opa_read(const uint8_t *gz, size_t len, struct cli_opa_bundle *b, char *why);
 
+/* The Rego policy bundles carry: docs/closurelog.rego, embedded at build
+ * time (client/embed.cmake), NUL-terminated. */
+extern const char cli_rego_policy[];
+
 /* Free what b holds and empty it. */
 void cli_opa_clear(struct cli_opa_bundle *b);
 

@@ -132,8 +132,8 @@ cli_pdoc_add(struct cli_pdoc *d, uint64_t index, const uint8_t *env_buf, size_t 
 	int rc;
 
 	if (d->any && index <= d->last)
-		return cl_why(why, CL_EINVAL, "entry %" PRIu64 " after entry %" PRIu64, index,
-		    d->last);
+		return cl_why(
+		    why, CL_EINVAL, "entry %" PRIu64 " after entry %" PRIu64, index, d->last);
 	d->any = true;
 	d->last = index;
 	d->stats.entries++;
@@ -241,7 +241,8 @@ cli_pdoc_build(struct cli_pdoc *d, const struct sth *c, char **out, size_t *len,
 
 	*out = NULL;
 	*len = 0;
-	if ((v = calloc(d->n + 1, sizeof *v)) == NULL || (appr = calloc(d->n + 1, sizeof *appr)) == NULL)
+	if ((v = calloc(d->n + 1, sizeof *v)) == NULL ||
+	    (appr = calloc(d->n + 1, sizeof *appr)) == NULL)
 		goto out;
 	for (size_t i = 0; i < d->n; i++)
 		v[i] = &d->recs[i];
@@ -372,9 +373,9 @@ cli_pdoc_save(const struct cli_pdoc *d, uint64_t size, char **out, size_t *len, 
 			json_array_append_new(succ, json_string(r->succ[s]));
 		if (json_array_append_new(recs,
 		        json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:o}", "index",
-		            (json_int_t)r->index, "root", r->root, "narHash", r->nar,
-		            "submitter", vk, "system", r->system, "sandbox", (int)r->sandbox,
-		            "successors", succ)) != 0) {
+		            (json_int_t)r->index, "root", r->root, "narHash", r->nar, "submitter",
+		            vk, "system", r->system, "sandbox", (int)r->sandbox, "successors",
+		            succ)) != 0) {
 			json_decref(recs);
 			recs = NULL;
 		}

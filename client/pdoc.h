@@ -38,8 +38,8 @@ struct cli_pdoc_rules {
 	const struct note_verifier *subs; /* accepted submitter keys (borrowed) */
 	size_t n_subs;
 	bool require_sandbox;
-	const char *system;             /* NULL: any build system */
-	const char *const *approve;     /* NULL: approve every recorded root */
+	const char *system;         /* NULL: any build system */
+	const char *const *approve; /* NULL: approve every recorded root */
 	size_t n_approve;
 	uint64_t max_minutes;
 };
