@@ -19,6 +19,9 @@
 
 #include "cl.h"
 
+_Static_assert(sizeof(((struct closurelog_decision *)0)->policy_id) ==
+        sizeof(((struct closurelog_policy *)0)->id),
+    "policy_id is copied whole");
 _Static_assert(CLOSURELOG_NAR_HASH_MAX >= NIX_SRI_SHA256_LEN + 1, "SRI fits");
 _Static_assert(CLOSURELOG_REASON_MAX >= 2 * NIX_STORE_PATH_MAX + 64, "two paths fit a reason");
 _Static_assert(CLOSURELOG_REASON_MAX >= NIX_STORE_PATH_MAX + 2 * NIX_SRI_SHA256_LEN + 64,
@@ -116,7 +119,7 @@ closurelog_policy_decide(const struct closurelog_policy *p, const struct closure
 	memset(d, 0, sizeof *d);
 	if (p == NULL || req == NULL)
 		return usage(d, "request", "no policy or no request");
-	snprintf(d->policy_id, sizeof d->policy_id, "%s", p->id);
+	memcpy(d->policy_id, p->id, sizeof d->policy_id); /* NUL-terminated, same size */
 	if (req->root == NULL || path_check(req->root, why) != 0)
 		return usage(d, "root", req->root == NULL ? "missing" : why);
 	if (req->prev_root != NULL && path_check(req->prev_root, why) != 0)

@@ -663,6 +663,44 @@ test_tampered(void **state)
 	}
 }
 
+/* The example broker gates a renewal on the same policy. */
+static void
+test_example_broker(void **state)
+{
+	struct h_run r;
+	char pol[700];
+
+	(void)state;
+	snprintf(pol, sizeof pol, "%s", path("data.json"));
+	{
+		const char *argv[] = {h_bin("closurelog-broker-example"), "renew", pol, ROOT_A, NAR_A,
+		    "10", NULL};
+
+		h_run(&r, NULL, argv);
+		expect(&r, 0, "issue env_hash=" NAR_A " policy_id=", NULL);
+		h_run_free(&r);
+	}
+	{
+		const char *argv[] = {h_bin("closurelog-broker-example"), "renew", pol, ROOT_B, NAR_B,
+		    "30", ROOT_A, NULL};
+
+		h_run(&r, NULL, argv);
+		expect(&r, 1, "deny: requested 30 minutes, policy allows 15\n", NULL);
+		h_run_free(&r);
+	}
+	{
+		const char *argv[] = {h_bin("closurelog-broker-example"), "renew", pol, ROOT_B, NAR_B,
+		    "5", ROOT_G, NULL};
+
+		h_run(&r, NULL, argv);
+		expect(&r, 1,
+		    "deny: " ROOT_B " is not an approved root\ndeny: " ROOT_B
+		    " is not a successor of " ROOT_G "\n",
+		    NULL);
+		h_run_free(&r);
+	}
+}
+
 int
 main(void)
 {
@@ -674,6 +712,7 @@ main(void)
 	    cmocka_unit_test(test_check_json_and_path),
 	    cmocka_unit_test(test_check_bundles),
 	    cmocka_unit_test(test_tampered),
+	    cmocka_unit_test(test_example_broker),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
