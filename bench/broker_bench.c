@@ -194,8 +194,8 @@ bench_decide(bool quick, double *load_s, double *one, double *all, int *cores)
 	if (text == NULL)
 		die("json_dumps");
 	t0 = now();
-	if (closurelog_policy_load((const uint8_t *)text, strlen(text), NULL, &p, err, sizeof err) !=
-	    0) {
+	if (closurelog_policy_load(
+	        (const uint8_t *)text, strlen(text), NULL, &p, err, sizeof err) != 0) {
 		fprintf(stderr, "broker_bench: policy: %s\n", err);
 		exit(1);
 	}
@@ -209,8 +209,8 @@ bench_decide(bool quick, double *load_s, double *one, double *all, int *cores)
 		store_path(r ? r - 1 : 0, reqs[i].prev);
 		nar_of(i % 5 == 0 ? r + 1 : r, reqs[i].nar);
 		reqs[i].minutes = i % 20;
-		reqs[i].req = (struct closurelog_request){reqs[i].root, reqs[i].nar,
-		    i % 3 == 0 ? reqs[i].prev : NULL, &reqs[i].minutes};
+		reqs[i].req = (struct closurelog_request){
+		    reqs[i].root, reqs[i].nar, i % 3 == 0 ? reqs[i].prev : NULL, &reqs[i].minutes};
 	}
 	*cores = nc < 1 ? 1 : nc > 64 ? 64 : (int)nc;
 	*one = decide_rate(p, 1, quick ? 0.5 : 2.0);
@@ -239,7 +239,8 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
 			dir = argv[++i];
 		} else {
-			fprintf(stderr, "usage: broker_bench [--quick] [--dir DIR] [--json FILE]\n");
+			fprintf(
+			    stderr, "usage: broker_bench [--quick] [--dir DIR] [--json FILE]\n");
 			return 2;
 		}
 	}
@@ -283,7 +284,8 @@ main(int argc, char **argv)
 		fprintf(f,
 		    "{\"nar_hash\": {\"file_mib\": %zu, \"runs\": %d, \"mb_per_s\": %.1f, "
 		    "\"sha256_mb_per_s\": %.1f, \"ratio\": %.3f},\n"
-		    " \"decide\": {\"roots\": %d, \"load_seconds\": %.3f, \"per_s_1_thread\": %.0f, "
+		    " \"decide\": {\"roots\": %d, \"load_seconds\": %.3f, \"per_s_1_thread\": "
+		    "%.0f, "
 		    "\"threads\": %d, \"per_s_all_threads\": %.0f}}\n",
 		    total >> 20, runs, nar, sha, nar / sha, N_ROOTS, load_s, one, cores, all);
 		fclose(f);

@@ -102,8 +102,8 @@ renew(int argc, char **argv)
 	int rc;
 
 	if (argc != 6 && argc != 7) {
-		fprintf(stderr, "usage: %s renew POLICY ROOT NAR_HASH MINUTES [PREV_ROOT]\n",
-		    argv[0]);
+		fprintf(
+		    stderr, "usage: %s renew POLICY ROOT NAR_HASH MINUTES [PREV_ROOT]\n", argv[0]);
 		return 2;
 	}
 	minutes = strtoull(argv[5], &end, 10);
