@@ -463,9 +463,10 @@ cli_pdoc_load(struct cli_pdoc *d, const uint8_t *buf, size_t len, uint64_t size,
 			rc = cl_why(why, ENOMEM, "out of memory");
 			goto out;
 		}
-		d->any = true;
-		d->last = (uint64_t)idx;
 	}
+	/* The records cover entries 0 .. size - 1, accepted or not. */
+	d->any = size > 0;
+	d->last = size > 0 ? size - 1 : 0;
 	rc = 0;
 out:
 	json_decref(rules);
