@@ -462,10 +462,7 @@ policy_build(int argc, char **argv)
 	}
 	from = b->range.size;
 	if ((rc = cli_follow_run(b->follow, &c, &b->range, on_entry, b, why)) != 0) {
-		rc = cli_fail(rc == ENOMEM             ? CLI_FAIL
-		        : rc == CL_EINVAL || rc == EIO ? CLI_FAIL
-		                                       : rc,
-		    "%s", why);
+		rc = cli_fail(CLI_FAIL, "%s", why);
 		goto out;
 	}
 	if ((rc = output_write(b, out, opa, note, note_len, &c)) != 0)

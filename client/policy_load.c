@@ -159,9 +159,10 @@ roots_fill(struct closurelog_policy *p, const json_t *roots, char **pool, const 
 		memcpy(*pool, key, len + 1);
 		r->path = *pool;
 		*pool += len + 1;
+		/* Checked by roots_check; this decodes it. */
 		if (nix_nar_hash_check(
 		        json_string_value(nh), json_string_length(nh), r->nar, NULL) != 0)
-			return MALFORMED("nix.roots[\"%s\"].narHash: changed", key);
+			return MALFORMED("nix.roots[\"%s\"].narHash: cannot be decoded", key);
 		memcpy(r->sri, json_string_value(nh), NIX_SRI_SHA256_LEN + 1);
 		json_array_foreach(succ, i, s)
 		{
