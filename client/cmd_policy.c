@@ -469,14 +469,17 @@ policy_build(int argc, char **argv)
 		goto out;
 	{
 		const struct cli_pdoc_stats *s = cli_pdoc_stats(b->doc);
+		char range[64] = "no new entries";
 
+		if (from < c.size)
+			snprintf(
+			    range, sizeof range, "entries %" PRIu64 "..%" PRIu64, from, c.size - 1);
 		fprintf(stderr,
-		    "closurelog policy: %s written at checkpoint %" PRIu64 " (entries %" PRIu64
-		    "..%" PRIu64 " read now: %" PRIu64 " accepted, %" PRIu64
-		    " not by an accepted key, %" PRIu64 " with a bad signature, %" PRIu64
-		    " outside the constraints)\n",
-		    out, c.size, from, c.size, s->accepted, s->unsigned_by_accepted,
-		    s->bad_signature, s->constrained);
+		    "closurelog policy: %s written at checkpoint %" PRIu64 " (%s read now: %" PRIu64
+		    " accepted, %" PRIu64 " not by an accepted key, %" PRIu64
+		    " with a bad signature, %" PRIu64 " outside the constraints)\n",
+		    out, c.size, range, s->accepted, s->unsigned_by_accepted, s->bad_signature,
+		    s->constrained);
 	}
 	rc = CLI_OK;
 out:
