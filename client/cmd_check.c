@@ -22,6 +22,7 @@
 #include "cl.h"
 #include "cli.h"
 #include "closurelog/verify.h"
+#include "cosig.h"
 #include "nix.h"
 #include "note.h"
 #include "opa.h"
@@ -31,7 +32,8 @@ static const char usage[] =
     "usage: closurelog check --policy FILE (--root PATH --nar-hash HASH | --path DIR [--root "
     "PATH])\n"
     "           [--prev-root PATH] [--requested-minutes N]\n"
-    "           [--bundle FILE... --log-key PUB [--origin ORIGIN]] [--json]\n"
+    "           [--bundle FILE... --log-key PUB [--origin ORIGIN]\n"
+    "            [--witness VKEY]... [--witness-quorum K]] [--json]\n"
     "\n"
     "Decide, offline, whether a broker may issue credentials to a workload running\n"
     "the closure ROOT with narHash HASH, under the policy built by `closurelog policy\n"
@@ -55,6 +57,9 @@ static const char usage[] =
     "                           policy names, and one must attest ROOT with its narHash\n"
     "  --log-key PUB            the log's key (a key string or a file), with --bundle\n"
     "  --origin ORIGIN          the checkpoint origin (default: the log key's name)\n"
+    "  --witness VKEY, --witness-quorum K\n"
+    "                           with --bundle: the bundles' checkpoints must also be\n"
+    "                           cosigned by K of these witnesses (as for verify)\n"
     "  --json                   print {allow, reasons, env_hash, policy_id}\n"
     "\n"
     "Without --json: \"allow <root> env_hash=<sri> policy_id=<id>\" on standard output,\n"
@@ -75,6 +80,8 @@ enum {
 	O_LOGKEY,
 	O_ORIGIN,
 	O_JSON,
+	O_WITNESS,
+	O_WQUORUM,
 };
 
 static const struct option opts[] = {
@@ -88,6 +95,8 @@ static const struct option opts[] = {
     {"log-key", required_argument, NULL, O_LOGKEY},
     {"origin", required_argument, NULL, O_ORIGIN},
     {"json", no_argument, NULL, O_JSON},
+    {"witness", required_argument, NULL, O_WITNESS},
+    {"witness-quorum", required_argument, NULL, O_WQUORUM},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -163,7 +172,8 @@ policy_keys(const uint8_t *data, size_t len, json_t **doc, const char ***keys, s
 /* Verify each bundle; one must attest root with the presented narHash. */
 static int
 bundles_check(struct check *ck, char **bundles, size_t n_bundles, const char *log_arg,
-    const char *origin, const uint8_t *data, size_t len, const char *root)
+    const char *origin, const struct cli_witnesses *wit, const uint8_t *data, size_t len,
+    const char *root)
 {
 	struct note_verifier lk;
 	struct closurelog_verifier *v = NULL;
@@ -188,6 +198,8 @@ bundles_check(struct check *ck, char **bundles, size_t n_bundles, const char *lo
 		rc = cli_fail(rc == CLOSURELOG_EUSAGE ? CLI_USAGE : CLI_FAIL, "%s", err);
 		goto out;
 	}
+	if ((rc = cli_witness_verifier(wit, v)) != 0)
+		goto out;
 	for (size_t i = 0; i < n_bundles; i++) {
 		uint8_t *b = NULL;
 		size_t bl = 0;
@@ -243,6 +255,7 @@ cli_cmd_check(int argc, char **argv)
 	char **bundles = NULL, *rev = NULL, err[CLOSURELOG_ERR_MAX], sri[CLOSURELOG_NAR_HASH_MAX];
 	struct closurelog_policy *p = NULL;
 	struct check *ck = NULL;
+	struct cli_witnesses *wit = NULL;
 	uint8_t *data = NULL;
 	size_t len = 0, n_bundles = 0;
 	uint64_t minutes = 0;
@@ -254,7 +267,7 @@ cli_cmd_check(int argc, char **argv)
 		return CLI_OK;
 	}
 	if ((bundles = calloc((size_t)argc + 1, sizeof *bundles)) == NULL ||
-	    (ck = calloc(1, sizeof *ck)) == NULL) {
+	    (ck = calloc(1, sizeof *ck)) == NULL || (wit = calloc(1, sizeof *wit)) == NULL) {
 		rc = cli_fail(CLI_FAIL, "out of memory");
 		goto out;
 	}
@@ -294,6 +307,14 @@ cli_cmd_check(int argc, char **argv)
 		case O_JSON:
 			json = true;
 			break;
+		case O_WITNESS:
+			if ((rc = cli_witness_arg(wit, optarg)) != 0)
+				goto out;
+			break;
+		case O_WQUORUM:
+			if ((rc = cli_witness_quorum_arg(wit, optarg)) != 0)
+				goto out;
+			break;
 		default:
 			rc = cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
 			    argv[optind - 1]);
@@ -330,6 +351,13 @@ cli_cmd_check(int argc, char **argv)
 		cli_fail(CLI_USAGE, "--bundle and --log-key go together (see --help)");
 		goto out;
 	}
+	if (wit->n > 0 && n_bundles == 0) {
+		cli_fail(
+		    CLI_USAGE, "--witness applies to the checkpoints of --bundle (see --help)");
+		goto out;
+	}
+	if ((rc = cli_witness_finish(wit)) != 0)
+		goto out;
 
 	if ((rc = policy_read(policy, &data, &len, &rev)) != 0)
 		goto out;
@@ -351,7 +379,8 @@ cli_cmd_check(int argc, char **argv)
 		goto out;
 	}
 	if (n_bundles > 0 &&
-	    (rc = bundles_check(ck, bundles, n_bundles, log_arg, origin, data, len, root)) != 0)
+	    (rc = bundles_check(ck, bundles, n_bundles, log_arg, origin, wit, data, len, root)) !=
+	        0)
 		goto out;
 
 	allow = ck->d.allow && ck->n_extra == 0;
@@ -378,5 +407,6 @@ out:
 	free(rev);
 	free(bundles);
 	free(ck);
+	free(wit);
 	return rc;
 }

@@ -21,6 +21,7 @@
 
 #include "cl.h"
 #include "harness.h"
+#include "note.h"
 #include "opa.h"
 #include "testutil.h"
 
@@ -545,6 +546,27 @@ test_check_bundles(void **state)
 		check(&r, pol, ROOT_A, NAR_A, more);
 		expect(&r, 1, NULL, "does not verify");
 		h_run_free(&r);
+		/* With a witness required: the bundle's checkpoint has no cosignature. */
+		{
+			struct note_verifier w = {.type = NOTE_TYPE_COSIG};
+			char wkey[NOTE_VKEY_MAX];
+			const char *m3[] = {"--requested-minutes", "5", "--bundle", E.bundle_a,
+			    "--log-key", E.s.pub, "--witness", wkey, NULL};
+
+			snprintf(w.name, sizeof w.name, "witness.example.com");
+			memset(w.pub, 7, sizeof w.pub);
+			w.id = note_key_id(w.name, NOTE_TYPE_COSIG, w.pub, sizeof w.pub);
+			assert_true(note_verifier_format(&w, wkey, sizeof wkey) > 0);
+			check(&r, pol, ROOT_A, NAR_A, m3);
+			expect(&r, 1, NULL, "does not verify");
+			h_run_free(&r);
+			m3[2] = "--witness";
+			m3[3] = wkey;
+			m3[4] = NULL;
+			check(&r, pol, ROOT_A, NAR_A, m3);
+			expect(&r, 2, NULL, "--witness applies to the checkpoints of --bundle");
+			h_run_free(&r);
+		}
 		/* --bundle needs --log-key. */
 		more[4] = NULL;
 		check(&r, pol, ROOT_A, NAR_A, more);
@@ -673,24 +695,24 @@ test_example_broker(void **state)
 	(void)state;
 	snprintf(pol, sizeof pol, "%s", path("data.json"));
 	{
-		const char *argv[] = {h_bin("closurelog-broker-example"), "renew", pol, ROOT_A, NAR_A,
-		    "10", NULL};
+		const char *argv[] = {
+		    h_bin("closurelog-broker-example"), "renew", pol, ROOT_A, NAR_A, "10", NULL};
 
 		h_run(&r, NULL, argv);
 		expect(&r, 0, "issue env_hash=" NAR_A " policy_id=", NULL);
 		h_run_free(&r);
 	}
 	{
-		const char *argv[] = {h_bin("closurelog-broker-example"), "renew", pol, ROOT_B, NAR_B,
-		    "30", ROOT_A, NULL};
+		const char *argv[] = {h_bin("closurelog-broker-example"), "renew", pol, ROOT_B,
+		    NAR_B, "30", ROOT_A, NULL};
 
 		h_run(&r, NULL, argv);
 		expect(&r, 1, "deny: requested 30 minutes, policy allows 15\n", NULL);
 		h_run_free(&r);
 	}
 	{
-		const char *argv[] = {h_bin("closurelog-broker-example"), "renew", pol, ROOT_B, NAR_B,
-		    "5", ROOT_G, NULL};
+		const char *argv[] = {h_bin("closurelog-broker-example"), "renew", pol, ROOT_B,
+		    NAR_B, "5", ROOT_G, NULL};
 
 		h_run(&r, NULL, argv);
 		expect(&r, 1,
