@@ -29,7 +29,7 @@
 #include "pdoc.h"
 #include "state.h"
 
-#define RECORDS_FILE "policy-records.json"
+#define RECORDS_FILE "policy-records.jsonl"
 #define RECORDS_MAX  ((size_t)1 << 30)
 #define LIST_MAX     (16 * 1024 * 1024) /* --approve and --submitter-keys files */
 

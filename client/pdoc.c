@@ -228,29 +228,107 @@ rules_json(const struct cli_pdoc *d)
 	return j;
 }
 
+/* ---- Streamed JSON output ---- */
+
+/* The document and the saved state are written piece by piece, one root
+ * or one record at a time (each piece through jansson, for its escaping),
+ * so that memory holds the records and the output text, never a JSON tree
+ * of the whole log. */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void
+sb_put(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1 << 16;
+		char *np;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if ((np = realloc(b->p, cap)) == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void
+sb_str(struct sbuf *b, const char *s)
+{
+	sb_put(b, s, strlen(s));
+}
+
+/* Append j compactly, keys sorted, and release it (NULL: out of memory). */
+static void
+sb_json(struct sbuf *b, json_t *j)
+{
+	char *t = j == NULL ? NULL : json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+	if (t == NULL)
+		b->oom = true;
+	else
+		sb_str(b, t);
+	free(t);
+	json_decref(j);
+}
+
+static bool
+recorded(const char *const *v, size_t n, const char *root)
+{
+	return n > 0 && bsearch(&root, v, n, sizeof v[0], str_cmp) != NULL;
+}
+
 int
 cli_pdoc_build(struct cli_pdoc *d, const struct sth *c, char **out, size_t *len, char *rev,
     void (*unapproved)(const char *root), char *why)
 {
 	const struct rec **v = NULL;
-	json_t *doc = NULL, *roots, *conflicts, *approved, *rules;
-	const char **appr = NULL;
-	size_t n_appr = 0;
-	char root_b64[64], root_hex[65];
+	const char **rec_roots = NULL;
+	size_t *group = NULL, n_groups = 0, n_rec = 0;
+	bool *same = NULL;
+	struct sbuf b = {0};
+	char root_b64[64], root_hex[65], num[32];
+	json_t *appr;
 	int rc = ENOMEM;
 
 	*out = NULL;
 	*len = 0;
-	if ((v = calloc(d->n + 1, sizeof *v)) == NULL ||
-	    (appr = calloc(d->n + 1, sizeof *appr)) == NULL)
+	v = calloc(d->n + 1, sizeof *v);
+	group = calloc(d->n + 2, sizeof *group);
+	same = calloc(d->n + 1, sizeof *same);
+	rec_roots = calloc(d->n + 1, sizeof *rec_roots);
+	if (v == NULL || group == NULL || same == NULL || rec_roots == NULL)
 		goto out;
 	for (size_t i = 0; i < d->n; i++)
 		v[i] = &d->recs[i];
 	qsort(v, d->n, sizeof v[0], rec_cmp);
-	roots = json_object();
-	conflicts = json_object();
-	approved = json_array();
-	rules = rules_json(d);
+	/* Groups of one root; a group is recorded when its narHashes agree. */
+	for (size_t i = 0; i < d->n;) {
+		size_t j = i;
+
+		same[n_groups] = true;
+		while (j < d->n && strcmp(v[j]->root, v[i]->root) == 0) {
+			same[n_groups] = same[n_groups] && strcmp(v[j]->nar, v[i]->nar) == 0;
+			j++;
+		}
+		if (same[n_groups])
+			rec_roots[n_rec++] = v[i]->root;
+		group[n_groups++] = i;
+		i = j;
+	}
+	group[n_groups] = d->n;
+
 	cl_b64_encode(c->root, MT_HASH_LEN, root_b64, sizeof root_b64);
 	cl_hex_encode(c->root, MT_HASH_LEN, root_hex);
 	if (strlen(c->origin) + 90 < CLOSURELOG_POLICY_ID_MAX)
@@ -258,211 +336,258 @@ cli_pdoc_build(struct cli_pdoc *d, const struct sth *c, char **out, size_t *len,
 		    root_hex);
 	else
 		snprintf(rev, CLOSURELOG_POLICY_ID_MAX, "%" PRIu64 "/%s", c->size, root_hex);
-	doc = json_pack("{s:{s:o, s:o, s:o}, s:{s:I}, s:{s:{s:s, s:I, s:s}, s:s, s:o}}", "nix",
-	    "roots", roots, "conflicts", conflicts, "approved_roots", approved, "policies",
-	    "max_minutes", (json_int_t)d->rules.max_minutes, "closurelog", "checkpoint", "origin",
-	    c->origin, "size", (json_int_t)c->size, "root_hash", root_b64, "revision", rev, "rules",
-	    rules);
-	if (doc == NULL)
-		goto out;
 
-	for (size_t i = 0; i < d->n;) {
-		const char *root = v[i]->root;
-		size_t j = i;
-		bool same = true;
-
-		while (j < d->n && strcmp(v[j]->root, root) == 0) {
-			same = same && strcmp(v[j]->nar, v[i]->nar) == 0;
-			j++;
-		}
-		if (!same) {
-			json_t *list = json_array();
-
-			for (size_t k = i; k < j; k++) {
-				char sn[NOTE_NAME_MAX + 16];
-
-				sub_name(d, v[k]->sub, sn, sizeof sn);
-				json_array_append_new(list,
-				    json_pack("{s:I, s:s, s:s}", "index", (json_int_t)v[k]->index,
-				        "narHash", v[k]->nar, "submitter", sn));
-			}
-			json_object_set_new(conflicts, root, list);
-		} else {
-			json_t *prov = json_array(), *succ = json_array();
-			size_t ns = 0;
-			const char **sv;
-
-			for (size_t k = i; k < j; k++)
-				ns += v[k]->n_succ;
-			if ((sv = calloc(ns + 1, sizeof *sv)) == NULL)
-				goto out;
-			ns = 0;
-			for (size_t k = i; k < j; k++) {
-				char sn[NOTE_NAME_MAX + 16];
-
-				for (size_t s = 0; s < v[k]->n_succ; s++)
-					sv[ns++] = v[k]->succ[s];
-				sub_name(d, v[k]->sub, sn, sizeof sn);
-				json_array_append_new(prov,
-				    json_pack("{s:I, s:s, s:s, s:s}", "index",
-				        (json_int_t)v[k]->index, "submitter", sn, "system",
-				        v[k]->system, "sandbox", sandbox_name(v[k]->sandbox)));
-			}
-			qsort(sv, ns, sizeof sv[0], str_cmp);
-			for (size_t s = 0; s < ns; s++) {
-				if (s == 0 || strcmp(sv[s], sv[s - 1]) != 0)
-					json_array_append_new(succ, json_string(sv[s]));
-			}
-			free(sv);
-			json_object_set_new(roots, root,
-			    json_pack("{s:s, s:o, s:o}", "narHash", v[i]->nar, "successors", succ,
-			        "provenance", prov));
-			appr[n_appr++] = root;
-		}
-		i = j;
-	}
+	sb_str(&b, "{\"closurelog\":");
+	sb_json(&b,
+	    json_pack("{s:{s:s, s:I, s:s}, s:s, s:o*}", "checkpoint", "origin", c->origin, "size",
+	        (json_int_t)c->size, "root_hash", root_b64, "revision", rev, "rules",
+	        rules_json(d)));
 
 	/* Approved: every recorded root, or those the approve list names. */
+	appr = json_array();
 	if (d->rules.approve == NULL) {
-		for (size_t i = 0; i < n_appr; i++)
-			json_array_append_new(approved, json_string(appr[i]));
-	} else {
+		for (size_t i = 0; appr != NULL && i < n_rec; i++)
+			json_array_append_new(appr, json_string(rec_roots[i]));
+	} else if (appr != NULL) {
 		const char **want = calloc(d->rules.n_approve + 1, sizeof *want);
 
-		if (want == NULL)
+		if (want == NULL) {
+			json_decref(appr);
 			goto out;
+		}
 		memcpy(want, d->rules.approve, d->rules.n_approve * sizeof *want);
 		qsort(want, d->rules.n_approve, sizeof want[0], str_cmp);
 		for (size_t i = 0; i < d->rules.n_approve; i++) {
 			if (i > 0 && strcmp(want[i], want[i - 1]) == 0)
 				continue;
-			if (json_object_get(roots, want[i]) != NULL)
-				json_array_append_new(approved, json_string(want[i]));
+			if (recorded(rec_roots, n_rec, want[i]))
+				json_array_append_new(appr, json_string(want[i]));
 			else if (unapproved != NULL)
 				unapproved(want[i]);
 		}
 		free(want);
 	}
-	*out = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
-	if (*out == NULL)
+	sb_str(&b, ",\"nix\":{\"approved_roots\":");
+	sb_json(&b, appr);
+
+	sb_str(&b, ",\"conflicts\":{");
+	for (size_t g = 0, k = 0; g < n_groups; g++) {
+		json_t *list;
+
+		if (same[g])
+			continue;
+		if ((list = json_array()) == NULL)
+			goto out;
+		for (size_t i = group[g]; i < group[g + 1]; i++) {
+			char sn[NOTE_NAME_MAX + 16];
+
+			sub_name(d, v[i]->sub, sn, sizeof sn);
+			json_array_append_new(list,
+			    json_pack("{s:I, s:s, s:s}", "index", (json_int_t)v[i]->index,
+			        "narHash", v[i]->nar, "submitter", sn));
+		}
+		sb_str(&b, k++ > 0 ? "," : "");
+		sb_json(&b, json_string(v[group[g]]->root));
+		sb_str(&b, ":");
+		sb_json(&b, list);
+	}
+
+	sb_str(&b, "},\"roots\":{");
+	for (size_t g = 0, k = 0; g < n_groups; g++) {
+		json_t *prov, *succ;
+		const char **sv;
+		size_t ns = 0;
+
+		if (!same[g])
+			continue;
+		for (size_t i = group[g]; i < group[g + 1]; i++)
+			ns += v[i]->n_succ;
+		prov = json_array();
+		succ = json_array();
+		if ((sv = calloc(ns + 1, sizeof *sv)) == NULL || prov == NULL || succ == NULL) {
+			free(sv);
+			json_decref(prov);
+			json_decref(succ);
+			goto out;
+		}
+		ns = 0;
+		for (size_t i = group[g]; i < group[g + 1]; i++) {
+			char sn[NOTE_NAME_MAX + 16];
+
+			for (size_t s = 0; s < v[i]->n_succ; s++)
+				sv[ns++] = v[i]->succ[s];
+			sub_name(d, v[i]->sub, sn, sizeof sn);
+			json_array_append_new(prov,
+			    json_pack("{s:I, s:s, s:s, s:s}", "index", (json_int_t)v[i]->index,
+			        "submitter", sn, "system", v[i]->system, "sandbox",
+			        sandbox_name(v[i]->sandbox)));
+		}
+		qsort(sv, ns, sizeof sv[0], str_cmp);
+		for (size_t s = 0; s < ns; s++) {
+			if (s == 0 || strcmp(sv[s], sv[s - 1]) != 0)
+				json_array_append_new(succ, json_string(sv[s]));
+		}
+		free(sv);
+		sb_str(&b, k++ > 0 ? "," : "");
+		sb_json(&b, json_string(v[group[g]]->root));
+		sb_str(&b, ":");
+		sb_json(&b,
+		    json_pack("{s:s, s:o, s:o}", "narHash", v[group[g]]->nar, "successors", succ,
+		        "provenance", prov));
+	}
+	snprintf(num, sizeof num, "%" PRIu64, d->rules.max_minutes);
+	sb_str(&b, "}},\"policies\":{\"max_minutes\":");
+	sb_str(&b, num);
+	sb_str(&b, "}}\n");
+	if (b.oom)
 		goto out;
-	*len = strlen(*out);
+	*out = b.p;
+	*len = b.len;
+	b.p = NULL;
 	rc = 0;
 out:
 	if (rc != 0)
 		cl_why(why, rc, "out of memory building the data document");
-	json_decref(doc);
-	free(appr);
+	free(b.p);
+	free(rec_roots);
+	free(same);
+	free(group);
 	free(v);
 	return rc;
 }
 
+/* The saved state: JSON Lines.  The first line is {"version", "size",
+ * "rules"}; each further line is one record. */
 int
 cli_pdoc_save(const struct cli_pdoc *d, uint64_t size, char **out, size_t *len, char *why)
 {
-	json_t *recs = json_array(), *j;
+	struct sbuf b = {0};
 
 	*out = NULL;
-	for (size_t i = 0; recs != NULL && i < d->n; i++) {
+	*len = 0;
+	sb_json(&b,
+	    json_pack("{s:i, s:I, s:o*}", "version", 2, "size", (json_int_t)size, "rules",
+	        rules_json(d)));
+	sb_str(&b, "\n");
+	for (size_t i = 0; i < d->n && !b.oom; i++) {
 		const struct rec *r = &d->recs[i];
 		json_t *succ = json_array();
 		char vk[NOTE_VKEY_MAX];
 
 		note_verifier_format(&d->rules.subs[r->sub], vk, sizeof vk);
-		for (size_t s = 0; s < r->n_succ; s++)
+		for (size_t s = 0; succ != NULL && s < r->n_succ; s++)
 			json_array_append_new(succ, json_string(r->succ[s]));
-		if (json_array_append_new(recs,
-		        json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:o}", "index",
-		            (json_int_t)r->index, "root", r->root, "narHash", r->nar, "submitter",
-		            vk, "system", r->system, "sandbox", (int)r->sandbox, "successors",
-		            succ)) != 0) {
-			json_decref(recs);
-			recs = NULL;
-		}
+		sb_json(&b,
+		    json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:o*}", "index", (json_int_t)r->index,
+		        "root", r->root, "narHash", r->nar, "submitter", vk, "system", r->system,
+		        "sandbox", (int)r->sandbox, "successors", succ));
+		sb_str(&b, "\n");
 	}
-	j = json_pack("{s:i, s:I, s:o*, s:o*}", "version", 1, "size", (json_int_t)size, "rules",
-	    rules_json(d), "records", recs);
-	if (j == NULL || (*out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
-		json_decref(j);
+	if (b.oom) {
+		free(b.p);
 		return cl_why(why, ENOMEM, "out of memory saving the builder state");
 	}
-	json_decref(j);
-	*len = strlen(*out);
+	*out = b.p;
+	*len = b.len;
+	return 0;
+}
+
+/* One saved record line into the builder. */
+static int
+record_load(struct cli_pdoc *d, const json_t *r, size_t line, char *why)
+{
+	const char *root = json_string_value(json_object_get(r, "root"));
+	const char *nar = json_string_value(json_object_get(r, "narHash"));
+	const char *sub = json_string_value(json_object_get(r, "submitter"));
+	const char *sys = json_string_value(json_object_get(r, "system"));
+	const json_t *succ = json_object_get(r, "successors"), *s;
+	json_int_t idx = json_integer_value(json_object_get(r, "index"));
+	json_int_t sb = json_integer_value(json_object_get(r, "sandbox"));
+	const char *sv[CL_SUCCESSORS_MAX];
+	struct note_verifier key;
+	size_t k, si = d->rules.n_subs;
+
+	if (root == NULL || nar == NULL || sub == NULL || sys == NULL || idx < 0 ||
+	    !json_is_array(succ) || json_array_size(succ) > CL_SUCCESSORS_MAX ||
+	    nix_store_path_check(root, strlen(root), NULL) != 0 ||
+	    nix_nar_hash_check(nar, strlen(nar), NULL, NULL) != 0 ||
+	    note_verifier_parse(sub, strlen(sub), &key, NULL) != 0 ||
+	    (d->n > 0 && (uint64_t)idx <= d->recs[d->n - 1].index) || sb < 0 || sb > 2)
+		return cl_why(why, CL_EINVAL, "line %zu: the record is malformed", line);
+	for (k = 0; k < d->rules.n_subs; k++) {
+		if (key.id == d->rules.subs[k].id &&
+		    memcmp(key.pub, d->rules.subs[k].pub, 32) == 0) {
+			si = k;
+			break;
+		}
+	}
+	if (si == d->rules.n_subs)
+		return cl_why(
+		    why, CL_EINVAL, "line %zu: the record names a key that is not accepted", line);
+	json_array_foreach(succ, k, s)
+	{
+		if ((sv[k] = json_string_value(s)) == NULL ||
+		    nix_store_path_check(sv[k], strlen(sv[k]), NULL) != 0)
+			return cl_why(why, CL_EINVAL, "line %zu: the record is malformed", line);
+	}
+	if (rec_push(d, (uint64_t)idx, root, nar, si, sys, (enum cl_sandbox)sb, sv,
+	        json_array_size(succ)) != 0)
+		return cl_why(why, ENOMEM, "out of memory");
 	return 0;
 }
 
 int
 cli_pdoc_load(struct cli_pdoc *d, const uint8_t *buf, size_t len, uint64_t size, char *why)
 {
-	json_t *j, *rules = NULL, *recs, *r;
-	json_error_t jerr;
-	size_t i;
+	const char *p = (const char *)buf, *end = p + len;
+	json_t *rules = NULL;
+	size_t line = 0;
 	int rc = CL_EINVAL;
 
-	if ((j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
-		return cl_why(why, CL_EINVAL, "line %d: %s", jerr.line, jerr.text);
-	if (json_integer_value(json_object_get(j, "version")) != 1 ||
-	    !json_is_integer(json_object_get(j, "size")) ||
-	    (uint64_t)json_integer_value(json_object_get(j, "size")) != size) {
-		cl_why(why, CL_EINVAL, "it covers another tree size than the follower's state");
-		goto out;
-	}
-	rules = rules_json(d);
-	if (rules == NULL || !json_equal(rules, json_object_get(j, "rules"))) {
-		cl_why(why, CL_EINVAL,
-		    "it was built with other submitter keys, --require-sandbox or --system");
-		goto out;
-	}
-	recs = json_object_get(j, "records");
-	if (!json_is_array(recs)) {
-		cl_why(why, CL_EINVAL, "no records");
-		goto out;
-	}
-	json_array_foreach(recs, i, r)
-	{
-		const char *root = json_string_value(json_object_get(r, "root"));
-		const char *nar = json_string_value(json_object_get(r, "narHash"));
-		const char *sub = json_string_value(json_object_get(r, "submitter"));
-		const char *sys = json_string_value(json_object_get(r, "system"));
-		json_t *succ = json_object_get(r, "successors"), *s;
-		json_int_t idx = json_integer_value(json_object_get(r, "index"));
-		json_int_t sb = json_integer_value(json_object_get(r, "sandbox"));
-		const char *sv[CL_SUCCESSORS_MAX];
-		struct note_verifier key;
-		size_t k, si = d->rules.n_subs;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		json_error_t jerr;
+		json_t *j;
 
-		if (root == NULL || nar == NULL || sub == NULL || sys == NULL || idx < 0 ||
-		    !json_is_array(succ) || json_array_size(succ) > CL_SUCCESSORS_MAX ||
-		    nix_store_path_check(root, strlen(root), NULL) != 0 ||
-		    nix_nar_hash_check(nar, strlen(nar), NULL, NULL) != 0 ||
-		    note_verifier_parse(sub, strlen(sub), &key, NULL) != 0 ||
-		    (d->n > 0 && (uint64_t)idx <= d->recs[d->n - 1].index) || sb < 0 || sb > 2) {
-			cl_why(why, CL_EINVAL, "record %zu is malformed", i);
+		if (nl == NULL) {
+			cl_why(why, CL_EINVAL, "line %zu is not terminated", line + 1);
 			goto out;
 		}
-		for (k = 0; k < d->rules.n_subs; k++) {
-			if (key.id == d->rules.subs[k].id &&
-			    memcmp(key.pub, d->rules.subs[k].pub, 32) == 0) {
-				si = k;
-				break;
-			}
+		line++;
+		if ((j = json_loadb(p, (size_t)(nl - p), JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+			cl_why(why, CL_EINVAL, "line %zu: %s", line, jerr.text);
+			goto out;
 		}
-		json_array_foreach(succ, k, s)
-		{
-			if ((sv[k] = json_string_value(s)) == NULL) {
-				cl_why(why, CL_EINVAL, "record %zu is malformed", i);
+		p = nl + 1;
+		if (line == 1) {
+			if (json_integer_value(json_object_get(j, "version")) != 2 ||
+			    !json_is_integer(json_object_get(j, "size")) ||
+			    (uint64_t)json_integer_value(json_object_get(j, "size")) != size) {
+				json_decref(j);
+				cl_why(why, CL_EINVAL,
+				    "it covers another tree size than the follower's state");
 				goto out;
 			}
+			rules = rules_json(d);
+			if (rules == NULL || !json_equal(rules, json_object_get(j, "rules"))) {
+				json_decref(j);
+				cl_why(why, CL_EINVAL,
+				    "it was built with other submitter keys, "
+				    "--require-sandbox or --system");
+				goto out;
+			}
+			json_decref(j);
+			continue;
 		}
-		if (si == d->rules.n_subs) {
-			cl_why(why, CL_EINVAL, "record %zu names a key that is not accepted", i);
+		rc = record_load(d, j, line, why);
+		json_decref(j);
+		if (rc != 0)
 			goto out;
-		}
-		if (rec_push(d, (uint64_t)idx, root, nar, si, sys, (enum cl_sandbox)sb, sv,
-		        json_array_size(succ)) != 0) {
-			rc = cl_why(why, ENOMEM, "out of memory");
-			goto out;
-		}
+		rc = CL_EINVAL;
+	}
+	if (line == 0) {
+		cl_why(why, CL_EINVAL, "it is empty");
+		goto out;
 	}
 	/* The records cover entries 0 .. size - 1, accepted or not. */
 	d->any = size > 0;
@@ -470,6 +595,5 @@ cli_pdoc_load(struct cli_pdoc *d, const uint8_t *buf, size_t len, uint64_t size,
 	rc = 0;
 out:
 	json_decref(rules);
-	json_decref(j);
 	return rc;
 }

@@ -22,7 +22,9 @@
  *     document was built at; closurelog.submitter_keys lists the accepted
  *     keys, so that `closurelog check --bundle` can verify proofs with them.
  * The same entries, keys, constraints and checkpoint give the same bytes:
- * every array is sorted and object keys are written sorted.
+ * every array is sorted, object keys are written sorted, and the JSON is
+ * compact.  The document is written one root at a time, so memory holds
+ * the records and the output text, never a JSON tree of the whole log.
  */
 #ifndef CL_PDOC_H
 #define CL_PDOC_H
@@ -74,9 +76,9 @@ const struct cli_pdoc_stats *cli_pdoc_stats(const struct cli_pdoc *d);
 int cli_pdoc_build(struct cli_pdoc *d, const struct sth *c, char **out, size_t *len, char *rev,
     void (*unapproved)(const char *root), char *why);
 
-/* Save and restore the accepted records (the builder's whole state) as a
- * JSON text bound to the rules and the tree size it covers, so that a
- * later run resumes.  cli_pdoc_save returns a malloc'd text; cli_pdoc_load
+/* Save and restore the accepted records (the builder's whole state) as
+ * JSON Lines (a header line with the rules and the tree size it covers,
+ * then one record a line), so that a later run resumes.  cli_pdoc_save returns a malloc'd text; cli_pdoc_load
  * refuses (CL_EINVAL with why) a text made under other rules or for
  * another size.  Both return 0, CL_EINVAL or ENOMEM. */
 int cli_pdoc_save(const struct cli_pdoc *d, uint64_t size, char **out, size_t *len, char *why);

@@ -621,10 +621,10 @@ test_tampered(void **state)
 	/* Edits that break the document's form are refused (exit 2). */
 	{
 		static const char *const edits[][2] = {
-		    {"\"max_minutes\": 15", "\"max_minutes\": -5"},
+		    {"\"max_minutes\":15", "\"max_minutes\":-5"},
 		    {NAR_A, "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB="},
 		    {"\"approved_roots\"", "\"approved_rootz\""},
-		    {"\"narHash\": \"" NAR_A, "\"narHasX\": \"" NAR_A},
+		    {"\"narHash\":\"" NAR_A, "\"narHasX\":\"" NAR_A},
 		};
 		const char *more[] = {"--requested-minutes", "5", NULL};
 
