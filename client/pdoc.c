@@ -300,7 +300,7 @@ cli_pdoc_build(struct cli_pdoc *d, const struct sth *c, char **out, size_t *len,
 	struct sbuf b = {0};
 	char root_b64[64], root_hex[65], num[32];
 	json_t *appr;
-	int rc = ENOMEM;
+	int n, rc = ENOMEM;
 
 	*out = NULL;
 	*len = 0;
@@ -331,10 +331,10 @@ cli_pdoc_build(struct cli_pdoc *d, const struct sth *c, char **out, size_t *len,
 
 	cl_b64_encode(c->root, MT_HASH_LEN, root_b64, sizeof root_b64);
 	cl_hex_encode(c->root, MT_HASH_LEN, root_hex);
-	if (strlen(c->origin) + 90 < CLOSURELOG_POLICY_ID_MAX)
-		snprintf(rev, CLOSURELOG_POLICY_ID_MAX, "%s/%" PRIu64 "/%s", c->origin, c->size,
-		    root_hex);
-	else
+	/* <origin>/<size>/<hex root>, or without the origin if that is too long. */
+	n = snprintf(
+	    rev, CLOSURELOG_POLICY_ID_MAX, "%s/%" PRIu64 "/%s", c->origin, c->size, root_hex);
+	if (n < 0 || n >= CLOSURELOG_POLICY_ID_MAX)
 		snprintf(rev, CLOSURELOG_POLICY_ID_MAX, "%" PRIu64 "/%s", c->size, root_hex);
 
 	sb_str(&b, "{\"closurelog\":");
