@@ -266,6 +266,14 @@ output_write(struct build *b, const char *out, bool opa, const uint8_t *note, si
 		rc = cli_fail(CLI_FAIL, "%s", why);
 		goto out;
 	}
+	if (len > CLOSURELOG_POLICY_MAX) {
+		rc = cli_fail(CLI_FAIL,
+		    "the data document is %zu bytes, more than the %d libclosurelog-verify "
+		    "loads (CLOSURELOG_POLICY_MAX); narrow it with --system, --require-sandbox "
+		    "or fewer submitter keys",
+		    len, CLOSURELOG_POLICY_MAX);
+		goto out;
+	}
 	if (opa) {
 		json_t *m = json_pack("{s:s, s:[s,s,s], s:{s:{s:s, s:I}}}", "revision", rev,
 		    "roots", "nix", "policies", "closurelog", "metadata", "checkpoint", "origin",

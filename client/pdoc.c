@@ -416,6 +416,10 @@ cli_pdoc_build(struct cli_pdoc *d, const struct sth *c, char **out, size_t *len,
 
 			for (size_t s = 0; s < v[i]->n_succ; s++)
 				sv[ns++] = v[i]->succ[s];
+			/* The earliest entries only: a root attested again and
+			 * again must not grow the document without bound. */
+			if (i - group[g] >= CLI_PDOC_PROVENANCE_MAX)
+				continue;
 			sub_name(d, v[i]->sub, sn, sizeof sn);
 			json_array_append_new(prov,
 			    json_pack("{s:I, s:s, s:s, s:s}", "index", (json_int_t)v[i]->index,
@@ -432,8 +436,9 @@ cli_pdoc_build(struct cli_pdoc *d, const struct sth *c, char **out, size_t *len,
 		sb_json(&b, json_string(v[group[g]]->root));
 		sb_str(&b, ":");
 		sb_json(&b,
-		    json_pack("{s:s, s:o, s:o}", "narHash", v[group[g]]->nar, "successors", succ,
-		        "provenance", prov));
+		    json_pack("{s:s, s:o, s:o, s:I}", "narHash", v[group[g]]->nar, "successors",
+		        succ, "provenance", prov, "attestations",
+		        (json_int_t)(group[g + 1] - group[g])));
 	}
 	snprintf(num, sizeof num, "%" PRIu64, d->rules.max_minutes);
 	sb_str(&b, "}},\"policies\":{\"max_minutes\":");

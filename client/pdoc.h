@@ -9,8 +9,9 @@
  *     with require_sandbox, build.sandbox must be on; with system, the
  *     build system must be exactly that;
  *   - nix.roots holds every root such entries attest, with its narHash,
- *     the union of the successors they list, and their provenance (log
- *     index, submitter, system, sandbox), sorted by index;
+ *     the union of the successors they list, how many there are
+ *     (attestations), and the provenance (log index, submitter, system,
+ *     sandbox) of the earliest CLI_PDOC_PROVENANCE_MAX of them;
  *   - when they give different narHashes for one root, the root is neither
  *     recorded nor approved, and nix.conflicts lists it with every index
  *     involved (and each one's narHash and submitter);
@@ -35,6 +36,9 @@
 
 #include "note.h"
 #include "sth.h"
+
+/* Entries listed in one root's provenance (the earliest). */
+#define CLI_PDOC_PROVENANCE_MAX 16
 
 struct cli_pdoc_rules {
 	const struct note_verifier *subs; /* accepted submitter keys (borrowed) */

@@ -191,6 +191,7 @@ test_rules(void **state)
 	    json_string_value(json_array_get(json_object_get(a, "successors"), 1)), C);
 	prov = json_object_get(a, "provenance");
 	assert_int_equal(json_array_size(prov), 2);
+	assert_int_equal(tu_u64(a, "attestations"), 2);
 	assert_int_equal(tu_u64(json_array_get(prov, 0), "index"), 0);
 	assert_int_equal(tu_u64(json_array_get(prov, 1), "index"), 8);
 	assert_non_null(json_object_get(roots, B));
@@ -242,6 +243,30 @@ unapproved(const char *root)
 {
 	if (n_unapproved < 4)
 		unapproved_seen[n_unapproved++] = root;
+}
+
+/* A root attested many times lists only its earliest entries. */
+static void
+test_provenance_capped(void **state)
+{
+	struct cli_pdoc *d = cli_pdoc_new(&rules);
+	char *text, rev[CLOSURELOG_POLICY_ID_MAX];
+	json_t *doc, *a, *prov;
+
+	(void)state;
+	for (uint64_t i = 0; i < CLI_PDOC_PROVENANCE_MAX + 5; i++)
+		add(d, i, &ci, A, N1, "x86_64-linux", CL_SANDBOX_ON, NULL, 0);
+	doc = build(d, &text, rev);
+	a = json_object_get(json_object_get(json_object_get(doc, "nix"), "roots"), A);
+	prov = json_object_get(a, "provenance");
+	assert_int_equal(json_array_size(prov), CLI_PDOC_PROVENANCE_MAX);
+	assert_int_equal(tu_u64(json_array_get(prov, 0), "index"), 0);
+	assert_int_equal(tu_u64(json_array_get(prov, CLI_PDOC_PROVENANCE_MAX - 1), "index"),
+	    CLI_PDOC_PROVENANCE_MAX - 1);
+	assert_int_equal(tu_u64(a, "attestations"), CLI_PDOC_PROVENANCE_MAX + 5);
+	json_decref(doc);
+	free(text);
+	cli_pdoc_free(d);
 }
 
 static void
@@ -364,6 +389,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rules),
 	    cmocka_unit_test(test_no_constraints),
+	    cmocka_unit_test(test_provenance_capped),
 	    cmocka_unit_test(test_approve_list),
 	    cmocka_unit_test(test_deterministic_and_loadable),
 	    cmocka_unit_test(test_save_load),
