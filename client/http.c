@@ -175,19 +175,12 @@ cli_http_resp_free(struct cli_http_resp *r)
 int
 cli_http_answer(const struct cli_http_resp *r, char *why)
 {
-	char reason[160];
-	size_t n = 0;
+	char reason[160] = "";
 
 	if (r->status >= 200 && r->status < 300)
 		return 0;
-	for (size_t i = 0; r->body != NULL && i < r->len && n + 1 < sizeof reason; i++) {
-		char ch = (char)r->body[i];
-
-		if (ch == '\n')
-			break;
-		reason[n++] = ch >= 0x20 && ch < 0x7f ? ch : '?';
-	}
-	reason[n] = '\0';
+	if (r->body != NULL)
+		cl_line_copy(reason, sizeof reason, (const char *)r->body, r->len);
 	return cl_why(why, r->status == 400 || r->status == 404 ? CLI_USAGE : CLI_FAIL,
 	    "HTTP %ld: %s", r->status, reason);
 }

@@ -167,3 +167,14 @@ cl_hex_decode(const char *in, size_t inlen, uint8_t *out, size_t len)
 		return CL_EINVAL;
 	return 0;
 }
+
+size_t
+cl_line_copy(char *out, size_t cap, const char *s, size_t n)
+{
+	size_t k = 0;
+
+	for (; k < n && k + 1 < cap && s[k] != '\0' && s[k] != '\n'; k++)
+		out[k] = s[k] >= 0x20 && s[k] < 0x7f ? s[k] : '?';
+	out[k] = '\0';
+	return k;
+}

@@ -35,6 +35,13 @@ const char *cl_strerror(int code);
  * return rc unchanged, so that `return cl_why(why, CL_EINVAL, "...")` works. */
 int cl_why(char *why, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Copy s[0..n) into out (cap >= 1 bytes, always NUL-terminated), stopping
+ * at a NUL or a '\n' and at cap - 1 bytes, with every byte outside
+ * printable ASCII replaced by '?': text from untrusted input (an HTTP
+ * reason, a URL) then prints as one line.  out may be s.  Returns the
+ * length written. */
+size_t cl_line_copy(char *out, size_t cap, const char *s, size_t n);
+
 /* Strict standard base64 (RFC 4648 §4, with padding, canonical trailing
  * bits) of exactly inlen characters into out (capacity cap).  Returns 0 and
  * sets *outlen, or CL_EINVAL (also when out is too small). */
