@@ -19,6 +19,7 @@
 #include "cl.h"
 #include "cli.h"
 #include "dsse.h"
+#include "file.h"
 #include "key.h"
 #include "nix.h"
 #include "wire.h"
@@ -319,7 +320,7 @@ cli_cmd_attest(int argc, char **argv)
 		rc = cli_fail(CLI_FAIL, "signing failed: %s", why);
 		goto out;
 	}
-	if (cli_write_file(out_path, env, elen, 0644, why) != 0) {
+	if (cl_file_write(out_path, env, elen, 0644, CL_FILE_STREAM, why) != 0) {
 		rc = cli_fail(CLI_FAIL, "%s", why);
 		goto out;
 	}

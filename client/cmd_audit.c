@@ -38,6 +38,7 @@
 #include "cl.h"
 #include "cli.h"
 #include "evidence.h"
+#include "file.h"
 #include "follow.h"
 #include "http.h"
 #include "merkle.h"
@@ -189,12 +190,8 @@ evidence_save(struct audit *a, struct evidence *ev)
 		return cli_fail(CLI_FAIL, "cannot write evidence: %s", cl_strerror(rc));
 	snprintf(stem, sizeof stem, "evidence-%" PRIu64, ev->time);
 	if (cli_write_new(a->st.dir, stem, ".json", buf, len, 0644, a->evidence, sizeof a->evidence,
-	        why) != 0) {
-		/* Kept under a temporary name if it got that far: say where. */
+	        why) != 0)
 		rc = cli_fail(CLI_FAIL, "cannot write evidence: %s", why);
-		if (access(a->evidence, F_OK) != 0)
-			a->evidence[0] = '\0';
-	}
 	free(buf);
 	return rc;
 }
@@ -663,7 +660,8 @@ cli_cmd_verify_evidence(int argc, char **argv)
 	if ((rc = cli_verifier_arg("--log-key", key_arg, &key)) != 0)
 		return rc;
 	note_verifier_format(&key, vkey, sizeof vkey);
-	if (cli_read_file(argv[optind], CLOSURELOG_EVIDENCE_MAX, &buf, &len, why) != 0)
+	if (cl_file_read(argv[optind], CLOSURELOG_EVIDENCE_MAX, CL_FILE_STREAM, &buf, &len, why) !=
+	    0)
 		return cli_fail(CLI_USAGE, "%s", why);
 	if ((res = malloc(sizeof *res)) == NULL) {
 		rc = cli_fail(CLI_FAIL, "out of memory");

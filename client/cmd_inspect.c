@@ -15,6 +15,7 @@
 #include "cl.h"
 #include "cli.h"
 #include "dsse.h"
+#include "file.h"
 #include "merkle.h"
 #include "show.h"
 #include "sth.h"
@@ -282,7 +283,7 @@ cli_cmd_inspect(int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return cli_fail(CLI_USAGE, "give exactly one FILE (see --help)");
-	if (cli_read_file(argv[optind], INSPECT_MAX, &buf, &len, why) != 0)
+	if (cl_file_read(argv[optind], INSPECT_MAX, CL_FILE_STREAM, &buf, &len, why) != 0)
 		return cli_fail(CLI_USAGE, "%s", why);
 	if ((abuf = malloc(WIRE_ARENA_MIN)) == NULL || (in.out = json_object()) == NULL) {
 		rc = cli_fail(CLI_FAIL, "out of memory");

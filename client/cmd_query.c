@@ -16,6 +16,7 @@
 
 #include "cl.h"
 #include "cli.h"
+#include "file.h"
 #include "http.h"
 #include "merkle.h"
 #include "nix.h"
@@ -144,7 +145,7 @@ cli_cmd_get(int argc, char **argv)
 		goto out;
 	}
 	if (out != NULL) {
-		if (cli_write_file(out, e.envelope, e.envelope_len, 0644, why) != 0)
+		if (cl_file_write(out, e.envelope, e.envelope_len, 0644, CL_FILE_STREAM, why) != 0)
 			rc = cli_fail(CLI_FAIL, "%s", why);
 		goto out;
 	}
@@ -248,7 +249,7 @@ prove_inclusion(struct query *q, uint64_t index, const char *out)
 		goto out;
 	}
 	if (out != NULL) {
-		rc = cli_write_file(out, r.body, r.len, 0644, why) == 0
+		rc = cl_file_write(out, r.body, r.len, 0644, CL_FILE_STREAM, why) == 0
 		    ? CLI_OK
 		    : cli_fail(CLI_FAIL, "%s", why);
 	} else if (q->json) {

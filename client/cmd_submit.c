@@ -17,6 +17,7 @@
 
 #include "cl.h"
 #include "cli.h"
+#include "file.h"
 #include "http.h"
 #include "merkle.h"
 #include "sth.h"
@@ -116,7 +117,7 @@ submit_one(struct submit *s, const char *path, const char *out_path)
 	int rc;
 
 	wire_arena_reset(&s->a);
-	if (cli_read_file(path, CL_ENTRY_MAX, &buf, &len, why) != 0)
+	if (cl_file_read(path, CL_ENTRY_MAX, CL_FILE_STREAM, &buf, &len, why) != 0)
 		return cli_fail(CLI_USAGE, "%s", why);
 	/* Refuse locally what the log would refuse. */
 	if (wire_envelope_decode(&s->a, buf, len, &env, why) != 0) {
@@ -138,7 +139,7 @@ submit_one(struct submit *s, const char *path, const char *out_path)
 	}
 	if ((rc = check_answer(s, path, buf, len, &r, &bundle, &bundle_len)) != 0)
 		goto out;
-	if (cli_write_file(out_path, bundle, bundle_len, 0644, why) != 0)
+	if (cl_file_write(out_path, bundle, bundle_len, 0644, CL_FILE_STREAM, why) != 0)
 		rc = cli_fail(CLI_FAIL, "%s", why);
 out:
 	cli_http_resp_free(&resp);

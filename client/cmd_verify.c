@@ -18,6 +18,7 @@
 #include "cl.h"
 #include "cli.h"
 #include "closurelog/verify.h"
+#include "file.h"
 #include "note.h"
 #include "show.h"
 #include "tproof.h"
@@ -139,7 +140,7 @@ read_input(const char *what, const char *path, size_t cap, uint8_t **buf, size_t
 	char why[CL_WHY_MAX];
 	int rc;
 
-	if ((rc = cli_read_file(path, cap, buf, len, why)) == CL_ETOOBIG)
+	if ((rc = cl_file_read(path, cap, CL_FILE_STREAM, buf, len, why)) == CL_ETOOBIG)
 		return cli_fail(CLI_FAIL, "FAIL: %s: %s", what, why);
 	if (rc != 0)
 		return cli_fail(CLI_USAGE, "%s: %s", what, why);
@@ -157,6 +158,7 @@ cli_cmd_verify(int argc, char **argv)
 	const char **sub_ptrs = NULL;
 	struct closurelog_verifier *v = NULL;
 	struct closurelog_result res;
+	enum closurelog_status st;
 	uint8_t *a = NULL, *b = NULL;
 	size_t n_subs = 0, a_len = 0, b_len = 0;
 	bool json = false;
@@ -254,15 +256,15 @@ cli_cmd_verify(int argc, char **argv)
 		if ((rc = read_input("BUNDLE", bundle_path, CLOSURELOG_BUNDLE_MAX, &a, &a_len)) !=
 		    0)
 			goto out;
-		closurelog_verify_bundle(v, a, a_len, want_root, want_nar, &res);
+		st = closurelog_verify_bundle(v, a, a_len, want_root, want_nar, &res);
 	} else {
 		if ((rc = read_input("--tlog-proof", tp_path, TPROOF_MAX_SIZE, &a, &a_len)) != 0 ||
 		    (rc = read_input("--envelope", env_path, CL_ENTRY_MAX, &b, &b_len)) != 0)
 			goto out;
-		closurelog_verify_tlog_proof(v, b, b_len, a, a_len, want_root, want_nar, &res);
+		st = closurelog_verify_tlog_proof(v, b, b_len, a, a_len, want_root, want_nar, &res);
 	}
 
-	if (res.status == CLOSURELOG_EUSAGE) {
+	if (st == CLOSURELOG_EUSAGE) {
 		rc = cli_fail(CLI_USAGE, "%s", res.reason);
 		goto out;
 	}

@@ -24,6 +24,7 @@
 
 #include "cl.h"
 #include "cli.h"
+#include "file.h"
 #include "wire.h"
 
 #define FULL_FORMAT "closurelog audit full state v1"
@@ -87,7 +88,7 @@ cli_state_checkpoint_load(const struct cli_state *s, const struct note_verifier 
 	int rc;
 
 	cli_state_path(s, "checkpoint", path);
-	rc = cli_read_file(path, CL_CHECKPOINT_MAX, note, len, w);
+	rc = cl_file_read(path, CL_CHECKPOINT_MAX, 0, note, len, w);
 	if (rc == ENOENT)
 		return rc;
 	if (rc != 0)
@@ -116,7 +117,7 @@ cli_state_checkpoint_save(const struct cli_state *s, const uint8_t *note, size_t
 	int rc;
 
 	cli_state_path(s, "checkpoint", path);
-	if ((rc = cli_write_file(path, note, len, 0600, w)) != 0)
+	if ((rc = cl_file_write(path, note, len, 0600, 0, w)) != 0)
 		return fail(why, rc, "cannot save the state: %s", w);
 	return 0;
 }
@@ -229,7 +230,7 @@ cli_state_full_load(const struct cli_state *s, const struct note_verifier *key, 
 
 	mt_range_init(range);
 	cli_state_path(s, "full", path);
-	rc = cli_read_file(path, CLI_STATE_FULL_MAX, &buf, &len, w);
+	rc = cl_file_read(path, CLI_STATE_FULL_MAX, 0, &buf, &len, w);
 	if (rc == ENOENT)
 		return rc;
 	if (rc != 0)
@@ -289,7 +290,7 @@ cli_state_full_save(const struct cli_state *s, const struct mt_range *range, con
 		goto out;
 	}
 	text[n] = '\n'; /* a text file: end it with a newline, not a NUL */
-	if ((rc = cli_write_file(path, text, n + 1, 0600, w)) != 0)
+	if ((rc = cl_file_write(path, text, n + 1, 0600, 0, w)) != 0)
 		fail(why, rc, "cannot save the state: %s", w);
 out:
 	free(text);

@@ -9,7 +9,7 @@
  *
  * Nothing in the directory is trusted more than the log key: every file is
  * verified again when loaded, and one that does not add up is refused as
- * tampered.  Files are replaced whole (cl_file_write_durable), never
+ * tampered.  Files are replaced whole (cl_file_write, file.h), never
  * edited.  Every function that fails writes one line to why (CLI_MSG_MAX
  * bytes) naming the file.
  */
