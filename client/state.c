@@ -250,50 +250,59 @@ cli_state_full_load(const struct cli_state *s, const struct note_verifier *key, 
 }
 
 int
-cli_state_full_save(const struct cli_state *s, const struct mt_range *range, const uint8_t *note,
-    size_t len, char *why)
+cli_state_full_encode(
+    const struct mt_range *range, const uint8_t *note, size_t len, char **out, size_t *out_len)
 {
-	char path[CLI_STATE_PATH_MAX], w[CL_WHY_MAX], b64[CL_B64_LEN(MT_HASH_LEN) + 1];
-	json_t *j = json_object(), *edge = json_array(),
-	       *cp = json_stringn((const char *)note, len);
-	char *text = NULL;
+	char b64[CL_B64_LEN(MT_HASH_LEN) + 1];
+	json_t *j, *edge = json_array();
+	char *text;
 	size_t n;
-	int rc = ENOMEM;
 
-	cli_state_path(s, "full", path);
-	if (j == NULL || edge == NULL || cp == NULL) {
-		json_decref(cp);
-		json_decref(edge);
-		if (cp == NULL && j != NULL && edge != NULL)
-			rc = fail(why, CL_EINVAL, "%s: the checkpoint is not UTF-8", path);
-		else
-			fail(why, rc, "%s: out of memory", path);
-		goto out;
-	}
-	json_object_set_new(j, "format", json_string(FULL_FORMAT));
-	json_object_set_new(j, "size", json_integer((json_int_t)range->size));
-	for (int h = 63; h >= 0; h--) {
+	*out = NULL;
+	*out_len = 0;
+	for (int h = 63; edge != NULL && h >= 0; h--) {
 		if (!(range->size >> h & 1))
 			continue;
 		cl_b64_encode(range->hash[h], MT_HASH_LEN, b64, sizeof b64);
-		json_array_append_new(edge, json_pack("{s:i, s:s}", "height", h, "hash", b64));
+		if (json_array_append_new(
+		        edge, json_pack("{s:i, s:s}", "height", h, "hash", b64)) != 0) {
+			json_decref(edge);
+			return ENOMEM;
+		}
 	}
-	json_object_set_new(j, "edge", edge);
-	json_object_set_new(j, "checkpoint", cp);
-	if ((text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
-		fail(why, rc, "%s: out of memory", path);
-		goto out;
-	}
+	/* json_pack fails (NULL) on a checkpoint that is not UTF-8. */
+	j = json_pack("{s:s, s:I, s:o, s:s%}", "format", FULL_FORMAT, "size",
+	    (json_int_t)range->size, "edge", edge, "checkpoint", (const char *)note, len);
+	if (j == NULL)
+		return edge == NULL ? ENOMEM : CL_EINVAL;
+	text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(j);
+	if (text == NULL)
+		return ENOMEM;
 	n = strlen(text);
 	if (n + 1 > CLI_STATE_FULL_MAX) {
-		rc = fail(why, CL_ETOOBIG, "%s: too large", path);
-		goto out;
+		free(text);
+		return CL_ETOOBIG;
 	}
 	text[n] = '\n'; /* a text file: end it with a newline, not a NUL */
-	if ((rc = cl_file_write(path, text, n + 1, 0600, 0, w)) != 0)
+	*out = text;
+	*out_len = n + 1;
+	return 0;
+}
+
+int
+cli_state_full_save(const struct cli_state *s, const struct mt_range *range, const uint8_t *note,
+    size_t len, char *why)
+{
+	char path[CLI_STATE_PATH_MAX], w[CL_WHY_MAX], *text;
+	size_t n;
+	int rc;
+
+	cli_state_path(s, "full", path);
+	if ((rc = cli_state_full_encode(range, note, len, &text, &n)) != 0)
+		return fail(why, rc, "cannot save the state: %s: %s", path, cl_strerror(rc));
+	if ((rc = cl_file_write(path, text, n, 0600, 0, w)) != 0)
 		fail(why, rc, "cannot save the state: %s", w);
-out:
 	free(text);
-	json_decref(j);
 	return rc;
 }

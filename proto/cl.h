@@ -47,6 +47,13 @@ size_t cl_line_copy(char *out, size_t cap, const char *s, size_t n);
  * sets *outlen, or CL_EINVAL (also when out is too small). */
 int cl_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t cap, size_t *outlen);
 
+/* cl_b64_decode, and on failure *stop (if not NULL) is the offset at which
+ * decoding stopped: the first byte that is not base64 where it stands
+ * (padding included), or inlen when the length is wrong or nothing but the
+ * final bits are. */
+int cl_b64_decode_at(
+    const char *in, size_t inlen, uint8_t *out, size_t cap, size_t *outlen, size_t *stop);
+
 /* Standard padded base64 of in[0..len) into out (capacity cap, NUL added).
  * Returns the length written (without NUL), or 0 if cap is too small. */
 size_t cl_b64_encode(const uint8_t *in, size_t len, char *out, size_t cap);
@@ -101,5 +108,9 @@ void cl_hex_encode(const uint8_t *in, size_t len, char *out);
 /* Exactly 2*len hex digits (either case) into out[0..len).  Returns 0 or
  * CL_EINVAL. */
 int cl_hex_decode(const char *in, size_t inlen, uint8_t *out, size_t len);
+
+/* cl_hex_decode, and on failure *stop (if not NULL) is the offset of the
+ * first byte that is not a hex digit, or inlen when the length is wrong. */
+int cl_hex_decode_at(const char *in, size_t inlen, uint8_t *out, size_t len, size_t *stop);
 
 #endif
