@@ -53,21 +53,36 @@ query_init(struct query *q, const char *log)
 	return 0;
 }
 
-/* GET url path; a non-200 answer is reported and is a failure. */
+/* GET a path of the log; an answer that is not 2xx is reported and is a
+ * failure. */
 static int
 fetch(struct query *q, const char *path, struct cli_http_resp *r)
 {
-	char url[4096], why[CL_WHY_MAX];
+	char why[CL_WHY_MAX];
 	int rc;
 
-	snprintf(url, sizeof url, "%s%s", q->url, path);
-	if (cli_http_request(&q->http, url, NULL, 0, FETCH_MAX, r, why) != 0)
-		return cli_fail(CLI_FAIL, "%s", why);
-	if ((rc = cli_http_answer(r, why)) != 0) {
-		cli_http_resp_free(r);
+	if ((rc = cli_http_get(&q->http, q->url, path, FETCH_MAX, r, why)) != 0)
 		return cli_fail(rc, "the log answered %s", why);
-	}
 	return 0;
+}
+
+/* rc is the exit code for an answer the log refused.  A request the log
+ * found wrong (CLI_USAGE) may only ask for something past the end of the
+ * log (n >= size, or n > size when !below): that is the log's refusal
+ * (CLI_FAIL), not a usage error. */
+static int
+past_end(struct query *q, int rc, uint64_t n, bool below)
+{
+	uint8_t *note;
+	size_t len;
+	struct sth c;
+	char why[CLI_MSG_MAX];
+
+	if (rc != CLI_USAGE ||
+	    cli_checkpoint_fetch(&q->http, q->url, NULL, NULL, &note, &len, &c, why) != 0)
+		return rc;
+	free(note);
+	return n > c.size || (below && n == c.size) ? CLI_FAIL : rc;
 }
 
 /* ---- get ---- */
@@ -76,7 +91,10 @@ static const char get_usage[] =
     "usage: closurelog get --log URL INDEX [--json] [-o ENVELOPE]\n"
     "\n"
     "Fetch entry INDEX: show it (its signatures are not checked here; use\n"
-    "closurelog prove and verify for that), or with -o save the envelope bytes.\n";
+    "closurelog prove and verify for that), or with -o save the envelope bytes.\n"
+    "\n"
+    "Exit status: 0 fetched and checked; 1 INDEX is past the end of the log, the log\n"
+    "refused or could not be reached, or its answer does not check out; 2 usage error.\n";
 
 int
 cli_cmd_get(int argc, char **argv)
@@ -127,9 +145,11 @@ cli_cmd_get(int argc, char **argv)
 		return rc;
 	if ((rc = query_init(&q, log)) != 0)
 		return rc;
-	snprintf(path, sizeof path, "/v1/entries/%" PRIu64, index);
-	if ((rc = fetch(&q, path, &r)) != 0)
+	snprintf(path, sizeof path, "v1/entries/%" PRIu64, index);
+	if ((rc = fetch(&q, path, &r)) != 0) {
+		rc = past_end(&q, rc, index, true);
 		goto out;
+	}
 	if (wire_entry_decode(&q.a, r.body, r.len, &e, why) != 0) {
 		rc = cli_fail(CLI_FAIL, "malformed answer: %s", why);
 		goto out;
@@ -189,26 +209,22 @@ static const char prove_usage[] =
     "With --from: fetch the consistency proof from tree size M to size N (default:\n"
     "the size of the latest checkpoint, signed by PUB when given) and show it.  It\n"
     "can only be checked against a checkpoint for size M: closurelog audit keeps\n"
-    "one and does that.\n";
+    "one and does that.\n"
+    "\n"
+    "Exit status: 0 fetched and checked; 1 I, M or N is past the end of the log, the\n"
+    "log refused or could not be reached, or a proof does not check out; 2 usage\n"
+    "error.\n";
 
 /* The latest checkpoint, verified when a log key is known. */
 static int
 latest_checkpoint(struct query *q, struct sth *c, uint8_t **note, size_t *note_len)
 {
-	struct cli_http_resp r = {0};
-	char why[CL_WHY_MAX];
+	char why[CLI_MSG_MAX];
 	int rc;
 
-	if ((rc = fetch(q, "/checkpoint", &r)) != 0)
-		return rc;
-	if ((rc = cli_checkpoint_open(r.body, r.len, q->have_key ? &q->log_key : NULL, c, why)) !=
-	    0) {
-		cli_http_resp_free(&r);
-		return cli_fail(CLI_FAIL, "the log's checkpoint does not verify: %s", why);
-	}
-	*note = r.body;
-	*note_len = r.len;
-	return 0;
+	rc = cli_checkpoint_fetch(
+	    &q->http, q->url, q->have_key ? &q->log_key : NULL, NULL, note, note_len, c, why);
+	return rc != 0 ? cli_fail(rc, "%s", why) : 0;
 }
 
 static int
@@ -224,9 +240,9 @@ prove_inclusion(struct query *q, uint64_t index, const char *out)
 
 	if (tp == NULL)
 		return cli_fail(CLI_FAIL, "out of memory");
-	snprintf(path, sizeof path, "/v1/bundle/%" PRIu64, index);
+	snprintf(path, sizeof path, "v1/bundle/%" PRIu64, index);
 	if ((rc = fetch(q, path, &r)) != 0)
-		return rc;
+		return past_end(q, rc, index, true);
 	if (wire_bundle_decode(&q->a, r.body, r.len, &b, why) != 0 ||
 	    tproof_parse(b.tlog_proof, b.tlog_proof_len, tp, why) != 0) {
 		rc = cli_fail(CLI_FAIL, "malformed bundle from the log: %s", why);
@@ -297,9 +313,11 @@ prove_consistency(struct query *q, uint64_t from, const uint64_t *to)
 			return rc;
 		n = latest.size;
 	}
-	snprintf(path, sizeof path, "/v1/proof/consistency?from=%" PRIu64 "&to=%" PRIu64, from, n);
-	if ((rc = fetch(q, path, &r)) != 0)
+	snprintf(path, sizeof path, "v1/proof/consistency?from=%" PRIu64 "&to=%" PRIu64, from, n);
+	if ((rc = fetch(q, path, &r)) != 0) {
+		rc = past_end(q, rc, from > n ? from : n, false);
 		goto out;
+	}
 	if (wire_consistency_decode(&q->a, r.body, r.len, &p, why) != 0) {
 		rc = cli_fail(CLI_FAIL, "malformed answer: %s", why);
 		goto out;
@@ -533,7 +551,7 @@ cli_cmd_search(int argc, char **argv)
 		struct cl_search_result sr;
 		char path[3400];
 
-		snprintf(path, sizeof path, "/v1/search?%s=%s&start=%" PRIu64, name, esc, start);
+		snprintf(path, sizeof path, "v1/search?%s=%s&start=%" PRIu64, name, esc, start);
 		if ((rc = fetch(&q, path, &r)) != 0)
 			goto out;
 		wire_arena_reset(&q.a);

@@ -434,9 +434,19 @@ test_submit_and_query(void **state)
 		free(a);
 		free(b);
 	}
+	/* Past the end of the log: the log refuses (exit 1, as --help says). */
 	h_closurelog(&r, "get", "--log", s.url, "7", NULL);
-	assert_int_equal(r.status, 2);
+	assert_int_equal(r.status, 1);
 	assert_one_line_error(&r, "get", "beyond");
+	h_run_free(&r);
+	h_closurelog(&r, "get", "--log", s.url, "2", NULL);
+	assert_int_equal(r.status, 1);
+	h_run_free(&r);
+	h_closurelog(&r, "prove", "--log", s.url, "--index", "2", NULL);
+	assert_int_equal(r.status, 1);
+	h_run_free(&r);
+	h_closurelog(&r, "prove", "--log", s.url, "--from", "1", "--to", "3", NULL);
+	assert_int_equal(r.status, 1);
 	h_run_free(&r);
 	h_closurelog(&r, "prove", "--log", s.url, "--index", "0", "--log-key", s.pub, NULL);
 	assert_int_equal(r.status, 0);
@@ -483,6 +493,10 @@ test_submit_and_query(void **state)
 	json_decref(j);
 	h_run_free(&r);
 	h_closurelog(&r, "prove", "--log", s.url, "--from", "3", NULL);
+	assert_int_equal(r.status, 1);
+	h_run_free(&r);
+	/* A request that is wrong whatever the log's size stays a usage error. */
+	h_closurelog(&r, "prove", "--log", s.url, "--from", "2", "--to", "1", NULL);
 	assert_int_equal(r.status, 2);
 	h_run_free(&r);
 	/* Numbers are checked before anything is asked of the log. */
