@@ -259,8 +259,8 @@ log_proof_check(
 		    m, n, lp->a, lp->b);
 	} else {
 		*have_lp = true;
-		if (mt_consistency_verify(m, n, p->sm->root, p->lg->root, lp->hashes[0], lp->n) ==
-		    0)
+		if (mt_consistency_verify(
+		        m, n, p->sm->root, p->lg->root, MT_PATH(lp->hashes), lp->n) == 0)
 			rc = 0;
 		else
 			cl_why(why, 1,
@@ -330,8 +330,8 @@ check_prefix(struct audit *a, const struct pair *p)
 	memcpy(ev->implied, tp->small_root, MT_HASH_LEN);
 	ev->n_proof = tp->n_path;
 	memcpy(ev->proof, tp->path, tp->n_path * MT_HASH_LEN);
-	if (mt_consistency_verify(m, n, tp->small_root, p->lg->root, tp->path[0], tp->n_path) !=
-	    0) {
+	if (mt_consistency_verify(
+	        m, n, tp->small_root, p->lg->root, MT_PATH(tp->path), tp->n_path) != 0) {
 		b64_hash(tp->large_root, s1);
 		snprintf(ev->reason, sizeof ev->reason,
 		    "unproven: the log served inconsistent data: %s, and its tiles at size %" PRIu64

@@ -220,8 +220,8 @@ show_tproof(struct inspect *in, const uint8_t *buf, size_t len, const uint8_t *l
 	}
 	json_object_set_new(into, "checkpoint", cp);
 	if (leaf != NULL) {
-		bool ok =
-		    mt_inclusion_verify(leaf, p->index, c.size, p->path[0], p->n_path, c.root) == 0;
+		bool ok = mt_inclusion_verify(
+		              leaf, p->index, c.size, MT_PATH(p->path), p->n_path, c.root) == 0;
 
 		json_object_set_new(into, "inclusion_leads_to_root", json_boolean(ok));
 		if (!in->json)

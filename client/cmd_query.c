@@ -260,7 +260,8 @@ prove_inclusion(struct query *q, uint64_t index, const char *out)
 		goto out;
 	}
 	mt_leaf_hash(leaf, b.envelope, b.envelope_len);
-	if (mt_inclusion_verify(leaf, tp->index, c.size, tp->path[0], tp->n_path, c.root) != 0) {
+	if (mt_inclusion_verify(leaf, tp->index, c.size, MT_PATH(tp->path), tp->n_path, c.root) !=
+	    0) {
 		rc = cli_fail(CLI_FAIL, "inclusion proof does not lead to the checkpoint root");
 		goto out;
 	}

@@ -75,8 +75,8 @@ check_answer(struct submit *s, const char *name, const uint8_t *env, size_t env_
 		return cli_fail(CLI_FAIL,
 		    "%s: the inclusion proof is not for index %llu in the checkpoint", name,
 		    (unsigned long long)r->index);
-	if ((rc = mt_inclusion_verify(
-	         leaf, r->index, c.size, r->inclusion.hashes[0], r->inclusion.n, c.root)) != 0)
+	if ((rc = mt_inclusion_verify(leaf, r->index, c.size, MT_PATH(r->inclusion.hashes),
+	         r->inclusion.n, c.root)) != 0)
 		return cli_fail(CLI_FAIL,
 		    "%s: inclusion proof does not lead to the checkpoint root (%s)", name,
 		    cl_strerror(rc));

@@ -282,7 +282,7 @@ evidence_judge(const struct evidence *ev, const struct note_verifier *key, char 
 		return no;
 	}
 	if (mt_consistency_verify(
-	        o.size, nw.size, ev->implied, nw.root, ev->proof[0], ev->n_proof) != 0) {
+	        o.size, nw.size, ev->implied, nw.root, MT_PATH(ev->proof), ev->n_proof) != 0) {
 		snprintf(msg, cap,
 		    "the proof does not lead from implied_old_root at size %" PRIu64
 		    " to the root of the checkpoint of size %" PRIu64,

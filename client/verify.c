@@ -284,7 +284,7 @@ verify_entry(struct closurelog_verifier *v, const uint8_t *env_buf, size_t env_l
 		    c.origin, v->origin);
 
 	mt_leaf_hash(leaf, env_buf, env_len);
-	rc = mt_inclusion_verify(leaf, tp->index, c.size, tp->path[0], tp->n_path, c.root);
+	rc = mt_inclusion_verify(leaf, tp->index, c.size, MT_PATH(tp->path), tp->n_path, c.root);
 	if (rc == MT_EINVAL)
 		return fail(res, CLOSURELOG_EINCLUSION,
 		    "entry index %" PRIu64 " is not below the checkpoint's tree size %" PRIu64,
