@@ -20,22 +20,27 @@
 #include "file.h"
 #include "http.h"
 #include "merkle.h"
+#include "show.h"
 #include "sth.h"
 #include "tproof.h"
 #include "wire.h"
 
 static const char usage[] =
-    "usage: closurelog submit --log URL [--log-key PUB] [-o BUNDLE] ENVELOPE...\n"
+    "usage: closurelog submit --log URL [--log-key PUB] [-o BUNDLE] [--json] ENVELOPE...\n"
     "\n"
     "Submit each ENVELOPE (from closurelog attest) to the log at URL and write a\n"
     "proof bundle for it, after checking the log's answer: the inclusion proof must\n"
     "lead to the returned checkpoint, signed by the log key PUB (a verifier key or a\n"
     "file holding one).  Without --log-key the checkpoint signature is not checked\n"
     "here (closurelog verify checks it).  Resubmitting is safe: an envelope already\n"
-    "in the log gets its original index.  503 and network errors are retried.\n"
+    "in the log gets its original index.  429, 503 and network errors are retried,\n"
+    "with a warning line on stderr before each retry.\n"
     "\n"
     "  -o BUNDLE   where to write the bundle; with several envelopes, a directory.\n"
     "              Default: ENVELOPE.bundle beside each envelope.\n"
+    "  --json      print one JSON array: for each envelope logged, {envelope, index,\n"
+    "              duplicate, checkpoint, checkpoint_signature_checked, bundle}\n"
+    "              (failures are reported on stderr, one line each)\n"
     "\n"
     "Environment: CLOSURELOG_TIMEOUT_MS, CLOSURELOG_ATTEMPTS, CLOSURELOG_BACKOFF_MS.\n";
 
@@ -43,6 +48,8 @@ struct submit {
 	char url[2048];
 	struct note_verifier log_key;
 	bool have_key;
+	bool json;
+	json_t *results; /* with --json: one object per envelope submitted */
 	struct cli_http_opts http;
 	struct wire_arena a;
 };
@@ -50,7 +57,7 @@ struct submit {
 /* Check the answer and build the bundle.  Returns CLI_OK or CLI_FAIL. */
 static int
 check_answer(struct submit *s, const char *name, const uint8_t *env, size_t env_len,
-    const struct cl_submit_response *r, const uint8_t **bundle, size_t *bundle_len)
+    const struct cl_submit_response *r, struct sth *cp, const uint8_t **bundle, size_t *bundle_len)
 {
 	uint8_t leaf[MT_HASH_LEN];
 	struct tproof *tp = wire_arena_alloc(&s->a, sizeof *tp);
@@ -97,10 +104,31 @@ check_answer(struct submit *s, const char *name, const uint8_t *env, size_t env_
 	if ((rc = wire_bundle_encode(&s->a, &b, bundle, bundle_len)) != 0)
 		return cli_fail(
 		    CLI_FAIL, "%s: cannot encode the bundle: %s", name, cl_strerror(rc));
-	printf("%s: %s at index %llu; checkpoint %s size %llu%s\n", name,
-	    r->duplicate ? "already logged" : "logged", (unsigned long long)r->index, c.origin,
-	    (unsigned long long)c.size,
-	    s->have_key ? " (signature verified)" : " (signature not checked)");
+	*cp = c;
+	return CLI_OK;
+}
+
+/* Say what became of one envelope: a line, or an object of the --json
+ * array. */
+static int
+report(struct submit *s, const char *name, const struct cl_submit_response *r, const struct sth *c,
+    const char *bundle)
+{
+	json_t *j;
+
+	if (!s->json) {
+		printf("%s: %s at index %llu; checkpoint %s size %llu%s\n", name,
+		    r->duplicate ? "already logged" : "logged", (unsigned long long)r->index,
+		    c->origin, (unsigned long long)c->size,
+		    s->have_key ? " (signature verified)" : " (signature not checked)");
+		return CLI_OK;
+	}
+	j = json_pack("{s:s, s:I, s:b, s:o, s:b, s:s}", "envelope", name, "index",
+	    (json_int_t)r->index, "duplicate", r->duplicate, "checkpoint",
+	    cli_show_checkpoint_json(c), "checkpoint_signature_checked", s->have_key, "bundle",
+	    bundle);
+	if (j == NULL || json_array_append_new(s->results, j) != 0)
+		return cli_fail(CLI_FAIL, "%s: out of memory", name);
 	return CLI_OK;
 }
 
@@ -111,6 +139,7 @@ submit_one(struct submit *s, const char *path, const char *out_path)
 	struct cl_submit_response r;
 	struct cli_http_resp resp = {0};
 	const uint8_t *bundle;
+	struct sth c;
 	size_t len, bundle_len;
 	uint8_t *buf = NULL;
 	char why[CL_WHY_MAX], url[2100];
@@ -137,10 +166,12 @@ submit_one(struct submit *s, const char *path, const char *out_path)
 		rc = cli_fail(CLI_FAIL, "%s: malformed answer from the log: %s", path, why);
 		goto out;
 	}
-	if ((rc = check_answer(s, path, buf, len, &r, &bundle, &bundle_len)) != 0)
+	if ((rc = check_answer(s, path, buf, len, &r, &c, &bundle, &bundle_len)) != 0)
 		goto out;
 	if (cl_file_write(out_path, bundle, bundle_len, 0644, CL_FILE_STREAM, why) != 0)
 		rc = cli_fail(CLI_FAIL, "%s", why);
+	else
+		rc = report(s, path, &r, &c, out_path);
 out:
 	cli_http_resp_free(&resp);
 	free(buf);
@@ -163,6 +194,7 @@ cli_cmd_submit(int argc, char **argv)
 	    {"log", required_argument, NULL, 'l'},
 	    {"log-key", required_argument, NULL, 'k'},
 	    {"output", required_argument, NULL, 'o'},
+	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -187,6 +219,9 @@ cli_cmd_submit(int argc, char **argv)
 			break;
 		case 'o':
 			out = optarg;
+			break;
+		case 'j':
+			s.json = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -219,8 +254,12 @@ cli_cmd_submit(int argc, char **argv)
 			    CLI_USAGE, "-o %s: not a directory (several envelopes given)", out);
 	}
 	cli_http_defaults(&s.http);
-	if ((abuf = malloc(WIRE_ARENA_MIN)) == NULL)
+	s.http.retry_lines = true; /* a submission may wait for seconds: say why */
+	if ((abuf = malloc(WIRE_ARENA_MIN)) == NULL ||
+	    (s.json && (s.results = json_array()) == NULL)) {
+		free(abuf);
 		return cli_fail(CLI_FAIL, "out of memory");
+	}
 	wire_arena_init(&s.a, abuf, WIRE_ARENA_MIN);
 	for (int i = optind; i < argc; i++) {
 		char path[4096];
@@ -241,5 +280,8 @@ cli_cmd_submit(int argc, char **argv)
 			worst = rc;
 	}
 	free(abuf);
+	/* With --json, what was logged is printed even when others failed. */
+	if (s.json && cli_show_json_print(s.results) != CLI_OK && worst == CLI_OK)
+		worst = CLI_FAIL;
 	return worst;
 }

@@ -71,6 +71,7 @@ cli_http_defaults(struct cli_http_opts *o)
 	o->timeout_ms = env_long("CLOSURELOG_TIMEOUT_MS", 30000, 1, 3600000);
 	o->attempts = (unsigned)env_long("CLOSURELOG_ATTEMPTS", 6, 1, 100);
 	o->backoff_ms = env_long("CLOSURELOG_BACKOFF_MS", 200, 0, 60000);
+	o->retry_lines = false;
 }
 
 int
@@ -153,6 +154,14 @@ cli_http_request(const struct cli_http_opts *o, const char *url, const uint8_t *
 			rc = cl_why(why, 1, "%s: %s", url, curl_easy_strerror(cc));
 			if (attempt == o->attempts)
 				break;
+		}
+		if (o->retry_lines) {
+			char reason[CL_WHY_MAX];
+
+			if (rc == 0)
+				cli_http_answer(r, reason);
+			cli_warn("%s; try %u of %u in %ld ms", rc == 0 ? reason : why, attempt + 1,
+			    o->attempts, delay);
 		}
 		sleep_ms(delay);
 		delay *= 2;

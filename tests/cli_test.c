@@ -394,8 +394,28 @@ test_submit_and_query(void **state)
 		unsetenv("CLOSURELOG_ATTEMPTS");
 		unsetenv("CLOSURELOG_BACKOFF_MS");
 		assert_int_equal(r.status, 1);
+		/* A line for the one retry, then the failure. */
+		assert_non_null(strstr(r.err, "warning: http://127.0.0.1:1/v1/entries: "));
+		assert_non_null(strstr(r.err, "; try 2 of 2 in 10 ms\n"));
+		assert_null(strstr(r.err, "try 3"));
 		h_run_free(&r);
 	}
+	/* --json: one array, an object per envelope logged. */
+	h_closurelog(&r, "submit", "--log", s.url, "--log-key", s.pub, "--json", "-o",
+	    path("j.bundle"), path("a.env"), NULL);
+	assert_int_equal(r.status, 0);
+	j = json_loads(r.out, 0, &je);
+	assert_non_null(j);
+	assert_true(json_is_array(j));
+	assert_int_equal(json_array_size(j), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0), "index")), 0);
+	assert_true(json_is_true(json_object_get(json_array_get(j, 0), "duplicate")));
+	assert_true(
+	    json_is_true(json_object_get(json_array_get(j, 0), "checkpoint_signature_checked")));
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(j, 0), "bundle")), path("j.bundle"));
+	json_decref(j);
+	h_run_free(&r);
 	/* Into one directory, two envelopes of one base name would collide. */
 	h_closurelog(
 	    &r, "submit", "--log", s.url, "-o", path("out"), path("a.env"), path("a.env"), NULL);
