@@ -22,7 +22,6 @@
  * The file formats are in docs/audit.md.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +42,7 @@
 #include "http.h"
 #include "merkle.h"
 #include "note.h"
+#include "opts.h"
 #include "show.h"
 #include "state.h"
 #include "sth.h"
@@ -512,58 +512,28 @@ audit_run(struct audit *a, const char *dir)
 int
 cli_cmd_audit(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"log", required_argument, NULL, 'l'},
-	    {"log-key", required_argument, NULL, 'k'},
-	    {"state", required_argument, NULL, 's'},
-	    {"origin", required_argument, NULL, 'O'},
-	    {"full", no_argument, NULL, 'f'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct audit *a;
 	const char *log = NULL, *key = NULL, *dir = NULL;
-	int c, rc;
+	int first, rc;
 
 	if ((a = calloc(1, sizeof *a)) == NULL)
 		return cli_fail(CLI_FAIL, "out of memory");
 	a->st.lock_fd = -1;
-	optind = 1;
-	opterr = 0;
-	rc = -1;
-	while (rc < 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			log = optarg;
-			break;
-		case 'k':
-			key = optarg;
-			break;
-		case 's':
-			dir = optarg;
-			break;
-		case 'O':
-			a->origin = optarg;
-			break;
-		case 'f':
-			a->full = true;
-			break;
-		case 'j':
-			a->json = true;
-			break;
-		case 'h':
-			fputs(audit_usage, stdout);
-			rc = CLI_OK;
-			break;
-		default:
-			rc = cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-		}
+	{
+		const struct cli_opt opts[] = {
+		    CLI_STR("log", &log),
+		    CLI_STR("log-key", &key),
+		    CLI_STR("state", &dir),
+		    CLI_STR("origin", &a->origin),
+		    CLI_FLAG("full", &a->full),
+		    CLI_FLAG("json", &a->json),
+		};
+
+		rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), audit_usage, &first);
 	}
-	if (rc >= 0)
+	if (rc != CLI_GO)
 		goto out;
-	if (optind != argc || log == NULL || key == NULL || dir == NULL) {
+	if (first != argc || log == NULL || key == NULL || dir == NULL) {
 		rc = cli_fail(
 		    CLI_USAGE, "give --log URL, --log-key PUB and --state DIR (see --help)");
 		goto out;
@@ -627,40 +597,23 @@ static const char evidence_usage[] =
 int
 cli_cmd_verify_evidence(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"log-key", required_argument, NULL, 'k'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct note_verifier key;
 	struct closurelog_evidence_result *res = NULL;
 	const char *key_arg = NULL;
+	const struct cli_opt opts[] = {CLI_STR("log-key", &key_arg)};
 	uint8_t *buf = NULL;
 	size_t len;
 	char why[CL_WHY_MAX], vkey[NOTE_VKEY_MAX];
-	int c, rc;
+	int first, rc;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'k':
-			key_arg = optarg;
-			break;
-		case 'h':
-			fputs(evidence_usage, stdout);
-			return CLI_OK;
-		default:
-			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-		}
-	}
-	if (key_arg == NULL || optind + 1 != argc)
+	if ((rc = cli_opts_parse(argc, argv, opts, 1, evidence_usage, &first)) != CLI_GO)
+		return rc;
+	if (key_arg == NULL || first + 1 != argc)
 		return cli_fail(CLI_USAGE, "give --log-key PUB and one EVIDENCE file (see --help)");
 	if ((rc = cli_verifier_arg("--log-key", key_arg, &key)) != 0)
 		return rc;
 	note_verifier_format(&key, vkey, sizeof vkey);
-	if (cl_file_read(argv[optind], CLOSURELOG_EVIDENCE_MAX, CL_FILE_STREAM, &buf, &len, why) !=
+	if (cl_file_read(argv[first], CLOSURELOG_EVIDENCE_MAX, CL_FILE_STREAM, &buf, &len, why) !=
 	    0)
 		return cli_fail(CLI_USAGE, "%s", why);
 	if ((res = malloc(sizeof *res)) == NULL) {
@@ -674,13 +627,13 @@ cli_cmd_verify_evidence(int argc, char **argv)
 		rc = CLI_OK;
 		break;
 	case CLOSURELOG_ENOFORK:
-		rc = cli_fail(CLI_FAIL, "%s: no fork proven: %s", argv[optind], res->message);
+		rc = cli_fail(CLI_FAIL, "%s: no fork proven: %s", argv[first], res->message);
 		break;
 	case CLOSURELOG_EMALFORMED:
-		rc = cli_fail(CLI_USAGE, "%s: %s", argv[optind], res->message);
+		rc = cli_fail(CLI_USAGE, "%s: %s", argv[first], res->message);
 		break;
 	default:
-		rc = cli_fail(CLI_FAIL, "%s: %s", argv[optind], res->message);
+		rc = cli_fail(CLI_FAIL, "%s: %s", argv[first], res->message);
 	}
 out:
 	free(res);

@@ -6,7 +6,6 @@
  * against its bytes, a proof against the checkpoint it came with (and the
  * checkpoint against the log key, when given).
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "http.h"
 #include "merkle.h"
 #include "nix.h"
+#include "opts.h"
 #include "show.h"
 #include "sth.h"
 #include "tproof.h"
@@ -99,49 +99,28 @@ static const char get_usage[] =
 int
 cli_cmd_get(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"log", required_argument, NULL, 'l'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct query q;
 	struct cli_http_resp r = {0};
 	struct cl_entry e;
 	struct cl_envelope env;
 	struct cl_attestation att;
 	const char *log = NULL, *out = NULL;
+	const struct cli_opt opts[] = {
+	    CLI_STR("log", &log),
+	    CLI_FLAG("json", &q.json),
+	    CLI_STR_SHORT("output", 'o', &out),
+	};
 	uint8_t leaf[MT_HASH_LEN];
 	uint64_t index;
 	char path[64], why[CL_WHY_MAX], hex[65];
-	int c, rc;
+	int first, rc;
 
 	memset(&q, 0, sizeof q);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			log = optarg;
-			break;
-		case 'j':
-			q.json = true;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'h':
-			fputs(get_usage, stdout);
-			return CLI_OK;
-		default:
-			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-		}
-	}
-	if (optind + 1 != argc)
+	if ((rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), get_usage, &first)) != CLI_GO)
+		return rc;
+	if (first + 1 != argc)
 		return cli_fail(CLI_USAGE, "give one INDEX (see --help)");
-	if ((rc = cli_u64_arg("INDEX", argv[optind], &index)) != 0)
+	if ((rc = cli_u64_arg("INDEX", argv[first], &index)) != 0)
 		return rc;
 	if ((rc = query_init(&q, log)) != 0)
 		return rc;
@@ -364,69 +343,30 @@ out:
 int
 cli_cmd_prove(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"log", required_argument, NULL, 'l'},
-	    {"log-key", required_argument, NULL, 'k'},
-	    {"index", required_argument, NULL, 'i'},
-	    {"from", required_argument, NULL, 'f'},
-	    {"to", required_argument, NULL, 't'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct query q;
-	const char *log = NULL, *index = NULL, *from = NULL, *to = NULL, *out = NULL;
+	const char *log = NULL, *out = NULL;
 	uint64_t i, m, n;
-	int c, rc;
+	bool index = false, from = false, to = false;
+	const struct cli_opt opts[] = {
+	    CLI_STR("log", &log),
+	    CLI_VKEY("log-key", &q.log_key, &q.have_key),
+	    CLI_U64("index", &i, &index),
+	    CLI_U64("from", &m, &from),
+	    CLI_U64("to", &n, &to),
+	    CLI_FLAG("json", &q.json),
+	    CLI_STR_SHORT("output", 'o', &out),
+	};
+	int first, rc;
 
 	memset(&q, 0, sizeof q);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			log = optarg;
-			break;
-		case 'k':
-			if ((rc = cli_verifier_arg("--log-key", optarg, &q.log_key)) != 0)
-				return rc;
-			q.have_key = true;
-			break;
-		case 'i':
-			index = optarg;
-			break;
-		case 'f':
-			from = optarg;
-			break;
-		case 't':
-			to = optarg;
-			break;
-		case 'j':
-			q.json = true;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'h':
-			fputs(prove_usage, stdout);
-			return CLI_OK;
-		default:
-			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-		}
-	}
-	if (optind != argc || (index == NULL) == (from == NULL) || (to != NULL && from == NULL) ||
-	    (out != NULL && index == NULL))
-		return cli_fail(CLI_USAGE, "give --index, or --from [--to] (see --help)");
-	if ((index != NULL && (rc = cli_u64_arg("--index", index, &i)) != 0) ||
-	    (from != NULL && (rc = cli_u64_arg("--from", from, &m)) != 0) ||
-	    (to != NULL && (rc = cli_u64_arg("--to", to, &n)) != 0))
+	if ((rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), prove_usage, &first)) !=
+	    CLI_GO)
 		return rc;
+	if (first != argc || index == from || (to && !from) || (out != NULL && !index))
+		return cli_fail(CLI_USAGE, "give --index, or --from [--to] (see --help)");
 	if ((rc = query_init(&q, log)) != 0)
 		return rc;
-	rc = index != NULL ? prove_inclusion(&q, i, out)
-	                   : prove_consistency(&q, m, to != NULL ? &n : NULL);
+	rc = index ? prove_inclusion(&q, i, out) : prove_consistency(&q, m, to ? &n : NULL);
 	free(q.abuf);
 	return rc;
 }
@@ -466,51 +406,34 @@ url_escape(const char *in, char *out, size_t cap)
 int
 cli_cmd_search(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"log", required_argument, NULL, 'l'},
-	    {"root", required_argument, NULL, 'r'},
-	    {"nar-hash", required_argument, NULL, 'n'},
-	    {"submitter", required_argument, NULL, 's'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct query q;
-	const char *log = NULL, *name = NULL, *val = NULL;
+	const char *log = NULL, *name = NULL, *val = NULL, *by[3] = {NULL, NULL, NULL};
+	const struct cli_opt opts[] = {
+	    CLI_STR("log", &log),
+	    CLI_STR("root", &by[0]),
+	    CLI_STR("nar-hash", &by[1]),
+	    CLI_STR("submitter", &by[2]),
+	    CLI_FLAG("json", &q.json),
+	};
+	static const char *const names[] = {"root", "nar_hash", "submitter"};
 	char arg[1024], esc[3200], why[CL_WHY_MAX];
 	uint64_t start = 0;
 	json_t *all = NULL;
-	int c, rc;
+	int first, rc;
 
 	memset(&q, 0, sizeof q);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			log = optarg;
-			break;
-		case 'r':
-		case 'n':
-		case 's':
-			if (val != NULL)
-				return cli_fail(
-				    CLI_USAGE, "give one of --root, --nar-hash, --submitter");
-			name = c == 'r' ? "root" : c == 'n' ? "nar_hash" : "submitter";
-			val = optarg;
-			break;
-		case 'j':
-			q.json = true;
-			break;
-		case 'h':
-			fputs(search_usage, stdout);
-			return CLI_OK;
-		default:
-			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
+	if ((rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), search_usage, &first)) !=
+	    CLI_GO)
+		return rc;
+	for (int i = 0; i < 3; i++) {
+		if (by[i] != NULL && val != NULL)
+			return cli_fail(CLI_USAGE, "give one of --root, --nar-hash, --submitter");
+		if (by[i] != NULL) {
+			name = names[i];
+			val = by[i];
 		}
 	}
-	if (optind != argc || val == NULL)
+	if (first != argc || val == NULL)
 		return cli_fail(
 		    CLI_USAGE, "give one of --root, --nar-hash, --submitter (see --help)");
 	/* Check locally what can be checked, so a typo is not a silent miss;

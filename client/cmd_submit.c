@@ -7,7 +7,6 @@
  * and the inclusion proof leads from the leaf to the checkpoint's root.
  * Only then is the bundle written.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include "file.h"
 #include "http.h"
 #include "merkle.h"
+#include "opts.h"
 #include "show.h"
 #include "sth.h"
 #include "tproof.h"
@@ -190,56 +190,30 @@ base_name(const char *path)
 int
 cli_cmd_submit(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"log", required_argument, NULL, 'l'},
-	    {"log-key", required_argument, NULL, 'k'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct submit s;
 	const char *log = NULL, *out = NULL;
+	const struct cli_opt opts[] = {
+	    CLI_STR("log", &log),
+	    CLI_VKEY("log-key", &s.log_key, &s.have_key),
+	    CLI_STR_SHORT("output", 'o', &out),
+	    CLI_FLAG("json", &s.json),
+	};
 	void *abuf;
-	int c, rc, worst = CLI_OK;
+	int first, rc, worst = CLI_OK;
 	bool out_dir;
 
 	memset(&s, 0, sizeof s);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			log = optarg;
-			break;
-		case 'k':
-			if ((rc = cli_verifier_arg("--log-key", optarg, &s.log_key)) != 0)
-				return rc;
-			s.have_key = true;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'j':
-			s.json = true;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return CLI_OK;
-		default:
-			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-		}
-	}
-	if (log == NULL || optind == argc)
+	if ((rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), usage, &first)) != CLI_GO)
+		return rc;
+	if (log == NULL || first == argc)
 		return cli_fail(CLI_USAGE, "give --log URL and at least one ENVELOPE (see --help)");
 	if ((rc = cli_log_url(log, s.url, sizeof s.url)) != 0)
 		return rc;
-	out_dir = out != NULL && argc - optind > 1;
+	out_dir = out != NULL && argc - first > 1;
 	/* In one directory, bundles are named after the envelopes' base
 	 * names: two alike would write the same bundle. */
-	for (int i = optind; out_dir && i < argc; i++) {
-		for (int k = optind; k < i; k++) {
+	for (int i = first; out_dir && i < argc; i++) {
+		for (int k = first; k < i; k++) {
 			if (strcmp(base_name(argv[i]), base_name(argv[k])) == 0)
 				return cli_fail(CLI_USAGE,
 				    "%s and %s would both be saved as %s.bundle in %s", argv[k],
@@ -261,7 +235,7 @@ cli_cmd_submit(int argc, char **argv)
 		return cli_fail(CLI_FAIL, "out of memory");
 	}
 	wire_arena_init(&s.a, abuf, WIRE_ARENA_MIN);
-	for (int i = optind; i < argc; i++) {
+	for (int i = first; i < argc; i++) {
 		char path[4096];
 		int n;
 

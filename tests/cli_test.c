@@ -79,6 +79,23 @@ test_help(void **state)
 		assert_non_null(strstr(r.out, "usage: closurelog"));
 		h_run_free(&r);
 	}
+	/* Every command with options (cmds[1..]) refuses an unknown one, and
+	 * one whose argument is missing, with one usage line; help wins. */
+	for (size_t i = 1; i < sizeof cmds / sizeof cmds[0]; i++) {
+		h_closurelog(&r, cmds[i], "--frobnicate", NULL);
+		assert_int_equal(r.status, 2);
+		assert_one_line_error(&r, cmds[i], "unknown or incomplete option --frobnicate");
+		h_run_free(&r);
+		h_closurelog(
+		    &r, cmds[i], strcmp(cmds[i], "inspect") == 0 ? "--log-key" : "--log", NULL);
+		assert_int_equal(r.status, 2);
+		assert_one_line_error(&r, cmds[i], "option");
+		h_run_free(&r);
+		h_closurelog(&r, cmds[i], "--frobnicate", "--help", NULL);
+		assert_int_equal(r.status, 0);
+		assert_non_null(strstr(r.out, "usage: closurelog"));
+		h_run_free(&r);
+	}
 	h_closurelog(&r, "--help", NULL);
 	assert_int_equal(r.status, 0);
 	h_run_free(&r);
