@@ -22,16 +22,23 @@
 
 const char *cli_command = "";
 
+/* "closurelog <command>: <tag><message>\n" on stderr. */
+static void
+say(const char *tag, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "closurelog %s: %s", cli_command, tag);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 int
 cli_fail(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "closurelog %s: ", cli_command);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say("", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return code;
 }
 
@@ -40,11 +47,30 @@ cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "closurelog %s: warning: ", cli_command);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say("warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+void
+cli_progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	say("", fmt, ap);
+	va_end(ap);
+}
+
+int
+cli_why(char *why, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, CLI_MSG_MAX, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 int
@@ -144,18 +170,6 @@ cli_checkpoint_fetch(const struct cli_http_opts *o, const char *url,
 	*note = r.body;
 	*len = r.len;
 	return 0;
-}
-
-void
-cli_progress(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "closurelog %s: ", cli_command);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 }
 
 bool

@@ -81,6 +81,10 @@ int cli_checkpoint_fetch(const struct cli_http_opts *o, const char *url,
     const struct note_verifier *key, const char *origin, uint8_t **note, size_t *len, struct sth *c,
     char *why) __attribute__((warn_unused_result));
 
+/* Write a formatted one-line reason into why (CLI_MSG_MAX bytes) and
+ * return rc, as cl_why does for CL_WHY_MAX. */
+int cli_why(char *why, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Print a progress line, "closurelog <command>: <message>", on stderr. */
 void cli_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

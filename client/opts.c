@@ -27,8 +27,10 @@ static int
 apply(const struct cli_opt *o, const char *arg)
 {
 	struct cli_opt_list *l;
+	char opt[64];
 	int rc;
 
+	snprintf(opt, sizeof opt, "--%s", o->name);
 	switch (o->type) {
 	case CLI_OPT_FLAG:
 		*(bool *)o->dst = true;
@@ -36,26 +38,15 @@ apply(const struct cli_opt *o, const char *arg)
 	case CLI_OPT_STR:
 		*(const char **)o->dst = arg;
 		break;
-	case CLI_OPT_U64: {
-		char opt[64];
-
-		snprintf(opt, sizeof opt, "--%s", o->name);
-		if ((rc = cli_u64_arg(opt, arg, o->dst)) != 0)
+	case CLI_OPT_U64:
+	case CLI_OPT_VKEY:
+		rc = o->type == CLI_OPT_U64 ? cli_u64_arg(opt, arg, o->dst)
+		                            : cli_verifier_arg(opt, arg, o->dst);
+		if (rc != 0)
 			return rc;
 		if (o->seen != NULL)
 			*o->seen = true;
 		break;
-	}
-	case CLI_OPT_VKEY: {
-		char opt[64];
-
-		snprintf(opt, sizeof opt, "--%s", o->name);
-		if ((rc = cli_verifier_arg(opt, arg, o->dst)) != 0)
-			return rc;
-		if (o->seen != NULL)
-			*o->seen = true;
-		break;
-	}
 	case CLI_OPT_LIST:
 		l = o->dst;
 		if (l->n == l->cap)
