@@ -17,6 +17,7 @@
 #include "cl.h"
 #include "cli.h"
 #include "closurelog/verify.h"
+#include "cosig.h"
 #include "file.h"
 #include "note.h"
 #include "opts.h"
@@ -27,21 +28,23 @@
 static const char usage[] =
     "usage: closurelog verify --log-key PUB --submitter-key PUB [--submitter-key PUB]...\n"
     "           [--origin ORIGIN] [--root PATH] [--nar-hash HASH] [--json]\n"
+    "           [--witness VKEY]... [--witness-quorum K]\n"
     "           (BUNDLE | --tlog-proof FILE --envelope FILE)\n"
     "\n"
     "Check offline, with no network access, that a proof bundle (written by\n"
     "closurelog submit) shows a closure attestation signed by an accepted submitter\n"
     "and included in the log.  In order, it checks that:\n"
     "  1. the bundle and its c2sp.org/tlog-proof are well formed;\n"
-    "  2. the checkpoint is signed by the log key and has the expected origin;\n"
+    "  2. the checkpoint is signed by the log key and has the expected origin,\n"
+    "     and (with --witness) cosigned by a quorum of the witnesses (EWITNESS);\n"
     "  3. the inclusion proof leads from the envelope to the checkpoint's root;\n"
     "  4. the envelope is signed by an accepted submitter key, and no accepted\n"
     "     key's signature on it is invalid;\n"
     "  5. the signed payload is a valid closure attestation;\n"
     "  6. its root and narHash are the ones given with --root and --nar-hash.\n"
-    "The first check that fails is reported.  Witness cosignatures are not\n"
-    "checked, and a valid bundle does not show that the log has not forked since:\n"
-    "closurelog audit checks that.\n"
+    "The first check that fails is reported.  A valid bundle does not show that\n"
+    "the log has not forked since (closurelog audit checks that); witnesses make\n"
+    "a fork shown to the broker but hidden from them impossible.\n"
     "\n"
     "PUB is a C2SP verifier key (name+keyid+base64) or a file holding one.\n"
     "\n"
@@ -57,8 +60,8 @@ static const char usage[] =
     "                         reason, and on success index, tree_size, origin, root,\n"
     "                         nar_hash, submitter, submitter_keyid\n"
     "  --tlog-proof FILE      verify a c2sp.org/tlog-proof@v1 file ...\n"
-    "  --envelope FILE        ... and the DSSE envelope it proves, instead of a BUNDLE\n"
-    "\n"
+    "  --envelope FILE        ... and the DSSE envelope it proves, instead of a "
+    "BUNDLE\n" CLI_WITNESS_USAGE "\n"
     "BUNDLE, FILE: a path, or '-' for standard input.\n"
     "\n"
     "Without --json, success prints one line \"OK: <root> (narHash <hash>) is entry\n"
@@ -135,6 +138,7 @@ cli_cmd_verify(int argc, char **argv)
 	struct closurelog_verifier *v = NULL;
 	struct closurelog_result res;
 	enum closurelog_status st;
+	struct cli_witnesses wit = {0};
 	uint8_t *a = NULL, *b = NULL;
 	size_t n_subs = 0, a_len = 0, b_len = 0;
 	bool json = false;
@@ -147,6 +151,7 @@ cli_cmd_verify(int argc, char **argv)
 	    CLI_FLAG("json", &json),
 	    CLI_STR("tlog-proof", &tp_path),
 	    CLI_STR("envelope", &env_path),
+	    CLI_WITNESS_OPTS(&wit),
 	};
 	int first, rc;
 
@@ -181,6 +186,8 @@ cli_cmd_verify(int argc, char **argv)
 		goto out;
 	}
 
+	if ((rc = cli_witness_finish(&wit)) != 0)
+		goto out;
 	if ((rc = key_string("--log-key", log_arg, log_key)) != 0)
 		goto out;
 	sub_keys = calloc(n_subs, sizeof *sub_keys);
@@ -197,6 +204,20 @@ cli_cmd_verify(int argc, char **argv)
 	if ((rc = closurelog_verifier_new(
 	         log_key, origin, sub_ptrs, n_subs, &v, err, sizeof err)) != 0) {
 		rc = cli_fail(rc == CLOSURELOG_EUSAGE ? CLI_USAGE : CLI_FAIL, "%s", err);
+		goto out;
+	}
+	for (size_t i = 0; i < wit.n; i++) {
+		char wk[NOTE_VKEY_MAX];
+
+		note_verifier_format(&wit.keys[i], wk, sizeof wk);
+		if ((rc = closurelog_verifier_add_witness(v, wk, err, sizeof err)) != 0) {
+			rc = cli_fail(rc == CLOSURELOG_EUSAGE ? CLI_USAGE : CLI_FAIL, "%s", err);
+			goto out;
+		}
+	}
+	if (wit.quorum > 0 &&
+	    (rc = closurelog_verifier_set_witness_quorum(v, wit.quorum, err, sizeof err)) != 0) {
+		rc = cli_fail(CLI_USAGE, "%s", err);
 		goto out;
 	}
 
