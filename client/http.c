@@ -56,13 +56,11 @@ static long
 env_long(const char *name, long def, long min, long max)
 {
 	const char *v = getenv(name);
-	char *end;
-	long x;
+	uint64_t x;
 
-	if (v == NULL || *v == '\0')
+	if (v == NULL || cl_u64_parse(v, strlen(v), &x) != 0)
 		return def;
-	x = strtol(v, &end, 10);
-	return *end == '\0' && x >= min && x <= max ? x : def;
+	return x >= (uint64_t)min && x <= (uint64_t)max ? (long)x : def;
 }
 
 void
