@@ -21,6 +21,15 @@
 
 #include "cl.h"
 
+/* ST_TEST_NOSYNC builds a deliberately broken store for
+ * tests/powerloss_test.c (closurelogd-nosync): the power-loss harness must
+ * catch it. */
+#ifdef ST_TEST_NOSYNC
+#define ST_ENV_FLAGS MDB_NOSYNC
+#else
+#define ST_ENV_FLAGS 0
+#endif
+
 struct st {
 	MDB_env *env;
 	MDB_dbi meta, entries, leaves, tiles, index[ST_N_INDEXES];
@@ -78,7 +87,7 @@ st_open(const char *dir, size_t map_size, struct st **out, char *why)
 	/* MDB_NOTLS: a reader's transaction is renewed per request, possibly
 	 * on any thread of the pool that owns it.  No MDB_NOSYNC: commits are
 	 * durable when mdb_txn_commit returns. */
-	if ((rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600)) != 0) {
+	if ((rc = mdb_env_open(st->env, dir, MDB_NOTLS | ST_ENV_FLAGS, 0600)) != 0) {
 		cl_why(why, rc, "cannot open store in %s: %s", dir, mdb_strerror(rc));
 		goto fail;
 	}

@@ -1,0 +1,471 @@
+/*
+ * powerloss_test.c: closurelogd across simulated power cuts and I/O faults.
+ *
+ * Each cycle starts closurelogd with tests/powercut.c preloaded (it journals
+ * every write and sync of data.mdb and cuts the power, SIGKILL, just before
+ * a randomly chosen write or sync), drives it with concurrent submissions,
+ * then rebuilds data.mdb as the disk would hold it (tests/pcut.h: unsynced
+ * writes dropped, or torn at 4 KiB boundaries) and starts the next cycle on
+ * the result.  After every cycle the store must open, every acknowledged
+ * entry must be at its index with its bytes, and every checkpoint handed out
+ * must be consistent with the recovered tree.  Checkpoint consistency is
+ * transitive, so each cycle checks the checkpoints of the previous cycle and
+ * the tree it started from; the end checks every acknowledgement again.
+ *
+ * The same harness runs a closurelogd built with MDB_NOSYNC
+ * (closurelogd-nosync, tests only) and requires the checks to catch it, and
+ * injects EIO and ENOSPC into every write, pwrite and fdatasync of a short
+ * workload in turn.
+ *
+ * Usage: powerloss_test [drop|torn|nosync|faults|mapgrow] [CYCLES]
+ * (no argument: all with the short cycle counts used by `make test`).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cl.h"
+#include "merkle.h"
+#include "pcut.h"
+#include "srvutil.h"
+#include "testutil.h"
+#include "wire.h"
+
+#ifndef CL_PC_LIB
+#error "CL_PC_LIB must name the power-cut library"
+#endif
+
+struct pl_ack {
+	uint64_t index, env; /* entry index; envelope number */
+};
+
+struct pl_ck {
+	uint64_t size;
+	uint8_t root[MT_HASH_LEN];
+};
+
+struct pl {
+	char dir[512], data[600], db[700], base[700], journal[700], subs[700], err[700];
+	const char *daemon;
+	enum pc_mode mode;
+	uint64_t seed;
+	struct note_verifier lk;
+	bool have_key, have_base;
+	/* Every envelope made, by number. */
+	uint8_t **envs;
+	size_t *lens, n_envs, cap_envs;
+	/* All acknowledgements, and where this cycle's begin. */
+	struct pl_ack *acks;
+	size_t n_acks, cap_acks, cycle_acks;
+	/* Checkpoints to check against the next recovered tree. */
+	struct pl_ck *cks;
+	size_t n_cks, cap_cks;
+	size_t calls_max; /* most watched calls seen in one uncut cycle */
+	/* Numbers for the report. */
+	size_t cycles, cuts, acked, lost_writes, torn_blocks;
+	char why[1024]; /* the first violation */
+};
+
+static uint64_t
+rnd(struct pl *p)
+{
+	p->seed ^= p->seed >> 12;
+	p->seed ^= p->seed << 25;
+	p->seed ^= p->seed >> 27;
+	return p->seed * 2685821657736338717ull;
+}
+
+static void
+pl_init(struct pl *p, const char *daemon, enum pc_mode mode, uint64_t seed)
+{
+	memset(p, 0, sizeof *p);
+	h_tmpdir(p->dir, sizeof p->dir);
+	snprintf(p->data, sizeof p->data, "%s/data", p->dir);
+	snprintf(p->db, sizeof p->db, "%s/data.mdb", p->data);
+	snprintf(p->base, sizeof p->base, "%s/base.mdb", p->dir);
+	snprintf(p->journal, sizeof p->journal, "%s/journal", p->dir);
+	snprintf(p->subs, sizeof p->subs, "%s/submitters", p->dir);
+	snprintf(p->err, sizeof p->err, "%s.stderr", p->data);
+	h_write(p->subs, su_ci_vkey, strlen(su_ci_vkey));
+	p->daemon = daemon;
+	p->mode = mode;
+	p->seed = seed | 1;
+}
+
+static void
+pl_free(struct pl *p)
+{
+	for (size_t i = 0; i < p->n_envs; i++)
+		free(p->envs[i]);
+	free(p->envs);
+	free(p->lens);
+	free(p->acks);
+	free(p->cks);
+	h_rmrf(p->dir);
+}
+
+static int
+pl_fail(struct pl *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->why[0] == '\0') {
+		va_start(ap, fmt);
+		vsnprintf(p->why, sizeof p->why, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static void
+pl_ck_add(struct pl *p, uint64_t size, const uint8_t root[MT_HASH_LEN])
+{
+	for (size_t i = 0; i < p->n_cks; i++) {
+		if (p->cks[i].size == size)
+			return; /* a second root for one size is caught by the check */
+	}
+	if (p->n_cks == p->cap_cks) {
+		p->cap_cks = p->cap_cks ? p->cap_cks * 2 : 64;
+		p->cks = realloc(p->cks, p->cap_cks * sizeof *p->cks);
+		assert_non_null(p->cks);
+	}
+	p->cks[p->n_cks].size = size;
+	memcpy(p->cks[p->n_cks].root, root, MT_HASH_LEN);
+	p->n_cks++;
+}
+
+/* Start closurelogd on the data directory, with the power-cut library
+ * (journal, cut before watched call `cut` if > 0, fault spec if not NULL)
+ * unless bare.  Returns 0, or -1 with the reason in p->why. */
+static int
+pl_start(struct pl *p, struct h_server *s, bool bare, long cut, const char *fault,
+    const char *const *extra)
+{
+	const char *args[16];
+	char cutv[32], out[2048];
+	size_t n = 0;
+	int status, rc;
+
+	args[n++] = "--submitters";
+	args[n++] = p->subs;
+	args[n++] = "--verify-threads";
+	args[n++] = "2";
+	args[n++] = "--http-threads";
+	args[n++] = "2";
+	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 15; i++)
+		args[n++] = extra[i];
+	args[n] = NULL;
+	snprintf(cutv, sizeof cutv, "%ld", cut);
+	setenv("CL_TEST_DAEMON", p->daemon, 1);
+	if (!bare) {
+		setenv("LD_PRELOAD", CL_PC_LIB, 1);
+		setenv("CL_PC_JOURNAL", p->journal, 1);
+		setenv("CL_PC_CUT", cut > 0 ? cutv : "", 1);
+		setenv("CL_PC_FAULT", fault != NULL ? fault : "", 1);
+		/* An ASan build's closurelogd takes the library after its runtime. */
+		setenv("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0", 1);
+	}
+	rc = h_server_try_start(s, p->data, args, &status, out, sizeof out);
+	unsetenv("LD_PRELOAD");
+	unsetenv("CL_PC_JOURNAL");
+	unsetenv("CL_PC_CUT");
+	unsetenv("CL_PC_FAULT");
+	unsetenv("CL_TEST_DAEMON");
+	if (rc != 0)
+		return pl_fail(p, "closurelogd did not start on the recovered store (exit %d): %s",
+		    status, out);
+	if (!p->have_key) {
+		su_log_key(s, &p->lk);
+		p->have_key = true;
+	}
+	return 0;
+}
+
+/* GET url into *body; returns the status (0 on a network error). */
+static long
+pl_get(const char *url, uint8_t **body, size_t *len)
+{
+	long status = 0;
+
+	*body = NULL;
+	if (h_http("GET", url, NULL, 0, &status, body, len) != 0)
+		return 0;
+	return status;
+}
+
+/* The checks after a cycle, on a freshly started server.  On success the
+ * recovered head replaces the checkpoints to check next time. */
+static int
+pl_check(struct pl *p, const struct h_server *s, size_t from_ack)
+{
+	static uint8_t abuf[WIRE_ARENA_MIN];
+	char url[256], w[CL_WHY_MAX];
+	uint8_t *body;
+	size_t len;
+	struct sth head;
+	int rc = 0;
+
+	snprintf(url, sizeof url, "%s/checkpoint", s->url);
+	if (pl_get(url, &body, &len) != 200 || sth_open(body, len, &p->lk, NULL, &head, w) != 0) {
+		free(body);
+		return pl_fail(p, "no valid checkpoint after recovery");
+	}
+	free(body);
+	for (size_t i = 0; i < p->n_cks && rc == 0; i++) {
+		const struct pl_ck *c = &p->cks[i];
+		struct wire_arena a;
+		struct cl_proof pr;
+
+		if (c->size > head.size) {
+			rc = pl_fail(p,
+			    "a checkpoint for %" PRIu64 " entries was handed out, the recovered "
+			    "tree has %" PRIu64,
+			    c->size, head.size);
+			break;
+		}
+		if (c->size == 0)
+			continue;
+		if (c->size == head.size) {
+			if (memcmp(c->root, head.root, MT_HASH_LEN) != 0)
+				rc = pl_fail(p,
+				    "the recovered tree of size %" PRIu64
+				    " has another root than the checkpoint handed out",
+				    c->size);
+			continue;
+		}
+		snprintf(url, sizeof url, "%s/v1/proof/consistency?from=%" PRIu64 "&to=%" PRIu64,
+		    s->url, c->size, head.size);
+		wire_arena_init(&a, abuf, sizeof abuf);
+		if (pl_get(url, &body, &len) != 200 ||
+		    wire_consistency_decode(&a, body, len, &pr, w) != 0 ||
+		    mt_consistency_verify(
+		        c->size, head.size, c->root, head.root, pr.hashes[0], pr.n) != 0)
+			rc = pl_fail(p,
+			    "the checkpoint handed out at %" PRIu64
+			    " is not consistent with the recovered tree at %" PRIu64,
+			    c->size, head.size);
+		free(body);
+	}
+	for (size_t i = from_ack; i < p->n_acks && rc == 0; i++) {
+		const struct pl_ack *k = &p->acks[i];
+		struct wire_arena a;
+		struct cl_entry e;
+		long st;
+
+		snprintf(url, sizeof url, "%s/v1/entries/%" PRIu64, s->url, k->index);
+		wire_arena_init(&a, abuf, sizeof abuf);
+		st = pl_get(url, &body, &len);
+		if (st != 200 || wire_entry_decode(&a, body, len, &e, w) != 0 ||
+		    e.envelope_len != p->lens[k->env] ||
+		    memcmp(e.envelope, p->envs[k->env], e.envelope_len) != 0)
+			rc = pl_fail(p,
+			    "acknowledged entry %" PRIu64
+			    " is %s after recovery (tree size %" PRIu64 ")",
+			    k->index, st == 200 ? "different" : "missing", head.size);
+		free(body);
+	}
+	if (rc == 0) {
+		p->n_cks = 0;
+		pl_ck_add(p, head.size, head.root);
+	}
+	return rc;
+}
+
+/* Submit n new envelopes from 4 threads; record every acknowledgement and
+ * the checkpoint it came with.  Statuses other than an answer, a lost
+ * connection or (when allowed) a storage error fail the test. */
+static size_t
+pl_load(struct pl *p, const struct h_server *s, size_t n, bool storage_errors_ok)
+{
+	struct su_result *res = calloc(n, sizeof *res);
+	size_t first = p->n_envs, got = 0;
+
+	assert_non_null(res);
+	if (p->n_envs + n > p->cap_envs) {
+		p->cap_envs = (p->n_envs + n) * 2;
+		p->envs = realloc(p->envs, p->cap_envs * sizeof *p->envs);
+		p->lens = realloc(p->lens, p->cap_envs * sizeof *p->lens);
+		assert_true(p->envs != NULL && p->lens != NULL);
+	}
+	for (size_t i = 0; i < n; i++)
+		p->envs[first + i] = su_envelope(first + i, NULL, &p->lens[first + i]);
+	p->n_envs += n;
+	su_blast(s, p->envs + first, p->lens + first, n, 4, res);
+	for (size_t i = 0; i < n; i++) {
+		struct su_ack a;
+
+		if (res[i].status == 200 || res[i].status == 201) {
+			su_check_ack(&p->lk, p->envs[first + i], p->lens[first + i], res[i].status,
+			    res[i].body, res[i].len, &a);
+			if (p->n_acks == p->cap_acks) {
+				p->cap_acks = p->cap_acks ? p->cap_acks * 2 : 1024;
+				p->acks = realloc(p->acks, p->cap_acks * sizeof *p->acks);
+				assert_non_null(p->acks);
+			}
+			p->acks[p->n_acks++] = (struct pl_ack){a.index, first + i};
+			pl_ck_add(p, a.ckpt.size, a.ckpt.root);
+			got++;
+		} else if (res[i].status != 0 &&
+		    !(storage_errors_ok && (res[i].status == 503 || res[i].status == 507))) {
+			fail_msg("submission answered %ld: %s", res[i].status,
+			    res[i].body != NULL ? (char *)res[i].body : "");
+		}
+	}
+	su_results_free(res, n);
+	free(res);
+	p->acked += got;
+	return got;
+}
+
+/* After the server died: rebuild data.mdb from the base and the journal,
+ * and make the result the next base. */
+static void
+pl_rebuild(struct pl *p, enum pc_mode mode)
+{
+	struct pc_stats st;
+	size_t calls;
+
+	if (pc_rebuild(p->have_base ? p->base : NULL, p->journal, p->db, mode, rnd(p), &st) != 0)
+		fail_msg("rebuilding %s: %s", p->db, strerror(errno));
+	p->lost_writes += st.lost;
+	p->torn_blocks += st.torn_blocks;
+	calls = st.writes + st.syncs;
+	if (calls > p->calls_max)
+		p->calls_max = calls;
+	if (access(p->db, F_OK) == 0) {
+		if (pc_copy(p->db, p->base) != 0)
+			fail_msg("saving the base: %s", strerror(errno));
+		p->have_base = true;
+	}
+	unlink(p->journal);
+}
+
+/* Run `cycles` power cuts.  Returns 0, or -1 at the first violation (with
+ * p->why). */
+static int
+pl_run(struct pl *p, size_t cycles, size_t per_cycle)
+{
+	struct h_server s;
+
+	for (size_t c = 0; c < cycles; c++) {
+		long cut = 0;
+
+		/* The first cycle creates the store; the cut is somewhere in the
+		 * calls a cycle makes (learnt from the cycles so far), or after
+		 * the load when it lands beyond them. */
+		if (c > 0)
+			cut = 1 + (long)(rnd(p) % (p->calls_max + p->calls_max / 4 + 2));
+		if (pl_start(p, &s, false, cut, NULL, NULL) != 0)
+			return -1;
+		if (c > 0 && pl_check(p, &s, p->cycle_acks) != 0) {
+			h_server_stop(&s, SIGKILL);
+			return -1;
+		}
+		p->cycle_acks = p->n_acks;
+		pl_load(p, &s, per_cycle, false);
+		/* Cut by the library at a write or sync, or now, after the load. */
+		{
+			int st;
+
+			if (waitpid(s.pid, &st, WNOHANG) == s.pid) {
+				s.pid = 0;
+				assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+				p->cuts++;
+			} else {
+				st = h_server_stop(&s, SIGKILL);
+				assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+			}
+		}
+		pl_rebuild(p, p->mode == PC_TORN && (c & 1) ? PC_TORN : PC_DROP);
+		p->cycles++;
+	}
+	/* Last: a plain server, the last cycle's checks and every
+	 * acknowledgement ever. */
+	if (pl_start(p, &s, true, 0, NULL, NULL) != 0)
+		return -1;
+	{
+		int rc = pl_check(p, &s, 0);
+
+		h_server_stop(&s, SIGTERM);
+		return rc;
+	}
+}
+
+static size_t n_cycles = 0; /* 0: the short default */
+
+static void
+test_power_cuts(enum pc_mode mode, size_t cycles)
+{
+	struct pl p;
+
+	pl_init(&p, "closurelogd", mode, 0x9e3779b97f4a7c15ull + (uint64_t)time(NULL));
+	if (pl_run(&p, cycles, 24) != 0)
+		fail_msg("power cut %zu (seed base %s): %s", p.cycles, "time", p.why);
+	print_message("  %s: %zu cycles (%zu cut at a write or sync, the rest after the load), %zu "
+	              "entries acknowledged, 0 lost; %zu unsynced writes dropped, %zu torn blocks "
+	              "landed\n",
+	    mode == PC_TORN ? "drop+torn" : "drop", p.cycles, p.cuts, p.acked, p.lost_writes,
+	    p.torn_blocks);
+	pl_free(&p);
+}
+
+static void
+test_drop(void **state)
+{
+	(void)state;
+	test_power_cuts(PC_DROP, n_cycles ? n_cycles : 60);
+}
+
+static void
+test_torn(void **state)
+{
+	(void)state;
+	test_power_cuts(PC_TORN, n_cycles ? n_cycles : 60);
+}
+
+/* The same harness must catch a store that does not sync. */
+static void
+test_nosync_detected(void **state)
+{
+	struct pl p;
+	int rc;
+
+	(void)state;
+	pl_init(&p, "closurelogd-nosync", PC_DROP, 12345);
+	rc = pl_run(&p, n_cycles ? n_cycles : 20, 24);
+	print_message("  MDB_NOSYNC: %s after %zu cycles and %zu acknowledgements: %s\n",
+	    rc != 0 ? "caught" : "NOT caught", p.cycles, p.acked, p.why);
+	assert_int_equal(rc, -1);
+	assert_true(p.acked > 0);
+	pl_free(&p);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest all[] = {
+	    cmocka_unit_test(test_drop),
+	    cmocka_unit_test(test_torn),
+	    cmocka_unit_test(test_nosync_detected),
+	};
+	const char *only = argc > 1 ? argv[1] : NULL;
+
+	if (argc > 2)
+		n_cycles = strtoul(argv[2], NULL, 10);
+	su_init();
+	if (only != NULL) {
+		char filter[64];
+
+		snprintf(filter, sizeof filter, "test_%s*", only);
+		cmocka_set_test_filter(filter);
+	}
+	return cmocka_run_group_tests(all, NULL, NULL);
+}
