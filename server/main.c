@@ -275,6 +275,7 @@ main(int argc, char **argv)
 	lc.queue_max = c.queue_max;
 	lc.batch_max = c.batch_max;
 	lc.batch_window_us = c.batch_window_us;
+	lc.map_max = c.map_max;
 	what = "log";
 	if ((rc = log_open(st, sg, al, m, &lc, &lg, why)) != 0)
 		goto out;
