@@ -812,11 +812,19 @@ log_stop(struct log *l)
 
 	/* Leave the latest checkpoint on record. */
 	ck = log_checkpoint(l);
-	if (ck->size != l->ckpt_stored_size && st_batch_begin(l->st, &b) == 0) {
-		if (st_batch_checkpoint_put(b, ck->note, ck->len) != 0)
-			st_batch_abort(b);
-		else if (st_batch_commit(b) == 0)
-			l->ckpt_stored_size = ck->size;
+	if (ck->size != l->ckpt_stored_size) {
+		int rc;
+
+		if ((rc = st_batch_begin(l->st, &b)) == 0) {
+			if ((rc = st_batch_checkpoint_put(b, ck->note, ck->len)) != 0)
+				st_batch_abort(b);
+			else if ((rc = st_batch_commit(b)) == 0)
+				l->ckpt_stored_size = ck->size;
+		}
+		/* Only a record: the next start signs the stored tree again. */
+		if (rc != 0)
+			fprintf(stderr, "closurelogd: the last checkpoint was not recorded: %s\n",
+			    st_strerror(rc));
 	}
 	log_ckpt_unref(ck);
 	pthread_mutex_lock(&l->mu);

@@ -301,7 +301,9 @@ st_close(struct st *st)
 		return;
 	if (st->env != NULL) {
 		readers_drop(st);
-		mdb_env_sync(st->env, 1);
+		/* Every commit is already durable, but in the bulk loader's mode. */
+		if (st->bulk)
+			mdb_env_sync(st->env, 1);
 		mdb_env_close(st->env);
 	}
 	pthread_mutex_destroy(&st->readers_mu);

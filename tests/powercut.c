@@ -46,7 +46,8 @@
 
 #include "pcut.h"
 
-#define MAX_FD 4096
+#define MAX_FD     4096
+#define PC_IOV_MAX 1024 /* IOV_MAX on Linux */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char watched[MAX_FD]; /* 0, or 1 + (O_DSYNC fd) */
@@ -151,18 +152,37 @@ watch(int fd, const char *path, int flags)
 	watched[fd] = 1 + ((flags & (O_DSYNC | O_SYNC)) != 0);
 }
 
+/* One record for one call: the header, then the len bytes written, taken
+ * from the n buffers of data (n may be 0). */
 static void
-journal_put(char op, uint8_t flags, uint64_t off, const void *data, uint64_t len)
+journal_putv(char op, uint8_t flags, uint64_t off, const struct iovec *data, int n, uint64_t len)
 {
 	struct pc_rec r = {PC_MAGIC, op, flags, 0, off, len};
-	struct iovec iov[2] = {{&r, sizeof r}, {(void *)data, (size_t)len}};
-	size_t want = sizeof r + (size_t)len;
+	struct iovec iov[PC_IOV_MAX + 1];
+	uint64_t left = len;
+	int k = 1;
 
 	if (journal < 0)
 		return;
-	if (real_writev(journal, iov, data != NULL ? 2 : 1) !=
-	    (ssize_t)(data != NULL ? want : sizeof r))
+	if (n > PC_IOV_MAX)
+		die("too many buffers in one write");
+	iov[0] = (struct iovec){&r, sizeof r};
+	for (int i = 0; i < n && left > 0; i++) {
+		size_t m = data[i].iov_len < left ? data[i].iov_len : (size_t)left;
+
+		iov[k++] = (struct iovec){data[i].iov_base, m};
+		left -= m;
+	}
+	if (real_writev(journal, iov, k) != (ssize_t)(sizeof r + len))
 		die("journal write failed");
+}
+
+static void
+journal_put(char op, uint8_t flags, uint64_t off, const void *data, uint64_t len)
+{
+	struct iovec one = {(void *)data, (size_t)len};
+
+	journal_putv(op, flags, off, &one, data != NULL ? 1 : 0, len);
 }
 
 /* Before a watched call: the power cut, or an injected fault.  Returns 0
@@ -294,7 +314,7 @@ ssize_t
 writev(int fd, const struct iovec *iov, int cnt)
 {
 	off_t off;
-	ssize_t r, left;
+	ssize_t r;
 
 	if (!is_watched(fd))
 		return real_writev(fd, iov, cnt);
@@ -305,15 +325,9 @@ writev(int fd, const struct iovec *iov, int cnt)
 	}
 	off = lseek(fd, 0, SEEK_CUR);
 	r = real_writev(fd, iov, cnt);
-	left = r;
-	for (int i = 0; i < cnt && left > 0; i++) {
-		size_t n = iov[i].iov_len < (size_t)left ? iov[i].iov_len : (size_t)left;
-
-		journal_put(PC_OP_WRITE, watched[fd] == 2 ? PC_F_DSYNC : 0, (uint64_t)off,
-		    iov[i].iov_base, n);
-		off += (off_t)n;
-		left -= (ssize_t)n;
-	}
+	if (r > 0)
+		journal_putv(PC_OP_WRITE, watched[fd] == 2 ? PC_F_DSYNC : 0, (uint64_t)off, iov,
+		    cnt, (uint64_t)r);
 	pthread_mutex_unlock(&mu);
 	return r;
 }

@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -421,14 +422,14 @@ static void
 test_drop(void **state)
 {
 	(void)state;
-	test_power_cuts(PC_DROP, n_cycles ? n_cycles : 60);
+	test_power_cuts(PC_DROP, n_cycles ? n_cycles : 100);
 }
 
 static void
 test_torn(void **state)
 {
 	(void)state;
-	test_power_cuts(PC_TORN, n_cycles ? n_cycles : 60);
+	test_power_cuts(PC_TORN, n_cycles ? n_cycles : 100);
 }
 
 /* The same harness must catch a store that does not sync. */
@@ -448,6 +449,268 @@ test_nosync_detected(void **state)
 	pl_free(&p);
 }
 
+/* ---- I/O faults ---- */
+
+#define FAULT_SUBS 10
+
+/* Make envelopes first .. first + n - 1 if they are not there yet. */
+static void
+pl_envs(struct pl *p, size_t n)
+{
+	if (n <= p->n_envs)
+		return;
+	if (n > p->cap_envs) {
+		p->cap_envs = n * 2;
+		p->envs = realloc(p->envs, p->cap_envs * sizeof *p->envs);
+		p->lens = realloc(p->lens, p->cap_envs * sizeof *p->lens);
+		assert_true(p->envs != NULL && p->lens != NULL);
+	}
+	for (; p->n_envs < n; p->n_envs++)
+		p->envs[p->n_envs] = su_envelope(p->n_envs, NULL, &p->lens[p->n_envs]);
+}
+
+struct fault_tally {
+	size_t runs, refused_503, refused_507, at_stop, later_ok, acked;
+};
+
+/* One run: the base store, a fault at call n of op (errno e), FAULT_SUBS
+ * submissions one after the other, a power cut, and the checks on the
+ * rebuilt store.  The server is stopped with SIGTERM when stop_clean (its
+ * shutdown writes a checkpoint record), else killed.  n == 0: no fault;
+ * work and all then get the journal's counts of each operation during the
+ * submissions and in all. */
+static void
+fault_run(struct pl *p, const char *op, long n, int e, bool stop_clean, struct fault_tally *t,
+    struct pc_stats *work, struct pc_stats *all)
+{
+	struct h_server s;
+	char spec[64], why[256];
+	size_t first = FAULT_SUBS, refused = 0;
+	bool failed_seen = false;
+	struct pc_stats st;
+
+	snprintf(spec, sizeof spec, "%s:%ld:%d", op, n, e);
+	if (pc_copy(p->base, p->db) != 0)
+		fail_msg("restoring the base store: %s", strerror(errno));
+	unlink(p->journal);
+	if (pl_start(p, &s, false, 0, n > 0 ? spec : NULL, NULL) != 0)
+		fail_msg("%s: %s", spec, p->why);
+	p->n_acks = 0;
+	p->n_cks = 0;
+	for (size_t i = 0; i < FAULT_SUBS; i++) {
+		struct su_ack a;
+		long status;
+
+		why[0] = '\0';
+		status = su_submit(&s, &p->lk, p->envs[first + i], p->lens[first + i], &a, why);
+		if (status == 200 || status == 201) {
+			p->acks[p->n_acks++] = (struct pl_ack){a.index, first + i};
+			pl_ck_add(p, a.ckpt.size, a.ckpt.root);
+			t->later_ok += failed_seen;
+			t->acked++;
+			continue;
+		}
+		/* A clear refusal: 507 for a full disk, 503 for an I/O error. */
+		if (status != (e == ENOSPC ? 507 : 503) || strstr(why, "storage") == NULL)
+			fail_msg("%s: submission %zu answered %ld: %s", spec, i, status, why);
+		status == 507 ? t->refused_507++ : t->refused_503++;
+		failed_seen = true;
+		refused++;
+	}
+	/* A client retries what was refused: the log must have recovered. */
+	if (refused > 0) {
+		struct su_ack a;
+		size_t last = first + FAULT_SUBS - 1;
+		long status = su_submit(&s, &p->lk, p->envs[last], p->lens[last], &a, why);
+
+		if (status != 200 && status != 201)
+			fail_msg("%s: the log did not recover: %ld %s", spec, status, why);
+		if (status == 201 || p->n_acks == 0 || p->acks[p->n_acks - 1].env != last)
+			p->acks[p->n_acks++] = (struct pl_ack){a.index, last};
+		pl_ck_add(p, a.ckpt.size, a.ckpt.root);
+		t->later_ok++;
+	}
+	if (n == 0) {
+		char scratch[800];
+
+		snprintf(scratch, sizeof scratch, "%s.scratch", p->db);
+		assert_int_equal(pc_rebuild(p->base, p->journal, scratch, PC_DROP, 0, work), 0);
+		unlink(scratch);
+	}
+	/* SIGTERM: the shutdown's own writes get their turn at the fault. */
+	h_server_stop(&s, stop_clean ? SIGTERM : SIGKILL);
+	if (pc_rebuild(p->base, p->journal, p->db, PC_DROP, 0, &st) != 0)
+		fail_msg("rebuilding: %s", strerror(errno));
+	if (n == 0) {
+		*all = st;
+		assert_int_equal(refused, 0);
+	} else {
+		uint8_t *err;
+		size_t elen;
+
+		/* Every failure says so in the log. */
+		err = h_read(p->err, &elen);
+		if (refused > 0 && strstr((char *)err, "commit of") == NULL)
+			fail_msg("%s: no log line for the failure: %s", spec, (char *)err);
+		if (refused == 0) {
+			if (!stop_clean ||
+			    strstr((char *)err, "checkpoint was not recorded") == NULL)
+				fail_msg("%s: the fault was not reported: %s", spec, (char *)err);
+			t->at_stop++;
+		}
+		free(err);
+	}
+	t->runs++;
+	if (pl_start(p, &s, true, 0, NULL, NULL) != 0 || pl_check(p, &s, 0) != 0)
+		fail_msg("%s: after the power cut: %s", spec, p->why);
+	h_server_stop(&s, SIGKILL);
+}
+
+static void
+test_faults(void **state)
+{
+	static const char *const ops[] = {"write", "pwrite", "fdatasync", "fsync"};
+	static const char op_byte[] = {PC_OP_WRITE, PC_OP_PWRITE, PC_OP_FDATASYNC, PC_OP_FSYNC};
+	static const int errs[] = {EIO, ENOSPC};
+	struct pl p;
+	struct h_server s;
+	struct pc_stats work, ref;
+	struct fault_tally total = {0};
+
+	(void)state;
+	pl_init(&p, "closurelogd", PC_DROP, 7);
+	pl_envs(&p, 2 * FAULT_SUBS);
+	p.acks = calloc(FAULT_SUBS + 1, sizeof *p.acks);
+	p.cap_acks = FAULT_SUBS + 1;
+	assert_non_null(p.acks);
+	/* The base: a log with FAULT_SUBS entries, cleanly stopped. */
+	if (pl_start(&p, &s, true, 0, NULL, NULL) != 0)
+		fail_msg("%s", p.why);
+	for (size_t i = 0; i < FAULT_SUBS; i++) {
+		struct su_ack a;
+
+		assert_int_equal(su_submit(&s, &p.lk, p.envs[i], p.lens[i], &a, NULL), 201);
+	}
+	h_server_stop(&s, SIGTERM);
+	assert_int_equal(pc_copy(p.db, p.base), 0);
+	/* How many calls of each kind the workload makes, without faults. */
+	fault_run(&p, "write", 0, 0, true, &total, &work, &ref);
+	total = (struct fault_tally){0};
+	for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+		size_t n_calls = ref.calls[(unsigned char)op_byte[o]],
+		       n_work = work.calls[(unsigned char)op_byte[o]];
+
+		for (size_t k = 0; k < sizeof errs / sizeof errs[0]; k++) {
+			struct fault_tally t = {0};
+
+			for (long n = 1; n <= (long)n_calls; n++)
+				fault_run(&p, ops[o], n, errs[k], n > (long)n_work, &t, NULL, NULL);
+			print_message(
+			    "  %-9s %-6s: %zu calls failed in turn: %zu answered 503, %zu "
+			    "answered 507, %zu hit the shutdown's checkpoint record; "
+			    "%zu later submissions acknowledged; 0 lost\n",
+			    ops[o], errs[k] == EIO ? "EIO" : "ENOSPC", n_calls, t.refused_503,
+			    t.refused_507, t.at_stop, t.later_ok);
+			total.runs += t.runs;
+			total.acked += t.acked;
+		}
+	}
+	print_message(
+	    "  %zu faults injected, %zu entries acknowledged, 0 lost\n", total.runs, total.acked);
+	assert_true(ref.calls[PC_OP_FDATASYNC] > 0 && ref.calls[PC_OP_PWRITE] > 0);
+	pl_free(&p);
+}
+
+/* ---- A map that grows online ---- */
+
+struct prober {
+	const struct h_server *s;
+	volatile bool stop;
+	size_t reads, bad;
+};
+
+/* Read while the map grows: every read must succeed. */
+static void *
+prober_main(void *arg)
+{
+	struct prober *pr = arg;
+	char url[160];
+
+	while (!pr->stop) {
+		uint8_t *body;
+		size_t len;
+		long st;
+
+		snprintf(url, sizeof url, "%s/%s", pr->s->url,
+		    pr->reads % 2 ? "checkpoint" : "v1/entries/0");
+		st = pl_get(url, &body, &len);
+		free(body);
+		pr->bad += st != 200;
+		pr->reads++;
+	}
+	return NULL;
+}
+
+static void
+test_mapgrow(void **state)
+{
+	static const char *const flags[] = {
+	    "--map-size", "1M", "--map-max", "256M", "--rate", "0", NULL};
+	enum { N = 6000 };
+	struct pl p;
+	struct h_server s;
+	struct su_result *res = calloc(N, sizeof *res);
+	struct prober pr;
+	pthread_t tid;
+	uint8_t *err;
+	size_t elen, grown = 0;
+	struct su_ack a;
+
+	(void)state;
+	assert_non_null(res);
+	pl_init(&p, "closurelogd", PC_DROP, 3);
+	pl_envs(&p, N + 1);
+	if (pl_start(&p, &s, true, 0, NULL, flags) != 0)
+		fail_msg("%s", p.why);
+	assert_int_equal(su_submit(&s, &p.lk, p.envs[N], p.lens[N], &a, NULL), 201);
+	pr = (struct prober){&s, false, 0, 0};
+	assert_int_equal(pthread_create(&tid, NULL, prober_main, &pr), 0);
+	su_blast(&s, p.envs, p.lens, N, 8, res);
+	pr.stop = true;
+	pthread_join(tid, NULL);
+	for (size_t i = 0; i < N; i++) {
+		if (res[i].status != 201)
+			fail_msg("submission %zu answered %ld while the map grew: %s", i,
+			    res[i].status, res[i].body != NULL ? (char *)res[i].body : "");
+		su_check_ack(
+		    &p.lk, p.envs[i], p.lens[i], res[i].status, res[i].body, res[i].len, &a);
+	}
+	su_results_free(res, N);
+	assert_int_equal(pr.bad, 0);
+	err = h_read(p.err, &elen);
+	for (const char *q = (char *)err; (q = strstr(q, "grown to")) != NULL; q++)
+		grown++;
+	free(err);
+	print_message("  %d concurrent submissions from a 1 MiB map: all acknowledged; the map "
+	              "grew %zu times; %zu reads meanwhile, all answered\n",
+	    N, grown, pr.reads);
+	assert_true(grown >= 2);
+	/* And it all survives a restart at the original --map-size. */
+	assert_int_equal(WEXITSTATUS(h_server_stop(&s, SIGTERM)), 0);
+	if (pl_start(&p, &s, true, 0, NULL, flags) != 0)
+		fail_msg("%s", p.why);
+	{
+		struct sth c;
+
+		su_checkpoint(&s, &p.lk, &c);
+		assert_int_equal(c.size, N + 1);
+		assert_int_equal(su_submit(&s, &p.lk, p.envs[0], p.lens[0], &a, NULL), 200);
+	}
+	h_server_stop(&s, SIGTERM);
+	free(res);
+	pl_free(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -455,6 +718,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_drop),
 	    cmocka_unit_test(test_torn),
 	    cmocka_unit_test(test_nosync_detected),
+	    cmocka_unit_test(test_faults),
+	    cmocka_unit_test(test_mapgrow),
 	};
 	const char *only = argc > 1 ? argv[1] : NULL;
 
