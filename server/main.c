@@ -239,13 +239,31 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
-	/* The public key is public: put it back if it went missing. */
+	/* The public key is public: put it back if it went missing.  One that
+	 * is there must be this log's key: clients and brokers take it from
+	 * there. */
+	what = "log.pub";
 	if (access(pub_path, F_OK) != 0) {
 		struct note_verifier pv;
 
 		signer_verifier(sg, &pv);
 		if ((rc = key_verifier_save(pub_path, &pv, why)) != 0)
 			goto out;
+	} else {
+		struct note_verifier pv;
+		char pkey[NOTE_VKEY_MAX];
+
+		if ((rc = key_verifier_load(pub_path, &pv, why)) != 0)
+			goto out;
+		note_verifier_format(&pv, pkey, sizeof pkey);
+		if (strcmp(pkey, vkey) != 0) {
+			fprintf(stderr,
+			    "closurelogd: log.pub: %s holds %s, which is not this log's key %s "
+			    "(remove the file and it is written again)\n",
+			    pub_path, pkey, vkey);
+			what = NULL;
+			goto out;
+		}
 	}
 	what = "submitters";
 	if ((rc = allow_open(c.submitters, &al, why)) != 0)

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -184,6 +185,13 @@ pc_rebuild(const char *base, const char *journal, const char *out, enum pc_mode 
 					w[i].fate = failed ? F_LOST : F_DURABLE;
 			}
 			first_pending = n;
+		} else if (r.op == PC_OP_DIRSYNC) {
+			size_t k = s.calls[PC_OP_DIRSYNC] - 1;
+
+			if (k < 4)
+				snprintf(s.dirs[k], sizeof s.dirs[k], "%.*s", (int)r.len,
+				    (const char *)jb + at);
+			at += r.len;
 		} else {
 			errno = EINVAL;
 			goto out;

@@ -24,6 +24,7 @@
 #define PC_OP_PWRITE    'p'
 #define PC_OP_FDATASYNC 'd'
 #define PC_OP_FSYNC     'f'
+#define PC_OP_DIRSYNC   'D' /* fsync of a directory; data: its path as opened */
 
 #define PC_F_DSYNC  1 /* written through an O_DSYNC/O_SYNC descriptor */
 #define PC_F_FAILED 2 /* a sync that failed (injected) */
@@ -46,6 +47,7 @@ struct pc_stats {
 	size_t writes, syncs, failed_syncs; /* records in the journal */
 	size_t lost, torn_blocks;           /* writes not durable; of their blocks, landed */
 	size_t calls[256];                  /* journalled calls by operation byte */
+	char dirs[4][512];                  /* the first directories synced, in order */
 };
 
 /* Rebuild `out` (a path; replaced) from the file `base` (a path, or NULL for a

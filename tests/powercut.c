@@ -26,6 +26,9 @@
  *                       synced as lost for good, which is what Linux may do
  *                       to dirty pages after a writeback error (fsyncgate).
  *
+ * It also journals each fsync of a directory, with the path it was opened
+ * by, so that tests can see the data directory's entries made durable.
+ *
  * Record: struct pc_rec (tests/pcut.h) then, for a write, len bytes.
  */
 #define _GNU_SOURCE
@@ -51,6 +54,7 @@
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char watched[MAX_FD]; /* 0, or 1 + (O_DSYNC fd) */
+static char *dirs[MAX_FD];            /* directories open, by descriptor */
 static int journal = -1;
 static long cut_at = -1, calls;
 static char fault_op = 0;
@@ -144,6 +148,11 @@ watch(int fd, const char *path, int flags)
 {
 	const char *base = strrchr(path, '/');
 
+	if (fd >= 0 && fd < MAX_FD && (flags & O_DIRECTORY)) {
+		free(dirs[fd]);
+		dirs[fd] = strdup(path);
+		return;
+	}
 	base = base != NULL ? base + 1 : path;
 	if (fd < 0 || strcmp(base, "data.mdb") != 0)
 		return;
@@ -251,6 +260,10 @@ close(int fd)
 	pthread_mutex_lock(&mu);
 	if (is_watched(fd))
 		watched[fd] = 0;
+	if (fd >= 0 && fd < MAX_FD) {
+		free(dirs[fd]);
+		dirs[fd] = NULL;
+	}
 	pthread_mutex_unlock(&mu);
 	return real_close(fd);
 }
@@ -360,6 +373,15 @@ fdatasync(int fd)
 int
 fsync(int fd)
 {
+	if (fd >= 0 && fd < MAX_FD && dirs[fd] != NULL) {
+		int r = real_fsync(fd);
+
+		pthread_mutex_lock(&mu);
+		if (r == 0 && dirs[fd] != NULL)
+			journal_put(PC_OP_DIRSYNC, 0, 0, dirs[fd], strlen(dirs[fd]));
+		pthread_mutex_unlock(&mu);
+		return r;
+	}
 	return do_sync(real_fsync, PC_OP_FSYNC, fd);
 }
 
