@@ -56,6 +56,13 @@ powerloss: deps-test $(BUILD)/CMakeCache.txt
 	$(BUILD)/bin/powerloss_test drop $(POWERLOSS_CYCLES)
 	$(BUILD)/bin/powerloss_test torn $(POWERLOSS_CYCLES)
 
+# Every libFuzzer target for FUZZ_RUNS executions each (default 10^7).
+fuzz-long:
+	@scripts/deps.sh ci
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCL_FUZZ=ON -DBUILD_TESTING=OFF $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@scripts/fuzz.sh $(FUZZ_BUILD) --runs $(FUZZ_RUNS)
+
 bench: build
 	@scripts/deps.sh bench
 	@scripts/bench.sh $(BUILD)
