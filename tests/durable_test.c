@@ -51,12 +51,9 @@ test_dir_synced(void **state)
 	snprintf(scratch, sizeof scratch, "%s/scratch", dir);
 	h_write(subs, su_ci_vkey, strlen(su_ci_vkey));
 	assert_int_equal(mkdir(parent, 0700), 0);
-	setenv("LD_PRELOAD", CL_PC_LIB, 1);
-	setenv("CL_PC_JOURNAL", journal, 1);
-	setenv("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0", 1);
+	pc_env_set(CL_PC_LIB, journal, 0, NULL);
 	h_server_start(&s, data, args);
-	unsetenv("LD_PRELOAD");
-	unsetenv("CL_PC_JOURNAL");
+	pc_env_clear();
 	/* Started: everything it did before answering is journalled. */
 	assert_int_equal(pc_rebuild(NULL, journal, scratch, PC_DROP, 0, &st), 0);
 	h_server_stop(&s, SIGKILL);
@@ -75,11 +72,9 @@ test_dir_synced(void **state)
 		assert_int_equal(pc_copy(h_path(data, "log.key"), h_path(other, "log.key")), 0);
 		assert_int_equal(pc_copy(h_path(data, "log.pub"), h_path(other, "log.pub")), 0);
 		unlink(journal);
-		setenv("LD_PRELOAD", CL_PC_LIB, 1);
-		setenv("CL_PC_JOURNAL", journal, 1);
+		pc_env_set(CL_PC_LIB, journal, 0, NULL);
 		h_server_start(&s, other, args);
-		unsetenv("LD_PRELOAD");
-		unsetenv("CL_PC_JOURNAL");
+		pc_env_clear();
 		assert_int_equal(pc_rebuild(NULL, journal, scratch, PC_DROP, 0, &st), 0);
 		h_server_stop(&s, SIGKILL);
 		assert_int_equal(st.calls[PC_OP_DIRSYNC], 1);

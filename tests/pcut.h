@@ -59,6 +59,14 @@ struct pc_stats {
 int pc_rebuild(const char *base, const char *journal, const char *out, enum pc_mode mode,
     uint64_t seed, struct pc_stats *st);
 
+/* Set the environment for the next closurelogd started: preload `lib`,
+ * journal into `journal`, cut before watched call `cut` (if > 0), inject
+ * `fault` (CL_PC_FAULT syntax, or NULL).  ASAN_OPTIONS gets
+ * verify_asan_link_order=0 added, so that a sanitized closurelogd accepts
+ * the library.  pc_env_clear() puts everything back. */
+void pc_env_set(const char *lib, const char *journal, long cut, const char *fault);
+void pc_env_clear(void);
+
 /* Copy file src to dst (replacing it).  Returns 0 or -1 with errno. */
 int pc_copy(const char *src, const char *dst);
 

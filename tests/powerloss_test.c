@@ -151,7 +151,7 @@ pl_start(struct pl *p, struct h_server *s, bool bare, long cut, const char *faul
     const char *const *extra)
 {
 	const char *args[16];
-	char cutv[32], out[2048];
+	char out[2048];
 	size_t n = 0;
 	int status, rc;
 
@@ -164,21 +164,11 @@ pl_start(struct pl *p, struct h_server *s, bool bare, long cut, const char *faul
 	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 15; i++)
 		args[n++] = extra[i];
 	args[n] = NULL;
-	snprintf(cutv, sizeof cutv, "%ld", cut);
 	setenv("CL_TEST_DAEMON", p->daemon, 1);
-	if (!bare) {
-		setenv("LD_PRELOAD", CL_PC_LIB, 1);
-		setenv("CL_PC_JOURNAL", p->journal, 1);
-		setenv("CL_PC_CUT", cut > 0 ? cutv : "", 1);
-		setenv("CL_PC_FAULT", fault != NULL ? fault : "", 1);
-		/* An ASan build's closurelogd takes the library after its runtime. */
-		setenv("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=0", 1);
-	}
+	if (!bare)
+		pc_env_set(CL_PC_LIB, p->journal, cut, fault);
 	rc = h_server_try_start(s, p->data, args, &status, out, sizeof out);
-	unsetenv("LD_PRELOAD");
-	unsetenv("CL_PC_JOURNAL");
-	unsetenv("CL_PC_CUT");
-	unsetenv("CL_PC_FAULT");
+	pc_env_clear();
 	unsetenv("CL_TEST_DAEMON");
 	if (rc != 0)
 		return pl_fail(p, "closurelogd did not start on the recovered store (exit %d): %s",
@@ -550,6 +540,8 @@ fault_run(struct pl *p, const char *op, long n, int e, bool stop_clean, struct f
 
 		/* Every failure says so in the log. */
 		err = h_read(p->err, &elen);
+		if (strstr((char *)err, "Sanitizer") != NULL)
+			fail_msg("%s: %s", spec, (char *)err);
 		if (refused > 0 && strstr((char *)err, "commit of") == NULL)
 			fail_msg("%s: no log line for the failure: %s", spec, (char *)err);
 		if (refused == 0) {
