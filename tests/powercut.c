@@ -1,10 +1,11 @@
 /*
  * powercut.c: an LD_PRELOAD library for the power-loss and I/O fault tests.
  *
- * Loaded into closurelogd, it watches every file descriptor opened on a file
- * named data.mdb (LMDB's data file; lock.mdb holds no durable state) and
+ * Loaded into closurelogd, it watches every file descriptor opened on an
+ * LMDB data file (a name ending in ".mdb" but lock.mdb, which holds no
+ * durable state; a store of several environments is covered as a whole) and
  * appends to a journal (CL_PC_JOURNAL) one record per write to it, with the
- * bytes written, and one per sync.  The test rebuilds the file "as the disk
+ * bytes written, and one per sync, each naming its file.  The test rebuilds the file "as the disk
  * holds it" from the journal (tests/pcut.h): writes before the last completed
  * fdatasync/fsync, and writes through an O_DSYNC/O_SYNC descriptor, are
  * durable; the others are lost or torn.  LMDB on Linux writes with pwrite,
@@ -54,7 +55,10 @@
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char watched[MAX_FD]; /* 0, or 1 + (O_DSYNC fd) */
-static char *dirs[MAX_FD];            /* directories open, by descriptor */
+static uint16_t file_of[MAX_FD];      /* watched descriptor -> file number */
+static char *names[PC_FILES_MAX];     /* file number -> path as opened */
+static unsigned n_names;
+static char *dirs[MAX_FD]; /* directories open, by descriptor */
 static int journal = -1;
 static long cut_at = -1, calls;
 static char fault_op = 0;
@@ -143,30 +147,13 @@ is_watched(int fd)
 	return fd >= 0 && fd < MAX_FD && watched[fd] != 0;
 }
 
-static void
-watch(int fd, const char *path, int flags)
-{
-	const char *base = strrchr(path, '/');
-
-	if (fd >= 0 && fd < MAX_FD && (flags & O_DIRECTORY)) {
-		free(dirs[fd]);
-		dirs[fd] = strdup(path);
-		return;
-	}
-	base = base != NULL ? base + 1 : path;
-	if (fd < 0 || strcmp(base, "data.mdb") != 0)
-		return;
-	if (fd >= MAX_FD)
-		die("descriptor too large");
-	watched[fd] = 1 + ((flags & (O_DSYNC | O_SYNC)) != 0);
-}
-
 /* One record for one call: the header, then the len bytes written, taken
  * from the n buffers of data (n may be 0). */
 static void
-journal_putv(char op, uint8_t flags, uint64_t off, const struct iovec *data, int n, uint64_t len)
+journal_putv(char op, uint8_t flags, uint16_t file, uint64_t off, const struct iovec *data, int n,
+    uint64_t len)
 {
-	struct pc_rec r = {PC_MAGIC, op, flags, 0, off, len};
+	struct pc_rec r = {PC_MAGIC, op, flags, file, off, len};
 	struct iovec iov[PC_IOV_MAX + 1];
 	uint64_t left = len;
 	int k = 1;
@@ -187,17 +174,49 @@ journal_putv(char op, uint8_t flags, uint64_t off, const struct iovec *data, int
 }
 
 static void
-journal_put(char op, uint8_t flags, uint64_t off, const void *data, uint64_t len)
+journal_put(char op, uint8_t flags, uint16_t file, uint64_t off, const void *data, uint64_t len)
 {
 	struct iovec one = {(void *)data, (size_t)len};
 
-	journal_putv(op, flags, off, &one, data != NULL ? 1 : 0, len);
+	journal_putv(op, flags, file, off, &one, data != NULL ? 1 : 0, len);
+}
+
+static void
+watch(int fd, const char *path, int flags)
+{
+	const char *base = strrchr(path, '/');
+	size_t n;
+	unsigned f;
+
+	if (fd < 0)
+		return;
+	if (fd >= MAX_FD)
+		die("descriptor too large");
+	if (flags & O_DIRECTORY) {
+		free(dirs[fd]);
+		dirs[fd] = strdup(path);
+		return;
+	}
+	base = base != NULL ? base + 1 : path;
+	n = strlen(base);
+	if (n < 4 || strcmp(base + n - 4, ".mdb") != 0 || strcmp(base, "lock.mdb") == 0)
+		return;
+	for (f = 0; f < n_names && strcmp(names[f], path) != 0; f++)
+		;
+	if (f == n_names) {
+		if (n_names == PC_FILES_MAX || (names[f] = strdup(path)) == NULL)
+			die("too many store files");
+		n_names++;
+		journal_put(PC_OP_NAME, 0, f, 0, path, strlen(path));
+	}
+	file_of[fd] = (uint16_t)f;
+	watched[fd] = 1 + ((flags & (O_DSYNC | O_SYNC)) != 0);
 }
 
 /* Before a watched call: the power cut, or an injected fault.  Returns 0
  * to go on, or -1 with errno set.  Called with mu held. */
 static int
-before(char op)
+before(char op, int fd)
 {
 	if (cut_at > 0 && ++calls >= cut_at)
 		kill(getpid(), SIGKILL);
@@ -206,7 +225,7 @@ before(char op)
 
 		if (fam == fault_op && ++fault_calls == fault_at) {
 			if (op == PC_OP_FDATASYNC || op == PC_OP_FSYNC)
-				journal_put(op, PC_F_FAILED, 0, NULL, 0);
+				journal_put(op, PC_F_FAILED, file_of[fd], 0, NULL, 0);
 			errno = fault_errno;
 			return -1;
 		}
@@ -277,14 +296,14 @@ do_pwrite(
 	if (!is_watched(fd))
 		return fn(fd, buf, n, off);
 	pthread_mutex_lock(&mu);
-	if (before(PC_OP_PWRITE) != 0) {
+	if (before(PC_OP_PWRITE, fd) != 0) {
 		pthread_mutex_unlock(&mu);
 		return -1;
 	}
 	r = fn(fd, buf, n, off);
 	if (r > 0)
-		journal_put(PC_OP_PWRITE, watched[fd] == 2 ? PC_F_DSYNC : 0, (uint64_t)off, buf,
-		    (uint64_t)r);
+		journal_put(PC_OP_PWRITE, watched[fd] == 2 ? PC_F_DSYNC : 0, file_of[fd],
+		    (uint64_t)off, buf, (uint64_t)r);
 	pthread_mutex_unlock(&mu);
 	return r;
 }
@@ -310,15 +329,15 @@ write(int fd, const void *buf, size_t n)
 	if (!is_watched(fd))
 		return real_write(fd, buf, n);
 	pthread_mutex_lock(&mu);
-	if (before(PC_OP_WRITE) != 0) {
+	if (before(PC_OP_WRITE, fd) != 0) {
 		pthread_mutex_unlock(&mu);
 		return -1;
 	}
 	off = lseek(fd, 0, SEEK_CUR);
 	r = real_write(fd, buf, n);
 	if (r > 0)
-		journal_put(PC_OP_WRITE, watched[fd] == 2 ? PC_F_DSYNC : 0, (uint64_t)off, buf,
-		    (uint64_t)r);
+		journal_put(PC_OP_WRITE, watched[fd] == 2 ? PC_F_DSYNC : 0, file_of[fd],
+		    (uint64_t)off, buf, (uint64_t)r);
 	pthread_mutex_unlock(&mu);
 	return r;
 }
@@ -332,15 +351,15 @@ writev(int fd, const struct iovec *iov, int cnt)
 	if (!is_watched(fd))
 		return real_writev(fd, iov, cnt);
 	pthread_mutex_lock(&mu);
-	if (before(PC_OP_WRITEV) != 0) {
+	if (before(PC_OP_WRITEV, fd) != 0) {
 		pthread_mutex_unlock(&mu);
 		return -1;
 	}
 	off = lseek(fd, 0, SEEK_CUR);
 	r = real_writev(fd, iov, cnt);
 	if (r > 0)
-		journal_putv(PC_OP_WRITE, watched[fd] == 2 ? PC_F_DSYNC : 0, (uint64_t)off, iov,
-		    cnt, (uint64_t)r);
+		journal_putv(PC_OP_WRITE, watched[fd] == 2 ? PC_F_DSYNC : 0, file_of[fd],
+		    (uint64_t)off, iov, cnt, (uint64_t)r);
 	pthread_mutex_unlock(&mu);
 	return r;
 }
@@ -353,13 +372,13 @@ do_sync(int (*fn)(int), char op, int fd)
 	if (!is_watched(fd))
 		return fn(fd);
 	pthread_mutex_lock(&mu);
-	if (before(op) != 0) {
+	if (before(op, fd) != 0) {
 		pthread_mutex_unlock(&mu);
 		return -1;
 	}
 	r = fn(fd);
 	if (r == 0)
-		journal_put(op, 0, 0, NULL, 0);
+		journal_put(op, 0, file_of[fd], 0, NULL, 0);
 	pthread_mutex_unlock(&mu);
 	return r;
 }
@@ -378,7 +397,7 @@ fsync(int fd)
 
 		pthread_mutex_lock(&mu);
 		if (r == 0 && dirs[fd] != NULL)
-			journal_put(PC_OP_DIRSYNC, 0, 0, dirs[fd], strlen(dirs[fd]));
+			journal_put(PC_OP_DIRSYNC, 0, 0, 0, dirs[fd], strlen(dirs[fd]));
 		pthread_mutex_unlock(&mu);
 		return r;
 	}
