@@ -243,14 +243,24 @@ test_no_signing_while_sync_off(void **state)
 	h_rmrf(dir);
 }
 
+/* A failed test must not leave the preload set for the next one. */
+static int
+env_clear(void **state)
+{
+	(void)state;
+	pc_env_clear();
+	unsetenv("CL_TEST_DAEMON");
+	return 0;
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_dir_synced),
-	    cmocka_unit_test(test_pub_mismatch),
-	    cmocka_unit_test(test_ckpt_root_at_own_size),
-	    cmocka_unit_test(test_no_signing_while_sync_off),
+	    cmocka_unit_test_teardown(test_dir_synced, env_clear),
+	    cmocka_unit_test_teardown(test_pub_mismatch, env_clear),
+	    cmocka_unit_test_teardown(test_ckpt_root_at_own_size, env_clear),
+	    cmocka_unit_test_teardown(test_no_signing_while_sync_off, env_clear),
 	};
 
 	if (sodium_init() < 0)

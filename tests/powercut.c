@@ -45,6 +45,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -96,12 +97,17 @@ die(const char *what)
 		memcpy(&fn, &p_, sizeof p_);                                                       \
 	} while (0)
 
-__attribute__((constructor)) static void
-pc_init(void)
+/* Resolve the libc functions.  A sanitizer's runtime calls some of them
+ * (mmap, open...) before constructors run, so every wrapper makes sure
+ * first. */
+static void
+resolve(void)
 {
-	const char *j = getenv("CL_PC_JOURNAL"), *c = getenv("CL_PC_CUT"),
-	           *f = getenv("CL_PC_FAULT");
+	static bool resolving;
 
+	if (real_open != NULL || resolving)
+		return;
+	resolving = true;
 	LOAD(real_open, "open");
 	LOAD(real_open64, "open64");
 	LOAD(real_close, "close");
@@ -117,6 +123,16 @@ pc_init(void)
 	    real_writev == NULL || real_fdatasync == NULL || real_fsync == NULL ||
 	    real_mmap == NULL)
 		die("cannot find the libc functions");
+	resolving = false;
+}
+
+__attribute__((constructor)) static void
+pc_init(void)
+{
+	const char *j = getenv("CL_PC_JOURNAL"), *c = getenv("CL_PC_CUT"),
+	           *f = getenv("CL_PC_FAULT");
+
+	resolve();
 	if (j != NULL && j[0] != '\0' &&
 	    (journal = real_open(j, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0)
 		die("cannot open the journal");
@@ -239,6 +255,8 @@ open(const char *path, int flags, ...)
 	mode_t mode = 0;
 	int fd;
 
+	resolve();
+
 	if (flags & (O_CREAT | O_TMPFILE)) {
 		va_list ap;
 
@@ -259,6 +277,8 @@ open64(const char *path, int flags, ...)
 	mode_t mode = 0;
 	int fd;
 
+	resolve();
+
 	if (flags & (O_CREAT | O_TMPFILE)) {
 		va_list ap;
 
@@ -276,6 +296,7 @@ open64(const char *path, int flags, ...)
 int
 close(int fd)
 {
+	resolve();
 	pthread_mutex_lock(&mu);
 	if (is_watched(fd))
 		watched[fd] = 0;
@@ -311,12 +332,14 @@ do_pwrite(
 ssize_t
 pwrite(int fd, const void *buf, size_t n, off_t off)
 {
+	resolve();
 	return do_pwrite(real_pwrite, fd, buf, n, off);
 }
 
 ssize_t
 pwrite64(int fd, const void *buf, size_t n, off_t off)
 {
+	resolve();
 	return do_pwrite(real_pwrite64 != NULL ? real_pwrite64 : real_pwrite, fd, buf, n, off);
 }
 
@@ -326,6 +349,7 @@ write(int fd, const void *buf, size_t n)
 	off_t off;
 	ssize_t r;
 
+	resolve();
 	if (!is_watched(fd))
 		return real_write(fd, buf, n);
 	pthread_mutex_lock(&mu);
@@ -348,6 +372,7 @@ writev(int fd, const struct iovec *iov, int cnt)
 	off_t off;
 	ssize_t r;
 
+	resolve();
 	if (!is_watched(fd))
 		return real_writev(fd, iov, cnt);
 	pthread_mutex_lock(&mu);
@@ -386,12 +411,14 @@ do_sync(int (*fn)(int), char op, int fd)
 int
 fdatasync(int fd)
 {
+	resolve();
 	return do_sync(real_fdatasync, PC_OP_FDATASYNC, fd);
 }
 
 int
 fsync(int fd)
 {
+	resolve();
 	if (fd >= 0 && fd < MAX_FD && dirs[fd] != NULL) {
 		int r = real_fsync(fd);
 
@@ -416,13 +443,20 @@ check_map(int prot, int flags, int fd)
 void *
 mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
+	resolve();
 	check_map(prot, flags, fd);
+	/* Called while resolving (dlsym may map memory): go to the kernel. */
+	if (real_mmap == NULL)
+		return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 	return real_mmap(addr, len, prot, flags, fd, off);
 }
 
 void *
 mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
+	resolve();
 	check_map(prot, flags, fd);
+	if (real_mmap == NULL)
+		return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 	return (real_mmap64 != NULL ? real_mmap64 : real_mmap)(addr, len, prot, flags, fd, off);
 }
