@@ -195,6 +195,11 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
+	/* A new data directory is made durable in its parent first. */
+	if ((rc = st_dir_create(c.data_dir, why)) != 0) {
+		what = "store";
+		goto out;
+	}
 	/* One server per data directory, before anything in it is opened. */
 	if ((rc = dirlock_take(c.data_dir, &lock_fd, &holder, why)) != 0) {
 		fprintf(stderr, "closurelogd: %s\n", why);

@@ -168,13 +168,33 @@ fail:
 }
 
 int
+st_dir_create(const char *dir, char *why)
+{
+	char parent[4096];
+	const char *pdir;
+	int rc;
+
+	if (mkdir(dir, 0700) != 0) {
+		if (errno == EEXIST)
+			return 0;
+		rc = errno;
+		return cl_why(why, rc, "cannot create data directory %s: %s", dir, strerror(rc));
+	}
+	/* A new directory's entry must be durable in its parent before
+	 * anything in it is acknowledged. */
+	if ((pdir = dir_parent(dir, parent, sizeof parent)) == NULL)
+		return cl_why(why, ENAMETOOLONG, "data directory %s: path too long", dir);
+	if ((rc = dir_sync(pdir)) != 0)
+		return cl_why(
+		    why, rc, "cannot sync %s, the parent of %s: %s", pdir, dir, strerror(rc));
+	return 0;
+}
+
+int
 st_open(const char *dir, size_t map_size, struct st **out, char *why)
 {
 	pthread_rwlockattr_t ra;
 	struct st *st;
-	char parent[4096];
-	const char *pdir;
-	bool made;
 	int rc;
 
 	*out = NULL;
@@ -191,24 +211,12 @@ st_open(const char *dir, size_t map_size, struct st **out, char *why)
 	pthread_rwlock_init(&st->lock, &ra);
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&st->readers_mu, NULL);
-	made = mkdir(dir, 0700) == 0;
-	if (!made && errno != EEXIST) {
-		rc = errno;
-		cl_why(why, rc, "cannot create data directory %s: %s", dir, strerror(rc));
+	if ((rc = st_dir_create(dir, why)) != 0)
 		goto fail;
-	}
-	/* A new directory's entry must be durable in its parent before
-	 * anything in it is acknowledged. */
-	if (made &&
-	    ((pdir = dir_parent(dir, parent, sizeof parent)) == NULL ||
-	        (rc = dir_sync(pdir)) != 0)) {
-		rc = pdir == NULL ? ENAMETOOLONG : rc;
-		cl_why(why, rc, "cannot sync the parent of %s: %s", dir, strerror(rc));
-		goto fail;
-	}
 	if ((rc = env_open(st, why)) != 0)
 		goto fail;
-	/* ... and so must data.mdb's and lock.mdb's entries in it. */
+	/* The entries LMDB just made in it (data.mdb, lock.mdb) must be
+	 * durable too before anything is acknowledged. */
 	if ((rc = dir_sync(dir)) != 0) {
 		cl_why(why, rc, "cannot sync data directory %s: %s", dir, strerror(rc));
 		goto fail;

@@ -68,6 +68,12 @@ struct st_reader;
 int st_open(const char *dir, size_t map_size, struct st **out, char *why)
     __attribute__((warn_unused_result));
 
+/* Create directory dir (mode 0700) if it does not exist, and then fsync
+ * its parent so that the new entry is durable.  st_open does this itself;
+ * callers that put files in dir before st_open call it first.  Returns 0
+ * or errno with why. */
+int st_dir_create(const char *dir, char *why) __attribute__((warn_unused_result));
+
 /* Close the store.  No batch or reader may be live.  NULL is fine. */
 void st_close(struct st *st);
 
