@@ -152,7 +152,7 @@ static int
 pl_start(struct pl *p, struct h_server *s, bool bare, long cut, const char *fault,
     const char *const *extra)
 {
-	const char *args[16];
+	const char *args[20];
 	char out[2048];
 	size_t n = 0;
 	int status, rc;
@@ -163,7 +163,10 @@ pl_start(struct pl *p, struct h_server *s, bool bare, long cut, const char *faul
 	args[n++] = "2";
 	args[n++] = "--http-threads";
 	args[n++] = "2";
-	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 15; i++)
+	/* The checks read every acknowledged entry back, fast. */
+	args[n++] = "--rate";
+	args[n++] = "0";
+	for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 19; i++)
 		args[n++] = extra[i];
 	args[n] = NULL;
 	setenv("CL_TEST_DAEMON", p->daemon, 1);
@@ -265,8 +268,8 @@ pl_check(struct pl *p, const struct h_server *s, size_t from_ack)
 		    memcmp(e.envelope, p->envs[k->env], e.envelope_len) != 0)
 			rc = pl_fail(p,
 			    "acknowledged entry %" PRIu64
-			    " is %s after recovery (tree size %" PRIu64 ")",
-			    k->index, st == 200 ? "different" : "missing", head.size);
+			    " is %s after recovery (HTTP %ld, tree size %" PRIu64 ")",
+			    k->index, st == 200 ? "different" : "missing", st, head.size);
 		free(body);
 	}
 	if (rc == 0) {
@@ -650,8 +653,7 @@ prober_main(void *arg)
 static void
 test_mapgrow(void **state)
 {
-	static const char *const flags[] = {
-	    "--map-size", "1M", "--map-max", "256M", "--rate", "0", NULL};
+	static const char *const flags[] = {"--map-size", "1M", "--map-max", "256M", NULL};
 	enum { N = 6000 };
 	struct pl p;
 	struct h_server s;
