@@ -212,7 +212,7 @@ batch_write(
 		struct st_keys keys = {{js(j)->root, js(j)->nar, js(j)->submitter},
 		    {strlen(js(j)->root), 32, js(j)->signed_by_submitter ? 32 : 0}};
 
-		rc = st_batch_entry_find(l->batch, &keys, j->body, j->len, &j->index);
+		rc = st_batch_entry_find(l->batch, j->leaf, &keys, j->body, j->len, &j->index);
 		if (rc == 0) {
 			j->status = 200;
 			continue;

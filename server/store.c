@@ -546,23 +546,32 @@ leaf_get(MDB_txn *txn, struct st *st, const uint8_t leaf[MT_HASH_LEN], uint64_t 
 }
 
 int
-st_batch_entry_find(struct st_batch *b, const struct st_keys *keys, const uint8_t *leaf_bytes,
-    size_t len, uint64_t *index)
+st_batch_entry_find(struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], const struct st_keys *keys,
+    const uint8_t *leaf_bytes, size_t len, uint64_t *index)
 {
 	MDB_cursor *c = NULL;
-	uint8_t zero[8] = {0};
-	MDB_val k, v = {8, zero};
+	uint8_t from[8];
+	uint64_t upto;
+	MDB_val k, v = {8, from};
 	int rc;
 
 	if (keys == NULL || keys->key[ST_BY_ROOT] == NULL || keys->len[ST_BY_ROOT] == 0 ||
 	    keys->len[ST_BY_ROOT] > 511)
 		return CL_EINVAL;
+	/* Entries below "leaves_upto": the leaf index, read only. */
+	if ((rc = leaf_get(b->txn, b->st, leaf, index)) != ST_ENOTFOUND)
+		return rc;
+	if ((rc = meta_u64_get(b->txn, b->st, "leaves_upto", &upto)) != 0)
+		return rc == ST_ENOTFOUND ? ST_ECORRUPT : rc;
+	/* The rest (fewer than ST_LEAF_LAG, plus this batch's so far): an
+	 * identical envelope has the same root, and a root's indices are
+	 * sorted, so its candidates are the entries under it from upto on,
+	 * compared in full. */
 	k = (MDB_val){keys->len[ST_BY_ROOT], (void *)keys->key[ST_BY_ROOT]};
+	cl_be64_put(from, upto);
 	if ((rc = mdb_cursor_open(b->txn, b->st->index[ST_BY_ROOT], &c)) != 0)
 		return rc;
-	/* Every entry with these bytes has this root: its few candidates,
-	 * earlier entries of this batch included, are compared in full. */
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc == 0;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
 		uint8_t ib[8];
 		MDB_val ek = {8, ib}, ev;

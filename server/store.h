@@ -16,9 +16,9 @@
  * a C2SP tile is a prefix of one value.  Partial tiles are stored at full
  * size, with the hashes that do not exist yet zeroed.
  *
- * The leaf index serves lookups by leaf hash only; deduplication goes through
- * by_root (an identical envelope has the same root), which is current in
- * every batch.  Inserting random keys into an index much larger than a batch
+ * Deduplication reads the leaf index for entries below "leaves_upto" and,
+ * above it, compares the entries under the same root (by_root is current in
+ * every batch; an identical envelope has the same root).  Inserting random keys into an index much larger than a batch
  * copies one B-tree page per entry, so the leaf index is not written per
  * entry: the batch that takes the log ST_LEAF_LAG or more entries past
  * "leaves_upto" folds all of them in, sorted, in the same transaction.
@@ -162,13 +162,15 @@ struct st_keys {
 	size_t len[ST_N_INDEXES];
 };
 
-/* Index of the entry whose leaf bytes are exactly leaf_bytes (len bytes), as
- * committed or as put earlier in this batch.  keys: the entry's search keys;
- * its root key (1..511 bytes) is required, since the candidates are the
- * entries under it.  All borrowed for the call.  Returns 0, ST_ENOTFOUND,
- * CL_EINVAL without a root key, ST_ECORRUPT or an LMDB code. */
-int st_batch_entry_find(struct st_batch *b, const struct st_keys *keys, const uint8_t *leaf_bytes,
-    size_t len, uint64_t *index) __attribute__((warn_unused_result));
+/* Index of the entry whose leaf bytes are exactly leaf_bytes (len bytes, leaf
+ * hash `leaf`), as committed or as put earlier in this batch: the leaf index
+ * for entries below "leaves_upto", then the entries from there on under the
+ * same root key (1..511 bytes, required), compared in full: at most
+ * ST_LEAF_LAG plus the batch's.  All borrowed for the call.  Returns 0,
+ * ST_ENOTFOUND, CL_EINVAL without a root key, ST_ECORRUPT or an LMDB code. */
+int st_batch_entry_find(struct st_batch *b, const uint8_t leaf[MT_HASH_LEN],
+    const struct st_keys *keys, const uint8_t *leaf_bytes, size_t len, uint64_t *index)
+    __attribute__((warn_unused_result));
 
 /* Add entry `index` (which must be the next index) with its leaf bytes and
  * search keys.  Returns 0 or an LMDB code (MDB_MAP_FULL...). */

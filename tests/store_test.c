@@ -65,12 +65,15 @@ put_range(struct st_batch *b, uint64_t from, uint64_t to, size_t body_len)
 static int
 find_body(struct st_batch *b, uint64_t i, size_t body_len, uint64_t *idx)
 {
-	uint8_t body[64] = {0};
+	uint8_t body[64] = {0}, leaf[MT_HASH_LEN];
 	char root[3] = {'r', (char)('0' + i % 3), 0};
 	struct st_keys k = {{root, NULL, NULL}, {2, 0, 0}};
 
 	memcpy(body, &i, sizeof i);
-	return st_batch_entry_find(b, &k, body, body_len, idx);
+	leaf_of(i, leaf);
+	if (body_len != 16)
+		leaf[0] ^= 1; /* another body, another leaf hash */
+	return st_batch_entry_find(b, leaf, &k, body, body_len, idx);
 }
 
 static void
@@ -209,7 +212,7 @@ test_dedup(void **state)
 	struct st *st;
 	struct st_batch *b;
 	uint64_t idx = 99;
-	uint8_t body[16] = {0};
+	uint8_t body[16] = {0}, nleaf[MT_HASH_LEN] = {0x42};
 	struct st_keys k = {{"r1", NULL, NULL}, {2, 0, 0}}, other = {{"r2", NULL, NULL}, {2, 0, 0}},
 	               none = {{NULL}, {0}};
 
@@ -228,14 +231,14 @@ test_dedup(void **state)
 	assert_int_equal(find_body(b, 1, 17, &idx), ST_ENOTFOUND); /* one byte more */
 	assert_int_equal(find_body(b, 9, 16, &idx), ST_ENOTFOUND);
 	memcpy(body, &(uint64_t){1}, 8);
-	assert_int_equal(st_batch_entry_find(b, &other, body, 16, &idx), ST_ENOTFOUND);
-	assert_int_equal(st_batch_entry_find(b, &none, body, 16, &idx), CL_EINVAL);
-	assert_int_equal(st_batch_entry_find(b, NULL, body, 16, &idx), CL_EINVAL);
+	assert_int_equal(st_batch_entry_find(b, nleaf, &other, body, 16, &idx), ST_ENOTFOUND);
+	assert_int_equal(st_batch_entry_find(b, nleaf, &none, body, 16, &idx), CL_EINVAL);
+	assert_int_equal(st_batch_entry_find(b, nleaf, NULL, body, 16, &idx), CL_EINVAL);
 	/* A new envelope, then the same one again in the same batch. */
 	memset(body, 0x77, sizeof body);
-	assert_int_equal(st_batch_entry_find(b, &k, body, 16, &idx), ST_ENOTFOUND);
+	assert_int_equal(st_batch_entry_find(b, nleaf, &k, body, 16, &idx), ST_ENOTFOUND);
 	assert_int_equal(st_batch_entry_put(b, 4, body, 16, &k), 0);
-	assert_int_equal(st_batch_entry_find(b, &k, body, 16, &idx), 0);
+	assert_int_equal(st_batch_entry_find(b, nleaf, &k, body, 16, &idx), 0);
 	assert_int_equal(idx, 4);
 	assert_int_equal(st_batch_size_put(b, 5), 0);
 	assert_int_equal(st_batch_commit(b), 0);
@@ -243,7 +246,7 @@ test_dedup(void **state)
 	st_close(st);
 	assert_int_equal(st_open(dir, (size_t)16 << 20, &st, why), 0);
 	assert_int_equal(st_batch_begin(st, &b), 0);
-	assert_int_equal(st_batch_entry_find(b, &k, body, 16, &idx), 0);
+	assert_int_equal(st_batch_entry_find(b, nleaf, &k, body, 16, &idx), 0);
 	assert_int_equal(idx, 4);
 	assert_int_equal(find_body(b, 2, 16, &idx), 0);
 	assert_int_equal(idx, 2);
@@ -317,6 +320,15 @@ test_leaf_fold(void **state)
 		size += steps[s];
 		assert_int_equal(st_batch_size_put(b, size), 0);
 		assert_int_equal(st_batch_commit(b), 0);
+
+		/* Deduplication finds entries on both sides of "leaves_upto". */
+		assert_int_equal(st_batch_begin(st, &b), 0);
+		for (uint64_t i = 0; i < size; i += (i + 1 < size && i < size - 600 ? 499 : 1)) {
+			assert_int_equal(find_body(b, i, 16, &idx), 0);
+			assert_int_equal(idx, i);
+		}
+		assert_int_equal(find_body(b, size, 16, &idx), ST_ENOTFOUND);
+		st_batch_abort(b);
 
 		st_close(st);
 		env = raw_open(dir, &txn, &meta, &leaves);
