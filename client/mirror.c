@@ -1,0 +1,535 @@
+/*
+ * mirror.c: the tlog-tiles directory writer of closurelog mirror
+ * (mirror.h).
+ *
+ * The tiles are made here from the entries rather than copied from the
+ * log: level 0 holds the leaf hashes the follower computed, and each full
+ * tile of level L folds into one hash of level L+1.  The follower checks
+ * every one of those hashes against the log's own tiles and the final
+ * root against the signed checkpoint, so a run that returns 0 has proven
+ * every byte written here.  Only the right edge of each level (at most 255
+ * hashes, the partial tile) is carried across runs; it is read back from
+ * the output and checked against the tree kept in the state before use.
+ */
+#include "mirror.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cl.h"
+#include "cli.h"
+#include "tile.h"
+
+#define LEVELS     (64 / MT_TILE_HEIGHT)
+#define TILE_MAX   (MT_TILE_WIDTH * MT_HASH_LEN)
+#define BUNDLE_MAX ((size_t)MT_TILE_WIDTH * (2 + CL_ENTRY_MAX))
+#define PATH_MAX_  4096
+#define BASE_MAX   (PATH_MAX_ - 128) /* the output and staging directories */
+
+struct level {
+	uint64_t index; /* the tile being filled */
+	unsigned n;     /* hashes in it so far */
+	uint64_t index0;
+	unsigned n0; /* the same at cli_mirror_resume, for pruning */
+	uint8_t h[MT_TILE_WIDTH][MT_HASH_LEN];
+};
+
+struct staged {
+	char path[MT_TILE_PATH_MAX]; /* under the output directory */
+	bool full;
+};
+
+struct cli_mirror {
+	char out[BASE_MAX], stage[BASE_MAX];
+	uint64_t start, size;
+	struct level lv[LEVELS];
+	uint8_t *bundle; /* the entry bundle being filled */
+	size_t blen, bcap;
+	struct staged *st;
+	size_t nst, stcap;
+	char w[CLI_MSG_MAX];
+};
+
+static int __attribute__((format(printf, 3, 4))) fail(char *why, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, CLI_MSG_MAX, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static void
+stage_name(const struct cli_mirror *m, size_t i, char out[PATH_MAX_])
+{
+	snprintf(out, PATH_MAX_, "%s/%zu", m->stage, i);
+}
+
+/* Remove every file in the staging directory. */
+static void
+stage_clear(const char *stage)
+{
+	DIR *d = opendir(stage);
+	struct dirent *e;
+	char p[PATH_MAX_];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(p, sizeof p, "%s/%s", stage, e->d_name) < sizeof p)
+			unlink(p);
+	}
+	closedir(d);
+}
+
+static int
+dir_fsync(const char *dir, char *why)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0 || fsync(fd) != 0)
+		rc = errno;
+	if (fd >= 0)
+		close(fd);
+	return rc != 0 ? fail(why, rc, "%s: %s", dir, strerror(rc)) : 0;
+}
+
+/* mkdir -p for the parent directories of out/rel (rel has no leading '/'),
+ * each new directory made durable in its parent. */
+static int
+parents_make(const struct cli_mirror *m, const char *rel, char *why)
+{
+	char p[PATH_MAX_];
+	size_t base = strlen(m->out) + 1;
+	int rc;
+
+	if ((size_t)snprintf(p, sizeof p, "%s/%s", m->out, rel) >= sizeof p)
+		return fail(why, ENAMETOOLONG, "%s/%s: path too long", m->out, rel);
+	for (char *s = p + base; (s = strchr(s, '/')) != NULL; s++) {
+		*s = '\0';
+		if (mkdir(p, 0755) == 0) {
+			char *up = strrchr(p, '/');
+
+			*up = '\0';
+			rc = dir_fsync(p, why);
+			*up = '/';
+			if (rc != 0)
+				return rc;
+		} else if (errno != EEXIST) {
+			rc = errno;
+			return fail(why, rc, "%s: %s", p, strerror(rc));
+		}
+		*s = '/';
+	}
+	return 0;
+}
+
+/* Write a tile or bundle to the staging directory. */
+static int
+stage(struct cli_mirror *m, const struct mt_tile *t, const void *buf, size_t len, char *why)
+{
+	char name[PATH_MAX_];
+	struct staged *s;
+	int rc;
+
+	if (m->nst == m->stcap) {
+		size_t cap = m->stcap ? 2 * m->stcap : 64;
+
+		if ((s = realloc(m->st, cap * sizeof *s)) == NULL)
+			return fail(why, ENOMEM, "out of memory");
+		m->st = s;
+		m->stcap = cap;
+	}
+	s = &m->st[m->nst];
+	if (mt_tile_path(t, s->path) != 0)
+		return fail(why, CL_EINVAL, "tile %u/%" PRIu64 " has no path", t->level, t->index);
+	s->full = t->width == MT_TILE_WIDTH;
+	stage_name(m, m->nst, name);
+	if ((rc = cli_write_file(name, buf, len, 0644, why)) != 0)
+		return rc;
+	m->nst++;
+	return 0;
+}
+
+int
+cli_mirror_new(struct cli_mirror **mp, const char *out, const char *stage_dir, char *why)
+{
+	struct cli_mirror *m;
+
+	*mp = NULL;
+	if (strlen(out) >= BASE_MAX || strlen(stage_dir) >= BASE_MAX)
+		return fail(why, ENAMETOOLONG, "%s: path too long", out);
+	if ((m = calloc(1, sizeof *m)) == NULL)
+		return fail(why, ENOMEM, "out of memory");
+	snprintf(m->out, sizeof m->out, "%s", out);
+	snprintf(m->stage, sizeof m->stage, "%s", stage_dir);
+	if (mkdir(m->stage, 0700) != 0 && errno != EEXIST) {
+		int rc = errno;
+
+		free(m);
+		return fail(why, rc, "%s: %s", stage_dir, strerror(rc));
+	}
+	stage_clear(m->stage);
+	*mp = m;
+	return 0;
+}
+
+void
+cli_mirror_free(struct cli_mirror *m)
+{
+	if (m == NULL)
+		return;
+	stage_clear(m->stage);
+	free(m->st);
+	free(m->bundle);
+	free(m);
+}
+
+static int
+bundle_add(struct cli_mirror *m, const uint8_t *data, size_t len, char *why)
+{
+	if (len > CL_ENTRY_MAX || len > 0xffff)
+		return fail(why, CL_EINVAL, "an entry of %zu bytes does not fit a bundle", len);
+	if (m->bcap - m->blen < 2 + len) {
+		size_t cap = m->bcap ? 2 * m->bcap : 65536;
+		uint8_t *b;
+
+		while (cap - m->blen < 2 + len)
+			cap *= 2;
+		if (cap > BUNDLE_MAX)
+			cap = BUNDLE_MAX;
+		if ((b = realloc(m->bundle, cap)) == NULL)
+			return fail(why, ENOMEM, "out of memory");
+		m->bundle = b;
+		m->bcap = cap;
+	}
+	m->bundle[m->blen++] = (uint8_t)(len >> 8);
+	m->bundle[m->blen++] = (uint8_t)len;
+	memcpy(m->bundle + m->blen, data, len);
+	m->blen += len;
+	return 0;
+}
+
+/* The hash of level L+1 that full tile lv (at level L) folds into. */
+static int
+tile_fold(const struct level *lv, unsigned level, uint8_t out[MT_HASH_LEN])
+{
+	struct mt_tile t = {lv->index, MT_TILE_WIDTH, (uint8_t)level, false};
+	const uint8_t *data = lv->h[0];
+	struct mt_tileset set = {&t, &data, 1};
+	uint8_t half[2][MT_HASH_LEN];
+	struct mt_node nodes[2] = {
+	    {2 * lv->index, (uint8_t)(level * MT_TILE_HEIGHT + MT_TILE_HEIGHT - 1)},
+	    {2 * lv->index + 1, (uint8_t)(level * MT_TILE_HEIGHT + MT_TILE_HEIGHT - 1)},
+	};
+
+	if (mt_tileset_read(&set, nodes, 2, half) != 0)
+		return CL_EINVAL;
+	mt_node_hash(out, half[0], half[1]);
+	return 0;
+}
+
+/* Add a hash at level L; stage and fold the tile it completes. */
+static int
+push(struct cli_mirror *m, unsigned level, const uint8_t h[MT_HASH_LEN], char *why)
+{
+	struct level *lv = &m->lv[level];
+	uint8_t up[MT_HASH_LEN];
+	int rc;
+
+	memcpy(lv->h[lv->n++], h, MT_HASH_LEN);
+	if (lv->n < MT_TILE_WIDTH)
+		return 0;
+	if ((rc = stage(m, &(struct mt_tile){lv->index, MT_TILE_WIDTH, (uint8_t)level, false},
+	         lv->h, TILE_MAX, why)) != 0)
+		return rc;
+	if (level == 0) {
+		if ((rc = stage(m, &(struct mt_tile){lv->index, MT_TILE_WIDTH, 0, true}, m->bundle,
+		         m->blen, why)) != 0)
+			return rc;
+		m->blen = 0;
+	}
+	if (tile_fold(lv, level, up) != 0)
+		return fail(why, CL_EINVAL, "cannot fold tile %u/%" PRIu64, level, lv->index);
+	lv->n = 0;
+	lv->index++;
+	if (level + 1 >= LEVELS)
+		return 0; /* a 2^64-leaf tree has no level-8 tile */
+	return push(m, level + 1, up, why);
+}
+
+int
+cli_mirror_entry(void *ctx, const struct cli_follow_entry *e, char *why)
+{
+	struct cli_mirror *m = ctx;
+	int rc;
+
+	if (e->index != m->size)
+		return fail(why, CL_EINVAL, "entry %" PRIu64 " out of order (expected %" PRIu64 ")",
+		    e->index, m->size);
+	if ((rc = bundle_add(m, e->data, e->len, why)) != 0 ||
+	    (rc = push(m, 0, e->leaf_hash, why)) != 0)
+		return rc;
+	m->size++;
+	return 0;
+}
+
+/* Read the output's partial file t (width t->width) into buf. */
+static int
+partial_read(const struct cli_mirror *m, const struct mt_tile *t, size_t cap, uint8_t **buf,
+    size_t *len, char *why)
+{
+	char rel[MT_TILE_PATH_MAX], p[PATH_MAX_];
+	char w[CLI_MSG_MAX];
+	int rc;
+
+	if (mt_tile_path(t, rel) != 0)
+		return fail(why, CL_EINVAL, "tile %u/%" PRIu64 " has no path", t->level, t->index);
+	snprintf(p, sizeof p, "%s/%s", m->out, rel);
+	if ((rc = cli_read_file(p, cap, buf, len, w)) != 0)
+		return fail(why, rc == ENOENT ? ENOENT : CL_EINVAL, "%s", w);
+	return 0;
+}
+
+/* Load and check the partial entry bundle at level 0 (width w, tile idx). */
+static int
+resume_bundle(struct cli_mirror *m, uint64_t idx, unsigned w, char *why)
+{
+	struct mt_tile t = {idx, (uint16_t)w, 0, true};
+	uint8_t *b = NULL;
+	const uint8_t *q, *end;
+	size_t len;
+	int rc;
+
+	if ((rc = partial_read(m, &t, BUNDLE_MAX, &b, &len, why)) != 0)
+		return rc;
+	q = b;
+	end = b + len;
+	for (unsigned j = 0; j < w; j++) {
+		size_t elen;
+
+		if (end - q < 2 || (size_t)(end - q - 2) < ((size_t)q[0] << 8 | q[1])) {
+			rc = fail(why, CL_EINVAL, "%s/tile/entries/...: truncated bundle", m->out);
+			goto out;
+		}
+		elen = (size_t)q[0] << 8 | q[1];
+		mt_leaf_hash(m->lv[0].h[j], q + 2, elen);
+		q += 2 + elen;
+	}
+	if (q != end) {
+		rc =
+		    fail(why, CL_EINVAL, "%s: the partial entry bundle has trailing bytes", m->out);
+		goto out;
+	}
+	if ((m->bundle = malloc(len > 0 ? len : 1)) == NULL) {
+		rc = fail(why, ENOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(m->bundle, b, len);
+	m->blen = m->bcap = len;
+out:
+	free(b);
+	return rc;
+}
+
+int
+cli_mirror_resume(struct cli_mirror *m, const struct mt_range *r, char *why)
+{
+	uint64_t s = r->size;
+	int rc;
+
+	m->start = m->size = s;
+	for (unsigned l = 0; l < LEVELS && l * MT_TILE_HEIGHT < 64 && (s >> (l * 8)) != 0; l++) {
+		struct level *lv = &m->lv[l];
+		unsigned w = (unsigned)((s >> (l * 8)) & 0xff);
+		struct mt_tile t = {
+		    l * 8 + 8 < 64 ? s >> (l * 8 + 8) : 0, (uint16_t)w, (uint8_t)l, false};
+		const uint8_t *data = lv->h[0];
+		struct mt_tileset set = {&t, &data, 1};
+
+		lv->index = lv->index0 = t.index;
+		lv->n = lv->n0 = w;
+		if (w == 0)
+			continue;
+		if (l == 0) {
+			if ((rc = resume_bundle(m, t.index, w, why)) != 0)
+				return rc;
+		} else {
+			uint8_t *b;
+			size_t len;
+
+			if ((rc = partial_read(m, &t, TILE_MAX, &b, &len, why)) != 0)
+				return rc;
+			if (len != (size_t)w * MT_HASH_LEN) {
+				free(b);
+				return fail(why, CL_EINVAL,
+				    "%s: the partial tile at level %u has %zu bytes, not %u hashes",
+				    m->out, l, len, w);
+			}
+			memcpy(lv->h, b, len);
+			free(b);
+		}
+		/* Each set bit of w is one node of the right edge, folded
+		 * from its share of the partial tile. */
+		for (unsigned bit = 0; bit < MT_TILE_HEIGHT; bit++) {
+			unsigned h = l * MT_TILE_HEIGHT + bit;
+			struct mt_node node = {(s >> h) - 1, (uint8_t)h};
+			uint8_t got[1][MT_HASH_LEN];
+
+			if (!(w >> bit & 1))
+				continue;
+			if (mt_tileset_read(&set, &node, 1, got) != 0 ||
+			    sodium_memcmp(got[0], r->hash[h], MT_HASH_LEN) != 0)
+				return fail(why, CL_EINVAL,
+				    "%s: the partial %s at level %u does not match the mirrored "
+				    "tree of size %" PRIu64,
+				    m->out, l == 0 ? "entry bundle" : "tile", l, s);
+		}
+	}
+	return 0;
+}
+
+/* Files are equal, or CL_EINVAL. */
+static int
+same_file(const char *a, const char *b, char *why)
+{
+	uint8_t *x = NULL, *y = NULL;
+	size_t nx, ny;
+	int rc;
+
+	if ((rc = cli_read_file(a, BUNDLE_MAX, &x, &nx, why)) == 0 &&
+	    (rc = cli_read_file(b, BUNDLE_MAX, &y, &ny, why)) == 0 &&
+	    (nx != ny || memcmp(x, y, nx) != 0))
+		rc = fail(why, CL_EINVAL,
+		    "%s already exists and differs from the log's: the mirror was altered "
+		    "(remove the file to let the mirror write it again)",
+		    b);
+	free(x);
+	free(y);
+	return rc;
+}
+
+int
+cli_mirror_publish(struct cli_mirror *m, char *why)
+{
+	char from[PATH_MAX_], to[PATH_MAX_], dir[PATH_MAX_] = "";
+	int rc;
+
+	for (unsigned l = 0; l < LEVELS; l++) {
+		struct level *lv = &m->lv[l];
+
+		if (lv->n == 0)
+			continue;
+		if ((rc = stage(m, &(struct mt_tile){lv->index, (uint16_t)lv->n, (uint8_t)l, false},
+		         lv->h, (size_t)lv->n * MT_HASH_LEN, why)) != 0)
+			return rc;
+		if (l == 0 &&
+		    (rc = stage(m, &(struct mt_tile){lv->index, (uint16_t)lv->n, 0, true},
+		         m->bundle, m->blen, why)) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < m->nst; i++) {
+		const struct staged *s = &m->st[i];
+		char *slash;
+
+		stage_name(m, i, from);
+		snprintf(to, sizeof to, "%s/%s", m->out, s->path);
+		if ((rc = parents_make(m, s->path, why)) != 0)
+			return rc;
+		if (!s->full) {
+			if (rename(from, to) != 0)
+				return fail(why, errno, "%s: %s", to, strerror(errno));
+		} else if (link(from, to) != 0) {
+			if (errno != EEXIST)
+				return fail(why, errno, "%s: %s", to, strerror(errno));
+			if ((rc = same_file(from, to, why)) != 0)
+				return rc;
+		}
+		/* One fsync per directory: consecutive files share one. */
+		slash = strrchr(to, '/');
+		*slash = '\0';
+		if (strcmp(dir, to) != 0) {
+			if (dir[0] != '\0' && (rc = dir_fsync(dir, why)) != 0)
+				return rc;
+			snprintf(dir, sizeof dir, "%s", to);
+		}
+	}
+	if (dir[0] != '\0' && (rc = dir_fsync(dir, why)) != 0)
+		return rc;
+	stage_clear(m->stage);
+	m->nst = 0;
+	return 0;
+}
+
+/* Remove from the .p directory of tile (level, index, entries) every file
+ * but `keep` (a width; 0 keeps none, and removes the directory). */
+static unsigned
+prune_dir(const struct cli_mirror *m, unsigned level, uint64_t index, bool entries, unsigned keep)
+{
+	struct mt_tile t = {index, 1, (uint8_t)level, entries};
+	char rel[MT_TILE_PATH_MAX], p[PATH_MAX_], f[PATH_MAX_ + 300], k[8];
+	unsigned bad = 0;
+	struct dirent *e;
+	DIR *d;
+
+	if (mt_tile_path(&t, rel) != 0)
+		return 1;
+	*strrchr(rel, '/') = '\0';
+	snprintf(p, sizeof p, "%s/%s", m->out, rel);
+	snprintf(k, sizeof k, "%u", keep);
+	if ((d = opendir(p)) == NULL)
+		return errno == ENOENT ? 0 : 1;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    (keep != 0 && strcmp(e->d_name, k) == 0))
+			continue;
+		snprintf(f, sizeof f, "%s/%s", p, e->d_name);
+		if (unlink(f) != 0)
+			bad++;
+	}
+	closedir(d);
+	if (keep == 0 && rmdir(p) != 0)
+		bad++;
+	return bad;
+}
+
+unsigned
+cli_mirror_prune(struct cli_mirror *m)
+{
+	unsigned bad = 0;
+
+	for (unsigned l = 0; l < LEVELS; l++) {
+		const struct level *lv = &m->lv[l];
+
+		/* The current tile keeps its one partial (stale ones a crashed
+		 * run left go too); the one that was partial and is now full
+		 * loses its .p directory. */
+		for (int e = 0; e <= (l == 0); e++) {
+			if (lv->n != 0)
+				bad += prune_dir(m, l, lv->index, e, lv->n);
+			if (lv->n0 != 0 && lv->index0 != lv->index)
+				bad += prune_dir(m, l, lv->index0, e, 0);
+		}
+	}
+	return bad;
+}
+
+uint64_t
+cli_mirror_added(const struct cli_mirror *m)
+{
+	return m->size - m->start;
+}
