@@ -320,19 +320,22 @@ resume_bundle(struct cli_mirror *m, uint64_t idx, unsigned w, char *why)
 	q = b;
 	end = b + len;
 	for (unsigned j = 0; j < w; j++) {
+		const uint8_t *e;
 		size_t elen;
 
-		if (end - q < 2 || (size_t)(end - q - 2) < ((size_t)q[0] << 8 | q[1])) {
-			rc = fail(why, CL_EINVAL, "%s/tile/entries/...: truncated bundle", m->out);
+		if (mt_bundle_next(&q, end, &e, &elen) != 0) {
+			rc = fail(why, CL_EINVAL,
+			    "%s: the partial entry bundle at size %" PRIu64 " is truncated", m->out,
+			    m->size);
 			goto out;
 		}
-		elen = (size_t)q[0] << 8 | q[1];
-		mt_leaf_hash(m->lv[0].h[j], q + 2, elen);
-		q += 2 + elen;
+		mt_leaf_hash(m->lv[0].h[j], e, elen);
 	}
 	if (q != end) {
-		rc =
-		    fail(why, CL_EINVAL, "%s: the partial entry bundle has trailing bytes", m->out);
+		rc = fail(why, CL_EINVAL,
+		    "%s: the partial entry bundle at size %" PRIu64
+		    " has bytes after its %u entries",
+		    m->out, m->size, w);
 		goto out;
 	}
 	if ((m->bundle = malloc(len > 0 ? len : 1)) == NULL) {
