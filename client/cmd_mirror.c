@@ -139,7 +139,7 @@ report(struct mirror *m, int code, const char *status, const char *fmt, ...)
 static int
 refuse(struct mirror *m, const char *what)
 {
-	char vkey[NOTE_VKEY_MAX];
+	char vkey[NOTE_VKEY_MAX], why[CLI_MSG_MAX];
 	const char *argv[12];
 	int argc = 0, rc;
 
@@ -162,7 +162,11 @@ refuse(struct mirror *m, const char *what)
 	if (rc != CLI_OK)
 		return rc;
 	/* The log's own consistency proof satisfied the auditor, but its tiles
-	 * do not: the log serves inconsistent data, which is not mirrored. */
+	 * do not: the log serves inconsistent data, which is not mirrored.  The
+	 * auditor trusted the new checkpoint; the mirror goes back to its own. */
+	if (cli_state_open(&m->st, m->sdir, why) != 0 ||
+	    cli_state_checkpoint_save(&m->st, m->old_note, m->old_len, why) != 0)
+		cli_warn("%s", why);
 	return cli_fail(CLI_FAIL, "%s: the log's tiles disagree with its consistency proof", what);
 }
 
@@ -182,15 +186,24 @@ extends(struct mirror *m)
 		return true;
 	if ((tp = malloc(sizeof *tp)) == NULL)
 		return false;
-	ok = cli_follow_tiles_prove(m->follow, m->old.size, m->cur.size, tp, why) == 0 &&
-	    sodium_memcmp(tp->large_root, m->cur.root, MT_HASH_LEN) == 0 &&
-	    sodium_memcmp(tp->small_root, m->old.root, MT_HASH_LEN) == 0 &&
+	ok = false;
+	if (cli_follow_tiles_prove(m->follow, m->old.size, m->cur.size, tp, why) != 0)
+		;
+	else if (sodium_memcmp(tp->large_root, m->cur.root, MT_HASH_LEN) != 0)
+		snprintf(why, sizeof why,
+		    "they give another root at size %" PRIu64 " than its checkpoint", m->cur.size);
+	else if (sodium_memcmp(tp->small_root, m->old.root, MT_HASH_LEN) != 0 ||
 	    mt_consistency_verify(
-	        m->old.size, m->cur.size, m->old.root, m->cur.root, tp->path[0], tp->n_path) == 0;
+	        m->old.size, m->cur.size, m->old.root, m->cur.root, tp->path[0], tp->n_path) != 0)
+		snprintf(why, sizeof why,
+		    "they give another root at size %" PRIu64 " than the checkpoint mirrored",
+		    m->old.size);
+	else
+		ok = true;
 	if (!ok)
 		cli_warn("consistency from %" PRIu64 " to %" PRIu64
-		         " not proven from the tiles%s%s",
-		    m->old.size, m->cur.size, why[0] != '\0' ? ": " : "", why);
+		         " not proven from the log's tiles: %s",
+		    m->old.size, m->cur.size, why);
 	free(tp);
 	return ok;
 }

@@ -280,6 +280,24 @@ nginx_stop(void)
 	nginx_pid = 0;
 }
 
+static bool
+evidence_find(const char *st, char *out, size_t cap)
+{
+	DIR *d = opendir(st);
+	struct dirent *e;
+	bool found = false;
+
+	assert_non_null(d);
+	while (!found && (e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "evidence-", 9) == 0) {
+			snprintf(out, cap, "%s/%s", st, e->d_name);
+			found = true;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
 /* audit --full of url with a fresh state directory named st. */
 static int
 audit_full(struct h_run *r, const char *url, const char *st)
@@ -292,7 +310,7 @@ static void
 test_mirror_nginx(void **state)
 {
 	struct load l = {&srv, 700, 0};
-	char out[700], out2[700], url[128], stale[700];
+	char out[700], out2[700], url[128], stale[700], ev[1200];
 	struct h_run r;
 	pthread_t t;
 	int runs = 0;
@@ -377,6 +395,18 @@ test_mirror_nginx(void **state)
 	expect(&r, 0, "mirrored entries 0..809", "mirroring again from the first entry");
 	audit_full(&r, url, "audit6");
 	expect(&r, 0, "entries 0..809 rebuilt and validated", NULL);
+	/* A mirror serving a tile that contradicts its checkpoint is not
+	 * mirrored further: the second mirror stays as it was and keeps what
+	 * it saw (unproven: no fork is proven by bad tiles alone). */
+	flip(h_path(out, "tile/0/003.p/42"), 33);
+	mirror(&r, url, srv.pub, out2);
+	expect(&r, 1, NULL, "unproven");
+	assert_int_equal(file_size(h_path(out2, "checkpoint")), 800);
+	assert_true(evidence_find(h_path(out2, ".closurelog-mirror"), ev, sizeof ev));
+	flip(h_path(out, "tile/0/003.p/42"), 33);
+	mirror(&r, url, srv.pub, out2);
+	expect(&r, 0, "mirrored entries 800..809", NULL);
+	assert_int_equal(diff_mirrors(out, out2), 0);
 	flip(h_path(out, "tile/0/001"), 7);
 	flip(h_path(out, "tile/entries/003.p/42"), 9);
 	submit(&srv, 1);
@@ -396,24 +426,6 @@ copy_file(const char *from, const char *to, mode_t mode)
 	h_write(to, b, len);
 	assert_int_equal(chmod(to, mode), 0);
 	free(b);
-}
-
-static bool
-evidence_find(const char *st, char *out, size_t cap)
-{
-	DIR *d = opendir(st);
-	struct dirent *e;
-	bool found = false;
-
-	assert_non_null(d);
-	while (!found && (e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, "evidence-", 9) == 0) {
-			snprintf(out, cap, "%s/%s", st, e->d_name);
-			found = true;
-		}
-	}
-	closedir(d);
-	return found;
 }
 
 static void
