@@ -478,13 +478,13 @@ cli_mirror_publish(struct cli_mirror *m, char *why)
 	return 0;
 }
 
-/* Remove from the .p directory of tile (level, index, entries) every file
- * but `keep` (a width; 0 keeps none, and removes the directory). */
+/* Remove the .p directory of tile (level, index, entries), which is full:
+ * returns the number of names that could not be removed. */
 static unsigned
-prune_dir(const struct cli_mirror *m, unsigned level, uint64_t index, bool entries, unsigned keep)
+prune_dir(const struct cli_mirror *m, unsigned level, uint64_t index, bool entries)
 {
 	struct mt_tile t = {index, 1, (uint8_t)level, entries};
-	char rel[MT_TILE_PATH_MAX], p[PATH_MAX_], f[PATH_MAX_ + 300], k[8];
+	char rel[MT_TILE_PATH_MAX], p[PATH_MAX_], f[PATH_MAX_ + 300];
 	unsigned bad = 0;
 	struct dirent *e;
 	DIR *d;
@@ -493,19 +493,17 @@ prune_dir(const struct cli_mirror *m, unsigned level, uint64_t index, bool entri
 		return 1;
 	*strrchr(rel, '/') = '\0';
 	snprintf(p, sizeof p, "%s/%s", m->out, rel);
-	snprintf(k, sizeof k, "%u", keep);
 	if ((d = opendir(p)) == NULL)
 		return errno == ENOENT ? 0 : 1;
 	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-		    (keep != 0 && strcmp(e->d_name, k) == 0))
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		snprintf(f, sizeof f, "%s/%s", p, e->d_name);
 		if (unlink(f) != 0)
 			bad++;
 	}
 	closedir(d);
-	if (keep == 0 && rmdir(p) != 0)
+	if (rmdir(p) != 0)
 		bad++;
 	return bad;
 }
@@ -515,17 +513,16 @@ cli_mirror_prune(struct cli_mirror *m)
 {
 	unsigned bad = 0;
 
+	/* Every tile that became full in this run loses its partials; a tile
+	 * still partial keeps all of its widths, since each was implied by a
+	 * checkpoint this mirror (or a crashed run of it) may have served. */
 	for (unsigned l = 0; l < LEVELS; l++) {
 		const struct level *lv = &m->lv[l];
 
-		/* The current tile keeps its one partial (stale ones a crashed
-		 * run left go too); the one that was partial and is now full
-		 * loses its .p directory. */
-		for (int e = 0; e <= (l == 0); e++) {
-			if (lv->n != 0)
-				bad += prune_dir(m, l, lv->index, e, lv->n);
-			if (lv->n0 != 0 && lv->index0 != lv->index)
-				bad += prune_dir(m, l, lv->index0, e, 0);
+		for (uint64_t i = lv->index0; i < lv->index; i++) {
+			bad += prune_dir(m, l, i, false);
+			if (l == 0)
+				bad += prune_dir(m, l, i, true);
 		}
 	}
 	return bad;

@@ -9,9 +9,9 @@
  * directory, and cli_mirror_publish moves them into the output directory
  * only after the follower has bound the run to a signed checkpoint.  Full
  * tiles and bundles are written once: one already there must hold the same
- * bytes, or publishing stops.  Partial tiles (.p/W) are replaced as the log
- * grows: cli_mirror_prune removes those no longer implied by the
- * checkpoint, once the new checkpoint is in place.
+ * bytes, or publishing stops.  Partial tiles (.p/W) are written under a
+ * new name as the log grows; cli_mirror_prune removes them once their tile
+ * is full and the checkpoint implying it is in place.
  *
  * Every function that fails writes one line to why (CLI_MSG_MAX bytes)
  * naming the file; the codes are 0, CL_EINVAL (a file that does not check
@@ -56,10 +56,12 @@ int cli_mirror_entry(void *ctx, const struct cli_follow_entry *e, char *why);
  * altered), or errno. */
 int cli_mirror_publish(struct cli_mirror *m, char *why) __attribute__((warn_unused_result));
 
-/* After the checkpoint for the size reached is in place: remove the
- * partial tiles and bundles of the tiles touched since cli_mirror_resume
- * that this size does not imply.  Best effort: returns the number of files
- * that could not be removed. */
+/* After the checkpoint for the size reached is in place: remove the .p
+ * directory (every partial width) of each tile and bundle that became full
+ * since cli_mirror_resume.  A tile still partial keeps all its widths: the
+ * spec has a log serve the partials of every size it published, until the
+ * full tile exists.  Best effort: returns the number of names that could
+ * not be removed. */
 unsigned cli_mirror_prune(struct cli_mirror *m);
 
 /* Number of entries added since cli_mirror_resume. */
