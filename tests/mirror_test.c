@@ -6,17 +6,20 @@
  * resuming after more entries (the partials of tiles now full removed), altered mirror
  * files caught by the auditor and by the mirror itself, and a forked log
  * (two closurelogd sharing one key) refused with the mirror left as it was
- * and the fork evidence kept.
+ * and the fork evidence kept; missing witness cosignatures, a wrong key, a
+ * tampered state and a second mirror on one directory refused.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -461,8 +464,58 @@ test_fork(void **state)
 	submit(&srv, 5);
 	mirror(&r, srv.url, srv.pub, out);
 	expect(&r, 0, "mirrored entries 300..304", NULL);
-	h_server_stop(&srv, SIGTERM);
 	h_server_stop(&twin, SIGTERM);
+
+	/* A checkpoint without the cosignatures asked for is not mirrored. */
+	{
+		const char *wextra[] = {"--log", srv.vkey, NULL};
+		struct h_witness w;
+
+		h_witness_start(&w, path("witness"), wextra);
+		submit(&srv, 1);
+		h_closurelog(&r, "mirror", "--log", srv.url, "--log-key", srv.pub, "--out", out,
+		    "--witness", w.vkey, NULL);
+		expect(&r, 1, NULL, "witness");
+		assert_int_equal(file_size(h_path(out, "checkpoint")), 305);
+		h_closurelog(&r, "mirror", "--log", srv.url, "--log-key", srv.pub, "--out", out,
+		    "--witness-quorum", "1", NULL);
+		expect(&r, 2, NULL, "--witness");
+		h_witness_stop(&w, SIGTERM);
+	}
+	/* A wrong log key is refused before anything is written. */
+	h_closurelog(&r, "mirror", "--log", srv.url, "--log-key", su_ci_vkey, "--out", out, NULL);
+	expect(&r, 2, NULL, "not signed by the log key");
+	assert_int_equal(file_size(h_path(out, "checkpoint")), 305);
+	h_closurelog(
+	    &r, "mirror", "--log", srv.url, "--log-key", su_ci_vkey, "--out", path("fresh"), NULL);
+	expect(&r, 1, NULL, "does not verify");
+	assert_int_equal(access(path("fresh/checkpoint"), F_OK), -1);
+	assert_int_equal(access(path("fresh/tile"), F_OK), -1);
+	/* A state not signed by the log key is refused as tampered. */
+	{
+		const char *cp = h_path(out, ".closurelog-mirror/checkpoint");
+		size_t len;
+		uint8_t *keep = h_read(cp, &len);
+
+		flip(cp, len - 10);
+		mirror(&r, srv.url, srv.pub, out);
+		expect(&r, 2, NULL, "tampered");
+		h_write(cp, keep, len);
+		free(keep);
+	}
+	/* One mirror per directory. */
+	{
+		int fd = open(out, O_RDONLY | O_DIRECTORY);
+
+		assert_true(fd >= 0);
+		assert_int_equal(flock(fd, LOCK_EX), 0);
+		mirror(&r, srv.url, srv.pub, out);
+		expect(&r, 2, NULL, "another mirror is writing to it");
+		close(fd);
+	}
+	mirror(&r, srv.url, srv.pub, out);
+	expect(&r, 0, "mirrored entries 305..305", NULL);
+	h_server_stop(&srv, SIGTERM);
 }
 
 static void
