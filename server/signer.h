@@ -19,7 +19,7 @@ struct signer;
  * A key file readable by group or others is refused (CL_EKEYPERM).  The key
  * name must equal `name`.  Returns 0 or a CL_E* code / errno with why. */
 int signer_open(const char *key_path, const char *pub_path, const char *name, int create,
-    struct signer **out, char *why);
+    struct signer **out, char *why) __attribute__((warn_unused_result));
 
 /* Wipe and free.  NULL is fine. */
 void signer_close(struct signer *s);
@@ -31,6 +31,6 @@ void signer_verifier(const struct signer *s, struct note_verifier *v);
  * (STH_NOTE_MAX bytes suffice).  Ed25519 is deterministic, so the same
  * (size, root) always yields the same bytes.  Returns 0 or a CL_E* code. */
 int signer_checkpoint(const struct signer *s, uint64_t size, const uint8_t root[MT_HASH_LEN],
-    uint8_t *out, size_t cap, size_t *len);
+    uint8_t *out, size_t cap, size_t *len) __attribute__((warn_unused_result));
 
 #endif
