@@ -58,7 +58,6 @@ struct cli_mirror {
 	size_t blen, bcap;
 	struct staged *st;
 	size_t nst, stcap;
-	char w[CLI_MSG_MAX];
 };
 
 static int __attribute__((format(printf, 3, 4))) fail(char *why, int rc, const char *fmt, ...)
