@@ -7,7 +7,8 @@
  * files caught by the auditor and by the mirror itself, and a forked log
  * (two closurelogd sharing one key) refused with the mirror left as it was
  * and the fork evidence kept; missing witness cosignatures, a wrong key, a
- * tampered state and a second mirror on one directory refused.
+ * tampered state and a second mirror on one directory refused; and a
+ * mirror killed mid-run completed by the next.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -28,6 +29,7 @@
 
 #include "srvutil.h"
 #include "testutil.h"
+#include "tile.h"
 
 #define NGINX "/usr/sbin/nginx"
 
@@ -518,6 +520,93 @@ test_fork(void **state)
 	h_server_stop(&srv, SIGTERM);
 }
 
+/* Every tile and bundle a checkpoint of size n implies is in out. */
+static void
+implied_present(const char *out, uint64_t n)
+{
+	for (unsigned l = 0; l < 64 / MT_TILE_HEIGHT && (l == 0 || (n >> (8 * l)) != 0); l++) {
+		for (uint64_t i = 0; i < mt_tile_count(l, n); i++) {
+			struct mt_tile t = {i, (uint16_t)mt_tile_width(l, i, n), (uint8_t)l, false};
+			char rel[MT_TILE_PATH_MAX];
+
+			for (int e = 0; e <= (l == 0); e++) {
+				t.entries = e;
+				assert_int_equal(mt_tile_path(&t, rel), 0);
+				if (access(h_path(out, rel), F_OK) != 0)
+					fail_msg(
+					    "size %llu: %s is missing", (unsigned long long)n, rel);
+			}
+		}
+	}
+}
+
+/* SIGKILL a mirror in the middle of its run, at whatever point it has
+ * reached once it has staged a file: the next run completes the mirror,
+ * which then holds exactly what one uninterrupted run writes. */
+static void
+test_killed(void **state)
+{
+	char out[700], ref[700];
+	struct h_run r;
+	int killed = 0;
+
+	(void)state;
+	snprintf(out, sizeof out, "%s", path("mirror"));
+	snprintf(ref, sizeof ref, "%s", path("ref"));
+	su_start(&srv, dir, NULL);
+	for (int round = 0; round < 4; round++) {
+		const char *stage = h_path(out, ".closurelog-mirror/stage");
+		pid_t pid;
+		int ws;
+		bool done = false;
+
+		submit(&srv, 1500);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			int fd = open("/dev/null", O_WRONLY);
+
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+			execl(h_bin("closurelog"), "closurelog", "mirror", "--log", srv.url,
+			    "--log-key", srv.pub, "--out", out, (char *)NULL);
+			_exit(127);
+		}
+		/* Poll until it has staged something, or it is done. */
+		for (int i = 0; i < 200000 && !done; i++) {
+			DIR *d = opendir(stage);
+			struct dirent *e;
+
+			while (d != NULL && (e = readdir(d)) != NULL && !done)
+				done = e->d_name[0] != '.';
+			if (d != NULL)
+				closedir(d);
+			if (!done && waitpid(pid, &ws, WNOHANG) == pid)
+				break;
+			if (!done)
+				usleep(100);
+		}
+		if (done) {
+			kill(pid, SIGKILL);
+			killed++;
+		}
+		waitpid(pid, &ws, 0);
+		/* Whatever it left: every tile and bundle the served checkpoint
+		 * implies is there (the checkpoint is written last), and the next
+		 * run finishes the job. */
+		if (access(h_path(out, "checkpoint"), F_OK) == 0)
+			implied_present(out, file_size(h_path(out, "checkpoint")));
+		mirror(&r, srv.url, srv.pub, out);
+		expect(&r, 0, "OK: ", NULL);
+	}
+	fprintf(stderr, "test_killed: %d of 4 runs killed mid-run\n", killed);
+	mirror(&r, srv.url, srv.pub, ref);
+	expect(&r, 0, "mirrored entries 0..5999", NULL);
+	assert_true(h_tree_within(ref, out));
+	assert_true(same_files(h_path(ref, "checkpoint"), h_path(out, "checkpoint")));
+	h_server_stop(&srv, SIGTERM);
+}
+
 static void
 test_usage(void **state)
 {
@@ -563,6 +652,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mirror_nginx, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_killed, setup, teardown),
 	};
 
 	su_init();
