@@ -243,7 +243,7 @@ test_bad_input(void **state)
 		char url[128];
 		long status;
 
-		/* Far above an entry evhttp refuses it before reading it all. */
+		/* Far above an entry the server refuses it before reading it all. */
 		snprintf(url, sizeof url, "%s/v1/entries", s.url);
 		assert_int_equal(h_http("POST", url, big, 131072 + 1, &status, NULL, NULL), 0);
 		assert_int_equal(status, 413);

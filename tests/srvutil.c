@@ -196,6 +196,7 @@ blast_main(void *arg)
 {
 	struct blast *b = arg;
 	CURL *c = curl_easy_init();
+	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
 	char url[128];
 
 	snprintf(url, sizeof url, "%s/v1/entries", b->s->url);
@@ -205,6 +206,7 @@ blast_main(void *arg)
 		curl_easy_setopt(c, CURLOPT_URL, url);
 		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, b->envs[i]);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->lens[i]);
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, blast_sink);
@@ -218,6 +220,7 @@ blast_main(void *arg)
 	}
 	if (c != NULL)
 		curl_easy_cleanup(c);
+	curl_slist_free_all(hdr);
 	return NULL;
 }
 
