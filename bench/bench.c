@@ -479,7 +479,7 @@ check_answer(struct wire_arena *a, const struct note_verifier *lk, const uint8_t
 	mt_leaf_hash(leaf, env, env_len);
 	if (sodium_memcmp(leaf, sr.leaf_hash, 32) != 0 || sr.inclusion.b != c.size ||
 	    mt_inclusion_verify(
-	        leaf, sr.index, c.size, sr.inclusion.hashes[0], sr.inclusion.n, c.root) != 0)
+	        leaf, sr.index, c.size, MT_PATH(sr.inclusion.hashes), sr.inclusion.n, c.root) != 0)
 		return false;
 	*ck_size = c.size;
 	if (bundle != NULL) {

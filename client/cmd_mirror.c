@@ -36,6 +36,7 @@
 #include "cl.h"
 #include "cli.h"
 #include "cosig.h"
+#include "file.h"
 #include "follow.h"
 #include "http.h"
 #include "merkle.h"
@@ -60,10 +61,11 @@ static const char usage[] =
     "bundles are written once; DIR/checkpoint is replaced last, atomically.  Run it\n"
     "again (from cron or a timer) to catch up: it resumes where it stopped.\n"
     "\n"
-    "State is kept in DIR/" STATE_NAME "/ (mode 0700; one mirror at a time).  A log\n"
-    "whose new checkpoint does not extend the mirrored one is refused and the mirror\n"
-    "left unchanged; fork evidence is written to DIR/" STATE_NAME "/evidence-<time>.txt\n"
-    "(check it with closurelog verify-evidence).  See docs/mirror.md.\n"
+    "State is kept in DIR/" STATE_NAME "/ (mode 0700; one mirror at a time).\n"
+    "A log whose new checkpoint does not extend the mirrored one is refused and\n"
+    "the mirror left unchanged; fork evidence is written to\n"
+    "DIR/" STATE_NAME "/evidence-<time>.json (check it with\n"
+    "closurelog verify-evidence).  See docs/mirror.md.\n"
     "\n"
     "  --log URL       the log's URL prefix (closurelogd, or another mirror)\n"
     "  --log-key PUB   the log's verifier key, or a file holding it\n"
@@ -193,8 +195,8 @@ extends(struct mirror *m)
 		snprintf(why, sizeof why,
 		    "they give another root at size %" PRIu64 " than its checkpoint", m->cur.size);
 	else if (sodium_memcmp(tp->small_root, m->old.root, MT_HASH_LEN) != 0 ||
-	    mt_consistency_verify(
-	        m->old.size, m->cur.size, m->old.root, m->cur.root, tp->path[0], tp->n_path) != 0)
+	    mt_consistency_verify(m->old.size, m->cur.size, m->old.root, m->cur.root,
+	        MT_PATH(tp->path), tp->n_path) != 0)
 		snprintf(why, sizeof why,
 		    "they give another root at size %" PRIu64 " than the checkpoint mirrored",
 		    m->old.size);
@@ -271,7 +273,7 @@ out:
 		char path[CLI_STATE_PATH_MAX + 16];
 
 		snprintf(path, sizeof path, "%s/checkpoint", m->out);
-		if (cli_write_file(path, m->new_note, m->new_len, 0644, why) != 0)
+		if (cl_file_write(path, m->new_note, m->new_len, 0644, 0, why) != 0)
 			rc = report(m, CLI_FAIL, "error", "%s", why);
 		else if (cli_mirror_prune(w) != 0)
 			cli_warn("some partial tiles no longer needed could not be removed");

@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 
 #include "cl.h"
 #include "cli.h"
+#include "file.h"
 #include "tile.h"
 
 #define LEVELS     (64 / MT_TILE_HEIGHT)
@@ -59,16 +59,6 @@ struct cli_mirror {
 	struct staged *st;
 	size_t nst, stcap;
 };
-
-static int __attribute__((format(printf, 3, 4))) fail(char *why, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, CLI_MSG_MAX, fmt, ap);
-	va_end(ap);
-	return rc;
-}
 
 static void
 stage_name(const struct cli_mirror *m, size_t i, char out[PATH_MAX_])
@@ -104,7 +94,7 @@ dir_fsync(const char *dir, char *why)
 		rc = errno;
 	if (fd >= 0)
 		close(fd);
-	return rc != 0 ? fail(why, rc, "%s: %s", dir, strerror(rc)) : 0;
+	return rc != 0 ? cli_why(why, rc, "%s: %s", dir, strerror(rc)) : 0;
 }
 
 /* mkdir -p for the parent directories of out/rel (rel has no leading '/'),
@@ -117,7 +107,7 @@ parents_make(const struct cli_mirror *m, const char *rel, char *why)
 	int rc;
 
 	if ((size_t)snprintf(p, sizeof p, "%s/%s", m->out, rel) >= sizeof p)
-		return fail(why, ENAMETOOLONG, "%s/%s: path too long", m->out, rel);
+		return cli_why(why, ENAMETOOLONG, "%s/%s: path too long", m->out, rel);
 	for (char *s = p + base; (s = strchr(s, '/')) != NULL; s++) {
 		*s = '\0';
 		if (mkdir(p, 0755) == 0) {
@@ -130,7 +120,7 @@ parents_make(const struct cli_mirror *m, const char *rel, char *why)
 				return rc;
 		} else if (errno != EEXIST) {
 			rc = errno;
-			return fail(why, rc, "%s: %s", p, strerror(rc));
+			return cli_why(why, rc, "%s: %s", p, strerror(rc));
 		}
 		*s = '/';
 	}
@@ -149,16 +139,17 @@ stage(struct cli_mirror *m, const struct mt_tile *t, const void *buf, size_t len
 		size_t cap = m->stcap ? 2 * m->stcap : 64;
 
 		if ((s = realloc(m->st, cap * sizeof *s)) == NULL)
-			return fail(why, ENOMEM, "out of memory");
+			return cli_why(why, ENOMEM, "out of memory");
 		m->st = s;
 		m->stcap = cap;
 	}
 	s = &m->st[m->nst];
 	if (mt_tile_path(t, s->path) != 0)
-		return fail(why, CL_EINVAL, "tile %u/%" PRIu64 " has no path", t->level, t->index);
+		return cli_why(
+		    why, CL_EINVAL, "tile %u/%" PRIu64 " has no path", t->level, t->index);
 	s->full = t->width == MT_TILE_WIDTH;
 	stage_name(m, m->nst, name);
-	if ((rc = cli_write_file(name, buf, len, 0644, why)) != 0)
+	if ((rc = cl_file_write(name, buf, len, 0644, 0, why)) != 0)
 		return rc;
 	m->nst++;
 	return 0;
@@ -171,16 +162,16 @@ cli_mirror_new(struct cli_mirror **mp, const char *out, const char *stage_dir, c
 
 	*mp = NULL;
 	if (strlen(out) >= BASE_MAX || strlen(stage_dir) >= BASE_MAX)
-		return fail(why, ENAMETOOLONG, "%s: path too long", out);
+		return cli_why(why, ENAMETOOLONG, "%s: path too long", out);
 	if ((m = calloc(1, sizeof *m)) == NULL)
-		return fail(why, ENOMEM, "out of memory");
+		return cli_why(why, ENOMEM, "out of memory");
 	snprintf(m->out, sizeof m->out, "%s", out);
 	snprintf(m->stage, sizeof m->stage, "%s", stage_dir);
 	if (mkdir(m->stage, 0700) != 0 && errno != EEXIST) {
 		int rc = errno;
 
 		free(m);
-		return fail(why, rc, "%s: %s", stage_dir, strerror(rc));
+		return cli_why(why, rc, "%s: %s", stage_dir, strerror(rc));
 	}
 	stage_clear(m->stage);
 	*mp = m;
@@ -202,7 +193,7 @@ static int
 bundle_add(struct cli_mirror *m, const uint8_t *data, size_t len, char *why)
 {
 	if (len > CL_ENTRY_MAX || len > 0xffff)
-		return fail(why, CL_EINVAL, "an entry of %zu bytes does not fit a bundle", len);
+		return cli_why(why, CL_EINVAL, "an entry of %zu bytes does not fit a bundle", len);
 	if (m->bcap - m->blen < 2 + len) {
 		size_t cap = m->bcap ? 2 * m->bcap : 65536;
 		uint8_t *b;
@@ -212,7 +203,7 @@ bundle_add(struct cli_mirror *m, const uint8_t *data, size_t len, char *why)
 		if (cap > BUNDLE_MAX)
 			cap = BUNDLE_MAX;
 		if ((b = realloc(m->bundle, cap)) == NULL)
-			return fail(why, ENOMEM, "out of memory");
+			return cli_why(why, ENOMEM, "out of memory");
 		m->bundle = b;
 		m->bcap = cap;
 	}
@@ -263,7 +254,7 @@ push(struct cli_mirror *m, unsigned level, const uint8_t h[MT_HASH_LEN], char *w
 		m->blen = 0;
 	}
 	if (tile_fold(lv, level, up) != 0)
-		return fail(why, CL_EINVAL, "cannot fold tile %u/%" PRIu64, level, lv->index);
+		return cli_why(why, CL_EINVAL, "cannot fold tile %u/%" PRIu64, level, lv->index);
 	lv->n = 0;
 	lv->index++;
 	if (level + 1 >= LEVELS)
@@ -278,8 +269,8 @@ cli_mirror_entry(void *ctx, const struct cli_follow_entry *e, char *why)
 	int rc;
 
 	if (e->index != m->size)
-		return fail(why, CL_EINVAL, "entry %" PRIu64 " out of order (expected %" PRIu64 ")",
-		    e->index, m->size);
+		return cli_why(why, CL_EINVAL,
+		    "entry %" PRIu64 " out of order (expected %" PRIu64 ")", e->index, m->size);
 	if ((rc = bundle_add(m, e->data, e->len, why)) != 0 ||
 	    (rc = push(m, 0, e->leaf_hash, why)) != 0)
 		return rc;
@@ -297,10 +288,11 @@ partial_read(const struct cli_mirror *m, const struct mt_tile *t, size_t cap, ui
 	int rc;
 
 	if (mt_tile_path(t, rel) != 0)
-		return fail(why, CL_EINVAL, "tile %u/%" PRIu64 " has no path", t->level, t->index);
+		return cli_why(
+		    why, CL_EINVAL, "tile %u/%" PRIu64 " has no path", t->level, t->index);
 	snprintf(p, sizeof p, "%s/%s", m->out, rel);
-	if ((rc = cli_read_file(p, cap, buf, len, w)) != 0)
-		return fail(why, rc == ENOENT ? ENOENT : CL_EINVAL, "%s", w);
+	if ((rc = cl_file_read(p, cap, 0, buf, len, w)) != 0)
+		return cli_why(why, rc == ENOENT ? ENOENT : CL_EINVAL, "%s", w);
 	return 0;
 }
 
@@ -323,7 +315,7 @@ resume_bundle(struct cli_mirror *m, uint64_t idx, unsigned w, char *why)
 		size_t elen;
 
 		if (mt_bundle_next(&q, end, &e, &elen) != 0) {
-			rc = fail(why, CL_EINVAL,
+			rc = cli_why(why, CL_EINVAL,
 			    "%s: the partial entry bundle at size %" PRIu64 " is truncated", m->out,
 			    m->size);
 			goto out;
@@ -331,14 +323,14 @@ resume_bundle(struct cli_mirror *m, uint64_t idx, unsigned w, char *why)
 		mt_leaf_hash(m->lv[0].h[j], e, elen);
 	}
 	if (q != end) {
-		rc = fail(why, CL_EINVAL,
+		rc = cli_why(why, CL_EINVAL,
 		    "%s: the partial entry bundle at size %" PRIu64
 		    " has bytes after its %u entries",
 		    m->out, m->size, w);
 		goto out;
 	}
 	if ((m->bundle = malloc(len > 0 ? len : 1)) == NULL) {
-		rc = fail(why, ENOMEM, "out of memory");
+		rc = cli_why(why, ENOMEM, "out of memory");
 		goto out;
 	}
 	memcpy(m->bundle, b, len);
@@ -378,7 +370,7 @@ cli_mirror_resume(struct cli_mirror *m, const struct mt_range *r, char *why)
 				return rc;
 			if (len != (size_t)w * MT_HASH_LEN) {
 				free(b);
-				return fail(why, CL_EINVAL,
+				return cli_why(why, CL_EINVAL,
 				    "%s: the partial tile at level %u has %zu bytes, not %u hashes",
 				    m->out, l, len, w);
 			}
@@ -396,7 +388,7 @@ cli_mirror_resume(struct cli_mirror *m, const struct mt_range *r, char *why)
 				continue;
 			if (mt_tileset_read(&set, &node, 1, got) != 0 ||
 			    sodium_memcmp(got[0], r->hash[h], MT_HASH_LEN) != 0)
-				return fail(why, CL_EINVAL,
+				return cli_why(why, CL_EINVAL,
 				    "%s: the partial %s at level %u does not match the mirrored "
 				    "tree of size %" PRIu64,
 				    m->out, l == 0 ? "entry bundle" : "tile", l, s);
@@ -413,10 +405,10 @@ same_file(const char *a, const char *b, char *why)
 	size_t nx, ny;
 	int rc;
 
-	if ((rc = cli_read_file(a, BUNDLE_MAX, &x, &nx, why)) == 0 &&
-	    (rc = cli_read_file(b, BUNDLE_MAX, &y, &ny, why)) == 0 &&
+	if ((rc = cl_file_read(a, BUNDLE_MAX, 0, &x, &nx, why)) == 0 &&
+	    (rc = cl_file_read(b, BUNDLE_MAX, 0, &y, &ny, why)) == 0 &&
 	    (nx != ny || memcmp(x, y, nx) != 0))
-		rc = fail(why, CL_EINVAL,
+		rc = cli_why(why, CL_EINVAL,
 		    "%s already exists and differs from the log's: the mirror was altered "
 		    "(remove the file to let the mirror write it again)",
 		    b);
@@ -454,10 +446,10 @@ cli_mirror_publish(struct cli_mirror *m, char *why)
 			return rc;
 		if (!s->full) {
 			if (rename(from, to) != 0)
-				return fail(why, errno, "%s: %s", to, strerror(errno));
+				return cli_why(why, errno, "%s: %s", to, strerror(errno));
 		} else if (link(from, to) != 0) {
 			if (errno != EEXIST)
-				return fail(why, errno, "%s: %s", to, strerror(errno));
+				return cli_why(why, errno, "%s: %s", to, strerror(errno));
 			if ((rc = same_file(from, to, why)) != 0)
 				return rc;
 		}
