@@ -74,7 +74,8 @@ static const char usage[] =
     "  --json          print the outcome as one JSON object\n" CLI_WITNESS_USAGE "\n"
     "Exit status: 0 mirrored (or already up to date); 1 fork, rollback, invalid data,\n"
     "too few witness cosignatures, the log could not be reached, or the mirror\n"
-    "directory was altered; 2 usage error, or a state that is locked or tampered with.\n";
+    "directory was altered; 2 usage error, or a state that is locked or tampered\n"
+    "with.\n";
 
 struct mirror {
 	char url[2048], out[CLI_STATE_PATH_MAX], sdir[CLI_STATE_PATH_MAX];
