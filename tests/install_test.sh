@@ -1,5 +1,5 @@
 #!/bin/sh
-# install_test.sh BUILD_DIR SOURCE_DIR PREFIX LIBDIR INCLUDEDIR BINDIR SBINDIR MANDIR DOCDIR UNITDIR
+# install_test.sh BUILD_DIR SOURCE_DIR PREFIX LIBDIR INCLUDEDIR BINDIR SBINDIR MANDIR DOCDIR UNITDIR SYSCONFDIR WITNESS
 #
 # `cmake --install` into a DESTDIR, then check what landed there:
 #  - exactly the expected files outside the documentation directory, and
@@ -12,10 +12,10 @@
 #    that the installed closurelogd and closurelog produced, and denies
 #    another root.
 set -eu
-[ $# -eq 10 ] || { echo "usage: $0 BUILD SRC PREFIX LIBDIR INCLUDEDIR BINDIR SBINDIR MANDIR DOCDIR UNITDIR" >&2; exit 2; }
+[ $# -eq 12 ] || { echo "usage: $0 BUILD SRC PREFIX LIBDIR INCLUDEDIR BINDIR SBINDIR MANDIR DOCDIR UNITDIR SYSCONFDIR WITNESS" >&2; exit 2; }
 build=$1 src=$2 prefix=$3 libdir=$4 incdir=$5 bindir=$6 sbindir=$7 mandir=$8 docdir=$9
 shift 9
-unitdir=$1
+unitdir=$1 etc=$2/closurelog witness=$3
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/install_test.XXXXXX")
 server=
@@ -35,6 +35,11 @@ root=$tmp/root
 
 DESTDIR=$root cmake --install "$build" >"$tmp/install.log" 2>&1 ||
 	{ cat "$tmp/install.log" >&2; fail "cmake --install failed"; }
+# A second install keeps the operator's settings.
+echo "# edited" >>"$root$etc/closurelogd.conf"
+DESTDIR=$root cmake --install "$build" >"$tmp/install.log" 2>&1 ||
+	{ cat "$tmp/install.log" >&2; fail "the second cmake --install failed"; }
+grep -q '^# edited$' "$root$etc/closurelogd.conf" || fail "a reinstall overwrote closurelogd.conf"
 
 # --- The files ---
 (cd "$root" && find . \( -type f -o -type l \) | sed 's|^\.||' | sort) >"$tmp/all"
@@ -50,7 +55,16 @@ $libdir/libclosurelog-verify.so.0.1.0
 $libdir/pkgconfig/closurelog-verify.pc
 $mandir/man1/closurelog.1
 $mandir/man8/closurelogd.8
+$unitdir/closurelogd.service
+$unitdir/closurelog-audit@.service
+$unitdir/closurelog-audit@.timer
+$etc/closurelogd.conf
 LIST
+if [ "$witness" = yes ]; then
+	printf '%s\n' "$sbindir/closurelog-witness" "$mandir/man8/closurelog-witness.8" \
+		"$unitdir/closurelog-witness.service" "$etc/witness.env" >>"$tmp/want"
+	sort -o "$tmp/want" "$tmp/want"
+fi
 if ! diff -u "$tmp/want" "$tmp/got"; then
 	fail "installed files differ from the expected list (- expected, + installed)"
 fi
