@@ -619,7 +619,7 @@ bulkload_main(const char *data, uint64_t total)
 	 * batch lets the page cache absorb rewrites of index pages. */
 	if (st_sync_set(st, false) != 0)
 		die("store: cannot switch syncing off for the bulk load");
-	if (signer_open(key, pub, meta.origin, 0, &sg, why) != 0 ||
+	if (signer_open(key, pub, meta.origin, 0, "", &sg, why) != 0 ||
 	    allow_open(subs, &al, why) != 0 || log_open(st, sg, al, NULL, &lc, &lg, why) != 0)
 		die("%s", why);
 	ck = log_checkpoint(lg);

@@ -101,10 +101,18 @@ ckpt_make(struct log *l, uint64_t size, const uint8_t root[MT_HASH_LEN], struct 
 	uint8_t note[STH_NOTE_MAX];
 	size_t len;
 	struct log_ckpt *c;
+	struct st_reader *r = NULL;
 	int rc;
 
 	*out = NULL;
-	if ((rc = signer_checkpoint(l->sg, size, root, note, sizeof note, &len)) != 0)
+	/* The signer signs only a tree extending the last one it signed: it
+	 * gets the consistency proof from the committed tiles. */
+	if ((rc = st_reader_new(l->st, &r)) == 0 && (rc = st_reader_begin(r)) == 0) {
+		rc = signer_checkpoint(l->sg, size, root, st_node_read, r, note, sizeof note, &len);
+		st_reader_end(r);
+	}
+	st_reader_free(r);
+	if (rc != 0)
 		return rc;
 	if ((c = malloc(sizeof *c + len)) == NULL)
 		return ENOMEM;
