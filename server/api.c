@@ -45,6 +45,7 @@
 #include "nix.h"
 #include "note.h"
 #include "tile.h"
+#include "tiles.h"
 #include "tproof.h"
 #include "wire.h"
 
@@ -446,6 +447,13 @@ reader_begin(struct ctx *x)
 	return rc == 0;
 }
 
+/* tiles_bundle's put() into an evbuffer. */
+static int
+evbuffer_put(void *ctx, const void *data, size_t len)
+{
+	return evbuffer_add(ctx, data, len) == 0 ? 0 : ENOMEM;
+}
+
 static void
 get_tile(struct ctx *x)
 {
@@ -486,17 +494,8 @@ get_tile(struct ctx *x)
 	}
 	/* An entry bundle: uint16 big-endian length, then the leaf bytes. */
 	struct evbuffer *b = evhttp_request_get_output_buffer(x->req);
-	bool ok = true;
+	bool ok = tiles_bundle(r, tile.index, tile.width, evbuffer_put, b) == 0;
 
-	for (unsigned j = 0; ok && j < tile.width; j++) {
-		size_t len = 0;
-		uint8_t be[2];
-
-		ok = st_entry_get(r, tile.index * 256 + j, &data, &len) == 0 && len <= 65535;
-		be[0] = (uint8_t)(len >> 8);
-		be[1] = (uint8_t)len;
-		ok = ok && evbuffer_add(b, be, 2) == 0 && evbuffer_add(b, data, len) == 0;
-	}
 	st_reader_end(r);
 	if (!ok) {
 		evbuffer_drain(b, evbuffer_get_length(b));

@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +36,7 @@
 
 #include "dsse.h"
 #include "sth.h"
+#include "tiles.h"
 #include "wire.h"
 
 #define TILE_LEVELS 8 /* 8 levels of height-8 tiles cover 2^64 leaves */
@@ -70,6 +72,8 @@ struct log {
 	pthread_mutex_t ckpt_mu;
 	struct log_ckpt *ckpt;
 	uint64_t ckpt_stored_size; /* size of the checkpoint recorded in the store */
+	struct tiles *tiledir;     /* --tiles-dir, or NULL */
+	bool tiles_failing;        /* the last tiles_write failed (reported) */
 
 	/* Committer-only state. */
 	struct log_job **batch_jobs; /* cfg.batch_max slots */
@@ -137,6 +141,18 @@ ckpt_publish(struct log *l, struct log_ckpt *c)
 	pthread_mutex_unlock(&l->ckpt_mu);
 	log_ckpt_unref(old);
 	metrics_gauge_set(l->m, G_TREE_SIZE, (int64_t)c->size);
+	/* --tiles-dir: the full tiles this checkpoint covers, now that it is
+	 * published.  A failure is reported once and retried next time. */
+	if (l->tiledir != NULL) {
+		char why[CL_WHY_MAX];
+		bool ok = tiles_write(l->tiledir, l->st, c->size, why) == 0;
+
+		if (!ok && !l->tiles_failing)
+			fprintf(stderr, "closurelogd: %s (tried again at each checkpoint)\n", why);
+		else if (ok && l->tiles_failing)
+			fprintf(stderr, "closurelogd: tiles are written again\n");
+		l->tiles_failing = !ok;
+	}
 }
 
 struct log_ckpt *
@@ -575,6 +591,9 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 	pthread_cond_init(&l->verify_cv, NULL);
 	pthread_cond_init(&l->commit_cv, NULL);
 
+	if (cfg->tiles_dir != NULL && cfg->tiles_dir[0] != '\0' &&
+	    (rc = tiles_open(cfg->tiles_dir, &l->tiledir, why)) != 0)
+		goto fail;
 	if ((rc = state_load(l, &size, why)) != 0)
 		goto fail;
 	mt_range_root(&l->range, root);
@@ -711,6 +730,7 @@ log_free(struct log *l)
 	if (l == NULL)
 		return;
 	log_ckpt_unref(l->ckpt);
+	tiles_close(l->tiledir);
 	for (unsigned i = 0; l->verifiers != NULL && i < l->cfg.verify_threads; i++)
 		free(l->verifiers[i].arena);
 	free(l->verifiers);

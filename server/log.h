@@ -70,6 +70,7 @@ struct log_cfg {
 	unsigned queue_max;       /* submissions in flight before LOG_EBUSY */
 	unsigned batch_max;       /* entries per write transaction */
 	unsigned batch_window_us; /* wait this long for a fuller batch (0: never wait) */
+	const char *tiles_dir;    /* write full tiles here (tiles.h); NULL or "": no */
 };
 
 struct log;

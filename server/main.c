@@ -253,6 +253,7 @@ main(int argc, char **argv)
 	lc.queue_max = c.queue_max;
 	lc.batch_max = c.batch_max;
 	lc.batch_window_us = c.batch_window_us;
+	lc.tiles_dir = c.tiles_dir;
 	what = "log";
 	if ((rc = log_open(st, sg, al, m, &lc, &lg, why)) != 0)
 		goto out;
