@@ -195,7 +195,9 @@ tiles_write(struct tiles *t, struct st *st, uint64_t size, char *why)
 			goto out;
 		}
 	}
-	for (unsigned lv = 0; lv < LEVELS; lv++) {
+	/* A tile of level lv is full once 256^(lv + 1) leaves are in: at
+	 * level 7 that would be 2^64, which a uint64 size never reaches. */
+	for (unsigned lv = 0; lv + 1 < LEVELS; lv++) {
 		unsigned shift = 8 * (lv + 1);
 
 		for (uint64_t i = t->done >> shift; i < size >> shift; i++) {

@@ -92,10 +92,12 @@ done
 export PKG_CONFIG_PATH="$root$libdir/pkgconfig"
 pc="pkg-config --define-variable=prefix=$root$prefix"
 cc=${CC:-cc}
+# CL_TEST_CFLAGS: what an instrumented build's library needs (sanitizers).
+xflags=${CL_TEST_CFLAGS:-}
 # The static archive by name, with what --static adds for it.
 static_libs=$($pc --static --libs closurelog-verify | sed 's/-lclosurelog-verify/-l:libclosurelog-verify.a/')
-# shellcheck disable=SC2046
-$cc -std=c17 -o "$tmp/broker-shared" "$src/client/examples/broker.c" \
+# shellcheck disable=SC2046,SC2086
+$cc -std=c17 $xflags -o "$tmp/broker-shared" "$src/client/examples/broker.c" \
 	$($pc --cflags --libs closurelog-verify) || fail "cannot build a broker against the shared library"
 cat >"$tmp/clash.c" <<'C'
 /* A broker's own function with the name of one of the library's internals. */
@@ -106,8 +108,8 @@ cl_strerror(int rc)
 	return rc == 0 ? "mine" : "mine too";
 }
 C
-# shellcheck disable=SC2046
-$cc -std=c17 -o "$tmp/broker-static" "$src/client/examples/broker.c" "$tmp/clash.c" \
+# shellcheck disable=SC2046,SC2086
+$cc -std=c17 $xflags -o "$tmp/broker-static" "$src/client/examples/broker.c" "$tmp/clash.c" \
 	$($pc --cflags closurelog-verify) $static_libs ||
 	fail "cannot build a broker (with its own cl_strerror) against the static archive"
 readelf -d "$tmp/broker-shared" | grep -q 'NEEDED.*libclosurelog-verify\.so\.0' ||

@@ -275,6 +275,16 @@ test_tiles_behind_nginx(void **state)
 	if (!served(dir, "/checkpoint", 0))
 		fail_msg("nginx did not proxy /checkpoint to closurelogd");
 
+	/* closurelogd reported no failure to write a tile. */
+	{
+		size_t len;
+		char *err = (char *)h_read(h_path(dir, "data.stderr"), &len);
+
+		if (strstr(err, "tiles") != NULL)
+			fail_msg("closurelogd reported a tiles problem:\n%s", err);
+		free(err);
+	}
+
 	/* A file lost while closurelogd is down is written at the next start. */
 	nginx_stop(&n);
 	assert_int_equal(WEXITSTATUS(h_server_stop(&s, SIGTERM)), 0);
@@ -284,6 +294,7 @@ test_tiles_behind_nginx(void **state)
 	assert_int_equal(WEXITSTATUS(h_server_stop(&s, SIGTERM)), 0);
 
 	su_results_free(l.res, N_ENTRIES);
+	free(l.res);
 	for (size_t i = 0; i < N_ENTRIES; i++)
 		free(l.envs[i]);
 	free(l.envs);

@@ -34,6 +34,9 @@ fail() {
 }
 command -v systemd-analyze >/dev/null || fail "systemd-analyze is missing (scripts/deps.sh test)"
 command -v strace >/dev/null || fail "strace is missing (scripts/deps.sh test)"
+# In sanitizer builds: LeakSanitizer cannot run under ptrace.
+ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0"
+export ASAN_OPTIONS
 
 # expand ITEM...: the system calls named, with @groups expanded recursively.
 expand() {
