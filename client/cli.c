@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include "cl.h"
+#include "http.h"
 #include "key.h"
+#include "wire.h"
 
 const char *cli_command = "";
 
@@ -261,6 +263,45 @@ cli_checkpoint_open(
 		rc = sth_parse((const char *)note, n->text_len, c, why);
 	free(n);
 	return rc;
+}
+
+int
+cli_checkpoint_fetch(const struct cli_http_opts *o, const char *url,
+    const struct note_verifier *key, const char *origin, uint8_t **note, size_t *len, struct sth *c,
+    char *why)
+{
+	struct cli_http_resp r = {0};
+	char w[CL_WHY_MAX];
+	int rc;
+
+	*note = NULL;
+	*len = 0;
+	if ((rc = cli_http_get(o, url, "checkpoint", CL_CHECKPOINT_MAX, &r, w)) != 0) {
+		snprintf(why, CLI_MSG_MAX, "cannot fetch the checkpoint: %s", w);
+		return rc;
+	}
+	rc = key != NULL ? sth_open(r.body, r.len, key, origin, c, w)
+	                 : cli_checkpoint_open(r.body, r.len, NULL, c, w);
+	if (rc != 0) {
+		cli_http_resp_free(&r);
+		snprintf(why, CLI_MSG_MAX, "the log's checkpoint does not verify: %s", w);
+		return CLI_FAIL;
+	}
+	*note = r.body;
+	*len = r.len;
+	return 0;
+}
+
+void
+cli_progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "closurelog %s: ", cli_command);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 }
 
 bool

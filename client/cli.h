@@ -20,6 +20,11 @@
 #define CLI_FAIL  1
 #define CLI_USAGE 2
 
+/* Room for a one-line message that may name a path or a URL. */
+#define CLI_MSG_MAX 1024
+
+struct cli_http_opts;
+
 /* Subcommands: argv[0] is the subcommand name. */
 int cli_cmd_keygen(int argc, char **argv);
 int cli_cmd_attest(int argc, char **argv);
@@ -76,8 +81,20 @@ int cli_log_url(const char *arg, char *out, size_t cap);
  * carry a valid signature by that key; without, it is only parsed (the
  * caller says so to the user).  *c points into note.  Returns 0 or a
  * CL_E* code with why. */
-int cli_checkpoint_open(
-    const uint8_t *note, size_t len, const struct note_verifier *key, struct sth *c, char *why);
+int cli_checkpoint_open(const uint8_t *note, size_t len, const struct note_verifier *key,
+    struct sth *c, char *why) __attribute__((warn_unused_result));
+
+/* Fetch <url>/checkpoint and open it as cli_checkpoint_open does; with key,
+ * its origin must also be `origin` (NULL: any).  On success *note (malloc'd,
+ * the caller frees it) holds the note of *len bytes and *c points into it.
+ * Returns 0, or the exit code with why (CLI_MSG_MAX bytes): "cannot fetch
+ * the checkpoint: ..." or "the log's checkpoint does not verify: ...". */
+int cli_checkpoint_fetch(const struct cli_http_opts *o, const char *url,
+    const struct note_verifier *key, const char *origin, uint8_t **note, size_t *len, struct sth *c,
+    char *why) __attribute__((warn_unused_result));
+
+/* Print a progress line, "closurelog <command>: <message>", on stderr. */
+void cli_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* True if argv has -h or --help. */
 bool cli_wants_help(int argc, char **argv);

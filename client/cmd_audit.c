@@ -14,25 +14,20 @@
  * auditor on what it writes, so that "fork proven" always means the same
  * thing in both commands.
  *
- * --full makes the auditor a monitor: it downloads every entry bundle and
- * hash tile past the position it reached last time, one tile at a time,
- * rebuilds the tree from the entries, and checks every node it completes
- * against the log's tiles and the final root against the checkpoint.  The
- * rebuilt right edge (struct mt_range) is saved with the checkpoint it
- * matches, so the next run fetches only what is new.
+ * --full makes the auditor a monitor: the follower (follow.h) rebuilds the
+ * tree from every entry past the position reached last time and checks it
+ * against the log's tiles and checkpoint; its right edge is kept in the
+ * state directory (state.h), so the next run fetches only what is new.
  *
  * The file formats are in docs/audit.md.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,25 +35,19 @@
 
 #include "cl.h"
 #include "cli.h"
+#include "follow.h"
 #include "http.h"
 #include "merkle.h"
 #include "note.h"
 #include "show.h"
+#include "state.h"
 #include "sth.h"
-#include "tile.h"
 #include "wire.h"
 
-#define TILE_MAX     (MT_TILE_WIDTH * MT_HASH_LEN)                /* one full hash tile */
-#define BUNDLE_MAX   ((size_t)MT_TILE_WIDTH * (2 + CL_ENTRY_MAX)) /* one full entry bundle */
 #define EVIDENCE_MAX (64 * 1024)
-#define FULL_MAX     (64 * 1024)
-#define TILES_MAX    (3 * MT_NODES_MAX)    /* tiles of one consistency proof and two roots */
-#define LEVELS       (64 / MT_TILE_HEIGHT) /* tile levels a 2^64 tree can have */
-#define PATH_LEN     4096
 #define MSG_MAX      1024
 
 #define EVIDENCE_HEADER "closurelog fork evidence v1\n"
-#define FULL_HEADER     "closurelog audit full state v1\n"
 
 /* ---- Line-oriented parsing of our own text formats ---- */
 
@@ -101,32 +90,13 @@ line_field(struct lines *l, const char *key, const char **v, size_t *n)
 	return 0;
 }
 
-/* A decimal without leading zeros that fits uint64_t. */
-static int
-parse_u64(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (n == 0 || n > 20 || (s[0] == '0' && n > 1))
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned d = (unsigned)(s[i] - '0');
-
-		if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return 0;
-}
-
 static int
 field_u64(struct lines *l, const char *key, uint64_t *out)
 {
 	const char *v;
 	size_t n;
 
-	return line_field(l, key, &v, &n) == 0 ? parse_u64(v, n, out) : -1;
+	return line_field(l, key, &v, &n) == 0 ? cl_u64_parse(v, n, out) : -1;
 }
 
 /* Strict base64 of exactly one hash. */
@@ -243,7 +213,7 @@ struct evidence {
 	bool proven;
 	char reason[MSG_MAX];
 	char vkey[NOTE_VKEY_MAX];
-	char url[PATH_LEN];
+	char url[2048];
 	uint64_t time;
 	uint64_t old_size, new_size;
 	bool have_implied;
@@ -466,7 +436,6 @@ evidence_judge(const struct evidence *ev, const struct note_verifier *key, char 
 
 struct audit {
 	char url[2048];
-	char dir[PATH_LEN];
 	struct note_verifier key;
 	char vkey[NOTE_VKEY_MAX];
 	const char *origin;
@@ -474,7 +443,8 @@ struct audit {
 	struct wire_arena arena;
 	void *abuf;
 	bool full, json;
-	int lock_fd;
+	struct cli_state st;
+	struct cli_follow *follow;
 
 	/* The trusted checkpoint (DIR/checkpoint). */
 	bool have_old;
@@ -493,16 +463,8 @@ struct audit {
 	struct mt_range range;
 	uint64_t full_from;
 
-	char evidence[PATH_LEN]; /* the evidence file written, or "" */
+	char evidence[CLI_STATE_PATH_MAX]; /* the evidence file written, or "" */
 };
-
-static void
-state_path(const struct audit *a, const char *name, char out[PATH_LEN])
-{
-	/* Cannot be too long: --state is checked to leave room for names. */
-	if ((size_t)snprintf(out, PATH_LEN, "%s/%s", a->dir, name) >= PATH_LEN)
-		out[0] = '\0';
-}
 
 /* Print the outcome and return code: a line for people (stdout on success,
  * stderr otherwise), or with --json one JSON object on stdout as well. */
@@ -557,207 +519,27 @@ report(struct audit *a, int code, const char *status, const char *fmt, ...)
 	return code;
 }
 
-/* GET <log>/<path>, keeping at most max bytes.  Returns 0 with a 200
- * answer in *r, or 1 with why. */
+/* Open DIR, take its lock, and load what it holds: the trusted checkpoint
+ * and, with --full, the rebuilt tree.  Failures are usage errors. */
 static int
-fetch(struct audit *a, const char *path, size_t max, struct cli_http_resp *r, char *why)
+state_load(struct audit *a, const char *dir)
 {
-	char url[PATH_LEN + 2048], reason[CL_WHY_MAX];
-
-	snprintf(url, sizeof url, "%s/%s", a->url, path);
-	if (cli_http_request(&a->http, url, NULL, 0, max, r, why) != 0)
-		return 1;
-	if (cli_http_answer(r, reason) != 0) {
-		cl_why(why, 1, "%.80s: %s", path, reason);
-		cli_http_resp_free(r);
-		return 1;
-	}
-	return 0;
-}
-
-/* Create DIR if needed and take its lock for the life of the process. */
-static int
-state_open(struct audit *a)
-{
-	char path[PATH_LEN];
-	struct stat st;
-
-	if (mkdir(a->dir, 0700) != 0 && errno != EEXIST)
-		return cli_fail(
-		    CLI_USAGE, "cannot create the state directory %s: %s", a->dir, strerror(errno));
-	if (stat(a->dir, &st) != 0 || !S_ISDIR(st.st_mode))
-		return cli_fail(CLI_USAGE, "state %s is not a directory", a->dir);
-	state_path(a, "lock", path);
-	if ((a->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
-		return cli_fail(CLI_USAGE, "cannot open %s: %s", path, strerror(errno));
-	if (flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		if (errno == EWOULDBLOCK)
-			return cli_fail(CLI_USAGE, "another audit is running (%s is locked)", path);
-		return cli_fail(CLI_USAGE, "cannot lock %s: %s", path, strerror(errno));
-	}
-	return 0;
-}
-
-/* Read DIR/checkpoint, if there is one, and verify it again: the state
- * directory is not trusted more than the log key. */
-static int
-state_load_checkpoint(struct audit *a)
-{
-	char path[PATH_LEN], why[CL_WHY_MAX];
+	char why[CLI_MSG_MAX];
 	int rc;
 
-	state_path(a, "checkpoint", path);
-	rc = cli_read_file(path, CL_CHECKPOINT_MAX, &a->old_note, &a->old_len, why);
-	if (rc == ENOENT)
+	if (cli_state_open(&a->st, dir, why) != 0)
+		return cli_fail(CLI_USAGE, "%s", why);
+	rc = cli_state_checkpoint_load(
+	    &a->st, &a->key, a->origin, &a->old_note, &a->old_len, &a->old, why);
+	if (rc != 0 && rc != ENOENT)
+		return cli_fail(CLI_USAGE, "%s", why);
+	a->have_old = rc == 0;
+	if (!a->full)
 		return 0;
-	if (rc != 0)
-		return cli_fail(CLI_USAGE, "cannot read the state: %s", why);
-	rc = sth_open(a->old_note, a->old_len, &a->key, a->origin, &a->old, why);
-	if (rc == CL_EORIGIN)
-		return cli_fail(CLI_USAGE,
-		    "state %s is not for the origin \"%s\" (%s): refusing a tampered state", path,
-		    a->origin, why);
-	if (rc != 0)
-		return cli_fail(CLI_USAGE,
-		    "state %s is not signed by the log key: refusing a tampered state (%s)", path,
-		    why);
-	a->have_old = true;
-	return 0;
-}
-
-/* Read DIR/full: the right edge of the tree rebuilt so far and the signed
- * checkpoint it was checked against (docs/audit.md).  A state that does
- * not add up is refused as tampered. */
-static int
-state_load_full(struct audit *a)
-{
-	char path[PATH_LEN], why[CL_WHY_MAX];
-	uint8_t *buf = NULL, root[MT_HASH_LEN];
-	const uint8_t *note;
-	size_t len, note_len, hl = strlen(FULL_HEADER);
-	struct lines l;
-	struct sth c;
-	uint64_t size, validated;
-	const char *bad = NULL;
-	int rc;
-
-	mt_range_init(&a->range);
-	state_path(a, "full", path);
-	rc = cli_read_file(path, FULL_MAX, &buf, &len, why);
-	if (rc == ENOENT)
-		return 0;
-	if (rc != 0)
-		return cli_fail(CLI_USAGE, "cannot read the state: %s", why);
-	l.p = (const char *)buf;
-	l.end = (const char *)buf + len;
-	if (len < hl || memcmp(buf, FULL_HEADER, hl) != 0) {
-		bad = "its first line is wrong";
-		goto out;
-	}
-	l.p += hl;
-	if (field_u64(&l, "size", &size) != 0 || field_u64(&l, "validated", &validated) != 0) {
-		bad = "size or validated is malformed";
-		goto out;
-	}
-	a->range.size = size;
-	for (int h = 63; h >= 0; h--) {
-		const char *v;
-		size_t n;
-		uint64_t height;
-
-		if (!(size >> h & 1))
-			continue;
-		if (line_field(&l, "edge", &v, &n) != 0 || n < 46 || v[n - 45] != ' ' ||
-		    parse_u64(v, n - 45, &height) != 0 || height != (uint64_t)h ||
-		    parse_hash(v + n - 44, 44, a->range.hash[h]) != 0) {
-			bad = "its edge hashes are malformed or do not match its size";
-			goto out;
-		}
-	}
-	if (field_bytes(&l, "checkpoint", CL_CHECKPOINT_MAX, &note, &note_len) != 0 ||
-	    l.end - l.p != 4 || memcmp(l.p, "end\n", 4) != 0) {
-		bad = "its checkpoint is malformed, or it does not end with \"end\"";
-		goto out;
-	}
-	if (sth_open(note, note_len, &a->key, a->origin, &c, why) != 0) {
-		bad = "its checkpoint is not signed by the log key";
-		goto out;
-	}
-	mt_range_root(&a->range, root);
-	if (c.size != size || sodium_memcmp(root, c.root, MT_HASH_LEN) != 0) {
-		bad = "its tree does not match its signed checkpoint";
-		goto out;
-	}
-	if (validated != size) {
-		bad = "not all of its entries were validated";
-		goto out;
-	}
-	if (!a->have_old) {
-		bad = "there is no DIR/checkpoint beside it";
-		goto out;
-	}
-	if (size > a->old.size ||
-	    (size == a->old.size && sodium_memcmp(c.root, a->old.root, MT_HASH_LEN) != 0)) {
-		bad = "it is ahead of, or disagrees with, DIR/checkpoint";
-		goto out;
-	}
-out:
-	free(buf);
-	if (bad != NULL) {
-		mt_range_init(&a->range);
-		return cli_fail(CLI_USAGE, "state %s: %s: refusing a tampered state", path, bad);
-	}
-	return 0;
-}
-
-/* Write DIR/full for the rebuilt tree, which matches checkpoint note. */
-static int
-state_save_full(struct audit *a, const uint8_t *note, size_t note_len, char *why)
-{
-	struct text t = {malloc(FULL_MAX), 0, FULL_MAX, false};
-	char path[PATH_LEN], b64[CL_B64_LEN(MT_HASH_LEN) + 1];
-	int rc;
-
-	if (t.p == NULL)
-		return cl_why(why, ENOMEM, "out of memory");
-	text_add(&t, FULL_HEADER, strlen(FULL_HEADER));
-	text_printf(&t, "size %" PRIu64 "\n", a->range.size);
-	text_printf(&t, "validated %" PRIu64 "\n", a->range.size);
-	for (int h = 63; h >= 0; h--) {
-		if (!(a->range.size >> h & 1))
-			continue;
-		b64_hash(a->range.hash[h], b64);
-		text_printf(&t, "edge %d %s\n", h, b64);
-	}
-	text_printf(&t, "checkpoint %zu\n", note_len);
-	text_add(&t, note, note_len);
-	text_printf(&t, "end\n");
-	state_path(a, "full", path);
-	if (t.over)
-		rc = cl_why(why, CL_ETOOBIG, "%s: too large", path);
-	else
-		rc = cli_write_file(path, t.p, t.len, 0600, why);
-	free(t.p);
-	return rc;
-}
-
-/* Fetch and verify the log's checkpoint into a->cur. */
-static int
-checkpoint_fetch(struct audit *a)
-{
-	struct cli_http_resp r = {0};
-	char why[CL_WHY_MAX];
-
-	if (fetch(a, "checkpoint", CL_CHECKPOINT_MAX, &r, why) != 0)
-		return report(a, CLI_FAIL, "error", "cannot fetch the checkpoint: %s", why);
-	if (sth_open(r.body, r.len, &a->key, a->origin, &a->cur, why) != 0) {
-		cli_http_resp_free(&r);
-		return report(
-		    a, CLI_FAIL, "error", "the log's checkpoint does not verify: %s", why);
-	}
-	a->new_note = r.body;
-	a->new_len = r.len;
-	a->have_new = true;
+	rc = cli_state_full_load(
+	    &a->st, &a->key, a->origin, a->have_old ? &a->old : NULL, &a->range, why);
+	if (rc != 0 && rc != ENOENT)
+		return cli_fail(CLI_USAGE, "%s", why);
 	return 0;
 }
 
@@ -783,107 +565,14 @@ evidence_save(struct audit *a, struct evidence *ev)
 	if ((rc = evidence_format(ev, &buf, &len)) != 0)
 		return cli_fail(CLI_FAIL, "cannot write evidence: %s", cl_strerror(rc));
 	snprintf(stem, sizeof stem, "evidence-%" PRIu64, ev->time);
-	if (cli_write_new(
-	        a->dir, stem, ".txt", buf, len, 0644, a->evidence, sizeof a->evidence, why) != 0) {
+	if (cli_write_new(a->st.dir, stem, ".txt", buf, len, 0644, a->evidence, sizeof a->evidence,
+	        why) != 0) {
 		/* Kept under a temporary name if it got that far: say where. */
 		rc = cli_fail(CLI_FAIL, "cannot write evidence: %s", why);
 		if (access(a->evidence, F_OK) != 0)
 			a->evidence[0] = '\0';
 	}
 	free(buf);
-	return rc;
-}
-
-/* What the log's tiles at size n say about sizes m < n. */
-struct tileproof {
-	uint8_t small_root[MT_HASH_LEN], large_root[MT_HASH_LEN];
-	uint8_t path[MT_PROOF_MAX][MT_HASH_LEN];
-	size_t n_path;
-};
-
-/* Fetch the tiles that PROOF(m, n), MTH(D[m]) and MTH(D[n]) need at size n
- * (only paths a checkpoint of size n implies) and compute them locally.
- * Returns 0, or 1 with why. */
-static int
-tiles_prove(struct audit *a, uint64_t m, uint64_t n, struct tileproof *tp, char *why)
-{
-	struct mt_plan *plans = malloc(3 * sizeof *plans);
-	struct mt_tile *tiles = malloc(TILES_MAX * sizeof *tiles), one[MT_NODES_MAX];
-	struct cli_http_resp *resp = calloc(TILES_MAX, sizeof *resp);
-	const uint8_t **data = calloc(TILES_MAX, sizeof *data);
-	uint8_t(*out)[MT_HASH_LEN] = malloc(MT_PROOF_MAX * MT_HASH_LEN);
-	struct mt_tileset set;
-	size_t nt = 0, k;
-	int rc = 1;
-
-	if (plans == NULL || tiles == NULL || resp == NULL || data == NULL || out == NULL) {
-		cl_why(why, 1, "out of memory");
-		goto out;
-	}
-	if (mt_consistency_plan(m, n, &plans[0]) != 0 || mt_root_plan(m, &plans[1]) != 0 ||
-	    mt_root_plan(n, &plans[2]) != 0) {
-		cl_why(why, 1, "cannot plan a proof from %" PRIu64 " to %" PRIu64, m, n);
-		goto out;
-	}
-	for (int p = 0; p < 3; p++) {
-		if (mt_plan_tiles(&plans[p], n, one, MT_NODES_MAX, &k) != 0) {
-			cl_why(why, 1, "cannot place the proof's nodes in tiles");
-			goto out;
-		}
-		for (size_t i = 0; i < k; i++) {
-			size_t j;
-
-			for (j = 0; j < nt; j++) {
-				if (tiles[j].level == one[i].level &&
-				    tiles[j].index == one[i].index)
-					break;
-			}
-			if (j == nt && nt < TILES_MAX)
-				tiles[nt++] = one[i];
-		}
-	}
-	for (size_t i = 0; i < nt; i++) {
-		char tpath[MT_TILE_PATH_MAX];
-
-		if (mt_tile_path(&tiles[i], tpath) != 0) {
-			cl_why(why, 1, "bad tile");
-			goto out;
-		}
-		if (fetch(a, tpath, TILE_MAX, &resp[i], why) != 0)
-			goto out;
-		if (resp[i].len != (size_t)tiles[i].width * MT_HASH_LEN) {
-			cl_why(why, 1, "%s: %zu bytes, not %u hashes", tpath, resp[i].len,
-			    (unsigned)tiles[i].width);
-			goto out;
-		}
-		data[i] = resp[i].body;
-	}
-	set.tiles = tiles;
-	set.data = data;
-	set.n = nt;
-	if (mt_plan_run(&plans[1], mt_tileset_read, &set, out, &k) != 0 || k != 1) {
-		cl_why(why, 1, "the tiles lack a node of the root at %" PRIu64, m);
-		goto out;
-	}
-	memcpy(tp->small_root, out[0], MT_HASH_LEN);
-	if (mt_plan_run(&plans[2], mt_tileset_read, &set, out, &k) != 0 || k != 1) {
-		cl_why(why, 1, "the tiles lack a node of the root at %" PRIu64, n);
-		goto out;
-	}
-	memcpy(tp->large_root, out[0], MT_HASH_LEN);
-	if (mt_plan_run(&plans[0], mt_tileset_read, &set, tp->path, &tp->n_path) != 0) {
-		cl_why(why, 1, "the tiles lack a node of the proof");
-		goto out;
-	}
-	rc = 0;
-out:
-	for (size_t i = 0; resp != NULL && i < TILES_MAX; i++)
-		cli_http_resp_free(&resp[i]);
-	free(out);
-	free(data);
-	free(resp);
-	free(tiles);
-	free(plans);
 	return rc;
 }
 
@@ -923,6 +612,45 @@ inconsistency(struct audit *a, struct evidence *ev)
 	    a, CLI_FAIL, "unproven", "%s; what was seen is in %s", ev->reason, a->evidence);
 }
 
+/* The log's consistency proof from m to n, checked against the pair's
+ * roots.  Returns 0 if it verifies; otherwise 1 with why, and *have_lp
+ * tells whether the log answered a well-formed proof (then in *lp). */
+static int
+log_proof_check(
+    struct audit *a, const struct pair *p, struct cl_proof *lp, bool *have_lp, char *why)
+{
+	uint64_t m = p->sm->size, n = p->lg->size;
+	struct cli_http_resp r = {0};
+	char path[128], w[CL_WHY_MAX];
+	int rc = 1;
+
+	*have_lp = false;
+	snprintf(path, sizeof path, "v1/proof/consistency?from=%" PRIu64 "&to=%" PRIu64, m, n);
+	if (cli_http_get(&a->http, a->url, path, CL_API_MAX, &r, why) != 0)
+		return 1;
+	wire_arena_reset(&a->arena);
+	if (wire_consistency_decode(&a->arena, r.body, r.len, lp, w) != 0) {
+		cl_why(why, 1, "malformed consistency proof: %s", w);
+	} else if (lp->a != m || lp->b != n) {
+		cl_why(why, 1,
+		    "asked for a proof from %" PRIu64 " to %" PRIu64
+		    ", the log answered one from %" PRIu64 " to %" PRIu64,
+		    m, n, lp->a, lp->b);
+	} else {
+		*have_lp = true;
+		if (mt_consistency_verify(m, n, p->sm->root, p->lg->root, lp->hashes[0], lp->n) ==
+		    0)
+			rc = 0;
+		else
+			cl_why(why, 1,
+			    "the log's consistency proof from %" PRIu64 " to %" PRIu64
+			    " does not verify",
+			    m, n);
+	}
+	cli_http_resp_free(&r);
+	return rc;
+}
+
 /* Check that p->sm's tree is a prefix of p->lg's (sizes m < n): first with
  * the log's consistency proof, and if that fails, from the log's tiles at
  * size n.  Returns 0 if consistent; otherwise the outcome has been
@@ -932,13 +660,12 @@ static int
 check_prefix(struct audit *a, const struct pair *p)
 {
 	uint64_t m = p->sm->size, n = p->lg->size;
-	struct cli_http_resp r = {0};
 	struct cl_proof *lp = NULL;
-	struct tileproof *tp = NULL;
+	struct cli_tileproof *tp = NULL;
 	struct evidence *ev = NULL;
-	char path[128], lwhy[CL_WHY_MAX], twhy[CL_WHY_MAX];
+	char lwhy[CL_WHY_MAX], twhy[CLI_MSG_MAX];
 	char s1[CL_B64_LEN(MT_HASH_LEN) + 1], s2[CL_B64_LEN(MT_HASH_LEN) + 1];
-	bool have_lp = false;
+	bool have_lp;
 	int rc;
 
 	if (m == 0)
@@ -950,29 +677,9 @@ check_prefix(struct audit *a, const struct pair *p)
 		rc = report(a, CLI_FAIL, "error", "out of memory");
 		goto out;
 	}
-	snprintf(path, sizeof path, "v1/proof/consistency?from=%" PRIu64 "&to=%" PRIu64, m, n);
-	if (fetch(a, path, CL_API_MAX, &r, lwhy) == 0) {
-		wire_arena_reset(&a->arena);
-		if (wire_consistency_decode(&a->arena, r.body, r.len, lp, twhy) != 0) {
-			cl_why(lwhy, 1, "malformed consistency proof: %s", twhy);
-		} else if (lp->a != m || lp->b != n) {
-			cl_why(lwhy, 1,
-			    "asked for a proof from %" PRIu64 " to %" PRIu64
-			    ", the log answered one from %" PRIu64 " to %" PRIu64,
-			    m, n, lp->a, lp->b);
-		} else {
-			have_lp = true;
-			if (mt_consistency_verify(
-			        m, n, p->sm->root, p->lg->root, lp->hashes[0], lp->n) == 0) {
-				rc = 0;
-				goto out;
-			}
-			cl_why(lwhy, 1,
-			    "the log's consistency proof from %" PRIu64 " to %" PRIu64
-			    " does not verify",
-			    m, n);
-		}
-		cli_http_resp_free(&r);
+	if (log_proof_check(a, p, lp, &have_lp, lwhy) == 0) {
+		rc = 0;
+		goto out;
 	}
 
 	/* Not on the log's word: recompute everything from its tiles, which
@@ -983,7 +690,7 @@ check_prefix(struct audit *a, const struct pair *p)
 		ev->n_log_proof = lp->n;
 		memcpy(ev->log_proof, lp->hashes, lp->n * MT_HASH_LEN);
 	}
-	if (tiles_prove(a, m, n, tp, twhy) != 0) {
+	if (cli_follow_tiles_prove(a->follow, m, n, tp, twhy) != 0) {
 		if (!have_lp) {
 			rc = report(a, CLI_FAIL, p->rollback ? "older" : "error",
 			    "cannot check consistency from %" PRIu64 " to %" PRIu64
@@ -993,7 +700,7 @@ check_prefix(struct audit *a, const struct pair *p)
 		}
 		snprintf(ev->reason, sizeof ev->reason,
 		    "unproven: the log served inconsistent data: %s, and its tiles at size %" PRIu64
-		    " could not be fetched (%s)",
+		    " could not be fetched (%.400s)",
 		    lwhy, n, twhy);
 		rc = inconsistency(a, ev);
 		goto out;
@@ -1037,191 +744,24 @@ check_prefix(struct audit *a, const struct pair *p)
 	    lwhy);
 	rc = 0;
 out:
-	cli_http_resp_free(&r);
 	free(ev);
 	free(tp);
 	free(lp);
 	return rc;
 }
 
-/* ---- --full: rebuild the tree from the entries ---- */
-
-struct rebuild {
-	struct audit *a;
-	uint64_t size; /* the checkpoint's size: every tile is fetched at it */
-	struct {
-		bool valid;
-		uint64_t index;
-		unsigned width;
-		uint8_t data[TILE_MAX];
-	} tile[LEVELS];
-	char why[MSG_MAX];
-};
-
-/* Fetch hash tile (level, index) at the checkpoint's size into the cache. */
+/* --full: rebuild the tree up to the log's checkpoint from the entries.
+ * On failure the outcome has been reported and the exit code is returned. */
 static int
-rebuild_tile(struct rebuild *rb, unsigned level, uint64_t index)
+full_rebuild(struct audit *a)
 {
-	struct mt_tile t = {index, 0, (uint8_t)level, false};
-	struct cli_http_resp r = {0};
-	char path[MT_TILE_PATH_MAX], why[CL_WHY_MAX];
-
-	rb->tile[level].valid = false;
-	t.width = (uint16_t)mt_tile_width(level, index, rb->size);
-	if (mt_tile_path(&t, path) != 0) {
-		snprintf(rb->why, sizeof rb->why, "tile %u/%" PRIu64 " is not in the tree", level,
-		    index);
-		return 1;
-	}
-	if (fetch(rb->a, path, TILE_MAX, &r, why) != 0) {
-		snprintf(rb->why, sizeof rb->why, "cannot fetch %s: %s", path, why);
-		return 1;
-	}
-	if (r.len != (size_t)t.width * MT_HASH_LEN) {
-		snprintf(rb->why, sizeof rb->why, "%s: %zu bytes, not %u hashes", path, r.len,
-		    (unsigned)t.width);
-		cli_http_resp_free(&r);
-		return 1;
-	}
-	memcpy(rb->tile[level].data, r.body, r.len);
-	rb->tile[level].index = index;
-	rb->tile[level].width = t.width;
-	rb->tile[level].valid = true;
-	cli_http_resp_free(&r);
-	return 0;
-}
-
-/* mt_emit_fn: every stored node the rebuilt tree completes at a tile level
- * must be the hash the log serves in that tile. */
-static int
-rebuild_emit(void *ctx, const struct mt_node *node, const uint8_t hash[MT_HASH_LEN])
-{
-	struct rebuild *rb = ctx;
-	unsigned level = node->height / MT_TILE_HEIGHT, pos = (unsigned)(node->index & 0xff);
-	uint64_t ti = node->index >> 8;
-	struct mt_tile t = {ti, 0, (uint8_t)level, false};
-	char path[MT_TILE_PATH_MAX];
-
-	if (node->height % MT_TILE_HEIGHT != 0)
-		return 0;
-	if ((!rb->tile[level].valid || rb->tile[level].index != ti) &&
-	    rebuild_tile(rb, level, ti) != 0)
-		return 1;
-	t.width = (uint16_t)rb->tile[level].width;
-	mt_tile_path(&t, path);
-	if (pos >= rb->tile[level].width) {
-		snprintf(rb->why, sizeof rb->why, "%s has no position %u", path, pos);
-		return 1;
-	}
-	if (sodium_memcmp(hash, rb->tile[level].data + (size_t)pos * MT_HASH_LEN, MT_HASH_LEN) == 0)
-		return 0;
-	if (level == 0)
-		snprintf(rb->why, sizeof rb->why,
-		    "entry %" PRIu64 ": its leaf hash does not match position %u of %s",
-		    node->index, pos, path);
-	else
-		snprintf(rb->why, sizeof rb->why,
-		    "%s: position %u does not match the tree rebuilt from the entries", path, pos);
-	return 1;
-}
-
-/* Download and check every entry from the rebuilt size up to the
- * checkpoint's, one bundle at a time.  On success a->range describes the
- * whole tree; on failure it is unchanged and
- * the failure has been reported. */
-static int
-full_rebuild(struct audit *a, const struct sth *c)
-{
-	struct rebuild *rb = calloc(1, sizeof *rb);
-	struct mt_range *r = malloc(sizeof *r);
-	struct cli_http_resp resp = {0};
-	uint64_t s0 = a->range.size, n = c->size;
-	uint8_t root[MT_HASH_LEN];
-	char why[CL_WHY_MAX], s1[CL_B64_LEN(MT_HASH_LEN) + 1], s2[CL_B64_LEN(MT_HASH_LEN) + 1];
+	char why[CLI_MSG_MAX];
 	int rc;
 
-	a->full_from = s0;
-	if (rb == NULL || r == NULL) {
-		rc = report(a, CLI_FAIL, "error", "out of memory");
-		goto out;
-	}
-	rb->a = a;
-	rb->size = n;
-	*r = a->range;
-	for (uint64_t t = s0 >> 8; s0 < n && t <= (n - 1) >> 8; t++) {
-		struct mt_tile bt = {t, (uint16_t)mt_tile_width(0, t, n), 0, true};
-		char path[MT_TILE_PATH_MAX];
-		const uint8_t *q, *end;
-
-		mt_tile_path(&bt, path);
-		if (fetch(a, path, BUNDLE_MAX, &resp, why) != 0) {
-			rc = report(a, CLI_FAIL, "error", "cannot fetch %s: %s", path, why);
-			goto out;
-		}
-		q = resp.body;
-		end = resp.body + resp.len;
-		for (unsigned j = 0; j < bt.width; j++) {
-			uint64_t idx = t * MT_TILE_WIDTH + j;
-			struct cl_envelope env;
-			struct cl_attestation att;
-			uint8_t leaf[MT_HASH_LEN];
-			size_t elen;
-
-			if (end - q < 2 || (size_t)(end - q - 2) < ((size_t)q[0] << 8 | q[1])) {
-				rc = report(a, CLI_FAIL, "invalid",
-				    "%s: truncated at entry %" PRIu64, path, idx);
-				goto out;
-			}
-			elen = (size_t)q[0] << 8 | q[1];
-			q += 2;
-			if (idx >= s0) {
-				mt_leaf_hash(leaf, q, elen);
-				if ((rc = mt_range_append(r, leaf, rebuild_emit, rb)) != 0) {
-					rc = report(a, CLI_FAIL, "invalid", "%s",
-					    rc == MT_EFULL ? "the tree is full" : rb->why);
-					goto out;
-				}
-				wire_arena_reset(&a->arena);
-				if (wire_envelope_decode(&a->arena, q, elen, &env, why) != 0) {
-					rc = report(a, CLI_FAIL, "invalid",
-					    "entry %" PRIu64 ": not a valid envelope: %s", idx,
-					    why);
-					goto out;
-				}
-				if (wire_attestation_decode(
-				        &a->arena, env.payload, env.payload_len, &att, why) != 0) {
-					rc = report(a, CLI_FAIL, "invalid",
-					    "entry %" PRIu64 ": not a valid attestation: %s", idx,
-					    why);
-					goto out;
-				}
-			}
-			q += elen;
-		}
-		if (q != end) {
-			rc = report(a, CLI_FAIL, "invalid", "%s: %zu bytes after its %u entries",
-			    path, (size_t)(end - q), (unsigned)bt.width);
-			goto out;
-		}
-		cli_http_resp_free(&resp);
-	}
-	mt_range_root(r, root);
-	if (sodium_memcmp(root, c->root, MT_HASH_LEN) != 0) {
-		b64_hash(root, s1);
-		b64_hash(c->root, s2);
-		rc = report(a, CLI_FAIL, "invalid",
-		    "the tree rebuilt from the log's %" PRIu64 " entries has root %s, but the "
-		    "checkpoint says %s",
-		    n, s1, s2);
-		goto out;
-	}
-	a->range = *r;
-	rc = 0;
-out:
-	cli_http_resp_free(&resp);
-	free(r);
-	free(rb);
-	return rc;
+	a->full_from = a->range.size;
+	if ((rc = cli_follow_run(a->follow, &a->cur, &a->range, NULL, NULL, why)) == 0)
+		return 0;
+	return report(a, CLI_FAIL, rc == CL_EINVAL ? "invalid" : "error", "%s", why);
 }
 
 /* ---- audit ---- */
@@ -1250,21 +790,20 @@ static const char audit_usage[] =
     "locked, unreadable or tampered with.\n";
 
 static int
-audit_run(struct audit *a)
+audit_run(struct audit *a, const char *dir)
 {
 	struct pair p;
 	const uint8_t *trusted;
 	size_t trusted_len;
 	const char *status;
-	char msg[MSG_MAX], why[CL_WHY_MAX], path[PATH_LEN];
+	char msg[MSG_MAX], why[CLI_MSG_MAX];
 	int rc;
 
-	if ((rc = state_open(a)) != 0 || (rc = state_load_checkpoint(a)) != 0)
+	if ((rc = state_load(a, dir)) != 0)
 		return rc;
-	if (a->full && (rc = state_load_full(a)) != 0)
-		return rc;
-	if ((rc = checkpoint_fetch(a)) != 0)
-		return rc;
+	if ((rc = cli_follow_checkpoint(a->follow, &a->new_note, &a->new_len, &a->cur, why)) != 0)
+		return report(a, CLI_FAIL, "error", "%s", why);
+	a->have_new = true;
 
 	if (!a->have_old) {
 		status = "first";
@@ -1324,14 +863,13 @@ audit_run(struct audit *a)
 		trusted = a->new_note;
 		trusted_len = a->new_len;
 	}
-	if (a->full && (rc = full_rebuild(a, &a->cur)) != 0)
+	if (a->full && (rc = full_rebuild(a)) != 0)
 		return rc;
 	/* DIR/checkpoint first: if DIR/full is not written, it lags behind,
 	 * which the next run handles. */
 	if (trusted == a->new_note) {
-		state_path(a, "checkpoint", path);
-		if (cli_write_file(path, trusted, trusted_len, 0600, why) != 0)
-			return report(a, CLI_USAGE, "error", "cannot save the state: %s", why);
+		if (cli_state_checkpoint_save(&a->st, trusted, trusted_len, why) != 0)
+			return report(a, CLI_USAGE, "error", "%s", why);
 	}
 	if (a->full) {
 		size_t n = strlen(msg);
@@ -1344,8 +882,8 @@ audit_run(struct audit *a)
 			snprintf(msg + n, sizeof msg - n, "; all %" PRIu64 " entries validated",
 			    a->cur.size);
 		if (a->full_from < a->cur.size &&
-		    state_save_full(a, trusted, trusted_len, why) != 0)
-			return report(a, CLI_USAGE, "error", "cannot save the state: %s", why);
+		    cli_state_full_save(&a->st, &a->range, trusted, trusted_len, why) != 0)
+			return report(a, CLI_USAGE, "error", "%s", why);
 	}
 	return report(a, CLI_OK, status, "%s", msg);
 }
@@ -1369,7 +907,7 @@ cli_cmd_audit(int argc, char **argv)
 
 	if ((a = calloc(1, sizeof *a)) == NULL)
 		return cli_fail(CLI_FAIL, "out of memory");
-	a->lock_fd = -1;
+	a->st.lock_fd = -1;
 	optind = 1;
 	opterr = 0;
 	rc = -1;
@@ -1422,11 +960,10 @@ cli_cmd_audit(int argc, char **argv)
 		rc = cli_fail(CLI_USAGE, "--origin: empty or longer than %d bytes", STH_ORIGIN_MAX);
 		goto out;
 	}
-	if (dir[0] == '\0' || strlen(dir) + 64 > sizeof a->dir) {
+	if (dir[0] == '\0' || strlen(dir) > CLI_STATE_DIR_MAX) {
 		rc = cli_fail(CLI_USAGE, "--state: empty or too long");
 		goto out;
 	}
-	snprintf(a->dir, sizeof a->dir, "%s", dir);
 	note_verifier_format(&a->key, a->vkey, sizeof a->vkey);
 	cli_http_defaults(&a->http);
 	if ((a->abuf = malloc(WIRE_ARENA_MIN)) == NULL) {
@@ -1435,10 +972,16 @@ cli_cmd_audit(int argc, char **argv)
 	}
 	wire_arena_init(&a->arena, a->abuf, WIRE_ARENA_MIN);
 	mt_range_init(&a->range);
-	rc = audit_run(a);
+	a->follow =
+	    cli_follow_new(&(struct cli_follow_opts){a->url, &a->key, a->origin, &a->http, true});
+	if (a->follow == NULL) {
+		rc = cli_fail(CLI_FAIL, "out of memory");
+		goto out;
+	}
+	rc = audit_run(a, dir);
 out:
-	if (a->lock_fd >= 0)
-		close(a->lock_fd); /* and with it the lock */
+	cli_state_close(&a->st);
+	cli_follow_free(a->follow);
 	free(a->new_note);
 	free(a->old_note);
 	free(a->abuf);

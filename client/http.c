@@ -191,3 +191,21 @@ cli_http_answer(const struct cli_http_resp *r, char *why)
 	return cl_why(why, r->status == 400 || r->status == 404 ? CLI_USAGE : CLI_FAIL,
 	    "HTTP %ld: %s", r->status, reason);
 }
+
+int
+cli_http_get(const struct cli_http_opts *o, const char *base, const char *path, size_t max_body,
+    struct cli_http_resp *r, char *why)
+{
+	char url[8192], reason[CL_WHY_MAX];
+	int rc;
+
+	if ((size_t)snprintf(url, sizeof url, "%s/%s", base, path) >= sizeof url)
+		return cl_why(why, CLI_USAGE, "%.80s: URL too long", path);
+	if (cli_http_request(o, url, NULL, 0, max_body, r, why) != 0)
+		return CLI_FAIL;
+	if ((rc = cli_http_answer(r, reason)) != 0) {
+		cli_http_resp_free(r);
+		return cl_why(why, rc, "%.80s: %s", path, reason);
+	}
+	return 0;
+}

@@ -40,6 +40,15 @@ int cli_http_request(const struct cli_http_opts *o, const char *url, const uint8
 
 void cli_http_resp_free(struct cli_http_resp *r);
 
+/* GET <base>/<path> (base: a log URL prefix without a trailing '/'; path:
+ * without a leading '/'), keeping at most max_body bytes.  Returns 0 with a
+ * 2xx answer in *r (free it with cli_http_resp_free).  Otherwise *r holds
+ * nothing and the result is the exit code (cli.h): CLI_FAIL when the log
+ * could not be reached, or what cli_http_answer gives for its answer, with
+ * why "<path>: HTTP <status>: <reason>" or the network failure. */
+int cli_http_get(const struct cli_http_opts *o, const char *base, const char *path, size_t max_body,
+    struct cli_http_resp *r, char *why) __attribute__((warn_unused_result));
+
 /* Judge an answer: 0 for a 2xx status.  Otherwise why gets "HTTP <status>:
  * <the body's first line>" (control characters replaced) and the result is
  * the exit code for it (cli.h): CLI_USAGE for 400 and 404, where the log
