@@ -55,6 +55,7 @@ $libdir/libclosurelog-verify.so.0.1.0
 $libdir/pkgconfig/closurelog-verify.pc
 $mandir/man1/closurelog.1
 $mandir/man8/closurelogd.8
+$prefix/share/closurelog/nginx/closurelog.conf
 $unitdir/closurelogd.service
 $unitdir/closurelog-audit@.service
 $unitdir/closurelog-audit@.timer
