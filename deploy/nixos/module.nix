@@ -8,7 +8,8 @@
 
 let
   inherit (lib) mkEnableOption mkIf mkMerge mkOption types concatMapStrings
-    concatStringsSep mapAttrs' mapAttrsToList nameValuePair optional optionalString;
+    concatStringsSep mapAttrs' mapAttrsToList nameValuePair optional optionalAttrs
+    optionalString;
 
   cfg = config.services.closurelog;
   wcfg = cfg.witness;
@@ -21,6 +22,11 @@ let
       listen = "${cfg.listenAddress}:${toString cfg.port}";
       submitters = "/etc/closurelog/submitters";
       map-size = cfg.mapSize;
+    } // optionalAttrs (cfg.tilesDir != null) {
+      tiles-dir = cfg.tilesDir;
+    } // optionalAttrs (cfg.nginx.virtualHost != null) {
+      # Behind nginx every client has nginx's address: no per-address limit.
+      rate = 0;
     } // cfg.settings)));
 
   witnessFlags = concatMapStrings (w: " --witness ${w.key}=${w.url}") cfg.witnesses
@@ -132,6 +138,30 @@ in
       description = "Largest size the store may grow to (closurelogd --map-size).";
     };
 
+    tilesDir = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/var/lib/closurelog-tiles";
+      description = ''
+        Write each full tile and entry bundle once to this directory
+        (closurelogd --tiles-dir), for nginx to serve.  closurelogd then runs
+        as the static user closurelog instead of a dynamic one, so that the
+        directory can be readable by nginx.
+      '';
+    };
+
+    nginx.virtualHost = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "log.example.com";
+      description = ''
+        Serve the log through services.nginx on this virtual host: full tiles
+        from `tilesDir`, everything else proxied to closurelogd (the
+        package's share/closurelog/nginx/closurelog.conf).  TLS is set on
+        services.nginx.virtualHosts.<name> as usual (enableACME, forceSSL).
+      '';
+    };
+
     settings = mkOption {
       type = types.attrsOf (types.oneOf [ types.str types.int ]);
       default = { };
@@ -201,6 +231,39 @@ in
         ];
       };
       networking.firewall.allowedTCPPorts = optional cfg.openFirewall cfg.port;
+    })
+
+    (mkIf (cfg.enable && cfg.tilesDir != null) {
+      users.users.closurelog = {
+        isSystemUser = true;
+        group = "closurelog";
+      };
+      users.groups.closurelog = { };
+      systemd.tmpfiles.rules = [ "d ${cfg.tilesDir} 0755 closurelog closurelog - -" ];
+      systemd.services.closurelogd.serviceConfig = {
+        DynamicUser = false;
+        User = "closurelog";
+        Group = "closurelog";
+        ReadWritePaths = [ cfg.tilesDir ];
+      };
+    })
+
+    (mkIf (cfg.enable && cfg.nginx.virtualHost != null) {
+      assertions = [{
+        assertion = cfg.tilesDir != null;
+        message = "services.closurelog.nginx.virtualHost needs services.closurelog.tilesDir";
+      }];
+      services.nginx = {
+        enable = true;
+        upstreams.closurelogd = {
+          servers."${cfg.listenAddress}:${toString cfg.port}" = { };
+          extraConfig = "keepalive 32;";
+        };
+        virtualHosts.${cfg.nginx.virtualHost} = {
+          root = cfg.tilesDir;
+          extraConfig = "include ${cfg.package}/share/closurelog/nginx/closurelog.conf;";
+        };
+      };
     })
 
     (mkIf wcfg.enable {
