@@ -7,8 +7,9 @@
 #  - every --flag its ExecStart= passes must be one the program's --help
 #    documents (for the programs this tree builds);
 #  - every system call the program makes while it serves (closurelogd: start,
-#    submissions, reads, SIGHUP, SIGTERM drain; closurelog audit: a first
-#    and a second audit), recorded with strace -f, must be allowed by the
+#    256 submissions, a full tile written to --tiles-dir, reads, SIGHUP,
+#    SIGTERM drain; closurelog audit: a first and a full audit), recorded
+#    with strace -f, must be allowed by the
 #    unit's SystemCallFilter= lines.  A denied call would fail with EPERM
 #    under systemd, so this is what keeps the filter honest.
 # WITNESS is yes when this tree builds closurelog-witness: then its unit's
@@ -124,6 +125,7 @@ grep -q '^KillMode=mixed$' "$u" || fail "closurelogd.service: SIGTERM must go to
 cp "$tmp/ci.pub" "$tmp/submitters"
 strace -f -qq -o "$tmp/server.trace" "$bin/closurelogd" --data "$tmp/data" \
 	--listen 127.0.0.1:0 --port-file "$tmp/port" --submitters "$tmp/submitters" \
+	--tiles-dir "$tmp/tiles" \
 	>"$tmp/server.log" 2>&1 &
 server=$!
 i=0
@@ -136,10 +138,17 @@ done
 url=http://127.0.0.1:$(cat "$tmp/port")
 r=/nix/store/0c6mxx9spfzmm4kpqjb3c6ha3g3p9v7c-source
 h=sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=
-"$bin/closurelog" attest --key "$tmp/ci.key" --root $r --nar-hash $h \
-	--flake-lock-digest $h -o "$tmp/env" || fail "closurelog attest failed"
-"$bin/closurelog" submit --log "$url" -o "$tmp/bundle" "$tmp/env" >/dev/null ||
+# 256 entries: a full tile and bundle for --tiles-dir to write.
+mkdir "$tmp/envs" "$tmp/bundles"
+i=0
+while [ $i -lt 256 ]; do
+	"$bin/closurelog" attest --key "$tmp/ci.key" --root "$r-$i" --nar-hash $h \
+		--flake-lock-digest $h -o "$tmp/envs/$i" || fail "closurelog attest failed"
+	i=$((i + 1))
+done
+"$bin/closurelog" submit --log "$url" -o "$tmp/bundles" "$tmp"/envs/* >/dev/null ||
 	fail "closurelog submit failed"
+[ -s "$tmp/tiles/tile/entries/000" ] || fail "closurelogd --tiles-dir wrote no entry bundle"
 a=$units/closurelog-audit@.service
 "$bin/closurelog" audit --help >"$tmp/audit-help" 2>&1 || true
 check_flags "$a" "$tmp/audit-help"
