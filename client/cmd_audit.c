@@ -35,6 +35,7 @@
 
 #include "cl.h"
 #include "cli.h"
+#include "cosig.h"
 #include "follow.h"
 #include "http.h"
 #include "merkle.h"
@@ -445,6 +446,7 @@ struct audit {
 	bool full, json;
 	struct cli_state st;
 	struct cli_follow *follow;
+	struct cli_witnesses wit; /* --witness, --witness-quorum */
 
 	/* The trusted checkpoint (DIR/checkpoint). */
 	bool have_old;
@@ -768,7 +770,7 @@ full_rebuild(struct audit *a)
 
 static const char audit_usage[] =
     "usage: closurelog audit --log URL --log-key PUB --state DIR [--origin O] [--full]\n"
-    "           [--json]\n"
+    "           [--json] [--witness VKEY]... [--witness-quorum K]\n"
     "\n"
     "Check that the log's current checkpoint extends the last one this auditor\n"
     "trusted, and trust the new one.  The first run trusts what it sees (trust on\n"
@@ -784,10 +786,14 @@ static const char audit_usage[] =
     "  --full          monitor mode: also download every new entry and hash tile,\n"
     "                  rebuild the tree and check every entry\n"
     "  --json          print the outcome as one JSON object\n"
+    "  --witness VKEY  a witness's cosignature key, or a file holding one\n"
+    "                  (repeatable): the log's checkpoint is trusted only when\n"
+    "                  cosigned by a quorum of them\n"
+    "  --witness-quorum K  how many (default: all)\n"
     "\n"
-    "Exit status: 0 consistent; 1 fork, rollback, inconsistent or invalid data, or\n"
-    "the log could not be reached; 2 usage error, or a state directory that is\n"
-    "locked, unreadable or tampered with.\n";
+    "Exit status: 0 consistent; 1 fork, rollback, inconsistent or invalid data, too\n"
+    "few witness cosignatures, or the log could not be reached; 2 usage error, or a\n"
+    "state directory that is locked, unreadable or tampered with.\n";
 
 static int
 audit_run(struct audit *a, const char *dir)
@@ -803,6 +809,9 @@ audit_run(struct audit *a, const char *dir)
 		return rc;
 	if ((rc = cli_follow_checkpoint(a->follow, &a->new_note, &a->new_len, &a->cur, why)) != 0)
 		return report(a, CLI_FAIL, "error", "%s", why);
+	/* A checkpoint without its witnesses is not trusted, not even first. */
+	if (cli_witness_check(&a->wit, a->new_note, a->new_len, why) != 0)
+		return report(a, CLI_FAIL, "unwitnessed", "%s", why);
 	a->have_new = true;
 
 	if (!a->have_old) {
@@ -898,6 +907,8 @@ cli_cmd_audit(int argc, char **argv)
 	    {"origin", required_argument, NULL, 'O'},
 	    {"full", no_argument, NULL, 'f'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"witness", required_argument, NULL, 'w'},
+	    {"witness-quorum", required_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -931,6 +942,14 @@ cli_cmd_audit(int argc, char **argv)
 		case 'j':
 			a->json = true;
 			break;
+		case 'w':
+			if ((c = cli_witness_arg(&a->wit, optarg)) != 0)
+				rc = c;
+			break;
+		case 'q':
+			if ((c = cli_witness_quorum_arg(&a->wit, optarg)) != 0)
+				rc = c;
+			break;
 		case 'h':
 			fputs(audit_usage, stdout);
 			rc = CLI_OK;
@@ -947,7 +966,8 @@ cli_cmd_audit(int argc, char **argv)
 		    CLI_USAGE, "give --log URL, --log-key PUB and --state DIR (see --help)");
 		goto out;
 	}
-	if ((rc = cli_log_url(log, a->url, sizeof a->url)) != 0 ||
+	if ((rc = cli_witness_finish(&a->wit)) != 0 ||
+	    (rc = cli_log_url(log, a->url, sizeof a->url)) != 0 ||
 	    (rc = cli_verifier_arg("--log-key", key, &a->key)) != 0)
 		goto out;
 	if (a->key.type != NOTE_TYPE_ED25519) {

@@ -8,12 +8,15 @@
  * keys for; `closurelog verify` is the command that decides.
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cl.h"
 #include "cli.h"
+#include "cosig.h"
 #include "dsse.h"
 #include "merkle.h"
 #include "show.h"
@@ -26,6 +29,7 @@
 
 static const char usage[] =
     "usage: closurelog inspect FILE [--json] [--log-key PUB] [--submitter-key PUB]...\n"
+    "           [--witness VKEY]... [--witness-quorum K]\n"
     "\n"
     "Show a DSSE envelope, a proof bundle, a c2sp.org/tlog-proof@v1 file or a signed\n"
     "checkpoint.  PUB is a verifier key, or a file holding one.  With keys, each\n"
@@ -33,7 +37,9 @@ static const char usage[] =
     "\n"
     "  --json                 machine-readable output\n"
     "  --log-key PUB          check checkpoint signatures against the log's key\n"
-    "  --submitter-key PUB    check envelope signatures (repeatable)\n"
+    "  --submitter-key PUB    check envelope signatures (repeatable)\n" CLI_WITNESS_USAGE
+    "Each cosignature/v1 line is shown with its time; with --witness keys, with\n"
+    "its witness and whether it is valid, and the quorum is checked.\n"
     "\n"
     "Exit status: 0 parsed (and every checked signature valid), 1 a checked\n"
     "signature is not valid, 2 the file is not something inspect knows.\n";
@@ -44,6 +50,7 @@ struct inspect {
 	bool have_log_key;
 	struct note_verifier subs[KEYS_MAX];
 	size_t n_subs;
+	struct cli_witnesses wit;
 	struct wire_arena *a;
 	bool failed; /* a checked signature did not verify */
 	json_t *out;
@@ -159,17 +166,52 @@ show_checkpoint(struct inspect *in, const uint8_t *buf, size_t len, json_t *into
 		    : s->key >= 0                  ? "valid (log key)"
 		    : log_signed                   ? "unknown key"
 		                                   : "not the log key's";
-		char id[9];
+		char id[9], when[64] = "";
 		json_t *o = json_object();
+		struct cli_cosig cs;
 
+		if (cli_cosig_line(&in->wit, buf, n, i, &cs) != 0) {
+			json_decref(o);
+			json_decref(sigs);
+			return cli_fail(CLI_FAIL, "out of memory");
+		}
+		if (s->key < 0 && cs.status == CLI_COSIG_VALID) {
+			st = "valid (witness cosignature)";
+		} else if (cs.status == CLI_COSIG_INVALID) {
+			st = "INVALID (witness cosignature)";
+			in->failed = true;
+		}
 		snprintf(id, sizeof id, "%08x", (unsigned)s->id);
 		json_object_set_new(o, "name", json_stringn(s->name, s->name_len));
 		json_object_set_new(o, "keyid", json_string(id));
 		json_object_set_new(o, "status", json_string(st));
+		if (cs.has_time) {
+			time_t t = (time_t)cs.timestamp;
+			struct tm tm;
+
+			if (cs.timestamp <= (uint64_t)INT64_MAX && gmtime_r(&t, &tm) != NULL)
+				strftime(when, sizeof when, " at %Y-%m-%dT%H:%M:%SZ", &tm);
+			json_object_set_new(
+			    o, "cosignature_time", json_integer((json_int_t)cs.timestamp));
+			json_object_set_new(o, "cosignature_time_checked",
+			    json_boolean(cs.status == CLI_COSIG_VALID));
+		}
 		json_array_append_new(sigs, o);
 		if (!in->json)
-			printf("  %-20s %.*s key %s: %s\n", i == 0 ? "signatures" : "",
-			    (int)s->name_len, s->name, id, st);
+			printf("  %-20s %.*s key %s: %s%s%s\n", i == 0 ? "signatures" : "",
+			    (int)s->name_len, s->name, id, st, when,
+			    cs.has_time && cs.status != CLI_COSIG_VALID ? " (time not checked)"
+			                                                : "");
+	}
+	if (in->wit.n > 0) {
+		char wwhy[CLI_MSG_MAX];
+		bool ok = cli_witness_check(&in->wit, buf, len, wwhy) == 0;
+
+		json_object_set_new(into, "witness_quorum_met", json_boolean(ok));
+		if (!ok)
+			in->failed = true;
+		if (!in->json)
+			printf("  %-20s %s\n", "witnesses", ok ? "quorum met" : wwhy);
 	}
 	json_object_set_new(into, "checkpoint", cli_show_checkpoint_json(&c));
 	json_object_set_new(into, "signatures", sigs);
@@ -240,6 +282,8 @@ cli_cmd_inspect(int argc, char **argv)
 	    {"json", no_argument, NULL, 'j'},
 	    {"log-key", required_argument, NULL, 'l'},
 	    {"submitter-key", required_argument, NULL, 's'},
+	    {"witness", required_argument, NULL, 'w'},
+	    {"witness-quorum", required_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -272,6 +316,14 @@ cli_cmd_inspect(int argc, char **argv)
 				return rc;
 			in.n_subs++;
 			break;
+		case 'w':
+			if ((rc = cli_witness_arg(&in.wit, optarg)) != 0)
+				return rc;
+			break;
+		case 'q':
+			if ((rc = cli_witness_quorum_arg(&in.wit, optarg)) != 0)
+				return rc;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return CLI_OK;
@@ -282,6 +334,8 @@ cli_cmd_inspect(int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return cli_fail(CLI_USAGE, "give exactly one FILE (see --help)");
+	if ((rc = cli_witness_finish(&in.wit)) != 0)
+		return rc;
 	if (cli_read_file(argv[optind], INSPECT_MAX, &buf, &len, why) != 0)
 		return cli_fail(CLI_USAGE, "%s", why);
 	if ((abuf = malloc(WIRE_ARENA_MIN)) == NULL || (in.out = json_object()) == NULL) {

@@ -18,6 +18,7 @@
 #include "cl.h"
 #include "cli.h"
 #include "closurelog/verify.h"
+#include "cosig.h"
 #include "note.h"
 #include "show.h"
 #include "tproof.h"
@@ -26,21 +27,23 @@
 static const char usage[] =
     "usage: closurelog verify --log-key PUB --submitter-key PUB [--submitter-key PUB]...\n"
     "           [--origin ORIGIN] [--root PATH] [--nar-hash HASH] [--json]\n"
+    "           [--witness VKEY]... [--witness-quorum K]\n"
     "           (BUNDLE | --tlog-proof FILE --envelope FILE)\n"
     "\n"
     "Check offline, with no network access, that a proof bundle (written by\n"
     "closurelog submit) shows a closure attestation signed by an accepted submitter\n"
     "and included in the log.  In order, it checks that:\n"
     "  1. the bundle and its c2sp.org/tlog-proof are well formed;\n"
-    "  2. the checkpoint is signed by the log key and has the expected origin;\n"
+    "  2. the checkpoint is signed by the log key and has the expected origin,\n"
+    "     and (with --witness) cosigned by a quorum of the witnesses (EWITNESS);\n"
     "  3. the inclusion proof leads from the envelope to the checkpoint's root;\n"
     "  4. the envelope is signed by an accepted submitter key, and no accepted\n"
     "     key's signature on it is invalid;\n"
     "  5. the signed payload is a valid closure attestation;\n"
     "  6. its root and narHash are the ones given with --root and --nar-hash.\n"
-    "The first check that fails is reported.  Witness cosignatures are not\n"
-    "checked, and a valid bundle does not show that the log has not forked since:\n"
-    "closurelog audit checks that.\n"
+    "The first check that fails is reported.  A valid bundle does not show that\n"
+    "the log has not forked since (closurelog audit checks that); witnesses make\n"
+    "a fork shown to the broker but hidden from them impossible.\n"
     "\n"
     "PUB is a C2SP verifier key (name+keyid+base64) or a file holding one.\n"
     "\n"
@@ -56,8 +59,8 @@ static const char usage[] =
     "                         reason, and on success index, tree_size, origin, root,\n"
     "                         nar_hash, submitter, submitter_keyid\n"
     "  --tlog-proof FILE      verify a c2sp.org/tlog-proof@v1 file ...\n"
-    "  --envelope FILE        ... and the DSSE envelope it proves, instead of a BUNDLE\n"
-    "\n"
+    "  --envelope FILE        ... and the DSSE envelope it proves, instead of a "
+    "BUNDLE\n" CLI_WITNESS_USAGE "\n"
     "BUNDLE, FILE: a path, or '-' for standard input.\n"
     "\n"
     "Without --json, success prints one line \"OK: <root> (narHash <hash>) is entry\n"
@@ -78,6 +81,8 @@ enum {
 	O_JSON,
 	O_TPROOF,
 	O_ENVELOPE,
+	O_WITNESS,
+	O_WQUORUM,
 };
 
 static const struct option opts[] = {
@@ -89,6 +94,8 @@ static const struct option opts[] = {
     {"json", no_argument, NULL, O_JSON},
     {"tlog-proof", required_argument, NULL, O_TPROOF},
     {"envelope", required_argument, NULL, O_ENVELOPE},
+    {"witness", required_argument, NULL, O_WITNESS},
+    {"witness-quorum", required_argument, NULL, O_WQUORUM},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -157,6 +164,7 @@ cli_cmd_verify(int argc, char **argv)
 	const char **sub_ptrs = NULL;
 	struct closurelog_verifier *v = NULL;
 	struct closurelog_result res;
+	struct cli_witnesses wit = {0};
 	uint8_t *a = NULL, *b = NULL;
 	size_t n_subs = 0, a_len = 0, b_len = 0;
 	bool json = false;
@@ -196,6 +204,14 @@ cli_cmd_verify(int argc, char **argv)
 		case O_ENVELOPE:
 			env_path = optarg;
 			break;
+		case O_WITNESS:
+			if ((rc = cli_witness_arg(&wit, optarg)) != 0)
+				goto out;
+			break;
+		case O_WQUORUM:
+			if ((rc = cli_witness_quorum_arg(&wit, optarg)) != 0)
+				goto out;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			rc = CLI_OK;
@@ -231,6 +247,8 @@ cli_cmd_verify(int argc, char **argv)
 		goto out;
 	}
 
+	if ((rc = cli_witness_finish(&wit)) != 0)
+		goto out;
 	if ((rc = key_string("--log-key", log_arg, log_key)) != 0)
 		goto out;
 	sub_keys = calloc(n_subs, sizeof *sub_keys);
@@ -247,6 +265,20 @@ cli_cmd_verify(int argc, char **argv)
 	if ((rc = closurelog_verifier_new(
 	         log_key, origin, sub_ptrs, n_subs, &v, err, sizeof err)) != 0) {
 		rc = cli_fail(rc == CLOSURELOG_EUSAGE ? CLI_USAGE : CLI_FAIL, "%s", err);
+		goto out;
+	}
+	for (size_t i = 0; i < wit.n; i++) {
+		char wk[NOTE_VKEY_MAX];
+
+		note_verifier_format(&wit.keys[i], wk, sizeof wk);
+		if ((rc = closurelog_verifier_add_witness(v, wk, err, sizeof err)) != 0) {
+			rc = cli_fail(rc == CLOSURELOG_EUSAGE ? CLI_USAGE : CLI_FAIL, "%s", err);
+			goto out;
+		}
+	}
+	if (wit.quorum > 0 &&
+	    (rc = closurelog_verifier_set_witness_quorum(v, wit.quorum, err, sizeof err)) != 0) {
+		rc = cli_fail(CLI_USAGE, "%s", err);
 		goto out;
 	}
 

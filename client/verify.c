@@ -50,6 +50,8 @@ struct closurelog_verifier {
 	char origin[STH_ORIGIN_MAX + 1];
 	struct wire_arena arena;
 	void *arena_buf;
+	struct note_verifier *wits; /* n_wits witness keys (type 0x04), malloc'd */
+	size_t n_wits, quorum;      /* quorum 0: every witness */
 	size_t n_subs;
 	struct note_verifier subs[]; /* n_subs accepted submitter keys */
 };
@@ -65,6 +67,7 @@ static const char *const status_names[] = {
     [CLOSURELOG_EROOT] = "EROOT",
     [CLOSURELOG_ENARHASH] = "ENARHASH",
     [CLOSURELOG_EUSAGE] = "EUSAGE",
+    [CLOSURELOG_EWITNESS] = "EWITNESS",
 };
 
 const char *
@@ -179,7 +182,60 @@ closurelog_verifier_free(struct closurelog_verifier *v)
 	if (v == NULL)
 		return;
 	free(v->arena_buf);
+	free(v->wits);
 	free(v);
+}
+
+int
+closurelog_verifier_add_witness(
+    struct closurelog_verifier *v, const char *witness_key, char *err, size_t err_len)
+{
+	struct note_verifier w, *nw;
+	char why[CL_WHY_MAX];
+	size_t len;
+
+	if (err != NULL && err_len > 0)
+		err[0] = '\0';
+	if (v == NULL || witness_key == NULL)
+		return new_fail(err, err_len, CLOSURELOG_EUSAGE, "verifier or witness key missing");
+	len = strnlen(witness_key, NOTE_VKEY_MAX);
+	if (len >= NOTE_VKEY_MAX)
+		return new_fail(
+		    err, err_len, CLOSURELOG_EUSAGE, "witness key is too long to be a key");
+	if (note_verifier_parse(witness_key, len, &w, why) != 0)
+		return new_fail(err, err_len, CLOSURELOG_EUSAGE, "witness key: %s", why);
+	if (w.type != NOTE_TYPE_COSIG)
+		return new_fail(err, err_len, CLOSURELOG_EUSAGE,
+		    "witness key %s is a type 0x%02x key, not a cosignature/v1 key (0x04)", w.name,
+		    w.type);
+	for (size_t i = 0; i < v->n_wits; i++) {
+		if (v->wits[i].id == w.id && strcmp(v->wits[i].name, w.name) == 0)
+			return new_fail(err, err_len, CLOSURELOG_EUSAGE,
+			    "witness key %s+%08" PRIx32 " is given twice", w.name, w.id);
+	}
+	if (v->n_wits == CLOSURELOG_WITNESS_KEYS_MAX)
+		return new_fail(err, err_len, CLOSURELOG_EUSAGE, "more than %d witness keys",
+		    CLOSURELOG_WITNESS_KEYS_MAX);
+	if ((nw = realloc(v->wits, (v->n_wits + 1) * sizeof *nw)) == NULL)
+		return new_fail(err, err_len, ENOMEM, "out of memory");
+	v->wits = nw;
+	v->wits[v->n_wits++] = w;
+	return 0;
+}
+
+int
+closurelog_verifier_set_witness_quorum(
+    struct closurelog_verifier *v, size_t k, char *err, size_t err_len)
+{
+	if (err != NULL && err_len > 0)
+		err[0] = '\0';
+	if (v == NULL)
+		return new_fail(err, err_len, CLOSURELOG_EUSAGE, "no verifier");
+	if (k == 0 || k > CLOSURELOG_WITNESS_KEYS_MAX)
+		return new_fail(err, err_len, CLOSURELOG_EUSAGE,
+		    "witness quorum %zu is not between 1 and %d", k, CLOSURELOG_WITNESS_KEYS_MAX);
+	v->quorum = k;
+	return 0;
 }
 
 /* Clear res, set a failure status and its reason, and return the status.
@@ -237,6 +293,39 @@ expect_check(const char *want_root, const char *want_nar_hash, char want_sri[NIX
 	return CLOSURELOG_OK;
 }
 
+/* Check 2b: a quorum of distinct added witnesses cosigned the checkpoint
+ * (already known to be signed by the log key).  The note is parsed into
+ * the arena: no heap. */
+static enum closurelog_status
+witness_check(
+    struct closurelog_verifier *v, const uint8_t *cp, size_t cp_len, struct closurelog_result *res)
+{
+	size_t need = v->quorum != 0 ? v->quorum : v->n_wits, got = 0;
+	char why[CL_WHY_MAX];
+	struct note *n;
+	int rc;
+
+	if (v->n_wits == 0)
+		return CLOSURELOG_OK;
+	if (need > v->n_wits)
+		return fail(res, CLOSURELOG_EUSAGE,
+		    "witness quorum is %zu, but only %zu witness keys are given", need, v->n_wits);
+	if ((n = wire_arena_alloc(&v->arena, sizeof *n)) == NULL)
+		return fail(res, CLOSURELOG_EMALFORMED, "verifier arena exhausted");
+	rc = note_open(cp, cp_len, v->wits, v->n_wits, n, why);
+	if (rc == CL_EBADSIG)
+		return fail(res, CLOSURELOG_EWITNESS, "witness cosignature: %s", why);
+	if (rc != 0 && rc != CL_ENOKEY)
+		return fail(res, CLOSURELOG_EWITNESS, "checkpoint cosignatures: %s", why);
+	if (rc == 0)
+		got = note_keys_verified(n, v->n_wits);
+	if (got < need)
+		return fail(res, CLOSURELOG_EWITNESS,
+		    "checkpoint is cosigned by %zu of the %zu witnesses given; %zu needed", got,
+		    v->n_wits, need);
+	return CLOSURELOG_OK;
+}
+
 /* The checks shared by both entry points, from the tlog-proof on.  The
  * arena has been reset by the caller (and may hold the decoded bundle). */
 static enum closurelog_status
@@ -250,6 +339,7 @@ verify_entry(struct closurelog_verifier *v, const uint8_t *env_buf, size_t env_l
 	struct cl_attestation att;
 	uint8_t leaf[MT_HASH_LEN];
 	char why[CL_WHY_MAX];
+	enum closurelog_status st;
 	size_t signer;
 	int rc;
 
@@ -279,6 +369,9 @@ verify_entry(struct closurelog_verifier *v, const uint8_t *env_buf, size_t env_l
 	if (strcmp(c.origin, v->origin) != 0)
 		return fail(res, CLOSURELOG_ECHECKPOINT, "checkpoint origin is %s, expected %s",
 		    c.origin, v->origin);
+
+	if ((st = witness_check(v, tp->checkpoint, tp->checkpoint_len, res)) != CLOSURELOG_OK)
+		return st;
 
 	mt_leaf_hash(leaf, env_buf, env_len);
 	rc = mt_inclusion_verify(leaf, tp->index, c.size, tp->path[0], tp->n_path, c.root);

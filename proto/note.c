@@ -734,3 +734,19 @@ fail:
 	memset(out, 0, sizeof *out);
 	return rc;
 }
+
+size_t
+note_keys_verified(const struct note *n, size_t n_keys)
+{
+	size_t got = 0;
+
+	for (size_t k = 0; k < n_keys; k++) {
+		for (size_t i = 0; i < n->n_sigs; i++) {
+			if (n->sigs[i].key == (int)k) {
+				got++;
+				break;
+			}
+		}
+	}
+	return got;
+}

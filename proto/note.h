@@ -142,6 +142,11 @@ struct note {
 int note_open(const uint8_t *msg, size_t len, const struct note_verifier *keys, size_t n_keys,
     struct note *out, char *why);
 
+/* How many distinct keys (indices 0 .. n_keys-1 of the keys given to
+ * note_open) verified a line of n: a k-of-n witness count, in which one
+ * key's repeated lines count once. */
+size_t note_keys_verified(const struct note *n, size_t n_keys);
+
 /* Make a cosignature/v1 line for the checkpoint text text[0..len) at time
  * `timestamp` (POSIX seconds, 1 .. 2^63-1) with signer s acting as a type
  * 0x04 witness key (its verifier is note_cosigner_verifier(s)).  Writes the

@@ -66,14 +66,70 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Run argv (its stderr into err_file) and wait up to 10 s for the port it
+ * writes to port_file.  Returns 0 with *pid and *port, or -1 if it exited
+ * (*status, stderr_out as for h_server_try_start); fails the test if it
+ * neither exits nor serves. */
+static int
+spawn_serving(const char *const *argv, const char *port_file, const char *err_file, pid_t *pid,
+    unsigned *port, int *status, char *stderr_out, size_t cap)
+{
+	int errfd;
+	double deadline;
+
+	*port = 0;
+	if ((errfd = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
+		fail_msg("%s: %s", err_file, strerror(errno));
+	*pid = fork();
+	if (*pid < 0)
+		fail_msg("fork: %s", strerror(errno));
+	if (*pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(errfd, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(errfd);
+	deadline = now_s() + 10;
+	while (now_s() < deadline) {
+		FILE *f = fopen(port_file, "r");
+		int st;
+
+		if (f != NULL) {
+			if (fscanf(f, "%u", port) == 1) {
+				fclose(f);
+				break;
+			}
+			fclose(f);
+		}
+		if (waitpid(*pid, &st, WNOHANG) == *pid) {
+			size_t len = 0;
+			uint8_t *e = h_read(err_file, &len);
+
+			*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			if (stderr_out != NULL)
+				snprintf(stderr_out, cap, "%s", (char *)e);
+			free(e);
+			*pid = 0;
+			return -1;
+		}
+		usleep(10000);
+	}
+	if (*port == 0)
+		fail_msg("%s did not start", argv[0]);
+	return 0;
+}
+
 int
 h_server_try_start(struct h_server *s, const char *data_dir, const char *const *extra, int *status,
     char *stderr_out, size_t cap)
 {
 	char port_file[600], err_file[600];
 	const char *argv[64];
-	int n = 0, errfd;
-	double deadline;
+	int n = 0;
 
 	memset(s, 0, sizeof *s);
 	snprintf(s->dir, sizeof s->dir, "%s", data_dir);
@@ -90,49 +146,9 @@ h_server_try_start(struct h_server *s, const char *data_dir, const char *const *
 	for (int i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
 		argv[n++] = extra[i];
 	argv[n] = NULL;
-
-	if ((errfd = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
-		fail_msg("%s: %s", err_file, strerror(errno));
-	s->pid = fork();
-	if (s->pid < 0)
-		fail_msg("fork: %s", strerror(errno));
-	if (s->pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(errfd, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(errfd);
-	deadline = now_s() + 10;
-	while (now_s() < deadline) {
-		FILE *f = fopen(port_file, "r");
-		int st;
-
-		if (f != NULL) {
-			if (fscanf(f, "%u", &s->port) == 1) {
-				fclose(f);
-				break;
-			}
-			fclose(f);
-		}
-		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-			size_t len = 0;
-			uint8_t *e = h_read(err_file, &len);
-
-			*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-			if (stderr_out != NULL)
-				snprintf(stderr_out, cap, "%s", (char *)e);
-			free(e);
-			s->pid = 0;
-			return -1;
-		}
-		usleep(10000);
-	}
-	if (s->port == 0)
-		fail_msg("closurelogd did not start in %s", data_dir);
+	if (spawn_serving(argv, port_file, err_file, &s->pid, &s->port, status, stderr_out, cap) !=
+	    0)
+		return -1;
 	snprintf(s->url, sizeof s->url, "http://127.0.0.1:%u", s->port);
 	snprintf(s->pub, sizeof s->pub, "%s/log.pub", data_dir);
 	{
@@ -359,4 +375,67 @@ h_read(const char *path, size_t *len)
 	b[n] = '\0';
 	*len = (size_t)n;
 	return b;
+}
+
+int
+h_witness_try_start(struct h_witness *w, const char *data_dir, const char *const *extra,
+    int *status, char *stderr_out, size_t cap)
+{
+	char port_file[600], err_file[600];
+	const char *argv[64];
+	int n = 0;
+
+	memset(w, 0, sizeof *w);
+	snprintf(w->dir, sizeof w->dir, "%s", data_dir);
+	snprintf(port_file, sizeof port_file, "%s.port", data_dir);
+	snprintf(err_file, sizeof err_file, "%s.stderr", data_dir);
+	unlink(port_file);
+	argv[n++] = h_bin("closurelog-witness");
+	argv[n++] = "--data";
+	argv[n++] = data_dir;
+	argv[n++] = "--listen";
+	argv[n++] = "127.0.0.1:0";
+	argv[n++] = "--port-file";
+	argv[n++] = port_file;
+	for (int i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	if (spawn_serving(argv, port_file, err_file, &w->pid, &w->port, status, stderr_out, cap) !=
+	    0)
+		return -1;
+	snprintf(w->url, sizeof w->url, "http://127.0.0.1:%u", w->port);
+	{
+		size_t len;
+		uint8_t *v = h_read(h_path(data_dir, "witness.pub"), &len);
+
+		while (len > 0 && (v[len - 1] == '\n' || v[len - 1] == '\r'))
+			v[--len] = '\0';
+		snprintf(w->vkey, sizeof w->vkey, "%s", (char *)v);
+		free(v);
+	}
+	return 0;
+}
+
+void
+h_witness_start(struct h_witness *w, const char *data_dir, const char *const *extra)
+{
+	char err[2048] = "";
+	int st = 0;
+
+	if (h_witness_try_start(w, data_dir, extra, &st, err, sizeof err) != 0)
+		fail_msg("closurelog-witness exited %d: %s", st, err);
+}
+
+int
+h_witness_stop(struct h_witness *w, int sig)
+{
+	int st = 0;
+
+	if (w->pid <= 0)
+		return -1;
+	kill(w->pid, sig);
+	while (waitpid(w->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	w->pid = 0;
+	return st;
 }

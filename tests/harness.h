@@ -79,4 +79,26 @@ void h_write(const char *path, const void *data, size_t len);
 /* Read a file into a malloc'd buffer (NUL added) or fail the test. */
 uint8_t *h_read(const char *path, size_t *len);
 
+/* A closurelog-witness on 127.0.0.1:0. */
+struct h_witness {
+	pid_t pid;
+	char dir[512]; /* its --data directory */
+	char url[64];  /* http://127.0.0.1:<port> */
+	unsigned port;
+	char vkey[600]; /* its cosignature verifier key (from <dir>/witness.pub) */
+};
+
+/* Start closurelog-witness --data data_dir --listen 127.0.0.1:0 with the
+ * extra arguments (NULL-terminated: --log VKEY ...), wait until it serves
+ * (up to 10 s) and fill in w.  Returns 0, or -1 if it exited (then *status
+ * is its exit status and stderr_out, if not NULL, what it printed). */
+int h_witness_try_start(struct h_witness *w, const char *data_dir, const char *const *extra,
+    int *status, char *stderr_out, size_t cap);
+
+/* Like h_witness_try_start, failing the test if it does not come up. */
+void h_witness_start(struct h_witness *w, const char *data_dir, const char *const *extra);
+
+/* Send sig and wait; returns the wait status. */
+int h_witness_stop(struct h_witness *w, int sig);
+
 #endif

@@ -456,6 +456,8 @@ test_cosignature(void **state)
 	assert_int_equal(n.sigs[1].timestamp, ts);
 	assert_int_equal(n.sigs[1].timestamp, 1700000000);
 	assert_int_equal(n.sigs[1].id, keys[1].id);
+	assert_int_equal(note_keys_verified(&n, 2), 2);
+	assert_int_equal(note_keys_verified(&n, 1), 1); /* only key 0 asked about */
 	swapped[0] = keys[1];
 	swapped[1] = keys[0];
 	assert_int_equal(
@@ -468,6 +470,20 @@ test_cosignature(void **state)
 	assert_int_equal(n.n_verified, 1);
 	assert_int_equal(n.sigs[0].key, -1);
 	assert_int_equal(n.sigs[1].key, 0);
+	assert_int_equal(note_keys_verified(&n, 1), 1);
+	/* The witness's line twice: one witness. */
+	{
+		char twice[2048];
+		const char *wl = strrchr(cosigned, '\n');
+
+		while (wl > cosigned && wl[-1] != '\n')
+			wl--;
+		snprintf(twice, sizeof twice, "%s%s", cosigned, wl);
+		assert_int_equal(
+		    note_open((const uint8_t *)twice, strlen(twice), keys, 2, &n, why), 0);
+		assert_int_equal(n.n_sigs, 3);
+		assert_int_equal(note_keys_verified(&n, 2), 2);
+	}
 	/* The witness key as a plain note key (type 0x01) has another ID. */
 	note_signer_verifier(&ws, &swapped[0]);
 	assert_int_equal(

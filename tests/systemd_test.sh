@@ -162,7 +162,7 @@ curl -sf "$url/checkpoint" >/dev/null || fail "GET /checkpoint failed"
 
 # SIGHUP, then wait for the reload to show in the trace (it re-reads the
 # submitters file); then SIGTERM, and the drain must end in a clean exit.
-pid=$(pgrep -P "$server" -x closurelogd | head -n 1)
+pid=$(pgrep -P "$server" | head -n 1)
 [ -n "$pid" ] || fail "cannot find closurelogd under strace"
 kill -HUP "$pid"
 i=0
@@ -195,7 +195,7 @@ if [ "$witness" = yes ]; then
 		[ $i -lt 600 ] || fail "the witness did not write its port within 60 s"
 		sleep 0.1
 	done
-	kill -TERM "$(pgrep -P "$server" -x closurelog-witness | head -n 1)"
+	kill -TERM "$(pgrep -P "$server" | head -n 1)"
 	st=0
 	wait "$server" || st=$?
 	server=

@@ -892,8 +892,189 @@ test_status_names(void **state)
 	assert_string_equal(closurelog_status_name(CLOSURELOG_EMALFORMED), "EMALFORMED");
 	assert_string_equal(closurelog_status_name(CLOSURELOG_ENARHASH), "ENARHASH");
 	assert_string_equal(closurelog_status_name(CLOSURELOG_EUSAGE), "EUSAGE");
+	assert_string_equal(closurelog_status_name(CLOSURELOG_EWITNESS), "EWITNESS");
+	assert_int_equal(CLOSURELOG_EWITNESS, 10); /* stable: appended */
 	assert_string_equal(closurelog_status_name((enum closurelog_status)99), "UNKNOWN");
 	assert_string_equal(closurelog_status_name((enum closurelog_status) - 1), "UNKNOWN");
+}
+
+/* ---- Witnesses: k-of-n cosignature/v1 ---- */
+
+#define N_WIT 3
+
+/* The fixture's checkpoint with the cosignature lines of witnesses ws[]
+ * (n of them; line `bad`, if below n, gets one bit flipped), as a bundle
+ * of entry E_VALID. */
+static uint8_t *
+cosigned_bundle(const struct note_signer *const *ws, size_t n, size_t bad, size_t *len)
+{
+	uint8_t cp[STH_NOTE_MAX + 8 * NOTE_SIGLINE_MAX], *tp = malloc(BUF_MAX), *b;
+	size_t cp_len = fx.cp_len, text_len = fx.cp_len - 1, tp_len, l;
+	char line[NOTE_SIGLINE_MAX];
+
+	assert_non_null(tp);
+	memcpy(cp, fx.cp, fx.cp_len);
+	while (!(cp[text_len - 1] == '\n' && cp[text_len] == '\n'))
+		text_len--;
+	for (size_t i = 0; i < n; i++) {
+		l = note_cosign_line(ws[i], cp, text_len, 1700000000 + i, line, sizeof line);
+		assert_true(l > 0);
+		if (i == bad)
+			line[l - 8] ^= 0x01; /* a base64 letter of the signature */
+		memcpy(cp + cp_len, line, l);
+		cp_len += l;
+	}
+	tp_len = tlog_proof(E_VALID, N_ENTRIES, cp, cp_len, tp, BUF_MAX);
+	b = bundle_of(fx.env[E_VALID], fx.env_len[E_VALID], tp, tp_len, len);
+	free(tp);
+	return b;
+}
+
+static void
+test_witnesses(void **state)
+{
+	struct note_signer w[N_WIT + 1];
+	const struct note_signer *all[N_WIT + 2];
+	char vk[N_WIT + 1][NOTE_VKEY_MAX], err[CLOSURELOG_ERR_MAX], label[16];
+	struct closurelog_verifier *v;
+	struct closurelog_result res;
+	const char *subs[1] = {fx.ci_vkey};
+	struct note_verifier cv;
+	uint8_t *b;
+	size_t len;
+
+	(void)state;
+	for (int i = 0; i <= N_WIT; i++) {
+		snprintf(label, sizeof label, "wit-%d", i);
+		signer(&w[i], i == N_WIT ? "stranger.example/w" : "witness.example.com/w", label,
+		    vk[i]);
+		note_cosigner_verifier(&w[i], &cv);
+		assert_true(note_verifier_format(&cv, vk[i], sizeof vk[i]) > 0);
+		all[i] = &w[i];
+	}
+	v = verifier(fx.log_vkey, NULL, subs, 1);
+	for (int i = 0; i < N_WIT; i++)
+		assert_int_equal(closurelog_verifier_add_witness(v, vk[i], err, sizeof err), 0);
+
+	/* Default quorum: all three.  With all three lines: OK, no heap. */
+	b = cosigned_bundle(all, N_WIT, SIZE_MAX, &len);
+	n_allocs = 0;
+	assert_int_equal(closurelog_verify_bundle(v, b, len, NULL, NULL, &res), CLOSURELOG_OK);
+	assert_int_equal(n_allocs, 0);
+	expect_ok(&res, E_VALID);
+	free(b);
+	/* Two of three: EWITNESS, naming the count. */
+	b = cosigned_bundle(all, 2, SIZE_MAX, &len);
+	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	expect_fail(&res, CLOSURELOG_EWITNESS, "2 of the 3");
+	/* ... unless the quorum is two. */
+	assert_int_equal(closurelog_verifier_set_witness_quorum(v, 2, err, sizeof err), 0);
+	assert_int_equal(closurelog_verify_bundle(v, b, len, NULL, NULL, &res), CLOSURELOG_OK);
+	free(b);
+	/* One witness twice does not count twice. */
+	all[1] = &w[0];
+	b = cosigned_bundle(all, 2, SIZE_MAX, &len);
+	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	expect_fail(&res, CLOSURELOG_EWITNESS, "1 of the 3");
+	free(b);
+	all[1] = &w[1];
+	/* A stranger's cosignature does not count either (and is ignored). */
+	all[1] = &w[N_WIT];
+	b = cosigned_bundle(all, 2, SIZE_MAX, &len);
+	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	expect_fail(&res, CLOSURELOG_EWITNESS, "1 of the 3");
+	free(b);
+	all[1] = &w[1];
+	/* A bad line by a configured witness sinks the checkpoint. */
+	b = cosigned_bundle(all, N_WIT, 2, &len);
+	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	expect_fail(&res, CLOSURELOG_EWITNESS, "does not verify");
+	free(b);
+	/* No cosignature at all. */
+	b = entry_bundle(E_VALID, &len);
+	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	expect_fail(&res, CLOSURELOG_EWITNESS, "0 of the 3");
+	free(b);
+	/* A bad log signature is ECHECKPOINT, however many witnesses cosigned:
+	 * the verifier's log key is the stranger's. */
+	{
+		struct closurelog_verifier *v2 = verifier(fx.other_vkey, LOG_NAME, subs, 1);
+
+		for (int i = 0; i < N_WIT; i++)
+			assert_int_equal(
+			    closurelog_verifier_add_witness(v2, vk[i], err, sizeof err), 0);
+		b = cosigned_bundle(all, N_WIT, SIZE_MAX, &len);
+		closurelog_verify_bundle(v2, b, len, NULL, NULL, &res);
+		expect_fail(&res, CLOSURELOG_ECHECKPOINT, NULL);
+		free(b);
+		closurelog_verifier_free(v2);
+	}
+	/* A quorum above the witnesses given is the caller's error. */
+	assert_int_equal(closurelog_verifier_set_witness_quorum(v, 4, err, sizeof err), 0);
+	b = cosigned_bundle(all, N_WIT, SIZE_MAX, &len);
+	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	expect_fail(&res, CLOSURELOG_EUSAGE, "quorum");
+	free(b);
+
+	/* Bad arguments. */
+	assert_int_equal(
+	    closurelog_verifier_set_witness_quorum(v, 0, err, sizeof err), CLOSURELOG_EUSAGE);
+	assert_int_equal(
+	    closurelog_verifier_set_witness_quorum(NULL, 1, err, sizeof err), CLOSURELOG_EUSAGE);
+	assert_int_equal(
+	    closurelog_verifier_add_witness(v, vk[0], err, sizeof err), CLOSURELOG_EUSAGE);
+	assert_non_null(strstr(err, "twice"));
+	assert_int_equal(
+	    closurelog_verifier_add_witness(v, fx.ci_vkey, err, sizeof err), CLOSURELOG_EUSAGE);
+	assert_non_null(strstr(err, "0x04"));
+	assert_int_equal(
+	    closurelog_verifier_add_witness(v, "not a key", err, sizeof err), CLOSURELOG_EUSAGE);
+	assert_int_equal(
+	    closurelog_verifier_add_witness(v, NULL, err, sizeof err), CLOSURELOG_EUSAGE);
+	assert_int_equal(
+	    closurelog_verifier_add_witness(NULL, vk[0], err, sizeof err), CLOSURELOG_EUSAGE);
+	closurelog_verifier_free(v);
+	for (int i = 0; i <= N_WIT; i++)
+		note_signer_wipe(&w[i]);
+}
+
+/* The tlog-proof vector of note-vectors.json, with its witness: the
+ * cosignature passes (the entry, four bytes, is no envelope, so the
+ * verification goes on to fail there), and one flipped bit of it fails. */
+static void
+test_witness_vector(void **state)
+{
+	json_t *nv = tu_vectors("note-vectors.json"), *d = json_object_get(nv, "derived");
+	const char *text = tu_str(json_object_get(d, "tlog_proof"), "text");
+	const char *wvk = tu_str(json_object_get(d, "witness"), "vkey");
+	const char *lvk = tu_str(json_object_get(d, "log"), "vkey");
+	const char *subs[1] = {fx.ci_vkey};
+	struct closurelog_verifier *v = verifier(lvk, NULL, subs, 1);
+	struct closurelog_result res;
+	char err[CLOSURELOG_ERR_MAX], *bad;
+	uint8_t entry[4];
+	size_t n = strlen(text);
+
+	(void)state;
+	tu_unhex(tu_str(json_object_get(d, "tlog_proof"), "entry_hex"), entry, sizeof entry);
+	assert_int_equal(closurelog_verifier_add_witness(v, wvk, err, sizeof err), 0);
+	closurelog_verify_tlog_proof(
+	    v, entry, sizeof entry, (const uint8_t *)text, n, NULL, NULL, &res);
+	expect_fail(&res, CLOSURELOG_EMALFORMED, "envelope");
+	bad = strdup(text);
+	assert_non_null(bad);
+	bad[n - 10] ^= 0x01;
+	closurelog_verify_tlog_proof(
+	    v, entry, sizeof entry, (const uint8_t *)bad, n, NULL, NULL, &res);
+	expect_fail(&res, CLOSURELOG_EWITNESS, "does not verify");
+	/* Without the witness's line (the log's alone): not enough witnesses. */
+	bad[n - strlen(tu_str(json_object_get(d, "cosignature"), "line"))] = '\0';
+	closurelog_verify_tlog_proof(
+	    v, entry, sizeof entry, (const uint8_t *)bad, strlen(bad), NULL, NULL, &res);
+	expect_fail(&res, CLOSURELOG_EWITNESS, "0 of the 1");
+	free(bad);
+	closurelog_verifier_free(v);
+	json_decref(nv);
 }
 
 int
@@ -915,6 +1096,8 @@ main(void)
 	    cmocka_unit_test(test_checkpoint_variants),
 	    cmocka_unit_test(test_usage),
 	    cmocka_unit_test(test_status_names),
+	    cmocka_unit_test(test_witnesses),
+	    cmocka_unit_test(test_witness_vector),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -2,7 +2,8 @@
  * fuzz_verify.c: libclosurelog-verify's closurelog_verify_bundle on
  * arbitrary bytes, as a broker would call it on a bundle from a workload.
  * It must never crash, never read out of bounds, and fill in a status and
- * a reason for every input.
+ * a reason for every input.  A second verifier also requires the vector
+ * witness's cosignature, so that the witness check sees the same inputs.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,7 +13,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct closurelog_verifier *v;
+static struct closurelog_verifier *v, *vw;
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -28,6 +29,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    closurelog_verifier_new(
 	        "example.com/tlog-test+462c75dd+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", NULL,
 	        subs, 1, &v, err, sizeof err) != 0)
+		abort();
+	if (vw == NULL &&
+	    (closurelog_verifier_new(
+	         "example.com/tlog-test+462c75dd+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+	         NULL, subs, 1, &vw, err, sizeof err) != 0 ||
+	        closurelog_verifier_add_witness(vw,
+	            "example.com/witness-test+7bab4ff8+BHAQ0T7lbwuY4ABJ9/"
+	            "MYY9bWV3hmSyOGVt2x42NkmdUH",
+	            err, sizeof err) != 0))
+		abort();
+	st = closurelog_verify_bundle(vw, data, size, NULL, NULL, &res);
+	if (st != res.status || (st != CLOSURELOG_OK && res.reason[0] == '\0'))
 		abort();
 	st = closurelog_verify_bundle(v, data, size, NULL, NULL, &res);
 	if (st != res.status || res.reason[sizeof res.reason - 1] != '\0')

@@ -20,9 +20,9 @@
  *      expects (when it says which it expects).
  *
  * The checks run in that order and the first failure decides the status.
- * Witness cosignatures on the checkpoint are not checked (they are allowed
- * and ignored); a broker that needs k-of-n witnesses must check them
- * itself.  Verification proves that an entry is in the log the checkpoint
+ * Witness cosignatures on the checkpoint are checked only by a verifier
+ * given witness keys (closurelog_verifier_add_witness, below): then at
+ * least a quorum of them must have cosigned, right after check 2.  Verification proves that an entry is in the log the checkpoint
  * describes, not that the checkpoint is the log's latest or that the log
  * has not forked: that is what `closurelog audit` and witnesses are for.
  *
@@ -75,11 +75,13 @@ enum closurelog_status {
 	CLOSURELOG_ENARHASH,     /* the attested narHash is not the expected one */
 	CLOSURELOG_EUSAGE,       /* bad arguments: NULL pointers, a malformed expected root or
 				  * narHash, a malformed key */
+	CLOSURELOG_EWITNESS,     /* the log signed the checkpoint, but fewer witnesses than the
+				  * quorum cosigned it (or a witness's cosignature is invalid) */
 };
 
 /* The status as a stable, static, upper-case string: "OK", "EMALFORMED",
  * "ECHECKPOINT", "EINCLUSION", "ESUBMITTER", "ESIGNATURE", "EATTESTATION",
- * "EROOT", "ENARHASH", "EUSAGE"; "UNKNOWN" for any other value.  Never
+ * "EROOT", "ENARHASH", "EUSAGE", "EWITNESS"; "UNKNOWN" for any other value.  Never
  * NULL.  Thread-safe. */
 const char *closurelog_status_name(enum closurelog_status status);
 
@@ -166,6 +168,38 @@ enum closurelog_status closurelog_verify_bundle(struct closurelog_verifier *v,
 enum closurelog_status closurelog_verify_tlog_proof(struct closurelog_verifier *v,
     const uint8_t *envelope, size_t env_len, const uint8_t *tlog_proof, size_t tp_len,
     const char *want_root, const char *want_nar_hash, struct closurelog_result *res);
+
+/* ---- Witnesses (C2SP tlog-cosignature, cosignature/v1) ----
+ *
+ * A verifier with witness keys also requires, right after the log
+ * signature (check 2), that at least `quorum` distinct witnesses added here
+ * made a valid cosignature/v1 line on the checkpoint; otherwise the
+ * verification fails with CLOSURELOG_EWITNESS, which tells "not enough
+ * witnesses" apart from a bad log signature (CLOSURELOG_ECHECKPOINT).  A
+ * line by an added witness key that does not verify is CLOSURELOG_EWITNESS
+ * too.  Lines by keys not added are ignored; cosignature timestamps are
+ * not judged.  A verifier without witness keys checks none (as before). */
+
+/* Most witness keys one verifier accepts. */
+#define CLOSURELOG_WITNESS_KEYS_MAX 64
+
+/* Add a witness's verifier key string (type 0x04, cosignature/v1:
+ * "<name>+<key ID>+<base64(0x04 || 32-byte key)>"), borrowed for the call.
+ * Call before verifying (not concurrently with a verification on v).
+ * Allocates a little.  err as for closurelog_verifier_new.  Returns 0;
+ * CLOSURELOG_EUSAGE if v or the key is NULL, the key does not parse or is
+ * not of type 0x04, it was added already, or CLOSURELOG_WITNESS_KEYS_MAX
+ * are added; ENOMEM. */
+int closurelog_verifier_add_witness(
+    struct closurelog_verifier *v, const char *witness_key, char *err, size_t err_len);
+
+/* Require k (1 .. CLOSURELOG_WITNESS_KEYS_MAX) distinct witnesses'
+ * cosignatures.  Until this is called the quorum is every added witness.
+ * Returns 0 or CLOSURELOG_EUSAGE (v NULL, k out of range).  A quorum
+ * larger than the number of witnesses added makes every verification fail
+ * with CLOSURELOG_EUSAGE. */
+int closurelog_verifier_set_witness_quorum(
+    struct closurelog_verifier *v, size_t k, char *err, size_t err_len);
 
 #ifdef __cplusplus
 }
