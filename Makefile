@@ -2,10 +2,11 @@
 #   make run    install missing packages, build, start closurelogd on its defaults
 #   make test   install missing packages, build, run every test
 #   make install [PREFIX=/usr/local] [DESTDIR=]   build and install (see README, Deploy)
-# Other targets: build, asan, fuzz, bench, bench-quick, format, clean.
+# Other targets: build, asan, tsan, fuzz, bench, bench-quick, format, clean.
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 CMAKE_FLAGS ?=
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
@@ -13,7 +14,7 @@ FUZZ_SECONDS ?= 20
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 
-.PHONY: all build install run test asan fuzz bench bench-quick format clean deps deps-test
+.PHONY: all build install run test asan tsan fuzz bench bench-quick format clean deps deps-test
 
 all: build
 
@@ -50,6 +51,11 @@ asan: deps-test
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 
+# closurelogd and the tests that drive it, built with ThreadSanitizer; fails
+# on any race report, from the tests or from the servers they start.
+tsan: deps-test
+	@CMAKE_FLAGS='$(CMAKE_FLAGS)' scripts/tsan.sh $(TSAN_BUILD) $(JOBS)
+
 # Build the libFuzzer targets with clang and run each for FUZZ_SECONDS.
 fuzz:
 	@scripts/deps.sh ci
@@ -68,4 +74,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -145,3 +145,68 @@ dsse_verify(struct wire_arena *a, const struct cl_envelope *env, const struct no
 		*signer = first;
 	return 0;
 }
+
+int
+dsse_verify_all(struct wire_arena *a, const struct cl_envelope *env,
+    const struct note_verifier *keys, size_t n_keys, size_t *signer, char *why)
+{
+	const uint8_t *pae = NULL;
+	size_t pae_len = 0, first = SIZE_MAX;
+
+	if (env->n_sigs == 0 || env->n_sigs > CL_SIGS_MAX)
+		return cl_why(why, CL_EINVAL, "envelope.signatures: need 1 to %d", CL_SIGS_MAX);
+	/* Order first: it costs nothing, and a reordered or repeated set is
+	 * refused whatever its signatures are worth. */
+	for (size_t i = 1; i < env->n_sigs; i++) {
+		int c = strcmp(env->sigs[i - 1].keyid, env->sigs[i].keyid);
+
+		if (c == 0)
+			return cl_why(why, CL_ENONCANON,
+			    "envelope.signatures[%zu]: key %.8s signs twice (also signature %zu)",
+			    i, env->sigs[i].keyid, i - 1);
+		if (c > 0)
+			return cl_why(why, CL_ENONCANON,
+			    "envelope.signatures[%zu]: key ID %.8s comes after %.8s; signatures "
+			    "must "
+			    "be in ascending key ID order",
+			    i, env->sigs[i].keyid, env->sigs[i - 1].keyid);
+	}
+	for (size_t i = 0; i < env->n_sigs; i++) {
+		const struct cl_signature *s = &env->sigs[i];
+		size_t ok = SIZE_MAX;
+		bool matched = false;
+		uint32_t id;
+
+		if (cl_keyid_parse(s->keyid, strlen(s->keyid), &id) != 0)
+			return cl_why(
+			    why, CL_ENOKEY, "envelope.signatures[%zu]: keyid is not a key ID", i);
+		if (s->sig_len != crypto_sign_BYTES)
+			return cl_why(why, CL_EBADSIG,
+			    "envelope.signatures[%zu]: not an Ed25519 signature", i);
+		/* Several accepted keys may share one 4-byte ID: try each. */
+		for (size_t k = 0; k < n_keys && ok == SIZE_MAX; k++) {
+			if (keys[k].type != NOTE_TYPE_ED25519 || keys[k].id != id)
+				continue;
+			matched = true;
+			if (pae == NULL &&
+			    (pae = pae_alloc(a, env->payload_type, env->payload, env->payload_len,
+			         &pae_len)) == NULL)
+				return cl_why(why, CL_ENOMEM, "arena exhausted");
+			if (crypto_sign_verify_detached(s->sig, pae, pae_len, keys[k].pub) == 0)
+				ok = k;
+		}
+		if (!matched)
+			return cl_why(why, CL_ENOKEY,
+			    "envelope.signatures[%zu]: key %.8s is not an accepted submitter", i,
+			    s->keyid);
+		if (ok == SIZE_MAX)
+			return cl_why(why, CL_EBADSIG,
+			    "envelope.signatures[%zu]: the signature by key %.8s does not verify",
+			    i, s->keyid);
+		if (first == SIZE_MAX)
+			first = ok;
+	}
+	if (signer != NULL)
+		*signer = first;
+	return 0;
+}

@@ -40,4 +40,20 @@ int dsse_sign(struct wire_arena *a, const struct note_signer *s, const uint8_t *
 int dsse_verify(struct wire_arena *a, const struct cl_envelope *env,
     const struct note_verifier *keys, size_t n_keys, size_t *signer, char *why);
 
+/* Verify a decoded envelope for admission to a log: its signer set must be
+ * canonical, so that one payload signed by one set of keys has exactly one
+ * encoding.  The signatures' keyids must be strictly ascending (byte order
+ * of the 8 lowercase hex digits, which is numeric order; an equal keyid is
+ * a key signing twice): CL_ENONCANON otherwise, checked before any
+ * signature.  Then every signature's keyid must name a key in keys
+ * (CL_ENOKEY) and verify under one of the keys carrying that ID
+ * (CL_EBADSIG).  Each refusal names the signature by its position.  On
+ * success *signer (if not NULL) is the index in keys[] of the key that made
+ * the first signature.  Costs one Ed25519 verification per key tried.
+ * Returns 0, those codes, CL_EINVAL (no or too many signatures) or
+ * CL_ENOMEM (arena exhausted). */
+int dsse_verify_all(struct wire_arena *a, const struct cl_envelope *env,
+    const struct note_verifier *keys, size_t n_keys, size_t *signer, char *why)
+    __attribute__((warn_unused_result));
+
 #endif

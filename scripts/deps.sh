@@ -6,7 +6,7 @@ set -eu
 
 build="gcc make cmake pkg-config liblmdb-dev libsodium-dev libevent-dev
 	libprotobuf-c-dev protobuf-c-compiler libjansson-dev libcurl4-openssl-dev
-	help2man"
+	libinih-dev help2man"
 test="libcmocka-dev curl lmdb-utils systemd strace nix-bin nginx"
 ci="clang libclang-rt-14-dev"
 bench="gnuplot-nox"

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,8 +21,19 @@
 
 #include "cl.h"
 
-/* A snapshot; refs is guarded by allow.mu. */
-typedef struct allow_list snap;
+/* A snapshot: the public list, its keys, and a reference count guarded by
+ * allow.mu (lists from allow_list_parse have refs 1 and no holder). */
+typedef struct snap {
+	unsigned refs;
+	struct allow_list pub;
+	struct note_verifier keys[];
+} snap;
+
+static snap *
+snap_of(const struct allow_list *l)
+{
+	return (snap *)(void *)((char *)(uintptr_t)l - offsetof(snap, pub));
+}
 
 struct allow {
 	pthread_mutex_t mu;
@@ -83,25 +95,24 @@ out:
 	return rc;
 }
 
+/* Parse text into a new snapshot. */
 static int
-parse(const char *path, snap **out, char *why)
+snap_parse(const char *path, const char *buf, size_t len, snap **out, char *why)
 {
 	snap *s = NULL;
-	char *buf, *line, *next;
-	size_t len, cap = 16, lineno = 0;
+	const char *line, *next;
+	size_t cap = 16, lineno = 0;
 	int rc;
 
 	*out = NULL;
-	if ((rc = read_file(path, &buf, &len, why)) != 0)
-		return rc;
-	if ((s = malloc(sizeof *s + cap * sizeof s->keys[0])) == NULL) {
-		rc = cl_why(why, ENOMEM, "out of memory");
-		goto out;
-	}
+	if (len > ALLOW_FILE_MAX)
+		return cl_why(why, CL_ETOOBIG, "%s: larger than %d bytes", path, ALLOW_FILE_MAX);
+	if ((s = malloc(sizeof *s + cap * sizeof s->keys[0])) == NULL)
+		return cl_why(why, ENOMEM, "out of memory");
 	s->refs = 1;
-	s->n = 0;
+	s->pub.n = 0;
 	for (line = buf; line != NULL && line < buf + len; line = next) {
-		char *end;
+		const char *end;
 		struct note_verifier v;
 		char inner[CL_WHY_MAX];
 		size_t i;
@@ -126,17 +137,17 @@ parse(const char *path, snap **out, char *why)
 			    "%s:%zu: submitter keys must be Ed25519 (type 0x01)", path, lineno);
 			goto out;
 		}
-		for (i = 0; i < s->n; i++) {
+		for (i = 0; i < s->pub.n; i++) {
 			if (memcmp(&s->keys[i], &v, sizeof v) == 0)
 				break;
 		}
-		if (i < s->n)
+		if (i < s->pub.n)
 			continue; /* the same key twice is harmless */
-		if (s->n == ALLOW_MAX_KEYS) {
+		if (s->pub.n == ALLOW_MAX_KEYS) {
 			rc = cl_why(why, CL_ETOOBIG, "%s: more than %d keys", path, ALLOW_MAX_KEYS);
 			goto out;
 		}
-		if (s->n == cap) {
+		if (s->pub.n == cap) {
 			snap *t = realloc(s, sizeof *s + 2 * cap * sizeof s->keys[0]);
 
 			if (t == NULL) {
@@ -146,15 +157,51 @@ parse(const char *path, snap **out, char *why)
 			s = t;
 			cap *= 2;
 		}
-		s->keys[s->n++] = v;
+		s->keys[s->pub.n++] = v;
 	}
+	s->pub.keys = s->keys;
 	*out = s;
 	s = NULL;
 	rc = 0;
 out:
 	free(s);
+	return rc;
+}
+
+/* Read and parse the file at path (missing: an empty list). */
+static int
+parse(const char *path, snap **out, char *why)
+{
+	char *buf;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	if ((rc = read_file(path, &buf, &len, why)) != 0)
+		return rc;
+	rc = snap_parse(path, buf != NULL ? buf : "", len, out, why);
 	free(buf);
 	return rc;
+}
+
+int
+allow_list_parse(const char *name, const char *buf, size_t len, struct allow_list **out, char *why)
+{
+	snap *s;
+	int rc;
+
+	*out = NULL;
+	if ((rc = snap_parse(name, buf, len, &s, why)) != 0)
+		return rc;
+	*out = &s->pub;
+	return 0;
+}
+
+void
+allow_list_free(struct allow_list *l)
+{
+	if (l != NULL)
+		free(snap_of(l));
 }
 
 int
@@ -204,13 +251,13 @@ allow_acquire(struct allow *a)
 	s = a->cur;
 	s->refs++;
 	pthread_mutex_unlock(&a->mu);
-	return s;
+	return &s->pub;
 }
 
 void
 allow_release(struct allow *a, const struct allow_list *l)
 {
-	snap *s = (snap *)l;
+	snap *s = snap_of(l);
 	bool last;
 
 	pthread_mutex_lock(&a->mu);

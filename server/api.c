@@ -44,13 +44,13 @@
 
 #include "nix.h"
 #include "note.h"
+#include "ratelimit.h"
 #include "tile.h"
 #include "tiles.h"
 #include "tproof.h"
 #include "wire.h"
 
 #define SWEEP_USEC       100000
-#define RATE_SLOTS       4096
 #define SEARCH_PAGE      CL_SEARCH_MAX
 #define CT_PROTOBUF      "application/x-protobuf"
 #define CT_TEXT          "text/plain; charset=utf-8"
@@ -68,12 +68,6 @@ struct conn {
 	bool busy;    /* a request of it is being answered */
 	bool over;    /* accepted beyond --max-conns */
 	struct conn *next;
-};
-
-/* A token bucket per client address. */
-struct rate_slot {
-	char addr[48];
-	double tokens, last;
 };
 
 /* A submission in flight. */
@@ -118,10 +112,12 @@ struct api {
 	unsigned n_threads;
 	struct event *sig_term, *sig_int, *sig_hup;
 	atomic_uint n_conns;
-	struct rate_slot *rates; /* shared by the HTTP threads, so that a client's rate does
-				  * not multiply by the threads its connections land on */
-	pthread_mutex_t rate_mu[16];
-	struct conn **by_fd; /* a connection's record by its socket, for O(1) lookups */
+	struct rl *rl; /* shared by the HTTP threads; NULL: no limit */
+	/* A connection's record by its socket, for O(1) lookups.  Shared by the
+	 * HTTP threads, as socket numbers are; an entry is only ever one of the
+	 * reading thread's own connections (it is cleared before our reference,
+	 * which holds the socket open, is dropped), so relaxed atomics suffice. */
+	_Atomic(struct conn *) *by_fd;
 	size_t n_by_fd;
 	atomic_bool shutting_down;
 	pthread_t stopper;
@@ -269,13 +265,17 @@ conn_of(struct api_thread *t, struct evhttp_request *req)
 
 	if (fd < 0)
 		return NULL;
-	if ((size_t)fd < a->n_by_fd && a->by_fd[fd] != NULL && a->by_fd[fd]->bev == bev)
-		return a->by_fd[fd];
+	if ((size_t)fd < a->n_by_fd) {
+		struct conn *c = atomic_load_explicit(&a->by_fd[fd], memory_order_relaxed);
+
+		if (c != NULL && c->bev == bev)
+			return c;
+	}
 	/* First request on this connection: find it once, remember it. */
 	for (struct conn *c = t->conns; c != NULL; c = c->next) {
 		if (c->bev == bev) {
 			if ((size_t)fd < a->n_by_fd)
-				a->by_fd[fd] = c;
+				atomic_store_explicit(&a->by_fd[fd], c, memory_order_relaxed);
 			return c;
 		}
 	}
@@ -303,8 +303,9 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 			 * which closes the socket. */
 			evutil_socket_t s = bufferevent_getfd(c->bev);
 
-			if (s >= 0 && (size_t)s < t->a->n_by_fd && t->a->by_fd[s] == c)
-				t->a->by_fd[s] = NULL;
+			if (s >= 0 && (size_t)s < t->a->n_by_fd &&
+			    atomic_load_explicit(&t->a->by_fd[s], memory_order_relaxed) == c)
+				atomic_store_explicit(&t->a->by_fd[s], NULL, memory_order_relaxed);
 			*pp = c->next;
 			bufferevent_decref(c->bev);
 			free(c);
@@ -325,47 +326,16 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* A token bucket per client address, in a small direct-mapped table: a
- * collision just shares or resets a bucket, never lets a flood through
- * unmetered for long. */
+/* The client's rate limit (ratelimit.h). */
 static bool
 rate_ok(struct api_thread *t, struct evhttp_request *req)
 {
-	const struct cfg *cfg = &t->a->cfg;
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	char *addr = NULL;
-	ev_uint16_t port;
-	struct rate_slot *s;
-	pthread_mutex_t *mu;
-	uint32_t h = 2166136261u;
-	double now;
-	bool ok;
+	const struct sockaddr *sa;
 
-	if (cfg->rate <= 0 || evcon == NULL)
+	if (t->a->rl == NULL || evcon == NULL || (sa = evhttp_connection_get_addr(evcon)) == NULL)
 		return true;
-	evhttp_connection_get_peer(evcon, &addr, &port);
-	if (addr == NULL)
-		return true;
-	for (const char *p = addr; *p != '\0'; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	s = &t->a->rates[h % RATE_SLOTS];
-	mu = &t->a->rate_mu[h % 16];
-	now = metrics_now();
-	pthread_mutex_lock(mu);
-	if (strncmp(s->addr, addr, sizeof s->addr) != 0) {
-		snprintf(s->addr, sizeof s->addr, "%s", addr);
-		s->tokens = cfg->rate_burst;
-		s->last = now;
-	}
-	s->tokens += (now - s->last) * cfg->rate;
-	if (s->tokens > cfg->rate_burst)
-		s->tokens = cfg->rate_burst;
-	s->last = now;
-	ok = s->tokens >= 1;
-	if (ok)
-		s->tokens -= 1;
-	pthread_mutex_unlock(mu);
-	return ok;
+	return rl_allow(t->a->rl, sa, metrics_now());
 }
 
 /* ---- Query parameters ---- */
@@ -1236,10 +1206,10 @@ api_new(const struct cfg *cfg, int *fds, struct st *st, struct log *log, struct 
 	        rl.rlim_cur < (1u << 20)
 	    ? (size_t)rl.rlim_cur
 	    : (1u << 20);
-	for (int i = 0; i < 16; i++)
-		pthread_mutex_init(&a->rate_mu[i], NULL);
 	if ((a->by_fd = calloc(a->n_by_fd, sizeof *a->by_fd)) == NULL ||
-	    (a->rates = calloc(RATE_SLOTS, sizeof *a->rates)) == NULL ||
+	    (cfg->rate > 0 &&
+	        (a->rl = rl_new(
+	             cfg->rate, cfg->rate_burst, cfg->rate_prefix6, RL_ENTRIES_DEFAULT)) == NULL) ||
 	    (a->threads = calloc(a->n_threads, sizeof *a->threads)) == NULL) {
 		api_free(a);
 		return cl_why(why, ENOMEM, "out of memory");
@@ -1333,8 +1303,6 @@ api_free(struct api *a)
 	}
 	free(a->threads);
 	free(a->by_fd);
-	free(a->rates);
-	for (int i = 0; i < 16; i++)
-		pthread_mutex_destroy(&a->rate_mu[i]);
+	rl_free(a->rl);
 	free(a);
 }

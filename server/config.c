@@ -3,11 +3,18 @@
  *
  * One table describes every setting: its flag name (also its name in the
  * config file), the kind of value it takes, where it lands in struct cfg,
- * its range and its line of --help.  The flag parser, the config file
- * reader and cfg_usage all walk that table, so a setting cannot be known to
- * one and missing from another.  Every value goes through the same strict
- * parsers whichever way it arrives: integers are plain decimal digits,
- * checked for overflow and range; nothing is silently truncated or clamped.
+ * its range and its line of --help.  getopt_long's option table, the config
+ * file handler and cfg_usage are all built from it, so a setting cannot be
+ * known to one and missing from another.  Every value goes through the same
+ * strict parsers whichever way it arrives: integers are plain decimal
+ * digits, checked for overflow and range; nothing is silently truncated or
+ * clamped.
+ *
+ * The config file is parsed by inih (ini_parse_stream) over a line reader
+ * of ours, which keeps the file's rules that inih alone would loosen: an
+ * indented line is a setting, not a continuation of the previous value;
+ * a line inih would split (it reads at most 200 bytes) is refused rather
+ * than cut; NUL bytes and [sections] are refused.
  *
  * cfg_parse reads argv twice: the first pass finds --config (and catches
  * unknown flags and missing values), so that the file is applied before any
@@ -19,18 +26,22 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <event2/util.h>
+#include <ini.h>
 
 #include "cl.h"
 
-#define CFG_FILE_MAX  (64 * 1024)
 #define CFG_LINE_MAX  4096
 #define RATE_BURST_NA (-1.0)
 
@@ -83,6 +94,8 @@ static const struct opt opts[] = {
         "requests per second allowed per client IP address; 0 turns the limit off"},
     {"rate-burst", 0, K_RATE, OFF(rate_burst), 0, 0, "N", "2 * rate",
         "requests a client IP address may send at once above its rate"},
+    {"rate-prefix6", 0, K_UINT, OFF(rate_prefix6), 0, 128, "BITS", NULL,
+        "IPv6 clients are rate limited per prefix of this length (0..128)"},
     {"idle-timeout", 0, K_UINT, OFF(idle_timeout), 1, 3600, "SECS", NULL,
         "close keep-alive connections idle, or writes stalled, this long (1..3600)"},
     {"request-timeout", 0, K_UINT, OFF(request_timeout), 1, 3600, "SECS", NULL,
@@ -117,6 +130,7 @@ cfg_defaults(struct cfg *c)
 	c->max_conns = 1024;
 	c->rate = 2000;
 	c->rate_burst = RATE_BURST_NA;
+	c->rate_prefix6 = 64;
 	c->idle_timeout = 30;
 	c->request_timeout = 10;
 	c->batch_window_us = 0;
@@ -319,8 +333,7 @@ hostname_ok(const char *h, size_t n)
 static int
 val_listen(const char *s, struct cfg *c, char *why)
 {
-	char host[256], v4[4];
-	unsigned char v6[16];
+	char host[256];
 	const char *colon, *h = s;
 	size_t hn;
 	unsigned long long port;
@@ -347,14 +360,21 @@ val_listen(const char *s, struct cfg *c, char *why)
 		return cl_why(why, 2, "host is longer than %zu bytes", sizeof host - 1);
 	memcpy(host, h, hn);
 	host[hn] = '\0';
-	if (*s == '[') {
-		if (inet_pton(AF_INET6, host, v6) != 1)
-			return cl_why(why, 2, "\"%s\" is not an IPv6 address", host);
-	} else if (strspn(host, "0123456789.") == hn) {
-		/* All digits and dots: only an IPv4 literal makes sense. */
-		if (inet_pton(AF_INET, host, v4) != 1)
-			return cl_why(why, 2, "\"%s\" is not an IPv4 address", host);
+	if (*s == '[' || strspn(host, "0123456789.") == hn) {
+		/* A literal (all digits and dots can only be IPv4): libevent's
+		 * parser, given the host alone since it reads a port with atoi. */
+		struct sockaddr_storage ss;
+		int sslen = (int)sizeof ss, family = *s == '[' ? AF_INET6 : AF_INET;
+		char lit[sizeof host + 2];
+
+		snprintf(lit, sizeof lit, *s == '[' ? "[%s]" : "%s", host);
+		if (evutil_parse_sockaddr_port(lit, (struct sockaddr *)&ss, &sslen) != 0 ||
+		    ss.ss_family != family)
+			return cl_why(why, 2, "\"%s\" is not an %s address", host,
+			    family == AF_INET6 ? "IPv6" : "IPv4");
 	} else if (!hostname_ok(host, hn)) {
+		/* A name is resolved (getaddrinfo) when the server binds; here
+		 * only its RFC 1123 syntax is checked, without the network. */
 		return cl_why(why, 2, "\"%s\" is not a host name", host);
 	}
 	if (colon[1] == '\0')
@@ -416,60 +436,170 @@ is_blank(char ch)
 	return ch == ' ' || ch == '\t' || ch == '\r';
 }
 
-/* Apply one line (NUL-terminated, no newline); seen[] has the line on which
- * each setting was set earlier in the file, or 0. */
+/* Make a reason one printable line: values are echoed in reasons, and a
+ * config file or argument may hold any byte. */
 static int
-file_line(
-    struct cfg *c, const char *path, unsigned lineno, char *line, unsigned seen[N_OPTS], char *why)
+reason_clean(char *why, int rc)
+{
+	for (char *p = why; rc != 0 && *p != '\0'; p++) {
+		if ((unsigned char)*p < ' ' || (unsigned char)*p > '~')
+			*p = '?';
+	}
+	return rc;
+}
+
+/* What the inih reader and handler share: the file's bytes, the reading
+ * position and line number, and the first error. */
+struct file_state {
+	struct cfg *c;
+	const char *path;
+	const char *buf;
+	size_t len, pos;
+	unsigned lineno;
+	unsigned seen[N_OPTS]; /* the line each setting was set on, or 0 */
+	unsigned err_line;     /* line of the first error, or 0 */
+	char *why;
+};
+
+static int file_fail(struct file_state *fs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Record the first error (on the current line); later ones are dropped. */
+static int
+file_fail(struct file_state *fs, const char *fmt, ...)
 {
 	char reason[CL_WHY_MAX];
-	char *p = line, *eq, *name_end, *val, *val_end;
+	va_list ap;
+
+	if (fs->err_line != 0)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	fs->err_line = fs->lineno;
+	cl_why(fs->why, 2, "%s:%u: %s", fs->path, fs->lineno, reason);
+	return 0;
+}
+
+/* inih's line reader, over the file in memory.  It hands inih one line at a
+ * time with its leading blanks removed, so that an indented line is a
+ * setting (inih would take it for a continuation of the previous value),
+ * and comment lines as empty lines, so that a long comment is no problem.
+ * A line inih could not take whole (it reads at most num - 1 bytes, and
+ * would split a longer one silently), a line above CFG_LINE_MAX and a NUL
+ * byte end the file with an error instead. */
+static char *
+file_reader(char *str, int num, void *arg)
+{
+	struct file_state *fs = arg;
+	const char *line, *nl;
+	size_t n, cut;
+
+	if (fs->err_line != 0 || fs->pos >= fs->len)
+		return NULL;
+	line = fs->buf + fs->pos;
+	nl = memchr(line, '\n', fs->len - fs->pos);
+	n = (nl != NULL ? (size_t)(nl - line) : fs->len - fs->pos);
+	fs->pos += n + (nl != NULL);
+	fs->lineno++;
+	if (n > CFG_LINE_MAX) {
+		file_fail(fs, "line longer than %d bytes", CFG_LINE_MAX);
+		return NULL;
+	}
+	if (memchr(line, '\0', n) != NULL) {
+		file_fail(fs, "contains a NUL byte");
+		return NULL;
+	}
+	for (cut = 0; cut < n && is_blank(line[cut]); cut++)
+		;
+	line += cut;
+	n -= cut;
+	if (n > 0 && (line[0] == '#' || line[0] == ';'))
+		n = 0;
+	if (n > 0 && line[0] == '[') {
+		file_fail(fs, "sections are not supported");
+		return NULL;
+	}
+	if (n + 2 > (size_t)num) {
+		file_fail(fs, "a setting's line may be at most %d bytes", num - 2);
+		return NULL;
+	}
+	memcpy(str, line, n);
+	str[n] = '\n';
+	str[n + 1] = '\0';
+	return str;
+}
+
+/* inih's handler: one "name = value", both trimmed by inih. */
+static int
+file_setting(void *arg, const char *section, const char *name, const char *value)
+{
+	struct file_state *fs = arg;
+	char reason[CL_WHY_MAX];
 	const struct opt *o;
 
-	while (is_blank(*p))
-		p++;
-	if (*p == '\0' || *p == '#')
-		return 0;
-	if ((eq = strchr(p, '=')) == NULL)
-		return cl_why(why, 2, "%s:%u: expected \"name = value\"", path, lineno);
-	for (name_end = eq; name_end > p && is_blank(name_end[-1]); name_end--)
-		;
-	if (name_end == p)
-		return cl_why(why, 2, "%s:%u: no setting name before '='", path, lineno);
-	*name_end = '\0';
-	for (val = eq + 1; is_blank(*val); val++)
-		;
-	for (val_end = val + strlen(val); val_end > val && is_blank(val_end[-1]); val_end--)
-		;
-	*val_end = '\0';
-	o = opt_find(p, strlen(p));
+	if (fs->err_line != 0)
+		return 1;
+	(void)section; /* always "": the reader refuses section lines */
+	if (name[0] == '\0')
+		return file_fail(fs, "no setting name before '='");
+	o = opt_find(name, strlen(name));
 	if (o == NULL || o->kind == K_BOOL) {
 		/* Echo the name only if it cannot play tricks on a terminal. */
-		for (const char *q = p; *q != '\0'; q++) {
+		for (const char *q = name; *q != '\0'; q++) {
 			if (*q < '!' || *q > '~')
-				return cl_why(why, 2, "%s:%u: unknown setting", path, lineno);
+				return file_fail(fs, "unknown setting");
 		}
-		return cl_why(why, 2, "%s:%u: unknown setting \"%s\"", path, lineno, p);
+		return file_fail(fs, "unknown setting \"%s\"", name);
 	}
 	if (o->kind == K_CONFIG)
-		return cl_why(why, 2, "%s:%u: config files cannot include others", path, lineno);
-	if (seen[o - opts] != 0)
-		return cl_why(why, 2, "%s:%u: %s is set twice (first on line %u)", path, lineno,
-		    o->name, seen[o - opts]);
-	seen[o - opts] = lineno;
-	if (opt_apply(o, val, c, reason) != 0)
-		return cl_why(why, 2, "%s:%u: %s: %s", path, lineno, o->name, reason);
-	return 0;
+		return file_fail(fs, "config files cannot include others");
+	if (fs->seen[o - opts] != 0)
+		return file_fail(
+		    fs, "%s is set twice (first on line %u)", o->name, fs->seen[o - opts]);
+	fs->seen[o - opts] = fs->lineno;
+	if (opt_apply(o, value, fs->c, reason) != 0)
+		return file_fail(fs, "%s: %s", o->name, reason);
+	return 1;
+}
+
+int
+cfg_file_parse(struct cfg *c, const char *name, const char *buf, size_t len, char *why)
+{
+	struct file_state *fs;
+	int line, rc = 2;
+
+	if (len > CFG_FILE_MAX)
+		return cl_why(why, 2, "%s: larger than %d bytes", name, CFG_FILE_MAX);
+	if ((fs = calloc(1, sizeof *fs)) == NULL)
+		return cl_why(why, 2, "%s: out of memory", name);
+	fs->c = c;
+	fs->path = name;
+	fs->buf = buf;
+	fs->len = len;
+	fs->why = why;
+	line = ini_parse_stream(file_reader, fs, file_setting, fs);
+	if (line > 0 && (fs->err_line == 0 || (unsigned)line < fs->err_line)) {
+		/* inih's own refusal, on an earlier line than ours: a line with
+		 * neither '=' nor ':'. */
+		fs->err_line = 0;
+		fs->lineno = (unsigned)line;
+		file_fail(fs, "expected \"name = value\"");
+	}
+	if (fs->err_line == 0 && line < 0)
+		cl_why(why, 2, "%s: out of memory", name);
+	else if (fs->err_line == 0)
+		rc = 0;
+	free(fs);
+	return reason_clean(why, rc);
 }
 
 static int
 file_apply(struct cfg *c, const char *path, char *why)
 {
-	char line[CFG_LINE_MAX + 1];
-	unsigned seen[N_OPTS] = {0};
 	char *buf = NULL;
 	FILE *f = NULL;
-	size_t n, start, lineno = 0;
+	size_t n;
 	int rc = 2;
 
 	if ((f = fopen(path, "r")) == NULL) {
@@ -485,31 +615,7 @@ file_apply(struct cfg *c, const char *path, char *why)
 		cl_why(why, 2, "cannot read config file %s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (n > CFG_FILE_MAX) {
-		cl_why(why, 2, "%s: larger than %d bytes", path, CFG_FILE_MAX);
-		goto out;
-	}
-	for (start = 0; start < n;) {
-		const char *nl = memchr(buf + start, '\n', n - start);
-		size_t len = (nl != NULL ? (size_t)(nl - buf) : n) - start;
-
-		lineno++;
-		if (len > CFG_LINE_MAX) {
-			cl_why(why, 2, "%s:%zu: line longer than %d bytes", path, lineno,
-			    CFG_LINE_MAX);
-			goto out;
-		}
-		if (memchr(buf + start, '\0', len) != NULL) {
-			cl_why(why, 2, "%s:%zu: contains a NUL byte", path, lineno);
-			goto out;
-		}
-		memcpy(line, buf + start, len);
-		line[len] = '\0';
-		if (file_line(c, path, (unsigned)lineno, line, seen, why) != 0)
-			goto out;
-		start += len + 1;
-	}
-	rc = 0;
+	rc = cfg_file_parse(c, path, buf, n, why);
 out:
 	free(buf);
 	if (f != NULL)
@@ -519,58 +625,88 @@ out:
 
 /* ---- Flags ---- */
 
-/* Identify argv[*i] as a flag, and its value (inline after '=', or the next
- * argument, consumed).  *val is NULL for K_BOOL. */
-static int
-flag_next(int argc, char **argv, int *i, const struct opt **out, const char **val, char *why)
+/* getopt_long's table, from opts[]: option i returns 256 + i ('h' for -h). */
+static void
+longopts_fill(struct option lo[N_OPTS + 1])
 {
-	const char *a = argv[*i], *name, *eq;
-	const struct opt *o = NULL;
-	size_t n;
+	for (size_t i = 0; i < N_OPTS; i++) {
+		lo[i].name = opts[i].name;
+		lo[i].has_arg = opts[i].kind == K_BOOL ? no_argument : required_argument;
+		lo[i].flag = NULL;
+		lo[i].val = opts[i].shortname != 0 ? opts[i].shortname : 256 + (int)i;
+	}
+	memset(&lo[N_OPTS], 0, sizeof lo[N_OPTS]);
+}
+
+static const struct opt *
+opt_by_val(int val)
+{
+	for (size_t i = 0; i < N_OPTS; i++) {
+		if ((opts[i].shortname != 0 ? opts[i].shortname : 256 + (int)i) == val)
+			return &opts[i];
+	}
+	return NULL;
+}
+
+/* The next flag of argv, through getopt_long: *o and *val (NULL for
+ * K_BOOL), or 1 at the end.  Flags must be spelled in full: getopt_long
+ * takes any unambiguous prefix, which would change meaning the day a
+ * longer flag is added. */
+static int
+flag_next(int argc, char **argv, const struct option *lo, const struct opt **o, const char **val,
+    char *why)
+{
+	int start = optind > 0 ? optind : 1, idx = -1, ch; /* optind 0: glibc's fresh start */
+	const char *a = start < argc ? argv[start] : "";
 
 	*val = NULL;
-	if (a[0] == '-' && a[1] != '-' && a[1] != '\0' && a[2] == '\0') {
-		for (size_t k = 0; k < N_OPTS; k++) {
-			if (opts[k].shortname == a[1])
-				o = &opts[k];
-		}
-		if (o == NULL)
-			return cl_why(why, 2, "unknown flag \"%s\" (see --help)", a);
-		*out = o;
-		return 0;
+	ch = getopt_long(argc, argv, "+:h", lo, &idx);
+	if (ch == -1) {
+		if (optind == start + 1 && strcmp(a, "--") == 0)
+			return cl_why(why, 2, "unexpected argument \"--\" (see --help)");
+		if (optind < argc)
+			return cl_why(
+			    why, 2, "unexpected argument \"%s\" (see --help)", argv[optind]);
+		return 1;
 	}
-	if (a[0] != '-' || a[1] != '-' || a[2] == '\0')
-		return cl_why(why, 2, "unexpected argument \"%s\" (see --help)", a);
-	name = a + 2;
-	eq = strchr(name, '=');
-	n = eq != NULL ? (size_t)(eq - name) : strlen(name);
-	if ((o = opt_find(name, n)) == NULL)
-		return cl_why(why, 2, "unknown flag \"--%.*s\" (see --help)", (int)n, name);
-	if (o->kind == K_BOOL) {
-		if (eq != NULL)
-			return cl_why(why, 2, "--%s takes no value", o->name);
-	} else if (eq != NULL) {
-		*val = eq + 1;
-	} else if (*i + 1 < argc) {
-		*val = argv[++*i];
-	} else {
-		return cl_why(why, 2, "--%s needs a value", o->name);
+	if (ch == ':' || ch == '?') {
+		const struct opt *known = optopt != 0 ? opt_by_val(optopt) : NULL;
+		size_t n = strcspn(a, "=");
+
+		if (ch == ':' && known != NULL)
+			return cl_why(why, 2, "--%s needs a value", known->name);
+		if (known != NULL && known->kind == K_BOOL && a[0] == '-' && a[1] == '-')
+			return cl_why(why, 2, "--%s takes no value", known->name);
+		if (a[0] == '-' && a[1] == '-')
+			return cl_why(why, 2, "unknown flag \"%.*s\" (see --help)", (int)n, a);
+		return cl_why(why, 2, "unknown flag \"-%c\" (see --help)", optopt);
 	}
-	*out = o;
+	*o = opt_by_val(ch);
+	if (idx >= 0 && a[0] == '-' && a[1] == '-') {
+		size_t n = strcspn(a + 2, "=");
+
+		if (n != strlen(lo[idx].name))
+			return cl_why(why, 2, "unknown flag \"--%.*s\"; did you mean --%s?", (int)n,
+			    a + 2, lo[idx].name);
+	}
+	*val = optarg;
 	return 0;
 }
 
-int
-cfg_parse(struct cfg *c, int argc, char **argv, char *why)
+static int
+args_apply(struct cfg *c, int argc, char **argv, char *why)
 {
+	struct option lo[N_OPTS + 1];
 	char reason[CL_WHY_MAX];
 	const char *config = NULL, *val;
 	const struct opt *o;
+	int rc;
 
+	longopts_fill(lo);
+	opterr = 0;
 	/* Pass 1: find --config and catch malformed arguments. */
-	for (int i = 1; i < argc; i++) {
-		if (flag_next(argc, argv, &i, &o, &val, why) != 0)
-			return 2;
+	optind = 0; /* glibc: start afresh */
+	while ((rc = flag_next(argc, argv, lo, &o, &val, why)) == 0) {
 		if (o->kind != K_CONFIG)
 			continue;
 		if (config != NULL)
@@ -579,12 +715,13 @@ cfg_parse(struct cfg *c, int argc, char **argv, char *why)
 			return cl_why(why, 2, "--config: %s", reason);
 		config = val;
 	}
+	if (rc != 1)
+		return 2;
 	if (config != NULL && file_apply(c, config, why) != 0)
 		return 2;
 	/* Pass 2: every other flag, over the file's settings. */
-	for (int i = 1; i < argc; i++) {
-		if (flag_next(argc, argv, &i, &o, &val, why) != 0)
-			return 2;
+	optind = 0;
+	while ((rc = flag_next(argc, argv, lo, &o, &val, why)) == 0) {
 		if (o->kind == K_CONFIG)
 			continue;
 		if (o->kind == K_BOOL) {
@@ -594,7 +731,13 @@ cfg_parse(struct cfg *c, int argc, char **argv, char *why)
 		if (opt_apply(o, val, c, reason) != 0)
 			return cl_why(why, 2, "--%s: %s", o->name, reason);
 	}
-	return 0;
+	return rc == 1 ? 0 : 2;
+}
+
+int
+cfg_parse(struct cfg *c, int argc, char **argv, char *why)
+{
+	return reason_clean(why, args_apply(c, argc, argv, why));
 }
 
 /* dst = data_dir "/" leaf, unless dst was given. */
@@ -715,10 +858,11 @@ cfg_usage(FILE *f)
 	}
 	fprintf(f,
 	    "\n"
-	    "Config file (--config): one \"name = value\" per line, names as the flags\n"
-	    "without \"--\" (for example \"listen = 0.0.0.0:8080\"); lines starting with '#'\n"
-	    "are comments.  The file is read before the flags, wherever --config appears,\n"
-	    "and flags override it.  Unknown or repeated names are errors.\n"
+	    "Config file (--config, INI syntax): one \"name = value\" per line, names as\n"
+	    "the flags without \"--\" (for example \"listen = 0.0.0.0:8080\"); lines\n"
+	    "starting with '#' or ';' are comments, and so is the rest of a line from\n"
+	    "\" ;\" on.  The file is read before the flags, wherever --config appears,\n"
+	    "and flags override it.  Unknown or repeated names and [sections] are errors.\n"
 	    "\n"
 	    "Signals: SIGHUP reloads the submitters file.  SIGTERM and SIGINT stop\n"
 	    "accepting connections, finish the batches in flight, and exit.\n");

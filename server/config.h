@@ -3,11 +3,13 @@
  * config file, and command-line flags, in that order of precedence
  * (flags win).
  *
- * Config file: one "name = value" per line, names as the long flags without
- * "--" (e.g. "listen = 0.0.0.0:8080"), '#' starts a comment line, blank
- * lines ignored.  Unknown names, repeated names, malformed values and
- * values out of range are errors naming the file, the line and the
- * setting.
+ * Config file (INI syntax, read with inih): one "name = value" per line,
+ * names as the long flags without "--" (e.g. "listen = 0.0.0.0:8080"); a
+ * line starting with '#' or ';' is a comment, and so is the rest of a line
+ * from " ;" on; blank lines are ignored.  At most 64 KiB, 4096 bytes per
+ * line, 198 bytes per setting line (inih's line buffer).  Unknown names,
+ * repeated names, [sections], malformed values and values out of range are
+ * errors naming the file, the line and the setting.
  */
 #ifndef CL_CONFIG_H
 #define CL_CONFIG_H
@@ -18,6 +20,7 @@
 #include <stdio.h>
 
 #define CFG_PATH_MAX 4096
+#define CFG_FILE_MAX (64 * 1024)
 
 struct cfg {
 	char data_dir[CFG_PATH_MAX];   /* --data, default "./closurelog-data" */
@@ -32,11 +35,12 @@ struct cfg {
 	char port_file[CFG_PATH_MAX];  /* --port-file: write the bound port here (tests) */
 	char tiles_dir[CFG_PATH_MAX];  /* --tiles-dir: write full tiles here, default "" (no) */
 
-	unsigned max_conns; /* --max-conns, default 1024 */
-	double rate;        /* --rate requests/s per client IP, 0 = off, default 2000 */
-	double rate_burst;  /* --rate-burst, default 2 * rate; negative until
+	unsigned max_conns;    /* --max-conns, default 1024 */
+	double rate;           /* --rate requests/s per client IP, 0 = off, default 2000 */
+	double rate_burst;     /* --rate-burst, default 2 * rate; negative until
 				    * cfg_finish means "not given", and with rate > 0
 				    * it must be at least 1 */
+	unsigned rate_prefix6; /* --rate-prefix6 bits of an IPv6 client's key, default 64 */
 	unsigned
 	    idle_timeout; /* --idle-timeout seconds (keep-alive idle, slow writes), default 30 */
 	unsigned request_timeout; /* --request-timeout seconds to receive one request, default 10 */
@@ -54,17 +58,27 @@ struct cfg {
  * are resolved by cfg_finish. */
 void cfg_defaults(struct cfg *c);
 
-/* Apply argv (argv[0] is the program).  "--config FILE" is read first,
- * wherever it appears, then every other flag overrides it.  Flags take
- * "--name value" or "--name=value".  Returns 0, or 2 with a one-line
+/* Apply argv (argv[0] is the program) through getopt_long.  "--config
+ * FILE" is read first, wherever it appears, then every other flag overrides
+ * it.  Flags take "--name value" or "--name=value" and must be spelled in
+ * full (no abbreviations); there are no positional arguments.  Uses
+ * getopt's globals, so not thread-safe.  Returns 0, or 2 with a one-line
  * reason in why (CL_WHY_MAX bytes) for any unknown flag, missing or bad
  * value, or config file problem. */
-int cfg_parse(struct cfg *c, int argc, char **argv, char *why);
+int cfg_parse(struct cfg *c, int argc, char **argv, char *why) __attribute__((warn_unused_result));
+
+/* Apply the config file text buf (len bytes, not NUL-terminated, borrowed
+ * for the call) to c, as --config does with a file; name is the file's
+ * name for the reasons.  Returns 0, or 2 with a one-line reason (naming
+ * name, the line and the setting) in why.  On failure c may hold the
+ * settings of the lines before the bad one. */
+int cfg_file_parse(struct cfg *c, const char *name, const char *buf, size_t len, char *why)
+    __attribute__((warn_unused_result));
 
 /* Resolve defaults that depend on others (key path, submitters path, rate
  * burst, verify threads) and check cross-field rules.  Returns 0 or 2 with
  * why. */
-int cfg_finish(struct cfg *c, char *why);
+int cfg_finish(struct cfg *c, char *why) __attribute__((warn_unused_result));
 
 /* Print the --help text to f. */
 void cfg_usage(FILE *f);

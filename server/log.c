@@ -18,9 +18,8 @@
  *  - a failed commit restores the in-memory tree state from the store, so
  *    the next batch continues from what is durable.
  *
- * The committer owns the tree state: the right edge (struct mt_range) and
- * a cache of the rightmost fat tile at each level, which the Merkle emit
- * callback fills as leaves are appended.
+ * The committer owns the tree state: the right edge of the stored tree and
+ * its rightmost fat tiles (edge.h), which every append fills in.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "log.h"
@@ -35,21 +34,29 @@
 #include <lmdb.h>
 
 #include "dsse.h"
+#include "edge.h"
 #include "sth.h"
 #include "tiles.h"
 #include "wire.h"
 
-#define TILE_LEVELS 8 /* 8 levels of height-8 tiles cover 2^64 leaves */
+/* The log's state of a job, in its log_private bytes. */
+struct job_state {
+	struct log_job *next;
+	char root[NIX_STORE_PATH_MAX + 1];
+	uint8_t nar[32], submitter[32];
+	bool signed_by_submitter;
+};
+_Static_assert(sizeof(struct job_state) <= LOG_JOB_PRIVATE, "LOG_JOB_PRIVATE is too small");
+
+static struct job_state *
+js(struct log_job *j)
+{
+	return (struct job_state *)(void *)j->log_private;
+}
 
 struct queue {
 	struct log_job *head, *tail;
 	size_t n;
-};
-
-struct tcache {
-	bool valid, dirty;
-	uint64_t index;
-	uint8_t data[ST_TILE_BYTES];
 };
 
 struct log {
@@ -78,8 +85,7 @@ struct log {
 	/* Committer-only state. */
 	struct log_job **batch_jobs; /* cfg.batch_max slots */
 	bool broken;                 /* the tree state could not be reloaded */
-	struct mt_range range;
-	struct tcache tiles[TILE_LEVELS];
+	struct edge *edge;
 	struct st_batch *batch; /* while a batch is being written */
 };
 
@@ -166,77 +172,6 @@ log_checkpoint(struct log *l)
 	return c;
 }
 
-/* ---- Tree state ---- */
-
-/* Load the right edge and the rightmost fat tile of every level for the
- * committed size, from the store alone. */
-static int
-state_load(struct log *l, uint64_t *size, char *why)
-{
-	struct st_reader *r = NULL;
-	int rc;
-
-	if ((rc = st_reader_new(l->st, &r)) != 0 || (rc = st_reader_begin(r)) != 0) {
-		cl_why(why, rc, "store: %s", st_strerror(rc));
-		goto out;
-	}
-	*size = st_reader_size(r);
-	if ((rc = mt_range_load(&l->range, *size, st_node_read, r)) != 0) {
-		cl_why(why, rc, "store: cannot read the tree's right edge: %s", st_strerror(rc));
-		goto out;
-	}
-	for (unsigned lv = 0; lv < TILE_LEVELS; lv++) {
-		struct tcache *t = &l->tiles[lv];
-		uint64_t hashes = *size >> (8 * lv);
-		const uint8_t *data;
-
-		t->valid = t->dirty = false;
-		/* A tile whose first hash is not there yet is started fresh. */
-		if ((hashes & 0xff) == 0)
-			continue;
-		if ((rc = st_tile_get(r, lv, hashes >> 8, &data)) != 0) {
-			cl_why(why, rc, "store: tile %u/%llu is missing: %s", lv,
-			    (unsigned long long)(hashes >> 8), st_strerror(rc));
-			goto out;
-		}
-		memcpy(t->data, data, ST_TILE_BYTES);
-		t->index = hashes >> 8;
-		t->valid = true;
-	}
-	rc = 0;
-out:
-	if (r != NULL)
-		st_reader_end(r);
-	st_reader_free(r);
-	return rc;
-}
-
-/* mt_emit_fn: put a newly complete stored node in its fat tile, writing
- * out a tile once the right edge has moved past it. */
-static int
-tile_emit(void *ctx, const struct mt_node *node, const uint8_t hash[MT_HASH_LEN])
-{
-	struct log *l = ctx;
-	unsigned lv = node->height / 8, pos;
-	uint64_t tile;
-	struct tcache *t = &l->tiles[lv];
-	int rc;
-
-	st_tile_slot(node, &tile, &pos);
-
-	if (!t->valid || t->index != tile) {
-		if (t->valid && t->dirty &&
-		    (rc = st_batch_tile_put(l->batch, lv, t->index, t->data)) != 0)
-			return rc;
-		memset(t->data, 0, ST_TILE_BYTES);
-		t->index = tile;
-		t->valid = true;
-	}
-	memcpy(t->data + (size_t)pos * MT_HASH_LEN, hash, MT_HASH_LEN);
-	t->dirty = true;
-	return 0;
-}
-
 static void
 job_fail(struct log_job *job, int status, enum metrics_reject reason, const char *fmt,
     const char *detail)
@@ -253,7 +188,7 @@ job_fail(struct log_job *job, int status, enum metrics_reject reason, const char
 static int
 commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 {
-	uint64_t saved_size = l->range.size;
+	uint64_t saved_size = edge_size(l->edge);
 	struct log_ckpt *prev = log_checkpoint(l), *ck = NULL;
 	uint8_t root[MT_HASH_LEN];
 	size_t appended = 0;
@@ -269,8 +204,8 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		struct log_job *j = jobs[i];
-		struct st_keys keys = {{j->root, j->nar, j->submitter},
-		    {strlen(j->root), 32, j->signed_by_submitter ? 32 : 0}};
+		struct st_keys keys = {{js(j)->root, js(j)->nar, js(j)->submitter},
+		    {strlen(js(j)->root), 32, js(j)->signed_by_submitter ? 32 : 0}};
 
 		rc = st_batch_leaf_find(l->batch, j->leaf, &j->index);
 		if (rc == 0) {
@@ -279,16 +214,16 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 		}
 		if (rc != ST_ENOTFOUND)
 			goto fail;
-		j->index = l->range.size;
+		j->index = edge_size(l->edge);
 		if ((rc = st_batch_entry_put(
 		         l->batch, j->index, j->body, j->len, j->leaf, &keys)) != 0)
 			goto fail;
-		if ((rc = mt_range_append(&l->range, j->leaf, tile_emit, l)) != 0)
+		if ((rc = edge_append(l->edge, l->batch, j->leaf)) != 0)
 			goto fail;
 		j->status = 201;
 		appended++;
 	}
-	if (appended == 0 && prev->size == l->range.size) {
+	if (appended == 0 && prev->size == edge_size(l->edge)) {
 		/* Only duplicates, and the published checkpoint covers them all:
 		 * nothing to write.  (After a failed signing it does not, and
 		 * the batch goes on to sign the committed tree.) */
@@ -298,14 +233,9 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 		prev = NULL;
 		goto answer;
 	}
-	for (unsigned lv = 0; lv < TILE_LEVELS; lv++) {
-		struct tcache *t = &l->tiles[lv];
-
-		if (t->valid && t->dirty &&
-		    (rc = st_batch_tile_put(l->batch, lv, t->index, t->data)) != 0)
-			goto fail;
-	}
-	if ((rc = st_batch_size_put(l->batch, l->range.size)) != 0)
+	if ((rc = edge_flush(l->edge, l->batch)) != 0)
+		goto fail;
+	if ((rc = st_batch_size_put(l->batch, edge_size(l->edge))) != 0)
 		goto fail;
 	/* The previous checkpoint covers committed data: record it now. */
 	if (prev->size != l->ckpt_stored_size &&
@@ -316,16 +246,15 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 	if (rc != 0)
 		goto fail;
 	l->ckpt_stored_size = prev->size;
-	for (unsigned lv = 0; lv < TILE_LEVELS; lv++)
-		l->tiles[lv].dirty = false;
+	edge_committed(l->edge);
 	metrics_observe(l->m, H_COMMIT_SECONDS, metrics_now() - t0);
 	metrics_observe(l->m, H_BATCH_SIZE, (double)appended);
 	metrics_count(l->m, M_BATCHES, 1);
 	metrics_count(l->m, M_APPENDS, appended);
 
 	/* Durable: now, and only now, sign. */
-	mt_range_root(&l->range, root);
-	if ((rc = ckpt_make(l, l->range.size, root, &ck)) != 0) {
+	edge_root(l->edge, root);
+	if ((rc = ckpt_make(l, edge_size(l->edge), root, &ck)) != 0) {
 		/* The entries are in; a restart will sign them.  Answer with
 		 * the error rather than without a checkpoint. */
 		cl_why(why, rc, "signing the checkpoint failed: %s", cl_strerror(rc));
@@ -351,7 +280,7 @@ fail:
 	log_ckpt_unref(prev);
 	/* Nothing of this batch is stored: go back to what is.  If even that
 	 * fails, refuse writes until a restart rebuilds the state. */
-	if (!l->broken && (state_load(l, &size, NULL) != 0 || size != saved_size))
+	if (!l->broken && (edge_load(l->edge, l->st, &size, NULL) != 0 || size != saved_size))
 		l->broken = true;
 	cl_why(why, rc, "%s", st_strerror(rc));
 	for (size_t i = 0; i < n; i++) {
@@ -397,14 +326,22 @@ prepare(struct log *l, struct wire_arena *a, struct log_job *j, bool check_sig)
 			    "this log accepts no submitters yet (the submitters file is empty)");
 			goto out;
 		}
-		if ((rc = dsse_verify(a, &env, keys->keys, keys->n, &who, why)) != 0) {
-			job_fail(j, rc == CL_ENOMEM ? 500 : 403,
-			    rc == CL_EBADSIG ? R_BAD_SIGNATURE : R_UNKNOWN_SUBMITTER, "%s", why);
+		/* Every signature must be by an allowlisted key and verify, in
+		 * ascending keyid order: anyone can read an entry, and a set
+		 * that admitted extra, reordered or repeated signatures would
+		 * let them log it again at a new index. */
+		if ((rc = dsse_verify_all(a, &env, keys->keys, keys->n, &who, why)) != 0) {
+			if (rc == CL_ENOKEY || rc == CL_EBADSIG)
+				job_fail(j, 403,
+				    rc == CL_EBADSIG ? R_BAD_SIGNATURE : R_UNKNOWN_SUBMITTER, "%s",
+				    why);
+			else
+				job_fail(j, rc == CL_ENOMEM ? 500 : 400, R_MALFORMED, "%s", why);
 			goto out;
 		}
-		memcpy(j->submitter, keys->keys[who].pub, 32);
+		memcpy(js(j)->submitter, keys->keys[who].pub, 32);
 	}
-	j->signed_by_submitter = check_sig;
+	js(j)->signed_by_submitter = check_sig;
 	/* Only the verified payload bytes are parsed. */
 	if ((rc = wire_attestation_decode(a, env.payload, env.payload_len, &att, why)) != 0) {
 		job_fail(j, rc == CL_ETOOBIG ? 413 : 400,
@@ -412,12 +349,12 @@ prepare(struct log *l, struct wire_arena *a, struct log_job *j, bool check_sig)
 		goto out;
 	}
 	/* The decoder checked both: the digest cannot fail to come out, and a
-	 * store path fits j->root. */
-	if ((rc = nix_nar_hash_check(att.nar_hash, strlen(att.nar_hash), j->nar, why)) != 0) {
+	 * store path fits its root. */
+	if ((rc = nix_nar_hash_check(att.nar_hash, strlen(att.nar_hash), js(j)->nar, why)) != 0) {
 		job_fail(j, 400, R_INVALID_FIELD, "nar_hash: %s", why);
 		goto out;
 	}
-	memcpy(j->root, att.root, strlen(att.root) + 1);
+	memcpy(js(j)->root, att.root, strlen(att.root) + 1);
 	mt_leaf_hash(j->leaf, j->body, j->len);
 	ok = true;
 out:
@@ -429,9 +366,9 @@ out:
 static void
 queue_push(struct queue *q, struct log_job *j)
 {
-	j->next = NULL;
+	js(j)->next = NULL;
 	if (q->tail != NULL)
-		q->tail->next = j;
+		js(q->tail)->next = j;
 	else
 		q->head = j;
 	q->tail = j;
@@ -444,7 +381,7 @@ queue_pop(struct queue *q)
 	struct log_job *j = q->head;
 
 	if (j != NULL) {
-		q->head = j->next;
+		q->head = js(j)->next;
 		if (q->head == NULL)
 			q->tail = NULL;
 		q->n--;
@@ -594,9 +531,13 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 	if (cfg->tiles_dir != NULL && cfg->tiles_dir[0] != '\0' &&
 	    (rc = tiles_open(cfg->tiles_dir, &l->tiledir, why)) != 0)
 		goto fail;
-	if ((rc = state_load(l, &size, why)) != 0)
+	if ((rc = edge_new(&l->edge)) != 0) {
+		cl_why(why, rc, "out of memory");
 		goto fail;
-	mt_range_root(&l->range, root);
+	}
+	if ((rc = edge_load(l->edge, st, &size, why)) != 0)
+		goto fail;
+	edge_root(l->edge, root);
 	if ((rc = ckpt_make(l, size, root, &ck)) != 0) {
 		cl_why(why, rc, "cannot sign the checkpoint: %s", cl_strerror(rc));
 		goto fail;
@@ -735,6 +676,7 @@ log_free(struct log *l)
 		free(l->verifiers[i].arena);
 	free(l->verifiers);
 	free(l->batch_jobs);
+	edge_free(l->edge);
 	pthread_cond_destroy(&l->verify_cv);
 	pthread_cond_destroy(&l->commit_cv);
 	pthread_mutex_destroy(&l->ckpt_mu);

@@ -30,6 +30,9 @@
 #define LOG_EBUSY    (-1301) /* too many submissions in flight: try again later */
 #define LOG_ESTOPPED (-1302) /* the log is shutting down */
 
+/* Bytes of struct log_job private to the log (checked in log.c). */
+#define LOG_JOB_PRIVATE (NIX_STORE_PATH_MAX + 96)
+
 /* A signed checkpoint, shared by reference count. */
 struct log_ckpt {
 	atomic_uint refs;
@@ -58,11 +61,9 @@ struct log_job {
 	struct log_ckpt *ckpt; /* when status < 400: a checkpoint that covers index;
 				* the job owns this reference (log_ckpt_unref it) */
 
-	/* Private to the log. */
-	struct log_job *next;
-	char root[NIX_STORE_PATH_MAX + 1];
-	uint8_t nar[32], submitter[32];
-	bool signed_by_submitter;
+	/* Room for the log's own state of the job (the queue link, the search
+	 * keys it extracted); opaque outside log.c. */
+	_Alignas(max_align_t) unsigned char log_private[LOG_JOB_PRIVATE];
 };
 
 struct log_cfg {
@@ -80,11 +81,11 @@ struct log;
  * threads.  st, sg, al and m stay owned by the caller and must outlive the
  * log.  Returns 0 or an error code with why. */
 int log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
-    const struct log_cfg *cfg, struct log **out, char *why);
+    const struct log_cfg *cfg, struct log **out, char *why) __attribute__((warn_unused_result));
 
 /* Queue a submission.  Returns 0 (done() will be called), LOG_EBUSY or
  * LOG_ESTOPPED (done() will not be called). */
-int log_submit(struct log *l, struct log_job *job);
+int log_submit(struct log *l, struct log_job *job) __attribute__((warn_unused_result));
 
 /* A reference to the latest checkpoint (never NULL once open). */
 struct log_ckpt *log_checkpoint(struct log *l);
@@ -103,6 +104,6 @@ void log_free(struct log *l);
  * Only while no submissions are in flight.  Returns 0 or the first error;
  * *appended gets the number of new entries. */
 int log_bulk_append(struct log *l, const uint8_t *const *bodies, const size_t *lens, size_t n,
-    size_t *appended, char *why);
+    size_t *appended, char *why) __attribute__((warn_unused_result));
 
 #endif

@@ -23,6 +23,7 @@
 #include "api.h"
 #include "cl.h"
 #include "config.h"
+#include "dirlock.h"
 #include "key.h"
 #include "log.h"
 #include "metrics.h"
@@ -147,7 +148,8 @@ main(int argc, char **argv)
 	struct log_cfg lc;
 	char why[CL_WHY_MAX], vkey[NOTE_VKEY_MAX], pub_path[CFG_PATH_MAX + 8];
 	const char *origin, *what = NULL;
-	int *fds = NULL, port_fd = -1, rc;
+	int *fds = NULL, port_fd = -1, lock_fd = -1, rc;
+	pid_t holder;
 	unsigned n_fds = 0, port = 0;
 
 	memset(&meta, 0, sizeof meta);
@@ -171,6 +173,11 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
+	/* One server per data directory, before anything in it is opened. */
+	if ((rc = dirlock_take(c.data_dir, &lock_fd, &holder, why)) != 0) {
+		fprintf(stderr, "closurelogd: %s\n", why);
+		goto out;
+	}
 	if ((rc = st_open(c.data_dir, c.map_size, &st, why)) != 0) {
 		what = "store";
 		goto out;
@@ -304,5 +311,7 @@ out:
 	signer_close(sg);
 	st_meta_free(&meta);
 	st_close(st);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return what == NULL && api != NULL ? 0 : 1;
 }

@@ -32,7 +32,7 @@ struct signer;
  * it forks.  *out is owned by the caller (signer_close).  Returns 0 or a
  * CL_E* code / errno, with why (CL_WHY_MAX bytes). */
 int signer_open(const char *key_path, const char *pub_path, const char *name, int create,
-    const char *user, struct signer **out, char *why);
+    const char *user, struct signer **out, char *why) __attribute__((warn_unused_result));
 
 /* Stop the signer process (it exits when its socket closes), wait for it
  * and free s.  NULL is fine. */
@@ -51,6 +51,7 @@ void signer_verifier(const struct signer *s, struct note_verifier *v);
  * MT_EBADPROOF if root is not a tree extending the last signed one; read's
  * error; CL_E* for a bad checkpoint; or an errno if the signer is gone. */
 int signer_checkpoint(struct signer *s, uint64_t size, const uint8_t root[MT_HASH_LEN],
-    mt_read_fn read, void *ctx, uint8_t *out, size_t cap, size_t *len);
+    mt_read_fn read, void *ctx, uint8_t *out, size_t cap, size_t *len)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -64,7 +64,8 @@ struct st_reader;
 /* Open (creating if needed) the store in directory `dir` with an LMDB map of
  * map_size bytes (rounded up to the page size; it may grow the file to that
  * size sparsely).  Returns 0, errno or an LMDB code. */
-int st_open(const char *dir, size_t map_size, struct st **out, char *why);
+int st_open(const char *dir, size_t map_size, struct st **out, char *why)
+    __attribute__((warn_unused_result));
 
 /* Close the store.  No batch or reader may be live.  NULL is fine. */
 void st_close(struct st *st);
@@ -90,23 +91,25 @@ struct st_meta {
 
 /* Read the metadata.  Returns 0, or ST_ENOTFOUND for a store that has never
  * been initialised. */
-int st_meta_get(struct st *st, struct st_meta *m);
+int st_meta_get(struct st *st, struct st_meta *m) __attribute__((warn_unused_result));
 
 void st_meta_free(struct st_meta *m);
 
 /* Initialise an empty store with the log's origin and verifier key (one
  * durable commit).  Returns 0, CL_EINVAL if already initialised, or an
  * LMDB code. */
-int st_init(struct st *st, const char *origin, const char *vkey);
+int st_init(struct st *st, const char *origin, const char *vkey)
+    __attribute__((warn_unused_result));
 
 /* ---- Writing: one batch is one write transaction ---- */
 
 /* Begin the (only) write transaction.  Returns 0 or an LMDB code. */
-int st_batch_begin(struct st *st, struct st_batch **out);
+int st_batch_begin(struct st *st, struct st_batch **out) __attribute__((warn_unused_result));
 
 /* Index of an already logged leaf, as committed or as put earlier in this
  * batch.  Returns 0, ST_ENOTFOUND, or an LMDB code. */
-int st_batch_leaf_find(struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], uint64_t *index);
+int st_batch_leaf_find(struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
+    __attribute__((warn_unused_result));
 
 /* The search keys of one entry; a NULL key or a zero length means "none". */
 struct st_keys {
@@ -132,7 +135,7 @@ int st_batch_checkpoint_put(struct st_batch *b, const uint8_t *note, size_t len)
 
 /* Commit durably (fsync), ending the batch.  On failure nothing of the
  * batch is stored.  Returns 0 or an LMDB code. */
-int st_batch_commit(struct st_batch *b);
+int st_batch_commit(struct st_batch *b) __attribute__((warn_unused_result));
 
 /* Abandon the batch.  NULL is fine. */
 void st_batch_abort(struct st_batch *b);
@@ -140,13 +143,13 @@ void st_batch_abort(struct st_batch *b);
 /* ---- Reading ---- */
 
 /* A reader for one thread.  Returns 0 or an LMDB code. */
-int st_reader_new(struct st *st, struct st_reader **out);
+int st_reader_new(struct st *st, struct st_reader **out) __attribute__((warn_unused_result));
 
 /* Free a reader (it must be ended).  NULL is fine. */
 void st_reader_free(struct st_reader *r);
 
 /* Start a consistent snapshot.  Returns 0 or an LMDB code. */
-int st_reader_begin(struct st_reader *r);
+int st_reader_begin(struct st_reader *r) __attribute__((warn_unused_result));
 
 /* End the snapshot; every pointer it returned becomes invalid. */
 void st_reader_end(struct st_reader *r);
@@ -156,14 +159,17 @@ uint64_t st_reader_size(struct st_reader *r);
 
 /* The leaf bytes of entry `index`: *data points into the map, valid until
  * st_reader_end.  Returns 0, ST_ENOTFOUND or an LMDB code. */
-int st_entry_get(struct st_reader *r, uint64_t index, const uint8_t **data, size_t *len);
+int st_entry_get(struct st_reader *r, uint64_t index, const uint8_t **data, size_t *len)
+    __attribute__((warn_unused_result));
 
 /* Index of a leaf hash.  Returns 0, ST_ENOTFOUND or an LMDB code. */
-int st_leaf_find(struct st_reader *r, const uint8_t leaf[MT_HASH_LEN], uint64_t *index);
+int st_leaf_find(struct st_reader *r, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
+    __attribute__((warn_unused_result));
 
 /* Fat tile (level, index): *tile points at ST_TILE_BYTES in the map.
  * Returns 0, ST_ENOTFOUND or an LMDB code. */
-int st_tile_get(struct st_reader *r, unsigned level, uint64_t index, const uint8_t **tile);
+int st_tile_get(struct st_reader *r, unsigned level, uint64_t index, const uint8_t **tile)
+    __attribute__((warn_unused_result));
 
 /* An mt_read_fn over a struct st_reader (ctx): stored nodes from fat tiles,
  * each tile looked up once per call.  Returns 0, ST_ENOTFOUND or an LMDB

@@ -127,6 +127,7 @@ test_defaults(void **state)
 	assert_int_equal(c.verify_threads, 0);
 	assert_int_equal(c.http_threads, 0);
 	assert_int_equal(c.map_size, (size_t)64 << 30);
+	assert_int_equal(c.rate_prefix6, 64);
 	assert_false(c.help);
 	assert_false(c.version);
 
@@ -157,6 +158,7 @@ enum field {
 	F_VERIFY,
 	F_HTTP,
 	F_MAP,
+	F_RATE_PREFIX6,
 };
 
 static const struct {
@@ -196,6 +198,8 @@ static const struct {
     {"map-size", "1T", F_MAP, NULL, 1099511627776.0},
     {"map-size", "5000000", F_MAP, NULL, 5000000},
     {"map-size", "2048K", F_MAP, NULL, 2097152},
+    {"rate-prefix6", "48", F_RATE_PREFIX6, NULL, 48},
+    {"rate-prefix6", "128", F_RATE_PREFIX6, NULL, 128},
 };
 
 static void
@@ -259,6 +263,9 @@ check_field(const struct cfg *c, size_t row)
 		break;
 	case F_MAP:
 		assert_true(c->map_size == n);
+		break;
+	case F_RATE_PREFIX6:
+		assert_true(c->rate_prefix6 == n);
 		break;
 	}
 }
@@ -450,6 +457,12 @@ static const struct {
     {{"--config=@", "--config=@", NULL}},
     {{"--config", "/nonexistent/closurelogd.conf", NULL}},
     {{"--config", "", NULL}},
+    /* Flags are spelled in full: getopt_long alone would take prefixes. */
+    {{"--max", "5", NULL}},
+    {{"--rate-b=5", NULL}},
+    {{"--vers", NULL}},
+    {{"--rate-prefix6", "129", NULL}},
+    {{"--rate-prefix6", "64x", NULL}},
 };
 
 static void
@@ -512,6 +525,11 @@ static const struct {
     {"--max-conns = 5\n", "unknown setting"},
     {"max-conns = 5 # five\n", "max-conns"},
     {"max\x1b[2Jconns = 5\n", ":1: unknown setting"},
+    {"[server]\nmax-conns = 5\n", ":1: sections are not supported"},
+    {"rate = 1\n  \tmax-conns 5\n", ":2: expected \"name = value\""},
+    {"rate = 1\n\n   max-conns = 5 6\n", ":3: max-conns"},
+    /* Found by fuzz_config: a value echoed in the reason kept its control bytes. */
+    {"listen = [::2]:0\vrate = \xbd" "8!\n", ":1: listen:"},
 };
 
 static void
@@ -569,6 +587,25 @@ test_file_caps(void **state)
 	assert_int_equal(parse(&c, args, t->path, why), 2);
 	assert_reason(why, "long line");
 	assert_non_null(strstr(why, ":1:"));
+
+	/* A setting's line inih would split is refused, never cut short: a
+	 * data path of 191 bytes fits in inih's 198, one of 192 does not. */
+	memcpy(text, "data = /", 8);
+	memset(text + 8, 'd', 190);
+	text[198] = '\n';
+	write_file(t->path, text, 199);
+	assert_int_equal(parse(&c, args, t->path, why), 0);
+	assert_int_equal(strlen(c.data_dir), 191);
+	text[198] = 'd';
+	text[199] = '\n';
+	write_file(t->path, text, 200);
+	assert_int_equal(parse(&c, args, t->path, why), 2);
+	assert_reason(why, "setting line above inih's buffer");
+	assert_non_null(strstr(why, ":1: a setting's line may be at most 198 bytes"));
+	/* A " ;" comment after a value is an INI comment. */
+	write_file(t->path, "max-conns = 7 ; seven\n", 22);
+	assert_int_equal(parse(&c, args, t->path, why), 0);
+	assert_int_equal(c.max_conns, 7);
 
 	write_file(t->path, "rate = 1\0\n", 10);
 	assert_int_equal(parse(&c, args, t->path, why), 2);
@@ -652,7 +689,7 @@ test_usage(void **state)
 	    "--submitters", "--user", "--port-file", "--max-conns", "--rate", "--rate-burst",
 	    "--idle-timeout", "--request-timeout", "--batch-window", "--batch-max", "--queue-max",
 	    "--verify-threads", "--http-threads", "--map-size", "--config", "--help", "-h",
-	    "--version", "SIGHUP", "SIGTERM", "SIGINT", "127.0.0.1:8080", "64G"};
+	    "--rate-prefix6", "--version", "SIGHUP", "SIGTERM", "SIGINT", "127.0.0.1:8080", "64G"};
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);

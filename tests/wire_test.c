@@ -674,6 +674,100 @@ test_envelope_rules(void **state)
 	note_signer_wipe(&other);
 }
 
+/* The log's admission rule: every signature by an accepted key, each
+ * verifying, in strictly ascending keyid order (so no key twice). */
+static void
+test_envelope_signer_set(void **state)
+{
+	struct note_signer ci, other;
+	struct note_verifier keys[2];
+	struct cl_attestation att;
+	struct cl_envelope one, oth, env;
+	const uint8_t *payload, *e;
+	size_t plen, elen, who = 99;
+	char why[CL_WHY_MAX];
+	uint8_t badsig[64], rnd[64];
+	struct cl_signature lo, hi;
+	size_t lo_key, hi_key;
+
+	(void)state;
+	make_keys(&ci, &keys[0], &other, &keys[1]);
+	good_attestation(&att);
+	assert_int_equal(wire_attestation_encode(&arena, &att, &payload, &plen, why), 0);
+	assert_int_equal(dsse_sign(&arena, &ci, payload, plen, &e, &elen, why), 0);
+	assert_int_equal(wire_envelope_decode(&arena, e, elen, &one, why), 0);
+	assert_int_equal(dsse_sign(&arena, &other, payload, plen, &e, &elen, why), 0);
+	assert_int_equal(wire_envelope_decode(&arena, e, elen, &oth, why), 0);
+	/* lo and hi: the two signatures, in keyid order. */
+	if (strcmp(one.sigs[0].keyid, oth.sigs[0].keyid) < 0) {
+		lo = one.sigs[0], hi = oth.sigs[0], lo_key = 0, hi_key = 1;
+	} else {
+		lo = oth.sigs[0], hi = one.sigs[0], lo_key = 1, hi_key = 0;
+	}
+
+	/* One signature, by an accepted key. */
+	assert_int_equal(dsse_verify_all(&arena, &one, keys, 2, &who, why), 0);
+	assert_int_equal(who, 0);
+	/* Both, in order: the first signature's key is the submitter. */
+	env = one;
+	env.sigs[0] = lo;
+	env.sigs[1] = hi;
+	env.n_sigs = 2;
+	assert_int_equal(dsse_verify_all(&arena, &env, keys, 2, &who, why), 0);
+	assert_int_equal(who, lo_key);
+	/* Reversed: refused before any signature is checked. */
+	env.sigs[0] = hi;
+	env.sigs[1] = lo;
+	assert_int_equal(dsse_verify_all(&arena, &env, keys, 2, &who, why), CL_ENONCANON);
+	assert_non_null(strstr(why, "signatures[1]"));
+	assert_non_null(strstr(why, "ascending"));
+	/* The same key twice (the decoder refuses it too; this holds without it). */
+	env.sigs[0] = lo;
+	env.sigs[1] = lo;
+	assert_int_equal(dsse_verify_all(&arena, &env, keys, 2, &who, why), CL_ENONCANON);
+	assert_non_null(strstr(why, "signatures[1]"));
+	assert_non_null(strstr(why, "twice"));
+	/* A second signature by a key that is not accepted: dsse_verify would
+	 * ignore it, the log refuses it. */
+	env.sigs[0] = lo;
+	env.sigs[1] = hi;
+	assert_int_equal(dsse_verify(&arena, &env, &keys[lo_key], 1, NULL, why), 0);
+	assert_int_equal(dsse_verify_all(&arena, &env, &keys[lo_key], 1, &who, why), CL_ENOKEY);
+	assert_non_null(strstr(why, "signatures[1]"));
+	assert_non_null(strstr(why, hi.keyid));
+	assert_non_null(strstr(why, "not an accepted submitter"));
+	/* ... and the first one too, when it is the stranger. */
+	assert_int_equal(dsse_verify_all(&arena, &env, &keys[hi_key], 1, &who, why), CL_ENOKEY);
+	assert_non_null(strstr(why, "signatures[0]"));
+	/* An accepted key whose signature fails. */
+	memset(badsig, 0x5a, sizeof badsig);
+	env.sigs[1].sig = badsig;
+	assert_int_equal(dsse_verify_all(&arena, &env, keys, 2, &who, why), CL_EBADSIG);
+	assert_non_null(strstr(why, "signatures[1]"));
+	assert_non_null(strstr(why, "does not verify"));
+	/* The issue's attack: 64 random bytes as key "deadbeef" beside a good
+	 * signature, on either side of it. */
+	randombytes_buf(rnd, sizeof rnd);
+	env = one;
+	env.n_sigs = 2;
+	if (strcmp(one.sigs[0].keyid, "deadbeef") < 0)
+		env.sigs[1] = (struct cl_signature){"deadbeef", rnd, 64};
+	else {
+		env.sigs[0] = (struct cl_signature){"deadbeef", rnd, 64};
+		env.sigs[1] = one.sigs[0];
+	}
+	assert_int_equal(dsse_verify(&arena, &env, keys, 2, NULL, why), 0);
+	assert_int_equal(dsse_verify_all(&arena, &env, keys, 2, &who, why), CL_ENOKEY);
+	assert_non_null(strstr(why, "deadbeef"));
+	/* No signatures, too many. */
+	env.n_sigs = 0;
+	assert_int_equal(dsse_verify_all(&arena, &env, keys, 2, &who, why), CL_EINVAL);
+	env.n_sigs = CL_SIGS_MAX + 1;
+	assert_int_equal(dsse_verify_all(&arena, &env, keys, 2, &who, why), CL_EINVAL);
+	note_signer_wipe(&ci);
+	note_signer_wipe(&other);
+}
+
 /* ---- API messages ---- */
 
 static void
@@ -815,6 +909,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup(test_attestation_fields, setup),
 	    cmocka_unit_test_setup(test_envelope, setup),
 	    cmocka_unit_test_setup(test_envelope_rules, setup),
+	    cmocka_unit_test_setup(test_envelope_signer_set, setup),
 	    cmocka_unit_test_setup(test_api_messages, setup),
 	    cmocka_unit_test(test_base64_strict),
 	};

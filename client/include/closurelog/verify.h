@@ -14,7 +14,11 @@
  *   3. the inclusion proof leads from SHA-256(0x00 || envelope) at the
  *      proof's index to the root of the checkpoint;
  *   4. the envelope carries a valid signature by an accepted submitter key,
- *      and no invalid signature by an accepted key;
+ *      and no invalid signature by an accepted key; signatures by keys the
+ *      caller does not accept are ignored, and so is their order (closurelogd
+ *      admits only envelopes whose every signature is allowlisted, verifies
+ *      and comes in ascending keyid order, but a broker may accept fewer keys
+ *      than the log, and entries logged before that rule keep verifying);
  *   5. the signed payload is a valid closure attestation;
  *   6. the attested root store path and narHash are the ones the caller
  *      expects (when it says which it expects).

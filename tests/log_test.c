@@ -1,0 +1,389 @@
+/*
+ * log_test.c: the write path (server/log.c) in process, without HTTP: a
+ * submission's answer for every rule (appended, already logged, each
+ * signer-set refusal, bad payload, no submitters), checkpoints that cover
+ * each answer and verify, a full queue, a stopped log, a restart that
+ * signs the same checkpoint again from the store alone, and the bulk
+ * loader through the same checks.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "allow.h"
+#include "cl.h"
+#include "dsse.h"
+#include "harness.h"
+#include "log.h"
+#include "metrics.h"
+#include "signer.h"
+#include "srvutil.h"
+#include "sth.h"
+#include "store.h"
+#include "testutil.h"
+#include "wire.h"
+
+struct env {
+	char dir[512], subs[600];
+	struct st *st;
+	struct signer *sg;
+	struct allow *al;
+	struct metrics *m;
+	struct log *l;
+	struct note_verifier lk;
+};
+
+/* A job and a way to wait for it. */
+struct waiter {
+	struct log_job job;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+};
+
+static void
+waiter_done(struct log_job *job)
+{
+	struct waiter *w = job->arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void
+waiter_init(struct waiter *w, const uint8_t *body, size_t len)
+{
+	memset(w, 0, sizeof *w);
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	w->job.body = body;
+	w->job.len = len;
+	w->job.done = waiter_done;
+	w->job.arg = w;
+}
+
+static void
+waiter_wait(struct waiter *w)
+{
+	pthread_mutex_lock(&w->mu);
+	while (!w->done)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+}
+
+static void
+env_open(struct env *e, unsigned queue_max, unsigned window_us)
+{
+	char data[600], key[700], pub[700], why[CL_WHY_MAX];
+	struct log_cfg cfg = {2, queue_max, 64, window_us, NULL};
+	struct st_meta meta;
+	char vkey[NOTE_VKEY_MAX];
+
+	snprintf(data, sizeof data, "%s/data", e->dir);
+	snprintf(key, sizeof key, "%s/log.key", data);
+	snprintf(pub, sizeof pub, "%s/log.pub", data);
+	if (st_open(data, (size_t)64 << 20, &e->st, why) != 0)
+		fail_msg("st_open: %s", why);
+	if (signer_open(key, pub, "example.org/log", 1, "", &e->sg, why) != 0)
+		fail_msg("signer_open: %s", why);
+	signer_verifier(e->sg, &e->lk);
+	if (st_meta_get(e->st, &meta) == ST_ENOTFOUND) {
+		note_verifier_format(&e->lk, vkey, sizeof vkey);
+		assert_int_equal(st_init(e->st, "example.org/log", vkey), 0);
+	} else {
+		st_meta_free(&meta);
+	}
+	if (allow_open(e->subs, &e->al, why) != 0)
+		fail_msg("allow_open: %s", why);
+	assert_non_null(e->m = metrics_new());
+	if (log_open(e->st, e->sg, e->al, e->m, &cfg, &e->l, why) != 0)
+		fail_msg("log_open: %s", why);
+}
+
+static void
+env_close(struct env *e)
+{
+	log_stop(e->l);
+	log_free(e->l);
+	metrics_free(e->m);
+	allow_close(e->al);
+	signer_close(e->sg);
+	st_close(e->st);
+}
+
+/* Submit and wait; returns the status.  why gets the reason. */
+static int
+submit(struct env *e, const uint8_t *body, size_t len, uint64_t *index, char *why)
+{
+	struct waiter w;
+	int status;
+
+	waiter_init(&w, body, len);
+	assert_int_equal(log_submit(e->l, &w.job), 0);
+	waiter_wait(&w);
+	status = w.job.status;
+	if (why != NULL)
+		snprintf(why, CL_WHY_MAX, "%s", status >= 400 ? w.job.why : "");
+	if (status < 400) {
+		struct sth c;
+		char w2[CL_WHY_MAX];
+
+		/* The answer's checkpoint covers its entry and verifies. */
+		assert_non_null(w.job.ckpt);
+		if (sth_open(
+		        w.job.ckpt->note, w.job.ckpt->len, &e->lk, "example.org/log", &c, w2) != 0)
+			fail_msg("checkpoint: %s", w2);
+		assert_true(c.size > w.job.index);
+		assert_int_equal(c.size, w.job.ckpt->size);
+		if (index != NULL)
+			*index = w.job.index;
+		log_ckpt_unref(w.job.ckpt);
+	} else {
+		assert_null(w.job.ckpt);
+	}
+	return status;
+}
+
+/* env with its signatures replaced by sigs[0..n). */
+static uint8_t *
+resign(const uint8_t *env, size_t len, const struct cl_signature *sigs, size_t n, size_t *out_len)
+{
+	static uint8_t abuf[WIRE_ARENA_MIN];
+	struct wire_arena a;
+	struct cl_envelope e;
+	const uint8_t *enc;
+	uint8_t *out;
+
+	wire_arena_init(&a, abuf, sizeof abuf);
+	assert_int_equal(wire_envelope_decode(&a, env, len, &e, NULL), 0);
+	memcpy(e.sigs, sigs, n * sizeof *sigs);
+	e.n_sigs = n;
+	assert_int_equal(wire_envelope_encode(&a, &e, &enc, out_len, NULL), 0);
+	assert_non_null(out = malloc(*out_len));
+	memcpy(out, enc, *out_len);
+	return out;
+}
+
+static void
+test_submissions(void **state)
+{
+	struct env e;
+	char why[CL_WHY_MAX];
+	uint8_t *env1, *env2, *bad;
+	size_t l1, l2, lb;
+	uint64_t idx;
+	struct note_signer stranger;
+	uint8_t seed[32], rnd[64];
+
+	(void)state;
+	memset(&e, 0, sizeof e);
+	h_tmpdir(e.dir, sizeof e.dir);
+	snprintf(e.subs, sizeof e.subs, "%s/subs", e.dir);
+	/* No submitters yet. */
+	env_open(&e, 1000, 0);
+	env1 = su_envelope(1, NULL, &l1);
+	assert_int_equal(submit(&e, env1, l1, NULL, why), 403);
+	assert_non_null(strstr(why, "accepts no submitters"));
+	env_close(&e);
+
+	h_write(e.subs, su_ci_vkey, strlen(su_ci_vkey));
+	env_open(&e, 1000, 0);
+	assert_int_equal(submit(&e, env1, l1, &idx, why), 201);
+	assert_int_equal(idx, 0);
+	assert_int_equal(submit(&e, env1, l1, &idx, why), 200);
+	assert_int_equal(idx, 0);
+	env2 = su_envelope(2, NULL, &l2);
+	assert_int_equal(submit(&e, env2, l2, &idx, why), 201);
+	assert_int_equal(idx, 1);
+	assert_int_equal(metrics_counter_get(e.m, M_APPENDS), 2);
+	assert_int_equal(metrics_counter_get(e.m, M_DUPLICATES), 1);
+
+	/* Not an envelope. */
+	assert_int_equal(submit(&e, (const uint8_t *)"\xff\xff", 2, NULL, why), 400);
+	/* Signed by a stranger. */
+	memset(seed, 0x77, sizeof seed);
+	assert_int_equal(note_signer_from_seed("stranger.example", seed, &stranger, NULL), 0);
+	bad = su_envelope(3, &stranger, &lb);
+	assert_int_equal(submit(&e, bad, lb, NULL, why), 403);
+	assert_non_null(strstr(why, "not an accepted submitter"));
+	free(bad);
+	/* The CI signature flipped. */
+	bad = malloc(l1);
+	memcpy(bad, env1, l1);
+	bad[l1 - 11] ^= 1;
+	assert_int_equal(submit(&e, bad, l1, NULL, why), 403);
+	assert_non_null(strstr(why, "does not verify"));
+	free(bad);
+	/* The logged entry with an extra signature, in and out of order. */
+	{
+		static uint8_t abuf[WIRE_ARENA_MIN];
+		struct wire_arena a;
+		struct cl_envelope d;
+		struct cl_signature set[2];
+		bool after;
+
+		wire_arena_init(&a, abuf, sizeof abuf);
+		assert_int_equal(wire_envelope_decode(&a, env1, l1, &d, NULL), 0);
+		randombytes_buf(rnd, sizeof rnd);
+		after = strcmp(d.sigs[0].keyid, "deadbeef") < 0;
+		set[after ? 0 : 1] = d.sigs[0];
+		set[after ? 1 : 0] = (struct cl_signature){"deadbeef", rnd, 64};
+		bad = resign(env1, l1, set, 2, &lb);
+		assert_int_equal(submit(&e, bad, lb, NULL, why), 403);
+		assert_non_null(strstr(why, "deadbeef"));
+		free(bad);
+		{
+			struct cl_signature t = set[0];
+
+			set[0] = set[1];
+			set[1] = t;
+		}
+		bad = resign(env1, l1, set, 2, &lb);
+		assert_int_equal(submit(&e, bad, lb, NULL, why), 400);
+		assert_non_null(strstr(why, "ascending"));
+		free(bad);
+	}
+	assert_int_equal(metrics_reject_get(e.m, R_UNKNOWN_SUBMITTER), 2);
+	assert_int_equal(metrics_reject_get(e.m, R_BAD_SIGNATURE), 1);
+
+	/* Restart: the same checkpoint, signed again from the store alone. */
+	{
+		struct log_ckpt *c1 = log_checkpoint(e.l), *c2;
+		uint8_t note[STH_NOTE_MAX];
+		size_t nlen = c1->len;
+
+		assert_int_equal(c1->size, 2);
+		memcpy(note, c1->note, nlen);
+		log_ckpt_unref(c1);
+		env_close(&e);
+		env_open(&e, 1000, 0);
+		c2 = log_checkpoint(e.l);
+		assert_int_equal(c2->size, 2);
+		assert_int_equal(c2->len, nlen);
+		assert_memory_equal(c2->note, note, nlen);
+		log_ckpt_unref(c2);
+		assert_int_equal(submit(&e, env2, l2, &idx, why), 200);
+		assert_int_equal(idx, 1);
+	}
+	/* Stopped: submissions are refused without an answer. */
+	log_stop(e.l);
+	{
+		struct waiter w;
+
+		waiter_init(&w, env1, l1);
+		assert_int_equal(log_submit(e.l, &w.job), LOG_ESTOPPED);
+		pthread_mutex_destroy(&w.mu);
+		pthread_cond_destroy(&w.cv);
+	}
+	env_close(&e);
+	note_signer_wipe(&stranger);
+	free(env1);
+	free(env2);
+	h_rmrf(e.dir);
+}
+
+/* queue_max 1 with a long batch window: the first job waits in the log,
+ * so a second is refused with LOG_EBUSY (and not answered). */
+static void
+test_queue_full(void **state)
+{
+	struct env e;
+	struct waiter w1, w2;
+	uint8_t *a, *b;
+	size_t la, lb;
+
+	(void)state;
+	memset(&e, 0, sizeof e);
+	h_tmpdir(e.dir, sizeof e.dir);
+	snprintf(e.subs, sizeof e.subs, "%s/subs", e.dir);
+	h_write(e.subs, su_ci_vkey, strlen(su_ci_vkey));
+	env_open(&e, 1, 1000000);
+	a = su_envelope(10, NULL, &la);
+	b = su_envelope(11, NULL, &lb);
+	waiter_init(&w1, a, la);
+	waiter_init(&w2, b, lb);
+	assert_int_equal(log_submit(e.l, &w1.job), 0);
+	assert_int_equal(log_submit(e.l, &w2.job), LOG_EBUSY);
+	waiter_wait(&w1);
+	assert_int_equal(w1.job.status, 201);
+	log_ckpt_unref(w1.job.ckpt);
+	assert_false(w2.done);
+	pthread_mutex_destroy(&w2.mu);
+	pthread_cond_destroy(&w2.cv);
+	env_close(&e);
+	free(a);
+	free(b);
+	h_rmrf(e.dir);
+}
+
+/* The bulk loader: the same checks (but the signature) and the same tree. */
+static void
+test_bulk(void **state)
+{
+	struct env e;
+	enum { NB = 300 };
+	uint8_t *bodies[NB + 1];
+	size_t lens[NB + 1], appended = 0;
+	char why[CL_WHY_MAX];
+	struct log_ckpt *c;
+
+	(void)state;
+	memset(&e, 0, sizeof e);
+	h_tmpdir(e.dir, sizeof e.dir);
+	snprintf(e.subs, sizeof e.subs, "%s/subs", e.dir);
+	h_write(e.subs, su_ci_vkey, strlen(su_ci_vkey));
+	env_open(&e, 1000, 0);
+	for (size_t i = 0; i < NB; i++)
+		bodies[i] = su_envelope(100 + i, NULL, &lens[i]);
+	assert_int_equal(
+	    log_bulk_append(e.l, (const uint8_t *const *)bodies, lens, NB, &appended, why), 0);
+	assert_int_equal(appended, NB);
+	/* Again: all duplicates. */
+	assert_int_equal(
+	    log_bulk_append(e.l, (const uint8_t *const *)bodies, lens, NB, &appended, why), 0);
+	assert_int_equal(appended, 0);
+	/* A malformed one is refused by name. */
+	bodies[NB] = (uint8_t *)"\xff";
+	lens[NB] = 1;
+	assert_int_not_equal(
+	    log_bulk_append(e.l, (const uint8_t *const *)&bodies[NB], &lens[NB], 1, &appended, why),
+	    0);
+	assert_non_null(strstr(why, "entry 0"));
+	c = log_checkpoint(e.l);
+	assert_int_equal(c->size, NB);
+	log_ckpt_unref(c);
+	/* A submission after the bulk load lands after it and is a duplicate
+	 * of a bulk entry when it is one. */
+	{
+		uint64_t idx;
+
+		assert_int_equal(submit(&e, bodies[7], lens[7], &idx, why), 200);
+		assert_int_equal(idx, 7);
+	}
+	for (size_t i = 0; i < NB; i++)
+		free(bodies[i]);
+	env_close(&e);
+	h_rmrf(e.dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_submissions),
+	    cmocka_unit_test(test_queue_full),
+	    cmocka_unit_test(test_bulk),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	su_init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
