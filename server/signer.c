@@ -24,7 +24,7 @@
  * The signer ignores SIGINT, SIGTERM and SIGHUP: stopping closurelogd
  * (SIGTERM to the main process, or ^C to the process group) must leave it
  * alive to sign the checkpoint of the last batch; it exits when the parent
- * closes the socket or dies.
+ * closes the socket or dies, and signer_close makes sure of it.
  */
 #define _GNU_SOURCE /* close_range */
 #include "signer.h"
@@ -292,7 +292,11 @@ signer_close(struct signer *s)
 		return;
 	if (s->fd >= 0)
 		close(s->fd);
+	/* The signer leaves by itself on EOF, but its exit(2) ends only its
+	 * own thread, and a sanitizer runtime may have started another in it:
+	 * make sure the whole process goes.  It holds nothing to save. */
 	if (s->pid > 0) {
+		kill(s->pid, SIGKILL);
 		while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
 			;
 	}
