@@ -14,6 +14,7 @@
  * usage: closurelog-bench [--quick] [--out DIR] [--bin DIR] [--max-size N]
  *        closurelog-bench bulkload DATA_DIR TOTAL   (used by the run itself)
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -51,6 +52,7 @@
 
 struct opts {
 	bool quick;
+	bool http_cpu_only; /* --http-cpu: only the front end's CPU per request */
 	char out[OPT_PATH];
 	char bin[OPT_PATH];
 	char work[OPT_PATH];
@@ -345,6 +347,45 @@ cpu_seconds(pid_t pid)
 	return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* CPU seconds the server's HTTP threads have used: every thread but the
+ * log's verifiers (Ed25519) and committer, so the front end's own cost. */
+static double
+http_cpu_seconds(pid_t pid, double *sys)
+{
+	char path[96], buf[2048], *p;
+	double sum = 0;
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		unsigned long ut = 0, stt = 0;
+		FILE *f;
+		size_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%.20s/stat", (int)pid, de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		if (strstr(buf, "(cl-verify)") != NULL || strstr(buf, "(cl-commit)") != NULL ||
+		    (p = strrchr(buf, ')')) == NULL)
+			continue;
+		if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+		        &stt) == 2) {
+			sum += (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
+			*sys += (double)stt / (double)sysconf(_SC_CLK_TCK);
+		}
+	}
+	closedir(d);
+	return sum;
+}
+
 /* One GET, its body (malloc'd), or NULL. */
 static uint8_t *
 http_get(const struct server *s, const char *path, size_t *len)
@@ -438,7 +479,7 @@ check_answer(struct wire_arena *a, const struct note_verifier *lk, const uint8_t
 	mt_leaf_hash(leaf, env, env_len);
 	if (sodium_memcmp(leaf, sr.leaf_hash, 32) != 0 || sr.inclusion.b != c.size ||
 	    mt_inclusion_verify(
-	        leaf, sr.index, c.size, sr.inclusion.hashes[0], sr.inclusion.n, c.root) != 0)
+	        leaf, sr.index, c.size, MT_PATH(sr.inclusion.hashes), sr.inclusion.n, c.root) != 0)
 		return false;
 	*ck_size = c.size;
 	if (bundle != NULL) {
@@ -776,6 +817,81 @@ bench_reads(const struct opts *o, struct reads *rd)
 	free(paths);
 }
 
+/* ---- The HTTP front end's CPU per request ---- */
+
+struct httpcpu {
+	size_t n;
+	double get_us, post_us;         /* HTTP-thread CPU per request, microseconds */
+	double get_sys_us, post_sys_us; /* the kernel's part of it (syscalls, TCP) */
+};
+
+/* CPU time per request is steadier on a shared machine than throughput:
+ * other load slows a run down but does not add to the server's own
+ * threads' CPU time.  Small GETs (/checkpoint) and submissions, each
+ * over 32 keep-alive connections; the verifiers' Ed25519 and the
+ * committer's threads are left out (http_cpu_seconds). */
+static void
+bench_http_cpu(const struct opts *o, struct httpcpu *hc)
+{
+	struct server s;
+	char data[PATH_MAX + 16];
+	uint8_t **envs;
+	size_t *lens;
+	struct lg_req *reqs;
+	struct lg_res *res;
+	struct lg_stats st;
+	struct lg_cfg cfg = {"127.0.0.1", 0, 32, 0, false, 0};
+	char **paths;
+	double c0, c1, cores, s0 = 0, s1 = 0;
+
+	memset(hc, 0, sizeof *hc);
+	hc->n = o->quick ? 20000 : 100000;
+	snprintf(data, sizeof data, "%s/httpcpu", o->work);
+	server_start(o, &s, data, NULL);
+	cfg.port = s.port;
+	if ((paths = calloc(hc->n, sizeof *paths)) == NULL)
+		die("out of memory");
+	for (size_t i = 0; i < hc->n; i++)
+		paths[i] = "/checkpoint";
+	(void)run_gets(&s, (const char *const *)paths, hc->n / 4, &st, &cores);
+	c0 = http_cpu_seconds(s.pid, &s0);
+	(void)run_gets(&s, (const char *const *)paths, hc->n, &st, &cores);
+	c1 = http_cpu_seconds(s.pid, &s1);
+	hc->get_us = (c1 - c0) * 1e6 / (double)hc->n;
+	hc->get_sys_us = (s1 - s0) * 1e6 / (double)hc->n;
+	free(paths);
+
+	post_requests(&s, 0, hc->n, &envs, &lens, &reqs);
+	if ((res = calloc(hc->n, sizeof *res)) == NULL)
+		die("out of memory");
+	s0 = s1 = 0;
+	c0 = http_cpu_seconds(s.pid, &s0);
+	if (lg_run(&cfg, reqs, hc->n, res, &st) != 0)
+		die("load generator could not connect");
+	c1 = http_cpu_seconds(s.pid, &s1);
+	for (size_t i = 0; i < hc->n; i++) {
+		if (res[i].status != 201)
+			die("submission %zu: status %d", i, res[i].status);
+	}
+	hc->post_us = (c1 - c0) * 1e6 / (double)hc->n;
+	hc->post_sys_us = (s1 - s0) * 1e6 / (double)hc->n;
+	lg_res_free(res, hc->n);
+	free(res);
+	free_requests(envs, lens, reqs, hc->n);
+	server_stop(&s);
+}
+
+static void
+report_http_cpu(const struct httpcpu *hc)
+{
+	printf("\n%-44s %14s %12s\n", "HTTP front end CPU per request", "microseconds",
+	    "of it kernel");
+	printf(
+	    "%-44s %14.1f %12.1f\n", "  GET /checkpoint (small read)", hc->get_us, hc->get_sys_us);
+	printf("%-44s %14.1f %12.1f\n", "  POST /v1/entries (without Ed25519, commit)", hc->post_us,
+	    hc->post_sys_us);
+}
+
 /* ---- Offline verification ---- */
 
 struct verify {
@@ -823,11 +939,11 @@ bench_verify(
 
 static void
 report(const struct opts *o, const struct limits *lim, const struct appends *ap,
-    const struct reads *rd, const struct verify *vr)
+    const struct reads *rd, const struct verify *vr, const struct httpcpu *hc)
 {
 	char path[PATH_MAX + 32];
 	json_t *j = json_object(), *jl = json_object(), *ja = json_object(), *jc = json_array(),
-	       *jr = json_array(), *jv = json_object();
+	       *jr = json_array(), *jv = json_object(), *jh;
 	FILE *f;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	/* The append bound: every append costs one Ed25519 verification, and
@@ -871,6 +987,7 @@ report(const struct opts *o, const struct limits *lim, const struct appends *ap,
 	    100 * vr->per_s / vr->bound_per_s);
 	printf("%-44s %14.0f\n", "  bound: 2 Ed25519 verifies per bundle", vr->bound_per_s);
 	printf("%-44s %14zu\n", "  bundles that failed", vr->failed);
+	report_http_cpu(hc);
 
 	json_object_set_new(jl, "cores", json_integer(cpus));
 	json_object_set_new(jl, "ed25519_verify_per_s", json_real(lim->ed25519_verify_per_s));
@@ -920,6 +1037,13 @@ report(const struct opts *o, const struct limits *lim, const struct appends *ap,
 	json_object_set_new(jv, "ratio", json_real(vr->per_s / vr->bound_per_s));
 	json_object_set_new(jv, "failed", json_integer((json_int_t)vr->failed));
 	json_object_set_new(j, "offline_verify", jv);
+	jh = json_object();
+	json_object_set_new(jh, "requests", json_integer((json_int_t)hc->n));
+	json_object_set_new(jh, "get_checkpoint_us", json_real(hc->get_us));
+	json_object_set_new(jh, "get_checkpoint_kernel_us", json_real(hc->get_sys_us));
+	json_object_set_new(jh, "submit_us", json_real(hc->post_us));
+	json_object_set_new(jh, "submit_kernel_us", json_real(hc->post_sys_us));
+	json_object_set_new(j, "http_cpu_per_request", jh);
 	json_object_set_new(j, "quick", json_boolean(o->quick));
 	snprintf(path, sizeof path, "%s/results.json", o->out);
 	if (json_dump_file(j, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
@@ -940,7 +1064,8 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: closurelog-bench [--quick] [--out DIR] [--bin DIR] [--max-size N]\n"
+	    "usage: closurelog-bench [--quick] [--http-cpu] [--out DIR] [--bin DIR] [--max-size "
+	    "N]\n"
 	    "       closurelog-bench bulkload DATA_DIR TOTAL\n"
 	    "       closurelog-bench submitters FILE\n"
 	    "       closurelog-bench load PORT N CONNS [RATE] [FIRST]\n");
@@ -1024,6 +1149,7 @@ main(int argc, char **argv)
 	struct appends ap;
 	struct reads rd;
 	struct verify vr;
+	struct httpcpu hc;
 	char self[OPT_PATH];
 	ssize_t n;
 
@@ -1052,6 +1178,8 @@ main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0)
 			o.quick = true;
+		else if (strcmp(argv[i], "--http-cpu") == 0)
+			o.http_cpu_only = true;
 		else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
 			snprintf(o.out, sizeof o.out, "%s", argv[++i]);
 		else if (strcmp(argv[i], "--bin") == 0 && i + 1 < argc)
@@ -1068,6 +1196,12 @@ main(int argc, char **argv)
 	if (mkdtemp(o.work) == NULL)
 		die("mkdtemp: %s", strerror(errno));
 	keys_init();
+	fprintf(stderr, "HTTP front end CPU...\n");
+	bench_http_cpu(&o, &hc);
+	if (o.http_cpu_only) {
+		report_http_cpu(&hc);
+		goto done;
+	}
 	fprintf(stderr, "limits...\n");
 	measure_limits(&o, &lim);
 	fprintf(stderr, "appends...\n");
@@ -1076,13 +1210,13 @@ main(int argc, char **argv)
 	bench_verify(&o, &ap, &lim, &vr);
 	fprintf(stderr, "reads...\n");
 	bench_reads(&o, &rd);
-	report(&o, &lim, &ap, &rd, &vr);
-	{
-		char cmd[PATH_MAX + 16];
+	report(&o, &lim, &ap, &rd, &vr, &hc);
+done : {
+	char cmd[PATH_MAX + 16];
 
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", o.work);
-		if (system(cmd) != 0)
-			fprintf(stderr, "closurelog-bench: could not remove %s\n", o.work);
-	}
-	return ap.bad_proofs == 0 && vr.failed == 0 ? 0 : 1;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", o.work);
+	if (system(cmd) != 0)
+		fprintf(stderr, "closurelog-bench: could not remove %s\n", o.work);
+}
+	return o.http_cpu_only || (ap.bad_proofs == 0 && vr.failed == 0) ? 0 : 1;
 }

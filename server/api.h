@@ -1,8 +1,9 @@
 /*
- * api.h: closurelogd's HTTP front end (libevent evhttp).
+ * api.h: closurelogd's HTTP front end.
  *
- * One or more HTTP threads, each with its own event_base and evhttp on the
- * shared listening socket.  Reads (checkpoint, tiles, entries, proofs,
+ * One or more HTTP threads, each with its own event_base, sharing one
+ * listening socket through the connection layer (http.h), which hands the
+ * accepted connections round robin to the threads.  Reads (checkpoint, tiles, entries, proofs,
  * bundles, search) are answered on the HTTP thread from a short LMDB read
  * transaction.  Submissions are handed to the log (log.h) and answered
  * when the log calls back, after the durable commit.  docs/api.md lists
@@ -25,15 +26,17 @@
  * the one-line reason from the submit route. */
 #define API_BODY_MAX (CL_ENTRY_MAX + 4096)
 
+/* Request line and headers above this are refused (431). */
+#define API_HEADERS_MAX 16384
+
 struct api;
 
-/* Set up cfg->http_threads HTTP servers, thread i on listening socket
- * fds[i] (bound and listening, SO_REUSEPORT).  Each socket the api takes
- * (even when api_new then fails) is set to -1 in fds and closed by
- * api_free; the caller closes the ones left >= 0.  st, log, al and m are
- * borrowed and must outlive the api.  Nothing runs until api_run.
- * Returns 0 or an error code with why. */
-int api_new(const struct cfg *cfg, int *fds, struct st *st, struct log *log, struct allow *al,
+/* Set up cfg->http_threads HTTP threads serving the listening socket *fd
+ * (bound, listening, non-blocking, without SO_REUSEPORT).  The api takes
+ * the socket, even when api_new fails, and sets *fd to -1.  st, log, al
+ * and m are borrowed and must outlive the api.  Nothing runs until
+ * api_run.  Returns 0 or an error code with why. */
+int api_new(const struct cfg *cfg, int *fd, struct st *st, struct log *log, struct allow *al,
     struct metrics *m, struct api **out, char *why);
 
 /* Run every HTTP thread; the calling thread serves as the first one and

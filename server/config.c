@@ -109,7 +109,7 @@ static const struct opt opts[] = {
     {"verify-threads", 0, K_UINT, OFF(verify_threads), 0, 256, "N", "number of online CPUs",
         "threads checking submission signatures; 0 means one per CPU (0..256)"},
     {"http-threads", 0, K_UINT, OFF(http_threads), 0, 64, "N", "number of online CPUs",
-        "threads serving HTTP, each on its own SO_REUSEPORT socket; 0 means one per CPU (0..64)"},
+        "threads serving HTTP, connections dealt to them in turn; 0: one per CPU (0..64)"},
     {"map-size", 0, K_SIZE, OFF(map_size), 1024 * 1024, SIZE_MAX, "BYTES", NULL,
         "largest size the store may grow to, with suffix K, M, G or T (at least 1M)"},
     {"config", 0, K_CONFIG, 0, 0, 0, "FILE", "none",

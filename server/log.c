@@ -315,8 +315,9 @@ prepare(struct log *l, struct wire_arena *a, struct log_job *j, bool check_sig)
 
 	wire_arena_reset(a);
 	if ((rc = wire_envelope_decode(a, j->body, j->len, &env, why)) != 0) {
-		job_fail(j, rc == CL_ETOOBIG ? 413 : 400,
-		    rc == CL_ETOOBIG ? R_TOO_BIG : R_MALFORMED, "%s", why);
+		/* A count or field cap is a broken rule (400): 413 is for the
+		 * body's size, which the HTTP front end checks. */
+		job_fail(j, 400, rc == CL_ETOOBIG ? R_TOO_BIG : R_MALFORMED, "%s", why);
 		return false;
 	}
 	if (check_sig) {
@@ -344,7 +345,7 @@ prepare(struct log *l, struct wire_arena *a, struct log_job *j, bool check_sig)
 	js(j)->signed_by_submitter = check_sig;
 	/* Only the verified payload bytes are parsed. */
 	if ((rc = wire_attestation_decode(a, env.payload, env.payload_len, &att, why)) != 0) {
-		job_fail(j, rc == CL_ETOOBIG ? 413 : 400,
+		job_fail(j, 400,
 		    rc == CL_EINVAL || rc == CL_ETOOBIG ? R_INVALID_FIELD : R_MALFORMED, "%s", why);
 		goto out;
 	}

@@ -48,18 +48,17 @@ bound_port(int fd)
 	return 0;
 }
 
-/* Bind and listen on host:port with SO_REUSEPORT, n times, so that each
- * HTTP thread has its own socket and the kernel spreads connections over
- * them (threads sharing one socket do not share the accepts).  With port
- * 0 the later sockets take the port the first one got.  Fills fds[0..n);
- * returns 0, or -1 with why. */
+/* Bind and listen on host:port: one socket, without SO_REUSEPORT, so
+ * that no other process can join the port and split its clients between
+ * two logs; the HTTP threads share it through the connection layer.
+ * SO_REUSEADDR only lets a restart bind past connections in TIME_WAIT.
+ * Returns the socket, or -1 with why. */
 static int
-listen_on(const struct cfg *c, int *fds, unsigned n, char *why)
+listen_on(const struct cfg *c, char *why)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	char port[8];
-	unsigned done = 0;
-	int rc;
+	int rc, fd = -1, err = 0;
 
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
@@ -70,40 +69,28 @@ listen_on(const struct cfg *c, int *fds, unsigned n, char *why)
 		cl_why(why, EINVAL, "cannot resolve %s: %s", c->listen_host, gai_strerror(rc));
 		return -1;
 	}
-	for (ai = res; ai != NULL && done == 0; ai = ai->ai_next) {
-		for (done = 0; done < n; done++) {
-			int fd = socket(
-			    ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-			int on = 1;
+	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+		int on = 1;
 
-			if (fd < 0 ||
-			    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-			    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
-			    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
-				rc = errno;
-				if (fd >= 0)
-					close(fd);
-				while (done > 0)
-					close(fds[--done]);
-				errno = rc;
-				break;
-			}
-			fds[done] = fd;
-			if (done == 0 && ai->ai_family == AF_INET)
-				((struct sockaddr_in *)ai->ai_addr)->sin_port =
-				    htons(bound_port(fd));
-			else if (done == 0 && ai->ai_family == AF_INET6)
-				((struct sockaddr_in6 *)ai->ai_addr)->sin6_port =
-				    htons(bound_port(fd));
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+		    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+			err = errno;
+			if (fd >= 0)
+				close(fd);
+			fd = -1;
 		}
 	}
 	freeaddrinfo(res);
-	if (done < n) {
-		cl_why(why, errno, "cannot listen on %s:%u: %s", c->listen_host,
-		    (unsigned)c->listen_port, strerror(errno));
-		return -1;
-	}
-	return 0;
+	if (fd < 0 && err == EADDRINUSE)
+		cl_why(why, err,
+		    "cannot listen on %s:%u: address in use (is another closurelogd serving "
+		    "it?)",
+		    c->listen_host, (unsigned)c->listen_port);
+	else if (fd < 0)
+		cl_why(why, err, "cannot listen on %s:%u: %s", c->listen_host,
+		    (unsigned)c->listen_port, strerror(err));
+	return fd;
 }
 
 /* The port file is opened while still privileged (it may live where the
@@ -148,9 +135,9 @@ main(int argc, char **argv)
 	struct log_cfg lc;
 	char why[CL_WHY_MAX], vkey[NOTE_VKEY_MAX], pub_path[CFG_PATH_MAX + 8];
 	const char *origin, *what = NULL;
-	int *fds = NULL, port_fd = -1, lock_fd = -1, rc;
+	int lfd = -1, port_fd = -1, lock_fd = -1, rc;
 	pid_t holder;
-	unsigned n_fds = 0, port = 0;
+	unsigned port = 0;
 
 	memset(&meta, 0, sizeof meta);
 	cfg_defaults(&c);
@@ -236,14 +223,9 @@ main(int argc, char **argv)
 	if ((rc = allow_open(c.submitters, &al, why)) != 0)
 		goto out;
 	what = "listen";
-	if ((fds = calloc(c.http_threads, sizeof *fds)) == NULL) {
-		snprintf(why, sizeof why, "out of memory");
+	if ((lfd = listen_on(&c, why)) < 0)
 		goto out;
-	}
-	if (listen_on(&c, fds, c.http_threads, why) != 0)
-		goto out;
-	n_fds = c.http_threads;
-	port = bound_port(fds[0]);
+	port = bound_port(lfd);
 	what = "port file";
 	if (port_file_open(c.port_file, &port_fd, why) != 0)
 		goto out;
@@ -265,7 +247,7 @@ main(int argc, char **argv)
 	if ((rc = log_open(st, sg, al, m, &lc, &lg, why)) != 0)
 		goto out;
 	what = "http";
-	if ((rc = api_new(&c, fds, st, lg, al, m, &api, why)) != 0)
+	if ((rc = api_new(&c, &lfd, st, lg, al, m, &api, why)) != 0)
 		goto out;
 
 	{
@@ -299,11 +281,8 @@ out:
 	if (lg != NULL)
 		log_stop(lg);
 	log_free(lg);
-	for (unsigned i = 0; i < n_fds; i++) {
-		if (fds[i] >= 0)
-			close(fds[i]);
-	}
-	free(fds);
+	if (lfd >= 0)
+		close(lfd);
 	if (port_fd >= 0)
 		close(port_fd);
 	metrics_free(m);

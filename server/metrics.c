@@ -36,6 +36,8 @@ struct metrics {
 	_Atomic uint64_t counter[M_N_COUNTERS];
 	_Atomic uint64_t reject[M_N_REJECTS];
 	_Atomic int64_t gauge[M_N_GAUGES];
+	_Atomic uint64_t thread_conns[METRICS_THREADS_MAX];
+	atomic_uint n_threads; /* 1 + the highest thread that counted */
 	struct hist hist[M_N_HISTS];
 };
 
@@ -171,6 +173,9 @@ metrics_new(void)
 		atomic_init(&m->reject[i], 0);
 	for (size_t i = 0; i < M_N_GAUGES; i++)
 		atomic_init(&m->gauge[i], 0);
+	for (size_t i = 0; i < METRICS_THREADS_MAX; i++)
+		atomic_init(&m->thread_conns[i], 0);
+	atomic_init(&m->n_threads, 0);
 	for (size_t h = 0; h < M_N_HISTS; h++) {
 		for (size_t i = 0; i <= HIST_BOUNDS_MAX; i++)
 			atomic_init(&m->hist[h].bucket[i], 0);
@@ -237,6 +242,32 @@ metrics_observe(struct metrics *m, enum metrics_hist h, double v)
 		new = dbl_bits(bits_dbl(old) + v);
 	while (!atomic_compare_exchange_weak_explicit(
 	    &hs->sum_bits, &old, new, memory_order_relaxed, memory_order_relaxed));
+}
+
+void
+metrics_thread_conn(struct metrics *m, unsigned thread)
+{
+	unsigned n;
+
+	if (m == NULL)
+		return;
+	if (thread >= METRICS_THREADS_MAX)
+		thread = METRICS_THREADS_MAX - 1;
+	atomic_fetch_add_explicit(&m->thread_conns[thread], 1, memory_order_relaxed);
+	n = atomic_load_explicit(&m->n_threads, memory_order_relaxed);
+	while (n < thread + 1 &&
+	    !atomic_compare_exchange_weak_explicit(
+	        &m->n_threads, &n, thread + 1, memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+uint64_t
+metrics_thread_conn_get(const struct metrics *m, unsigned thread)
+{
+	if (m == NULL || thread >= METRICS_THREADS_MAX)
+		return 0;
+	return atomic_load_explicit(
+	    (_Atomic uint64_t *)&m->thread_conns[thread], memory_order_relaxed);
 }
 
 uint64_t
@@ -337,6 +368,7 @@ metrics_render_alloc(const struct metrics *m, size_t *len)
 	FILE *f;
 	uint64_t b[HIST_BOUNDS_MAX + 1];
 	char num[32];
+	unsigned n_threads;
 	int bad;
 
 	if (len != NULL)
@@ -353,6 +385,15 @@ metrics_render_alloc(const struct metrics *m, size_t *len)
 	for (size_t i = 0; i < M_N_REJECTS; i++)
 		fprintf(f, "closurelog_rejects_total{reason=\"%s\"} %llu\n", reject_reason[i],
 		    (unsigned long long)metrics_reject_get(m, (enum metrics_reject)i));
+	family(f, "closurelog_http_connections_total",
+	    "HTTP connections accepted, by the HTTP thread serving them.", "counter");
+	/* Thread 0 always: a family has at least one sample. */
+	n_threads = m != NULL
+	    ? atomic_load_explicit((atomic_uint *)&m->n_threads, memory_order_relaxed)
+	    : 0;
+	for (unsigned i = 0; i < (n_threads > 0 ? n_threads : 1); i++)
+		fprintf(f, "closurelog_http_connections_total{thread=\"%u\"} %llu\n", i,
+		    (unsigned long long)metrics_thread_conn_get(m, i));
 	for (size_t i = 0; i < M_N_GAUGES; i++) {
 		family(f, gauge_info[i].name, gauge_info[i].help, "gauge");
 		fprintf(f, "%s %lld\n", gauge_info[i].name,

@@ -65,6 +65,13 @@ void metrics_free(struct metrics *m);
 void metrics_count(struct metrics *m, enum metrics_counter c, uint64_t n);
 void metrics_reject(struct metrics *m, enum metrics_reject r);
 
+/* Count a connection accepted onto HTTP thread `thread`:
+ * closurelog_http_connections_total{thread="N"}.  Threads from
+ * METRICS_THREADS_MAX - 1 on share the last slot. */
+#define METRICS_THREADS_MAX 64
+void metrics_thread_conn(struct metrics *m, unsigned thread);
+uint64_t metrics_thread_conn_get(const struct metrics *m, unsigned thread);
+
 /* Set or add to a gauge. */
 void metrics_gauge_set(struct metrics *m, enum metrics_gauge g, int64_t v);
 void metrics_gauge_add(struct metrics *m, enum metrics_gauge g, int64_t delta);

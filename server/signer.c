@@ -130,7 +130,7 @@ child_sign(const struct note_signer *key, const struct sg_req *q, bool *have, ui
 	else if (!*have && q->n_proof != 0)
 		rc = CL_EINVAL;
 	else if (*have)
-		rc = mt_consistency_verify(*size, q->size, root, q->root, q->proof[0], q->n_proof);
+		rc = mt_consistency_verify(*size, q->size, root, q->root, q->proof, q->n_proof);
 	if (rc == 0) {
 		memset(&c, 0, sizeof c);
 		memcpy(c.origin, key->name, strlen(key->name) + 1);

@@ -312,6 +312,7 @@ h_http(const char *method, const char *url, const void *data, size_t data_len, l
     uint8_t **body, size_t *len)
 {
 	CURL *c = curl_easy_init();
+	struct curl_slist *hdr = NULL;
 	struct hbuf b = {NULL, 0};
 	CURLcode cc;
 
@@ -328,10 +329,14 @@ h_http(const char *method, const char *url, const void *data, size_t data_len, l
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, h_sink);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	if (data != NULL) {
+		/* The API's one body type (docs/api.md). */
+		hdr = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, data);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)data_len);
 	}
 	cc = curl_easy_perform(c);
+	curl_slist_free_all(hdr);
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	curl_easy_cleanup(c);

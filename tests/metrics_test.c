@@ -42,6 +42,7 @@ static const struct {
     {"closurelog_http_requests_total", "counter"},
     {"closurelog_http_errors_total", "counter"},
     {"closurelog_rejects_total", "counter"},
+    {"closurelog_http_connections_total", "counter"},
     {"closurelog_tree_size", "gauge"},
     {"closurelog_open_connections", "gauge"},
     {"closurelog_queue_depth", "gauge"},
@@ -345,6 +346,9 @@ check_sample(struct fam *f, const char *line)
 				if (r == M_N_REJECTS || f->reason_seen[r])
 					fail_msg("unknown or repeated reason \"%s\"", lval);
 				f->reason_seen[r] = true;
+			} else if (strcmp(label, "thread") == 0) {
+				assert_string_equal(f->name, "closurelog_http_connections_total");
+				assert_true(lval[0] >= '0' && lval[0] <= '9');
 			} else {
 				fail_msg("unexpected label \"%s\"", label);
 			}
@@ -508,6 +512,40 @@ test_render(void **state)
 	metrics_free(m);
 }
 
+/* Connections per HTTP thread: one line per thread up to the highest that
+ * counted; threads past the last slot share it. */
+static void
+test_thread_conns(void **state)
+{
+	struct metrics *m = metrics_new();
+	char *text;
+
+	(void)state;
+	assert_non_null(m);
+	text = metrics_render_alloc(m, NULL);
+	assert_true(sample(text, "closurelog_http_connections_total{thread=\"0\"}") == 0);
+	assert_null(strstr(text, "thread=\"1\""));
+	free(text);
+	metrics_thread_conn(m, 0);
+	metrics_thread_conn(m, 2);
+	metrics_thread_conn(m, 2);
+	metrics_thread_conn(m, 1000);
+	assert_int_equal(metrics_thread_conn_get(m, 2), 2);
+	assert_int_equal(metrics_thread_conn_get(m, METRICS_THREADS_MAX - 1), 1);
+	metrics_free(m);
+	m = metrics_new();
+	metrics_thread_conn(m, 0);
+	metrics_thread_conn(m, 2);
+	metrics_thread_conn(m, 2);
+	text = metrics_render_alloc(m, NULL);
+	assert_true(sample(text, "closurelog_http_connections_total{thread=\"0\"}") == 1);
+	assert_true(sample(text, "closurelog_http_connections_total{thread=\"1\"}") == 0);
+	assert_true(sample(text, "closurelog_http_connections_total{thread=\"2\"}") == 2);
+	assert_null(strstr(text, "thread=\"3\""));
+	free(text);
+	metrics_free(m);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -517,6 +555,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_gauges),
 	    cmocka_unit_test(test_buckets),
 	    cmocka_unit_test(test_render),
+	    cmocka_unit_test(test_thread_conns),
 	};
 
 	if (argc > 1)

@@ -119,8 +119,8 @@ su_check_ack(const struct note_verifier *log_key, const uint8_t *env, size_t len
 	ack->ckpt.ext = NULL;
 	assert_int_equal(r.inclusion.a, r.index);
 	assert_int_equal(r.inclusion.b, ack->ckpt.size);
-	assert_int_equal(mt_inclusion_verify(leaf, r.index, ack->ckpt.size, r.inclusion.hashes[0],
-	                     r.inclusion.n, ack->ckpt.root),
+	assert_int_equal(mt_inclusion_verify(leaf, r.index, ack->ckpt.size,
+	                     MT_PATH(r.inclusion.hashes), r.inclusion.n, ack->ckpt.root),
 	    0);
 	assert_int_equal(r.duplicate, status == 200);
 	ack->index = r.index;
@@ -196,6 +196,7 @@ blast_main(void *arg)
 {
 	struct blast *b = arg;
 	CURL *c = curl_easy_init();
+	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
 	char url[128];
 
 	snprintf(url, sizeof url, "%s/v1/entries", b->s->url);
@@ -205,6 +206,7 @@ blast_main(void *arg)
 		curl_easy_setopt(c, CURLOPT_URL, url);
 		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, b->envs[i]);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->lens[i]);
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, blast_sink);
@@ -218,6 +220,7 @@ blast_main(void *arg)
 	}
 	if (c != NULL)
 		curl_easy_cleanup(c);
+	curl_slist_free_all(hdr);
 	return NULL;
 }
 
@@ -286,7 +289,7 @@ su_check_consistent(const struct h_server *s, uint64_t m, const uint8_t old_root
 		fail_msg("consistency proof: %s", why);
 	assert_int_equal(p.a, m);
 	assert_int_equal(p.b, n);
-	if (mt_consistency_verify(m, n, old_root, new_root, p.hashes[0], p.n) != 0)
+	if (mt_consistency_verify(m, n, old_root, new_root, MT_PATH(p.hashes), p.n) != 0)
 		fail_msg("checkpoints at %llu and %llu are not consistent", (unsigned long long)m,
 		    (unsigned long long)n);
 	free(body);

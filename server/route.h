@@ -1,0 +1,85 @@
+/*
+ * route.h: what closurelogd's route modules share (c2sp.c, v1read.c,
+ * submit.c): the per-thread route state, answers in the API's shape, and
+ * the one query-string parser.
+ *
+ * Every function runs on the HTTP thread that owns the request.
+ */
+#ifndef CL_ROUTE_H
+#define CL_ROUTE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+#include "wire.h"
+
+#define RT_CT_PROTOBUF     "application/x-protobuf"
+#define RT_CT_TEXT         "text/plain; charset=utf-8"
+#define RT_CT_OCTETS       "application/octet-stream"
+#define RT_CACHE_IMMUTABLE "Cache-Control: public, max-age=31536000, immutable\r\n"
+#define RT_CACHE_NO_CACHE  "Cache-Control: no-cache\r\n"
+#define RT_CACHE_NO_STORE  "Cache-Control: no-store\r\n"
+#define RT_QUERY_MAX       8192 /* the request-target limit: no query is longer */
+
+struct sub;
+
+/* One HTTP thread's route state.  Owned by the thread (api.c); log, m and
+ * reader are set up by it and outlive every request. */
+struct rt {
+	struct log *log;
+	struct metrics *m;
+	struct st_reader *reader;
+	struct wire_arena arena;
+	char query[RT_QUERY_MAX + 1]; /* decoded query values of the current request */
+	/* Submissions answered by the log, waiting for this thread (submit.c). */
+	struct event *wake;
+	pthread_mutex_t done_mu;
+	struct sub *done_head;
+	struct sub *spare; /* answered submissions, for reuse */
+	size_t n_spare;
+};
+
+/* Answer 200-class (or any) status with a body; cache is one of the
+ * RT_CACHE_* header lines (or NULL). */
+void rt_reply(struct http_req *req, int code, const char *ctype, const char *cache,
+    const void *body, size_t len);
+
+/* Answer an error: one text/plain line from fmt (newlines in it become
+ * spaces).  reject >= 0 counts a closurelog_rejects_total reason.  headers:
+ * extra header lines (e.g. "Allow: GET, HEAD\r\n") or NULL; 429 and 503 get
+ * Retry-After by themselves. */
+void rt_fail(struct rt *t, struct http_req *req, int code, int reject, const char *headers,
+    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Send an encoded API message, or a 500 if encoding failed (rc != 0). */
+void rt_reply_pb(
+    struct rt *t, struct http_req *req, int code, int rc, const uint8_t *out, size_t len);
+
+/* Parse req's query against allowed[0..n) (names).  Each parameter is
+ * "name=value", separated by '&'; a value is percent-decoded (%XX) and
+ * must not be empty or contain control bytes (NUL included).  Unknown,
+ * repeated, empty or malformed parameters are refused.  vals[i] gets the
+ * decoded, NUL-terminated value of allowed[i] (in t->query, valid until
+ * the next call), or NULL if absent.  On refusal answers 400 and returns
+ * false. */
+bool rt_query(
+    struct rt *t, struct http_req *req, const char *const *allowed, size_t n, const char **vals);
+
+/* Refuse any query string (400): for routes that take no parameters. */
+bool rt_no_query(struct rt *t, struct http_req *req);
+
+/* A canonical decimal uint64 (no sign, no leading zeros). */
+bool rt_u64(const char *s, uint64_t *out);
+
+/* Begin a read transaction on t->reader; on failure answers 503. */
+bool rt_reader_begin(struct rt *t, struct http_req *req);
+
+#endif

@@ -1,0 +1,832 @@
+/*
+ * http_test.c: closurelogd's HTTP contract (docs/api.md), driven with raw
+ * sockets against a real server on 127.0.0.1 with port 0: every refusal
+ * of the connection layer with its status and one text/plain line,
+ * framing errors closing the connection, methods and Allow, strict query
+ * strings, Content-Type, count caps, pipelining, keep-alive and request
+ * deadlines, the exclusive port and connections spread over threads.
+ */
+#define _GNU_SOURCE /* strcasestr */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+#include <sodium.h>
+
+#include "cl.h"
+#include "srvutil.h"
+#include "testutil.h"
+
+/* ---- Raw HTTP ---- */
+
+static int
+conn_open(const struct h_server *s)
+{
+	struct sockaddr_in sa;
+	struct timeval tv = {30, 0};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)s->port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	return fd;
+}
+
+static void
+send_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n > 0) {
+		ssize_t k = send(fd, b, n, MSG_NOSIGNAL);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return; /* the server may close early: what it said is read later */
+		b += k;
+		n -= (size_t)k;
+	}
+}
+
+static void
+send_str(int fd, const char *s)
+{
+	send_all(fd, s, strlen(s));
+}
+
+struct resp {
+	int status;
+	char head[4096]; /* status line and headers, NUL-terminated */
+	uint8_t *body;   /* malloc'd, NUL-terminated */
+	size_t len;
+};
+
+/* Bytes read ahead of the current answer, per socket (one at a time). */
+static uint8_t pend[1 << 20];
+static size_t pend_len;
+
+/* Read one more chunk into pend; returns bytes read, 0 on EOF, -1 on error
+ * (errno says which: EAGAIN is a receive timeout, not a close). */
+static ssize_t
+fill(int fd)
+{
+	ssize_t n = recv(fd, pend + pend_len, sizeof pend - pend_len, 0);
+
+	if (n > 0)
+		pend_len += (size_t)n;
+	return n;
+}
+
+/* Read one answer (headers, Content-Length body; no body for HEAD).
+ * Returns 0, or -1 if the connection ended first. */
+static int
+read_resp(int fd, struct resp *r, bool head)
+{
+	char *end;
+	size_t hl, cl = 0;
+	const char *p;
+
+	r->status = 0;
+	r->body = NULL;
+	for (;;) {
+		pend[pend_len] = '\0';
+		if ((end = strstr((char *)pend, "\r\n\r\n")) != NULL)
+			break;
+		if (pend_len >= sizeof pend - 1 || fill(fd) <= 0)
+			return -1;
+	}
+	hl = (size_t)(end - (char *)pend) + 4;
+	assert_true(hl < sizeof r->head);
+	memcpy(r->head, pend, hl);
+	r->head[hl] = '\0';
+	r->status = atoi(r->head + 9);
+	if ((p = strcasestr(r->head, "\r\nContent-Length: ")) != NULL)
+		cl = strtoull(p + 18, NULL, 10);
+	if (head || r->status == 100)
+		cl = 0;
+	while (pend_len < hl + cl) {
+		if (fill(fd) <= 0)
+			return -1;
+	}
+	r->body = malloc(cl + 1);
+	assert_non_null(r->body);
+	memcpy(r->body, pend + hl, cl);
+	r->body[cl] = '\0';
+	r->len = cl;
+	memmove(pend, pend + hl + cl, pend_len - hl - cl);
+	pend_len -= hl + cl;
+	return 0;
+}
+
+/* Expect the server to close fd: EOF or a reset, not a receive timeout,
+ * and nothing more sent. */
+static void
+expect_closed(int fd)
+{
+	ssize_t n;
+
+	assert_int_equal(pend_len, 0);
+	n = fill(fd);
+	if (n > 0)
+		fail_msg("more bytes after the last answer: %.*s", (int)pend_len, (char *)pend);
+	if (n < 0 && errno != ECONNRESET)
+		fail_msg("connection not closed by the server: %s", strerror(errno));
+}
+
+static const char *
+header(const struct resp *r, const char *name, char *out, size_t cap)
+{
+	char key[64];
+	const char *p, *e;
+
+	snprintf(key, sizeof key, "\r\n%s: ", name);
+	if ((p = strcasestr(r->head, key)) == NULL)
+		return NULL;
+	p += strlen(key);
+	e = strstr(p, "\r\n");
+	snprintf(out, cap, "%.*s", (int)(e - p), p);
+	return out;
+}
+
+/* An error answer in the contract's shape: text/plain, one line. */
+static void
+check_one_line(const struct resp *r)
+{
+	char ct[128];
+
+	assert_non_null(header(r, "Content-Type", ct, sizeof ct));
+	assert_string_equal(ct, "text/plain; charset=utf-8");
+	assert_true(r->len > 1);
+	assert_true(r->body[r->len - 1] == '\n');
+	assert_null(memchr(r->body, '\n', r->len - 1));
+}
+
+/* Send req on a fresh connection; expect one answer with `status` and a
+ * line containing `text`, then (if `closes`) the server's close. */
+static void
+exchange(const struct h_server *s, const char *name, const void *req, size_t len, int status,
+    const char *text, bool closes)
+{
+	struct resp r;
+	int fd = conn_open(s);
+
+	pend_len = 0;
+	send_all(fd, req, len);
+	if (read_resp(fd, &r, false) != 0)
+		fail_msg("%s: no answer", name);
+	if (r.status != status || (text != NULL && strstr((char *)r.body, text) == NULL))
+		fail_msg("%s: got %d \"%s\", want %d with \"%s\"", name, r.status, (char *)r.body,
+		    status, text != NULL ? text : "");
+	if (status >= 400)
+		check_one_line(&r);
+	if (closes) {
+		char v[32];
+
+		assert_non_null(header(&r, "Connection", v, sizeof v));
+		assert_string_equal(v, "close");
+		expect_closed(fd);
+	}
+	free(r.body);
+	close(fd);
+}
+
+static void
+exchange_str(const struct h_server *s, const char *name, const char *req, int status,
+    const char *text, bool closes)
+{
+	exchange(s, name, req, strlen(req), status, text, closes);
+}
+
+static long
+metric(const struct h_server *s, const char *name)
+{
+	char url[128];
+	uint8_t *body;
+	size_t len;
+	long status, v = -1;
+	const char *p;
+
+	snprintf(url, sizeof url, "%s/metrics", s->url);
+	assert_int_equal(h_http("GET", url, NULL, 0, &status, &body, &len), 0);
+	assert_int_equal(status, 200);
+	if ((p = strstr((char *)body, name)) != NULL && p[strlen(name)] == ' ')
+		v = atol(p + strlen(name) + 1);
+	free(body);
+	return v;
+}
+
+/* ---- Protocol refusals by the connection layer ---- */
+
+static void
+test_protocol_refusals(void **state)
+{
+	static const struct {
+		const char *name, *req;
+		int status;
+		const char *text;
+	} cases[] = {
+	    {"unknown method", "FOO /checkpoint HTTP/1.1\r\nHost: x\r\n\r\n", 501, "method"},
+	    {"garbage", "\x01\x02\x03 junk\r\n\r\n", 400, "not an HTTP request"},
+	    {"HTTP/0.9", "GET /checkpoint\r\n", 505, "0.9"},
+	    {"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "HTTP/1.0 and HTTP/1.1"},
+	    {"version 9.9", "GET /checkpoint HTTP/9.9\r\nHost: x\r\n\r\n", 505, "HTTP/1.1"},
+	    {"negative Content-Length",
+	        "POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400,
+	        "Content-Length"},
+	    {"non-numeric Content-Length",
+	        "POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400,
+	        "Content-Length"},
+	    {"huge Content-Length",
+	        "POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: "
+	        "999999999999999999999999\r\n\r\n",
+	        400, "Content-Length"},
+	    {"leading zero Content-Length",
+	        "POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: 01\r\n\r\nx", 400,
+	        "Content-Length"},
+	    {"two different Content-Length",
+	        "POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: "
+	        "application/x-protobuf\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
+	        400, "Content-Length"},
+	    {"two equal Content-Length",
+	        "POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: "
+	        "1\r\n\r\nx",
+	        400, "Content-Length"},
+	    {"Transfer-Encoding with Content-Length",
+	        "POST /v1/entries HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+	        "chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
+	        400, "Transfer-Encoding"},
+	    {"unknown transfer coding",
+	        "POST /v1/entries HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400,
+	        "chunked"},
+	    {"malformed chunk",
+	        "POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: "
+	        "application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+	        400, "malformed request"},
+	    {"POST without length", "POST /v1/entries HTTP/1.1\r\nHost: x\r\n\r\n", 411,
+	        "Content-Length"},
+	    {"declared body too large",
+	        "POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n", 413,
+	        "too large"},
+	    {"no Host", "GET /checkpoint HTTP/1.1\r\n\r\n", 400, "Host"},
+	    {"two Hosts", "GET /checkpoint HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400, "Host"},
+	    {"unknown expectation", "GET /checkpoint HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n",
+	        417, "100-continue"},
+	    {"raw NUL in the target", "GET /check\0point HTTP/1.1\r\nHost: x\r\n\r\n", 400,
+	        "malformed request"},
+	};
+	char dir[512];
+	struct h_server s;
+	static const char *const args[] = {"--rate", "0", NULL};
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, args);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t len = strlen(cases[i].req);
+
+		if (strcmp(cases[i].name, "raw NUL in the target") == 0)
+			len = sizeof "GET /check\0point HTTP/1.1\r\nHost: x\r\n\r\n" - 1;
+		exchange(
+		    &s, cases[i].name, cases[i].req, len, cases[i].status, cases[i].text, true);
+	}
+	/* Header floods and a 100 KB target. */
+	{
+		size_t cap = 200000, n = 0;
+		char *big = malloc(cap);
+
+		assert_non_null(big);
+		n = (size_t)snprintf(big, cap, "GET /checkpoint HTTP/1.1\r\nHost: x\r\n");
+		for (int i = 0; i < 200; i++)
+			n += (size_t)snprintf(big + n, cap - n, "X-H%d: 1\r\n", i);
+		n += (size_t)snprintf(big + n, cap - n, "\r\n");
+		exchange(&s, "200 headers", big, n, 431, "headers", true);
+		n = (size_t)snprintf(big, cap, "GET /checkpoint HTTP/1.1\r\nHost: x\r\nX-Big: ");
+		memset(big + n, 'a', 20000);
+		n += 20000;
+		n += (size_t)snprintf(big + n, cap - n, "\r\n\r\n");
+		exchange(&s, "20 KB header", big, n, 431, "headers", true);
+		n = (size_t)snprintf(big, cap, "GET /");
+		memset(big + n, 'a', 100000);
+		n += 100000;
+		n += (size_t)snprintf(big + n, cap - n, " HTTP/1.1\r\nHost: x\r\n\r\n");
+		exchange(&s, "100 KB target", big, n, 414, "too long", true);
+		/* A chunked body over the cap, refused while it arrives. */
+		n = (size_t)snprintf(big, cap,
+		    "POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: "
+		    "application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n");
+		for (int i = 0; i < 10; i++) {
+			n += (size_t)snprintf(big + n, cap - n, "2000\r\n");
+			memset(big + n, 'b', 0x2000);
+			n += 0x2000;
+			n += (size_t)snprintf(big + n, cap - n, "\r\n");
+		}
+		exchange(&s, "chunked body too large", big, n, 413, "too large", true);
+		free(big);
+	}
+	/* A valid request with garbage pipelined behind it: the first is
+	 * answered, the garbage refused, the connection closed. */
+	{
+		static const char two[] =
+		    "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\x01garbage\r\n\r\n";
+		struct resp r;
+		int fd = conn_open(&s);
+
+		pend_len = 0;
+		send_all(fd, two, sizeof two - 1);
+		assert_int_equal(read_resp(fd, &r, false), 0);
+		assert_int_equal(r.status, 200);
+		free(r.body);
+		assert_int_equal(read_resp(fd, &r, false), 0);
+		assert_int_equal(r.status, 400);
+		check_one_line(&r);
+		free(r.body);
+		expect_closed(fd);
+		close(fd);
+	}
+	/* Still serving, and every refusal was counted. */
+	exchange_str(&s, "after", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 200, "ok 0", false);
+	assert_true(metric(&s, "closurelog_rejects_total{reason=\"bad_request\"}") >= 18);
+	assert_true(metric(&s, "closurelog_rejects_total{reason=\"too_big\"}") >= 5);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
+	h_rmrf(dir);
+}
+
+/* ---- Methods ---- */
+
+static void
+test_methods(void **state)
+{
+	static const char *const methods[] = {"PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"};
+	char dir[512], req[256], v[64];
+	struct h_server s;
+	struct resp r;
+	int fd;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, NULL);
+	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+		snprintf(req, sizeof req,
+		    "%s /checkpoint HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", methods[i]);
+		exchange_str(&s, methods[i], req, 405, "use GET", false);
+		snprintf(req, sizeof req,
+		    "%s /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", methods[i]);
+		exchange_str(&s, methods[i], req, 405, "use POST", false);
+	}
+	exchange_str(
+	    &s, "OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 405, "OPTIONS", false);
+	exchange_str(&s, "CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n",
+	    405, "CONNECT", true);
+	/* Allow names what the route takes. */
+	fd = conn_open(&s);
+	pend_len = 0;
+	send_str(fd, "DELETE /checkpoint HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(r.status, 405);
+	assert_non_null(header(&r, "Allow", v, sizeof v));
+	assert_string_equal(v, "GET, HEAD");
+	free(r.body);
+	send_str(fd, "GET /v1/entries HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(r.status, 405);
+	assert_non_null(header(&r, "Allow", v, sizeof v));
+	assert_string_equal(v, "POST");
+	free(r.body);
+	/* HEAD: the headers of GET, no body. */
+	send_str(fd, "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(read_resp(fd, &r, true), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(header(&r, "Content-Length", v, sizeof v));
+	assert_string_equal(v, "5"); /* "ok 0\n" */
+	free(r.body);
+	send_str(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_string_equal((char *)r.body, "ok 0\n");
+	free(r.body);
+	close(fd);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
+	h_rmrf(dir);
+}
+
+/* ---- Query strings ---- */
+
+static void
+test_queries(void **state)
+{
+	static const struct {
+		const char *path, *text;
+	} cases[] = {
+	    {"/v1/proof/inclusion?index=0%00junk", "control character"},
+	    {"/v1/proof/inclusion?index=0%2", "percent-encoding"},
+	    {"/v1/proof/inclusion?index=0%zz", "percent-encoding"},
+	    {"/v1/proof/inclusion?index=", "empty value"},
+	    {"/v1/proof/inclusion?index", "name=value"},
+	    {"/v1/proof/inclusion?index=0&", "name=value"},
+	    {"/v1/proof/inclusion?&index=0", "name=value"},
+	    {"/v1/proof/inclusion?index=00", "index"},
+	    {"/v1/proof/inclusion?index=%30", NULL}, /* decodes to "0": fine, see below */
+	    {"/v1/proof/inclusion?index=0&index=0", "twice"},
+	    {"/v1/proof/inclusion?index=0&foo=1", "unknown parameter"},
+	    {"/v1/proof/consistency?from=0&from=0", "twice"},
+	    {"/v1/search?root=/nix/store/00000000000000000000000000000000-x%00junk",
+	        "control character"},
+	    {"/v1/search?root=/nix/store/00000000000000000000000000000000-x&foo=", "unknown"},
+	    {"/v1/entries/0?foo=1", "takes no query"},
+	    {"/v1/bundle/0?foo=1", "takes no query"},
+	    {"/checkpoint?x=1", "takes no query"},
+	    {"/checkpoint?", "takes no query"},
+	    {"/tile/0/000.p/1?x=1", "takes no query"},
+	    {"/healthz?x=1", "takes no query"},
+	    {"/metrics?x=1", "takes no query"},
+	};
+	char dir[512], req[512];
+	struct h_server s;
+	struct note_verifier lk;
+	struct su_ack a;
+	uint8_t *env;
+	size_t len;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, NULL);
+	su_log_key(&s, &lk);
+	env = su_envelope(1, NULL, &len);
+	assert_int_equal(su_submit(&s, &lk, env, len, &a, NULL), 201);
+	free(env);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", cases[i].path);
+		if (cases[i].text == NULL)
+			exchange_str(&s, cases[i].path, req, 200, NULL, false);
+		else
+			exchange_str(&s, cases[i].path, req, 400, cases[i].text, false);
+	}
+	exchange_str(&s, "POST with a query",
+	    "POST /v1/entries?x=1 HTTP/1.1\r\nHost: x\r\nContent-Type: "
+	    "application/x-protobuf\r\nContent-Length: 1\r\n\r\nx",
+	    400, "takes no query", false);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
+	h_rmrf(dir);
+}
+
+/* ---- Submissions: Content-Type and count caps ---- */
+
+static void
+post_raw(const struct h_server *s, const char *name, const char *ctype, const uint8_t *body,
+    size_t len, int status, const char *text)
+{
+	char head[512];
+	uint8_t *req;
+	size_t hl;
+
+	hl = (size_t)snprintf(head, sizeof head,
+	    "POST /v1/entries HTTP/1.1\r\nHost: x\r\n%s%s%sContent-Length: %zu\r\n\r\n",
+	    ctype != NULL ? "Content-Type: " : "", ctype != NULL ? ctype : "",
+	    ctype != NULL ? "\r\n" : "", len);
+	req = malloc(hl + len);
+	assert_non_null(req);
+	memcpy(req, head, hl);
+	memcpy(req + hl, body, len);
+	exchange(s, name, req, hl + len, status, text, false);
+	free(req);
+}
+
+static void
+test_submissions(void **state)
+{
+	char dir[512];
+	struct h_server s;
+	uint8_t *env, *many;
+	size_t len;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, NULL);
+	env = su_envelope(3, NULL, &len);
+	post_raw(&s, "no Content-Type", NULL, env, len, 415, "application/x-protobuf");
+	post_raw(&s, "form Content-Type", "application/x-www-form-urlencoded", env, len, 415,
+	    "application/x-protobuf");
+	post_raw(&s, "text Content-Type", "text/plain", env, len, 415, "Content-Type");
+	/* Five signatures: the last field is the one signature (tag 0x1a, 76
+	 * bytes: 64-byte sig and an 8-digit keyid); repeat it four times. */
+	assert_int_equal(env[len - 78], 0x1a);
+	assert_int_equal(env[len - 77], 76);
+	many = malloc(len + 4 * 78);
+	assert_non_null(many);
+	memcpy(many, env, len);
+	for (int i = 0; i < 4; i++)
+		memcpy(many + len + 78 * (size_t)i, env + len - 78, 78);
+	post_raw(&s, "five signatures", "application/x-protobuf", many, len + 4 * 78, 400, NULL);
+	free(many);
+	/* Parameters on the media type are fine, and so is its case. */
+	post_raw(&s, "parameters", "Application/X-Protobuf; foo=bar", env, len, 201, NULL);
+	/* Expect: 100-continue gets the interim answer, then the real one. */
+	{
+		char head[256];
+		struct resp r;
+		int fd = conn_open(&s), n;
+
+		n = snprintf(head, sizeof head,
+		    "POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: "
+		    "application/x-protobuf\r\nExpect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
+		    len);
+		pend_len = 0;
+		send_all(fd, head, (size_t)n);
+		assert_int_equal(read_resp(fd, &r, false), 0);
+		assert_int_equal(r.status, 100);
+		free(r.body);
+		send_all(fd, env, len);
+		assert_int_equal(read_resp(fd, &r, false), 0);
+		assert_int_equal(r.status, 200); /* the same envelope again */
+		free(r.body);
+		close(fd);
+	}
+	free(env);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
+	h_rmrf(dir);
+}
+
+/* ---- Pipelining ---- */
+
+static void
+test_pipelining(void **state)
+{
+	char dir[512], *req;
+	struct h_server s;
+	struct resp r;
+	uint8_t *env;
+	size_t len, n = 0, cap = 65536;
+	int fd;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, NULL);
+	env = su_envelope(9, NULL, &len);
+	req = malloc(cap);
+	assert_non_null(req);
+	/* GET, POST (answered later, from another thread), GET, a 404: in
+	 * one send, answered in order. */
+	n += (size_t)snprintf(req + n, cap - n, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	n += (size_t)snprintf(req + n, cap - n,
+	    "POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: "
+	    "application/x-protobuf\r\nContent-Length: %zu\r\n\r\n",
+	    len);
+	memcpy(req + n, env, len);
+	n += len;
+	n += (size_t)snprintf(req + n, cap - n, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	n += (size_t)snprintf(req + n, cap - n, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+	n += (size_t)snprintf(
+	    req + n, cap - n, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	fd = conn_open(&s);
+	pend_len = 0;
+	send_all(fd, req, n);
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal((char *)r.body, "ok 0\n");
+	free(r.body);
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(r.status, 201);
+	free(r.body);
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal((char *)r.body, "ok 1\n");
+	free(r.body);
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(r.status, 404);
+	free(r.body);
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	expect_closed(fd);
+	close(fd);
+	/* A client that half-closes after its requests still gets every
+	 * answer, then the close. */
+	fd = conn_open(&s);
+	pend_len = 0;
+	send_str(
+	    fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+	shutdown(fd, SHUT_WR);
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(r.status, 404);
+	free(r.body);
+	expect_closed(fd);
+	close(fd);
+	free(req);
+	free(env);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
+	h_rmrf(dir);
+}
+
+/* ---- Keep-alive and deadlines ---- */
+
+/* An idle keep-alive connection outlives --request-timeout, is served
+ * again, is closed quietly at --idle-timeout and is no timeout reject. */
+static void
+test_keepalive_idle(void **state)
+{
+	static const char *const args[] = {"--request-timeout", "1", "--idle-timeout", "5", NULL};
+	static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	char dir[512];
+	struct h_server s;
+	struct resp r;
+	struct pollfd pf;
+	int fd;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, args);
+	fd = conn_open(&s);
+	pend_len = 0;
+	send_all(fd, get, sizeof get - 1);
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	/* Idle for well over the request deadline: not cut off. */
+	pf.fd = fd;
+	pf.events = POLLIN;
+	assert_int_equal(poll(&pf, 1, 2500), 0);
+	send_all(fd, get, sizeof get - 1);
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	/* Then closed by the server, without a word, after the idle time. */
+	expect_closed(fd);
+	close(fd);
+	assert_int_equal(metric(&s, "closurelog_rejects_total{reason=\"timeout\"}"), 0);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
+	h_rmrf(dir);
+}
+
+/* The request deadline runs from a request's first byte: a request begun
+ * after a long idle time is served; one that trickles is cut off with
+ * 408 and counted. */
+static void
+test_request_deadline(void **state)
+{
+	static const char *const args[] = {"--request-timeout", "1", "--idle-timeout", "30", NULL};
+	static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	char dir[512];
+	struct h_server s;
+	struct resp r;
+	struct pollfd pf;
+	int fd;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, args);
+	fd = conn_open(&s);
+	pend_len = 0;
+	send_all(fd, get, sizeof get - 1);
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	free(r.body);
+	pf.fd = fd;
+	pf.events = POLLIN;
+	assert_int_equal(poll(&pf, 1, 2500), 0);
+	/* The first bytes of a request, then nothing: 408 and the close. */
+	send_str(fd, "GET /hea");
+	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(r.status, 408);
+	check_one_line(&r);
+	free(r.body);
+	expect_closed(fd);
+	close(fd);
+	assert_int_equal(metric(&s, "closurelog_rejects_total{reason=\"timeout\"}"), 1);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
+	h_rmrf(dir);
+}
+
+/* ---- One log per port; threads share the load ---- */
+
+static void
+test_port_exclusive(void **state)
+{
+	char dir[512], dir2[512], listen[64], err[2048];
+	struct h_server s, s2;
+	static const char *const args[] = {"--http-threads", "2", NULL};
+	const char *args2[] = {"--listen", listen, "--submitters", NULL, NULL};
+	int status;
+	long t0, t1;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	h_tmpdir(dir2, sizeof dir2);
+	su_start(&s, dir, args);
+	snprintf(listen, sizeof listen, "127.0.0.1:%u", s.port);
+	args2[3] = h_path(dir, "submitters");
+	assert_int_equal(
+	    h_server_try_start(&s2, h_path(dir2, "data"), args2, &status, err, sizeof err), -1);
+	assert_int_equal(status, 1);
+	assert_non_null(strstr(err, "address in use"));
+	/* The first keeps serving, every connection; and its two threads
+	 * share them (dealt in turn). */
+	for (int i = 0; i < 8; i++)
+		exchange_str(
+		    &s, "after", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 200, "ok 0", false);
+	t0 = metric(&s, "closurelog_http_connections_total{thread=\"0\"}");
+	t1 = metric(&s, "closurelog_http_connections_total{thread=\"1\"}");
+	print_message("  connections: thread 0 %ld, thread 1 %ld\n", t0, t1);
+	assert_true(t0 >= 4);
+	assert_true(t1 >= 4);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
+	h_rmrf(dir);
+	h_rmrf(dir2);
+}
+
+/* ---- Entries no checkpoint covers yet ---- */
+
+/* Put entry `index` and size index + 1 into the store behind the server's
+ * back (LMDB is multi-process): stored, but covered by no checkpoint. */
+static void
+store_unpublished(const char *data, uint64_t index)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi entries, meta;
+	MDB_val k, v;
+	uint8_t key[8], size[8];
+
+	cl_be64_put(key, index);
+	cl_be64_put(size, index + 1);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+	assert_int_equal(mdb_env_open(env, data, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "entries", 0, &entries), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	k = (MDB_val){sizeof key, key};
+	v = (MDB_val){5, "hello"};
+	assert_int_equal(mdb_put(txn, entries, &k, &v, 0), 0);
+	k = (MDB_val){4, "size"};
+	v = (MDB_val){sizeof size, size};
+	assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void
+test_entry_not_published(void **state)
+{
+	char dir[512];
+	struct h_server s;
+	struct note_verifier lk;
+	struct su_ack a;
+	uint8_t *env;
+	size_t len;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, NULL);
+	su_log_key(&s, &lk);
+	env = su_envelope(1, NULL, &len);
+	assert_int_equal(su_submit(&s, &lk, env, len, &a, NULL), 201);
+	free(env);
+	store_unpublished(h_path(dir, "data"), 1);
+	exchange_str(
+	    &s, "entry 0", "GET /v1/entries/0 HTTP/1.1\r\nHost: x\r\n\r\n", 200, NULL, false);
+	exchange_str(&s, "entry 1", "GET /v1/entries/1 HTTP/1.1\r\nHost: x\r\n\r\n", 404,
+	    "not yet published", false);
+	exchange_str(&s, "entry 2", "GET /v1/entries/2 HTTP/1.1\r\nHost: x\r\n\r\n", 404,
+	    "beyond the log's size 1", false);
+	/* The store no longer matches the server's tree: no clean stop. */
+	h_server_stop(&s, SIGKILL);
+	h_rmrf(dir);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_protocol_refusals),
+	    cmocka_unit_test(test_methods),
+	    cmocka_unit_test(test_queries),
+	    cmocka_unit_test(test_submissions),
+	    cmocka_unit_test(test_pipelining),
+	    cmocka_unit_test(test_keepalive_idle),
+	    cmocka_unit_test(test_request_deadline),
+	    cmocka_unit_test(test_port_exclusive),
+	    cmocka_unit_test(test_entry_not_published),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	su_init();
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
