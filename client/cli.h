@@ -36,6 +36,9 @@ int cli_cmd_audit(int argc, char **argv);
 int cli_cmd_get(int argc, char **argv);
 int cli_cmd_prove(int argc, char **argv);
 int cli_cmd_search(int argc, char **argv);
+int cli_cmd_nar_hash(int argc, char **argv);
+int cli_cmd_check(int argc, char **argv);
+int cli_cmd_policy(int argc, char **argv);
 
 /* Name of the running subcommand, for messages. */
 extern const char *cli_command;

@@ -267,20 +267,8 @@ cli_cmd_verify(int argc, char **argv)
 		rc = cli_fail(rc == CLOSURELOG_EUSAGE ? CLI_USAGE : CLI_FAIL, "%s", err);
 		goto out;
 	}
-	for (size_t i = 0; i < wit.n; i++) {
-		char wk[NOTE_VKEY_MAX];
-
-		note_verifier_format(&wit.keys[i], wk, sizeof wk);
-		if ((rc = closurelog_verifier_add_witness(v, wk, err, sizeof err)) != 0) {
-			rc = cli_fail(rc == CLOSURELOG_EUSAGE ? CLI_USAGE : CLI_FAIL, "%s", err);
-			goto out;
-		}
-	}
-	if (wit.quorum > 0 &&
-	    (rc = closurelog_verifier_set_witness_quorum(v, wit.quorum, err, sizeof err)) != 0) {
-		rc = cli_fail(CLI_USAGE, "%s", err);
+	if ((rc = cli_witness_verifier(&wit, v)) != 0)
 		goto out;
-	}
 
 	if (bundle_path != NULL) {
 		if ((rc = read_input("BUNDLE", bundle_path, CLOSURELOG_BUNDLE_MAX, &a, &a_len)) !=

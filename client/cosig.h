@@ -39,6 +39,11 @@ int cli_witness_quorum_arg(struct cli_witnesses *w, const char *arg);
  * or CLI_USAGE (printed). */
 int cli_witness_finish(const struct cli_witnesses *w);
 
+/* Give the library verifier v w's witnesses and quorum (nothing without
+ * witnesses).  Prints the failure; returns 0, CLI_USAGE or CLI_FAIL. */
+struct closurelog_verifier;
+int cli_witness_verifier(const struct cli_witnesses *w, struct closurelog_verifier *v);
+
 /* The number of cosignatures required (0 without witnesses). */
 size_t cli_witness_need(const struct cli_witnesses *w);
 
