@@ -12,9 +12,9 @@
  *
  * The config file is read by the one capped reader, cl_file_read (a
  * regular file of at most CFG_FILE_MAX bytes), and parsed by inih
- * (ini_parse_stream) over a line reader
- * of ours, which keeps the file's rules that inih alone would loosen: an
- * indented line is a setting, not a continuation of the previous value;
+ * (ini_parse_stream) over a line reader of ours, which keeps the file's
+ * rules that inih alone would loosen: an indented line is a setting, not a
+ * continuation of the previous value;
  * a line inih would split (it reads at most 200 bytes) is refused rather
  * than cut; NUL bytes and [sections] are refused.
  *
