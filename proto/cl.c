@@ -89,6 +89,23 @@ cl_why_n(char *why, size_t cap, int rc, const char *fmt, ...)
 	return rc;
 }
 
+size_t
+cl_format(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, cap, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap) {
+		if (cap > 0)
+			buf[0] = '\0';
+		return 0;
+	}
+	return (size_t)n;
+}
+
 int
 cl_b64_decode_at(
     const char *in, size_t inlen, uint8_t *out, size_t cap, size_t *outlen, size_t *stop)

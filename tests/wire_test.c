@@ -896,6 +896,12 @@ test_why(void **state)
 	memset(big, 'x', sizeof big);
 	assert_int_equal(cl_why(big, 0, "%0*d", CL_WHY_MAX + 4, 1), 0);
 	assert_int_equal(strlen(big), CL_WHY_MAX - 1);
+	/* cl_format: all or nothing */
+	assert_int_equal(cl_format(buf, sizeof buf, "%s", "1234567"), 7);
+	assert_string_equal(buf, "1234567");
+	assert_int_equal(cl_format(buf, sizeof buf, "%s", "12345678"), 0);
+	assert_string_equal(buf, "");
+	assert_int_equal(cl_format(buf, 0, "%s", ""), 0);
 }
 
 /* The shared base64 decoder admits exactly one spelling per value. */
