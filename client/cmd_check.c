@@ -302,12 +302,13 @@ cli_cmd_check(int argc, char **argv)
 	if ((rc = policy_read(policy, &data, &len, &rev)) != 0)
 		goto out;
 	if ((rc = closurelog_policy_load(data, len, rev, &p, err, sizeof err)) != 0) {
-		rc = cli_fail(rc == ENOMEM ? CLI_FAIL : CLI_USAGE, "--policy %s: %s", policy, err);
+		rc = cli_fail(rc == CLOSURELOG_ESYSTEM ? CLI_FAIL : CLI_USAGE, "--policy %s: %s",
+		    policy, err);
 		goto out;
 	}
 	if (dir != NULL) {
 		if ((rc = closurelog_nar_hash(dir, sri, err, sizeof err)) != 0) {
-			rc = cli_fail(rc == ENOMEM ? CLI_FAIL : CLI_USAGE, "--path: %s", err);
+			rc = cli_fail(CLI_USAGE, "--path: %s", err);
 			goto out;
 		}
 		nar = sri;

@@ -7,6 +7,7 @@
  * each kind of wrong input must fail with its own status and reason, and a
  * verification must never allocate.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,25 +43,29 @@ returned(enum closurelog_status st, const struct closurelog_result *res)
 }
 
 static unsigned long n_allocs;
+static unsigned long fail_at; /* when not 0: allocation number fail_at fails */
 
 void *
 __wrap_malloc(size_t n)
 {
-	n_allocs++;
+	if (++n_allocs == fail_at)
+		return NULL;
 	return __real_malloc(n);
 }
 
 void *
 __wrap_calloc(size_t n, size_t size)
 {
-	n_allocs++;
+	if (++n_allocs == fail_at)
+		return NULL;
 	return __real_calloc(n, size);
 }
 
 void *
 __wrap_realloc(void *p, size_t n)
 {
-	n_allocs++;
+	if (++n_allocs == fail_at)
+		return NULL;
 	return __real_realloc(p, n);
 }
 
@@ -1100,11 +1105,60 @@ test_witness_vector(void **state)
 	json_decref(nv);
 }
 
+/* Making a verifier with its n-th allocation failing, for every n: a clean
+ * ENOMEM with a reason and no verifier (and, under ASan, no leak); with
+ * none failing, a verifier that verifies. */
+static void
+test_verifier_new_alloc_failures(void **state)
+{
+	const char *subs[2] = {fx.ci_vkey, fx.ci_vkey};
+	struct closurelog_verifier *v;
+	struct closurelog_result res;
+	char err[CLOSURELOG_ERR_MAX];
+	unsigned long n, total;
+	uint8_t *b;
+	size_t len;
+
+	(void)state;
+	n_allocs = 0;
+	assert_int_equal(
+	    closurelog_verifier_new(fx.log_vkey, NULL, subs, 2, &v, err, sizeof err), 0);
+	total = n_allocs;
+	closurelog_verifier_free(v);
+	assert_true(total >= 2);
+	for (n = 1; n <= total; n++) {
+		n_allocs = 0;
+		fail_at = n;
+		v = (struct closurelog_verifier *)&v;
+		err[0] = '\0';
+		assert_int_equal(
+		    closurelog_verifier_new(fx.log_vkey, NULL, subs, 2, &v, err, sizeof err),
+		    CLOSURELOG_ESYSTEM);
+		fail_at = 0;
+		assert_null(v);
+		assert_non_null(strstr(err, "memory"));
+	}
+	/* Verification itself allocates nothing, so failing every allocation
+	 * changes nothing. */
+	b = entry_bundle(0, &len);
+	n_allocs = 0;
+	fail_at = 1;
+	assert_int_equal(closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res), 0);
+	fail_at = 0;
+	assert_int_equal(n_allocs, 0);
+	expect_ok(&res, 0);
+	free(b);
+	print_message(
+	    "  verifier construction: each of its %lu allocations failed in turn, cleanly\n",
+	    total);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_valid),
+	    cmocka_unit_test(test_verifier_new_alloc_failures),
 	    cmocka_unit_test(test_nar_hash_forms),
 	    cmocka_unit_test(test_root_mismatch),
 	    cmocka_unit_test(test_every_bit_flip),
