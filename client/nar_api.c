@@ -5,14 +5,13 @@
 #include "closurelog/verify.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "cl.h"
 #include "nar.h"
 #include "nix.h"
 
-int
+enum closurelog_status
 closurelog_nar_hash(const char *path, char out[CLOSURELOG_NAR_HASH_MAX], char *err, size_t err_len)
 {
 	struct nix_hash h = {.algo = NIX_SHA256, .len = NAR_HASH_LEN};
@@ -23,21 +22,19 @@ closurelog_nar_hash(const char *path, char out[CLOSURELOG_NAR_HASH_MAX], char *e
 		err[0] = '\0';
 	if (out != NULL)
 		out[0] = '\0';
-	if (path == NULL || out == NULL) {
-		if (err != NULL && err_len > 0)
-			snprintf(err, err_len, "no path or no output buffer");
-		return CLOSURELOG_EUSAGE;
-	}
+	if (path == NULL || out == NULL)
+		return cl_why_n(err, err_len, CLOSURELOG_EUSAGE, "no path or no output buffer");
 	if ((rc = nar_hash(path, h.bytes, why)) == 0 &&
 	    nix_hash_sri(&h, out, CLOSURELOG_NAR_HASH_MAX) == 0)
 		rc = CL_EINVAL;
-	if (rc != 0 && err != NULL && err_len > 0)
-		snprintf(err, err_len, "%s", why);
+	if (rc != 0)
+		cl_why_n(err, err_len, rc, "%s", why);
 	switch (rc) {
 	case 0:
 		return 0;
 	case CL_ENOMEM:
-		return ENOMEM;
+		out[0] = '\0';
+		return CLOSURELOG_ESYSTEM;
 	case CL_EINVAL:
 	case CL_ETOOBIG:
 	case CL_EMISMATCH:
@@ -46,6 +43,6 @@ closurelog_nar_hash(const char *path, char out[CLOSURELOG_NAR_HASH_MAX], char *e
 		return CLOSURELOG_EMALFORMED;
 	default:
 		out[0] = '\0';
-		return rc > 0 ? rc : CLOSURELOG_EMALFORMED;
+		return rc > 0 ? CLOSURELOG_ESYSTEM : CLOSURELOG_EMALFORMED;
 	}
 }

@@ -247,7 +247,7 @@ pl_check(struct pl *p, const struct h_server *s, size_t from_ack)
 		if (pl_get(url, &body, &len) != 200 ||
 		    wire_consistency_decode(&a, body, len, &pr, w) != 0 ||
 		    mt_consistency_verify(
-		        c->size, head.size, c->root, head.root, pr.hashes[0], pr.n) != 0)
+		        c->size, head.size, c->root, head.root, MT_PATH(pr.hashes), pr.n) != 0)
 			rc = pl_fail(p,
 			    "the checkpoint handed out at %" PRIu64
 			    " is not consistent with the recovered tree at %" PRIu64,

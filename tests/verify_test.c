@@ -1133,7 +1133,7 @@ test_verifier_new_alloc_failures(void **state)
 		err[0] = '\0';
 		assert_int_equal(
 		    closurelog_verifier_new(fx.log_vkey, NULL, subs, 2, &v, err, sizeof err),
-		    ENOMEM);
+		    CLOSURELOG_ESYSTEM);
 		fail_at = 0;
 		assert_null(v);
 		assert_non_null(strstr(err, "memory"));

@@ -323,10 +323,11 @@ struct closurelog_policy;
  * refused.  Unknown members are allowed and ignored, as OPA ignores data a
  * policy does not read.  Allocates about 200 bytes per root and successor.
  * Returns 0; CLOSURELOG_EMALFORMED for a document that is refused;
- * CLOSURELOG_EUSAGE for NULL arguments or a bad revision; ENOMEM; EIO if
- * libsodium cannot be initialised.  Thread-safe. */
-int closurelog_policy_load(const uint8_t *json, size_t len, const char *revision,
-    struct closurelog_policy **out, char *err, size_t err_len);
+ * CLOSURELOG_EUSAGE for NULL arguments or a bad revision;
+ * CLOSURELOG_ESYSTEM when memory runs out or libsodium cannot be
+ * initialised.  Thread-safe. */
+enum closurelog_status closurelog_policy_load(const uint8_t *json, size_t len, const char *revision,
+    struct closurelog_policy **out, char *err, size_t err_len) __attribute__((warn_unused_result));
 
 /* Free a policy.  NULL is allowed.  No decision may be using it. */
 void closurelog_policy_free(struct closurelog_policy *p);
@@ -378,8 +379,9 @@ struct closurelog_decision {
  * nar_hash not a sha256 hash): then d->allow is 0 and d->reasons[0] says
  * what is wrong.  A caller must treat every non-zero return as a denial.
  * No heap allocation, no I/O, no global state; thread-safe. */
-int closurelog_policy_decide(const struct closurelog_policy *p,
-    const struct closurelog_request *req, struct closurelog_decision *d);
+enum closurelog_status closurelog_policy_decide(const struct closurelog_policy *p,
+    const struct closurelog_request *req, struct closurelog_decision *d)
+    __attribute__((warn_unused_result));
 
 /* The narHash of the tree at path (a store path or any directory, file or
  * symlink; symlinks are not followed) as canonical SRI into out: the NAR
@@ -390,10 +392,11 @@ int closurelog_policy_decide(const struct closurelog_policy *p,
  * more than 2^20 entries in a directory, a file that changes while being
  * read: all refused.  Returns 0; CLOSURELOG_EUSAGE for NULL arguments;
  * CLOSURELOG_EMALFORMED for a tree a NAR cannot hold or that changed;
- * ENOMEM; or the errno of a failed file system call; with a one-line
- * reason in err (err_len bytes, may be NULL).  Thread-safe. */
-int closurelog_nar_hash(
-    const char *path, char out[CLOSURELOG_NAR_HASH_MAX], char *err, size_t err_len);
+ * CLOSURELOG_ESYSTEM when memory runs out or a file system call fails
+ * (err names the call and the path); with a one-line reason in err
+ * (err_len bytes, may be NULL).  Thread-safe. */
+enum closurelog_status closurelog_nar_hash(const char *path, char out[CLOSURELOG_NAR_HASH_MAX],
+    char *err, size_t err_len) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }
