@@ -21,7 +21,8 @@ c2sp_checkpoint(struct rt *t, struct http_req *req)
 
 	if (!rt_no_query(t, req))
 		return;
-	ck = log_checkpoint(t->log);
+	if ((ck = rt_checkpoint(t, req)) == NULL)
+		return;
 	rt_reply(req, 200, RT_CT_TEXT, RT_CACHE_NO_CACHE, ck->note, ck->len);
 	log_ckpt_unref(ck);
 }
@@ -68,7 +69,8 @@ c2sp_tile(struct rt *t, struct http_req *req)
 		rt_fail(t, req, 400, R_BAD_REQUEST, NULL, "malformed tile path %.80s", req->path);
 		return;
 	}
-	ck = log_checkpoint(t->log);
+	if ((ck = rt_checkpoint(t, req)) == NULL)
+		return;
 	width = mt_tile_width(tile.level, tile.index, ck->size);
 	log_ckpt_unref(ck);
 	if (tile.width > width) {

@@ -43,6 +43,7 @@ struct job_state {
 	char root[NIX_STORE_PATH_MAX + 1];
 	uint8_t nar[32], submitter[32];
 	bool signed_by_submitter;
+	uint64_t covered; /* with witnesses: the size of the checkpoint signed over it */
 };
 _Static_assert(sizeof(struct job_state) <= LOG_JOB_PRIVATE, "LOG_JOB_PRIVATE is too small");
 
@@ -74,6 +75,13 @@ struct log {
 	pthread_t committer;
 	bool threads_started;
 
+	/* With witnesses: committed jobs waiting for a cosigned checkpoint, in
+	 * commit order (so their covered sizes never decrease). */
+	struct ga *ga;
+	pthread_mutex_t await_mu;
+	struct queue await_q;
+	bool ga_started;
+
 	pthread_mutex_t ckpt_mu;
 	struct log_ckpt *ckpt;
 	uint64_t ckpt_stored_size; /* size of the checkpoint recorded in the store */
@@ -83,6 +91,7 @@ struct log {
 	bool broken;                 /* the tree state could not be reloaded */
 	struct edge *edge;
 	struct st_batch *batch; /* while a batch is being written */
+	struct log_ckpt *offer; /* with witnesses: signed, to offer once its jobs wait */
 };
 
 /* ---- Checkpoints ---- */
@@ -101,6 +110,20 @@ log_ckpt_unref(struct log_ckpt *c)
 		free(c);
 }
 
+static struct log_ckpt *
+ckpt_alloc(const uint8_t *note, size_t len, uint64_t size)
+{
+	struct log_ckpt *c = malloc(sizeof *c + len);
+
+	if (c != NULL) {
+		atomic_init(&c->refs, 1);
+		c->size = size;
+		c->len = len;
+		memcpy(c->note, note, len);
+	}
+	return c;
+}
+
 static int
 ckpt_make(struct log *l, uint64_t size, const uint8_t root[MT_HASH_LEN], struct log_ckpt **out)
 {
@@ -112,12 +135,8 @@ ckpt_make(struct log *l, uint64_t size, const uint8_t root[MT_HASH_LEN], struct 
 	*out = NULL;
 	if ((rc = signer_checkpoint(l->sg, size, root, note, sizeof note, &len)) != 0)
 		return rc;
-	if ((c = malloc(sizeof *c + len)) == NULL)
+	if ((c = ckpt_alloc(note, len, size)) == NULL)
 		return ENOMEM;
-	atomic_init(&c->refs, 1);
-	c->size = size;
-	c->len = len;
-	memcpy(c->note, note, len);
 	*out = c;
 	metrics_count(l->m, M_CHECKPOINTS, 1);
 	return 0;
@@ -143,7 +162,7 @@ log_checkpoint(struct log *l)
 	struct log_ckpt *c;
 
 	pthread_mutex_lock(&l->ckpt_mu);
-	c = log_ckpt_ref(l->ckpt);
+	c = l->ckpt != NULL ? log_ckpt_ref(l->ckpt) : NULL;
 	pthread_mutex_unlock(&l->ckpt_mu);
 	return c;
 }
@@ -160,7 +179,9 @@ job_fail(struct log_job *job, int status, enum metrics_reject reason, const char
 /* Append a batch of prepared jobs in one durable transaction, then sign and
  * publish one checkpoint and fill in every job's result.  Jobs already in
  * the log (committed, or earlier in this batch) are answered with their
- * original index. */
+ * original index.  With witnesses the signed checkpoint is offered to the
+ * gatherer instead of published, and the jobs it covers are left with
+ * status < 400 and no ckpt: the caller queues them to wait for it. */
 static int
 commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 {
@@ -199,7 +220,7 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 		j->status = 201;
 		appended++;
 	}
-	if (appended == 0 && prev->size == edge_size(l->edge)) {
+	if (appended == 0 && prev != NULL && prev->size == edge_size(l->edge)) {
 		/* Only duplicates, and the published checkpoint covers them all:
 		 * nothing to write.  (After a failed signing it does not, and
 		 * the batch goes on to sign the committed tree.) */
@@ -214,14 +235,15 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 	if ((rc = st_batch_size_put(l->batch, edge_size(l->edge))) != 0)
 		goto fail;
 	/* The previous checkpoint covers committed data: record it now. */
-	if (prev->size != l->ckpt_stored_size &&
+	if (prev != NULL && prev->size != l->ckpt_stored_size &&
 	    (rc = st_batch_checkpoint_put(l->batch, prev->note, prev->len)) != 0)
 		goto fail;
 	rc = st_batch_commit(l->batch);
 	l->batch = NULL;
 	if (rc != 0)
 		goto fail;
-	l->ckpt_stored_size = prev->size;
+	if (prev != NULL)
+		l->ckpt_stored_size = prev->size;
 	edge_committed(l->edge);
 	metrics_observe(l->m, H_COMMIT_SECONDS, metrics_now() - t0);
 	metrics_observe(l->m, H_BATCH_SIZE, (double)appended);
@@ -238,6 +260,15 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 			job_fail(jobs[i], 500, R_STORAGE, "%s", why);
 		log_ckpt_unref(prev);
 		return rc;
+	}
+	if (l->ga != NULL) {
+		/* Published only once cosigned: the jobs wait for it. */
+		for (size_t i = 0; i < n; i++)
+			js(jobs[i])->covered = ck->size;
+		log_ckpt_unref(l->offer);
+		l->offer = ck;
+		log_ckpt_unref(prev);
+		return 0;
 	}
 	ckpt_publish(l, log_ckpt_ref(ck));
 answer:
@@ -434,6 +465,62 @@ verifier_main(void *arg)
 	return NULL;
 }
 
+/* Hand the checkpoint signed last to the gatherer. */
+static void
+offer_flush(struct log *l)
+{
+	if (l->offer != NULL) {
+		ga_offer(l->ga, l->offer->note, l->offer->len, l->offer->size);
+		log_ckpt_unref(l->offer);
+		l->offer = NULL;
+	}
+}
+
+/* The gatherer's callbacks, on its thread: answer what waits. */
+static void
+await_answer(struct log *l, uint64_t size, struct log_ckpt *ck, const char *why)
+{
+	struct queue done = {NULL, NULL, 0};
+	struct log_job *j;
+
+	pthread_mutex_lock(&l->await_mu);
+	while (l->await_q.head != NULL && js(l->await_q.head)->covered <= size)
+		queue_push(&done, queue_pop(&l->await_q));
+	pthread_mutex_unlock(&l->await_mu);
+	while ((j = queue_pop(&done)) != NULL) {
+		if (ck != NULL) {
+			j->ckpt = log_ckpt_ref(ck);
+			if (j->status == 200)
+				metrics_count(l->m, M_DUPLICATES, 1);
+		} else {
+			job_fail(j, 503, R_NO_QUORUM,
+			    "not published: %s; the entry may be logged already, retry later", why);
+		}
+		job_done(l, j);
+	}
+}
+
+static void
+on_cosigned(void *arg, const uint8_t *note, size_t len, uint64_t size)
+{
+	struct log *l = arg;
+	struct log_ckpt *c = ckpt_alloc(note, len, size);
+
+	if (c == NULL) {
+		await_answer(l, size, NULL, "out of memory");
+		return;
+	}
+	ckpt_publish(l, log_ckpt_ref(c));
+	await_answer(l, size, c, NULL);
+	log_ckpt_unref(c);
+}
+
+static void
+on_no_quorum(void *arg, uint64_t size, const char *why)
+{
+	await_answer(arg, size, NULL, why);
+}
+
 static void *
 committer_main(void *arg)
 {
@@ -470,8 +557,23 @@ committer_main(void *arg)
 		pthread_mutex_unlock(&l->mu);
 
 		(void)commit_batch(l, jobs, n, why);
-		for (size_t i = 0; i < n; i++)
-			job_done(l, jobs[i]);
+		if (l->ga != NULL) {
+			/* Queue the waiting ones at once: the gatherer may answer
+			 * them as soon as they are on the queue. */
+			pthread_mutex_lock(&l->await_mu);
+			for (size_t i = 0; i < n; i++) {
+				if (jobs[i]->status < 400 && jobs[i]->ckpt == NULL) {
+					queue_push(&l->await_q, jobs[i]);
+					jobs[i] = NULL;
+				}
+			}
+			pthread_mutex_unlock(&l->await_mu);
+			offer_flush(l);
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (jobs[i] != NULL)
+				job_done(l, jobs[i]);
+		}
 	}
 	return NULL;
 }
@@ -502,6 +604,8 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 	l->cfg = *cfg;
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_mutex_init(&l->ckpt_mu, NULL);
+	pthread_mutex_init(&l->await_mu, NULL);
+	l->ga = cfg->ga;
 	pthread_cond_init(&l->verify_cv, NULL);
 	pthread_cond_init(&l->commit_cv, NULL);
 
@@ -517,7 +621,9 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 		goto fail;
 	}
 	/* The record of the last checkpoint, if it is for this size, must be
-	 * exactly what signing the stored tree gives again. */
+	 * exactly what signing the stored tree gives again, followed by
+	 * nothing but signature lines (cosignatures, which sth_open parsed as
+	 * such). */
 	if ((rc = st_meta_get(st, &meta)) != 0) {
 		cl_why(why, rc, "store: %s", st_strerror(rc));
 		goto fail;
@@ -530,7 +636,7 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 		if (sth_open(meta.checkpoint, meta.checkpoint_len, &v, NULL, &prev, NULL) != 0 ||
 		    prev.size > size ||
 		    (prev.size == size &&
-		        (meta.checkpoint_len != ck->len ||
+		        (meta.checkpoint_len < ck->len ||
 		            memcmp(meta.checkpoint, ck->note, ck->len) != 0))) {
 			st_meta_free(&meta);
 			rc = cl_why(why, ST_ECORRUPT,
@@ -538,10 +644,34 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 			goto fail;
 		}
 		l->ckpt_stored_size = prev.size;
+		/* With witnesses, what was published before is what is served
+		 * until the witnesses cosign again, if it carries the quorum. */
+		if (l->ga != NULL && ga_quorum_met(l->ga, meta.checkpoint, meta.checkpoint_len)) {
+			struct log_ckpt *rec =
+			    ckpt_alloc(meta.checkpoint, meta.checkpoint_len, prev.size);
+
+			if (rec == NULL) {
+				st_meta_free(&meta);
+				rc = cl_why(why, ENOMEM, "out of memory");
+				goto fail;
+			}
+			ckpt_publish(l, rec);
+		}
 	}
 	st_meta_free(&meta);
-	ckpt_publish(l, ck);
-	ck = NULL;
+	if (l->ga == NULL) {
+		ckpt_publish(l, ck);
+		ck = NULL;
+	} else {
+		struct ga_sink sink = {on_cosigned, on_no_quorum, l};
+
+		if ((rc = ga_start(l->ga, &sink, why)) != 0)
+			goto fail;
+		l->ga_started = true;
+		ga_offer(l->ga, ck->note, ck->len, ck->size);
+		log_ckpt_unref(ck);
+		ck = NULL;
+	}
 
 	if ((l->verifiers = calloc(cfg->verify_threads, sizeof *l->verifiers)) == NULL ||
 	    (l->batch_jobs = calloc(cfg->batch_max, sizeof *l->batch_jobs)) == NULL) {
@@ -624,10 +754,17 @@ log_stop(struct log *l)
 		pthread_join(l->verifiers[i].tid, NULL);
 	if (l->threads_started)
 		pthread_join(l->committer, NULL);
+	if (l->ga_started) {
+		/* No callback runs after this: what still waits is refused. */
+		ga_stop(l->ga);
+		l->ga_started = false;
+		await_answer(l, UINT64_MAX, NULL,
+		    "the log is shutting down before the witnesses cosigned it");
+	}
 
 	/* Leave the latest checkpoint on record. */
 	ck = log_checkpoint(l);
-	if (ck->size != l->ckpt_stored_size && st_batch_begin(l->st, &b) == 0) {
+	if (ck != NULL && ck->size != l->ckpt_stored_size && st_batch_begin(l->st, &b) == 0) {
 		if (st_batch_checkpoint_put(b, ck->note, ck->len) != 0)
 			st_batch_abort(b);
 		else if (st_batch_commit(b) == 0)
@@ -645,6 +782,7 @@ log_free(struct log *l)
 	if (l == NULL)
 		return;
 	log_ckpt_unref(l->ckpt);
+	log_ckpt_unref(l->offer);
 	for (unsigned i = 0; l->verifiers != NULL && i < l->cfg.verify_threads; i++)
 		free(l->verifiers[i].arena);
 	free(l->verifiers);
@@ -653,6 +791,7 @@ log_free(struct log *l)
 	pthread_cond_destroy(&l->verify_cv);
 	pthread_cond_destroy(&l->commit_cv);
 	pthread_mutex_destroy(&l->ckpt_mu);
+	pthread_mutex_destroy(&l->await_mu);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
@@ -690,6 +829,8 @@ log_bulk_append(struct log *l, const uint8_t *const *bodies, const size_t *lens,
 		}
 		if (k > 0 && rc == 0)
 			rc = commit_batch(l, ptrs, k, why);
+		if (l->ga != NULL)
+			offer_flush(l);
 		for (size_t i = 0; i < k; i++) {
 			if (jobs[i].status == 201)
 				(*appended)++;

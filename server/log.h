@@ -21,6 +21,7 @@
 
 #include "allow.h"
 #include "cl.h"
+#include "gather.h"
 #include "merkle.h"
 #include "metrics.h"
 #include "nix.h"
@@ -71,13 +72,22 @@ struct log_cfg {
 	unsigned queue_max;       /* submissions in flight before LOG_EBUSY */
 	unsigned batch_max;       /* entries per write transaction */
 	unsigned batch_window_us; /* wait this long for a fuller batch (0: never wait) */
+	/* Witnesses: NULL publishes every checkpoint as soon as it is signed.
+	 * Otherwise the log offers each signed checkpoint to this gatherer,
+	 * publishes only what it returns cosigned, and answers a submission
+	 * only with a cosigned checkpoint that covers it (or 503 when the
+	 * quorum fails).  Borrowed: the log starts it in log_open and stops it
+	 * in log_stop; it must outlive the log. */
+	struct ga *ga;
 };
 
 struct log;
 
 /* Start the log over an initialised store: rebuild the tree state from the
  * store alone, sign the checkpoint for the stored size, and start the
- * threads.  st, sg, al and m stay owned by the caller and must outlive the
+ * threads.  The checkpoint on record must be of a size up to the stored
+ * one, verify with the log key, and, if it is of the stored size, begin
+ * with exactly the re-signed note (cosignatures may follow).  st, sg, al and m stay owned by the caller and must outlive the
  * log.  Returns 0 or an error code with why. */
 int log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
     const struct log_cfg *cfg, struct log **out, char *why) __attribute__((warn_unused_result));
@@ -86,7 +96,10 @@ int log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics 
  * LOG_ESTOPPED (done() will not be called). */
 int log_submit(struct log *l, struct log_job *job) __attribute__((warn_unused_result));
 
-/* A reference to the latest checkpoint (never NULL once open). */
+/* A reference to the published checkpoint.  Without witnesses never NULL
+ * once open.  With witnesses, it is the latest cosigned checkpoint: at
+ * start the one on record if it carries the quorum, else NULL until the
+ * witnesses cosign one (readers answer 503 meanwhile). */
 struct log_ckpt *log_checkpoint(struct log *l);
 
 /* Stop accepting submissions, answer everything queued, store the latest
