@@ -149,7 +149,11 @@ wit_state(struct wit *w, enum wstate s, const char *why)
 	if (!changed)
 		return;
 	if (s == W_REFUSED)
-		say(g, "REFUSING TO PUBLISH: %s", w->key.name, why);
+		say(g,
+		    "REFUSING TO PUBLISH: %s (the witness saw a larger or another tree: was the "
+		    "data directory restored from an older copy, or is a copy of it running "
+		    "elsewhere?  This witness is not asked again until a restart.)",
+		    w->key.name, why);
 	else if (s == W_DOWN)
 		say(g, "down: %s", w->key.name, why);
 	else
@@ -483,9 +487,7 @@ wit_answer(struct evhttp_request *req, void *arg)
 			break;
 		}
 		if (size > w->sent_size) {
-			cl_why(why, 0,
-			    "rollback: it has cosigned size %llu, larger than this log's %llu (was "
-			    "the data directory restored from an older copy?)",
+			cl_why(why, 0, "rollback: it cosigned size %llu > this log's %llu",
 			    (unsigned long long)size, (unsigned long long)w->sent_size);
 			wit_failed(w, W_REFUSED, why);
 			break;
@@ -500,10 +502,8 @@ wit_answer(struct evhttp_request *req, void *arg)
 		resend = true;
 		break;
 	case 422:
-		cl_why(why, 0,
-		    "fork: it refused a consistency proof from size %llu to %llu (422 %s): it "
-		    "holds another tree (is a copy of this data directory running elsewhere?)",
-		    (unsigned long long)w->size, (unsigned long long)w->sent_size, said);
+		cl_why(why, 0, "fork: 422 for %llu -> %llu (%.60s)", (unsigned long long)w->size,
+		    (unsigned long long)w->sent_size, said);
 		wit_failed(w, W_REFUSED, why);
 		break;
 	default:
@@ -539,7 +539,7 @@ wit_send(struct wit *w)
 
 	w->sent_size = g->r.size;
 	if (old > g->r.size) {
-		cl_why(why, 0, "rollback: it has cosigned size %llu, larger than this log's %llu",
+		cl_why(why, 0, "rollback: it cosigned size %llu > this log's %llu",
 		    (unsigned long long)old, (unsigned long long)g->r.size);
 		wit_failed(w, W_REFUSED, why);
 		return;
@@ -642,7 +642,8 @@ ga_main(void *arg)
 {
 	struct ga *g = arg;
 
-	event_base_dispatch(g->base);
+	/* Idle between rounds with nothing pending: keep running until ga_stop. */
+	event_base_loop(g->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
 }
 

@@ -493,8 +493,7 @@ await_answer(struct log *l, uint64_t size, struct log_ckpt *ck, const char *why)
 			if (j->status == 200)
 				metrics_count(l->m, M_DUPLICATES, 1);
 		} else {
-			job_fail(j, 503, R_NO_QUORUM,
-			    "not published: %s; the entry may be logged already, retry later", why);
+			job_fail(j, 503, R_NO_QUORUM, "not published: %s retry later", why);
 		}
 		job_done(l, j);
 	}
