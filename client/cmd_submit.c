@@ -7,7 +7,6 @@
  * and the inclusion proof leads from the leaf to the checkpoint's root.
  * Only then is the bundle written.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,24 +16,31 @@
 
 #include "cl.h"
 #include "cli.h"
+#include "file.h"
 #include "http.h"
 #include "merkle.h"
+#include "opts.h"
+#include "show.h"
 #include "sth.h"
 #include "tproof.h"
 #include "wire.h"
 
 static const char usage[] =
-    "usage: closurelog submit --log URL [--log-key PUB] [-o BUNDLE] ENVELOPE...\n"
+    "usage: closurelog submit --log URL [--log-key PUB] [-o BUNDLE] [--json] ENVELOPE...\n"
     "\n"
     "Submit each ENVELOPE (from closurelog attest) to the log at URL and write a\n"
     "proof bundle for it, after checking the log's answer: the inclusion proof must\n"
     "lead to the returned checkpoint, signed by the log key PUB (a verifier key or a\n"
     "file holding one).  Without --log-key the checkpoint signature is not checked\n"
     "here (closurelog verify checks it).  Resubmitting is safe: an envelope already\n"
-    "in the log gets its original index.  503 and network errors are retried.\n"
+    "in the log gets its original index.  429, 503 and network errors are retried,\n"
+    "with a warning line on stderr before each retry.\n"
     "\n"
     "  -o BUNDLE   where to write the bundle; with several envelopes, a directory.\n"
     "              Default: ENVELOPE.bundle beside each envelope.\n"
+    "  --json      print one JSON array: for each envelope logged, {envelope, index,\n"
+    "              duplicate, checkpoint, checkpoint_signature_checked, bundle}\n"
+    "              (failures are reported on stderr, one line each)\n"
     "\n"
     "Environment: CLOSURELOG_TIMEOUT_MS, CLOSURELOG_ATTEMPTS, CLOSURELOG_BACKOFF_MS.\n";
 
@@ -42,6 +48,8 @@ struct submit {
 	char url[2048];
 	struct note_verifier log_key;
 	bool have_key;
+	bool json;
+	json_t *results; /* with --json: one object per envelope submitted */
 	struct cli_http_opts http;
 	struct wire_arena a;
 };
@@ -49,7 +57,7 @@ struct submit {
 /* Check the answer and build the bundle.  Returns CLI_OK or CLI_FAIL. */
 static int
 check_answer(struct submit *s, const char *name, const uint8_t *env, size_t env_len,
-    const struct cl_submit_response *r, const uint8_t **bundle, size_t *bundle_len)
+    const struct cl_submit_response *r, struct sth *cp, const uint8_t **bundle, size_t *bundle_len)
 {
 	uint8_t leaf[MT_HASH_LEN];
 	struct tproof *tp = wire_arena_alloc(&s->a, sizeof *tp);
@@ -74,8 +82,8 @@ check_answer(struct submit *s, const char *name, const uint8_t *env, size_t env_
 		return cli_fail(CLI_FAIL,
 		    "%s: the inclusion proof is not for index %llu in the checkpoint", name,
 		    (unsigned long long)r->index);
-	if ((rc = mt_inclusion_verify(
-	         leaf, r->index, c.size, r->inclusion.hashes[0], r->inclusion.n, c.root)) != 0)
+	if ((rc = mt_inclusion_verify(leaf, r->index, c.size, MT_PATH(r->inclusion.hashes),
+	         r->inclusion.n, c.root)) != 0)
 		return cli_fail(CLI_FAIL,
 		    "%s: inclusion proof does not lead to the checkpoint root (%s)", name,
 		    cl_strerror(rc));
@@ -96,10 +104,31 @@ check_answer(struct submit *s, const char *name, const uint8_t *env, size_t env_
 	if ((rc = wire_bundle_encode(&s->a, &b, bundle, bundle_len)) != 0)
 		return cli_fail(
 		    CLI_FAIL, "%s: cannot encode the bundle: %s", name, cl_strerror(rc));
-	printf("%s: %s at index %llu; checkpoint %s size %llu%s\n", name,
-	    r->duplicate ? "already logged" : "logged", (unsigned long long)r->index, c.origin,
-	    (unsigned long long)c.size,
-	    s->have_key ? " (signature verified)" : " (signature not checked)");
+	*cp = c;
+	return CLI_OK;
+}
+
+/* Say what became of one envelope: a line, or an object of the --json
+ * array. */
+static int
+report(struct submit *s, const char *name, const struct cl_submit_response *r, const struct sth *c,
+    const char *bundle)
+{
+	json_t *j;
+
+	if (!s->json) {
+		printf("%s: %s at index %llu; checkpoint %s size %llu%s\n", name,
+		    r->duplicate ? "already logged" : "logged", (unsigned long long)r->index,
+		    c->origin, (unsigned long long)c->size,
+		    s->have_key ? " (signature verified)" : " (signature not checked)");
+		return CLI_OK;
+	}
+	j = json_pack("{s:s, s:I, s:b, s:o, s:b, s:s}", "envelope", name, "index",
+	    (json_int_t)r->index, "duplicate", r->duplicate, "checkpoint",
+	    cli_show_checkpoint_json(c), "checkpoint_signature_checked", s->have_key, "bundle",
+	    bundle);
+	if (j == NULL || json_array_append_new(s->results, j) != 0)
+		return cli_fail(CLI_FAIL, "%s: out of memory", name);
 	return CLI_OK;
 }
 
@@ -110,13 +139,14 @@ submit_one(struct submit *s, const char *path, const char *out_path)
 	struct cl_submit_response r;
 	struct cli_http_resp resp = {0};
 	const uint8_t *bundle;
+	struct sth c;
 	size_t len, bundle_len;
 	uint8_t *buf = NULL;
 	char why[CL_WHY_MAX], url[2100];
 	int rc;
 
 	wire_arena_reset(&s->a);
-	if (cli_read_file(path, CL_ENTRY_MAX, &buf, &len, why) != 0)
+	if (cl_file_read(path, CL_ENTRY_MAX, CL_FILE_STREAM, &buf, &len, why) != 0)
 		return cli_fail(CLI_USAGE, "%s", why);
 	/* Refuse locally what the log would refuse. */
 	if (wire_envelope_decode(&s->a, buf, len, &env, why) != 0) {
@@ -136,10 +166,12 @@ submit_one(struct submit *s, const char *path, const char *out_path)
 		rc = cli_fail(CLI_FAIL, "%s: malformed answer from the log: %s", path, why);
 		goto out;
 	}
-	if ((rc = check_answer(s, path, buf, len, &r, &bundle, &bundle_len)) != 0)
+	if ((rc = check_answer(s, path, buf, len, &r, &c, &bundle, &bundle_len)) != 0)
 		goto out;
-	if (cli_write_file(out_path, bundle, bundle_len, 0644, why) != 0)
+	if (cl_file_write(out_path, bundle, bundle_len, 0644, CL_FILE_STREAM, why) != 0)
 		rc = cli_fail(CLI_FAIL, "%s", why);
+	else
+		rc = report(s, path, &r, &c, out_path);
 out:
 	cli_http_resp_free(&resp);
 	free(buf);
@@ -158,52 +190,30 @@ base_name(const char *path)
 int
 cli_cmd_submit(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"log", required_argument, NULL, 'l'},
-	    {"log-key", required_argument, NULL, 'k'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct submit s;
 	const char *log = NULL, *out = NULL;
+	const struct cli_opt opts[] = {
+	    CLI_STR("log", &log),
+	    CLI_VKEY("log-key", &s.log_key, &s.have_key),
+	    CLI_STR_SHORT("output", 'o', &out),
+	    CLI_FLAG("json", &s.json),
+	};
 	void *abuf;
-	int c, rc, worst = CLI_OK;
+	int first, rc, worst = CLI_OK;
 	bool out_dir;
 
 	memset(&s, 0, sizeof s);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			log = optarg;
-			break;
-		case 'k':
-			if ((rc = cli_verifier_arg("--log-key", optarg, &s.log_key)) != 0)
-				return rc;
-			s.have_key = true;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return CLI_OK;
-		default:
-			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-		}
-	}
-	if (log == NULL || optind == argc)
+	if ((rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), usage, &first)) != CLI_GO)
+		return rc;
+	if (log == NULL || first == argc)
 		return cli_fail(CLI_USAGE, "give --log URL and at least one ENVELOPE (see --help)");
 	if ((rc = cli_log_url(log, s.url, sizeof s.url)) != 0)
 		return rc;
-	out_dir = out != NULL && argc - optind > 1;
+	out_dir = out != NULL && argc - first > 1;
 	/* In one directory, bundles are named after the envelopes' base
 	 * names: two alike would write the same bundle. */
-	for (int i = optind; out_dir && i < argc; i++) {
-		for (int k = optind; k < i; k++) {
+	for (int i = first; out_dir && i < argc; i++) {
+		for (int k = first; k < i; k++) {
 			if (strcmp(base_name(argv[i]), base_name(argv[k])) == 0)
 				return cli_fail(CLI_USAGE,
 				    "%s and %s would both be saved as %s.bundle in %s", argv[k],
@@ -218,10 +228,14 @@ cli_cmd_submit(int argc, char **argv)
 			    CLI_USAGE, "-o %s: not a directory (several envelopes given)", out);
 	}
 	cli_http_defaults(&s.http);
-	if ((abuf = malloc(WIRE_ARENA_MIN)) == NULL)
+	s.http.retry_lines = true; /* a submission may wait for seconds: say why */
+	if ((abuf = malloc(WIRE_ARENA_MIN)) == NULL ||
+	    (s.json && (s.results = json_array()) == NULL)) {
+		free(abuf);
 		return cli_fail(CLI_FAIL, "out of memory");
+	}
 	wire_arena_init(&s.a, abuf, WIRE_ARENA_MIN);
-	for (int i = optind; i < argc; i++) {
+	for (int i = first; i < argc; i++) {
 		char path[4096];
 		int n;
 
@@ -240,5 +254,8 @@ cli_cmd_submit(int argc, char **argv)
 			worst = rc;
 	}
 	free(abuf);
+	/* With --json, what was logged is printed even when others failed. */
+	if (s.json && cli_show_json_print(s.results) != CLI_OK && worst == CLI_OK)
+		worst = CLI_FAIL;
 	return worst;
 }

@@ -19,12 +19,14 @@
 
 #include "cl.h"
 #include "cli.h"
+#include "closurelog/verify.h"
 
 #define COSIG_PAYLOAD 76 /* key ID (4) || timestamp (8) || Ed25519 signature (64) */
 
 int
-cli_witness_arg(struct cli_witnesses *w, const char *arg)
+cli_witness_arg(void *ctx, const char *arg)
 {
+	struct cli_witnesses *w = ctx;
 	struct note_verifier v;
 	int rc;
 
@@ -46,8 +48,9 @@ cli_witness_arg(struct cli_witnesses *w, const char *arg)
 }
 
 int
-cli_witness_quorum_arg(struct cli_witnesses *w, const char *arg)
+cli_witness_quorum_arg(void *ctx, const char *arg)
 {
+	struct cli_witnesses *w = ctx;
 	uint64_t k;
 	int rc;
 
@@ -152,4 +155,21 @@ out:
 	free(one);
 	free(on);
 	return rc;
+}
+
+int
+cli_witness_verifier(const struct cli_witnesses *w, struct closurelog_verifier *v)
+{
+	char err[CLOSURELOG_ERR_MAX], wk[NOTE_VKEY_MAX];
+	int rc;
+
+	for (size_t i = 0; i < w->n; i++) {
+		note_verifier_format(&w->keys[i], wk, sizeof wk);
+		if ((rc = closurelog_verifier_add_witness(v, wk, err, sizeof err)) != 0)
+			return cli_fail(rc == CLOSURELOG_EUSAGE ? CLI_USAGE : CLI_FAIL, "%s", err);
+	}
+	if (w->quorum > 0 &&
+	    closurelog_verifier_set_witness_quorum(v, w->quorum, err, sizeof err) != 0)
+		return cli_fail(CLI_USAGE, "%s", err);
+	return 0;
 }

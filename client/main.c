@@ -30,6 +30,9 @@ static const struct {
     {"get", cli_cmd_get, "fetch an entry by index", true},
     {"prove", cli_cmd_prove, "fetch a proof bundle or a consistency proof", true},
     {"search", cli_cmd_search, "find entries by root, narHash or submitter", true},
+    {"nar-hash", cli_cmd_nar_hash, "compute the narHash of paths on disk", false},
+    {"check", cli_cmd_check, "decide a renewal against a policy bundle, offline", false},
+    {"policy", cli_cmd_policy, "build a policy bundle from the log (policy build)", true},
 };
 
 static void

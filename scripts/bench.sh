@@ -2,6 +2,7 @@
 # make bench / make bench-quick: every benchmark in one run, against this
 # machine's own limits measured in the same run.
 #   build/bench/merkle.json     Merkle library micro-benchmark
+#   build/bench/broker.json     nar-hash against SHA-256, policy decisions/s
 #   build/bench/results.json    closurelogd: limits, appends, reads, offline verify
 #   build/bench/latency.dat     latency against offered load
 #   build/bench/latency.png     its plot (when gnuplot is installed)
@@ -13,6 +14,7 @@ shift || true
 out="$build/bench"
 mkdir -p "$out"
 "$build/bin/merkle_bench" "$@" --json "$out/merkle.json"
+"$build/bin/broker_bench" "$@" --json "$out/broker.json"
 "$build/bin/closurelog-bench" "$@" --out "$out"
 if command -v gnuplot >/dev/null 2>&1; then
 	gnuplot <<GP

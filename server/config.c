@@ -111,7 +111,9 @@ static const struct opt opts[] = {
     {"http-threads", 0, K_UINT, OFF(http_threads), 0, 64, "N", "number of online CPUs",
         "threads serving HTTP, connections dealt to them in turn; 0: one per CPU (0..64)"},
     {"map-size", 0, K_SIZE, OFF(map_size), 1024 * 1024, SIZE_MAX, "BYTES", NULL,
-        "largest size the store may grow to, with suffix K, M, G or T (at least 1M)"},
+        "size of the store's map at start, with suffix K, M, G or T (at least 1M)"},
+    {"map-max", 0, K_SIZE, OFF(map_max), 1024 * 1024, SIZE_MAX, "BYTES", NULL,
+        "when the map is full it doubles online up to BYTES (never below --map-size)"},
     {"witness", 0, K_WITNESS, 0, 0, 0, "VKEY=URL", "none",
         "gather cosignatures from this witness (its type-0x04 key or key file, and its "
         "http:// submission prefix) before publishing; repeatable"},
@@ -147,6 +149,7 @@ cfg_defaults(struct cfg *c)
 	c->http_threads = 0;
 	c->map_size = (size_t)64 << 30;
 	c->witness_timeout_ms = 3000;
+	c->map_max = (size_t)1 << 40;
 }
 
 /* ---- Value parsers: each writes a reason (without the setting's name) ---- */
@@ -805,6 +808,8 @@ cfg_finish(struct cfg *c, char *why)
 		return 2;
 	if (c->rate_burst < 0)
 		c->rate_burst = 2 * c->rate;
+	if (c->map_max < c->map_size)
+		c->map_max = c->map_size;
 	/* A token bucket smaller than one request would refuse every request. */
 	if (c->rate > 0 && c->rate_burst < 1)
 		return cl_why(why, 2,

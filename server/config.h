@@ -54,6 +54,7 @@ struct cfg {
 	unsigned verify_threads; /* --verify-threads, default: number of CPUs */
 	unsigned http_threads;   /* --http-threads, default: number of CPUs */
 	size_t map_size;         /* --map-size bytes (suffixes K M G T), default 64G */
+	size_t map_max;          /* --map-max bytes: growth ceiling, default 1T, >= map_size */
 
 	/* --witness VKEY=URL, repeatable (in a config file too: each line adds
 	 * one): the witness's cosignature verifier key (type 0x04; a key

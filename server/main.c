@@ -220,6 +220,11 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
+	/* A new data directory is made durable in its parent first. */
+	if ((rc = st_dir_create(c.data_dir, why)) != 0) {
+		what = "store";
+		goto out;
+	}
 	/* One server per data directory, before anything in it is opened. */
 	if ((rc = dirlock_take(c.data_dir, &lock_fd, &holder, why)) != 0) {
 		fprintf(stderr, "closurelogd: %s\n", why);
@@ -271,13 +276,31 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
-	/* The public key is public: put it back if it went missing. */
+	/* The public key is public: put it back if it went missing.  One that
+	 * is there must be this log's key: clients and brokers take it from
+	 * there. */
+	what = "log.pub";
 	if (access(pub_path, F_OK) != 0) {
 		struct note_verifier pv;
 
 		signer_verifier(sg, &pv);
 		if ((rc = key_verifier_save(pub_path, &pv, why)) != 0)
 			goto out;
+	} else {
+		struct note_verifier pv;
+		char pkey[NOTE_VKEY_MAX];
+
+		if ((rc = key_verifier_load(pub_path, &pv, why)) != 0)
+			goto out;
+		note_verifier_format(&pv, pkey, sizeof pkey);
+		if (strcmp(pkey, vkey) != 0) {
+			fprintf(stderr,
+			    "closurelogd: log.pub: %s holds %s, which is not this log's key %s "
+			    "(remove the file and it is written again)\n",
+			    pub_path, pkey, vkey);
+			what = NULL;
+			goto out;
+		}
 	}
 	what = "submitters";
 	if ((rc = allow_open(c.submitters, &al, why)) != 0)
@@ -302,6 +325,7 @@ main(int argc, char **argv)
 	lc.queue_max = c.queue_max;
 	lc.batch_max = c.batch_max;
 	lc.batch_window_us = c.batch_window_us;
+	lc.map_max = c.map_max;
 	what = "witnesses";
 	if ((rc = gatherer_new(&c, st, &ga, why)) != 0)
 		goto out;

@@ -176,6 +176,8 @@ metrics_new(void)
 		atomic_init(&m->reject[i], 0);
 	for (size_t i = 0; i < M_N_GAUGES; i++)
 		atomic_init(&m->gauge[i], 0);
+	m->extra = NULL;
+	m->extra_arg = NULL;
 	for (size_t i = 0; i < METRICS_THREADS_MAX; i++)
 		atomic_init(&m->thread_conns[i], 0);
 	atomic_init(&m->n_threads, 0);

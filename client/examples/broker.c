@@ -2,6 +2,7 @@
  * broker.c: an example credential broker built on libclosurelog-verify.
  *
  *   broker LOG_KEY_FILE SUBMITTERS_FILE BUNDLE ROOT
+ *   broker renew POLICY ROOT NAR_HASH MINUTES [PREV_ROOT]
  *
  * A deployment asks for a credential for the closure ROOT and shows the
  * proof bundle CI produced for it.  The broker issues the credential only
@@ -14,6 +15,16 @@
  * LOG_KEY_FILE holds one C2SP verifier key.  SUBMITTERS_FILE holds one
  * verifier key per line; blank lines and lines starting with '#' are
  * skipped (the format of closurelogd's submitters file).
+ *
+ * renew gates a credential renewal on a policy (the data.json that
+ * `closurelog policy build` writes): the workload presents its closure
+ * root, its narHash, the lifetime it asks for and, after a hotfix, the
+ * root it ran before.  The broker loads the policy once (a real one at
+ * start-up, and again when CI publishes a new one), then decides each
+ * renewal with no allocation; any number of threads may decide at once.
+ * It prints "issue env_hash=<narHash> policy_id=<revision>" (the tags for
+ * the credential; exit 0) or one "deny: <reason>" line per failed rule
+ * (exit 1).
  *
  * It uses only the public header and the C library, like a broker built
  * out of tree with `cc broker.c $(pkg-config --cflags --libs closurelog-verify)`.
@@ -76,6 +87,54 @@ chomp(char *s)
 		s[--n] = '\0';
 }
 
+/* broker renew POLICY ROOT NAR_HASH MINUTES [PREV_ROOT] */
+static int
+renew(int argc, char **argv)
+{
+	struct closurelog_policy *policy = NULL;
+	struct closurelog_decision d;
+	struct closurelog_request req;
+	char err[CLOSURELOG_ERR_MAX], *end;
+	unsigned char *doc;
+	unsigned long long minutes;
+	uint64_t m;
+	size_t len;
+	int rc;
+
+	if (argc != 6 && argc != 7) {
+		fprintf(
+		    stderr, "usage: %s renew POLICY ROOT NAR_HASH MINUTES [PREV_ROOT]\n", argv[0]);
+		return 2;
+	}
+	minutes = strtoull(argv[5], &end, 10);
+	if (argv[5][0] < '0' || argv[5][0] > '9' || *end != '\0')
+		return deny("MINUTES \"%s\" is not a number", argv[5]);
+	m = minutes;
+
+	/* Once, at start-up. */
+	if ((doc = slurp(argv[2], &len)) == NULL)
+		return deny("cannot read the policy %s", argv[2]);
+	rc = closurelog_policy_load(doc, len, NULL, &policy, err, sizeof err);
+	free(doc);
+	if (rc != 0)
+		return deny("policy %s: %s", argv[2], err);
+
+	/* At each renewal. */
+	req.root = argv[3];
+	req.nar_hash = argv[4];
+	req.prev_root = argc == 7 ? argv[6] : NULL;
+	req.requested_minutes = &m;
+	rc = closurelog_policy_decide(policy, &req, &d);
+	if (rc == 0 && d.allow) {
+		printf("issue env_hash=%s policy_id=%s\n", d.env_hash, d.policy_id);
+	} else {
+		for (size_t i = 0; i < d.n_reasons; i++)
+			deny("%s", d.reasons[i]);
+	}
+	closurelog_policy_free(policy);
+	return rc == 0 && d.allow ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -89,8 +148,13 @@ main(int argc, char **argv)
 	FILE *f;
 	int rc = 1;
 
+	if (argc >= 2 && strcmp(argv[1], "renew") == 0)
+		return renew(argc, argv);
 	if (argc != 5) {
-		fprintf(stderr, "usage: %s LOG_KEY_FILE SUBMITTERS_FILE BUNDLE ROOT\n", argv[0]);
+		fprintf(stderr,
+		    "usage: %s LOG_KEY_FILE SUBMITTERS_FILE BUNDLE ROOT\n"
+		    "       %s renew POLICY ROOT NAR_HASH MINUTES [PREV_ROOT]\n",
+		    argv[0], argv[0]);
 		return 2;
 	}
 

@@ -81,12 +81,15 @@ enum closurelog_status {
 				  * narHash, a malformed key */
 	CLOSURELOG_EWITNESS,     /* the log signed the checkpoint, but fewer witnesses than the
 				  * quorum cosigned it (or a witness's cosignature is invalid) */
+	CLOSURELOG_ESYSTEM,      /* the system failed: out of memory, or libsodium cannot be
+				  * initialised */
+	CLOSURELOG_ENOFORK,      /* fork evidence that is well formed but proves no fork */
 };
 
 /* The status as a stable, static, upper-case string: "OK", "EMALFORMED",
  * "ECHECKPOINT", "EINCLUSION", "ESUBMITTER", "ESIGNATURE", "EATTESTATION",
- * "EROOT", "ENARHASH", "EUSAGE", "EWITNESS"; "UNKNOWN" for any other value.  Never
- * NULL.  Thread-safe. */
+ * "EROOT", "ENARHASH", "EUSAGE", "EWITNESS", "ESYSTEM", "ENOFORK"; "UNKNOWN"
+ * for any other value.  Never NULL.  Thread-safe. */
 const char *closurelog_status_name(enum closurelog_status status);
 
 /* What a verification found.  Strings are NUL-terminated.  When status is
@@ -124,14 +127,15 @@ struct closurelog_verifier;
  *                   CLOSURELOG_ERR_MAX is enough.
  * Allocates, once, a 512 KiB work arena and about 300 bytes per key.
  * Key strings are taken exactly: no surrounding whitespace or newline.
- * Returns 0; CLOSURELOG_EUSAGE if an argument is NULL, n is out of range,
- * a key does not parse or is not an Ed25519 note key, or origin is empty,
- * longer than 255 bytes or contains control characters; ENOMEM if memory
- * runs out; EIO if libsodium cannot be initialised.  Thread-safe (it
- * calls sodium_init(), which is thread-safe since libsodium 1.0.11). */
-int closurelog_verifier_new(const char *log_key, const char *origin,
+ * Returns CLOSURELOG_OK (0); CLOSURELOG_EUSAGE if an argument is NULL, n
+ * is out of range, a key does not parse or is not an Ed25519 note key, or
+ * origin is empty, longer than 255 bytes or contains control characters;
+ * CLOSURELOG_ESYSTEM if memory runs out or libsodium cannot be
+ * initialised.  Thread-safe (it calls sodium_init(), which is thread-safe
+ * since libsodium 1.0.11). */
+enum closurelog_status closurelog_verifier_new(const char *log_key, const char *origin,
     const char *const *submitter_keys, size_t n, struct closurelog_verifier **out, char *err,
-    size_t err_len);
+    size_t err_len) __attribute__((warn_unused_result));
 
 /* Free a verifier and everything it owns.  NULL is allowed.  The verifier
  * must not be in use by another thread. */
@@ -160,7 +164,7 @@ void closurelog_verifier_free(struct closurelog_verifier *v);
  * concurrently).  Nothing in res points into the input or the verifier. */
 enum closurelog_status closurelog_verify_bundle(struct closurelog_verifier *v,
     const uint8_t *bundle, size_t len, const char *want_root, const char *want_nar_hash,
-    struct closurelog_result *res);
+    struct closurelog_result *res) __attribute__((warn_unused_result));
 
 /* Verify a c2sp.org/tlog-proof@v1 text and the envelope it proves, given
  * separately (for example as two files) rather than in one bundle.
@@ -171,7 +175,45 @@ enum closurelog_status closurelog_verify_bundle(struct closurelog_verifier *v,
  * memory are as for closurelog_verify_bundle(). */
 enum closurelog_status closurelog_verify_tlog_proof(struct closurelog_verifier *v,
     const uint8_t *envelope, size_t env_len, const uint8_t *tlog_proof, size_t tp_len,
-    const char *want_root, const char *want_nar_hash, struct closurelog_result *res);
+    const char *want_root, const char *want_nar_hash, struct closurelog_result *res)
+    __attribute__((warn_unused_result));
+
+/* ---- Fork evidence ----
+ *
+ * `closurelog audit` writes fork evidence (a JSON file, docs/audit.md) when
+ * a log signed two checkpoints that cannot both be states of one
+ * append-only log.  Anyone holding the log key can check such a claim,
+ * offline, with closurelog_evidence_check(): a fork is proven when both
+ * checkpoints verify with the log key, have one origin, and either have
+ * one size and two roots, or the evidence's consistency proof leads from a
+ * root at the smaller size other than the signed one to the signed root at
+ * the larger size (finding such a proof otherwise takes a SHA-256
+ * collision). */
+
+/* Largest evidence file (bytes); larger input is CLOSURELOG_EMALFORMED. */
+#define CLOSURELOG_EVIDENCE_MAX (64 * 1024)
+
+/* What closurelog_evidence_check found. */
+struct closurelog_evidence_result {
+	enum closurelog_status status;
+	char message[1024];          /* OK: "fork proven: <origin> signed ..."; otherwise why not */
+	uint64_t old_size, new_size; /* the sizes the evidence states; 0 unless well formed */
+};
+
+/* Check fork evidence.
+ *   log_key        the log's verifier key string (in, borrowed): Ed25519.
+ *   evidence, len  the untrusted evidence file's bytes (in, borrowed).
+ *   res            (out) always fully written.
+ * Returns res->status: CLOSURELOG_OK when the evidence proves that the log
+ * forked; CLOSURELOG_ENOFORK when it is well formed but does not (marked
+ * unproven, about another key, altered checkpoints, sizes, roots or proof);
+ * CLOSURELOG_EMALFORMED when it cannot be parsed or is over
+ * CLOSURELOG_EVIDENCE_MAX; CLOSURELOG_EUSAGE for a NULL argument or a
+ * malformed key; CLOSURELOG_ESYSTEM when memory runs out.  Allocates
+ * (about 30 KiB, freed before it returns), does no I/O, keeps no state:
+ * thread-safe. */
+enum closurelog_status closurelog_evidence_check(const char *log_key, const uint8_t *evidence,
+    size_t len, struct closurelog_evidence_result *res) __attribute__((warn_unused_result));
 
 /* ---- Witnesses (C2SP tlog-cosignature, cosignature/v1) ----
  *
@@ -193,17 +235,168 @@ enum closurelog_status closurelog_verify_tlog_proof(struct closurelog_verifier *
  * Allocates a little.  err as for closurelog_verifier_new.  Returns 0;
  * CLOSURELOG_EUSAGE if v or the key is NULL, the key does not parse or is
  * not of type 0x04, it was added already, or CLOSURELOG_WITNESS_KEYS_MAX
- * are added; ENOMEM. */
-int closurelog_verifier_add_witness(
-    struct closurelog_verifier *v, const char *witness_key, char *err, size_t err_len);
+ * are added; CLOSURELOG_ESYSTEM when memory runs out. */
+enum closurelog_status closurelog_verifier_add_witness(struct closurelog_verifier *v,
+    const char *witness_key, char *err, size_t err_len) __attribute__((warn_unused_result));
 
 /* Require k (1 .. CLOSURELOG_WITNESS_KEYS_MAX) distinct witnesses'
  * cosignatures.  Until this is called the quorum is every added witness.
  * Returns 0 or CLOSURELOG_EUSAGE (v NULL, k out of range).  A quorum
  * larger than the number of witnesses added makes every verification fail
  * with CLOSURELOG_EUSAGE. */
-int closurelog_verifier_set_witness_quorum(
-    struct closurelog_verifier *v, size_t k, char *err, size_t err_len);
+enum closurelog_status closurelog_verifier_set_witness_quorum(struct closurelog_verifier *v,
+    size_t k, char *err, size_t err_len) __attribute__((warn_unused_result));
+
+/* ======================================================================
+ * Policy decisions: the broker's allow/deny at a renewal (broker section)
+ * ======================================================================
+ *
+ * A policy is the data document of an OPA policy bundle (docs/policy.md):
+ *
+ *   {"nix": {"approved_roots": [ROOT...],
+ *            "roots": {ROOT: {"narHash": "sha256-...", "successors": [ROOT...]}},
+ *            "conflicts": {ROOT: [...]}},            (optional)
+ *    "policies": {"max_minutes": N}}
+ *
+ * as `closurelog policy build` writes it (or anything else does).  The
+ * decision is exactly that of the Rego policy in docs/closurelog.rego:
+ *
+ *   allow  if  root is approved                       (rule 1)
+ *              or prev_root is recorded and lists root among its
+ *              successors                            (rule 2, a hotfix move)
+ *         and  the presented narHash is the one recorded for root
+ *         and  requested_minutes <= policies.max_minutes
+ *
+ * Note what rule 2 does not ask, in the Rego as here: that prev_root be
+ * approved, or that root be approved on its own.  A deny carries one
+ * readable reason per failed condition.
+ *
+ * JSON: loading parses the document with jansson, so the library depends
+ * on it (closurelog-verify.pc says so); deciding touches no JSON at all:
+ * closurelog_policy_load() turns the document into an immutable table
+ * (sorted roots, decoded narHashes, sorted successor lists) and
+ * closurelog_policy_decide() only searches it.  A broker loads once (at
+ * start-up, or when CI publishes a new bundle: load the new one, swap a
+ * pointer, free the old one when no decision uses it), then decides with no
+ * heap allocation, no I/O and no locks: any number of threads may decide
+ * against one policy concurrently.  A decision uses under 2 KiB of stack.
+ */
+
+/* Largest data document closurelog_policy_load() reads, in bytes. */
+#define CLOSURELOG_POLICY_MAX (64 * 1024 * 1024)
+/* Most roots (and most conflicts) in one policy. */
+#define CLOSURELOG_POLICY_ROOTS_MAX 1000000
+/* Most successors of one root. */
+#define CLOSURELOG_POLICY_SUCCESSORS_MAX 1024
+/* Largest policies.max_minutes (a year). */
+#define CLOSURELOG_POLICY_MINUTES_MAX 525600
+/* Most reasons in one decision, and the size of each (NUL included). */
+#define CLOSURELOG_REASONS_MAX 4
+#define CLOSURELOG_REASON_MAX  640
+/* Size of a policy ID (NUL included). */
+#define CLOSURELOG_POLICY_ID_MAX 256
+/* Size of an SRI sha256 narHash string (NUL included). */
+#define CLOSURELOG_NAR_HASH_MAX 64
+
+/* Opaque, immutable once loaded. */
+struct closurelog_policy;
+
+/* Load a policy from a data document.
+ *   json, len  the document's bytes (in, borrowed for the call); UTF-8 JSON
+ *              of at most CLOSURELOG_POLICY_MAX bytes.
+ *   revision   (in, may be NULL) the bundle's revision, from an OPA
+ *              bundle's .manifest: it becomes the policy ID.  When the
+ *              document names its own revision (closurelog.revision, as
+ *              policy build writes it) the two must be equal.  With NULL,
+ *              the ID is the document's closurelog.revision, or else
+ *              "sha256-<base64 of SHA-256 of the bytes>".  1 .. 255
+ *              printable ASCII bytes.
+ *   out        receives the policy, owned by the caller, who frees it with
+ *              closurelog_policy_free(); NULL on failure.
+ *   err        (out, may be NULL) err_len bytes for a one-line reason on
+ *              failure, naming the member that is wrong ("" on success).
+ * Strict: duplicate keys, invalid UTF-8, a narHash that is not canonical
+ * SRI sha256, a malformed or repeated store path, a successor equal to its
+ * root, an approved root with no entry in nix.roots, a conflicting root
+ * that also has an entry, a max_minutes that is not an integer in
+ * 0 .. CLOSURELOG_POLICY_MINUTES_MAX, or any cap above exceeded: all are
+ * refused.  Unknown members are allowed and ignored, as OPA ignores data a
+ * policy does not read.  Allocates about 200 bytes per root and successor.
+ * Returns 0; CLOSURELOG_EMALFORMED for a document that is refused;
+ * CLOSURELOG_EUSAGE for NULL arguments or a bad revision;
+ * CLOSURELOG_ESYSTEM when memory runs out or libsodium cannot be
+ * initialised.  Thread-safe. */
+enum closurelog_status closurelog_policy_load(const uint8_t *json, size_t len, const char *revision,
+    struct closurelog_policy **out, char *err, size_t err_len) __attribute__((warn_unused_result));
+
+/* Free a policy.  NULL is allowed.  No decision may be using it. */
+void closurelog_policy_free(struct closurelog_policy *p);
+
+/* The policy ID (see closurelog_policy_load), a static string owned by p;
+ * and policies.max_minutes. */
+const char *closurelog_policy_id(const struct closurelog_policy *p);
+uint64_t closurelog_policy_max_minutes(const struct closurelog_policy *p);
+
+/* What a workload presents at a renewal (the Rego input).  Strings are
+ * borrowed for the call. */
+struct closurelog_request {
+	const char *root;      /* its closure root, /nix/store/<hash>-<name> */
+	const char *nar_hash;  /* its narHash, in any form Nix writes (as for
+			       * closurelog_verify_bundle's want_nar_hash); compared as
+			       * bytes with the recorded one */
+	const char *prev_root; /* the root it ran before, for a successor move; or NULL */
+	const uint64_t *requested_minutes; /* the lifetime asked for; NULL if none was
+					    * asked, which the Rego rule denies */
+};
+
+/* A decision.  Nothing in it points anywhere else. */
+struct closurelog_decision {
+	int allow;        /* 1 allow, 0 deny */
+	size_t n_reasons; /* 0 when allowed; 1 .. CLOSURELOG_REASONS_MAX when denied */
+	char reasons[CLOSURELOG_REASONS_MAX][CLOSURELOG_REASON_MAX];
+	char env_hash[CLOSURELOG_NAR_HASH_MAX];   /* the presented narHash as canonical
+						   * SRI, the env_hash to tag a credential
+						   * with ("" if it did not parse) */
+	char policy_id[CLOSURELOG_POLICY_ID_MAX]; /* the policy's ID, the policy_id tag */
+};
+
+/* Decide a request against a policy.
+ *   p    a loaded policy (in; only read).
+ *   req  the request (in).
+ *   d    (out) the decision, always fully written.
+ * Reasons, one per failed condition, in this order:
+ *   "<root> is not an approved root"  (rule 1 failed)
+ *   "<root> is not a successor of <prev_root>", or "previous root
+ *     <prev_root> is not recorded in the policy"  (rule 2 failed; only when
+ *     prev_root is given)
+ *   "narHash mismatch for <root>: recorded <sri>, presented <sri>", or "no
+ *     narHash is recorded for <root>" (with ": the log holds conflicting
+ *     narHashes for it" when it is a conflict)
+ *   "requested <n> minutes, policy allows <max>", or "no requested
+ *     lifetime; policy allows <max> minutes"
+ * Returns 0 when decided (d->allow says how); CLOSURELOG_EUSAGE when p, req
+ * or d is NULL, or req is malformed (root or prev_root not a store path,
+ * nar_hash not a sha256 hash): then d->allow is 0 and d->reasons[0] says
+ * what is wrong.  A caller must treat every non-zero return as a denial.
+ * No heap allocation, no I/O, no global state; thread-safe. */
+enum closurelog_status closurelog_policy_decide(const struct closurelog_policy *p,
+    const struct closurelog_request *req, struct closurelog_decision *d)
+    __attribute__((warn_unused_result));
+
+/* The narHash of the tree at path (a store path or any directory, file or
+ * symlink; symlinks are not followed) as canonical SRI into out: the NAR
+ * serialisation of attestations.md §5, hashed with SHA-256, equal to what
+ * Nix records.  Streams the files through one 256 KiB buffer; allocates
+ * that buffer and, per directory on the current path, its entry names
+ * (freed on return).  Sockets, FIFOs and devices, deeper than 256 levels,
+ * more than 2^20 entries in a directory, a file that changes while being
+ * read: all refused.  Returns 0; CLOSURELOG_EUSAGE for NULL arguments;
+ * CLOSURELOG_EMALFORMED for a tree a NAR cannot hold or that changed;
+ * CLOSURELOG_ESYSTEM when memory runs out or a file system call fails
+ * (err names the call and the path); with a one-line reason in err
+ * (err_len bytes, may be NULL).  Thread-safe. */
+enum closurelog_status closurelog_nar_hash(const char *path, char out[CLOSURELOG_NAR_HASH_MAX],
+    char *err, size_t err_len) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }
