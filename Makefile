@@ -1,6 +1,7 @@
 # closurelog: thin wrapper over CMake.  The two commands a new user needs:
 #   make run    install missing packages, build, start closurelogd on its defaults
 #   make test   install missing packages, build, run every test
+#   make install [PREFIX=/usr/local] [DESTDIR=]   build and install (see README, Deploy)
 # Other targets: build, asan, tsan, fuzz, fuzz-long, powerloss, bench, bench-quick, format, clean.
 
 BUILD      ?= build
@@ -12,8 +13,10 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 20
 FUZZ_RUNS  ?= 10000000
 POWERLOSS_CYCLES ?= 1000
+PREFIX     ?= /usr/local
+DESTDIR    ?=
 
-.PHONY: all build run test asan tsan fuzz fuzz-long powerloss bench bench-quick format clean deps deps-test
+.PHONY: all build install run test asan tsan fuzz fuzz-long powerloss bench bench-quick format clean deps deps-test
 
 all: build
 
@@ -28,6 +31,13 @@ $(BUILD)/CMakeCache.txt:
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
+
+# The prefix is a configure-time setting (the pkg-config file and the
+# service units name installed paths), so install reconfigures with it.
+install: deps
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
 
 run: build
 	@scripts/run.sh $(BUILD)

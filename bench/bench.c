@@ -642,7 +642,7 @@ bulkload_main(const char *data, uint64_t total)
 	struct signer *sg;
 	struct allow *al;
 	struct log *lg;
-	struct log_cfg lc = {1, 1, 16384, 0, (size_t)1 << 40, NULL};
+	struct log_cfg lc = {1, 1, 16384, 0, (size_t)1 << 40, NULL, NULL};
 	struct log_ckpt *ck;
 	uint64_t have;
 	size_t chunk = 65536;
@@ -656,7 +656,7 @@ bulkload_main(const char *data, uint64_t total)
 		die("store: %s", why);
 	if (st_meta_get(st, &meta) != 0)
 		die("store %s is not initialised (start closurelogd on it once)", data);
-	if (signer_open(key, pub, meta.origin, 0, &sg, why) != 0 ||
+	if (signer_open(key, pub, meta.origin, 0, "", &sg, why) != 0 ||
 	    allow_open(subs, &al, why) != 0 || log_open(st, sg, al, NULL, &lc, &lg, why) != 0)
 		die("%s", why);
 	/* Set-up, not measurement: one sync at the end instead of one per

@@ -88,6 +88,8 @@ static const struct opt opts[] = {
         "user to switch to after binding the socket and opening the store"},
     {"port-file", 0, K_PATH, OFF(port_file), 0, 0, "FILE", "none",
         "write the bound port number to FILE once listening"},
+    {"tiles-dir", 0, K_PATH, OFF(tiles_dir), 0, 0, "DIR", "none",
+        "write each full tile and entry bundle once to DIR, for a web server (docs/deploy.md)"},
     {"max-conns", 0, K_UINT, OFF(max_conns), 1, 1000000, "N", NULL,
         "most HTTP connections open at once (1..1000000)"},
     {"rate", 0, K_RATE, OFF(rate), 0, 0, "R", NULL,

@@ -37,6 +37,7 @@ struct cfg {
 	char submitters[CFG_PATH_MAX]; /* --submitters, default "<data>/submitters" (same) */
 	char user[64];                 /* --user, default "" (do not drop privileges) */
 	char port_file[CFG_PATH_MAX];  /* --port-file: write the bound port here (tests) */
+	char tiles_dir[CFG_PATH_MAX];  /* --tiles-dir: write full tiles here, default "" (no) */
 
 	unsigned max_conns;    /* --max-conns, default 1024 */
 	double rate;           /* --rate requests/s per client IP, 0 = off, default 2000 */

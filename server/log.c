@@ -43,6 +43,7 @@
 #include "dsse.h"
 #include "edge.h"
 #include "sth.h"
+#include "tiles.h"
 #include "wire.h"
 
 /* The log's state of a job, in its log_private bytes. */
@@ -93,6 +94,8 @@ struct log {
 	pthread_mutex_t ckpt_mu;
 	struct log_ckpt *ckpt;
 	uint64_t ckpt_stored_size; /* size of the checkpoint recorded in the store */
+	struct tiles *tiledir;     /* --tiles-dir, or NULL */
+	bool tiles_failing;        /* the last tiles_write failed (reported) */
 
 	/* Committer-only state. */
 	struct log_job **batch_jobs; /* cfg.batch_max slots */
@@ -139,13 +142,21 @@ ckpt_make(struct log *l, uint64_t size, const uint8_t root[MT_HASH_LEN], struct 
 	uint8_t note[STH_NOTE_MAX];
 	size_t len;
 	struct log_ckpt *c;
+	struct st_reader *r = NULL;
 	int rc;
 
 	*out = NULL;
 	/* Never sign what might not last. */
 	if (!st_sync_on(l->st))
 		return CL_EINVAL;
-	if ((rc = signer_checkpoint(l->sg, size, root, note, sizeof note, &len)) != 0)
+	/* The signer signs only a tree extending the last one it signed: it
+	 * gets the consistency proof from the committed tiles. */
+	if ((rc = st_reader_new(l->st, &r)) == 0 && (rc = st_reader_begin(r)) == 0) {
+		rc = signer_checkpoint(l->sg, size, root, st_node_read, r, note, sizeof note, &len);
+		st_reader_end(r);
+	}
+	st_reader_free(r);
+	if (rc != 0)
 		return rc;
 	if ((c = ckpt_alloc(note, len, size, root)) == NULL)
 		return ENOMEM;
@@ -166,6 +177,18 @@ ckpt_publish(struct log *l, struct log_ckpt *c)
 	pthread_mutex_unlock(&l->ckpt_mu);
 	log_ckpt_unref(old);
 	metrics_gauge_set(l->m, G_TREE_SIZE, (int64_t)c->size);
+	/* --tiles-dir: the full tiles this checkpoint covers, now that it is
+	 * published.  A failure is reported once and retried next time. */
+	if (l->tiledir != NULL) {
+		char why[CL_WHY_MAX];
+		bool ok = tiles_write(l->tiledir, l->st, c->size, why) == 0;
+
+		if (!ok && !l->tiles_failing)
+			fprintf(stderr, "closurelogd: %s (tried again at each checkpoint)\n", why);
+		else if (ok && l->tiles_failing)
+			fprintf(stderr, "closurelogd: tiles are written again\n");
+		l->tiles_failing = !ok;
+	}
 }
 
 struct log_ckpt *
@@ -744,6 +767,9 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 	pthread_cond_init(&l->verify_cv, NULL);
 	pthread_cond_init(&l->commit_cv, NULL);
 
+	if (cfg->tiles_dir != NULL && cfg->tiles_dir[0] != '\0' &&
+	    (rc = tiles_open(cfg->tiles_dir, &l->tiledir, why)) != 0)
+		goto fail;
 	if ((rc = edge_new(&l->edge)) != 0) {
 		cl_why(why, rc, "out of memory");
 		goto fail;
@@ -927,6 +953,7 @@ log_free(struct log *l)
 		return;
 	log_ckpt_unref(l->ckpt);
 	log_ckpt_unref(l->offer);
+	tiles_close(l->tiledir);
 	for (unsigned i = 0; l->verifiers != NULL && i < l->cfg.verify_threads; i++)
 		free(l->verifiers[i].arena);
 	free(l->verifiers);

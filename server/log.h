@@ -74,6 +74,7 @@ struct log_cfg {
 	unsigned batch_max;       /* entries per write transaction */
 	unsigned batch_window_us; /* wait this long for a fuller batch (0: never wait) */
 	size_t map_max;           /* grow a full map online up to this many bytes */
+	const char *tiles_dir;    /* write full tiles here (tiles.h); NULL or "": no */
 	/* Witnesses: NULL publishes every checkpoint as soon as it is signed.
 	 * Otherwise the log offers each signed checkpoint to this gatherer,
 	 * publishes only what it returns cosigned, and answers a submission

@@ -9,9 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netdb.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +28,7 @@
 #include "key.h"
 #include "log.h"
 #include "metrics.h"
+#include "priv.h"
 #include "signer.h"
 #include "store.h"
 
@@ -119,27 +118,6 @@ port_file_write(int fd, const char *path, unsigned port, char *why)
 		return 0;
 	if (write(fd, line, (size_t)n) != n || fsync(fd) != 0)
 		return cl_why(why, -1, "%s: %s", path, strerror(errno));
-	return 0;
-}
-
-/* Become `user` (if set): groups, gid, then uid, and check that root
- * cannot be regained.  Returns 0 or -1 with why. */
-static int
-drop_privileges(const char *user, char *why)
-{
-	struct passwd *pw;
-
-	if (user[0] == '\0')
-		return 0;
-	if (getuid() != 0)
-		return cl_why(why, -1, "only root can switch users");
-	if ((pw = getpwnam(user)) == NULL)
-		return cl_why(why, -1, "no such user \"%s\"", user);
-	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
-	    setuid(pw->pw_uid) != 0)
-		return cl_why(why, -1, "%s", strerror(errno));
-	if (setuid(0) == 0)
-		return cl_why(why, -1, "privileges were not dropped");
 	return 0;
 }
 
@@ -240,7 +218,7 @@ main(int argc, char **argv)
 		/* A new log: its origin and key are fixed from now on. */
 		origin = c.origin[0] != '\0' ? c.origin : DEFAULT_ORIGIN;
 		what = "log key";
-		if ((rc = signer_open(c.key_path, pub_path, origin, 1, &sg, why)) != 0)
+		if ((rc = signer_open(c.key_path, pub_path, origin, 1, c.user, &sg, why)) != 0)
 			goto out;
 		signer_verifier(sg, &v);
 		note_verifier_format(&v, vkey, sizeof vkey);
@@ -263,7 +241,7 @@ main(int argc, char **argv)
 		}
 		/* An existing log never gets a fresh key. */
 		what = "log key";
-		if ((rc = signer_open(c.key_path, pub_path, meta.origin, 0, &sg, why)) != 0)
+		if ((rc = signer_open(c.key_path, pub_path, meta.origin, 0, c.user, &sg, why)) != 0)
 			goto out;
 		signer_verifier(sg, &v);
 		note_verifier_format(&v, vkey, sizeof vkey);
@@ -313,7 +291,7 @@ main(int argc, char **argv)
 	if (port_file_open(c.port_file, &port_fd, why) != 0)
 		goto out;
 	what = "--user";
-	if (drop_privileges(c.user, why) != 0)
+	if (priv_drop(c.user, why) != 0)
 		goto out;
 
 	what = "metrics";
@@ -326,6 +304,7 @@ main(int argc, char **argv)
 	lc.batch_max = c.batch_max;
 	lc.batch_window_us = c.batch_window_us;
 	lc.map_max = c.map_max;
+	lc.tiles_dir = c.tiles_dir;
 	what = "witnesses";
 	if ((rc = gatherer_new(&c, st, &ga, why)) != 0)
 		goto out;

@@ -188,7 +188,7 @@ test_no_signing_while_sync_off(void **state)
 	struct allow *al;
 	struct log *lg;
 	struct log_ckpt *ck;
-	struct log_cfg lc = {1, 16, 16, 0, (size_t)1 << 30, NULL};
+	struct log_cfg lc = {1, 16, 16, 0, (size_t)1 << 30, NULL, NULL};
 	struct note_verifier v;
 	char vkey[NOTE_VKEY_MAX];
 	uint8_t *envs[5];
@@ -203,7 +203,7 @@ test_no_signing_while_sync_off(void **state)
 	for (size_t i = 0; i < 5; i++)
 		envs[i] = su_envelope(i, NULL, &lens[i]);
 	assert_int_equal(st_open(h_path(dir, "data"), (size_t)1 << 26, &st, why), 0);
-	assert_int_equal(signer_open(key, pub, "example.org/bulk", 1, &sg, why), 0);
+	assert_int_equal(signer_open(key, pub, "example.org/bulk", 1, "", &sg, why), 0);
 	signer_verifier(sg, &v);
 	note_verifier_format(&v, vkey, sizeof vkey);
 	assert_int_equal(st_init(st, "example.org/bulk", vkey), 0);
