@@ -100,8 +100,10 @@ get_healthz(struct api_thread *t, struct http_req *req)
 
 	if (!rt_no_query(&t->rt, req))
 		return;
+	/* Up, even before the witnesses cosign: 0 until they have. */
 	ck = log_checkpoint(t->rt.log);
-	n = snprintf(line, sizeof line, "ok %llu\n", (unsigned long long)ck->size);
+	n = snprintf(
+	    line, sizeof line, "ok %llu\n", ck != NULL ? (unsigned long long)ck->size : 0ULL);
 	log_ckpt_unref(ck);
 	rt_reply(req, 200, RT_CT_TEXT, RT_CACHE_NO_STORE, line, (size_t)n);
 }

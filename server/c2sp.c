@@ -23,7 +23,8 @@ c2sp_checkpoint(struct rt *t, struct http_req *req)
 
 	if (!rt_no_query(t, req))
 		return;
-	ck = log_checkpoint(t->log);
+	if ((ck = rt_checkpoint(t, req)) == NULL)
+		return;
 	rt_reply(req, 200, RT_CT_TEXT, RT_CACHE_NO_CACHE, ck->note, ck->len);
 	log_ckpt_unref(ck);
 }
@@ -67,7 +68,8 @@ c2sp_tile(struct rt *t, struct http_req *req)
 		rt_fail(t, req, 400, R_BAD_REQUEST, NULL, "malformed tile path %.80s", req->path);
 		return;
 	}
-	ck = log_checkpoint(t->log);
+	if ((ck = rt_checkpoint(t, req)) == NULL)
+		return;
 	width = mt_tile_width(tile.level, tile.index, ck->size);
 	log_ckpt_unref(ck);
 	if (tile.width > width) {

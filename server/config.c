@@ -44,20 +44,22 @@
 
 #include "cl.h"
 #include "file.h"
+#include "key.h"
 
 #define CFG_LINE_MAX  4096
 #define RATE_BURST_NA (-1.0)
 
 enum kind {
-	K_PATH,   /* char[CFG_PATH_MAX], non-empty */
-	K_LISTEN, /* listen_host and listen_port */
-	K_ORIGIN, /* char[256], 1..255 printable ASCII, no space, no '+' */
-	K_USER,   /* char[64], [A-Za-z0-9._-]{1,63} */
-	K_UINT,   /* unsigned, decimal in [min, max] */
-	K_SIZE,   /* size_t, decimal with an optional K/M/G/T suffix, in [min, max] */
-	K_RATE,   /* double, finite and non-negative */
-	K_BOOL,   /* no value: sets a bool */
-	K_CONFIG, /* --config FILE: read first, flags only */
+	K_PATH,    /* char[CFG_PATH_MAX], non-empty */
+	K_LISTEN,  /* listen_host and listen_port */
+	K_ORIGIN,  /* char[256], 1..255 printable ASCII, no space, no '+' */
+	K_USER,    /* char[64], [A-Za-z0-9._-]{1,63} */
+	K_UINT,    /* unsigned, decimal in [min, max] */
+	K_SIZE,    /* size_t, decimal with an optional K/M/G/T suffix, in [min, max] */
+	K_RATE,    /* double, finite and non-negative */
+	K_BOOL,    /* no value: sets a bool */
+	K_WITNESS, /* VKEY=URL: appends to the witness lists; may repeat */
+	K_CONFIG,  /* --config FILE: read first, flags only */
 };
 
 struct opt {
@@ -117,6 +119,13 @@ static const struct opt opts[] = {
         "size of the store's map at start, with suffix K, M, G or T (at least 1M)"},
     {"map-max", 0, K_SIZE, OFF(map_max), 1024 * 1024, SIZE_MAX, "BYTES", NULL,
         "when the map is full it doubles online up to BYTES (never below --map-size)"},
+    {"witness", 0, K_WITNESS, 0, 0, 0, "VKEY=URL", "none",
+        "gather cosignatures from this witness (its type-0x04 key or key file, and its "
+        "http:// submission prefix) before publishing; repeatable"},
+    {"witness-quorum", 0, K_UINT, OFF(witness_quorum), 0, CFG_WITNESSES_MAX, "K", "every --witness",
+        "publish a checkpoint once K witnesses cosigned it (0: all)"},
+    {"witness-timeout", 0, K_UINT, OFF(witness_timeout_ms), 1, 600000, "MS", NULL,
+        "a witness that takes longer to answer is down for that round (1..600000)"},
     {"config", 0, K_CONFIG, 0, 0, 0, "FILE", "none",
         "read settings from FILE first; flags override them"},
     {"help", 'h', K_BOOL, OFF(help), 0, 0, NULL, NULL, "print this help and exit"},
@@ -144,6 +153,7 @@ cfg_defaults(struct cfg *c)
 	c->verify_threads = 0;
 	c->http_threads = 0;
 	c->map_size = (size_t)64 << 30;
+	c->witness_timeout_ms = 3000;
 	c->map_max = (size_t)1 << 40;
 }
 
@@ -392,6 +402,30 @@ val_listen(const char *s, struct cfg *c, char *why)
 	return 0;
 }
 
+/* "VKEY=URL": split at the first "=http" (a key string has no '=', and a
+ * path is unlikely to hold "=http"); the key is read by cfg_finish. */
+static int
+val_witness(const char *s, struct cfg *c, char *why)
+{
+	const char *eq = strstr(s, "=http");
+	size_t kn;
+
+	if (c->n_witnesses >= CFG_WITNESSES_MAX)
+		return cl_why(why, 2, "at most %d witnesses", CFG_WITNESSES_MAX);
+	if (eq == NULL || eq == s)
+		return cl_why(why, 2, "\"%.100s\" is not VKEY=http://HOST:PORT/PREFIX", s);
+	kn = (size_t)(eq - s);
+	if (kn >= CFG_PATH_MAX || strlen(eq + 1) >= CFG_URL_MAX)
+		return cl_why(why, 2, "key or URL too long");
+	if (strncmp(eq + 1, "http://", 7) != 0)
+		return cl_why(why, 2, "\"%.100s\": only http:// witnesses are supported", eq + 1);
+	memcpy(c->witness_vkey[c->n_witnesses], s, kn);
+	c->witness_vkey[c->n_witnesses][kn] = '\0';
+	snprintf(c->witness_url[c->n_witnesses], CFG_URL_MAX, "%s", eq + 1);
+	c->n_witnesses++;
+	return 0;
+}
+
 /* Parse value s of setting o into c.  Not for K_BOOL or K_CONFIG. */
 static int
 opt_apply(const struct opt *o, const char *s, struct cfg *c, char *why)
@@ -417,6 +451,8 @@ opt_apply(const struct opt *o, const char *s, struct cfg *c, char *why)
 		return val_size(s, o->min, o->max, (size_t *)(void *)(base + o->off), why);
 	case K_RATE:
 		return val_rate(s, (double *)(void *)(base + o->off), why);
+	case K_WITNESS:
+		return val_witness(s, c, why);
 	case K_BOOL:
 	case K_CONFIG:
 		break;
@@ -560,7 +596,7 @@ file_setting(void *arg, const char *section, const char *name, const char *value
 	}
 	if (o->kind == K_CONFIG)
 		return file_fail(fs, "config files cannot include others");
-	if (fs->seen[o - opts] != 0)
+	if (fs->seen[o - opts] != 0 && o->kind != K_WITNESS)
 		return file_fail(
 		    fs, "%s is set twice (first on line %u)", o->name, fs->seen[o - opts]);
 	fs->seen[o - opts] = fs->lineno;
@@ -778,6 +814,31 @@ cfg_finish(struct cfg *c, char *why)
 		c->verify_threads = (unsigned)(cpus > 256 ? 256 : cpus);
 	if (c->http_threads == 0)
 		c->http_threads = (unsigned)(cpus > 64 ? 64 : cpus);
+	if (c->n_witnesses == 0 && c->witness_quorum > 0)
+		return cl_why(
+		    why, 2, "--witness-quorum %u without any --witness", c->witness_quorum);
+	if (c->witness_quorum > c->n_witnesses)
+		return cl_why(why, 2, "--witness-quorum %u is more than the %zu witnesses given",
+		    c->witness_quorum, c->n_witnesses);
+	if (c->witness_quorum == 0)
+		c->witness_quorum = (unsigned)c->n_witnesses;
+	for (size_t i = 0; i < c->n_witnesses; i++) {
+		char reason[CL_WHY_MAX];
+		struct note_verifier *v = &c->witness_key[i];
+
+		if (key_verifier_arg(c->witness_vkey[i], v, reason) != 0)
+			return reason_clean(why, cl_why(why, 2, "--witness: %s", reason));
+		if (v->type != NOTE_TYPE_COSIG)
+			return cl_why(why, 2,
+			    "--witness: %s is not a cosignature/v1 (type 0x04) key; use the "
+			    "witness's witness.pub",
+			    v->name);
+		for (size_t j = 0; j < i; j++) {
+			if (c->witness_key[j].id == v->id &&
+			    strcmp(c->witness_key[j].name, v->name) == 0)
+				return cl_why(why, 2, "--witness: %s is given twice", v->name);
+		}
+	}
 	return 0;
 }
 
@@ -818,6 +879,7 @@ opt_default(const struct opt *o, const struct cfg *d, char *out, size_t cap)
 		break;
 	case K_BOOL:
 	case K_CONFIG:
+	case K_WITNESS:
 		out[0] = '\0';
 		break;
 	}

@@ -19,8 +19,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CFG_PATH_MAX 4096
-#define CFG_FILE_MAX (64 * 1024)
+#include "note.h"
+
+#define CFG_PATH_MAX      4096
+#define CFG_FILE_MAX      (64 * 1024)
+#define CFG_WITNESSES_MAX 32   /* --witness given at most this often */
+#define CFG_URL_MAX       1024 /* a witness's submission prefix */
 
 struct cfg {
 	char data_dir[CFG_PATH_MAX];   /* --data, default "./closurelog-data" */
@@ -52,6 +56,17 @@ struct cfg {
 	unsigned http_threads;   /* --http-threads, default: number of CPUs */
 	size_t map_size;         /* --map-size bytes (suffixes K M G T), default 64G */
 	size_t map_max;          /* --map-max bytes: growth ceiling, default 1T, >= map_size */
+
+	/* --witness VKEY=URL, repeatable (in a config file too: each line adds
+	 * one): the witness's cosignature verifier key (type 0x04; a key
+	 * string or a file holding one, read by cfg_finish) and its submission
+	 * prefix, http:// only. */
+	size_t n_witnesses;
+	char witness_vkey[CFG_WITNESSES_MAX][CFG_PATH_MAX];
+	char witness_url[CFG_WITNESSES_MAX][CFG_URL_MAX];
+	struct note_verifier witness_key[CFG_WITNESSES_MAX]; /* by cfg_finish */
+	unsigned witness_quorum;     /* --witness-quorum K, default 0: all (cfg_finish sets it) */
+	unsigned witness_timeout_ms; /* --witness-timeout MS per request, default 3000 */
 	bool help, version;
 };
 
@@ -77,7 +92,8 @@ int cfg_file_parse(struct cfg *c, const char *name, const char *buf, size_t len,
     __attribute__((warn_unused_result));
 
 /* Resolve defaults that depend on others (key path, submitters path, rate
- * burst, verify threads) and check cross-field rules.  Returns 0 or 2 with
+ * burst, verify threads, witness quorum), read the witness keys, and check
+ * cross-field rules.  Returns 0 or 2 with
  * why. */
 int cfg_finish(struct cfg *c, char *why) __attribute__((warn_unused_result));
 

@@ -52,6 +52,7 @@ struct job_state {
 	char root[NIX_STORE_PATH_MAX + 1];
 	uint8_t nar[32], submitter[32];
 	bool signed_by_submitter;
+	uint64_t covered; /* with witnesses: the size of the checkpoint signed over it */
 };
 _Static_assert(sizeof(struct job_state) <= LOG_JOB_PRIVATE, "LOG_JOB_PRIVATE is too small");
 
@@ -83,6 +84,13 @@ struct log {
 	pthread_t committer;
 	bool threads_started;
 
+	/* With witnesses: committed jobs waiting for a cosigned checkpoint, in
+	 * commit order (so their covered sizes never decrease). */
+	struct ga *ga;
+	pthread_mutex_t await_mu;
+	struct queue await_q;
+	bool ga_started;
+
 	pthread_mutex_t ckpt_mu;
 	struct log_ckpt *ckpt;
 	uint64_t ckpt_stored_size; /* size of the checkpoint recorded in the store */
@@ -94,6 +102,7 @@ struct log {
 	bool broken;                 /* the tree state could not be reloaded */
 	struct edge *edge;
 	struct st_batch *batch; /* while a batch is being written */
+	struct log_ckpt *offer; /* with witnesses: signed, to offer once its jobs wait */
 };
 
 /* ---- Checkpoints ---- */
@@ -110,6 +119,21 @@ log_ckpt_unref(struct log_ckpt *c)
 {
 	if (c != NULL && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
 		free(c);
+}
+
+static struct log_ckpt *
+ckpt_alloc(const uint8_t *note, size_t len, uint64_t size, const uint8_t root[MT_HASH_LEN])
+{
+	struct log_ckpt *c = malloc(sizeof *c + len);
+
+	if (c != NULL) {
+		atomic_init(&c->refs, 1);
+		c->size = size;
+		memcpy(c->root, root, MT_HASH_LEN);
+		c->len = len;
+		memcpy(c->note, note, len);
+	}
+	return c;
 }
 
 static int
@@ -134,13 +158,8 @@ ckpt_make(struct log *l, uint64_t size, const uint8_t root[MT_HASH_LEN], struct 
 	st_reader_free(r);
 	if (rc != 0)
 		return rc;
-	if ((c = malloc(sizeof *c + len)) == NULL)
+	if ((c = ckpt_alloc(note, len, size, root)) == NULL)
 		return ENOMEM;
-	atomic_init(&c->refs, 1);
-	c->size = size;
-	memcpy(c->root, root, MT_HASH_LEN);
-	c->len = len;
-	memcpy(c->note, note, len);
 	*out = c;
 	metrics_count(l->m, M_CHECKPOINTS, 1);
 	return 0;
@@ -178,7 +197,7 @@ log_checkpoint(struct log *l)
 	struct log_ckpt *c;
 
 	pthread_mutex_lock(&l->ckpt_mu);
-	c = log_ckpt_ref(l->ckpt);
+	c = l->ckpt != NULL ? log_ckpt_ref(l->ckpt) : NULL;
 	pthread_mutex_unlock(&l->ckpt_mu);
 	return c;
 }
@@ -218,7 +237,8 @@ job_fail(struct log_job *job, int status, enum metrics_reject reason, const char
 /* Write a batch of prepared jobs in one transaction and commit it.  Jobs
  * already in the log (committed, or earlier in this batch) get status 200
  * and their original index.  Returns 0, 1 if there was nothing to write
- * (only duplicates that the published checkpoint `prev` covers), or an
+ * (only duplicates that the published checkpoint `prev` covers; never
+ * with prev NULL, before the witnesses cosigned a first one), or an
  * error with the batch abandoned and the tree state to be restored by the
  * caller. */
 static int
@@ -250,7 +270,7 @@ batch_write(
 		j->status = 201;
 		(*appended)++;
 	}
-	if (*appended == 0 && prev->size == edge_size(l->edge)) {
+	if (*appended == 0 && prev != NULL && prev->size == edge_size(l->edge)) {
 		/* Only duplicates, and the published checkpoint covers them all:
 		 * nothing to write.  (After a failed signing it does not, and
 		 * the batch goes on to sign the committed tree.) */
@@ -263,7 +283,7 @@ batch_write(
 	if ((rc = st_batch_size_put(l->batch, edge_size(l->edge))) != 0)
 		goto fail;
 	/* The previous checkpoint covers committed data: record it now. */
-	if (prev->size != l->ckpt_stored_size &&
+	if (prev != NULL && prev->size != l->ckpt_stored_size &&
 	    (rc = st_batch_checkpoint_put(l->batch, prev->note, prev->len)) != 0)
 		goto fail;
 	rc = st_batch_commit(l->batch);
@@ -304,7 +324,9 @@ recover(struct log *l, int failure, const struct log_ckpt *published, char *what
 		l->broken = true;
 		return;
 	}
-	if ((rc = tree_root_check(l, published->size, published->root)) != 0) {
+	/* (With witnesses, before the first cosigned checkpoint, nothing is
+	 * published yet.) */
+	if (published != NULL && (rc = tree_root_check(l, published->size, published->root)) != 0) {
 		snprintf(what, cap,
 		    "the stored tree no longer holds the published checkpoint at %llu (%s)",
 		    (unsigned long long)published->size, st_strerror(rc));
@@ -317,7 +339,10 @@ recover(struct log *l, int failure, const struct log_ckpt *published, char *what
 }
 
 /* Append a batch of prepared jobs in one durable transaction, then sign and
- * publish one checkpoint and fill in every job's result. */
+ * publish one checkpoint and fill in every job's result.  With witnesses
+ * the signed checkpoint is offered to the gatherer instead of published,
+ * and the jobs it covers are left with status < 400 and no ckpt: the
+ * caller queues them to wait for it. */
 static int
 commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 {
@@ -362,7 +387,8 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 		prev = NULL;
 		goto answer;
 	}
-	l->ckpt_stored_size = prev->size;
+	if (prev != NULL)
+		l->ckpt_stored_size = prev->size;
 	edge_committed(l->edge);
 	metrics_observe(l->m, H_COMMIT_SECONDS, metrics_now() - t0);
 	metrics_observe(l->m, H_BATCH_SIZE, (double)appended);
@@ -384,6 +410,15 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 			job_fail(jobs[i], 500, R_STORAGE, "%s", why);
 		log_ckpt_unref(prev);
 		return rc;
+	}
+	if (l->ga != NULL) {
+		/* Published only once cosigned: the jobs wait for it. */
+		for (size_t i = 0; i < n; i++)
+			js(jobs[i])->covered = ck->size;
+		log_ckpt_unref(l->offer);
+		l->offer = ck;
+		log_ckpt_unref(prev);
+		return 0;
 	}
 	ckpt_publish(l, log_ckpt_ref(ck));
 answer:
@@ -578,6 +613,69 @@ verifier_main(void *arg)
 	return NULL;
 }
 
+/* Hand the checkpoint signed last to the gatherer. */
+static void
+offer_flush(struct log *l)
+{
+	if (l->offer != NULL) {
+		ga_offer(l->ga, l->offer->note, l->offer->len, l->offer->size);
+		log_ckpt_unref(l->offer);
+		l->offer = NULL;
+	}
+}
+
+/* The gatherer's callbacks, on its thread: answer what waits. */
+static void
+await_answer(struct log *l, uint64_t size, struct log_ckpt *ck, const char *why)
+{
+	struct queue done = {NULL, NULL, 0};
+	struct log_job *j;
+
+	pthread_mutex_lock(&l->await_mu);
+	while (l->await_q.head != NULL && js(l->await_q.head)->covered <= size)
+		queue_push(&done, queue_pop(&l->await_q));
+	pthread_mutex_unlock(&l->await_mu);
+	while ((j = queue_pop(&done)) != NULL) {
+		if (ck != NULL) {
+			j->ckpt = log_ckpt_ref(ck);
+			if (j->status == 200)
+				metrics_count(l->m, M_DUPLICATES, 1);
+		} else {
+			job_fail(j, 503, R_NO_QUORUM, "not published: %s retry later", why);
+		}
+		job_done(l, j);
+	}
+}
+
+static void
+on_cosigned(void *arg, const uint8_t *note, size_t len, uint64_t size)
+{
+	struct log *l = arg;
+	struct note *n = malloc(sizeof *n);
+	struct log_ckpt *c = NULL;
+	struct sth s;
+
+	/* The gatherer hands back our own signed note with lines appended:
+	 * its text parses (the root is kept with the checkpoint). */
+	if (n != NULL && note_open(note, len, NULL, 0, n, NULL) == 0 &&
+	    sth_parse((const char *)note, n->text_len, &s, NULL) == 0 && s.size == size)
+		c = ckpt_alloc(note, len, size, s.root);
+	free(n);
+	if (c == NULL) {
+		await_answer(l, size, NULL, "out of memory");
+		return;
+	}
+	ckpt_publish(l, log_ckpt_ref(c));
+	await_answer(l, size, c, NULL);
+	log_ckpt_unref(c);
+}
+
+static void
+on_no_quorum(void *arg, uint64_t size, const char *why)
+{
+	await_answer(arg, size, NULL, why);
+}
+
 static void *
 committer_main(void *arg)
 {
@@ -614,8 +712,23 @@ committer_main(void *arg)
 		pthread_mutex_unlock(&l->mu);
 
 		(void)commit_batch(l, jobs, n, why);
-		for (size_t i = 0; i < n; i++)
-			job_done(l, jobs[i]);
+		if (l->ga != NULL) {
+			/* Queue the waiting ones at once: the gatherer may answer
+			 * them as soon as they are on the queue. */
+			pthread_mutex_lock(&l->await_mu);
+			for (size_t i = 0; i < n; i++) {
+				if (jobs[i]->status < 400 && jobs[i]->ckpt == NULL) {
+					queue_push(&l->await_q, jobs[i]);
+					jobs[i] = NULL;
+				}
+			}
+			pthread_mutex_unlock(&l->await_mu);
+			offer_flush(l);
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (jobs[i] != NULL)
+				job_done(l, jobs[i]);
+		}
 	}
 	return NULL;
 }
@@ -648,6 +761,8 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 	l->cfg = *cfg;
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_mutex_init(&l->ckpt_mu, NULL);
+	pthread_mutex_init(&l->await_mu, NULL);
+	l->ga = cfg->ga;
 	pthread_cond_init(&l->verify_cv, NULL);
 	pthread_cond_init(&l->commit_cv, NULL);
 
@@ -667,8 +782,9 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 	}
 	/* The record of the last checkpoint must be for a tree the store
 	 * holds: its root is the stored tree's root at its size, and if it is
-	 * for the stored size it is exactly what signing the tree gives
-	 * again. */
+	 * for the stored size it begins with exactly what signing the tree
+	 * gives again, followed by nothing but signature lines (cosignatures,
+	 * which sth_open parsed as such). */
 	if ((rc = st_meta_get(st, &meta)) != 0) {
 		cl_why(why, rc, "store: %s", st_strerror(rc));
 		goto fail;
@@ -681,7 +797,7 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 		if (sth_open(meta.checkpoint, meta.checkpoint_len, &v, NULL, &prev, NULL) != 0 ||
 		    prev.size > size || tree_root_check(l, prev.size, prev.root) != 0 ||
 		    (prev.size == size &&
-		        (meta.checkpoint_len != ck->len ||
+		        (meta.checkpoint_len < ck->len ||
 		            memcmp(meta.checkpoint, ck->note, ck->len) != 0))) {
 			st_meta_free(&meta);
 			rc = cl_why(why, ST_ECORRUPT,
@@ -689,10 +805,34 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 			goto fail;
 		}
 		l->ckpt_stored_size = prev.size;
+		/* With witnesses, what was published before is what is served
+		 * until the witnesses cosign again, if it carries the quorum. */
+		if (l->ga != NULL && ga_quorum_met(l->ga, meta.checkpoint, meta.checkpoint_len)) {
+			struct log_ckpt *rec =
+			    ckpt_alloc(meta.checkpoint, meta.checkpoint_len, prev.size, prev.root);
+
+			if (rec == NULL) {
+				st_meta_free(&meta);
+				rc = cl_why(why, ENOMEM, "out of memory");
+				goto fail;
+			}
+			ckpt_publish(l, rec);
+		}
 	}
 	st_meta_free(&meta);
-	ckpt_publish(l, ck);
-	ck = NULL;
+	if (l->ga == NULL) {
+		ckpt_publish(l, ck);
+		ck = NULL;
+	} else {
+		struct ga_sink sink = {on_cosigned, on_no_quorum, l};
+
+		if ((rc = ga_start(l->ga, &sink, why)) != 0)
+			goto fail;
+		l->ga_started = true;
+		ga_offer(l->ga, ck->note, ck->len, ck->size);
+		log_ckpt_unref(ck);
+		ck = NULL;
+	}
 
 	if ((l->verifiers = calloc(cfg->verify_threads, sizeof *l->verifiers)) == NULL ||
 	    (l->batch_jobs = calloc(cfg->batch_max, sizeof *l->batch_jobs)) == NULL) {
@@ -775,10 +915,17 @@ log_stop(struct log *l)
 		pthread_join(l->verifiers[i].tid, NULL);
 	if (l->threads_started)
 		pthread_join(l->committer, NULL);
+	if (l->ga_started) {
+		/* No callback runs after this: what still waits is refused. */
+		ga_stop(l->ga);
+		l->ga_started = false;
+		await_answer(l, UINT64_MAX, NULL,
+		    "the log is shutting down before the witnesses cosigned it");
+	}
 
 	/* Leave the latest checkpoint on record. */
 	ck = log_checkpoint(l);
-	if (ck->size != l->ckpt_stored_size) {
+	if (ck != NULL && ck->size != l->ckpt_stored_size) {
 		int rc;
 
 		if ((rc = st_batch_begin(l->st, &b)) == 0) {
@@ -804,6 +951,7 @@ log_free(struct log *l)
 	if (l == NULL)
 		return;
 	log_ckpt_unref(l->ckpt);
+	log_ckpt_unref(l->offer);
 	tiles_close(l->tiledir);
 	for (unsigned i = 0; l->verifiers != NULL && i < l->cfg.verify_threads; i++)
 		free(l->verifiers[i].arena);
@@ -813,6 +961,7 @@ log_free(struct log *l)
 	pthread_cond_destroy(&l->verify_cv);
 	pthread_cond_destroy(&l->commit_cv);
 	pthread_mutex_destroy(&l->ckpt_mu);
+	pthread_mutex_destroy(&l->await_mu);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
@@ -850,6 +999,8 @@ log_bulk_append(struct log *l, const uint8_t *const *bodies, const size_t *lens,
 		}
 		if (k > 0 && rc == 0)
 			rc = commit_batch(l, ptrs, k, why);
+		if (l->ga != NULL)
+			offer_flush(l);
 		for (size_t i = 0; i < k; i++) {
 			if (jobs[i].status == 201)
 				(*appended)++;

@@ -21,6 +21,7 @@
 
 #include "allow.h"
 #include "cl.h"
+#include "gather.h"
 #include "merkle.h"
 #include "metrics.h"
 #include "nix.h"
@@ -74,6 +75,13 @@ struct log_cfg {
 	unsigned batch_window_us; /* wait this long for a fuller batch (0: never wait) */
 	size_t map_max;           /* grow a full map online up to this many bytes */
 	const char *tiles_dir;    /* write full tiles here (tiles.h); NULL or "": no */
+	/* Witnesses: NULL publishes every checkpoint as soon as it is signed.
+	 * Otherwise the log offers each signed checkpoint to this gatherer,
+	 * publishes only what it returns cosigned, and answers a submission
+	 * only with a cosigned checkpoint that covers it (or 503 when the
+	 * quorum fails).  Borrowed: the log starts it in log_open and stops it
+	 * in log_stop; it must outlive the log. */
+	struct ga *ga;
 };
 
 struct log;
@@ -82,7 +90,8 @@ struct log;
  * store alone, check that the recorded checkpoint's root is the stored
  * tree's root at the checkpoint's size, sign the checkpoint for the stored
  * size, and start the threads.  Refuses (CL_EINVAL) while the store does
- * not sync (st_sync_on): nothing is signed over data that may not last.  st, sg, al and m stay owned by the caller and must outlive the
+ * not sync (st_sync_on): nothing is signed over data that may not last. The checkpoint on record may carry
+ * cosignatures after the log's signature line.  st, sg, al and m stay owned by the caller and must outlive the
  * log.  Returns 0 or an error code with why. */
 int log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
     const struct log_cfg *cfg, struct log **out, char *why) __attribute__((warn_unused_result));
@@ -91,7 +100,10 @@ int log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics 
  * LOG_ESTOPPED (done() will not be called). */
 int log_submit(struct log *l, struct log_job *job) __attribute__((warn_unused_result));
 
-/* A reference to the latest checkpoint (never NULL once open). */
+/* A reference to the published checkpoint.  Without witnesses never NULL
+ * once open.  With witnesses, it is the latest cosigned checkpoint: at
+ * start the one on record if it carries the quorum, else NULL until the
+ * witnesses cosign one (readers answer 503 meanwhile). */
 struct log_ckpt *log_checkpoint(struct log *l);
 
 /* Stop accepting submissions, answer everything queued, store the latest

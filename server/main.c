@@ -24,6 +24,7 @@
 #include "cl.h"
 #include "config.h"
 #include "dirlock.h"
+#include "gather.h"
 #include "key.h"
 #include "log.h"
 #include "metrics.h"
@@ -120,6 +121,42 @@ port_file_write(int fd, const char *path, unsigned port, char *why)
 	return 0;
 }
 
+static int
+ga_metrics(void *arg, char **buf, size_t *len)
+{
+	return ga_metrics_append(arg, buf, len);
+}
+
+/* The gatherer for --witness, or NULL without witnesses. */
+static int
+gatherer_new(const struct cfg *c, struct st *st, struct ga **out, char *why)
+{
+	struct ga_witness *w;
+	struct ga_cfg gc;
+	int rc;
+
+	*out = NULL;
+	if (c->n_witnesses == 0)
+		return 0;
+	if ((w = calloc(c->n_witnesses, sizeof *w)) == NULL)
+		return cl_why(why, ENOMEM, "out of memory");
+	for (size_t i = 0; i < c->n_witnesses; i++) {
+		w[i].key = c->witness_key[i];
+		snprintf(w[i].url, sizeof w[i].url, "%s", c->witness_url[i]);
+	}
+	memset(&gc, 0, sizeof gc);
+	gc.witnesses = w;
+	gc.n_witnesses = c->n_witnesses;
+	gc.quorum = c->witness_quorum;
+	gc.timeout_ms = c->witness_timeout_ms;
+	gc.retry_ms = 1000;
+	gc.st = st;
+	gc.errlog = stderr;
+	rc = ga_new(&gc, out, why);
+	free(w);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -130,6 +167,7 @@ main(int argc, char **argv)
 	struct allow *al = NULL;
 	struct metrics *m = NULL;
 	struct log *lg = NULL;
+	struct ga *ga = NULL;
 	struct api *api = NULL;
 	struct note_verifier v;
 	struct log_cfg lc;
@@ -267,6 +305,12 @@ main(int argc, char **argv)
 	lc.batch_window_us = c.batch_window_us;
 	lc.map_max = c.map_max;
 	lc.tiles_dir = c.tiles_dir;
+	what = "witnesses";
+	if ((rc = gatherer_new(&c, st, &ga, why)) != 0)
+		goto out;
+	lc.ga = ga;
+	if (ga != NULL)
+		metrics_extra_set(m, ga_metrics, ga);
 	what = "log";
 	if ((rc = log_open(st, sg, al, m, &lc, &lg, why)) != 0)
 		goto out;
@@ -279,7 +323,12 @@ main(int argc, char **argv)
 		struct log_ckpt *ck = log_checkpoint(lg);
 
 		printf("closurelogd: log \"%s\", %llu entries, %zu submitter key%s\n", meta.origin,
-		    (unsigned long long)ck->size, keys->n, keys->n == 1 ? "" : "s");
+		    ck != NULL ? (unsigned long long)ck->size : 0ULL, keys->n,
+		    keys->n == 1 ? "" : "s");
+		if (ga != NULL)
+			printf("closurelogd: %zu witness%s, quorum %u%s\n", c.n_witnesses,
+			    c.n_witnesses == 1 ? "" : "es", c.witness_quorum,
+			    ck == NULL ? "; no cosigned checkpoint yet" : "");
 		printf("closurelogd: log key %s\n", vkey);
 		printf("closurelogd: listening on http://%s:%u/\n", c.listen_host, port);
 		fflush(stdout);
@@ -305,6 +354,8 @@ out:
 	if (lg != NULL)
 		log_stop(lg);
 	log_free(lg);
+	ga_stop(ga);
+	ga_free(ga);
 	if (lfd >= 0)
 		close(lfd);
 	if (port_fd >= 0)

@@ -36,6 +36,8 @@ struct metrics {
 	_Atomic uint64_t counter[M_N_COUNTERS];
 	_Atomic uint64_t reject[M_N_REJECTS];
 	_Atomic int64_t gauge[M_N_GAUGES];
+	int (*extra)(void *arg, char **buf, size_t *len);
+	void *extra_arg;
 	_Atomic uint64_t thread_conns[METRICS_THREADS_MAX];
 	atomic_uint n_threads; /* 1 + the highest thread that counted */
 	struct hist hist[M_N_HISTS];
@@ -67,6 +69,7 @@ static const char *const reject_reason[M_N_REJECTS] = {
     [R_TOO_MANY_CONNECTIONS] = "too_many_connections",
     [R_TIMEOUT] = "timeout",
     [R_BAD_REQUEST] = "bad_request",
+    [R_NO_QUORUM] = "no_witness_quorum",
 };
 
 static const struct {
@@ -173,6 +176,8 @@ metrics_new(void)
 		atomic_init(&m->reject[i], 0);
 	for (size_t i = 0; i < M_N_GAUGES; i++)
 		atomic_init(&m->gauge[i], 0);
+	m->extra = NULL;
+	m->extra_arg = NULL;
 	for (size_t i = 0; i < METRICS_THREADS_MAX; i++)
 		atomic_init(&m->thread_conns[i], 0);
 	atomic_init(&m->n_threads, 0);
@@ -425,9 +430,20 @@ metrics_render_alloc(const struct metrics *m, size_t *len)
 		free(buf);
 		return NULL;
 	}
+	if (m != NULL && m->extra != NULL && m->extra(m->extra_arg, &buf, &size) != 0) {
+		free(buf);
+		return NULL;
+	}
 	if (len != NULL)
 		*len = size;
 	return buf;
+}
+
+void
+metrics_extra_set(struct metrics *m, int (*append)(void *arg, char **buf, size_t *len), void *arg)
+{
+	m->extra = append;
+	m->extra_arg = arg;
 }
 
 double

@@ -36,6 +36,7 @@ enum metrics_reject {
 	R_TOO_MANY_CONNECTIONS, /* connection limit: 503 */
 	R_TIMEOUT,              /* request not received in time: connection closed */
 	R_BAD_REQUEST,          /* any other bad request (path, query, method) */
+	R_NO_QUORUM,            /* the witnesses did not cosign a checkpoint: 503 */
 	M_N_REJECTS,
 };
 
@@ -94,5 +95,11 @@ void metrics_hist_get(const struct metrics *m, enum metrics_hist h, uint64_t *co
  * if out of memory.  The caller frees it.  A NULL m renders every metric
  * as zero. */
 char *metrics_render_alloc(const struct metrics *m, size_t *len);
+
+/* Have metrics_render_alloc append another module's metrics: append(arg,
+ * &buf, &len) grows the malloc'd NUL-terminated text (0 or ENOMEM; on
+ * ENOMEM the render fails).  Set once, before any thread renders. */
+void metrics_extra_set(
+    struct metrics *m, int (*append)(void *arg, char **buf, size_t *len), void *arg);
 
 #endif

@@ -64,6 +64,17 @@ rt_u64(const char *s, uint64_t *out)
 	return s != NULL && cl_u64_parse(s, strlen(s), out) == 0;
 }
 
+struct log_ckpt *
+rt_checkpoint(struct rt *t, struct http_req *req)
+{
+	struct log_ckpt *ck = log_checkpoint(t->log);
+
+	if (ck == NULL)
+		rt_fail(t, req, 503, R_NO_QUORUM, NULL,
+		    "no checkpoint is cosigned by the witnesses yet; retry later");
+	return ck;
+}
+
 bool
 rt_reader_begin(struct rt *t, struct http_req *req)
 {

@@ -87,6 +87,10 @@ bool rt_no_query(struct rt *t, struct http_req *req);
 /* A canonical decimal uint64 (no sign, no leading zeros). */
 bool rt_u64(const char *s, uint64_t *out);
 
+/* The published checkpoint (the caller unrefs it), or NULL after answering
+ * 503: with witnesses, none is cosigned yet since the start. */
+struct log_ckpt *rt_checkpoint(struct rt *t, struct http_req *req);
+
 /* Begin a read transaction on t->reader; on failure answers 503. */
 bool rt_reader_begin(struct rt *t, struct http_req *req);
 

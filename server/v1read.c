@@ -32,7 +32,8 @@ v1_entry(struct rt *t, struct http_req *req, const char *arg)
 		rt_fail(t, req, 400, R_BAD_REQUEST, NULL, "index: not a decimal number");
 		return;
 	}
-	ck = log_checkpoint(t->log);
+	if ((ck = rt_checkpoint(t, req)) == NULL)
+		return;
 	published = ck->size;
 	log_ckpt_unref(ck);
 	if (!rt_reader_begin(t, req))
@@ -102,7 +103,8 @@ v1_inclusion(struct rt *t, struct http_req *req)
 	memset(&p, 0, sizeof p);
 	if (!rt_query(t, req, allowed, 3, v))
 		return;
-	ck = log_checkpoint(t->log);
+	if ((ck = rt_checkpoint(t, req)) == NULL)
+		return;
 	if ((v[0] == NULL) == (v[1] == NULL)) {
 		rt_fail(
 		    t, req, 400, R_BAD_REQUEST, NULL, "give exactly one of index and leaf_hash");
@@ -161,7 +163,8 @@ v1_consistency(struct rt *t, struct http_req *req)
 	memset(&p, 0, sizeof p);
 	if (!rt_query(t, req, allowed, 2, v))
 		return;
-	ck = log_checkpoint(t->log);
+	if ((ck = rt_checkpoint(t, req)) == NULL)
+		return;
 	if (v[0] == NULL || !rt_u64(v[0], &p.a)) {
 		rt_fail(t, req, 400, R_BAD_REQUEST, NULL, "from: missing or not a decimal number");
 		goto out;
@@ -236,7 +239,8 @@ v1_bundle(struct rt *t, struct http_req *req, const char *arg)
 		rt_fail(t, req, 400, R_BAD_REQUEST, NULL, "index: not a decimal number");
 		return;
 	}
-	ck = log_checkpoint(t->log);
+	if ((ck = rt_checkpoint(t, req)) == NULL)
+		return;
 	if (index >= ck->size) {
 		rt_fail(t, req, 404, -1, NULL, "index %llu is beyond the log's size %llu",
 		    (unsigned long long)index, (unsigned long long)ck->size);

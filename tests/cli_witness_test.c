@@ -336,8 +336,9 @@ test_inspect(void **state)
 	}
 }
 
-/* closurelogd does not gather cosignatures (yet): an audit that requires
- * witnesses refuses its checkpoint, and trusts nothing. */
+/* This closurelogd runs without --witness (gather_test covers one with):
+ * an audit that requires witnesses refuses its checkpoint, and trusts
+ * nothing. */
 static void
 test_audit(void **state)
 {

@@ -529,7 +529,9 @@ static const struct {
     {"rate = 1\n  \tmax-conns 5\n", ":2: expected \"name = value\""},
     {"rate = 1\n\n   max-conns = 5 6\n", ":3: max-conns"},
     /* Found by fuzz_config: a value echoed in the reason kept its control bytes. */
-    {"listen = [::2]:0\vrate = \xbd" "8!\n", ":1: listen:"},
+    {"listen = [::2]:0\vrate = \xbd"
+     "8!\n",
+        ":1: listen:"},
 };
 
 static void
@@ -680,6 +682,74 @@ test_finish(void **state)
 	assert_reason(why, "rate-burst 0");
 }
 
+/* ---- --witness ---- */
+
+#define WKEY "example.com/witness-test+7bab4ff8+BHAQ0T7lbwuY4ABJ9/MYY9bWV3hmSyOGVt2x42NkmdUH"
+#define LKEY "example.com/tlog-test+462c75dd+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+
+static void
+test_witness(void **state)
+{
+	static const char *const one[] = {"--witness", WKEY "=http://127.0.0.1:9/w/", NULL};
+	static const char *const twice[] = {
+	    "--witness", WKEY "=http://a:1", "--witness", WKEY "=http://b:1", NULL};
+	static const char *const logkey[] = {"--witness", LKEY "=http://a:1", NULL};
+	static const char *const quorum[] = {
+	    "--witness", WKEY "=http://a:1", "--witness-quorum", "2", NULL};
+	static const char *const lonely[] = {"--witness-quorum", "1", NULL};
+	static const struct {
+		const char *args[4];
+		const char *reason;
+	} bad[] = {
+	    {{"--witness", WKEY "=https://a:1", NULL}, "only http://"},
+	    {{"--witness", WKEY, NULL}, "not VKEY=http"},
+	    {{"--witness", "=http://a:1", NULL}, "not VKEY=http"},
+	    {{"--witness-timeout", "0", NULL}, "out of range"},
+	    {{"--witness-quorum", "33", NULL}, "out of range"},
+	};
+	struct cfg *c = malloc(sizeof *c);
+	char why[CL_WHY_MAX];
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(parse(c, one, NULL, why), 0);
+	assert_int_equal(cfg_finish(c, why), 0);
+	assert_int_equal(c->n_witnesses, 1);
+	assert_int_equal(c->witness_quorum, 1);
+	assert_int_equal(c->witness_timeout_ms, 3000);
+	assert_string_equal(c->witness_url[0], "http://127.0.0.1:9/w/");
+	assert_int_equal(c->witness_key[0].type, 0x04);
+	assert_string_equal(c->witness_key[0].name, "example.com/witness-test");
+
+	assert_int_equal(parse(c, twice, NULL, why), 0);
+	assert_int_equal(cfg_finish(c, why), 2);
+	assert_reason(why, "given twice");
+	if (strstr(why, "given twice") == NULL)
+		fail_msg("reason \"%s\" lacks %s", why, "given twice");
+	assert_int_equal(parse(c, logkey, NULL, why), 0);
+	assert_int_equal(cfg_finish(c, why), 2);
+	assert_reason(why, "type 0x04");
+	if (strstr(why, "type 0x04") == NULL)
+		fail_msg("reason \"%s\" lacks %s", why, "type 0x04");
+	assert_int_equal(parse(c, quorum, NULL, why), 0);
+	assert_int_equal(cfg_finish(c, why), 2);
+	assert_reason(why, "more than the 1 witnesses");
+	if (strstr(why, "more than the 1 witnesses") == NULL)
+		fail_msg("reason \"%s\" lacks %s", why, "more than the 1 witnesses");
+	assert_int_equal(parse(c, lonely, NULL, why), 0);
+	assert_int_equal(cfg_finish(c, why), 2);
+	assert_reason(why, "without any --witness");
+	if (strstr(why, "without any --witness") == NULL)
+		fail_msg("reason \"%s\" lacks %s", why, "without any --witness");
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(parse(c, bad[i].args, NULL, why), 2);
+		assert_reason(why, bad[i].reason);
+		if (strstr(why, bad[i].reason) == NULL)
+			fail_msg("reason \"%s\" lacks %s", why, bad[i].reason);
+	}
+	free(c);
+}
+
 /* ---- --help ---- */
 
 static void
@@ -689,7 +759,8 @@ test_usage(void **state)
 	    "--submitters", "--user", "--port-file", "--max-conns", "--rate", "--rate-burst",
 	    "--idle-timeout", "--request-timeout", "--batch-window", "--batch-max", "--queue-max",
 	    "--verify-threads", "--http-threads", "--map-size", "--config", "--help", "-h",
-	    "--rate-prefix6", "--version", "SIGHUP", "SIGTERM", "SIGINT", "127.0.0.1:8080", "64G"};
+	    "--rate-prefix6", "--version", "--witness", "--witness-quorum", "--witness-timeout",
+	    "SIGHUP", "SIGTERM", "SIGINT", "127.0.0.1:8080", "64G"};
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
@@ -718,6 +789,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_bad_files, tmp_setup, tmp_teardown),
 	    cmocka_unit_test_setup_teardown(test_file_caps, tmp_setup, tmp_teardown),
 	    cmocka_unit_test(test_finish),
+	    cmocka_unit_test(test_witness),
 	    cmocka_unit_test(test_usage),
 	};
 

@@ -188,7 +188,7 @@ test_no_signing_while_sync_off(void **state)
 	struct allow *al;
 	struct log *lg;
 	struct log_ckpt *ck;
-	struct log_cfg lc = {1, 16, 16, 0, (size_t)1 << 30, NULL};
+	struct log_cfg lc = {1, 16, 16, 0, (size_t)1 << 30, NULL, NULL};
 	struct note_verifier v;
 	char vkey[NOTE_VKEY_MAX];
 	uint8_t *envs[5];

@@ -30,6 +30,7 @@ static const char *const reasons[M_N_REJECTS] = {
     "too_many_connections",
     "timeout",
     "bad_request",
+    "no_witness_quorum",
 };
 
 static const struct {
