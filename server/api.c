@@ -142,6 +142,14 @@ route(void *arg, struct http_req *req)
 			sub_post(r, req);
 		return;
 	}
+	if (strcmp(path, "/v1/entries/batch") == 0) {
+		if (req->method != HTTP_V_POST)
+			rt_fail(r, req, 405, R_BAD_REQUEST, ALLOW_WRITE,
+			    "use POST for /v1/entries/batch");
+		else
+			sub_batch_post(r, req);
+		return;
+	}
 	if (strcmp(path, "/checkpoint") != 0 && strncmp(path, "/tile/", 6) != 0 &&
 	    strncmp(path, "/v1/entries/", 12) != 0 && strcmp(path, "/v1/proof/inclusion") != 0 &&
 	    strcmp(path, "/v1/proof/consistency") != 0 && strncmp(path, "/v1/bundle/", 11) != 0 &&
@@ -382,6 +390,8 @@ api_new(const struct cfg *cfg, int *fd, struct st *st, struct log *log, struct a
 			close(lfd);
 			goto fail;
 		}
+		a->threads[i].rt.batch_max_entries = cfg->batch_max_entries;
+		a->threads[i].rt.batch_max_bytes = cfg->batch_max_bytes;
 		bases[i] = a->threads[i].base;
 		args[i] = &a->threads[i];
 	}
@@ -390,7 +400,8 @@ api_new(const struct cfg *cfg, int *fd, struct st *st, struct log *log, struct a
 	lim.idle_timeout = (double)cfg->idle_timeout;
 	lim.max_url = RT_QUERY_MAX;
 	lim.max_headers = API_HEADERS_MAX;
-	lim.max_body = API_BODY_MAX;
+	/* Every route checks its own body cap; this is the largest. */
+	lim.max_body = cfg->batch_max_bytes > API_BODY_MAX ? cfg->batch_max_bytes : API_BODY_MAX;
 	if ((rc = http_new(&lim, lfd, a->n_threads, bases, route, &hooks, args, &a->http, why)) !=
 	    0)
 		goto fail;
