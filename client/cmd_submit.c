@@ -298,7 +298,7 @@ batch_send(struct submit *s, struct item *items, const size_t *todo, size_t n, s
 
 	*n_retry = 0;
 	for (size_t i = 0; i < n; i++)
-		ecap += items[todo[i]].len + 16;
+		ecap += items[todo[i]].len + 32;
 	if (envs == NULL || (ebuf = malloc(ecap)) == NULL) {
 		worst = cli_fail(CLI_FAIL, "out of memory");
 		goto out;

@@ -970,8 +970,6 @@ wire_batch_encode(
 	if (n > 0 && (v = wire_arena_alloc(a, n * sizeof *v)) == NULL)
 		return CL_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		if (envs[i].len > CL_ENTRY_MAX)
-			return CL_EINVAL;
 		v[i].data = (uint8_t *)envs[i].data;
 		v[i].len = envs[i].len;
 	}

@@ -257,9 +257,9 @@ int wire_batch_decode(const uint8_t *buf, size_t len, struct cl_span *out, size_
     char *why) __attribute__((warn_unused_result));
 
 /* Serialize envs[0..n) as an EntryBatch into the arena (room for the
- * total envelope bytes plus 16 per envelope plus 64).  Returns 0,
- * CL_EINVAL (n > CL_BATCH_MAX, an envelope above CL_ENTRY_MAX) or
- * CL_ENOMEM. */
+ * total envelope bytes plus 32 per envelope plus 64).  Returns 0,
+ * CL_EINVAL (n > CL_BATCH_MAX) or CL_ENOMEM.  The
+ * envelopes are not checked: the log judges each one. */
 int wire_batch_encode(struct wire_arena *a, const struct cl_span *envs, size_t n,
     const uint8_t **out, size_t *len) __attribute__((warn_unused_result));
 
