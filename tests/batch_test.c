@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <sodium.h>
@@ -474,6 +475,112 @@ test_batch_concurrent(void **state)
 	h_rmrf(dir);
 }
 
+/* ---- closurelog submit with many files ---- */
+
+#define N_FILES 70
+
+static size_t
+count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+static void
+test_cli_many(void **state)
+{
+	char dir[512], files[N_FILES + 2][700], outdir[600], sdir[560];
+	const char *argv[N_FILES + 16];
+	struct h_server s;
+	struct note_verifier lk;
+	struct note_signer stranger;
+	uint8_t seed[32];
+	struct h_run r;
+	size_t n = 0;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, NULL);
+	su_log_key(&s, &lk);
+	snprintf(sdir, sizeof sdir, "%s/envs", dir);
+	assert_int_equal(mkdir(sdir, 0755), 0);
+	for (size_t i = 0; i < N_FILES; i++) {
+		size_t len;
+		uint8_t *env = su_envelope(5000 + i, NULL, &len);
+
+		snprintf(files[i], sizeof files[i], "%s/e%03zu.env", sdir, i);
+		h_write(files[i], env, len);
+		free(env);
+	}
+	memset(seed, 0x77, sizeof seed);
+	assert_int_equal(note_signer_from_seed("stranger.example.com", seed, &stranger, NULL), 0);
+	{
+		size_t len;
+		uint8_t *env = su_envelope(9, &stranger, &len);
+
+		snprintf(files[N_FILES], sizeof files[N_FILES], "%s/stranger.env", sdir);
+		h_write(files[N_FILES], env, len);
+		free(env);
+	}
+	snprintf(outdir, sizeof outdir, "%s/bundles", dir);
+	/* All good, in batches of 16 (5 batches), with --json. */
+	argv[n++] = h_bin("closurelog");
+	argv[n++] = "submit";
+	argv[n++] = "--log";
+	argv[n++] = s.url;
+	argv[n++] = "--log-key";
+	argv[n++] = s.vkey;
+	argv[n++] = "-o";
+	argv[n++] = outdir;
+	argv[n++] = "--batch-entries";
+	argv[n++] = "16";
+	argv[n++] = "--json";
+	for (size_t i = 0; i < N_FILES; i++)
+		argv[n++] = files[i];
+	argv[n] = NULL;
+	h_run(&r, NULL, argv);
+	if (r.status != 0)
+		fail_msg("submit: exit %d: %s", r.status, r.err);
+	assert_int_equal(count(r.out, "\"status\": \"logged\""), N_FILES);
+	assert_non_null(strstr(r.err, "70 of 70 envelopes done")); /* the progress line */
+	h_run_free(&r);
+	/* Every bundle verifies offline. */
+	for (size_t i = 0; i < N_FILES; i += 23) {
+		char bundle[700];
+
+		snprintf(bundle, sizeof bundle, "%s/e%03zu.env.bundle", outdir, i);
+		h_closurelog(
+		    &r, "verify", "--log-key", s.vkey, "--submitter-key", su_ci_vkey, bundle, NULL);
+		if (r.status != 0)
+			fail_msg("verify %s: exit %d: %s", bundle, r.status, r.err);
+		h_run_free(&r);
+	}
+	/* Again, plus the stranger's: the rest already logged, the stranger's
+	 * listed with the log's reason, exit 1. */
+	n = 10; /* drop --json */
+	for (size_t i = 0; i <= N_FILES; i++)
+		argv[n++] = files[i];
+	argv[n] = NULL;
+	h_run(&r, NULL, argv);
+	assert_int_equal(r.status, 1);
+	assert_int_equal(count(r.out, "already logged at index"), N_FILES);
+	assert_non_null(strstr(r.err, "stranger.env: the log refused it (HTTP 403"));
+	assert_int_equal(count(r.err, "refused"), 1);
+	h_run_free(&r);
+	{
+		struct stat st;
+		char b[700];
+
+		snprintf(b, sizeof b, "%s/stranger.env.bundle", outdir);
+		assert_int_not_equal(stat(b, &st), 0);
+	}
+	assert_int_equal(WEXITSTATUS(h_server_stop(&s, SIGTERM)), 0);
+	h_rmrf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -482,6 +589,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_batch_mixed),
 	    cmocka_unit_test(test_batch_caps),
 	    cmocka_unit_test(test_batch_concurrent),
+	    cmocka_unit_test(test_cli_many),
 	};
 
 	(void)argc;
