@@ -3,7 +3,8 @@
  * 127.0.0.1:0: a batch of hundreds of distinct envelopes, all appended and
  * proven against one checkpoint; a batch mixing good, repeated, unknown-
  * signer, malformed, empty and already-logged envelopes; the count and byte
- * caps; truncated and garbled bodies; batches racing singles; and
+ * caps; truncated and garbled bodies; batches racing singles; a batch
+ * larger than the queue's room; and
  * `closurelog submit` with many envelope files.
  */
 #include <pthread.h>
@@ -475,10 +476,6 @@ test_batch_concurrent(void **state)
 	h_rmrf(dir);
 }
 
-/* ---- closurelog submit with many files ---- */
-
-#define N_FILES 70
-
 static size_t
 count(const char *hay, const char *needle)
 {
@@ -488,6 +485,85 @@ count(const char *hay, const char *needle)
 		n++;
 	return n;
 }
+
+/* ---- A batch larger than the queue's room ---- */
+
+static void
+test_batch_backpressure(void **state)
+{
+	static const char *const extra[] = {"--queue-max", "8", NULL};
+	char dir[512];
+	struct h_server s;
+	struct note_verifier lk;
+	uint8_t *envs[60];
+	size_t lens[60], admitted = 0, busy = 0;
+	struct bans b;
+	struct su_ack a;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, extra);
+	su_log_key(&s, &lk);
+	for (size_t i = 0; i < 60; i++)
+		envs[i] = su_envelope(7000 + i, NULL, &lens[i]);
+	/* The batch takes the room there is and answers at once: the rest
+	 * get 503 results to resubmit, never a wait. */
+	post_batch(&s, &lk, envs, lens, 60, &b);
+	assert_int_equal(b.status, 200);
+	for (size_t i = 0; i < 60; i++) {
+		const struct cl_batch_result *x = &b.r.results[i];
+
+		if (x->status == 201) {
+			admitted++;
+		} else {
+			assert_int_equal(x->status, 503);
+			assert_non_null(strstr(x->reason, "resubmit"));
+			busy++;
+		}
+	}
+	assert_true(admitted >= 8);
+	assert_int_equal(admitted + busy, 60);
+	bans_free(&b);
+	/* A single still gets in afterwards: the batch left nothing queued. */
+	assert_int_equal(su_submit(&s, &lk, envs[59], lens[59], &a, NULL) / 100, 2);
+	/* closurelog submit resubmits the 503 ones until all are in. */
+	{
+		static char files[40][700];
+		const char *argv[48];
+		struct h_run r;
+		size_t n = 0;
+
+		argv[n++] = h_bin("closurelog");
+		argv[n++] = "submit";
+		argv[n++] = "--log";
+		argv[n++] = s.url;
+		argv[n++] = "--log-key";
+		argv[n++] = s.vkey;
+		for (size_t i = 0; i < 40; i++) {
+			snprintf(files[i], sizeof files[i], "%s/b%02zu.env", dir, i);
+			h_write(files[i], envs[i + 20], lens[i + 20]);
+			argv[n++] = files[i];
+		}
+		argv[n] = NULL;
+		setenv("CLOSURELOG_BACKOFF_MS", "10", 1);
+		setenv("CLOSURELOG_ATTEMPTS", "20", 1);
+		h_run(&r, NULL, argv);
+		unsetenv("CLOSURELOG_BACKOFF_MS");
+		unsetenv("CLOSURELOG_ATTEMPTS");
+		if (r.status != 0)
+			fail_msg("submit: exit %d: %s", r.status, r.err);
+		assert_int_equal(count(r.out, "logged at index"), 40);
+		h_run_free(&r);
+	}
+	assert_int_equal(WEXITSTATUS(h_server_stop(&s, SIGTERM)), 0);
+	for (size_t i = 0; i < 60; i++)
+		free(envs[i]);
+	h_rmrf(dir);
+}
+
+/* ---- closurelog submit with many files ---- */
+
+#define N_FILES 70
 
 static void
 test_cli_many(void **state)
@@ -589,6 +665,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_batch_mixed),
 	    cmocka_unit_test(test_batch_caps),
 	    cmocka_unit_test(test_batch_concurrent),
+	    cmocka_unit_test(test_batch_backpressure),
 	    cmocka_unit_test(test_cli_many),
 	};
 
