@@ -146,7 +146,7 @@ main(int argc, char **argv)
 		mt_range_root(&r, root);
 		t = now();
 		for (uint64_t i = 0; i < iters; i++) {
-			if (mt_inclusion_verify(leaf, idx, size, path[0], n, root) != 0)
+			if (mt_inclusion_verify(leaf, idx, size, MT_PATH(path), n, root) != 0)
 				return 1;
 		}
 		verify_rate = (double)iters / (now() - t);

@@ -1,10 +1,6 @@
 /*
- * cli.c: messages, file I/O and argument helpers for the closurelog
- * subcommands.
- *
- * Output files are written whole or not at all (temporary file, fsync,
- * rename), so that a bundle or a state file is never half-written when a
- * command is interrupted.
+ * cli.c: messages, output names and argument helpers for the closurelog
+ * subcommands.  Files are read and written through proto/file.h.
  */
 #include "cli.h"
 
@@ -19,22 +15,30 @@
 #include <unistd.h>
 
 #include "cl.h"
+#include "file.h"
 #include "http.h"
 #include "key.h"
 #include "wire.h"
 
 const char *cli_command = "";
 
+/* "closurelog <command>: <tag><message>\n" on stderr. */
+static void
+say(const char *tag, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "closurelog %s: %s", cli_command, tag);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 int
 cli_fail(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "closurelog %s: ", cli_command);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say("", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return code;
 }
 
@@ -43,173 +47,49 @@ cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "closurelog %s: warning: ", cli_command);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say("warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+void
+cli_progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	say("", fmt, ap);
+	va_end(ap);
 }
 
 int
-cli_read_file(const char *path, size_t cap, uint8_t **buf, size_t *len, char *why)
+cli_why(char *why, int rc, const char *fmt, ...)
 {
-	uint8_t *b = NULL;
-	size_t n = 0, room = 0;
-	int fd, rc = 0;
+	va_list ap;
 
-	*buf = NULL;
-	*len = 0;
-	fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return cl_why(why, errno, "%s: %s", path, strerror(errno));
-	for (;;) {
-		ssize_t got;
-
-		if (n == room) {
-			uint8_t *t;
-
-			/* Never more than cap + 1: one byte past cap tells "too big". */
-			room = room ? 2 * room : 65536;
-			if (room > cap + 1)
-				room = cap + 1;
-			if ((t = realloc(b, room + 1)) == NULL) {
-				rc = cl_why(why, ENOMEM, "%s: out of memory", path);
-				break;
-			}
-			b = t;
-		}
-		got = read(fd, b + n, room - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = cl_why(why, errno, "%s: %s", path, strerror(errno));
-			break;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-		if (n > cap) {
-			rc = cl_why(why, CL_ETOOBIG, "%s: larger than %zu bytes", path, cap);
-			break;
-		}
-	}
-	if (fd != STDIN_FILENO)
-		close(fd);
-	if (rc != 0) {
-		free(b);
-		return rc;
-	}
-	if (b == NULL && (b = malloc(1)) == NULL)
-		return cl_why(why, ENOMEM, "out of memory");
-	b[n] = '\0';
-	*buf = b;
-	*len = n;
-	return 0;
-}
-
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Make a directory's entries durable (best effort). */
-static void
-dir_sync(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
-int
-cli_write_file(const char *path, const void *buf, size_t len, mode_t mode, char *why)
-{
-	char tmp[4096], dir[4096];
-	int fd, rc;
-
-	if (strcmp(path, "-") == 0) {
-		if ((rc = write_all(STDOUT_FILENO, buf, len)) != 0)
-			return cl_why(why, rc, "standard output: %s", strerror(rc));
-		return 0;
-	}
-	/* A fresh name each time: a stale temporary file never blocks us. */
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= sizeof tmp)
-		return cl_why(why, ENAMETOOLONG, "%s: path too long", path);
-	if ((fd = mkstemp(tmp)) < 0)
-		return cl_why(why, errno, "%s: %s", tmp, strerror(errno));
-	if (fchmod(fd, mode) != 0) {
-		rc = errno;
-		close(fd);
-		unlink(tmp);
-		return cl_why(why, rc, "%s: %s", tmp, strerror(rc));
-	}
-	if ((rc = write_all(fd, buf, len)) != 0 || (fsync(fd) != 0 && (rc = errno) != 0)) {
-		close(fd);
-		unlink(tmp);
-		return cl_why(why, rc, "%s: %s", tmp, strerror(rc));
-	}
-	if (close(fd) != 0 || rename(tmp, path) != 0) {
-		rc = errno;
-		unlink(tmp);
-		return cl_why(why, rc, "%s: %s", path, strerror(rc));
-	}
-	/* Make the rename itself durable. */
-	snprintf(dir, sizeof dir, "%s", path);
-	dir_sync(dirname(dir));
-	return 0;
+	va_start(ap, fmt);
+	vsnprintf(why, CLI_MSG_MAX, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 int
 cli_write_new(const char *dir, const char *stem, const char *ext, const void *buf, size_t len,
     mode_t mode, char *out, size_t cap, char *why)
 {
-	char tmp[4096];
-	int fd, rc = 0;
+	int rc = EEXIST;
 
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s/%s.tmp.XXXXXX", dir, stem) >= sizeof tmp)
-		return cl_why(why, ENAMETOOLONG, "%s/%s: path too long", dir, stem);
-	if ((fd = mkstemp(tmp)) < 0)
-		return cl_why(why, errno, "%s: %s", tmp, strerror(errno));
-	if ((fchmod(fd, mode) != 0 && (rc = errno) != 0) || (rc = write_all(fd, buf, len)) != 0 ||
-	    (fsync(fd) != 0 && (rc = errno) != 0)) {
-		close(fd);
-		unlink(tmp);
-		return cl_why(why, rc, "%s: %s", tmp, strerror(rc));
-	}
-	close(fd);
-	rc = EEXIST;
 	for (int i = 0; i < 1000 && rc == EEXIST; i++) {
 		int n = i == 0 ? snprintf(out, cap, "%s/%s%s", dir, stem, ext)
 		               : snprintf(out, cap, "%s/%s-%d%s", dir, stem, i, ext);
 
 		if (n < 0 || (size_t)n >= cap)
-			rc = ENAMETOOLONG;
-		else
-			rc = link(tmp, out) == 0 ? 0 : errno;
+			return cl_why(why, ENAMETOOLONG, "%s/%s: path too long", dir, stem);
+		rc = cl_file_write(out, buf, len, mode, CL_FILE_EXCL, why);
 	}
-	if (rc != 0) {
-		snprintf(out, cap, "%s", tmp);
-		return cl_why(why, rc, "cannot name %s: %s", tmp, strerror(rc));
-	}
-	unlink(tmp);
-	dir_sync(dir);
-	return 0;
+	if (rc != 0)
+		out[0] = '\0';
+	return rc;
 }
 
 int
@@ -290,18 +170,6 @@ cli_checkpoint_fetch(const struct cli_http_opts *o, const char *url,
 	*note = r.body;
 	*len = r.len;
 	return 0;
-}
-
-void
-cli_progress(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "closurelog %s: ", cli_command);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 }
 
 bool

@@ -49,22 +49,10 @@ int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* Print a warning line ("closurelog <command>: warning: ...") to stderr. */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Read a whole file of at most cap bytes into a malloc'd buffer (NUL
- * added after the data, not counted in *len).  "-" reads standard input.
- * Returns 0, or errno / CL_ETOOBIG with why naming the file. */
-int cli_read_file(const char *path, size_t cap, uint8_t **buf, size_t *len, char *why);
-
-/* Write buf to path through a temporary file in the same directory,
- * fsync'd and renamed over the target ("-" writes standard output).
- * Returns 0 or errno with why. */
-int cli_write_file(const char *path, const void *buf, size_t len, mode_t mode, char *why);
-
 /* Write buf to a new file dir/<stem><ext>, or dir/<stem>-<i><ext> for the
- * first i in 1..999 free, never replacing a file: written and fsync'd under
- * a temporary name, then linked to its name.  A crash leaves no partial
- * file under a final name.  The name used goes to out (cap bytes).  If no
- * name can be taken, the data stays under the temporary name, which out
- * then holds.  Returns 0 or errno with why. */
+ * first i in 1..999 free, never replacing a file (cl_file_write with
+ * CL_FILE_EXCL: durable, never partial).  The name used goes to out (cap
+ * bytes), "" on failure.  Returns 0 or errno with why. */
 int cli_write_new(const char *dir, const char *stem, const char *ext, const void *buf, size_t len,
     mode_t mode, char *out, size_t cap, char *why);
 
@@ -95,6 +83,10 @@ int cli_checkpoint_open(const uint8_t *note, size_t len, const struct note_verif
 int cli_checkpoint_fetch(const struct cli_http_opts *o, const char *url,
     const struct note_verifier *key, const char *origin, uint8_t **note, size_t *len, struct sth *c,
     char *why) __attribute__((warn_unused_result));
+
+/* Write a formatted one-line reason into why (CLI_MSG_MAX bytes) and
+ * return rc, as cl_why does for CL_WHY_MAX. */
+int cli_why(char *why, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Print a progress line, "closurelog <command>: <message>", on stderr. */
 void cli_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +18,10 @@
 #include "cl.h"
 #include "cli.h"
 #include "dsse.h"
+#include "file.h"
 #include "key.h"
 #include "nix.h"
+#include "opts.h"
 #include "wire.h"
 
 static const char usage[] =
@@ -46,45 +47,6 @@ static const char usage[] =
     "  --extra-digest NAME=FILE   an extra digest (e.g. sbom=sbom.json), SHA-256 of FILE;\n"
     "                             NAME=HASH takes a digest in any Nix form (repeatable)\n"
     "  -o, --output OUT           where to write the envelope\n";
-
-enum {
-	O_KEY = 256,
-	O_ROOT,
-	O_NAR,
-	O_LOCK,
-	O_LOCKD,
-	O_SUCC,
-	O_SYSTEM,
-	O_SANDBOX,
-	O_NOSANDBOX,
-	O_SUBST,
-	O_TPK,
-	O_BUILDER,
-	O_RUNURL,
-	O_TIME,
-	O_EXTRA,
-};
-
-static const struct option opts[] = {
-    {"key", required_argument, NULL, O_KEY},
-    {"root", required_argument, NULL, O_ROOT},
-    {"nar-hash", required_argument, NULL, O_NAR},
-    {"flake-lock", required_argument, NULL, O_LOCK},
-    {"flake-lock-digest", required_argument, NULL, O_LOCKD},
-    {"successor", required_argument, NULL, O_SUCC},
-    {"system", required_argument, NULL, O_SYSTEM},
-    {"sandbox", no_argument, NULL, O_SANDBOX},
-    {"no-sandbox", no_argument, NULL, O_NOSANDBOX},
-    {"substituter", required_argument, NULL, O_SUBST},
-    {"trusted-public-key", required_argument, NULL, O_TPK},
-    {"builder", required_argument, NULL, O_BUILDER},
-    {"run-url", required_argument, NULL, O_RUNURL},
-    {"build-time", required_argument, NULL, O_TIME},
-    {"extra-digest", required_argument, NULL, O_EXTRA},
-    {"output", required_argument, NULL, 'o'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
 
 #define LIST_MAX 64
 
@@ -151,6 +113,59 @@ digest_file(const char *opt, const char *path, struct digest_buf *out)
 	return 0;
 }
 
+/* The --extra-digest values, in order. */
+struct extras {
+	size_t n;
+	struct cl_extra_digest d[CL_EXTRA_MAX];
+	struct digest_buf buf[CL_EXTRA_MAX];
+	char names[CL_EXTRA_MAX][CL_DIGEST_NAME_MAX + 1];
+};
+
+/* --extra-digest NAME=FILE or NAME=HASH. */
+static int
+extra_add(void *ctx, const char *arg)
+{
+	struct extras *x = ctx;
+	const char *eq = strchr(arg, '=');
+	size_t nl = eq != NULL ? (size_t)(eq - arg) : 0;
+	struct nix_hash h;
+	int rc;
+
+	if (x->n == CL_EXTRA_MAX)
+		return cli_fail(CLI_USAGE, "--extra-digest: at most %d", CL_EXTRA_MAX);
+	if (eq == NULL || nl == 0 || nl > CL_DIGEST_NAME_MAX)
+		return cli_fail(CLI_USAGE, "--extra-digest: expected NAME=FILE or NAME=HASH");
+	memcpy(x->names[x->n], arg, nl);
+	x->names[x->n][nl] = '\0';
+	/* A hash if it parses as one, else a file to hash. */
+	if (nix_hash_parse(eq + 1, strlen(eq + 1), 0, &h, NULL) == 0)
+		rc = digest_set("--extra-digest", &h, &x->buf[x->n]);
+	else
+		rc = digest_file("--extra-digest", eq + 1, &x->buf[x->n]);
+	if (rc != 0)
+		return rc;
+	x->d[x->n].name = x->names[x->n];
+	x->d[x->n].digest = x->buf[x->n].d;
+	x->n++;
+	return 0;
+}
+
+static int
+sandbox_on(void *att, const char *arg)
+{
+	(void)arg;
+	((struct cl_attestation *)att)->sandbox = CL_SANDBOX_ON;
+	return 0;
+}
+
+static int
+sandbox_off(void *att, const char *arg)
+{
+	(void)arg;
+	((struct cl_attestation *)att)->sandbox = CL_SANDBOX_OFF;
+	return 0;
+}
+
 int
 cli_cmd_attest(int argc, char **argv)
 {
@@ -158,114 +173,43 @@ cli_cmd_attest(int argc, char **argv)
 	const char *key_path = NULL, *out_path = NULL, *lock_file = NULL, *lock_digest = NULL;
 	const char *nar_in = NULL, *time_in = NULL;
 	const char *succ[LIST_MAX], *subst[LIST_MAX], *tpk[LIST_MAX];
-	size_t n_succ = 0, n_subst = 0, n_tpk = 0, n_extra = 0;
-	struct cl_extra_digest extra[CL_EXTRA_MAX];
-	struct digest_buf extra_buf[CL_EXTRA_MAX], lock;
-	char extra_names[CL_EXTRA_MAX][CL_DIGEST_NAME_MAX + 1];
+	struct cli_opt_list succ_l = {succ, 0, LIST_MAX}, subst_l = {subst, 0, LIST_MAX},
+	                    tpk_l = {tpk, 0, LIST_MAX};
+	struct extras x;
+	struct digest_buf lock;
 	char nar_sri[NIX_HASH_STR_MAX], why[CL_WHY_MAX];
 	struct note_signer s;
 	struct wire_arena a;
 	const uint8_t *payload, *env;
 	size_t plen, elen;
 	void *abuf = NULL;
-	int c, rc = CLI_USAGE;
+	int first, rc;
+	const struct cli_opt opts[] = {
+	    CLI_STR("key", &key_path),
+	    CLI_STR("root", &att.root),
+	    CLI_STR("nar-hash", &nar_in),
+	    CLI_STR("flake-lock", &lock_file),
+	    CLI_STR("flake-lock-digest", &lock_digest),
+	    CLI_LIST("successor", &succ_l),
+	    CLI_STR("system", &att.system),
+	    CLI_FN("sandbox", &att, sandbox_on, false),
+	    CLI_FN("no-sandbox", &att, sandbox_off, false),
+	    CLI_LIST("substituter", &subst_l),
+	    CLI_LIST("trusted-public-key", &tpk_l),
+	    CLI_STR("builder", &att.builder_id),
+	    CLI_STR("run-url", &att.run_url),
+	    CLI_STR("build-time", &time_in),
+	    CLI_FN("extra-digest", &x, extra_add, true),
+	    CLI_STR_SHORT("output", 'o', &out_path),
+	};
 
 	memset(&att, 0, sizeof att);
+	memset(&x, 0, sizeof x);
 	att.system = att.builder_id = att.run_url = "";
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_KEY:
-			key_path = optarg;
-			break;
-		case O_ROOT:
-			att.root = optarg;
-			break;
-		case O_NAR:
-			nar_in = optarg;
-			break;
-		case O_LOCK:
-			lock_file = optarg;
-			break;
-		case O_LOCKD:
-			lock_digest = optarg;
-			break;
-		case O_SUCC:
-		case O_SUBST:
-		case O_TPK: {
-			const char **list = c == O_SUCC ? succ : c == O_SUBST ? subst : tpk;
-			size_t *n = c == O_SUCC ? &n_succ : c == O_SUBST ? &n_subst : &n_tpk;
-
-			if (*n == LIST_MAX)
-				return cli_fail(CLI_USAGE, "at most %d of --%s", LIST_MAX,
-				    c == O_SUCC        ? "successor"
-				        : c == O_SUBST ? "substituter"
-				                       : "trusted-public-key");
-			list[(*n)++] = optarg;
-			break;
-		}
-		case O_SYSTEM:
-			att.system = optarg;
-			break;
-		case O_SANDBOX:
-			att.sandbox = CL_SANDBOX_ON;
-			break;
-		case O_NOSANDBOX:
-			att.sandbox = CL_SANDBOX_OFF;
-			break;
-		case O_BUILDER:
-			att.builder_id = optarg;
-			break;
-		case O_RUNURL:
-			att.run_url = optarg;
-			break;
-		case O_TIME:
-			time_in = optarg;
-			break;
-		case O_EXTRA: {
-			const char *eq = strchr(optarg, '=');
-			size_t nl = eq != NULL ? (size_t)(eq - optarg) : 0;
-
-			if (n_extra == CL_EXTRA_MAX)
-				return cli_fail(
-				    CLI_USAGE, "--extra-digest: at most %d", CL_EXTRA_MAX);
-			if (eq == NULL || nl == 0 || nl > CL_DIGEST_NAME_MAX)
-				return cli_fail(
-				    CLI_USAGE, "--extra-digest: expected NAME=FILE or NAME=HASH");
-			memcpy(extra_names[n_extra], optarg, nl);
-			extra_names[n_extra][nl] = '\0';
-			/* A hash if it parses as one, else a file to hash. */
-			{
-				struct nix_hash h;
-
-				if (nix_hash_parse(eq + 1, strlen(eq + 1), 0, &h, NULL) == 0) {
-					if ((rc = digest_set(
-					         "--extra-digest", &h, &extra_buf[n_extra])) != 0)
-						return rc;
-				} else if ((rc = digest_file("--extra-digest", eq + 1,
-				                &extra_buf[n_extra])) != 0) {
-					return rc;
-				}
-			}
-			extra[n_extra].name = extra_names[n_extra];
-			extra[n_extra].digest = extra_buf[n_extra].d;
-			n_extra++;
-			break;
-		}
-		case 'o':
-			out_path = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return CLI_OK;
-		default:
-			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-		}
-	}
-	if (optind != argc)
-		return cli_fail(CLI_USAGE, "unexpected argument \"%s\" (see --help)", argv[optind]);
+	if ((rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), usage, &first)) != CLI_GO)
+		return rc;
+	if (first != argc)
+		return cli_fail(CLI_USAGE, "unexpected argument \"%s\" (see --help)", argv[first]);
 	if (key_path == NULL || att.root == NULL || nar_in == NULL || out_path == NULL)
 		return cli_fail(
 		    CLI_USAGE, "--key, --root, --nar-hash and -o are required (see --help)");
@@ -288,13 +232,13 @@ cli_cmd_attest(int argc, char **argv)
 		return rc;
 	att.flake_lock = lock.d;
 	att.successors = succ;
-	att.n_successors = n_succ;
+	att.n_successors = succ_l.n;
 	att.substituters = subst;
-	att.n_substituters = n_subst;
+	att.n_substituters = subst_l.n;
 	att.trusted_keys = tpk;
-	att.n_trusted_keys = n_tpk;
-	att.extra = extra;
-	att.n_extra = n_extra;
+	att.n_trusted_keys = tpk_l.n;
+	att.extra = x.d;
+	att.n_extra = x.n;
 	if (time_in == NULL)
 		time_in = getenv("SOURCE_DATE_EPOCH");
 	if (time_in != NULL && *time_in != '\0') {
@@ -319,7 +263,7 @@ cli_cmd_attest(int argc, char **argv)
 		rc = cli_fail(CLI_FAIL, "signing failed: %s", why);
 		goto out;
 	}
-	if (cli_write_file(out_path, env, elen, 0644, why) != 0) {
+	if (cl_file_write(out_path, env, elen, 0644, CL_FILE_STREAM, why) != 0) {
 		rc = cli_fail(CLI_FAIL, "%s", why);
 		goto out;
 	}

@@ -22,7 +22,6 @@
  * The file formats are in docs/audit.md.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,404 +32,29 @@
 
 #include <sodium.h>
 
+#include "closurelog/verify.h"
+
 #include "cl.h"
 #include "cli.h"
 #include "cosig.h"
+#include "evidence.h"
+#include "file.h"
 #include "follow.h"
 #include "http.h"
 #include "merkle.h"
 #include "note.h"
+#include "opts.h"
 #include "show.h"
 #include "state.h"
 #include "sth.h"
 #include "wire.h"
 
-#define EVIDENCE_MAX (64 * 1024)
-#define MSG_MAX      1024
-
-#define EVIDENCE_HEADER "closurelog fork evidence v1\n"
-
-/* ---- Line-oriented parsing of our own text formats ---- */
-
-struct lines {
-	const char *p, *end;
-};
-
-/* The next line, without its '\n', into *s and *n.  Lines must end in
- * '\n' and hold no control characters.  Returns 0 or -1. */
-static int
-line_next(struct lines *l, const char **s, size_t *n)
-{
-	const char *nl = memchr(l->p, '\n', (size_t)(l->end - l->p));
-
-	if (nl == NULL)
-		return -1;
-	for (const char *c = l->p; c < nl; c++) {
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			return -1;
-	}
-	*s = l->p;
-	*n = (size_t)(nl - l->p);
-	l->p = nl + 1;
-	return 0;
-}
-
-/* The next line must be "<key> <value>" with a non-empty value. */
-static int
-line_field(struct lines *l, const char *key, const char **v, size_t *n)
-{
-	size_t klen = strlen(key);
-	const char *s;
-	size_t len;
-
-	if (line_next(l, &s, &len) != 0 || len < klen + 2 || memcmp(s, key, klen) != 0 ||
-	    s[klen] != ' ')
-		return -1;
-	*v = s + klen + 1;
-	*n = len - klen - 1;
-	return 0;
-}
-
-static int
-field_u64(struct lines *l, const char *key, uint64_t *out)
-{
-	const char *v;
-	size_t n;
-
-	return line_field(l, key, &v, &n) == 0 ? cl_u64_parse(v, n, out) : -1;
-}
-
-/* Strict base64 of exactly one hash. */
-static int
-parse_hash(const char *s, size_t n, uint8_t out[MT_HASH_LEN])
-{
-	size_t got;
-
-	if (n != CL_B64_LEN(MT_HASH_LEN) || cl_b64_decode(s, n, out, MT_HASH_LEN, &got) != 0 ||
-	    got != MT_HASH_LEN)
-		return -1;
-	return 0;
-}
-
-/* "<key> <count>" and then count lines of one base64 hash each. */
-static int
-field_hashes(struct lines *l, const char *key, uint8_t (*out)[MT_HASH_LEN], size_t *n_out)
-{
-	uint64_t count;
-	const char *s;
-	size_t n;
-
-	if (field_u64(l, key, &count) != 0 || count > MT_PROOF_MAX)
-		return -1;
-	for (size_t i = 0; i < count; i++) {
-		if (line_next(l, &s, &n) != 0 || parse_hash(s, n, out[i]) != 0)
-			return -1;
-	}
-	*n_out = (size_t)count;
-	return 0;
-}
-
-/* "<key> <length>" and then exactly that many raw bytes. */
-static int
-field_bytes(struct lines *l, const char *key, size_t max, const uint8_t **out, size_t *len)
-{
-	uint64_t n;
-
-	if (field_u64(l, key, &n) != 0 || n > max || n > (uint64_t)(l->end - l->p))
-		return -1;
-	*out = (const uint8_t *)l->p;
-	*len = (size_t)n;
-	l->p += n;
-	return 0;
-}
-
-/* ---- A growing text buffer ---- */
-
-struct text {
-	char *p;
-	size_t len, cap;
-	bool over;
-};
-
-static void
-text_add(struct text *t, const void *data, size_t n)
-{
-	if (t->over || n > t->cap - t->len) {
-		t->over = true;
-		return;
-	}
-	memcpy(t->p + t->len, data, n);
-	t->len += n;
-}
-
-static void __attribute__((format(printf, 2, 3))) text_printf(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->over)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= t->cap - t->len)
-		t->over = true;
-	else
-		t->len += (size_t)n;
-}
-
-static void
-text_hash(struct text *t, const uint8_t h[MT_HASH_LEN])
-{
-	char b64[CL_B64_LEN(MT_HASH_LEN) + 1];
-
-	cl_b64_encode(h, MT_HASH_LEN, b64, sizeof b64);
-	text_printf(t, "%s\n", b64);
-}
+#define MSG_MAX 1024
 
 static void
 b64_hash(const uint8_t h[MT_HASH_LEN], char out[CL_B64_LEN(MT_HASH_LEN) + 1])
 {
 	cl_b64_encode(h, MT_HASH_LEN, out, CL_B64_LEN(MT_HASH_LEN) + 1);
-}
-
-/* Copy s into out, replacing control bytes, so that it fits on one line. */
-static void
-one_line(const char *s, char *out, size_t cap)
-{
-	size_t n = 0;
-
-	for (; *s != '\0' && n + 1 < cap; s++)
-		out[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
-	out[n] = '\0';
-}
-
-/* ---- Fork evidence ---- */
-
-/* What an evidence file says (docs/audit.md).  "old" is the checkpoint of
- * the smaller tree, "new" the larger; the checkpoints point into the
- * buffer the evidence was parsed from, or into the caller's. */
-struct evidence {
-	bool proven;
-	char reason[MSG_MAX];
-	char vkey[NOTE_VKEY_MAX];
-	char url[2048];
-	uint64_t time;
-	uint64_t old_size, new_size;
-	bool have_implied;
-	uint8_t implied[MT_HASH_LEN]; /* root at old_size of the tree in the new size's tiles */
-	size_t n_proof;
-	uint8_t proof[MT_PROOF_MAX][MT_HASH_LEN]; /* PROOF(old, new) computed from the tiles */
-	bool have_log_proof;
-	size_t n_log_proof;
-	uint8_t log_proof[MT_PROOF_MAX][MT_HASH_LEN]; /* what the log answered, if anything */
-	const uint8_t *old_note, *new_note;
-	size_t old_len, new_len;
-};
-
-/* Serialize ev into a malloc'd buffer.  Returns 0 or ENOMEM / CL_ETOOBIG. */
-static int
-evidence_format(const struct evidence *ev, uint8_t **out, size_t *len)
-{
-	struct text t = {malloc(EVIDENCE_MAX), 0, EVIDENCE_MAX, false};
-
-	*out = NULL;
-	*len = 0;
-	if (t.p == NULL)
-		return ENOMEM;
-	text_add(&t, EVIDENCE_HEADER, strlen(EVIDENCE_HEADER));
-	text_printf(&t, "status %s\n", ev->proven ? "proven" : "unproven");
-	text_printf(&t, "reason %s\n", ev->reason);
-	text_printf(&t, "log-key %s\n", ev->vkey);
-	text_printf(&t, "log-url %s\n", ev->url);
-	text_printf(&t, "time %" PRIu64 "\n", ev->time);
-	text_printf(&t, "old-size %" PRIu64 "\n", ev->old_size);
-	text_printf(&t, "new-size %" PRIu64 "\n", ev->new_size);
-	text_printf(&t, "implied-old-root ");
-	if (ev->have_implied)
-		text_hash(&t, ev->implied);
-	else
-		text_printf(&t, "-\n");
-	text_printf(&t, "proof %zu\n", ev->n_proof);
-	for (size_t i = 0; i < ev->n_proof; i++)
-		text_hash(&t, ev->proof[i]);
-	if (ev->have_log_proof) {
-		text_printf(&t, "log-proof %zu\n", ev->n_log_proof);
-		for (size_t i = 0; i < ev->n_log_proof; i++)
-			text_hash(&t, ev->log_proof[i]);
-	} else {
-		text_printf(&t, "log-proof -\n");
-	}
-	text_printf(&t, "old-checkpoint %zu\n", ev->old_len);
-	text_add(&t, ev->old_note, ev->old_len);
-	text_printf(&t, "new-checkpoint %zu\n", ev->new_len);
-	text_add(&t, ev->new_note, ev->new_len);
-	text_printf(&t, "end\n");
-	if (t.over) {
-		free(t.p);
-		return CL_ETOOBIG;
-	}
-	*out = (uint8_t *)t.p;
-	*len = t.len;
-	return 0;
-}
-
-/* Copy a field value of n bytes into a cap-byte string. */
-static int
-copy_field(const char *v, size_t n, char *out, size_t cap)
-{
-	if (n + 1 > cap)
-		return -1;
-	memcpy(out, v, n);
-	out[n] = '\0';
-	return 0;
-}
-
-/* Parse an evidence file.  Returns 0, or CL_EINVAL with why naming the
- * first field that is malformed.  ev points into buf afterwards. */
-static int
-evidence_parse(const uint8_t *buf, size_t len, struct evidence *ev, char *why)
-{
-	struct lines l = {(const char *)buf, (const char *)buf + len};
-	const char *v;
-	size_t n, hl = strlen(EVIDENCE_HEADER);
-
-	memset(ev, 0, sizeof *ev);
-	if (len < hl || memcmp(buf, EVIDENCE_HEADER, hl) != 0)
-		return cl_why(
-		    why, CL_EINVAL, "the first line is not \"closurelog fork evidence v1\"");
-	l.p += hl;
-	if (line_field(&l, "status", &v, &n) != 0)
-		return cl_why(why, CL_EINVAL, "status: missing or malformed");
-	if (n == 6 && memcmp(v, "proven", 6) == 0)
-		ev->proven = true;
-	else if (n != 8 || memcmp(v, "unproven", 8) != 0)
-		return cl_why(why, CL_EINVAL, "status: neither \"proven\" nor \"unproven\"");
-	if (line_field(&l, "reason", &v, &n) != 0 ||
-	    copy_field(v, n, ev->reason, sizeof ev->reason))
-		return cl_why(why, CL_EINVAL, "reason: missing or malformed");
-	if (line_field(&l, "log-key", &v, &n) != 0 || copy_field(v, n, ev->vkey, sizeof ev->vkey))
-		return cl_why(why, CL_EINVAL, "log-key: missing or malformed");
-	if (line_field(&l, "log-url", &v, &n) != 0 || copy_field(v, n, ev->url, sizeof ev->url))
-		return cl_why(why, CL_EINVAL, "log-url: missing or malformed");
-	if (field_u64(&l, "time", &ev->time) != 0)
-		return cl_why(why, CL_EINVAL, "time: missing or not a decimal number");
-	if (field_u64(&l, "old-size", &ev->old_size) != 0 ||
-	    field_u64(&l, "new-size", &ev->new_size) != 0)
-		return cl_why(why, CL_EINVAL, "old-size, new-size: missing or not decimal numbers");
-	if (ev->old_size > ev->new_size)
-		return cl_why(why, CL_EINVAL, "old-size is larger than new-size");
-	if (line_field(&l, "implied-old-root", &v, &n) != 0)
-		return cl_why(why, CL_EINVAL, "implied-old-root: missing");
-	if (!(n == 1 && v[0] == '-')) {
-		if (parse_hash(v, n, ev->implied) != 0)
-			return cl_why(why, CL_EINVAL, "implied-old-root: not the base64 of a hash");
-		ev->have_implied = true;
-	}
-	if (field_hashes(&l, "proof", ev->proof, &ev->n_proof) != 0)
-		return cl_why(why, CL_EINVAL, "proof: malformed count or hash");
-	{
-		struct lines peek = l;
-
-		if (line_field(&peek, "log-proof", &v, &n) != 0)
-			return cl_why(why, CL_EINVAL, "log-proof: missing");
-		if (n == 1 && v[0] == '-') {
-			l = peek;
-		} else {
-			if (field_hashes(&l, "log-proof", ev->log_proof, &ev->n_log_proof) != 0)
-				return cl_why(why, CL_EINVAL, "log-proof: malformed count or hash");
-			ev->have_log_proof = true;
-		}
-	}
-	if (field_bytes(&l, "old-checkpoint", CL_CHECKPOINT_MAX, &ev->old_note, &ev->old_len) != 0)
-		return cl_why(why, CL_EINVAL, "old-checkpoint: malformed length or truncated");
-	if (field_bytes(&l, "new-checkpoint", CL_CHECKPOINT_MAX, &ev->new_note, &ev->new_len) != 0)
-		return cl_why(why, CL_EINVAL, "new-checkpoint: malformed length or truncated");
-	if (line_next(&l, &v, &n) != 0 || n != 3 || memcmp(v, "end", 3) != 0 || l.p != l.end)
-		return cl_why(why, CL_EINVAL, "the file does not end with the line \"end\"");
-	return 0;
-}
-
-/* Decide whether ev proves that the log with key `key` forked.  Returns 0
- * with a one-line description in msg if it does, else CLI_FAIL with the
- * reason in msg. */
-static int
-evidence_judge(const struct evidence *ev, const struct note_verifier *key, char *msg, size_t cap)
-{
-	struct sth o, nw;
-	char vkey[NOTE_VKEY_MAX], why[CL_WHY_MAX];
-	char r1[CL_B64_LEN(MT_HASH_LEN) + 1], r2[CL_B64_LEN(MT_HASH_LEN) + 1];
-
-	note_verifier_format(key, vkey, sizeof vkey);
-	if (strcmp(vkey, ev->vkey) != 0) {
-		snprintf(msg, cap, "the evidence is about the log key %s, not %s", ev->vkey, vkey);
-		return CLI_FAIL;
-	}
-	if (sth_open(ev->old_note, ev->old_len, key, NULL, &o, why) != 0) {
-		snprintf(msg, cap, "the old checkpoint does not verify with the log key: %s", why);
-		return CLI_FAIL;
-	}
-	if (sth_open(ev->new_note, ev->new_len, key, NULL, &nw, why) != 0) {
-		snprintf(msg, cap, "the new checkpoint does not verify with the log key: %s", why);
-		return CLI_FAIL;
-	}
-	if (strcmp(o.origin, nw.origin) != 0) {
-		snprintf(msg, cap, "the checkpoints are for different origins (\"%s\", \"%s\")",
-		    o.origin, nw.origin);
-		return CLI_FAIL;
-	}
-	if (o.size != ev->old_size || nw.size != ev->new_size) {
-		snprintf(msg, cap, "old-size and new-size do not match the checkpoints' sizes");
-		return CLI_FAIL;
-	}
-	if (!ev->proven) {
-		const char *r = ev->reason;
-
-		if (strncmp(r, "unproven: ", 10) == 0)
-			r += 10;
-		snprintf(msg, cap, "the evidence is marked unproven: %.900s", r);
-		return CLI_FAIL;
-	}
-	b64_hash(o.root, r1);
-	b64_hash(nw.root, r2);
-	if (o.size == nw.size) {
-		if (sodium_memcmp(o.root, nw.root, MT_HASH_LEN) == 0) {
-			snprintf(msg, cap, "both checkpoints have the same root: no fork");
-			return CLI_FAIL;
-		}
-		snprintf(msg, cap,
-		    "fork proven: %s signed two different roots for size %" PRIu64 " (%s and %s)",
-		    o.origin, o.size, r1, r2);
-		return 0;
-	}
-	if (o.size == 0) {
-		snprintf(msg, cap, "the empty tree is a prefix of every tree: no fork");
-		return CLI_FAIL;
-	}
-	if (!ev->have_implied) {
-		snprintf(msg, cap, "no implied-old-root to compare with the old checkpoint");
-		return CLI_FAIL;
-	}
-	if (mt_consistency_verify(
-	        o.size, nw.size, ev->implied, nw.root, ev->proof[0], ev->n_proof) != 0) {
-		snprintf(msg, cap,
-		    "the proof does not lead from implied-old-root at size %" PRIu64
-		    " to the root of the checkpoint of size %" PRIu64,
-		    o.size, nw.size);
-		return CLI_FAIL;
-	}
-	if (sodium_memcmp(ev->implied, o.root, MT_HASH_LEN) == 0) {
-		snprintf(msg, cap,
-		    "implied-old-root equals the old checkpoint's root: the "
-		    "checkpoints are consistent");
-		return CLI_FAIL;
-	}
-	b64_hash(ev->implied, r2);
-	snprintf(msg, cap,
-	    "fork proven: %s signed size %" PRIu64
-	    " with root %s, but its signed tree of size %" PRIu64 " has root %s at size %" PRIu64,
-	    o.origin, o.size, r1, nw.size, r2, o.size);
-	return 0;
 }
 
 /* ---- The auditor ---- */
@@ -545,35 +169,31 @@ state_load(struct audit *a, const char *dir)
 	return 0;
 }
 
-/* Write the evidence to DIR/evidence-<unix time>.txt (never over an
+/* Write the evidence to DIR/evidence-<unix time>.json (never over an
  * earlier file) after checking that it says what it claims. */
 static int
 evidence_save(struct audit *a, struct evidence *ev)
 {
-	uint8_t *buf = NULL;
+	char *buf = NULL;
 	size_t len;
-	char msg[MSG_MAX], why[CL_WHY_MAX], stem[40];
+	char msg[EVIDENCE_MSG_MAX], why[CL_WHY_MAX], stem[40];
 	int rc;
 
 	snprintf(ev->vkey, sizeof ev->vkey, "%s", a->vkey);
-	one_line(a->url, ev->url, sizeof ev->url);
-	one_line(ev->reason, ev->reason, sizeof ev->reason);
+	cl_line_copy(ev->url, sizeof ev->url, a->url, strlen(a->url));
+	cl_line_copy(ev->reason, sizeof ev->reason, ev->reason, strlen(ev->reason));
 	ev->time = (uint64_t)time(NULL);
 	/* The auditor claims a fork exactly when verify-evidence will agree. */
 	if (ev->proven && evidence_judge(ev, &a->key, msg, sizeof msg) != 0) {
 		ev->proven = false;
 		snprintf(ev->reason, sizeof ev->reason, "unproven: %.900s", msg);
 	}
-	if ((rc = evidence_format(ev, &buf, &len)) != 0)
+	if ((rc = evidence_encode(ev, &buf, &len)) != 0)
 		return cli_fail(CLI_FAIL, "cannot write evidence: %s", cl_strerror(rc));
 	snprintf(stem, sizeof stem, "evidence-%" PRIu64, ev->time);
-	if (cli_write_new(a->st.dir, stem, ".txt", buf, len, 0644, a->evidence, sizeof a->evidence,
-	        why) != 0) {
-		/* Kept under a temporary name if it got that far: say where. */
+	if (cli_write_new(a->st.dir, stem, ".json", buf, len, 0644, a->evidence, sizeof a->evidence,
+	        why) != 0)
 		rc = cli_fail(CLI_FAIL, "cannot write evidence: %s", why);
-		if (access(a->evidence, F_OK) != 0)
-			a->evidence[0] = '\0';
-	}
 	free(buf);
 	return rc;
 }
@@ -592,9 +212,10 @@ evidence_start(struct evidence *ev, const struct pair *p)
 	memset(ev, 0, sizeof *ev);
 	ev->old_size = p->sm->size;
 	ev->new_size = p->lg->size;
-	ev->old_note = p->sm_note;
+	/* Both were verified, and checkpoints are capped at CL_CHECKPOINT_MAX. */
+	memcpy(ev->old_note, p->sm_note, p->sm_len);
 	ev->old_len = p->sm_len;
-	ev->new_note = p->lg_note;
+	memcpy(ev->new_note, p->lg_note, p->lg_len);
 	ev->new_len = p->lg_len;
 }
 
@@ -640,8 +261,8 @@ log_proof_check(
 		    m, n, lp->a, lp->b);
 	} else {
 		*have_lp = true;
-		if (mt_consistency_verify(m, n, p->sm->root, p->lg->root, lp->hashes[0], lp->n) ==
-		    0)
+		if (mt_consistency_verify(
+		        m, n, p->sm->root, p->lg->root, MT_PATH(lp->hashes), lp->n) == 0)
 			rc = 0;
 		else
 			cl_why(why, 1,
@@ -711,8 +332,8 @@ check_prefix(struct audit *a, const struct pair *p)
 	memcpy(ev->implied, tp->small_root, MT_HASH_LEN);
 	ev->n_proof = tp->n_path;
 	memcpy(ev->proof, tp->path, tp->n_path * MT_HASH_LEN);
-	if (mt_consistency_verify(m, n, tp->small_root, p->lg->root, tp->path[0], tp->n_path) !=
-	    0) {
+	if (mt_consistency_verify(
+	        m, n, tp->small_root, p->lg->root, MT_PATH(tp->path), tp->n_path) != 0) {
 		b64_hash(tp->large_root, s1);
 		snprintf(ev->reason, sizeof ev->reason,
 		    "unproven: the log served inconsistent data: %s, and its tiles at size %" PRIu64
@@ -776,7 +397,7 @@ static const char audit_usage[] =
     "trusted, and trust the new one.  The first run trusts what it sees (trust on\n"
     "first use).  If the log's consistency proof fails, the proof is rebuilt from\n"
     "the log's hash tiles; when they prove that the log signed two incompatible\n"
-    "trees, fork evidence is written to DIR/evidence-<unix time>.txt (check it with\n"
+    "trees, fork evidence is written to DIR/evidence-<unix time>.json (check it with\n"
     "closurelog verify-evidence).  Run it from cron; see docs/audit.md.\n"
     "\n"
     "  --log URL       the log's URL prefix\n"
@@ -900,68 +521,29 @@ audit_run(struct audit *a, const char *dir)
 int
 cli_cmd_audit(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"log", required_argument, NULL, 'l'},
-	    {"log-key", required_argument, NULL, 'k'},
-	    {"state", required_argument, NULL, 's'},
-	    {"origin", required_argument, NULL, 'O'},
-	    {"full", no_argument, NULL, 'f'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"witness", required_argument, NULL, 'w'},
-	    {"witness-quorum", required_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct audit *a;
 	const char *log = NULL, *key = NULL, *dir = NULL;
-	int c, rc;
+	int first, rc;
 
 	if ((a = calloc(1, sizeof *a)) == NULL)
 		return cli_fail(CLI_FAIL, "out of memory");
 	a->st.lock_fd = -1;
-	optind = 1;
-	opterr = 0;
-	rc = -1;
-	while (rc < 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			log = optarg;
-			break;
-		case 'k':
-			key = optarg;
-			break;
-		case 's':
-			dir = optarg;
-			break;
-		case 'O':
-			a->origin = optarg;
-			break;
-		case 'f':
-			a->full = true;
-			break;
-		case 'j':
-			a->json = true;
-			break;
-		case 'w':
-			if ((c = cli_witness_arg(&a->wit, optarg)) != 0)
-				rc = c;
-			break;
-		case 'q':
-			if ((c = cli_witness_quorum_arg(&a->wit, optarg)) != 0)
-				rc = c;
-			break;
-		case 'h':
-			fputs(audit_usage, stdout);
-			rc = CLI_OK;
-			break;
-		default:
-			rc = cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-		}
+	{
+		const struct cli_opt opts[] = {
+		    CLI_STR("log", &log),
+		    CLI_STR("log-key", &key),
+		    CLI_STR("state", &dir),
+		    CLI_STR("origin", &a->origin),
+		    CLI_FLAG("full", &a->full),
+		    CLI_FLAG("json", &a->json),
+		    CLI_WITNESS_OPTS(&a->wit),
+		};
+
+		rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), audit_usage, &first);
 	}
-	if (rc >= 0)
+	if (rc != CLI_GO)
 		goto out;
-	if (optind != argc || log == NULL || key == NULL || dir == NULL) {
+	if (first != argc || log == NULL || key == NULL || dir == NULL) {
 		rc = cli_fail(
 		    CLI_USAGE, "give --log URL, --log-key PUB and --state DIR (see --help)");
 		goto out;
@@ -1026,56 +608,46 @@ static const char evidence_usage[] =
 int
 cli_cmd_verify_evidence(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"log-key", required_argument, NULL, 'k'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct note_verifier key;
-	struct evidence *ev = NULL;
+	struct closurelog_evidence_result *res = NULL;
 	const char *key_arg = NULL;
+	const struct cli_opt opts[] = {CLI_STR("log-key", &key_arg)};
 	uint8_t *buf = NULL;
 	size_t len;
-	char why[CL_WHY_MAX], msg[MSG_MAX];
-	int c, rc;
+	char why[CL_WHY_MAX], vkey[NOTE_VKEY_MAX];
+	int first, rc;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'k':
-			key_arg = optarg;
-			break;
-		case 'h':
-			fputs(evidence_usage, stdout);
-			return CLI_OK;
-		default:
-			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-		}
-	}
-	if (key_arg == NULL || optind + 1 != argc)
+	if ((rc = cli_opts_parse(argc, argv, opts, 1, evidence_usage, &first)) != CLI_GO)
+		return rc;
+	if (key_arg == NULL || first + 1 != argc)
 		return cli_fail(CLI_USAGE, "give --log-key PUB and one EVIDENCE file (see --help)");
 	if ((rc = cli_verifier_arg("--log-key", key_arg, &key)) != 0)
 		return rc;
-	if (cli_read_file(argv[optind], EVIDENCE_MAX, &buf, &len, why) != 0)
+	note_verifier_format(&key, vkey, sizeof vkey);
+	if (cl_file_read(argv[first], CLOSURELOG_EVIDENCE_MAX, CL_FILE_STREAM, &buf, &len, why) !=
+	    0)
 		return cli_fail(CLI_USAGE, "%s", why);
-	if ((ev = malloc(sizeof *ev)) == NULL) {
+	if ((res = malloc(sizeof *res)) == NULL) {
 		rc = cli_fail(CLI_FAIL, "out of memory");
 		goto out;
 	}
-	if (evidence_parse(buf, len, ev, why) != 0) {
-		rc = cli_fail(CLI_USAGE, "%s: malformed evidence: %s", argv[optind], why);
-		goto out;
+	/* The library's check, so that this command and a broker agree. */
+	switch (closurelog_evidence_check(vkey, buf, len, res)) {
+	case CLOSURELOG_OK:
+		printf("%s\n", res->message);
+		rc = CLI_OK;
+		break;
+	case CLOSURELOG_ENOFORK:
+		rc = cli_fail(CLI_FAIL, "%s: no fork proven: %s", argv[first], res->message);
+		break;
+	case CLOSURELOG_EMALFORMED:
+		rc = cli_fail(CLI_USAGE, "%s: %s", argv[first], res->message);
+		break;
+	default:
+		rc = cli_fail(CLI_FAIL, "%s: %s", argv[first], res->message);
 	}
-	if (evidence_judge(ev, &key, msg, sizeof msg) != 0) {
-		rc = cli_fail(CLI_FAIL, "%s: no fork proven: %s", argv[optind], msg);
-		goto out;
-	}
-	printf("%s\n", msg);
-	rc = CLI_OK;
 out:
-	free(ev);
+	free(res);
 	free(buf);
 	return rc;
 }

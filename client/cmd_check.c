@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "closurelog/verify.h"
 #include "cosig.h"
+#include "file.h"
 #include "nix.h"
 #include "note.h"
 #include "opa.h"
@@ -121,7 +122,7 @@ policy_read(const char *path, uint8_t **data, size_t *len, char **rev)
 	int rc;
 
 	*rev = NULL;
-	if ((rc = cli_read_file(path, CLI_OPA_TAR_MAX, &buf, &n, why)) != 0)
+	if ((rc = cl_file_read(path, CLI_OPA_TAR_MAX, CL_FILE_STREAM, &buf, &n, why)) != 0)
 		return cli_fail(CLI_USAGE, "--policy: %s", why);
 	if (n < 2 || buf[0] != 0x1f || buf[1] != 0x8b) {
 		*data = buf;
@@ -204,14 +205,16 @@ bundles_check(struct check *ck, char **bundles, size_t n_bundles, const char *lo
 		uint8_t *b = NULL;
 		size_t bl = 0;
 		char why[CL_WHY_MAX];
+		enum closurelog_status st;
 
-		if ((rc = cli_read_file(bundles[i], CLOSURELOG_BUNDLE_MAX, &b, &bl, why)) != 0) {
+		if ((rc = cl_file_read(
+		         bundles[i], CLOSURELOG_BUNDLE_MAX, CL_FILE_STREAM, &b, &bl, why)) != 0) {
 			rc = cli_fail(CLI_USAGE, "--bundle: %s", why);
 			goto out;
 		}
-		closurelog_verify_bundle(v, b, bl, NULL, NULL, &res);
+		st = closurelog_verify_bundle(v, b, bl, NULL, NULL, &res);
 		free(b);
-		if (res.status != CLOSURELOG_OK) {
+		if (st != CLOSURELOG_OK) {
 			if (ck->n_extra < EXTRA_MAX)
 				snprintf(ck->extra[ck->n_extra++], sizeof ck->extra[0],
 				    "proof bundle %s does not verify: %s", bundles[i], res.reason);
@@ -362,12 +365,13 @@ cli_cmd_check(int argc, char **argv)
 	if ((rc = policy_read(policy, &data, &len, &rev)) != 0)
 		goto out;
 	if ((rc = closurelog_policy_load(data, len, rev, &p, err, sizeof err)) != 0) {
-		rc = cli_fail(rc == ENOMEM ? CLI_FAIL : CLI_USAGE, "--policy %s: %s", policy, err);
+		rc = cli_fail(rc == CLOSURELOG_ESYSTEM ? CLI_FAIL : CLI_USAGE, "--policy %s: %s",
+		    policy, err);
 		goto out;
 	}
 	if (dir != NULL) {
 		if ((rc = closurelog_nar_hash(dir, sri, err, sizeof err)) != 0) {
-			rc = cli_fail(rc == ENOMEM ? CLI_FAIL : CLI_USAGE, "--path: %s", err);
+			rc = cli_fail(CLI_USAGE, "--path: %s", err);
 			goto out;
 		}
 		nar = sri;

@@ -7,7 +7,6 @@
  * strict decoders as everything else, and checks only what it is given
  * keys for; `closurelog verify` is the command that decides.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +17,9 @@
 #include "cli.h"
 #include "cosig.h"
 #include "dsse.h"
+#include "file.h"
 #include "merkle.h"
+#include "opts.h"
 #include "show.h"
 #include "sth.h"
 #include "tproof.h"
@@ -261,8 +262,8 @@ show_tproof(struct inspect *in, const uint8_t *buf, size_t len, const uint8_t *l
 	}
 	json_object_set_new(into, "checkpoint", cp);
 	if (leaf != NULL) {
-		bool ok =
-		    mt_inclusion_verify(leaf, p->index, c.size, p->path[0], p->n_path, c.root) == 0;
+		bool ok = mt_inclusion_verify(
+		              leaf, p->index, c.size, MT_PATH(p->path), p->n_path, c.root) == 0;
 
 		json_object_set_new(into, "inclusion_leads_to_root", json_boolean(ok));
 		if (!in->json)
@@ -275,68 +276,46 @@ show_tproof(struct inspect *in, const uint8_t *buf, size_t len, const uint8_t *l
 	return CLI_OK;
 }
 
+/* --submitter-key, repeatable up to KEYS_MAX. */
+static int
+submitter_add(void *ctx, const char *arg)
+{
+	struct inspect *in = ctx;
+	int rc;
+
+	if (in->n_subs == KEYS_MAX)
+		return cli_fail(CLI_USAGE, "at most %d --submitter-key", KEYS_MAX);
+	if ((rc = cli_verifier_arg("--submitter-key", arg, &in->subs[in->n_subs])) != 0)
+		return rc;
+	in->n_subs++;
+	return 0;
+}
+
 int
 cli_cmd_inspect(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"log-key", required_argument, NULL, 'l'},
-	    {"submitter-key", required_argument, NULL, 's'},
-	    {"witness", required_argument, NULL, 'w'},
-	    {"witness-quorum", required_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct inspect in;
 	struct wire_arena a;
 	void *abuf = NULL;
 	uint8_t *buf = NULL;
 	size_t len;
 	char why[CL_WHY_MAX];
-	int c, rc;
+	const struct cli_opt opts[] = {
+	    CLI_FLAG("json", &in.json),
+	    CLI_VKEY("log-key", &in.log_key, &in.have_log_key),
+	    CLI_FN("submitter-key", &in, submitter_add, true),
+	    CLI_WITNESS_OPTS(&in.wit),
+	};
+	int first, rc;
 
 	memset(&in, 0, sizeof in);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			in.json = true;
-			break;
-		case 'l':
-			if ((rc = cli_verifier_arg("--log-key", optarg, &in.log_key)) != 0)
-				return rc;
-			in.have_log_key = true;
-			break;
-		case 's':
-			if (in.n_subs == KEYS_MAX)
-				return cli_fail(CLI_USAGE, "at most %d --submitter-key", KEYS_MAX);
-			if ((rc = cli_verifier_arg(
-			         "--submitter-key", optarg, &in.subs[in.n_subs])) != 0)
-				return rc;
-			in.n_subs++;
-			break;
-		case 'w':
-			if ((rc = cli_witness_arg(&in.wit, optarg)) != 0)
-				return rc;
-			break;
-		case 'q':
-			if ((rc = cli_witness_quorum_arg(&in.wit, optarg)) != 0)
-				return rc;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return CLI_OK;
-		default:
-			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-		}
-	}
-	if (optind + 1 != argc)
+	if ((rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), usage, &first)) != CLI_GO)
+		return rc;
+	if (first + 1 != argc)
 		return cli_fail(CLI_USAGE, "give exactly one FILE (see --help)");
 	if ((rc = cli_witness_finish(&in.wit)) != 0)
 		return rc;
-	if (cli_read_file(argv[optind], INSPECT_MAX, &buf, &len, why) != 0)
+	if (cl_file_read(argv[first], INSPECT_MAX, CL_FILE_STREAM, &buf, &len, why) != 0)
 		return cli_fail(CLI_USAGE, "%s", why);
 	if ((abuf = malloc(WIRE_ARENA_MIN)) == NULL || (in.out = json_object()) == NULL) {
 		rc = cli_fail(CLI_FAIL, "out of memory");
@@ -383,7 +362,7 @@ cli_cmd_inspect(int argc, char **argv)
 		} else {
 			rc = cli_fail(CLI_USAGE,
 			    "%s is not an envelope, proof bundle, tlog-proof or checkpoint",
-			    argv[optind]);
+			    argv[first]);
 		}
 	}
 	if (rc == CLI_OK && in.json) {

@@ -22,6 +22,7 @@
 
 #include "cl.h"
 #include "cli.h"
+#include "file.h"
 #include "follow.h"
 #include "nix.h"
 #include "note.h"
@@ -151,7 +152,7 @@ lines_each(const char *opt, const char *path, uint8_t **buf,
 	size_t len, lineno = 0;
 	int rc;
 
-	if ((rc = cli_read_file(path, LIST_MAX, buf, &len, why)) != 0)
+	if ((rc = cl_file_read(path, LIST_MAX, CL_FILE_STREAM, buf, &len, why)) != 0)
 		return cli_fail(CLI_USAGE, "%s: %s", opt, why);
 	if (memchr(*buf, '\0', len) != NULL)
 		return cli_fail(CLI_USAGE, "%s %s: has a NUL byte", opt, path);
@@ -239,7 +240,7 @@ state_resume(struct build *b, const char *dir, bool *fresh)
 	if (rc != 0)
 		return cli_fail(CLI_USAGE, "%s", why);
 	cli_state_path(&b->st, RECORDS_FILE, path);
-	rc = cli_read_file(path, RECORDS_MAX, &buf, &len, why);
+	rc = cl_file_read(path, RECORDS_MAX, 0, &buf, &len, why);
 	if (rc == 0)
 		rc = cli_pdoc_load(b->doc, buf, len, b->range.size, why);
 	free(buf);
@@ -295,9 +296,9 @@ output_write(struct build *b, const char *out, bool opa, const uint8_t *note, si
 			rc = cli_fail(CLI_FAIL, "%s", why);
 			goto out;
 		}
-		rc = cli_write_file(out, gz, gzlen, 0644, why);
+		rc = cl_file_write(out, gz, gzlen, 0644, CL_FILE_STREAM, why);
 	} else {
-		rc = cli_write_file(out, data, len, 0644, why);
+		rc = cl_file_write(out, data, len, 0644, CL_FILE_STREAM, why);
 	}
 	if (rc != 0) {
 		rc = cli_fail(CLI_USAGE, "-o: %s", why);
@@ -310,7 +311,7 @@ output_write(struct build *b, const char *out, bool opa, const uint8_t *note, si
 		goto out;
 	}
 	cli_state_path(&b->st, RECORDS_FILE, path);
-	if (cli_write_file(path, state, slen, 0600, why) != 0 ||
+	if (cl_file_write(path, state, slen, 0600, 0, why) != 0 ||
 	    cli_state_checkpoint_save(&b->st, note, note_len, why) != 0 ||
 	    cli_state_full_save(&b->st, &b->range, note, note_len, why) != 0) {
 		rc = cli_fail(CLI_USAGE, "state: %s", why);

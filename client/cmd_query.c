@@ -6,7 +6,6 @@
  * against its bytes, a proof against the checkpoint it came with (and the
  * checkpoint against the log key, when given).
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +15,11 @@
 
 #include "cl.h"
 #include "cli.h"
+#include "file.h"
 #include "http.h"
 #include "merkle.h"
 #include "nix.h"
+#include "opts.h"
 #include "show.h"
 #include "sth.h"
 #include "tproof.h"
@@ -52,21 +53,36 @@ query_init(struct query *q, const char *log)
 	return 0;
 }
 
-/* GET url path; a non-200 answer is reported and is a failure. */
+/* GET a path of the log; an answer that is not 2xx is reported and is a
+ * failure. */
 static int
 fetch(struct query *q, const char *path, struct cli_http_resp *r)
 {
-	char url[4096], why[CL_WHY_MAX];
+	char why[CL_WHY_MAX];
 	int rc;
 
-	snprintf(url, sizeof url, "%s%s", q->url, path);
-	if (cli_http_request(&q->http, url, NULL, 0, FETCH_MAX, r, why) != 0)
-		return cli_fail(CLI_FAIL, "%s", why);
-	if ((rc = cli_http_answer(r, why)) != 0) {
-		cli_http_resp_free(r);
+	if ((rc = cli_http_get(&q->http, q->url, path, FETCH_MAX, r, why)) != 0)
 		return cli_fail(rc, "the log answered %s", why);
-	}
 	return 0;
+}
+
+/* rc is the exit code for an answer the log refused.  A request the log
+ * found wrong (CLI_USAGE) may only ask for something past the end of the
+ * log (n >= size, or n > size when !below): that is the log's refusal
+ * (CLI_FAIL), not a usage error. */
+static int
+past_end(struct query *q, int rc, uint64_t n, bool below)
+{
+	uint8_t *note;
+	size_t len;
+	struct sth c;
+	char why[CLI_MSG_MAX];
+
+	if (rc != CLI_USAGE ||
+	    cli_checkpoint_fetch(&q->http, q->url, NULL, NULL, &note, &len, &c, why) != 0)
+		return rc;
+	free(note);
+	return n > c.size || (below && n == c.size) ? CLI_FAIL : rc;
 }
 
 /* ---- get ---- */
@@ -75,60 +91,44 @@ static const char get_usage[] =
     "usage: closurelog get --log URL INDEX [--json] [-o ENVELOPE]\n"
     "\n"
     "Fetch entry INDEX: show it (its signatures are not checked here; use\n"
-    "closurelog prove and verify for that), or with -o save the envelope bytes.\n";
+    "closurelog prove and verify for that), or with -o save the envelope bytes.\n"
+    "\n"
+    "Exit status: 0 fetched and checked; 1 INDEX is past the end of the log, the log\n"
+    "refused or could not be reached, or its answer does not check out; 2 usage error.\n";
 
 int
 cli_cmd_get(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"log", required_argument, NULL, 'l'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct query q;
 	struct cli_http_resp r = {0};
 	struct cl_entry e;
 	struct cl_envelope env;
 	struct cl_attestation att;
 	const char *log = NULL, *out = NULL;
+	const struct cli_opt opts[] = {
+	    CLI_STR("log", &log),
+	    CLI_FLAG("json", &q.json),
+	    CLI_STR_SHORT("output", 'o', &out),
+	};
 	uint8_t leaf[MT_HASH_LEN];
 	uint64_t index;
 	char path[64], why[CL_WHY_MAX], hex[65];
-	int c, rc;
+	int first, rc;
 
 	memset(&q, 0, sizeof q);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			log = optarg;
-			break;
-		case 'j':
-			q.json = true;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'h':
-			fputs(get_usage, stdout);
-			return CLI_OK;
-		default:
-			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-		}
-	}
-	if (optind + 1 != argc)
+	if ((rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), get_usage, &first)) != CLI_GO)
+		return rc;
+	if (first + 1 != argc)
 		return cli_fail(CLI_USAGE, "give one INDEX (see --help)");
-	if ((rc = cli_u64_arg("INDEX", argv[optind], &index)) != 0)
+	if ((rc = cli_u64_arg("INDEX", argv[first], &index)) != 0)
 		return rc;
 	if ((rc = query_init(&q, log)) != 0)
 		return rc;
-	snprintf(path, sizeof path, "/v1/entries/%" PRIu64, index);
-	if ((rc = fetch(&q, path, &r)) != 0)
+	snprintf(path, sizeof path, "v1/entries/%" PRIu64, index);
+	if ((rc = fetch(&q, path, &r)) != 0) {
+		rc = past_end(&q, rc, index, true);
 		goto out;
+	}
 	if (wire_entry_decode(&q.a, r.body, r.len, &e, why) != 0) {
 		rc = cli_fail(CLI_FAIL, "malformed answer: %s", why);
 		goto out;
@@ -144,7 +144,7 @@ cli_cmd_get(int argc, char **argv)
 		goto out;
 	}
 	if (out != NULL) {
-		if (cli_write_file(out, e.envelope, e.envelope_len, 0644, why) != 0)
+		if (cl_file_write(out, e.envelope, e.envelope_len, 0644, CL_FILE_STREAM, why) != 0)
 			rc = cli_fail(CLI_FAIL, "%s", why);
 		goto out;
 	}
@@ -188,26 +188,22 @@ static const char prove_usage[] =
     "With --from: fetch the consistency proof from tree size M to size N (default:\n"
     "the size of the latest checkpoint, signed by PUB when given) and show it.  It\n"
     "can only be checked against a checkpoint for size M: closurelog audit keeps\n"
-    "one and does that.\n";
+    "one and does that.\n"
+    "\n"
+    "Exit status: 0 fetched and checked; 1 I, M or N is past the end of the log, the\n"
+    "log refused or could not be reached, or a proof does not check out; 2 usage\n"
+    "error.\n";
 
 /* The latest checkpoint, verified when a log key is known. */
 static int
 latest_checkpoint(struct query *q, struct sth *c, uint8_t **note, size_t *note_len)
 {
-	struct cli_http_resp r = {0};
-	char why[CL_WHY_MAX];
+	char why[CLI_MSG_MAX];
 	int rc;
 
-	if ((rc = fetch(q, "/checkpoint", &r)) != 0)
-		return rc;
-	if ((rc = cli_checkpoint_open(r.body, r.len, q->have_key ? &q->log_key : NULL, c, why)) !=
-	    0) {
-		cli_http_resp_free(&r);
-		return cli_fail(CLI_FAIL, "the log's checkpoint does not verify: %s", why);
-	}
-	*note = r.body;
-	*note_len = r.len;
-	return 0;
+	rc = cli_checkpoint_fetch(
+	    &q->http, q->url, q->have_key ? &q->log_key : NULL, NULL, note, note_len, c, why);
+	return rc != 0 ? cli_fail(rc, "%s", why) : 0;
 }
 
 static int
@@ -223,9 +219,9 @@ prove_inclusion(struct query *q, uint64_t index, const char *out)
 
 	if (tp == NULL)
 		return cli_fail(CLI_FAIL, "out of memory");
-	snprintf(path, sizeof path, "/v1/bundle/%" PRIu64, index);
+	snprintf(path, sizeof path, "v1/bundle/%" PRIu64, index);
 	if ((rc = fetch(q, path, &r)) != 0)
-		return rc;
+		return past_end(q, rc, index, true);
 	if (wire_bundle_decode(&q->a, r.body, r.len, &b, why) != 0 ||
 	    tproof_parse(b.tlog_proof, b.tlog_proof_len, tp, why) != 0) {
 		rc = cli_fail(CLI_FAIL, "malformed bundle from the log: %s", why);
@@ -243,12 +239,13 @@ prove_inclusion(struct query *q, uint64_t index, const char *out)
 		goto out;
 	}
 	mt_leaf_hash(leaf, b.envelope, b.envelope_len);
-	if (mt_inclusion_verify(leaf, tp->index, c.size, tp->path[0], tp->n_path, c.root) != 0) {
+	if (mt_inclusion_verify(leaf, tp->index, c.size, MT_PATH(tp->path), tp->n_path, c.root) !=
+	    0) {
 		rc = cli_fail(CLI_FAIL, "inclusion proof does not lead to the checkpoint root");
 		goto out;
 	}
 	if (out != NULL) {
-		rc = cli_write_file(out, r.body, r.len, 0644, why) == 0
+		rc = cl_file_write(out, r.body, r.len, 0644, CL_FILE_STREAM, why) == 0
 		    ? CLI_OK
 		    : cli_fail(CLI_FAIL, "%s", why);
 	} else if (q->json) {
@@ -296,9 +293,11 @@ prove_consistency(struct query *q, uint64_t from, const uint64_t *to)
 			return rc;
 		n = latest.size;
 	}
-	snprintf(path, sizeof path, "/v1/proof/consistency?from=%" PRIu64 "&to=%" PRIu64, from, n);
-	if ((rc = fetch(q, path, &r)) != 0)
+	snprintf(path, sizeof path, "v1/proof/consistency?from=%" PRIu64 "&to=%" PRIu64, from, n);
+	if ((rc = fetch(q, path, &r)) != 0) {
+		rc = past_end(q, rc, from > n ? from : n, false);
 		goto out;
+	}
 	if (wire_consistency_decode(&q->a, r.body, r.len, &p, why) != 0) {
 		rc = cli_fail(CLI_FAIL, "malformed answer: %s", why);
 		goto out;
@@ -344,69 +343,30 @@ out:
 int
 cli_cmd_prove(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"log", required_argument, NULL, 'l'},
-	    {"log-key", required_argument, NULL, 'k'},
-	    {"index", required_argument, NULL, 'i'},
-	    {"from", required_argument, NULL, 'f'},
-	    {"to", required_argument, NULL, 't'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct query q;
-	const char *log = NULL, *index = NULL, *from = NULL, *to = NULL, *out = NULL;
+	const char *log = NULL, *out = NULL;
 	uint64_t i, m, n;
-	int c, rc;
+	bool index = false, from = false, to = false;
+	const struct cli_opt opts[] = {
+	    CLI_STR("log", &log),
+	    CLI_VKEY("log-key", &q.log_key, &q.have_key),
+	    CLI_U64("index", &i, &index),
+	    CLI_U64("from", &m, &from),
+	    CLI_U64("to", &n, &to),
+	    CLI_FLAG("json", &q.json),
+	    CLI_STR_SHORT("output", 'o', &out),
+	};
+	int first, rc;
 
 	memset(&q, 0, sizeof q);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			log = optarg;
-			break;
-		case 'k':
-			if ((rc = cli_verifier_arg("--log-key", optarg, &q.log_key)) != 0)
-				return rc;
-			q.have_key = true;
-			break;
-		case 'i':
-			index = optarg;
-			break;
-		case 'f':
-			from = optarg;
-			break;
-		case 't':
-			to = optarg;
-			break;
-		case 'j':
-			q.json = true;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'h':
-			fputs(prove_usage, stdout);
-			return CLI_OK;
-		default:
-			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-		}
-	}
-	if (optind != argc || (index == NULL) == (from == NULL) || (to != NULL && from == NULL) ||
-	    (out != NULL && index == NULL))
-		return cli_fail(CLI_USAGE, "give --index, or --from [--to] (see --help)");
-	if ((index != NULL && (rc = cli_u64_arg("--index", index, &i)) != 0) ||
-	    (from != NULL && (rc = cli_u64_arg("--from", from, &m)) != 0) ||
-	    (to != NULL && (rc = cli_u64_arg("--to", to, &n)) != 0))
+	if ((rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), prove_usage, &first)) !=
+	    CLI_GO)
 		return rc;
+	if (first != argc || index == from || (to && !from) || (out != NULL && !index))
+		return cli_fail(CLI_USAGE, "give --index, or --from [--to] (see --help)");
 	if ((rc = query_init(&q, log)) != 0)
 		return rc;
-	rc = index != NULL ? prove_inclusion(&q, i, out)
-	                   : prove_consistency(&q, m, to != NULL ? &n : NULL);
+	rc = index ? prove_inclusion(&q, i, out) : prove_consistency(&q, m, to ? &n : NULL);
 	free(q.abuf);
 	return rc;
 }
@@ -446,51 +406,34 @@ url_escape(const char *in, char *out, size_t cap)
 int
 cli_cmd_search(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"log", required_argument, NULL, 'l'},
-	    {"root", required_argument, NULL, 'r'},
-	    {"nar-hash", required_argument, NULL, 'n'},
-	    {"submitter", required_argument, NULL, 's'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct query q;
-	const char *log = NULL, *name = NULL, *val = NULL;
+	const char *log = NULL, *name = NULL, *val = NULL, *by[3] = {NULL, NULL, NULL};
+	const struct cli_opt opts[] = {
+	    CLI_STR("log", &log),
+	    CLI_STR("root", &by[0]),
+	    CLI_STR("nar-hash", &by[1]),
+	    CLI_STR("submitter", &by[2]),
+	    CLI_FLAG("json", &q.json),
+	};
+	static const char *const names[] = {"root", "nar_hash", "submitter"};
 	char arg[1024], esc[3200], why[CL_WHY_MAX];
 	uint64_t start = 0;
 	json_t *all = NULL;
-	int c, rc;
+	int first, rc;
 
 	memset(&q, 0, sizeof q);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			log = optarg;
-			break;
-		case 'r':
-		case 'n':
-		case 's':
-			if (val != NULL)
-				return cli_fail(
-				    CLI_USAGE, "give one of --root, --nar-hash, --submitter");
-			name = c == 'r' ? "root" : c == 'n' ? "nar_hash" : "submitter";
-			val = optarg;
-			break;
-		case 'j':
-			q.json = true;
-			break;
-		case 'h':
-			fputs(search_usage, stdout);
-			return CLI_OK;
-		default:
-			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
+	if ((rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), search_usage, &first)) !=
+	    CLI_GO)
+		return rc;
+	for (int i = 0; i < 3; i++) {
+		if (by[i] != NULL && val != NULL)
+			return cli_fail(CLI_USAGE, "give one of --root, --nar-hash, --submitter");
+		if (by[i] != NULL) {
+			name = names[i];
+			val = by[i];
 		}
 	}
-	if (optind != argc || val == NULL)
+	if (first != argc || val == NULL)
 		return cli_fail(
 		    CLI_USAGE, "give one of --root, --nar-hash, --submitter (see --help)");
 	/* Check locally what can be checked, so a typo is not a silent miss;
@@ -532,7 +475,7 @@ cli_cmd_search(int argc, char **argv)
 		struct cl_search_result sr;
 		char path[3400];
 
-		snprintf(path, sizeof path, "/v1/search?%s=%s&start=%" PRIu64, name, esc, start);
+		snprintf(path, sizeof path, "v1/search?%s=%s&start=%" PRIu64, name, esc, start);
 		if ((rc = fetch(&q, path, &r)) != 0)
 			goto out;
 		wire_arena_reset(&q.a);

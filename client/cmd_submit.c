@@ -7,7 +7,6 @@
  * and the inclusion proof leads from the leaf to the checkpoint's root.
  * Only then is the bundle written.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +19,10 @@
 
 #include "cl.h"
 #include "cli.h"
+#include "file.h"
 #include "http.h"
 #include "merkle.h"
+#include "opts.h"
 #include "show.h"
 #include "sth.h"
 #include "tproof.h"
@@ -40,15 +41,16 @@ static const char usage[] =
     "One envelope goes to POST /v1/entries; several go to POST /v1/entries/batch in\n"
     "batches of at most N envelopes and BYTES bytes (keep them within the log's\n"
     "--batch-max-entries and --batch-max-bytes).  503 and network errors are\n"
-    "retried; so are envelopes a batch answers with 503.  Every envelope the log\n"
+    "retried, with a warning line on stderr before each retry; so are envelopes\n"
+    "a batch answers with 503.  Every envelope the log\n"
     "refuses is listed with its reason, and the exit status is then 1.\n"
     "\n"
     "  -o BUNDLE   where to write the bundle; with several envelopes, a directory\n"
     "              (one ENVELOPE-base-name.bundle each).  Default: ENVELOPE.bundle\n"
     "              beside each envelope.\n"
-    "  --json      print one JSON array on standard output, an object per envelope:\n"
-    "              file, bundle, status (logged, already_logged, refused, invalid),\n"
-    "              and index, leaf_hash, checkpoint_size or reason.\n"
+    "  --json      print one JSON array: for each envelope logged, {envelope, index,\n"
+    "              duplicate, checkpoint, checkpoint_signature_checked, bundle}\n"
+    "              (failures are reported on stderr, one line each)\n"
     "  --batch-entries N      envelopes per batch, 1..100000 (default 500)\n"
     "  --batch-bytes BYTES    bytes per batch body, at least 65536 (default 2097152)\n"
     "\n"
@@ -113,32 +115,24 @@ struct item {
 };
 
 /* Report one envelope: a line on stdout (or an element of --json), and the
- * reason on stderr when it failed.  status: "logged", "already_logged",
- * "refused", "invalid".  Returns code. */
+ * reason on stderr when it failed (code != CLI_OK).  Returns code. */
 static int
-report(struct submit *s, const struct item *it, const char *status, int code,
-    const struct cl_batch_result *r, const struct sth *c, const char *reason)
+report(struct submit *s, const struct item *it, int code, const struct cl_batch_result *r,
+    const struct sth *c, const char *reason)
 {
 	if (code != CLI_OK)
 		cli_fail(code, "%s: %s", it->path, reason);
 	if (s->json) {
-		json_t *j = json_object();
-		char hex[2 * MT_HASH_LEN + 1];
+		json_t *j;
 
-		json_object_set_new(j, "file", json_string(it->path));
-		json_object_set_new(j, "status", json_string(status));
-		if (code == CLI_OK) {
-			cl_hex_encode(r->leaf_hash, MT_HASH_LEN, hex);
-			json_object_set_new(j, "bundle", json_string(it->bundle));
-			json_object_set_new(j, "index", json_integer((json_int_t)r->index));
-			json_object_set_new(j, "leaf_hash", json_string(hex));
-			json_object_set_new(
-			    j, "checkpoint_size", json_integer((json_int_t)c->size));
-			json_object_set_new(j, "signature_verified", json_boolean(s->have_key));
-		} else {
-			json_object_set_new(j, "reason", json_string(reason));
-		}
-		json_array_append_new(s->out, j);
+		if (code != CLI_OK)
+			return code;
+		j = json_pack("{s:s, s:I, s:b, s:o, s:b, s:s}", "envelope", it->path, "index",
+		    (json_int_t)r->index, "duplicate", r->status == 200, "checkpoint",
+		    cli_show_checkpoint_json(c), "checkpoint_signature_checked", s->have_key,
+		    "bundle", it->bundle);
+		if (j == NULL || json_array_append_new(s->out, j) != 0)
+			return cli_fail(CLI_FAIL, "%s: out of memory", it->path);
 	} else if (code == CLI_OK) {
 		printf("%s: %s at index %llu; checkpoint %s size %llu%s\n", it->path,
 		    r->status == 200 ? "already logged" : "logged", (unsigned long long)r->index,
@@ -164,22 +158,21 @@ check_answer(struct submit *s, const struct item *it, const struct cl_batch_resu
 	int rc;
 
 	if (tp == NULL || text == NULL)
-		return report(s, it, "refused", CLI_FAIL, r, c, "out of memory");
+		return report(s, it, CLI_FAIL, r, c, "out of memory");
 	mt_leaf_hash(leaf, it->buf, it->len);
 	if (sodium_memcmp(leaf, r->leaf_hash, MT_HASH_LEN) != 0)
-		return report(
-		    s, it, "refused", CLI_FAIL, r, c, "the log answered for a different leaf hash");
+		return report(s, it, CLI_FAIL, r, c, "the log answered for a different leaf hash");
 	if (r->inclusion.a != r->index || r->inclusion.b != c->size) {
 		snprintf(msg, sizeof msg,
 		    "the inclusion proof is not for index %llu in the checkpoint",
 		    (unsigned long long)r->index);
-		return report(s, it, "refused", CLI_FAIL, r, c, msg);
+		return report(s, it, CLI_FAIL, r, c, msg);
 	}
-	if ((rc = mt_inclusion_verify(
-	         leaf, r->index, c->size, r->inclusion.hashes[0], r->inclusion.n, c->root)) != 0) {
+	if ((rc = mt_inclusion_verify(leaf, r->index, c->size, MT_PATH(r->inclusion.hashes),
+	         r->inclusion.n, c->root)) != 0) {
 		snprintf(msg, sizeof msg,
 		    "inclusion proof does not lead to the checkpoint root (%s)", cl_strerror(rc));
-		return report(s, it, "refused", CLI_FAIL, r, c, msg);
+		return report(s, it, CLI_FAIL, r, c, msg);
 	}
 	memset(tp, 0, sizeof *tp);
 	tp->index = r->index;
@@ -189,7 +182,7 @@ check_answer(struct submit *s, const struct item *it, const struct cl_batch_resu
 	tp->checkpoint_len = ckpt_len;
 	if ((rc = tproof_format(tp, text, CL_TPROOF_MAX, &text_len)) != 0) {
 		snprintf(msg, sizeof msg, "cannot write the tlog-proof: %s", cl_strerror(rc));
-		return report(s, it, "refused", CLI_FAIL, r, c, msg);
+		return report(s, it, CLI_FAIL, r, c, msg);
 	}
 	b.envelope = it->buf;
 	b.envelope_len = it->len;
@@ -197,11 +190,11 @@ check_answer(struct submit *s, const struct item *it, const struct cl_batch_resu
 	b.tlog_proof_len = text_len;
 	if ((rc = wire_bundle_encode(&s->a, &b, &bundle, &bundle_len)) != 0) {
 		snprintf(msg, sizeof msg, "cannot encode the bundle: %s", cl_strerror(rc));
-		return report(s, it, "refused", CLI_FAIL, r, c, msg);
+		return report(s, it, CLI_FAIL, r, c, msg);
 	}
-	if (cli_write_file(it->bundle, bundle, bundle_len, 0644, why) != 0)
-		return report(s, it, "refused", CLI_FAIL, r, c, why);
-	return report(s, it, r->status == 200 ? "already_logged" : "logged", CLI_OK, r, c, NULL);
+	if (cl_file_write(it->bundle, bundle, bundle_len, 0644, CL_FILE_STREAM, why) != 0)
+		return report(s, it, CLI_FAIL, r, c, why);
+	return report(s, it, CLI_OK, r, c, NULL);
 }
 
 /* Read an envelope and refuse locally what the log would refuse. */
@@ -214,12 +207,12 @@ item_load(struct submit *s, struct item *it)
 	if (it->buf != NULL)
 		return CLI_OK;
 	wire_arena_reset(&s->a);
-	if (cli_read_file(it->path, CL_ENTRY_MAX, &it->buf, &it->len, why) != 0)
-		return report(s, it, "invalid", CLI_USAGE, NULL, NULL, why);
+	if (cl_file_read(it->path, CL_ENTRY_MAX, CL_FILE_STREAM, &it->buf, &it->len, why) != 0)
+		return report(s, it, CLI_USAGE, NULL, NULL, why);
 	if (wire_envelope_decode(&s->a, it->buf, it->len, &env, why) != 0) {
 		free(it->buf);
 		it->buf = NULL;
-		return report(s, it, "invalid", CLI_USAGE, NULL, NULL, why);
+		return report(s, it, CLI_USAGE, NULL, NULL, why);
 	}
 	return CLI_OK;
 }
@@ -246,24 +239,24 @@ submit_one(struct submit *s, struct item *it)
 		return rc;
 	snprintf(url, sizeof url, "%s/v1/entries", s->url);
 	if (cli_http_request(&s->http, url, it->buf, it->len, CL_API_MAX, &resp, why) != 0) {
-		rc = report(s, it, "refused", CLI_FAIL, NULL, NULL, why);
+		rc = report(s, it, CLI_FAIL, NULL, NULL, why);
 		goto out;
 	}
 	if ((rc = cli_http_answer(&resp, why)) != 0) {
 		snprintf(msg, sizeof msg, "the log refused it (%s)", why);
-		rc = report(s, it, "refused", rc, NULL, NULL, msg);
+		rc = report(s, it, rc, NULL, NULL, msg);
 		goto out;
 	}
 	wire_arena_reset(&s->a);
 	if (wire_submit_response_decode(&s->a, resp.body, resp.len, &r, why) != 0) {
 		snprintf(msg, sizeof msg, "malformed answer from the log: %s", why);
-		rc = report(s, it, "refused", CLI_FAIL, NULL, NULL, msg);
+		rc = report(s, it, CLI_FAIL, NULL, NULL, msg);
 		goto out;
 	}
 	if (cli_checkpoint_open(
 	        r.checkpoint, r.checkpoint_len, s->have_key ? &s->log_key : NULL, &c, why) != 0) {
 		snprintf(msg, sizeof msg, "the log's checkpoint does not verify: %s", why);
-		rc = report(s, it, "refused", CLI_FAIL, NULL, NULL, msg);
+		rc = report(s, it, CLI_FAIL, NULL, NULL, msg);
 		goto out;
 	}
 	memset(&br, 0, sizeof br);
@@ -339,7 +332,7 @@ batch_send(struct submit *s, struct item *items, const size_t *todo, size_t n, s
 	if (rc != 0) {
 		/* The whole batch failed: every envelope in it with the reason. */
 		for (size_t i = 0; i < n; i++)
-			report(s, &items[todo[i]], "refused", rc, NULL, NULL, msg);
+			report(s, &items[todo[i]], rc, NULL, NULL, msg);
 		worst = rc;
 		goto out;
 	}
@@ -356,8 +349,7 @@ batch_send(struct submit *s, struct item *items, const size_t *todo, size_t n, s
 		if (r->status >= 400) {
 			snprintf(msg, sizeof msg, "the log refused it (HTTP %u: %s)", r->status,
 			    r->reason);
-			rc = report(
-			    s, it, "refused", r->status == 400 ? CLI_USAGE : CLI_FAIL, r, &c, msg);
+			rc = report(s, it, CLI_FAIL, r, &c, msg);
 		} else {
 			rc = check_answer(s, it, r, br.checkpoint, br.checkpoint_len, &c);
 		}
@@ -459,72 +451,35 @@ out:
 int
 cli_cmd_submit(int argc, char **argv)
 {
-	enum { O_JSON = 256, O_BATCH_ENTRIES, O_BATCH_BYTES };
-	static const struct option opts[] = {
-	    {"log", required_argument, NULL, 'l'},
-	    {"log-key", required_argument, NULL, 'k'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"json", no_argument, NULL, O_JSON},
-	    {"batch-entries", required_argument, NULL, O_BATCH_ENTRIES},
-	    {"batch-bytes", required_argument, NULL, O_BATCH_BYTES},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct submit s;
 	struct item *items = NULL;
 	const char *log = NULL, *out = NULL;
 	uint64_t max_n = BATCH_ENTRIES_DEFAULT, max_bytes = BATCH_BYTES_DEFAULT;
+	const struct cli_opt opts[] = {
+	    CLI_STR("log", &log),
+	    CLI_VKEY("log-key", &s.log_key, &s.have_key),
+	    CLI_STR_SHORT("output", 'o', &out),
+	    CLI_FLAG("json", &s.json),
+	    CLI_U64("batch-entries", &max_n, NULL),
+	    CLI_U64("batch-bytes", &max_bytes, NULL),
+	};
 	size_t n_items;
 	void *abuf = NULL;
-	int c, rc, worst = CLI_OK;
+	int first, rc, worst = CLI_OK;
 	bool out_dir;
 
 	memset(&s, 0, sizeof s);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			log = optarg;
-			break;
-		case 'k':
-			if ((rc = cli_verifier_arg("--log-key", optarg, &s.log_key)) != 0)
-				return rc;
-			s.have_key = true;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case O_JSON:
-			s.json = true;
-			break;
-		case O_BATCH_ENTRIES:
-			if ((rc = cli_u64_arg("--batch-entries", optarg, &max_n)) != 0)
-				return rc;
-			if (max_n < 1 || max_n > CL_BATCH_MAX)
-				return cli_fail(
-				    CLI_USAGE, "--batch-entries: 1 to %d", CL_BATCH_MAX);
-			break;
-		case O_BATCH_BYTES:
-			if ((rc = cli_u64_arg("--batch-bytes", optarg, &max_bytes)) != 0)
-				return rc;
-			if (max_bytes < BATCH_BYTES_MIN || max_bytes > ((uint64_t)1 << 30))
-				return cli_fail(CLI_USAGE, "--batch-bytes: %u to %u",
-				    BATCH_BYTES_MIN, 1u << 30);
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return CLI_OK;
-		default:
-			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-		}
-	}
-	if (log == NULL || optind == argc)
+	if ((rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), usage, &first)) != CLI_GO)
+		return rc;
+	if (max_n < 1 || max_n > CL_BATCH_MAX)
+		return cli_fail(CLI_USAGE, "--batch-entries: 1 to %d", CL_BATCH_MAX);
+	if (max_bytes < BATCH_BYTES_MIN || max_bytes > ((uint64_t)1 << 30))
+		return cli_fail(CLI_USAGE, "--batch-bytes: %u to %u", BATCH_BYTES_MIN, 1u << 30);
+	if (log == NULL || first == argc)
 		return cli_fail(CLI_USAGE, "give --log URL and at least one ENVELOPE (see --help)");
 	if ((rc = cli_log_url(log, s.url, sizeof s.url)) != 0)
 		return rc;
-	n_items = (size_t)(argc - optind);
+	n_items = (size_t)(argc - first);
 	out_dir = out != NULL && n_items > 1;
 	/* In one directory, bundles are named after the envelopes' base
 	 * names: two alike would write the same bundle.  Sorted, equal names
@@ -535,7 +490,7 @@ cli_cmd_submit(int argc, char **argv)
 		if (names == NULL)
 			return cli_fail(CLI_FAIL, "out of memory");
 		for (size_t i = 0; i < n_items; i++)
-			names[i] = argv[optind + (int)i];
+			names[i] = argv[first + (int)i];
 		qsort(names, n_items, sizeof *names, base_cmp);
 		for (size_t i = 1; i < n_items; i++) {
 			if (strcmp(base_name(names[i]), base_name(names[i - 1])) == 0) {
@@ -556,6 +511,7 @@ cli_cmd_submit(int argc, char **argv)
 			    CLI_USAGE, "-o %s: not a directory (several envelopes given)", out);
 	}
 	cli_http_defaults(&s.http);
+	s.http.retry_lines = true; /* a submission may wait for seconds: say why */
 	if ((items = calloc(n_items, sizeof *items)) == NULL ||
 	    (abuf = malloc(WIRE_ARENA_MIN)) == NULL || (s.json && (s.out = json_array()) == NULL)) {
 		rc = cli_fail(CLI_FAIL, "out of memory");
@@ -566,7 +522,7 @@ cli_cmd_submit(int argc, char **argv)
 		struct item *it = &items[i];
 		int n;
 
-		it->path = argv[optind + (int)i];
+		it->path = argv[first + (int)i];
 		if (out != NULL && !out_dir)
 			n = snprintf(it->bundle, sizeof it->bundle, "%s", out);
 		else if (out_dir)

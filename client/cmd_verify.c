@@ -8,7 +8,6 @@
  * disagree about what verifies.  Keys given as files are read here and
  * handed to the library as key strings; everything else is the library's.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +18,9 @@
 #include "cli.h"
 #include "closurelog/verify.h"
 #include "cosig.h"
+#include "file.h"
 #include "note.h"
+#include "opts.h"
 #include "show.h"
 #include "tproof.h"
 #include "wire.h"
@@ -72,34 +73,6 @@ static const char usage[] =
     "Exit status: 0 every check holds; 1 a check failed; 2 usage or input error\n"
     "(missing or bad flags, an unreadable file, a malformed key).\n";
 
-enum {
-	O_LOGKEY = 256,
-	O_ORIGIN,
-	O_SUBMITTER,
-	O_ROOT,
-	O_NAR,
-	O_JSON,
-	O_TPROOF,
-	O_ENVELOPE,
-	O_WITNESS,
-	O_WQUORUM,
-};
-
-static const struct option opts[] = {
-    {"log-key", required_argument, NULL, O_LOGKEY},
-    {"origin", required_argument, NULL, O_ORIGIN},
-    {"submitter-key", required_argument, NULL, O_SUBMITTER},
-    {"root", required_argument, NULL, O_ROOT},
-    {"nar-hash", required_argument, NULL, O_NAR},
-    {"json", no_argument, NULL, O_JSON},
-    {"tlog-proof", required_argument, NULL, O_TPROOF},
-    {"envelope", required_argument, NULL, O_ENVELOPE},
-    {"witness", required_argument, NULL, O_WITNESS},
-    {"witness-quorum", required_argument, NULL, O_WQUORUM},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
 /* The key string of a PUB argument (a key or a file), into out. */
 static int
 key_string(const char *opt, const char *arg, char out[NOTE_VKEY_MAX])
@@ -146,7 +119,7 @@ read_input(const char *what, const char *path, size_t cap, uint8_t **buf, size_t
 	char why[CL_WHY_MAX];
 	int rc;
 
-	if ((rc = cli_read_file(path, cap, buf, len, why)) == CL_ETOOBIG)
+	if ((rc = cl_file_read(path, cap, CL_FILE_STREAM, buf, len, why)) == CL_ETOOBIG)
 		return cli_fail(CLI_FAIL, "FAIL: %s: %s", what, why);
 	if (rc != 0)
 		return cli_fail(CLI_USAGE, "%s: %s", what, why);
@@ -158,74 +131,40 @@ cli_cmd_verify(int argc, char **argv)
 {
 	const char *log_arg = NULL, *origin = NULL, *want_root = NULL, *want_nar = NULL;
 	const char *tp_path = NULL, *env_path = NULL, *bundle_path = NULL;
-	const char **sub_args = NULL;
+	struct cli_opt_list sub_args = {NULL, 0, 0};
 	char log_key[NOTE_VKEY_MAX], err[CLOSURELOG_ERR_MAX];
 	char(*sub_keys)[NOTE_VKEY_MAX] = NULL;
 	const char **sub_ptrs = NULL;
 	struct closurelog_verifier *v = NULL;
 	struct closurelog_result res;
+	enum closurelog_status st;
 	struct cli_witnesses wit = {0};
 	uint8_t *a = NULL, *b = NULL;
 	size_t n_subs = 0, a_len = 0, b_len = 0;
 	bool json = false;
-	int c, rc = CLI_USAGE;
+	const struct cli_opt opts[] = {
+	    CLI_STR("log-key", &log_arg),
+	    CLI_STR("origin", &origin),
+	    CLI_LIST("submitter-key", &sub_args),
+	    CLI_STR("root", &want_root),
+	    CLI_STR("nar-hash", &want_nar),
+	    CLI_FLAG("json", &json),
+	    CLI_STR("tlog-proof", &tp_path),
+	    CLI_STR("envelope", &env_path),
+	    CLI_WITNESS_OPTS(&wit),
+	};
+	int first, rc;
 
-	if (cli_wants_help(argc, argv)) {
-		fputs(usage, stdout);
-		return CLI_OK;
-	}
-	if ((sub_args = calloc((size_t)argc + 1, sizeof *sub_args)) == NULL)
+	if ((sub_args.v = calloc((size_t)argc + 1, sizeof *sub_args.v)) == NULL)
 		return cli_fail(CLI_FAIL, "out of memory");
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_LOGKEY:
-			log_arg = optarg;
-			break;
-		case O_ORIGIN:
-			origin = optarg;
-			break;
-		case O_SUBMITTER:
-			sub_args[n_subs++] = optarg;
-			break;
-		case O_ROOT:
-			want_root = optarg;
-			break;
-		case O_NAR:
-			want_nar = optarg;
-			break;
-		case O_JSON:
-			json = true;
-			break;
-		case O_TPROOF:
-			tp_path = optarg;
-			break;
-		case O_ENVELOPE:
-			env_path = optarg;
-			break;
-		case O_WITNESS:
-			if ((rc = cli_witness_arg(&wit, optarg)) != 0)
-				goto out;
-			break;
-		case O_WQUORUM:
-			if ((rc = cli_witness_quorum_arg(&wit, optarg)) != 0)
-				goto out;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			rc = CLI_OK;
-			goto out;
-		default:
-			rc = cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-			goto out;
-		}
-	}
-	if (optind < argc)
-		bundle_path = argv[optind++];
-	if (optind < argc) {
-		rc = cli_fail(CLI_USAGE, "unexpected argument %s (see --help)", argv[optind]);
+	sub_args.cap = (size_t)argc + 1;
+	if ((rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), usage, &first)) != CLI_GO)
+		goto out;
+	n_subs = sub_args.n;
+	if (first < argc)
+		bundle_path = argv[first++];
+	if (first < argc) {
+		rc = cli_fail(CLI_USAGE, "unexpected argument %s (see --help)", argv[first]);
 		goto out;
 	}
 	if (log_arg == NULL) {
@@ -258,7 +197,7 @@ cli_cmd_verify(int argc, char **argv)
 		goto out;
 	}
 	for (size_t i = 0; i < n_subs; i++) {
-		if ((rc = key_string("--submitter-key", sub_args[i], sub_keys[i])) != 0)
+		if ((rc = key_string("--submitter-key", sub_args.v[i], sub_keys[i])) != 0)
 			goto out;
 		sub_ptrs[i] = sub_keys[i];
 	}
@@ -274,15 +213,15 @@ cli_cmd_verify(int argc, char **argv)
 		if ((rc = read_input("BUNDLE", bundle_path, CLOSURELOG_BUNDLE_MAX, &a, &a_len)) !=
 		    0)
 			goto out;
-		closurelog_verify_bundle(v, a, a_len, want_root, want_nar, &res);
+		st = closurelog_verify_bundle(v, a, a_len, want_root, want_nar, &res);
 	} else {
 		if ((rc = read_input("--tlog-proof", tp_path, TPROOF_MAX_SIZE, &a, &a_len)) != 0 ||
 		    (rc = read_input("--envelope", env_path, CL_ENTRY_MAX, &b, &b_len)) != 0)
 			goto out;
-		closurelog_verify_tlog_proof(v, b, b_len, a, a_len, want_root, want_nar, &res);
+		st = closurelog_verify_tlog_proof(v, b, b_len, a, a_len, want_root, want_nar, &res);
 	}
 
-	if (res.status == CLOSURELOG_EUSAGE) {
+	if (st == CLOSURELOG_EUSAGE) {
 		rc = cli_fail(CLI_USAGE, "%s", res.reason);
 		goto out;
 	}
@@ -309,6 +248,6 @@ out:
 	free(b);
 	free(sub_ptrs);
 	free(sub_keys);
-	free(sub_args);
+	free(sub_args.v);
 	return rc;
 }

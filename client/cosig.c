@@ -24,8 +24,9 @@
 #define COSIG_PAYLOAD 76 /* key ID (4) || timestamp (8) || Ed25519 signature (64) */
 
 int
-cli_witness_arg(struct cli_witnesses *w, const char *arg)
+cli_witness_arg(void *ctx, const char *arg)
 {
+	struct cli_witnesses *w = ctx;
 	struct note_verifier v;
 	int rc;
 
@@ -47,8 +48,9 @@ cli_witness_arg(struct cli_witnesses *w, const char *arg)
 }
 
 int
-cli_witness_quorum_arg(struct cli_witnesses *w, const char *arg)
+cli_witness_quorum_arg(void *ctx, const char *arg)
 {
+	struct cli_witnesses *w = ctx;
 	uint64_t k;
 	int rc;
 

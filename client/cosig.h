@@ -28,12 +28,19 @@ struct cli_witnesses {
 	"  --witness-quorum K     require cosignatures by K of the --witness keys\n"               \
 	"                         (default: all of them)\n"
 
-/* --witness ARG: a verifier key string or a file holding one, type 0x04,
- * not given before.  Prints the failure; returns 0 or CLI_USAGE. */
-int cli_witness_arg(struct cli_witnesses *w, const char *arg);
+/* --witness ARG into ctx (a struct cli_witnesses): a verifier key string
+ * or a file holding one, type 0x04, not given before.  Prints the failure;
+ * returns 0 or CLI_USAGE.  The shape of an opts.h callback. */
+int cli_witness_arg(void *ctx, const char *arg);
 
-/* --witness-quorum ARG: 1 .. CLI_WITNESS_MAX.  Returns 0 or CLI_USAGE. */
-int cli_witness_quorum_arg(struct cli_witnesses *w, const char *arg);
+/* --witness-quorum ARG into ctx (a struct cli_witnesses): 1 ..
+ * CLI_WITNESS_MAX.  Returns 0 or CLI_USAGE. */
+int cli_witness_quorum_arg(void *ctx, const char *arg);
+
+/* The two options' entries in an opts.h table, for w. */
+#define CLI_WITNESS_OPTS(w)                                                                        \
+	CLI_FN("witness", (w), cli_witness_arg, true),                                             \
+	    CLI_FN("witness-quorum", (w), cli_witness_quorum_arg, true)
 
 /* After parsing: a quorum needs witnesses, at least K of them.  Returns 0
  * or CLI_USAGE (printed). */

@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,16 +46,6 @@ struct cli_follow {
 	char why[CLI_MSG_MAX];
 };
 
-static int __attribute__((format(printf, 3, 4))) fail(char *why, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, CLI_MSG_MAX, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 /* GET a path of the log; EIO with why when there is no 2xx answer. */
 static int
 get(struct cli_follow *f, const char *path, size_t max, struct cli_http_resp *r, char *why)
@@ -64,7 +53,7 @@ get(struct cli_follow *f, const char *path, size_t max, struct cli_http_resp *r,
 	char w[CL_WHY_MAX];
 
 	if (cli_http_get(f->o.http, f->o.url, path, max, r, w) != 0)
-		return fail(why, EIO, "cannot fetch %s", w);
+		return cli_why(why, EIO, "cannot fetch %s", w);
 	return 0;
 }
 
@@ -111,17 +100,18 @@ cli_follow_tiles_prove(
 	int rc;
 
 	if (plans == NULL || tiles == NULL || resp == NULL || data == NULL || out == NULL) {
-		rc = fail(why, ENOMEM, "out of memory");
+		rc = cli_why(why, ENOMEM, "out of memory");
 		goto out;
 	}
 	if (mt_consistency_plan(m, n, &plans[0]) != 0 || mt_root_plan(m, &plans[1]) != 0 ||
 	    mt_root_plan(n, &plans[2]) != 0) {
-		rc = fail(why, CL_EINVAL, "cannot plan a proof from %" PRIu64 " to %" PRIu64, m, n);
+		rc = cli_why(
+		    why, CL_EINVAL, "cannot plan a proof from %" PRIu64 " to %" PRIu64, m, n);
 		goto out;
 	}
 	for (int p = 0; p < 3; p++) {
 		if (mt_plan_tiles(&plans[p], n, one, MT_NODES_MAX, &k) != 0) {
-			rc = fail(why, CL_EINVAL, "cannot place the proof's nodes in tiles");
+			rc = cli_why(why, CL_EINVAL, "cannot place the proof's nodes in tiles");
 			goto out;
 		}
 		for (size_t i = 0; i < k; i++) {
@@ -140,13 +130,13 @@ cli_follow_tiles_prove(
 		char tpath[MT_TILE_PATH_MAX];
 
 		if (mt_tile_path(&tiles[i], tpath) != 0) {
-			rc = fail(why, CL_EINVAL, "bad tile");
+			rc = cli_why(why, CL_EINVAL, "bad tile");
 			goto out;
 		}
 		if ((rc = get(f, tpath, TILE_MAX, &resp[i], why)) != 0)
 			goto out;
 		if (resp[i].len != (size_t)tiles[i].width * MT_HASH_LEN) {
-			rc = fail(why, CL_EINVAL, "%s: %zu bytes, not %u hashes", tpath,
+			rc = cli_why(why, CL_EINVAL, "%s: %zu bytes, not %u hashes", tpath,
 			    resp[i].len, (unsigned)tiles[i].width);
 			goto out;
 		}
@@ -157,17 +147,17 @@ cli_follow_tiles_prove(
 	set.n = nt;
 	rc = CL_EINVAL;
 	if (mt_plan_run(&plans[1], mt_tileset_read, &set, out, &k) != 0 || k != 1) {
-		fail(why, rc, "the tiles lack a node of the root at %" PRIu64, m);
+		cli_why(why, rc, "the tiles lack a node of the root at %" PRIu64, m);
 		goto out;
 	}
 	memcpy(tp->small_root, out[0], MT_HASH_LEN);
 	if (mt_plan_run(&plans[2], mt_tileset_read, &set, out, &k) != 0 || k != 1) {
-		fail(why, rc, "the tiles lack a node of the root at %" PRIu64, n);
+		cli_why(why, rc, "the tiles lack a node of the root at %" PRIu64, n);
 		goto out;
 	}
 	memcpy(tp->large_root, out[0], MT_HASH_LEN);
 	if (mt_plan_run(&plans[0], mt_tileset_read, &set, tp->path, &tp->n_path) != 0) {
-		fail(why, rc, "the tiles lack a node of the proof");
+		cli_why(why, rc, "the tiles lack a node of the proof");
 		goto out;
 	}
 	rc = 0;
@@ -194,12 +184,12 @@ tile_fetch(struct cli_follow *f, unsigned level, uint64_t index)
 	f->tile[level].valid = false;
 	t.width = (uint16_t)mt_tile_width(level, index, f->size);
 	if (mt_tile_path(&t, path) != 0)
-		return fail(
+		return cli_why(
 		    f->why, CL_EINVAL, "tile %u/%" PRIu64 " is not in the tree", level, index);
 	if ((rc = get(f, path, TILE_MAX, &r, f->why)) != 0)
 		return rc;
 	if (r.len != (size_t)t.width * MT_HASH_LEN) {
-		fail(f->why, CL_EINVAL, "%s: %zu bytes, not %u hashes", path, r.len,
+		cli_why(f->why, CL_EINVAL, "%s: %zu bytes, not %u hashes", path, r.len,
 		    (unsigned)t.width);
 		cli_http_resp_free(&r);
 		return CL_EINVAL;
@@ -231,16 +221,17 @@ node_check(void *ctx, const struct mt_node *node, const uint8_t hash[MT_HASH_LEN
 		return rc;
 	t.width = (uint16_t)f->tile[level].width;
 	if (mt_tile_path(&t, path) != 0)
-		return fail(f->why, CL_EINVAL, "tile %u/%" PRIu64 " is not in the tree", level, ti);
+		return cli_why(
+		    f->why, CL_EINVAL, "tile %u/%" PRIu64 " is not in the tree", level, ti);
 	if (pos >= f->tile[level].width)
-		return fail(f->why, CL_EINVAL, "%s has no position %u", path, pos);
+		return cli_why(f->why, CL_EINVAL, "%s has no position %u", path, pos);
 	if (sodium_memcmp(hash, f->tile[level].data + (size_t)pos * MT_HASH_LEN, MT_HASH_LEN) == 0)
 		return 0;
 	if (level == 0)
-		return fail(f->why, CL_EINVAL,
+		return cli_why(f->why, CL_EINVAL,
 		    "entry %" PRIu64 ": its leaf hash does not match position %u of %s",
 		    node->index, pos, path);
-	return fail(f->why, CL_EINVAL,
+	return cli_why(f->why, CL_EINVAL,
 	    "%s: position %u does not match the tree rebuilt from the entries", path, pos);
 }
 
@@ -258,14 +249,15 @@ entry_add(struct cli_follow *f, struct mt_range *r, uint64_t idx, const uint8_t 
 	mt_leaf_hash(leaf, q, len);
 	if ((rc = mt_range_append(r, leaf, node_check, f)) != 0) {
 		if (rc == MT_EFULL)
-			return fail(why, CL_EINVAL, "the tree is full");
-		return fail(why, rc, "%s", f->why);
+			return cli_why(why, CL_EINVAL, "the tree is full");
+		return cli_why(why, rc, "%s", f->why);
 	}
 	wire_arena_reset(&f->arena);
 	if (wire_envelope_decode(&f->arena, q, len, &env, w) != 0)
-		return fail(why, CL_EINVAL, "entry %" PRIu64 ": not a valid envelope: %s", idx, w);
+		return cli_why(
+		    why, CL_EINVAL, "entry %" PRIu64 ": not a valid envelope: %s", idx, w);
 	if (wire_attestation_decode(&f->arena, env.payload, env.payload_len, &att, w) != 0)
-		return fail(
+		return cli_why(
 		    why, CL_EINVAL, "entry %" PRIu64 ": not a valid attestation: %s", idx, w);
 	if (fn == NULL)
 		return 0;
@@ -295,9 +287,9 @@ cli_follow_run(struct cli_follow *f, const struct sth *c, struct mt_range *range
 	int rc;
 
 	if (r == NULL)
-		return fail(why, ENOMEM, "out of memory");
+		return cli_why(why, ENOMEM, "out of memory");
 	if (s0 > n) {
-		rc = fail(why, CL_EINVAL,
+		rc = cli_why(why, CL_EINVAL,
 		    "the rebuilt tree (%" PRIu64 ") is larger than the checkpoint (%" PRIu64 ")",
 		    s0, n);
 		goto out;
@@ -312,7 +304,8 @@ cli_follow_run(struct cli_follow *f, const struct sth *c, struct mt_range *range
 		const uint8_t *q, *end;
 
 		if (mt_tile_path(&bt, path) != 0) {
-			rc = fail(why, CL_EINVAL, "entry bundle %" PRIu64 " is not in the tree", t);
+			rc = cli_why(
+			    why, CL_EINVAL, "entry bundle %" PRIu64 " is not in the tree", t);
 			goto out;
 		}
 		if ((rc = get(f, path, BUNDLE_MAX, &resp, why)) != 0)
@@ -324,7 +317,7 @@ cli_follow_run(struct cli_follow *f, const struct sth *c, struct mt_range *range
 			size_t elen;
 
 			if (end - q < 2 || (size_t)(end - q - 2) < ((size_t)q[0] << 8 | q[1])) {
-				rc = fail(
+				rc = cli_why(
 				    why, CL_EINVAL, "%s: truncated at entry %" PRIu64, path, idx);
 				goto out;
 			}
@@ -335,7 +328,7 @@ cli_follow_run(struct cli_follow *f, const struct sth *c, struct mt_range *range
 			q += elen;
 		}
 		if (q != end) {
-			rc = fail(why, CL_EINVAL, "%s: %zu bytes after its %u entries", path,
+			rc = cli_why(why, CL_EINVAL, "%s: %zu bytes after its %u entries", path,
 			    (size_t)(end - q), (unsigned)bt.width);
 			goto out;
 		}
@@ -351,7 +344,7 @@ cli_follow_run(struct cli_follow *f, const struct sth *c, struct mt_range *range
 	if (sodium_memcmp(root, c->root, MT_HASH_LEN) != 0) {
 		cl_b64_encode(root, MT_HASH_LEN, s1, sizeof s1);
 		cl_b64_encode(c->root, MT_HASH_LEN, s2, sizeof s2);
-		rc = fail(why, CL_EINVAL,
+		rc = cli_why(why, CL_EINVAL,
 		    "the tree rebuilt from the log's %" PRIu64 " entries has root %s, but the "
 		    "checkpoint says %s",
 		    n, s1, s2);

@@ -56,13 +56,11 @@ static long
 env_long(const char *name, long def, long min, long max)
 {
 	const char *v = getenv(name);
-	char *end;
-	long x;
+	uint64_t x;
 
-	if (v == NULL || *v == '\0')
+	if (v == NULL || cl_u64_parse(v, strlen(v), &x) != 0)
 		return def;
-	x = strtol(v, &end, 10);
-	return *end == '\0' && x >= min && x <= max ? x : def;
+	return x >= (uint64_t)min && x <= (uint64_t)max ? (long)x : def;
 }
 
 void
@@ -71,6 +69,7 @@ cli_http_defaults(struct cli_http_opts *o)
 	o->timeout_ms = env_long("CLOSURELOG_TIMEOUT_MS", 30000, 1, 3600000);
 	o->attempts = (unsigned)env_long("CLOSURELOG_ATTEMPTS", 6, 1, 100);
 	o->backoff_ms = env_long("CLOSURELOG_BACKOFF_MS", 200, 0, 60000);
+	o->retry_lines = false;
 }
 
 int
@@ -154,6 +153,14 @@ cli_http_request(const struct cli_http_opts *o, const char *url, const uint8_t *
 			if (attempt == o->attempts)
 				break;
 		}
+		if (o->retry_lines) {
+			char reason[CL_WHY_MAX];
+
+			if (rc == 0)
+				cli_http_answer(r, reason);
+			cli_warn("%s; try %u of %u in %ld ms", rc == 0 ? reason : why, attempt + 1,
+			    o->attempts, delay);
+		}
 		sleep_ms(delay);
 		delay *= 2;
 	}
@@ -175,19 +182,12 @@ cli_http_resp_free(struct cli_http_resp *r)
 int
 cli_http_answer(const struct cli_http_resp *r, char *why)
 {
-	char reason[160];
-	size_t n = 0;
+	char reason[160] = "";
 
 	if (r->status >= 200 && r->status < 300)
 		return 0;
-	for (size_t i = 0; r->body != NULL && i < r->len && n + 1 < sizeof reason; i++) {
-		char ch = (char)r->body[i];
-
-		if (ch == '\n')
-			break;
-		reason[n++] = ch >= 0x20 && ch < 0x7f ? ch : '?';
-	}
-	reason[n] = '\0';
+	if (r->body != NULL)
+		cl_line_copy(reason, sizeof reason, (const char *)r->body, r->len);
 	return cl_why(why, r->status == 400 || r->status == 404 ? CLI_USAGE : CLI_FAIL,
 	    "HTTP %ld: %s", r->status, reason);
 }

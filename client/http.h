@@ -8,6 +8,7 @@
 #ifndef CL_HTTP_H
 #define CL_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,7 @@ struct cli_http_opts {
 	long timeout_ms;   /* whole request, default 30000 */
 	unsigned attempts; /* total tries, default 6 */
 	long backoff_ms;   /* first retry delay, doubled each time, default 200 */
+	bool retry_lines;  /* a warning line on stderr before each retry, default off */
 };
 
 struct cli_http_resp {

@@ -12,7 +12,7 @@
 #include "nar.h"
 #include "nix.h"
 
-int
+enum closurelog_status
 closurelog_nar_hash(const char *path, char out[CLOSURELOG_NAR_HASH_MAX], char *err, size_t err_len)
 {
 	struct nix_hash h = {.algo = NIX_SHA256, .len = NAR_HASH_LEN};
@@ -37,7 +37,8 @@ closurelog_nar_hash(const char *path, char out[CLOSURELOG_NAR_HASH_MAX], char *e
 	case 0:
 		return 0;
 	case CL_ENOMEM:
-		return ENOMEM;
+		out[0] = '\0';
+		return CLOSURELOG_ESYSTEM;
 	case CL_EINVAL:
 	case CL_ETOOBIG:
 	case CL_EMISMATCH:
@@ -46,6 +47,6 @@ closurelog_nar_hash(const char *path, char out[CLOSURELOG_NAR_HASH_MAX], char *e
 		return CLOSURELOG_EMALFORMED;
 	default:
 		out[0] = '\0';
-		return rc > 0 ? rc : CLOSURELOG_EMALFORMED;
+		return rc > 0 ? CLOSURELOG_ESYSTEM : CLOSURELOG_EMALFORMED;
 	}
 }

@@ -105,7 +105,7 @@ path_check(const char *s, char *why)
 	return nix_store_path_check(s, strnlen(s, NIX_STORE_PATH_MAX + 1), why);
 }
 
-int
+enum closurelog_status
 closurelog_policy_decide(const struct closurelog_policy *p, const struct closurelog_request *req,
     struct closurelog_decision *d)
 {

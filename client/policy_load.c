@@ -255,7 +255,7 @@ load(const json_t *doc, const char *revision, const uint8_t *json, size_t len,
 	p->ptrs = calloc(n_succ + n_conf + 1, sizeof p->ptrs[0]);
 	p->pool = malloc(bytes + 1);
 	if (p->roots == NULL || p->ptrs == NULL || p->pool == NULL)
-		return bad(err, err_len, ENOMEM, "out of memory loading the policy");
+		return bad(err, err_len, CLOSURELOG_ESYSTEM, "out of memory loading the policy");
 	pool = p->pool;
 	ptrs = p->ptrs;
 	if ((rc = roots_fill(p, roots, &pool, &ptrs, err, err_len)) != 0)
@@ -312,14 +312,14 @@ load(const json_t *doc, const char *revision, const uint8_t *json, size_t len,
 		uint8_t d[crypto_hash_sha256_BYTES];
 
 		if (crypto_hash_sha256(d, json, len) != 0)
-			return bad(err, err_len, EIO, "SHA-256 failed");
+			return bad(err, err_len, CLOSURELOG_ESYSTEM, "SHA-256 failed");
 		memcpy(p->id, "sha256-", 7);
 		cl_b64_encode(d, sizeof d, p->id + 7, sizeof p->id - 7);
 	}
 	return 0;
 }
 
-int
+enum closurelog_status
 closurelog_policy_load(const uint8_t *json, size_t len, const char *revision,
     struct closurelog_policy **out, char *err, size_t err_len)
 {
@@ -345,12 +345,12 @@ closurelog_policy_load(const uint8_t *json, size_t len, const char *revision,
 	if (len == 0)
 		return bad(err, err_len, CLOSURELOG_EMALFORMED, "data document is empty");
 	if (sodium_init() < 0)
-		return bad(err, err_len, EIO, "libsodium cannot be initialised");
+		return bad(err, err_len, CLOSURELOG_ESYSTEM, "libsodium cannot be initialised");
 	if ((doc = json_loadb((const char *)json, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
 		return bad(err, err_len, CLOSURELOG_EMALFORMED, "data document: line %d: %s",
 		    jerr.line, jerr.text);
 	if ((p = calloc(1, sizeof *p)) == NULL) {
-		rc = bad(err, err_len, ENOMEM, "out of memory loading the policy");
+		rc = bad(err, err_len, CLOSURELOG_ESYSTEM, "out of memory loading the policy");
 		goto out;
 	}
 	if ((rc = load(doc, revision, json, len, p, err, err_len)) != 0)

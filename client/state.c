@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,19 +23,10 @@
 
 #include "cl.h"
 #include "cli.h"
+#include "file.h"
 #include "wire.h"
 
 #define FULL_FORMAT "closurelog audit full state v1"
-
-static int __attribute__((format(printf, 3, 4))) fail(char *why, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, CLI_MSG_MAX, fmt, ap);
-	va_end(ap);
-	return rc;
-}
 
 void
 cli_state_path(const struct cli_state *s, const char *name, char out[CLI_STATE_PATH_MAX])
@@ -53,20 +43,20 @@ cli_state_open(struct cli_state *s, const char *dir, char *why)
 
 	s->lock_fd = -1;
 	if (dir[0] == '\0' || strlen(dir) > CLI_STATE_DIR_MAX)
-		return fail(why, ENAMETOOLONG, "the state directory name is empty or too long");
+		return cli_why(why, ENAMETOOLONG, "the state directory name is empty or too long");
 	snprintf(s->dir, sizeof s->dir, "%s", dir);
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return fail(
+		return cli_why(
 		    why, errno, "cannot create the state directory %s: %s", dir, strerror(errno));
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-		return fail(why, ENOTDIR, "state %s is not a directory", dir);
+		return cli_why(why, ENOTDIR, "state %s is not a directory", dir);
 	cli_state_path(s, "lock", path);
 	if ((s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
-		return fail(why, errno, "cannot open %s: %s", path, strerror(errno));
+		return cli_why(why, errno, "cannot open %s: %s", path, strerror(errno));
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno == EWOULDBLOCK)
-			return fail(why, EBUSY, "another audit is running (%s is locked)", path);
-		return fail(why, errno, "cannot lock %s: %s", path, strerror(errno));
+			return cli_why(why, EBUSY, "another audit is running (%s is locked)", path);
+		return cli_why(why, errno, "cannot lock %s: %s", path, strerror(errno));
 	}
 	return 0;
 }
@@ -87,18 +77,18 @@ cli_state_checkpoint_load(const struct cli_state *s, const struct note_verifier 
 	int rc;
 
 	cli_state_path(s, "checkpoint", path);
-	rc = cli_read_file(path, CL_CHECKPOINT_MAX, note, len, w);
+	rc = cl_file_read(path, CL_CHECKPOINT_MAX, 0, note, len, w);
 	if (rc == ENOENT)
 		return rc;
 	if (rc != 0)
-		return fail(why, rc, "cannot read the state: %s", w);
+		return cli_why(why, rc, "cannot read the state: %s", w);
 	rc = sth_open(*note, *len, key, origin, c, w);
 	if (rc == CL_EORIGIN)
-		fail(why, rc,
+		cli_why(why, rc,
 		    "state %s is not for the origin \"%s\" (%s): refusing a tampered state", path,
 		    origin, w);
 	else if (rc != 0)
-		fail(why, rc,
+		cli_why(why, rc,
 		    "state %s is not signed by the log key: refusing a tampered state (%s)", path,
 		    w);
 	if (rc != 0) {
@@ -116,8 +106,8 @@ cli_state_checkpoint_save(const struct cli_state *s, const uint8_t *note, size_t
 	int rc;
 
 	cli_state_path(s, "checkpoint", path);
-	if ((rc = cli_write_file(path, note, len, 0600, w)) != 0)
-		return fail(why, rc, "cannot save the state: %s", w);
+	if ((rc = cl_file_write(path, note, len, 0600, 0, w)) != 0)
+		return cli_why(why, rc, "cannot save the state: %s", w);
 	return 0;
 }
 
@@ -136,26 +126,26 @@ cli_state_full_parse(const uint8_t *buf, size_t len, struct mt_range *range, uin
 	*note_buf = NULL;
 	*note_len = 0;
 	if ((j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
-		fail(why, rc, "not JSON (%s at byte %d)", jerr.text, jerr.position);
+		cli_why(why, rc, "not JSON (%s at byte %d)", jerr.text, jerr.position);
 		goto out;
 	}
 	if (json_unpack_ex(j, &jerr, JSON_STRICT, "{s:s, s:I, s:o, s:s%}", "format", &format,
 	        "size", &size, "edge", &edge, "checkpoint", &note, &nlen) != 0) {
-		fail(why, rc, "%s", jerr.text);
+		cli_why(why, rc, "%s", jerr.text);
 		goto out;
 	}
 	if (strcmp(format, FULL_FORMAT) != 0) {
-		fail(why, rc, "format is not \"" FULL_FORMAT "\"");
+		cli_why(why, rc, "format is not \"" FULL_FORMAT "\"");
 		goto out;
 	}
 	if (size < 0) {
-		fail(why, rc, "size is negative");
+		cli_why(why, rc, "size is negative");
 		goto out;
 	}
 	for (int h = 0; h < 64; h++)
 		want += (uint64_t)size >> h & 1;
 	if (!json_is_array(edge) || json_array_size(edge) != want) {
-		fail(why, rc, "edge does not hold one hash per set bit of size");
+		cli_why(why, rc, "edge does not hold one hash per set bit of size");
 		goto out;
 	}
 	range->size = (uint64_t)size;
@@ -173,17 +163,17 @@ cli_state_full_parse(const uint8_t *buf, size_t len, struct mt_range *range, uin
 		    height != h ||
 		    cl_b64_decode(b64, blen, range->hash[h], MT_HASH_LEN, &got) != 0 ||
 		    got != MT_HASH_LEN) {
-			fail(why, rc, "edge %zu is not {\"height\": %d, \"hash\": <base64>}", i - 1,
-			    h);
+			cli_why(why, rc, "edge %zu is not {\"height\": %d, \"hash\": <base64>}",
+			    i - 1, h);
 			goto out;
 		}
 	}
 	if (nlen > CL_CHECKPOINT_MAX) {
-		fail(why, CL_EINVAL, "checkpoint is longer than %d bytes", CL_CHECKPOINT_MAX);
+		cli_why(why, CL_EINVAL, "checkpoint is longer than %d bytes", CL_CHECKPOINT_MAX);
 		goto out;
 	}
 	if ((*note_buf = malloc(nlen + 1)) == NULL) {
-		rc = fail(why, ENOMEM, "out of memory");
+		rc = cli_why(why, ENOMEM, "out of memory");
 		goto out;
 	}
 	memcpy(*note_buf, note, nlen + 1);
@@ -229,11 +219,11 @@ cli_state_full_load(const struct cli_state *s, const struct note_verifier *key, 
 
 	mt_range_init(range);
 	cli_state_path(s, "full", path);
-	rc = cli_read_file(path, CLI_STATE_FULL_MAX, &buf, &len, w);
+	rc = cl_file_read(path, CLI_STATE_FULL_MAX, 0, &buf, &len, w);
 	if (rc == ENOENT)
 		return rc;
 	if (rc != 0)
-		return fail(why, rc, "cannot read the state: %s", w);
+		return cli_why(why, rc, "cannot read the state: %s", w);
 	if (cli_state_full_parse(buf, len, range, &note, &note_len, w) != 0)
 		bad = w;
 	else
@@ -241,7 +231,7 @@ cli_state_full_load(const struct cli_state *s, const struct note_verifier *key, 
 	rc = 0;
 	if (bad != NULL) {
 		mt_range_init(range);
-		rc = fail(why, CL_EINVAL, "state %s: %s: refusing a tampered state", path, bad);
+		rc = cli_why(why, CL_EINVAL, "state %s: %s: refusing a tampered state", path, bad);
 	}
 	free(note);
 	free(buf);
@@ -249,50 +239,59 @@ cli_state_full_load(const struct cli_state *s, const struct note_verifier *key, 
 }
 
 int
-cli_state_full_save(const struct cli_state *s, const struct mt_range *range, const uint8_t *note,
-    size_t len, char *why)
+cli_state_full_encode(
+    const struct mt_range *range, const uint8_t *note, size_t len, char **out, size_t *out_len)
 {
-	char path[CLI_STATE_PATH_MAX], w[CL_WHY_MAX], b64[CL_B64_LEN(MT_HASH_LEN) + 1];
-	json_t *j = json_object(), *edge = json_array(),
-	       *cp = json_stringn((const char *)note, len);
-	char *text = NULL;
+	char b64[CL_B64_LEN(MT_HASH_LEN) + 1];
+	json_t *j, *edge = json_array();
+	char *text;
 	size_t n;
-	int rc = ENOMEM;
 
-	cli_state_path(s, "full", path);
-	if (j == NULL || edge == NULL || cp == NULL) {
-		json_decref(cp);
-		json_decref(edge);
-		if (cp == NULL && j != NULL && edge != NULL)
-			rc = fail(why, CL_EINVAL, "%s: the checkpoint is not UTF-8", path);
-		else
-			fail(why, rc, "%s: out of memory", path);
-		goto out;
-	}
-	json_object_set_new(j, "format", json_string(FULL_FORMAT));
-	json_object_set_new(j, "size", json_integer((json_int_t)range->size));
-	for (int h = 63; h >= 0; h--) {
+	*out = NULL;
+	*out_len = 0;
+	for (int h = 63; edge != NULL && h >= 0; h--) {
 		if (!(range->size >> h & 1))
 			continue;
 		cl_b64_encode(range->hash[h], MT_HASH_LEN, b64, sizeof b64);
-		json_array_append_new(edge, json_pack("{s:i, s:s}", "height", h, "hash", b64));
+		if (json_array_append_new(
+		        edge, json_pack("{s:i, s:s}", "height", h, "hash", b64)) != 0) {
+			json_decref(edge);
+			return ENOMEM;
+		}
 	}
-	json_object_set_new(j, "edge", edge);
-	json_object_set_new(j, "checkpoint", cp);
-	if ((text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
-		fail(why, rc, "%s: out of memory", path);
-		goto out;
-	}
+	/* json_pack fails (NULL) on a checkpoint that is not UTF-8. */
+	j = json_pack("{s:s, s:I, s:o, s:s%}", "format", FULL_FORMAT, "size",
+	    (json_int_t)range->size, "edge", edge, "checkpoint", (const char *)note, len);
+	if (j == NULL)
+		return edge == NULL ? ENOMEM : CL_EINVAL;
+	text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(j);
+	if (text == NULL)
+		return ENOMEM;
 	n = strlen(text);
 	if (n + 1 > CLI_STATE_FULL_MAX) {
-		rc = fail(why, CL_ETOOBIG, "%s: too large", path);
-		goto out;
+		free(text);
+		return CL_ETOOBIG;
 	}
 	text[n] = '\n'; /* a text file: end it with a newline, not a NUL */
-	if ((rc = cli_write_file(path, text, n + 1, 0600, w)) != 0)
-		fail(why, rc, "cannot save the state: %s", w);
-out:
+	*out = text;
+	*out_len = n + 1;
+	return 0;
+}
+
+int
+cli_state_full_save(const struct cli_state *s, const struct mt_range *range, const uint8_t *note,
+    size_t len, char *why)
+{
+	char path[CLI_STATE_PATH_MAX], w[CL_WHY_MAX], *text;
+	size_t n;
+	int rc;
+
+	cli_state_path(s, "full", path);
+	if ((rc = cli_state_full_encode(range, note, len, &text, &n)) != 0)
+		return cli_why(why, rc, "cannot save the state: %s: %s", path, cl_strerror(rc));
+	if ((rc = cl_file_write(path, text, n, 0600, 0, w)) != 0)
+		cli_why(why, rc, "cannot save the state: %s", w);
 	free(text);
-	json_decref(j);
 	return rc;
 }

@@ -9,7 +9,7 @@
  *
  * Nothing in the directory is trusted more than the log key: every file is
  * verified again when loaded, and one that does not add up is refused as
- * tampered.  Files are replaced whole (cl_file_write_durable), never
+ * tampered.  Files are replaced whole (cl_file_write, file.h), never
  * edited.  Every function that fails writes one line to why (CLI_MSG_MAX
  * bytes) naming the file.
  */
@@ -77,6 +77,12 @@ int cli_state_full_parse(const uint8_t *buf, size_t len, struct mt_range *range,
 int cli_state_full_load(const struct cli_state *s, const struct note_verifier *key,
     const char *origin, const struct sth *trusted, struct mt_range *range, char *why)
     __attribute__((warn_unused_result));
+
+/* The bytes of a DIR/full file for range and the checkpoint note[0..len)
+ * (UTF-8) into *out (malloc'd, not NUL-terminated; the caller frees it).
+ * Pure.  Returns 0, CL_EINVAL (note not UTF-8), CL_ETOOBIG or ENOMEM. */
+int cli_state_full_encode(const struct mt_range *range, const uint8_t *note, size_t len, char **out,
+    size_t *out_len) __attribute__((warn_unused_result));
 
 /* Replace DIR/full with range and the checkpoint note[0..len) it matches.
  * Returns 0, CL_ETOOBIG, ENOMEM or errno. */

@@ -68,6 +68,8 @@ static const char *const status_names[] = {
     [CLOSURELOG_ENARHASH] = "ENARHASH",
     [CLOSURELOG_EUSAGE] = "EUSAGE",
     [CLOSURELOG_EWITNESS] = "EWITNESS",
+    [CLOSURELOG_ESYSTEM] = "ESYSTEM",
+    [CLOSURELOG_ENOFORK] = "ENOFORK",
 };
 
 const char *
@@ -79,8 +81,8 @@ closurelog_status_name(enum closurelog_status status)
 }
 
 /* Write a reason into err (if there is room) and return rc. */
-static int __attribute__((format(printf, 4, 5)))
-new_fail(char *err, size_t err_len, int rc, const char *fmt, ...)
+static enum closurelog_status __attribute__((format(printf, 4, 5)))
+new_fail(char *err, size_t err_len, enum closurelog_status rc, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -93,7 +95,7 @@ new_fail(char *err, size_t err_len, int rc, const char *fmt, ...)
 }
 
 /* Parse one Ed25519 verifier key string for closurelog_verifier_new. */
-static int
+static enum closurelog_status
 key_parse(const char *what, const char *s, struct note_verifier *v, char *err, size_t err_len)
 {
 	char why[CL_WHY_MAX];
@@ -115,14 +117,14 @@ key_parse(const char *what, const char *s, struct note_verifier *v, char *err, s
 	return 0;
 }
 
-int
+enum closurelog_status
 closurelog_verifier_new(const char *log_key, const char *origin, const char *const *submitter_keys,
     size_t n, struct closurelog_verifier **out, char *err, size_t err_len)
 {
 	struct closurelog_verifier *v = NULL;
 	char what[64];
 	size_t olen;
-	int rc;
+	enum closurelog_status rc;
 
 	if (err != NULL && err_len > 0)
 		err[0] = '\0';
@@ -137,9 +139,10 @@ closurelog_verifier_new(const char *log_key, const char *origin, const char *con
 		    "%zu submitter keys; at most %d are accepted", n,
 		    CLOSURELOG_SUBMITTER_KEYS_MAX);
 	if (sodium_init() < 0)
-		return new_fail(err, err_len, EIO, "libsodium cannot be initialised");
+		return new_fail(
+		    err, err_len, CLOSURELOG_ESYSTEM, "libsodium cannot be initialised");
 	if ((v = calloc(1, sizeof *v + n * sizeof v->subs[0])) == NULL)
-		return new_fail(err, err_len, ENOMEM, "out of memory");
+		return new_fail(err, err_len, CLOSURELOG_ESYSTEM, "out of memory");
 	if ((rc = key_parse("log key", log_key, &v->log, err, err_len)) != 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
@@ -165,7 +168,7 @@ closurelog_verifier_new(const char *log_key, const char *origin, const char *con
 	}
 	memcpy(v->origin, origin, olen);
 	if ((v->arena_buf = malloc(WIRE_ARENA_MIN)) == NULL) {
-		rc = new_fail(err, err_len, ENOMEM, "out of memory");
+		rc = new_fail(err, err_len, CLOSURELOG_ESYSTEM, "out of memory");
 		goto fail;
 	}
 	wire_arena_init(&v->arena, v->arena_buf, WIRE_ARENA_MIN);
@@ -186,7 +189,7 @@ closurelog_verifier_free(struct closurelog_verifier *v)
 	free(v);
 }
 
-int
+enum closurelog_status
 closurelog_verifier_add_witness(
     struct closurelog_verifier *v, const char *witness_key, char *err, size_t err_len)
 {
@@ -217,13 +220,13 @@ closurelog_verifier_add_witness(
 		return new_fail(err, err_len, CLOSURELOG_EUSAGE, "more than %d witness keys",
 		    CLOSURELOG_WITNESS_KEYS_MAX);
 	if ((nw = realloc(v->wits, (v->n_wits + 1) * sizeof *nw)) == NULL)
-		return new_fail(err, err_len, ENOMEM, "out of memory");
+		return new_fail(err, err_len, CLOSURELOG_ESYSTEM, "out of memory");
 	v->wits = nw;
 	v->wits[v->n_wits++] = w;
 	return 0;
 }
 
-int
+enum closurelog_status
 closurelog_verifier_set_witness_quorum(
     struct closurelog_verifier *v, size_t k, char *err, size_t err_len)
 {
@@ -374,7 +377,7 @@ verify_entry(struct closurelog_verifier *v, const uint8_t *env_buf, size_t env_l
 		return st;
 
 	mt_leaf_hash(leaf, env_buf, env_len);
-	rc = mt_inclusion_verify(leaf, tp->index, c.size, tp->path[0], tp->n_path, c.root);
+	rc = mt_inclusion_verify(leaf, tp->index, c.size, MT_PATH(tp->path), tp->n_path, c.root);
 	if (rc == MT_EINVAL)
 		return fail(res, CLOSURELOG_EINCLUSION,
 		    "entry index %" PRIu64 " is not below the checkpoint's tree size %" PRIu64,

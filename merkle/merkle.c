@@ -355,7 +355,7 @@ mt_consistency_len(uint64_t m, uint64_t n)
  * `size` leaves.  Same errors as mt_inclusion_verify except MT_EBADPROOF. */
 static int
 mt_inclusion_root(const uint8_t leaf[MT_HASH_LEN], uint64_t index, uint64_t size,
-    const uint8_t *path, size_t n_path, uint8_t root[MT_HASH_LEN])
+    const uint8_t (*path)[MT_HASH_LEN], size_t n_path, uint8_t root[MT_HASH_LEN])
 {
 	uint64_t fn, sn;
 	uint8_t r[MT_HASH_LEN];
@@ -368,7 +368,7 @@ mt_inclusion_root(const uint8_t leaf[MT_HASH_LEN], uint64_t index, uint64_t size
 	sn = size - 1;
 	memcpy(r, leaf, MT_HASH_LEN);
 	for (size_t i = 0; i < n_path; i++) {
-		const uint8_t *p = path + i * MT_HASH_LEN;
+		const uint8_t *p = path[i];
 
 		if (sn == 0)
 			return MT_EPROOFLEN;
@@ -392,7 +392,7 @@ mt_inclusion_root(const uint8_t leaf[MT_HASH_LEN], uint64_t index, uint64_t size
 
 int
 mt_inclusion_verify(const uint8_t leaf[MT_HASH_LEN], uint64_t index, uint64_t size,
-    const uint8_t *path, size_t n_path, const uint8_t root[MT_HASH_LEN])
+    const uint8_t (*path)[MT_HASH_LEN], size_t n_path, const uint8_t root[MT_HASH_LEN])
 {
 	uint8_t r[MT_HASH_LEN];
 	int rc;
@@ -404,7 +404,7 @@ mt_inclusion_verify(const uint8_t leaf[MT_HASH_LEN], uint64_t index, uint64_t si
 
 int
 mt_consistency_verify(uint64_t m, uint64_t n, const uint8_t old_root[MT_HASH_LEN],
-    const uint8_t new_root[MT_HASH_LEN], const uint8_t *path, size_t n_path)
+    const uint8_t new_root[MT_HASH_LEN], const uint8_t (*path)[MT_HASH_LEN], size_t n_path)
 {
 	uint8_t fr[MT_HASH_LEN], sr[MT_HASH_LEN];
 	uint64_t fn, sn;
@@ -438,12 +438,12 @@ mt_consistency_verify(uint64_t m, uint64_t n, const uint8_t old_root[MT_HASH_LEN
 		memcpy(fr, old_root, MT_HASH_LEN);
 		i = 0;
 	} else {
-		memcpy(fr, path, MT_HASH_LEN);
+		memcpy(fr, path[0], MT_HASH_LEN);
 		i = 1;
 	}
 	memcpy(sr, fr, MT_HASH_LEN);
 	for (; i < n_path; i++) {
-		const uint8_t *c = path + i * MT_HASH_LEN;
+		const uint8_t *c = path[i];
 
 		if (sn == 0)
 			return MT_EPROOFLEN;

@@ -78,7 +78,8 @@ void mt_range_init(struct mt_range *r);
 /* Set r to the tree of `size` leaves, reading its right-edge nodes (one per
  * set bit of size) through `read` in one call.  Returns 0, or read's error,
  * in which case r is set to the empty tree. */
-int mt_range_load(struct mt_range *r, uint64_t size, mt_read_fn read, void *ctx);
+int mt_range_load(struct mt_range *r, uint64_t size, mt_read_fn read, void *ctx)
+    __attribute__((warn_unused_result));
 
 /* Append one leaf hash.  `emit` (may be NULL) sees each newly complete stored
  * node: always the leaf at (0, old size), then one parent per trailing 1 bit
@@ -119,18 +120,19 @@ int mt_root_plan(uint64_t size, struct mt_plan *plan);
  * plan->n_elems hashes in out[] (room for MT_PROOF_MAX).  *n_out receives
  * plan->n_elems.  Returns 0 or read's error (then *n_out is 0). */
 int mt_plan_run(const struct mt_plan *plan, mt_read_fn read, void *ctx, uint8_t (*out)[MT_HASH_LEN],
-    size_t *n_out);
+    size_t *n_out) __attribute__((warn_unused_result));
 
 /* Plan and run in one call.  path must have room for MT_PROOF_MAX hashes.
  * Returns 0, MT_EINVAL for out-of-range arguments, or read's error. */
 int mt_inclusion_prove(uint64_t index, uint64_t size, mt_read_fn read, void *ctx,
-    uint8_t (*path)[MT_HASH_LEN], size_t *n_path);
+    uint8_t (*path)[MT_HASH_LEN], size_t *n_path) __attribute__((warn_unused_result));
 int mt_consistency_prove(uint64_t m, uint64_t n, mt_read_fn read, void *ctx,
-    uint8_t (*path)[MT_HASH_LEN], size_t *n_path);
+    uint8_t (*path)[MT_HASH_LEN], size_t *n_path) __attribute__((warn_unused_result));
 
 /* root = MTH(D[size]) of any size the reader has stored nodes for (older
  * sizes included).  Returns 0 or read's error. */
-int mt_root_at(uint64_t size, mt_read_fn read, void *ctx, uint8_t root[MT_HASH_LEN]);
+int mt_root_at(uint64_t size, mt_read_fn read, void *ctx, uint8_t root[MT_HASH_LEN])
+    __attribute__((warn_unused_result));
 
 /* Number of hashes in PATH(index, D[size]) (0 if index >= size). */
 size_t mt_inclusion_len(uint64_t index, uint64_t size);
@@ -139,16 +141,22 @@ size_t mt_inclusion_len(uint64_t index, uint64_t size);
 size_t mt_consistency_len(uint64_t m, uint64_t n);
 
 /* ---- Verification (RFC 9162 §2.1.3.2 and §2.1.4.2) ----
- * Proof paths are passed flat: n_path hashes of MT_HASH_LEN bytes each,
- * concatenated, borrowed for the call.  (A generated path, uint8_t
- * p[][MT_HASH_LEN], is passed as p[0].) */
+ * A proof path is an array of n_path hashes, leaf to root, borrowed for
+ * the call.  C17 does not convert uint8_t (*)[MT_HASH_LEN] to its const
+ * form implicitly: MT_PATH(p) does, for a p of either type, and refuses
+ * anything else at compile time. */
+/* clang-format off */
+#define MT_PATH(p) _Generic((p), \
+	uint8_t (*)[MT_HASH_LEN]: (const uint8_t (*)[MT_HASH_LEN])(p), \
+	const uint8_t (*)[MT_HASH_LEN]: (p))
+/* clang-format on */
 
 /* Check that `leaf` is at `index` in the `size`-leaf tree whose root is
  * `root`.  path: n_path hashes, leaf to root.  No allocation.  Returns 0 if valid; MT_EINVAL if index >= size; MT_EPROOFLEN
  * if n_path is not the length PATH(index, size) has; MT_EBADPROOF if the
  * path does not lead to root. */
 int mt_inclusion_verify(const uint8_t leaf[MT_HASH_LEN], uint64_t index, uint64_t size,
-    const uint8_t *path, size_t n_path, const uint8_t root[MT_HASH_LEN])
+    const uint8_t (*path)[MT_HASH_LEN], size_t n_path, const uint8_t root[MT_HASH_LEN])
     __attribute__((warn_unused_result));
 
 /* Check that the m-leaf tree with root old_root is a prefix of the n-leaf
@@ -157,7 +165,7 @@ int mt_inclusion_verify(const uint8_t leaf[MT_HASH_LEN], uint64_t index, uint64_
  * else); m == n needs an empty path and equal roots.  Returns 0 if consistent; MT_EINVAL if m > n;
  * MT_EPROOFLEN if n_path is wrong for (m, n); MT_EBADPROOF otherwise. */
 int mt_consistency_verify(uint64_t m, uint64_t n, const uint8_t old_root[MT_HASH_LEN],
-    const uint8_t new_root[MT_HASH_LEN], const uint8_t *path, size_t n_path)
+    const uint8_t new_root[MT_HASH_LEN], const uint8_t (*path)[MT_HASH_LEN], size_t n_path)
     __attribute__((warn_unused_result));
 
 #endif

@@ -39,7 +39,8 @@ int mt_tile_path(const struct mt_tile *t, char buf[MT_TILE_PATH_MAX]);
  * leading zeros in the level or width, ".p/256", ".p/0", an "x000" group at
  * the front, short or long digit groups, and an index above 2^64 - 1 are all
  * rejected with MT_EINVAL (and *t is zeroed). */
-int mt_tile_parse(const char *path, size_t len, struct mt_tile *t);
+int mt_tile_parse(const char *path, size_t len, struct mt_tile *t)
+    __attribute__((warn_unused_result));
 
 /* The tile that holds the given stored node in a tree of `size` leaves, and
  * where in it: the node is the perfect-subtree fold of the *count =

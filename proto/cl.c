@@ -73,11 +73,15 @@ cl_why(char *why, int rc, const char *fmt, ...)
 }
 
 int
-cl_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t cap, size_t *outlen)
+cl_b64_decode_at(
+    const char *in, size_t inlen, uint8_t *out, size_t cap, size_t *outlen, size_t *stop)
 {
+	const char *end = NULL;
 	size_t n = 0;
 
 	*outlen = 0;
+	if (stop != NULL)
+		*stop = inlen;
 	/* Padded base64 is always a multiple of 4; libsodium also insists. */
 	if (inlen % 4 != 0 || inlen / 4 * 3 > cap + 2)
 		return CL_EINVAL;
@@ -89,14 +93,33 @@ cl_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t cap, size_t *ou
 
 		for (size_t i = 0; i < inlen; i++)
 			high |= (unsigned char)in[i] >> 7;
-		if (high != 0)
+		if (high != 0) {
+			for (size_t i = 0; stop != NULL && i < inlen; i++) {
+				if ((unsigned char)in[i] >= 0x80) {
+					*stop = i;
+					break;
+				}
+			}
 			return CL_EINVAL;
+		}
 	}
+	/* With an end pointer libsodium stops at the first byte it cannot
+	 * use instead of failing: that is where the input is wrong. */
 	if (sodium_base642bin(
-	        out, cap, in, inlen, NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+	        out, cap, in, inlen, NULL, &n, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    end != in + inlen) {
+		if (stop != NULL && end != NULL)
+			*stop = (size_t)(end - in);
 		return CL_EINVAL;
+	}
 	*outlen = n;
 	return 0;
+}
+
+int
+cl_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t cap, size_t *outlen)
+{
+	return cl_b64_decode_at(in, inlen, out, cap, outlen, NULL);
 }
 
 size_t
@@ -157,13 +180,40 @@ cl_hex_encode(const uint8_t *in, size_t len, char *out)
 }
 
 int
-cl_hex_decode(const char *in, size_t inlen, uint8_t *out, size_t len)
+cl_hex_decode_at(const char *in, size_t inlen, uint8_t *out, size_t len, size_t *stop)
 {
+	const char *end = NULL;
 	size_t n = 0;
+	int rc;
 
+	if (stop != NULL)
+		*stop = inlen;
 	if (inlen != 2 * len)
 		return CL_EINVAL;
-	if (sodium_hex2bin(out, len, in, inlen, NULL, &n, NULL) != 0 || n != len)
-		return CL_EINVAL;
-	return 0;
+	/* With an end pointer libsodium stops at the first byte that is not a
+	 * digit; it fails only when that leaves an odd digit, and then points
+	 * at that digit, one before the byte at fault (inlen is even here). */
+	rc = sodium_hex2bin(out, len, in, inlen, NULL, &n, &end);
+	if (rc == 0 && n == len && end == in + inlen)
+		return 0;
+	if (stop != NULL && end != NULL)
+		*stop = (size_t)(end - in) + (rc != 0);
+	return CL_EINVAL;
+}
+
+int
+cl_hex_decode(const char *in, size_t inlen, uint8_t *out, size_t len)
+{
+	return cl_hex_decode_at(in, inlen, out, len, NULL);
+}
+
+size_t
+cl_line_copy(char *out, size_t cap, const char *s, size_t n)
+{
+	size_t k = 0;
+
+	for (; k < n && k + 1 < cap && s[k] != '\0' && s[k] != '\n'; k++)
+		out[k] = s[k] >= 0x20 && s[k] < 0x7f ? s[k] : '?';
+	out[k] = '\0';
+	return k;
 }

@@ -35,10 +35,25 @@ const char *cl_strerror(int code);
  * return rc unchanged, so that `return cl_why(why, CL_EINVAL, "...")` works. */
 int cl_why(char *why, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Copy s[0..n) into out (cap >= 1 bytes, always NUL-terminated), stopping
+ * at a NUL or a '\n' and at cap - 1 bytes, with every byte outside
+ * printable ASCII replaced by '?': text from untrusted input (an HTTP
+ * reason, a URL) then prints as one line.  out may be s.  Returns the
+ * length written. */
+size_t cl_line_copy(char *out, size_t cap, const char *s, size_t n);
+
 /* Strict standard base64 (RFC 4648 §4, with padding, canonical trailing
  * bits) of exactly inlen characters into out (capacity cap).  Returns 0 and
  * sets *outlen, or CL_EINVAL (also when out is too small). */
-int cl_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t cap, size_t *outlen);
+int cl_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t cap, size_t *outlen)
+    __attribute__((warn_unused_result));
+
+/* cl_b64_decode, and on failure *stop (if not NULL) is the offset at which
+ * decoding stopped: the first byte that is not base64 where it stands
+ * (padding included), or inlen when the length is wrong or nothing but the
+ * final bits are. */
+int cl_b64_decode_at(const char *in, size_t inlen, uint8_t *out, size_t cap, size_t *outlen,
+    size_t *stop) __attribute__((warn_unused_result));
 
 /* Standard padded base64 of in[0..len) into out (capacity cap, NUL added).
  * Returns the length written (without NUL), or 0 if cap is too small. */
@@ -50,7 +65,7 @@ size_t cl_b64_encode(const uint8_t *in, size_t len, char *out, size_t cap);
 /* A canonical ASCII decimal of exactly n bytes (digits only, no sign, no
  * leading zeros except "0" itself) that fits a uint64.  Returns 0, or -1
  * (and leaves *v alone). */
-int cl_u64_parse(const char *s, size_t n, uint64_t *v);
+int cl_u64_parse(const char *s, size_t n, uint64_t *v) __attribute__((warn_unused_result));
 
 /* Big-endian integers, as signed notes and the store's keys hold them. */
 static inline uint32_t
@@ -86,13 +101,19 @@ cl_be64_put(uint8_t *p, uint64_t v)
 
 /* Parse s[0..len) as a key ID in that one spelling into *id.  Returns 0 or
  * CL_EINVAL (and leaves *id alone). */
-int cl_keyid_parse(const char *s, size_t len, uint32_t *id);
+int cl_keyid_parse(const char *s, size_t len, uint32_t *id) __attribute__((warn_unused_result));
 
 /* Lowercase hex of in[0..len) into out (2*len + 1 bytes, NUL-terminated). */
 void cl_hex_encode(const uint8_t *in, size_t len, char *out);
 
 /* Exactly 2*len hex digits (either case) into out[0..len).  Returns 0 or
  * CL_EINVAL. */
-int cl_hex_decode(const char *in, size_t inlen, uint8_t *out, size_t len);
+int cl_hex_decode(const char *in, size_t inlen, uint8_t *out, size_t len)
+    __attribute__((warn_unused_result));
+
+/* cl_hex_decode, and on failure *stop (if not NULL) is the offset of the
+ * first byte that is not a hex digit, or inlen when the length is wrong. */
+int cl_hex_decode_at(const char *in, size_t inlen, uint8_t *out, size_t len, size_t *stop)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -38,7 +38,8 @@ int dsse_sign(struct wire_arena *a, const struct note_signer *s, const uint8_t *
  * *signer (if not NULL) is the index in keys[] of the first key that
  * verified.  Returns 0 or a CL_E* code. */
 int dsse_verify(struct wire_arena *a, const struct cl_envelope *env,
-    const struct note_verifier *keys, size_t n_keys, size_t *signer, char *why);
+    const struct note_verifier *keys, size_t n_keys, size_t *signer, char *why)
+    __attribute__((warn_unused_result));
 
 /* Verify a decoded envelope for admission to a log: its signer set must be
  * canonical, so that one payload signed by one set of keys has exactly one

@@ -160,17 +160,14 @@ b16_decode(const char *in, size_t inlen, uint8_t *out, size_t len, char *why, co
     size_t base)
 {
 	char cb[16];
+	size_t stop;
 
-	for (size_t k = 0; k < inlen; k++) {
-		unsigned char c = (unsigned char)in[k];
-
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-			return cl_why(why, CL_EINVAL, "%s: %s at offset %zu is not a base16 digit",
-			    what, show(c, cb), base + k);
-	}
-	if (cl_hex_decode(in, inlen, out, len) != 0)
-		return cl_why(why, CL_EINVAL, "%s: base16 does not decode to %zu bytes", what, len);
-	return 0;
+	if (cl_hex_decode_at(in, inlen, out, len, &stop) == 0)
+		return 0;
+	if (stop < inlen)
+		return cl_why(why, CL_EINVAL, "%s: %s at offset %zu is not a base16 digit", what,
+		    show((unsigned char)in[stop], cb), base + stop);
+	return cl_why(why, CL_EINVAL, "%s: base16 does not decode to %zu bytes", what, len);
 }
 
 /* Strict standard base64 of len bytes: padded, or (if padded is 0) exactly
@@ -180,38 +177,35 @@ static int
 b64_decode(const char *in, size_t inlen, uint8_t *out, size_t len, int padded, char *why,
     const char *what, size_t base)
 {
+	static const char alpha[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	char buf[B64_MAX + 1], cb[16];
-	size_t full = CL_B64_LEN(len), bare = (4 * len + 2) / 3, got = 0;
+	size_t full = CL_B64_LEN(len), bare = (4 * len + 2) / 3, got = 0, stop;
+	const char *pad;
 
 	if (inlen != (padded ? full : bare))
 		return cl_why(why, CL_EINVAL, "%s: base64 of %zu bytes is %zu characters, not %zu",
 		    what, len, padded ? full : bare, inlen);
-	for (size_t k = 0; k < inlen; k++) {
-		unsigned char c = (unsigned char)in[k];
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '+' || c == '/')
-			continue;
-		if (c == '=' && k >= bare)
-			continue;
-		if (c == '=')
-			return cl_why(why, CL_EINVAL,
-			    "%s: base64 padding '=' at offset %zu is before the end of the digest",
-			    what, base + k);
-		return cl_why(why, CL_EINVAL, "%s: %s at offset %zu is not in the base64 alphabet",
-		    what, show(c, cb), base + k);
-	}
-	/* What is left (padding where a digit belongs, or stray low bits in
-	 * the last digit) libsodium refuses; unpadded input gets its padding
-	 * put back first, since cl_b64_decode takes only the padded form. */
+	/* Unpadded input gets its padding put back first, since
+	 * cl_b64_decode takes only the padded form. */
 	memcpy(buf, in, inlen);
 	memset(buf + inlen, '=', full - inlen);
-	if (cl_b64_decode(buf, full, out, len, &got) != 0 || got != len)
+	buf[full] = '\0';
+	if (cl_b64_decode_at(buf, full, out, len, &got, &stop) == 0 && got == len)
+		return 0;
+	/* Where libsodium stopped names the byte at fault, unless it is one of
+	 * the alphabet that follows padding put too early. */
+	if (stop < inlen && buf[stop] != '=' && memchr(alpha, buf[stop], 64) == NULL)
+		return cl_why(why, CL_EINVAL, "%s: %s at offset %zu is not in the base64 alphabet",
+		    what, show((unsigned char)buf[stop], cb), base + stop);
+	if ((pad = memchr(buf, '=', inlen)) != NULL && (size_t)(pad - buf) < bare)
 		return cl_why(why, CL_EINVAL,
-		    "%s: base64 is not the canonical encoding of %zu bytes "
-		    "(padding or trailing bits)",
-		    what, len);
-	return 0;
+		    "%s: base64 padding '=' at offset %zu is before the end of the digest", what,
+		    base + (size_t)(pad - buf));
+	return cl_why(why, CL_EINVAL,
+	    "%s: base64 is not the canonical encoding of %zu bytes "
+	    "(padding or trailing bits)",
+	    what, len);
 }
 
 /* Decode a digest of algos[ai] whose encoding is told by its length (the

@@ -46,7 +46,8 @@ void nix_base32_encode(const uint8_t *in, size_t len, char *out);
 /* Decode exactly nix_base32_len(len) characters into out[0..len).  Rejects
  * characters outside the alphabet and bits beyond len bytes (a 52-char
  * sha256 starting with '2' or higher).  Returns 0 or CL_EINVAL. */
-int nix_base32_decode(const char *in, size_t inlen, uint8_t *out, size_t len);
+int nix_base32_decode(const char *in, size_t inlen, uint8_t *out, size_t len)
+    __attribute__((warn_unused_result));
 
 /* Parse a hash in any form Nix accepts: SRI "<algo>-<base64>" (padding
  * optional), "<algo>:<base16 (any case)|nix32|base64>", or, when
@@ -55,8 +56,8 @@ int nix_base32_decode(const char *in, size_t inlen, uint8_t *out, size_t len);
  * accepted as that algorithm, so callers that need one algorithm check
  * h->algo.  Input longer than NIX_HASH_STR_MAX is refused.  Returns 0, or
  * CL_EINVAL with *h zeroed. */
-int nix_hash_parse(
-    const char *s, size_t len, enum nix_algo default_algo, struct nix_hash *h, char *why);
+int nix_hash_parse(const char *s, size_t len, enum nix_algo default_algo, struct nix_hash *h,
+    char *why) __attribute__((warn_unused_result));
 
 /* Write h as padded SRI ("sha256-...") into out, NUL-terminated
  * (NIX_HASH_STR_MAX bytes suffice).  Returns the length, or 0 if cap is too
@@ -68,13 +69,14 @@ size_t nix_hash_sri(const struct nix_hash *h, char *out, size_t cap);
  * "sha256-" + 44 characters of padded strict base64 of 32 bytes.  On
  * success, if digest is not NULL, it receives the 32 bytes (zeroed on
  * failure).  Returns 0 or CL_EINVAL. */
-int nix_nar_hash_check(const char *s, size_t len, uint8_t digest[32], char *why);
+int nix_nar_hash_check(const char *s, size_t len, uint8_t digest[32], char *why)
+    __attribute__((warn_unused_result));
 
 /* Check a store path: "/nix/store/" + 32 nix32 characters + "-" + a name
  * of 1 .. 211 characters from [A-Za-z0-9+-._?=], not "." or "..", not
  * starting with ".-" or "..-"; nothing after it (no trailing '/').
  * Returns 0 or CL_EINVAL, naming the first thing wrong. */
-int nix_store_path_check(const char *s, size_t len, char *why);
+int nix_store_path_check(const char *s, size_t len, char *why) __attribute__((warn_unused_result));
 
 /* Name of an algorithm ("sha256"), or NULL. */
 const char *nix_algo_name(enum nix_algo a);

@@ -58,16 +58,17 @@ uint32_t note_key_id(const char *name, uint8_t type, const uint8_t *pub, size_t 
 /* The character rules of a note (and of its text): valid UTF-8 (no
  * overlongs, surrogates or values above U+10FFFF) and no byte below 0x20
  * except '\n'.  Returns 0 or CL_EINVAL naming the offset. */
-int note_text_check(const uint8_t *s, size_t len, char *why);
+int note_text_check(const uint8_t *s, size_t len, char *why) __attribute__((warn_unused_result));
 
 /* Check a key name: 1 .. NOTE_NAME_MAX bytes of valid UTF-8, with no '+',
  * no Unicode whitespace and no control characters.  Returns 0 or CL_EINVAL. */
-int note_name_check(const char *name, size_t len, char *why);
+int note_name_check(const char *name, size_t len, char *why) __attribute__((warn_unused_result));
 
 /* Parse a verifier key string of exactly len bytes (type 0x01 or 0x04; the
  * stated key ID must match the recomputed one).  Returns 0, or CL_EINVAL /
  * CL_ETYPE (unsupported key type) with *v zeroed. */
-int note_verifier_parse(const char *s, size_t len, struct note_verifier *v, char *why);
+int note_verifier_parse(const char *s, size_t len, struct note_verifier *v, char *why)
+    __attribute__((warn_unused_result));
 
 /* Write v's verifier key string, NUL-terminated, into buf (NOTE_VKEY_MAX
  * bytes always suffice).  Returns the length, or 0 if cap is too small. */
@@ -75,7 +76,8 @@ size_t note_verifier_format(const struct note_verifier *v, char *buf, size_t cap
 
 /* Parse a signer key string of exactly len bytes.  Returns 0 or CL_EINVAL
  * (s is not echoed into why: it is a secret); on error *s is wiped. */
-int note_signer_parse(const char *str, size_t len, struct note_signer *s, char *why);
+int note_signer_parse(const char *str, size_t len, struct note_signer *s, char *why)
+    __attribute__((warn_unused_result));
 
 /* Write s's signer key string, NUL-terminated, into buf (NOTE_SKEY_MAX
  * bytes suffice).  Returns the length, or 0 if cap is too small.  The
@@ -140,7 +142,7 @@ struct note {
  * returned and every key is -1).  Returns 0 or a CL_E* code with *out
  * zeroed.  *out points into msg: keep msg alive while using it. */
 int note_open(const uint8_t *msg, size_t len, const struct note_verifier *keys, size_t n_keys,
-    struct note *out, char *why);
+    struct note *out, char *why) __attribute__((warn_unused_result));
 
 /* How many distinct keys (indices 0 .. n_keys-1 of the keys given to
  * note_open) verified a line of n: a k-of-n witness count, in which one

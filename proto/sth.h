@@ -38,7 +38,8 @@ size_t sth_format(const struct sth *s, char *buf, size_t cap);
  * fits uint64; root is strict base64 of exactly 32 bytes; extension lines
  * are non-empty.  A size-0 checkpoint must carry the empty-tree root.
  * Returns 0 or CL_EINVAL with *out zeroed. */
-int sth_parse(const char *text, size_t len, struct sth *out, char *why);
+int sth_parse(const char *text, size_t len, struct sth *out, char *why)
+    __attribute__((warn_unused_result));
 
 /* Format s and sign it with the log key: writes the signed note into out
  * (STH_NOTE_MAX bytes suffice) and its length into *outlen.  Returns 0 or a
@@ -52,6 +53,6 @@ int sth_sign(const struct sth *s, const struct note_signer *log, uint8_t *out, s
  * ignored here.  Returns 0, or CL_ENOKEY (no valid log signature),
  * CL_EBADSIG, CL_EORIGIN, CL_EINVAL, CL_ETOOBIG.  *out points into msg. */
 int sth_open(const uint8_t *msg, size_t len, const struct note_verifier *log, const char *origin,
-    struct sth *out, char *why);
+    struct sth *out, char *why) __attribute__((warn_unused_result));
 
 #endif

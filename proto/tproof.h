@@ -40,7 +40,8 @@ struct tproof {
  * that is not strict base64 of exactly 32 bytes, an extra line that is not
  * strict base64, a missing blank line, an empty checkpoint, len above
  * TPROOF_MAX_SIZE.  Returns 0 or CL_EINVAL / CL_ETOOBIG with *out zeroed. */
-int tproof_parse(const uint8_t *buf, size_t len, struct tproof *out, char *why);
+int tproof_parse(const uint8_t *buf, size_t len, struct tproof *out, char *why)
+    __attribute__((warn_unused_result));
 
 /* Write p (with extra, if p->extra is not NULL, and p->checkpoint verbatim)
  * into out (capacity cap).  Returns 0 and sets *outlen, or CL_ETOOBIG /

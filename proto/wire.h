@@ -113,8 +113,8 @@ int wire_attestation_encode(struct wire_arena *a, const struct cl_attestation *a
 
 /* Decode untrusted bytes (canonical, no unknown fields) and check them.
  * Returns 0 or a CL_E* code with *att zeroed. */
-int wire_attestation_decode(
-    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_attestation *att, char *why);
+int wire_attestation_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
+    struct cl_attestation *att, char *why) __attribute__((warn_unused_result));
 
 /* ---- Envelopes ---- */
 
@@ -145,8 +145,8 @@ int wire_envelope_encode(struct wire_arena *a, const struct cl_envelope *env, co
  * caller verifies signatures first (dsse.h), then decodes the verified
  * payload bytes with wire_attestation_decode.  payload points into the
  * arena.  Returns 0 or a CL_E* code with *env zeroed. */
-int wire_envelope_decode(
-    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_envelope *env, char *why);
+int wire_envelope_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
+    struct cl_envelope *env, char *why) __attribute__((warn_unused_result));
 
 /* ---- API messages ---- */
 
@@ -194,28 +194,28 @@ struct cl_bundle {
  * fields point into the arena.  All return 0 or a CL_E* code. */
 int wire_inclusion_encode(
     struct wire_arena *a, const struct cl_proof *p, const uint8_t **out, size_t *len);
-int wire_inclusion_decode(
-    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_proof *p, char *why);
+int wire_inclusion_decode(struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_proof *p,
+    char *why) __attribute__((warn_unused_result));
 int wire_consistency_encode(
     struct wire_arena *a, const struct cl_proof *p, const uint8_t **out, size_t *len);
-int wire_consistency_decode(
-    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_proof *p, char *why);
+int wire_consistency_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
+    struct cl_proof *p, char *why) __attribute__((warn_unused_result));
 int wire_submit_response_encode(
     struct wire_arena *a, const struct cl_submit_response *r, const uint8_t **out, size_t *len);
-int wire_submit_response_decode(
-    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_submit_response *r, char *why);
+int wire_submit_response_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
+    struct cl_submit_response *r, char *why) __attribute__((warn_unused_result));
 int wire_entry_encode(
     struct wire_arena *a, const struct cl_entry *e, const uint8_t **out, size_t *len);
-int wire_entry_decode(
-    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_entry *e, char *why);
+int wire_entry_decode(struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_entry *e,
+    char *why) __attribute__((warn_unused_result));
 int wire_search_result_encode(
     struct wire_arena *a, const struct cl_search_result *r, const uint8_t **out, size_t *len);
-int wire_search_result_decode(
-    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_search_result *r, char *why);
+int wire_search_result_decode(struct wire_arena *a, const uint8_t *buf, size_t len,
+    struct cl_search_result *r, char *why) __attribute__((warn_unused_result));
 int wire_bundle_encode(
     struct wire_arena *a, const struct cl_bundle *b, const uint8_t **out, size_t *len);
-int wire_bundle_decode(
-    struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_bundle *b, char *why);
+int wire_bundle_decode(struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_bundle *b,
+    char *why) __attribute__((warn_unused_result));
 
 /* ---- Batches (POST /v1/entries/batch) ---- */
 

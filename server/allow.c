@@ -9,17 +9,15 @@
 #include "allow.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cl.h"
+#include "file.h"
 
 /* A snapshot: the public list, its keys, and a reference count guarded by
  * allow.mu (lists from allow_list_parse have refs 1 and no holder). */
@@ -40,60 +38,6 @@ struct allow {
 	snap *cur;
 	char path[];
 };
-
-static int
-read_file(const char *path, char **buf, size_t *len, char *why)
-{
-	struct stat st;
-	char *b = NULL;
-	size_t got = 0;
-	int fd, rc;
-
-	*buf = NULL;
-	*len = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		rc = errno;
-		if (rc == ENOENT)
-			return 0; /* no file: an empty list */
-		return cl_why(why, rc, "%s: %s", path, strerror(rc));
-	}
-	if (fstat(fd, &st) != 0) {
-		rc = cl_why(why, errno, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = cl_why(why, CL_EINVAL, "%s: not a regular file", path);
-		goto out;
-	}
-	if (st.st_size > ALLOW_FILE_MAX) {
-		rc = cl_why(why, CL_ETOOBIG, "%s: larger than %d bytes", path, ALLOW_FILE_MAX);
-		goto out;
-	}
-	if ((b = malloc((size_t)st.st_size + 1)) == NULL) {
-		rc = cl_why(why, ENOMEM, "out of memory");
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = cl_why(why, n < 0 ? errno : EIO, "%s: read failed", path);
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	b[got] = '\0';
-	*buf = b;
-	*len = got;
-	b = NULL;
-	rc = 0;
-out:
-	free(b);
-	close(fd);
-	return rc;
-}
 
 /* Parse text into a new snapshot. */
 static int
@@ -172,14 +116,15 @@ out:
 static int
 parse(const char *path, snap **out, char *why)
 {
-	char *buf;
+	uint8_t *buf;
 	size_t len;
 	int rc;
 
 	*out = NULL;
-	if ((rc = read_file(path, &buf, &len, why)) != 0)
+	rc = cl_file_read(path, ALLOW_FILE_MAX, 0, &buf, &len, why);
+	if (rc != 0 && rc != ENOENT)
 		return rc;
-	rc = snap_parse(path, buf != NULL ? buf : "", len, out, why);
+	rc = snap_parse(path, buf != NULL ? (const char *)buf : "", len, out, why);
 	free(buf);
 	return rc;
 }

@@ -8,11 +8,13 @@
  */
 #include "c2sp.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include <event2/buffer.h>
 
 #include "tile.h"
+#include "tiles.h"
 
 void
 c2sp_checkpoint(struct rt *t, struct http_req *req)
@@ -26,24 +28,21 @@ c2sp_checkpoint(struct rt *t, struct http_req *req)
 	log_ckpt_unref(ck);
 }
 
+/* tiles_bundle's put() into an evbuffer. */
+static int
+evbuffer_put(void *ctx, const void *data, size_t len)
+{
+	return evbuffer_add(ctx, data, len) == 0 ? 0 : ENOMEM;
+}
+
 /* An entry bundle: per entry, uint16 big-endian length, then the leaf. */
 static void
 entry_bundle(struct rt *t, struct http_req *req, const struct mt_tile *tile)
 {
 	struct evbuffer *b = evbuffer_new();
-	bool ok = b != NULL;
+	bool ok =
+	    b != NULL && tiles_bundle(t->reader, tile->index, tile->width, evbuffer_put, b) == 0;
 
-	for (unsigned j = 0; ok && j < tile->width; j++) {
-		const uint8_t *data = NULL;
-		size_t len = 0;
-		uint8_t be[2];
-
-		ok = st_entry_get(t->reader, tile->index * 256 + j, &data, &len) == 0 &&
-		    len <= 65535;
-		be[0] = (uint8_t)(len >> 8);
-		be[1] = (uint8_t)len;
-		ok = ok && evbuffer_add(b, be, 2) == 0 && evbuffer_add(b, data, len) == 0;
-	}
 	st_reader_end(t->reader);
 	if (!ok)
 		rt_fail(t, req, 500, R_STORAGE, NULL, "entry bundle could not be read");

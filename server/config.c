@@ -86,6 +86,8 @@ static const struct opt opts[] = {
         "user to switch to after binding the socket and opening the store"},
     {"port-file", 0, K_PATH, OFF(port_file), 0, 0, "FILE", "none",
         "write the bound port number to FILE once listening"},
+    {"tiles-dir", 0, K_PATH, OFF(tiles_dir), 0, 0, "DIR", "none",
+        "write each full tile and entry bundle once to DIR, for a web server (docs/deploy.md)"},
     {"max-conns", 0, K_UINT, OFF(max_conns), 1, 1000000, "N", NULL,
         "most HTTP connections open at once (1..1000000)"},
     {"rate", 0, K_RATE, OFF(rate), 0, 0, "R", NULL,
@@ -114,7 +116,9 @@ static const struct opt opts[] = {
     {"http-threads", 0, K_UINT, OFF(http_threads), 0, 64, "N", "number of online CPUs",
         "threads serving HTTP, connections dealt to them in turn; 0: one per CPU (0..64)"},
     {"map-size", 0, K_SIZE, OFF(map_size), 1024 * 1024, SIZE_MAX, "BYTES", NULL,
-        "largest size the store may grow to, with suffix K, M, G or T (at least 1M)"},
+        "size of the store's map at start, with suffix K, M, G or T (at least 1M)"},
+    {"map-max", 0, K_SIZE, OFF(map_max), 1024 * 1024, SIZE_MAX, "BYTES", NULL,
+        "when the map is full it doubles online up to BYTES (never below --map-size)"},
     {"config", 0, K_CONFIG, 0, 0, 0, "FILE", "none",
         "read settings from FILE first; flags override them"},
     {"help", 'h', K_BOOL, OFF(help), 0, 0, NULL, NULL, "print this help and exit"},
@@ -144,6 +148,7 @@ cfg_defaults(struct cfg *c)
 	c->verify_threads = 0;
 	c->http_threads = 0;
 	c->map_size = (size_t)64 << 30;
+	c->map_max = (size_t)1 << 40;
 }
 
 /* ---- Value parsers: each writes a reason (without the setting's name) ---- */
@@ -776,6 +781,8 @@ cfg_finish(struct cfg *c, char *why)
 		return 2;
 	if (c->rate_burst < 0)
 		c->rate_burst = 2 * c->rate;
+	if (c->map_max < c->map_size)
+		c->map_max = c->map_size;
 	/* A token bucket smaller than one request would refuse every request. */
 	if (c->rate > 0 && c->rate_burst < 1)
 		return cl_why(why, 2,

@@ -33,6 +33,7 @@ struct cfg {
 	char submitters[CFG_PATH_MAX]; /* --submitters, default "<data>/submitters" (same) */
 	char user[64];                 /* --user, default "" (do not drop privileges) */
 	char port_file[CFG_PATH_MAX];  /* --port-file: write the bound port here (tests) */
+	char tiles_dir[CFG_PATH_MAX];  /* --tiles-dir: write full tiles here, default "" (no) */
 
 	unsigned max_conns;    /* --max-conns, default 1024 */
 	double rate;           /* --rate requests/s per client IP, 0 = off, default 2000 */
@@ -53,6 +54,7 @@ struct cfg {
 	unsigned verify_threads;    /* --verify-threads, default: number of CPUs */
 	unsigned http_threads;      /* --http-threads, default: number of CPUs */
 	size_t map_size;            /* --map-size bytes (suffixes K M G T), default 64G */
+	size_t map_max;             /* --map-max bytes: growth ceiling, default 1T, >= map_size */
 	bool help, version;
 };
 

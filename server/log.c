@@ -16,7 +16,13 @@
  *    restart reproduces the published bytes; the store keeps the latest
  *    checkpoint as a record, written with the following batch);
  *  - a failed commit restores the in-memory tree state from the store, so
- *    the next batch continues from what is durable.
+ *    the next batch continues from what is durable.  After an I/O error
+ *    the commit is not retried (a failed fsync may have dropped the dirty
+ *    pages, so a second fsync proves nothing): the store is reopened, and
+ *    the tree it holds must still have the published checkpoint's root at
+ *    its size, or the log refuses writes until a restart;
+ *  - a full map is grown online (doubling, up to cfg.map_max) and the same
+ *    batch committed again: no queued submission is lost to it.
  *
  * The committer owns the tree state: the right edge of the stored tree and
  * its rightmost fat tiles (edge.h), which every append fills in.
@@ -26,15 +32,18 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <lmdb.h>
+#include <sodium.h>
 
 #include "dsse.h"
 #include "edge.h"
 #include "sth.h"
+#include "tiles.h"
 #include "wire.h"
 
 /* The log's state of a job, in its log_private bytes. */
@@ -77,6 +86,8 @@ struct log {
 	pthread_mutex_t ckpt_mu;
 	struct log_ckpt *ckpt;
 	uint64_t ckpt_stored_size; /* size of the checkpoint recorded in the store */
+	struct tiles *tiledir;     /* --tiles-dir, or NULL */
+	bool tiles_failing;        /* the last tiles_write failed (reported) */
 
 	/* Committer-only state. */
 	struct log_job **batch_jobs; /* cfg.batch_max slots */
@@ -107,15 +118,27 @@ ckpt_make(struct log *l, uint64_t size, const uint8_t root[MT_HASH_LEN], struct 
 	uint8_t note[STH_NOTE_MAX];
 	size_t len;
 	struct log_ckpt *c;
+	struct st_reader *r = NULL;
 	int rc;
 
 	*out = NULL;
-	if ((rc = signer_checkpoint(l->sg, size, root, note, sizeof note, &len)) != 0)
+	/* Never sign what might not last. */
+	if (!st_sync_on(l->st))
+		return CL_EINVAL;
+	/* The signer signs only a tree extending the last one it signed: it
+	 * gets the consistency proof from the committed tiles. */
+	if ((rc = st_reader_new(l->st, &r)) == 0 && (rc = st_reader_begin(r)) == 0) {
+		rc = signer_checkpoint(l->sg, size, root, st_node_read, r, note, sizeof note, &len);
+		st_reader_end(r);
+	}
+	st_reader_free(r);
+	if (rc != 0)
 		return rc;
 	if ((c = malloc(sizeof *c + len)) == NULL)
 		return ENOMEM;
 	atomic_init(&c->refs, 1);
 	c->size = size;
+	memcpy(c->root, root, MT_HASH_LEN);
 	c->len = len;
 	memcpy(c->note, note, len);
 	*out = c;
@@ -135,6 +158,18 @@ ckpt_publish(struct log *l, struct log_ckpt *c)
 	pthread_mutex_unlock(&l->ckpt_mu);
 	log_ckpt_unref(old);
 	metrics_gauge_set(l->m, G_TREE_SIZE, (int64_t)c->size);
+	/* --tiles-dir: the full tiles this checkpoint covers, now that it is
+	 * published.  A failure is reported once and retried next time. */
+	if (l->tiledir != NULL) {
+		char why[CL_WHY_MAX];
+		bool ok = tiles_write(l->tiledir, l->st, c->size, why) == 0;
+
+		if (!ok && !l->tiles_failing)
+			fprintf(stderr, "closurelogd: %s (tried again at each checkpoint)\n", why);
+		else if (ok && l->tiles_failing)
+			fprintf(stderr, "closurelogd: tiles are written again\n");
+		l->tiles_failing = !ok;
+	}
 }
 
 struct log_ckpt *
@@ -148,6 +183,29 @@ log_checkpoint(struct log *l)
 	return c;
 }
 
+/* Whether the stored tree has `root` at `size` (which must not exceed the
+ * stored size).  Returns 0, ST_ECORRUPT if it has another root, or a store
+ * error. */
+static int
+tree_root_check(struct log *l, uint64_t size, const uint8_t root[MT_HASH_LEN])
+{
+	struct st_reader *r = NULL;
+	uint8_t got[MT_HASH_LEN];
+	int rc;
+
+	if ((rc = st_reader_new(l->st, &r)) != 0 || (rc = st_reader_begin(r)) != 0)
+		goto out;
+	if (size > st_reader_size(r))
+		rc = ST_ECORRUPT;
+	else if ((rc = mt_root_at(size, st_node_read, r, got)) == 0 &&
+	    sodium_memcmp(got, root, MT_HASH_LEN) != 0)
+		rc = ST_ECORRUPT;
+	st_reader_end(r);
+out:
+	st_reader_free(r);
+	return rc;
+}
+
 static void
 job_fail(struct log_job *job, int status, enum metrics_reject reason, const char *fmt,
     const char *detail)
@@ -157,27 +215,21 @@ job_fail(struct log_job *job, int status, enum metrics_reject reason, const char
 	cl_why(job->why, status, fmt, detail);
 }
 
-/* Append a batch of prepared jobs in one durable transaction, then sign and
- * publish one checkpoint and fill in every job's result.  Jobs already in
- * the log (committed, or earlier in this batch) are answered with their
- * original index. */
+/* Write a batch of prepared jobs in one transaction and commit it.  Jobs
+ * already in the log (committed, or earlier in this batch) get status 200
+ * and their original index.  Returns 0, 1 if there was nothing to write
+ * (only duplicates that the published checkpoint `prev` covers), or an
+ * error with the batch abandoned and the tree state to be restored by the
+ * caller. */
 static int
-commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
+batch_write(
+    struct log *l, struct log_job **jobs, size_t n, const struct log_ckpt *prev, size_t *appended)
 {
-	uint64_t saved_size = edge_size(l->edge);
-	struct log_ckpt *prev = log_checkpoint(l), *ck = NULL;
-	uint8_t root[MT_HASH_LEN];
-	size_t appended = 0;
-	double t0 = metrics_now();
-	uint64_t size;
 	int rc;
 
-	if (l->broken) {
-		rc = ST_ECORRUPT;
-		goto fail;
-	}
+	*appended = 0;
 	if ((rc = st_batch_begin(l->st, &l->batch)) != 0)
-		goto fail;
+		return rc;
 	for (size_t i = 0; i < n; i++) {
 		struct log_job *j = jobs[i];
 		struct st_keys keys = {{js(j)->root, js(j)->nar, js(j)->submitter},
@@ -197,17 +249,15 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 		if ((rc = edge_append(l->edge, l->batch, j->leaf)) != 0)
 			goto fail;
 		j->status = 201;
-		appended++;
+		(*appended)++;
 	}
-	if (appended == 0 && prev->size == edge_size(l->edge)) {
+	if (*appended == 0 && prev->size == edge_size(l->edge)) {
 		/* Only duplicates, and the published checkpoint covers them all:
 		 * nothing to write.  (After a failed signing it does not, and
 		 * the batch goes on to sign the committed tree.) */
 		st_batch_abort(l->batch);
 		l->batch = NULL;
-		ck = prev;
-		prev = NULL;
-		goto answer;
+		return 1;
 	}
 	if ((rc = edge_flush(l->edge, l->batch)) != 0)
 		goto fail;
@@ -219,8 +269,100 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 		goto fail;
 	rc = st_batch_commit(l->batch);
 	l->batch = NULL;
-	if (rc != 0)
-		goto fail;
+	return rc;
+fail:
+	st_batch_abort(l->batch);
+	l->batch = NULL;
+	return rc;
+}
+
+/* An I/O error: the system's, not ours or LMDB's own. */
+static bool
+is_io_error(int rc)
+{
+	return (rc > 0 && rc != ENOMEM) || rc == MDB_PANIC;
+}
+
+/* After a failed commit: go back to what the store holds.  After an I/O
+ * error the environment is reopened first.  Either way the stored tree
+ * must still hold the published checkpoint; if it does not, or the state
+ * cannot be read, the log refuses writes until a restart.  `what` gets the
+ * action taken, for the log line. */
+static void
+recover(struct log *l, int failure, const struct log_ckpt *published, char *what, size_t cap)
+{
+	char why[CL_WHY_MAX] = "";
+	uint64_t size;
+	int rc = 0;
+
+	if (is_io_error(failure) && (rc = st_reopen(l->st, why)) != 0) {
+		snprintf(what, cap, "the store could not be reopened (%s)", why);
+		l->broken = true;
+		return;
+	}
+	if ((rc = edge_load(l->edge, l->st, &size, why)) != 0) {
+		snprintf(what, cap, "the tree state could not be reloaded (%s)", why);
+		l->broken = true;
+		return;
+	}
+	if ((rc = tree_root_check(l, published->size, published->root)) != 0) {
+		snprintf(what, cap,
+		    "the stored tree no longer holds the published checkpoint at %llu (%s)",
+		    (unsigned long long)published->size, st_strerror(rc));
+		l->broken = true;
+		return;
+	}
+	snprintf(what, cap, "%s; it holds %llu entries",
+	    is_io_error(failure) ? "reopened the store" : "reloaded the tree state",
+	    (unsigned long long)size);
+}
+
+/* Append a batch of prepared jobs in one durable transaction, then sign and
+ * publish one checkpoint and fill in every job's result. */
+static int
+commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
+{
+	struct log_ckpt *prev = log_checkpoint(l), *ck = NULL;
+	uint8_t root[MT_HASH_LEN];
+	size_t appended = 0, map = 0;
+	double t0 = metrics_now();
+	char what[CL_WHY_MAX + 128];
+	int rc;
+
+	if (l->broken) {
+		rc = ST_ECORRUPT;
+		cl_why(why, rc, "%s", st_strerror(rc));
+		for (size_t i = 0; i < n; i++)
+			job_fail(jobs[i], 503, R_STORAGE,
+			    "the log cannot write until it is restarted: %s", st_strerror(rc));
+		log_ckpt_unref(prev);
+		return rc;
+	}
+	for (;;) {
+		int grow;
+
+		rc = batch_write(l, jobs, n, prev, &appended);
+		if (rc == 0 || rc == 1)
+			break;
+		recover(l, rc, prev, what, sizeof what);
+		if (rc != MDB_MAP_FULL || l->broken)
+			goto fail;
+		/* Full: grow the map with no transaction active, and write
+		 * the same batch again. */
+		if ((grow = st_map_grow(l->st, l->cfg.map_max, &map)) != 0) {
+			if (grow != MDB_MAP_FULL)
+				rc = grow;
+			snprintf(what, sizeof what,
+			    "the map is at its ceiling of %zu bytes (--map-max)", map);
+			goto fail;
+		}
+		fprintf(stderr, "closurelogd: store map full; grown to %zu bytes\n", map);
+	}
+	if (rc == 1) {
+		ck = prev;
+		prev = NULL;
+		goto answer;
+	}
 	l->ckpt_stored_size = prev->size;
 	edge_committed(l->edge);
 	metrics_observe(l->m, H_COMMIT_SECONDS, metrics_now() - t0);
@@ -228,6 +370,11 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 	metrics_count(l->m, M_BATCHES, 1);
 	metrics_count(l->m, M_APPENDS, appended);
 
+	/* The benchmark's bulk loader (sync off): nothing is signed. */
+	if (!st_sync_on(l->st)) {
+		log_ckpt_unref(prev);
+		return 0;
+	}
 	/* Durable: now, and only now, sign. */
 	edge_root(l->edge, root);
 	if ((rc = ckpt_make(l, edge_size(l->edge), root, &ck)) != 0) {
@@ -251,24 +398,22 @@ answer:
 	return 0;
 
 fail:
-	st_batch_abort(l->batch);
-	l->batch = NULL;
 	log_ckpt_unref(prev);
-	/* Nothing of this batch is stored: go back to what is.  If even that
-	 * fails, refuse writes until a restart rebuilds the state. */
-	if (!l->broken && (edge_load(l->edge, l->st, &size, NULL) != 0 || size != saved_size))
-		l->broken = true;
+	/* Nothing of this batch is acknowledged; say why, once, in the log. */
 	cl_why(why, rc, "%s", st_strerror(rc));
+	fprintf(stderr, "closurelogd: commit of %zu submission%s failed: %s; %s\n", n,
+	    n == 1 ? "" : "s", st_strerror(rc), what);
 	for (size_t i = 0; i < n; i++) {
 		if (rc == MDB_MAP_FULL)
-			job_fail(jobs[i], 507, R_STORAGE,
-			    "log storage is full; the operator must raise --map-size (%s)",
-			    st_strerror(rc));
+			job_fail(jobs[i], 507, R_STORAGE, "log storage is full: %s", what);
+		else if (rc == ENOSPC || rc == EDQUOT)
+			job_fail(jobs[i], 507, R_STORAGE, "log storage is full: %s",
+			    "the disk has no space left");
 		else if (l->broken)
 			job_fail(jobs[i], 503, R_STORAGE,
 			    "the log cannot write until it is restarted: %s", st_strerror(rc));
 		else
-			job_fail(jobs[i], 503, R_STORAGE, "commit failed, try again: %s",
+			job_fail(jobs[i], 503, R_STORAGE, "storage error, try again: %s",
 			    st_strerror(rc));
 	}
 	return rc;
@@ -493,6 +638,8 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 	if (cfg->verify_threads == 0 || cfg->batch_max == 0 || cfg->queue_max == 0)
 		return cl_why(
 		    why, CL_EINVAL, "log: threads, batch and queue sizes must be positive");
+	if (!st_sync_on(st))
+		return cl_why(why, CL_EINVAL, "log: the store does not sync; refusing to sign");
 	if ((l = calloc(1, sizeof *l)) == NULL)
 		return cl_why(why, ENOMEM, "out of memory");
 	l->st = st;
@@ -505,6 +652,9 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 	pthread_cond_init(&l->verify_cv, NULL);
 	pthread_cond_init(&l->commit_cv, NULL);
 
+	if (cfg->tiles_dir != NULL && cfg->tiles_dir[0] != '\0' &&
+	    (rc = tiles_open(cfg->tiles_dir, &l->tiledir, why)) != 0)
+		goto fail;
 	if ((rc = edge_new(&l->edge)) != 0) {
 		cl_why(why, rc, "out of memory");
 		goto fail;
@@ -516,8 +666,10 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 		cl_why(why, rc, "cannot sign the checkpoint: %s", cl_strerror(rc));
 		goto fail;
 	}
-	/* The record of the last checkpoint, if it is for this size, must be
-	 * exactly what signing the stored tree gives again. */
+	/* The record of the last checkpoint must be for a tree the store
+	 * holds: its root is the stored tree's root at its size, and if it is
+	 * for the stored size it is exactly what signing the tree gives
+	 * again. */
 	if ((rc = st_meta_get(st, &meta)) != 0) {
 		cl_why(why, rc, "store: %s", st_strerror(rc));
 		goto fail;
@@ -528,7 +680,7 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 
 		signer_verifier(sg, &v);
 		if (sth_open(meta.checkpoint, meta.checkpoint_len, &v, NULL, &prev, NULL) != 0 ||
-		    prev.size > size ||
+		    prev.size > size || tree_root_check(l, prev.size, prev.root) != 0 ||
 		    (prev.size == size &&
 		        (meta.checkpoint_len != ck->len ||
 		            memcmp(meta.checkpoint, ck->note, ck->len) != 0))) {
@@ -627,11 +779,19 @@ log_stop(struct log *l)
 
 	/* Leave the latest checkpoint on record. */
 	ck = log_checkpoint(l);
-	if (ck->size != l->ckpt_stored_size && st_batch_begin(l->st, &b) == 0) {
-		if (st_batch_checkpoint_put(b, ck->note, ck->len) != 0)
-			st_batch_abort(b);
-		else if (st_batch_commit(b) == 0)
-			l->ckpt_stored_size = ck->size;
+	if (ck->size != l->ckpt_stored_size) {
+		int rc;
+
+		if ((rc = st_batch_begin(l->st, &b)) == 0) {
+			if ((rc = st_batch_checkpoint_put(b, ck->note, ck->len)) != 0)
+				st_batch_abort(b);
+			else if ((rc = st_batch_commit(b)) == 0)
+				l->ckpt_stored_size = ck->size;
+		}
+		/* Only a record: the next start signs the stored tree again. */
+		if (rc != 0)
+			fprintf(stderr, "closurelogd: the last checkpoint was not recorded: %s\n",
+			    st_strerror(rc));
 	}
 	log_ckpt_unref(ck);
 	pthread_mutex_lock(&l->mu);
@@ -645,6 +805,7 @@ log_free(struct log *l)
 	if (l == NULL)
 		return;
 	log_ckpt_unref(l->ckpt);
+	tiles_close(l->tiledir);
 	for (unsigned i = 0; l->verifiers != NULL && i < l->cfg.verify_threads; i++)
 		free(l->verifiers[i].arena);
 	free(l->verifiers);

@@ -37,6 +37,7 @@
 struct log_ckpt {
 	atomic_uint refs;
 	uint64_t size;
+	uint8_t root[MT_HASH_LEN];
 	size_t len;
 	uint8_t note[]; /* the signed note, len bytes */
 };
@@ -71,13 +72,17 @@ struct log_cfg {
 	unsigned queue_max;       /* submissions in flight before LOG_EBUSY */
 	unsigned batch_max;       /* entries per write transaction */
 	unsigned batch_window_us; /* wait this long for a fuller batch (0: never wait) */
+	size_t map_max;           /* grow a full map online up to this many bytes */
+	const char *tiles_dir;    /* write full tiles here (tiles.h); NULL or "": no */
 };
 
 struct log;
 
 /* Start the log over an initialised store: rebuild the tree state from the
- * store alone, sign the checkpoint for the stored size, and start the
- * threads.  st, sg, al and m stay owned by the caller and must outlive the
+ * store alone, check that the recorded checkpoint's root is the stored
+ * tree's root at the checkpoint's size, sign the checkpoint for the stored
+ * size, and start the threads.  Refuses (CL_EINVAL) while the store does
+ * not sync (st_sync_on): nothing is signed over data that may not last.  st, sg, al and m stay owned by the caller and must outlive the
  * log.  Returns 0 or an error code with why. */
 int log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
     const struct log_cfg *cfg, struct log **out, char *why) __attribute__((warn_unused_result));
@@ -100,7 +105,9 @@ void log_free(struct log *l);
  * leaves (serialized envelopes) synchronously through the same checks
  * (except the signature, which is not verified), the same store code and
  * the same Merkle code as the committer, in batches of cfg.batch_max.
- * Only while no submissions are in flight.  Returns 0 or the first error;
+ * Only while no submissions are in flight.  With the store's sync turned
+ * off (the benchmark's st_sync_set) nothing is signed: the published
+ * checkpoint stays the one from before.  Returns 0 or the first error;
  * *appended gets the number of new entries. */
 int log_bulk_append(struct log *l, const uint8_t *const *bodies, const size_t *lens, size_t n,
     size_t *appended, char *why) __attribute__((warn_unused_result));

@@ -9,9 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netdb.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +27,7 @@
 #include "key.h"
 #include "log.h"
 #include "metrics.h"
+#include "priv.h"
 #include "signer.h"
 #include "store.h"
 
@@ -121,27 +120,6 @@ port_file_write(int fd, const char *path, unsigned port, char *why)
 	return 0;
 }
 
-/* Become `user` (if set): groups, gid, then uid, and check that root
- * cannot be regained.  Returns 0 or -1 with why. */
-static int
-drop_privileges(const char *user, char *why)
-{
-	struct passwd *pw;
-
-	if (user[0] == '\0')
-		return 0;
-	if (getuid() != 0)
-		return cl_why(why, -1, "only root can switch users");
-	if ((pw = getpwnam(user)) == NULL)
-		return cl_why(why, -1, "no such user \"%s\"", user);
-	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
-	    setuid(pw->pw_uid) != 0)
-		return cl_why(why, -1, "%s", strerror(errno));
-	if (setuid(0) == 0)
-		return cl_why(why, -1, "privileges were not dropped");
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -182,6 +160,11 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
+	/* A new data directory is made durable in its parent first. */
+	if ((rc = st_dir_create(c.data_dir, why)) != 0) {
+		what = "store";
+		goto out;
+	}
 	/* One server per data directory, before anything in it is opened. */
 	if ((rc = dirlock_take(c.data_dir, &lock_fd, &holder, why)) != 0) {
 		fprintf(stderr, "closurelogd: %s\n", why);
@@ -197,7 +180,7 @@ main(int argc, char **argv)
 		/* A new log: its origin and key are fixed from now on. */
 		origin = c.origin[0] != '\0' ? c.origin : DEFAULT_ORIGIN;
 		what = "log key";
-		if ((rc = signer_open(c.key_path, pub_path, origin, 1, &sg, why)) != 0)
+		if ((rc = signer_open(c.key_path, pub_path, origin, 1, c.user, &sg, why)) != 0)
 			goto out;
 		signer_verifier(sg, &v);
 		note_verifier_format(&v, vkey, sizeof vkey);
@@ -220,7 +203,7 @@ main(int argc, char **argv)
 		}
 		/* An existing log never gets a fresh key. */
 		what = "log key";
-		if ((rc = signer_open(c.key_path, pub_path, meta.origin, 0, &sg, why)) != 0)
+		if ((rc = signer_open(c.key_path, pub_path, meta.origin, 0, c.user, &sg, why)) != 0)
 			goto out;
 		signer_verifier(sg, &v);
 		note_verifier_format(&v, vkey, sizeof vkey);
@@ -233,13 +216,31 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
-	/* The public key is public: put it back if it went missing. */
+	/* The public key is public: put it back if it went missing.  One that
+	 * is there must be this log's key: clients and brokers take it from
+	 * there. */
+	what = "log.pub";
 	if (access(pub_path, F_OK) != 0) {
 		struct note_verifier pv;
 
 		signer_verifier(sg, &pv);
 		if ((rc = key_verifier_save(pub_path, &pv, why)) != 0)
 			goto out;
+	} else {
+		struct note_verifier pv;
+		char pkey[NOTE_VKEY_MAX];
+
+		if ((rc = key_verifier_load(pub_path, &pv, why)) != 0)
+			goto out;
+		note_verifier_format(&pv, pkey, sizeof pkey);
+		if (strcmp(pkey, vkey) != 0) {
+			fprintf(stderr,
+			    "closurelogd: log.pub: %s holds %s, which is not this log's key %s "
+			    "(remove the file and it is written again)\n",
+			    pub_path, pkey, vkey);
+			what = NULL;
+			goto out;
+		}
 	}
 	what = "submitters";
 	if ((rc = allow_open(c.submitters, &al, why)) != 0)
@@ -252,7 +253,7 @@ main(int argc, char **argv)
 	if (port_file_open(c.port_file, &port_fd, why) != 0)
 		goto out;
 	what = "--user";
-	if (drop_privileges(c.user, why) != 0)
+	if (priv_drop(c.user, why) != 0)
 		goto out;
 
 	what = "metrics";
@@ -264,6 +265,8 @@ main(int argc, char **argv)
 	lc.queue_max = c.queue_max;
 	lc.batch_max = c.batch_max;
 	lc.batch_window_us = c.batch_window_us;
+	lc.map_max = c.map_max;
+	lc.tiles_dir = c.tiles_dir;
 	what = "log";
 	if ((rc = log_open(st, sg, al, m, &lc, &lg, why)) != 0)
 		goto out;

@@ -9,21 +9,45 @@
  * go in with MDB_APPEND.  Stored nodes are grouped by C2SP tile ("fat
  * tiles", see store.h) so that proofs and tiles cost a handful of lookups.
  */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
 #include "cl.h"
 
+/* ST_TEST_NOSYNC builds a deliberately broken store for
+ * tests/powerloss_test.c (closurelogd-nosync): the power-loss harness must
+ * catch it. */
+#ifdef ST_TEST_NOSYNC
+#define ST_ENV_FLAGS MDB_NOSYNC
+#else
+#define ST_ENV_FLAGS 0
+#endif
+
 struct st {
-	MDB_env *env;
+	MDB_env *env; /* NULL after a reopen that failed */
 	MDB_dbi meta, entries, leaves, tiles, index[ST_N_INDEXES];
+	char *dir;
+	size_t map_size;
+	unsigned env_flags;
+	bool bulk; /* st_sync_set(false): commits are not synced */
+	/* Readers hold it shared for the life of a snapshot; growing the map
+	 * and reopening the environment hold it exclusive, so that no read
+	 * transaction of this process is active then (LMDB's rule for
+	 * mdb_env_set_mapsize) and no handle outlives its environment. */
+	pthread_rwlock_t lock;
+	pthread_mutex_t readers_mu;
+	struct st_reader *readers; /* every reader, to drop handles on reopen */
 };
 
 struct st_batch {
@@ -33,9 +57,10 @@ struct st_batch {
 
 struct st_reader {
 	struct st *st;
-	MDB_txn *txn;
+	MDB_txn *txn; /* NULL until first used, and after a reopen */
 	bool active;
 	uint64_t size;
+	struct st_reader *next;
 };
 
 static const char *const index_names[ST_N_INDEXES] = {"by_root", "by_nar", "by_submitter"};
@@ -47,39 +72,68 @@ st_strerror(int rc)
 		return "not found";
 	if (rc == ST_ECORRUPT)
 		return "store is inconsistent";
+	if (rc == ST_ECLOSED)
+		return "the store could not be reopened after an I/O error";
 	if (rc == MDB_MAP_FULL)
-		return "storage map is full (raise --map-size)";
+		return "storage map is full";
 	if (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE)
 		return mdb_strerror(rc);
 	return cl_strerror(rc);
 }
 
-int
-st_open(const char *dir, size_t map_size, struct st **out, char *why)
+/* fsync a directory, so that the entries just made in it are durable. */
+static int
+dir_sync(const char *dir)
 {
-	struct st *st;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return errno;
+	if (fsync(fd) != 0)
+		rc = errno;
+	close(fd);
+	return rc;
+}
+
+/* The parent directory of path, in buf. */
+static const char *
+dir_parent(const char *path, char *buf, size_t cap)
+{
+	size_t n = strlen(path);
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	while (n > 0 && path[n - 1] != '/')
+		n--;
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	if (n == 0)
+		return ".";
+	if (n >= cap)
+		return NULL;
+	memcpy(buf, path, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Create and open the LMDB environment and its databases in st->env. */
+static int
+env_open(struct st *st, char *why)
+{
 	MDB_txn *txn = NULL;
 	int rc;
 
-	*out = NULL;
-	if ((st = calloc(1, sizeof *st)) == NULL)
-		return ENOMEM;
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		rc = errno;
-		cl_why(why, rc, "cannot create data directory %s: %s", dir, strerror(rc));
-		goto fail;
-	}
 	if ((rc = mdb_env_create(&st->env)) != 0 ||
 	    (rc = mdb_env_set_maxdbs(st->env, 4 + ST_N_INDEXES)) != 0 ||
-	    (rc = mdb_env_set_mapsize(st->env, map_size)) != 0) {
+	    (rc = mdb_env_set_mapsize(st->env, st->map_size)) != 0) {
 		cl_why(why, rc, "lmdb: %s", mdb_strerror(rc));
 		goto fail;
 	}
 	/* MDB_NOTLS: a reader's transaction is renewed per request, possibly
 	 * on any thread of the pool that owns it.  No MDB_NOSYNC: commits are
 	 * durable when mdb_txn_commit returns. */
-	if ((rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600)) != 0) {
-		cl_why(why, rc, "cannot open store in %s: %s", dir, mdb_strerror(rc));
+	if ((rc = mdb_env_open(st->env, st->dir, MDB_NOTLS | st->env_flags, 0600)) != 0) {
+		cl_why(why, rc, "cannot open store in %s: %s", st->dir, mdb_strerror(rc));
 		goto fail;
 	}
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0 ||
@@ -100,20 +154,81 @@ st_open(const char *dir, size_t map_size, struct st **out, char *why)
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != 0) {
-		cl_why(why, rc, "cannot open store: %s", mdb_strerror(rc));
+		cl_why(why, rc, "cannot open store: %s", st_strerror(rc));
 		goto fail;
 	}
-	*out = st;
 	return 0;
 fail:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
 	if (st->env != NULL)
 		mdb_env_close(st->env);
-	free(st);
+	st->env = NULL;
 	return rc;
 }
 
+int
+st_dir_create(const char *dir, char *why)
+{
+	char parent[4096];
+	const char *pdir;
+	int rc;
+
+	if (mkdir(dir, 0700) != 0) {
+		if (errno == EEXIST)
+			return 0;
+		rc = errno;
+		return cl_why(why, rc, "cannot create data directory %s: %s", dir, strerror(rc));
+	}
+	/* A new directory's entry must be durable in its parent before
+	 * anything in it is acknowledged. */
+	if ((pdir = dir_parent(dir, parent, sizeof parent)) == NULL)
+		return cl_why(why, ENAMETOOLONG, "data directory %s: path too long", dir);
+	if ((rc = dir_sync(pdir)) != 0)
+		return cl_why(
+		    why, rc, "cannot sync %s, the parent of %s: %s", pdir, dir, strerror(rc));
+	return 0;
+}
+
+int
+st_open(const char *dir, size_t map_size, struct st **out, char *why)
+{
+	pthread_rwlockattr_t ra;
+	struct st *st;
+	int rc;
+
+	*out = NULL;
+	if ((st = calloc(1, sizeof *st)) == NULL || (st->dir = strdup(dir)) == NULL) {
+		free(st);
+		return cl_why(why, ENOMEM, "out of memory");
+	}
+	st->map_size = map_size;
+	st->env_flags = ST_ENV_FLAGS;
+	/* Writers first: a reopen or a map growth must not wait behind a
+	 * stream of readers (no thread takes the lock twice). */
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&st->lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	pthread_mutex_init(&st->readers_mu, NULL);
+	if ((rc = st_dir_create(dir, why)) != 0)
+		goto fail;
+	if ((rc = env_open(st, why)) != 0)
+		goto fail;
+	/* The entries LMDB just made in it (data.mdb, lock.mdb) must be
+	 * durable too before anything is acknowledged. */
+	if ((rc = dir_sync(dir)) != 0) {
+		cl_why(why, rc, "cannot sync data directory %s: %s", dir, strerror(rc));
+		goto fail;
+	}
+	*out = st;
+	return 0;
+fail:
+	st_close(st);
+	return rc;
+}
+
+#ifdef ST_BULK_LOAD
 int
 st_sync_set(struct st *st, bool each_commit)
 {
@@ -121,6 +236,69 @@ st_sync_set(struct st *st, bool each_commit)
 
 	if (rc == 0 && each_commit)
 		rc = mdb_env_sync(st->env, 1);
+	if (rc == 0) {
+		st->bulk = !each_commit;
+		st->env_flags = st->bulk ? (ST_ENV_FLAGS | MDB_NOSYNC) : ST_ENV_FLAGS;
+	}
+	return rc;
+}
+#endif
+
+bool
+st_sync_on(const struct st *st)
+{
+	return !st->bulk;
+}
+
+/* Drop every reader's transaction handle: it belongs to the environment
+ * about to close.  Called with the lock held exclusive (no snapshot is
+ * active). */
+static void
+readers_drop(struct st *st)
+{
+	pthread_mutex_lock(&st->readers_mu);
+	for (struct st_reader *r = st->readers; r != NULL; r = r->next) {
+		if (r->txn != NULL)
+			mdb_txn_abort(r->txn);
+		r->txn = NULL;
+	}
+	pthread_mutex_unlock(&st->readers_mu);
+}
+
+int
+st_reopen(struct st *st, char *why)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&st->lock);
+	readers_drop(st);
+	/* No sync on the way out: after an I/O error what the page cache
+	 * holds proves nothing; only what a new environment reads counts. */
+	if (st->env != NULL)
+		mdb_env_close(st->env);
+	st->env = NULL;
+	rc = env_open(st, why);
+	pthread_rwlock_unlock(&st->lock);
+	return rc;
+}
+
+int
+st_map_grow(struct st *st, size_t max, size_t *now)
+{
+	size_t next;
+	int rc;
+
+	*now = st->map_size;
+	if (st->env == NULL)
+		return ST_ECLOSED;
+	if (st->map_size >= max)
+		return MDB_MAP_FULL;
+	next = st->map_size > max - st->map_size ? max : st->map_size * 2;
+	pthread_rwlock_wrlock(&st->lock);
+	if ((rc = mdb_env_set_mapsize(st->env, next)) == 0)
+		st->map_size = next;
+	pthread_rwlock_unlock(&st->lock);
+	*now = st->map_size;
 	return rc;
 }
 
@@ -129,8 +307,16 @@ st_close(struct st *st)
 {
 	if (st == NULL)
 		return;
-	mdb_env_sync(st->env, 1);
-	mdb_env_close(st->env);
+	if (st->env != NULL) {
+		readers_drop(st);
+		/* Every commit is already durable, but in the bulk loader's mode. */
+		if (st->bulk)
+			mdb_env_sync(st->env, 1);
+		mdb_env_close(st->env);
+	}
+	pthread_mutex_destroy(&st->readers_mu);
+	pthread_rwlock_destroy(&st->lock);
+	free(st->dir);
 	free(st);
 }
 
@@ -171,8 +357,15 @@ st_meta_get(struct st *st, struct st_meta *m)
 	int rc;
 
 	memset(m, 0, sizeof *m);
-	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
+	pthread_rwlock_rdlock(&st->lock);
+	if (st->env == NULL) {
+		pthread_rwlock_unlock(&st->lock);
+		return ST_ECLOSED;
+	}
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		pthread_rwlock_unlock(&st->lock);
 		return rc;
+	}
 	if ((rc = meta_get(txn, st, "origin", &v)) != 0 ||
 	    (rc = copy_str(m->origin, sizeof m->origin, &v)) != 0)
 		goto out;
@@ -199,6 +392,7 @@ st_meta_get(struct st *st, struct st_meta *m)
 	}
 out:
 	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&st->lock);
 	if (rc != 0)
 		st_meta_free(m);
 	return rc;
@@ -219,6 +413,8 @@ st_init(struct st *st, const char *origin, const char *vkey)
 	uint8_t zero[8] = {0};
 	int rc;
 
+	if (st->env == NULL)
+		return ST_ECLOSED;
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
 		return rc;
 	rc = meta_get(txn, st, "origin", &v);
@@ -252,7 +448,11 @@ st_batch_begin(struct st *st, struct st_batch **out)
 	if ((b = calloc(1, sizeof *b)) == NULL)
 		return ENOMEM;
 	b->st = st;
-	if ((rc = mdb_txn_begin(st->env, NULL, 0, &b->txn)) != 0) {
+	if (st->env == NULL)
+		rc = ST_ECLOSED;
+	else
+		rc = mdb_txn_begin(st->env, NULL, 0, &b->txn);
+	if (rc != 0) {
 		free(b);
 		return rc;
 	}
@@ -367,18 +567,15 @@ int
 st_reader_new(struct st *st, struct st_reader **out)
 {
 	struct st_reader *r;
-	int rc;
 
 	*out = NULL;
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		return ENOMEM;
 	r->st = st;
-	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &r->txn)) != 0) {
-		free(r);
-		return rc;
-	}
-	/* Keep the handle, release the snapshot until st_reader_begin. */
-	mdb_txn_reset(r->txn);
+	pthread_mutex_lock(&st->readers_mu);
+	r->next = st->readers;
+	st->readers = r;
+	pthread_mutex_unlock(&st->readers_mu);
 	*out = r;
 	return 0;
 }
@@ -386,9 +583,21 @@ st_reader_new(struct st *st, struct st_reader **out)
 void
 st_reader_free(struct st_reader *r)
 {
+	struct st *st;
+
 	if (r == NULL)
 		return;
-	mdb_txn_abort(r->txn);
+	st = r->st;
+	pthread_mutex_lock(&st->readers_mu);
+	for (struct st_reader **p = &st->readers; *p != NULL; p = &(*p)->next) {
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&st->readers_mu);
+	if (r->txn != NULL)
+		mdb_txn_abort(r->txn);
 	free(r);
 }
 
@@ -398,8 +607,17 @@ st_reader_begin(struct st_reader *r)
 	MDB_val v;
 	int rc;
 
-	if ((rc = mdb_txn_renew(r->txn)) != 0)
+	pthread_rwlock_rdlock(&r->st->lock);
+	if (r->st->env == NULL)
+		rc = ST_ECLOSED;
+	else if (r->txn == NULL)
+		rc = mdb_txn_begin(r->st->env, NULL, MDB_RDONLY, &r->txn);
+	else
+		rc = mdb_txn_renew(r->txn);
+	if (rc != 0) {
+		pthread_rwlock_unlock(&r->st->lock);
 		return rc;
+	}
 	r->active = true;
 	rc = meta_get(r->txn, r->st, "size", &v);
 	if (rc == 0 && v.mv_size != 8)
@@ -419,9 +637,11 @@ st_reader_begin(struct st_reader *r)
 void
 st_reader_end(struct st_reader *r)
 {
-	if (r->active)
-		mdb_txn_reset(r->txn);
+	if (!r->active)
+		return;
+	mdb_txn_reset(r->txn);
 	r->active = false;
+	pthread_rwlock_unlock(&r->st->lock);
 }
 
 uint64_t

@@ -35,6 +35,7 @@
 
 #define ST_ENOTFOUND (-1201)
 #define ST_ECORRUPT  (-1202) /* the store contradicts itself */
+#define ST_ECLOSED   (-1203) /* a reopen failed: the store is unusable */
 
 #define ST_TILE_HASHES 510
 #define ST_TILE_BYTES  (ST_TILE_HASHES * MT_HASH_LEN)
@@ -67,14 +68,42 @@ struct st_reader;
 int st_open(const char *dir, size_t map_size, struct st **out, char *why)
     __attribute__((warn_unused_result));
 
+/* Create directory dir (mode 0700) if it does not exist, and then fsync
+ * its parent so that the new entry is durable.  st_open does this itself;
+ * callers that put files in dir before st_open call it first.  Returns 0
+ * or errno with why. */
+int st_dir_create(const char *dir, char *why) __attribute__((warn_unused_result));
+
 /* Close the store.  No batch or reader may be live.  NULL is fine. */
 void st_close(struct st *st);
 
-/* Bulk loading only (benchmark set-up): stop syncing each commit, and
- * sync everything when turned back on or at st_close.  A crash while off
- * can lose recent commits; closurelogd never turns it off.  Returns 0 or
- * an LMDB code. */
+#ifdef ST_BULK_LOAD
+/* Bulk loading only, compiled into the benchmark's copy of the server code
+ * (never into closurelogd): stop syncing each commit, and sync everything
+ * when turned back on or at st_close.  A crash while off can lose recent
+ * commits, so the log signs nothing while it is off (st_sync_on).  Returns
+ * 0 or an LMDB code. */
 int st_sync_set(struct st *st, bool each_commit);
+#endif
+
+/* Whether each commit is durable when st_batch_commit returns (always, but
+ * in the benchmark's bulk loader). */
+bool st_sync_on(const struct st *st);
+
+/* After an I/O error: close the LMDB environment without syncing and open
+ * it again, so that what follows reads what the file holds rather than
+ * what the failed environment had in memory.  Waits for readers in other
+ * threads to end their snapshots; their handles are renewed on their next
+ * st_reader_begin.  No batch may be live.  Returns 0, or an error with why
+ * (the store is then unusable: every call returns ST_ECLOSED). */
+int st_reopen(struct st *st, char *why);
+
+/* Grow the map (after MDB_MAP_FULL): double it, but not beyond max bytes,
+ * while no transaction of this process is active (it waits for readers in
+ * other threads to end their snapshots).  No batch may be live.  *now gets
+ * the map size after the call.  Returns 0, MDB_MAP_FULL if the map is
+ * already max bytes, or an LMDB code. */
+int st_map_grow(struct st *st, size_t max, size_t *now);
 
 /* Name any error this module returns. */
 const char *st_strerror(int rc);
@@ -148,7 +177,9 @@ int st_reader_new(struct st *st, struct st_reader **out) __attribute__((warn_unu
 /* Free a reader (it must be ended).  NULL is fine. */
 void st_reader_free(struct st_reader *r);
 
-/* Start a consistent snapshot.  Returns 0 or an LMDB code. */
+/* Start a consistent snapshot.  Until st_reader_end, the thread holds the
+ * store shared: it must not begin a second snapshot, nor wait for the
+ * committer.  Returns 0, ST_ECLOSED or an LMDB code. */
 int st_reader_begin(struct st_reader *r) __attribute__((warn_unused_result));
 
 /* End the snapshot; every pointer it returned becomes invalid. */

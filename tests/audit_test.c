@@ -471,7 +471,8 @@ test_fork(void **state)
 	}
 
 	buf = h_read(ev, &len);
-	assert_memory_equal(buf, "closurelog fork evidence v1\nstatus proven\n", 42);
+	assert_non_null(strstr((char *)buf, "\"format\": \"closurelog fork evidence v1\""));
+	assert_non_null(strstr((char *)buf, "\"status\": \"proven\""));
 	free(buf);
 	h_closurelog(&r, "verify-evidence", "--log-key", a.pub, ev, NULL);
 	expect(&r, 0, "fork proven: localhost/closurelog signed size 3", NULL);
@@ -479,20 +480,21 @@ test_fork(void **state)
 	h_closurelog(&r, "verify-evidence", "--log-key", path("sub.pub"), ev, NULL);
 	expect(&r, 1, NULL, "no fork proven");
 	/* Nor does any altered checkpoint, implied root or proof hash. */
-	tamper_region(ev, a.pub, "old-checkpoint ", "new-checkpoint ", 3);
-	tamper_region(ev, a.pub, "new-checkpoint ", "end\n", 3);
-	tamper_region(ev, a.pub, "implied-old-root ", "log-proof ", 2);
+	tamper_region(ev, a.pub, "\"old_checkpoint\": \"", "\",\n  \"old_size\"", 3);
+	tamper_region(ev, a.pub, "\"new_checkpoint\": \"", "\",\n  \"new_size\"", 3);
+	tamper_region(ev, a.pub, "\"implied_old_root\": \"", "\",\n  \"log_key\"", 2);
+	tamper_region(ev, a.pub, "\"proof\": [", "]", 2);
 	/* Marked unproven: not a proof, even with the same numbers. */
 	buf = h_read(ev, &len);
-	st = strstr((char *)buf, "status proven\n");
+	st = strstr((char *)buf, "\"status\": \"proven\"");
 	assert_non_null(st);
 	{
 		char *alt = malloc(len + 2);
 
 		memcpy(alt, buf, (size_t)(st - (char *)buf));
-		memcpy(alt + (st - (char *)buf), "status unproven\n", 16);
+		memcpy(alt + (st - (char *)buf), "\"status\": \"unproven\"", 20);
 		memcpy(
-		    alt + (st - (char *)buf) + 16, st + 14, len - (size_t)(st - (char *)buf) - 14);
+		    alt + (st - (char *)buf) + 20, st + 18, len - (size_t)(st - (char *)buf) - 18);
 		h_write(path("unproven.txt"), alt, len + 2);
 		free(alt);
 	}
@@ -501,6 +503,9 @@ test_fork(void **state)
 	expect(&r, 1, NULL, "marked unproven");
 	h_write(path("garbage.txt"), "closurelog fork evidence v1\nstatus maybe\n", 41);
 	h_closurelog(&r, "verify-evidence", "--log-key", a.pub, path("garbage.txt"), NULL);
+	expect(&r, 2, NULL, "malformed evidence");
+	h_write(path("garbage.json"), "{\"format\": \"closurelog fork evidence v1\"}\n", 43);
+	h_closurelog(&r, "verify-evidence", "--log-key", a.pub, path("garbage.json"), NULL);
 	expect(&r, 2, NULL, "malformed evidence");
 
 	/* Trusting the larger B first, A looks rolled back: it cannot show
@@ -518,7 +523,7 @@ test_fork(void **state)
 	h_closurelog(&r, "verify-evidence", "--log-key", a.pub, ev2, NULL);
 	expect(
 	    &r, 0, "fork proven: localhost/closurelog signed two different roots for size 5", NULL);
-	tamper_region(ev2, a.pub, "new-checkpoint ", "end\n", 5);
+	tamper_region(ev2, a.pub, "\"new_checkpoint\": \"", "\",\n  \"new_size\"", 5);
 
 	h_server_stop(&a, SIGTERM);
 	h_server_stop(&b, SIGTERM);
@@ -728,7 +733,7 @@ test_tampered_state(void **state)
 	free(edited);
 
 	/* A well-formed checkpoint signed by another key of the same name. */
-	key_verifier_load(s.pub, &v, why);
+	assert_int_equal(key_verifier_load(s.pub, &v, why), 0);
 	assert_int_equal(note_signer_generate("localhost/closurelog", &other, why), 0);
 	assert_int_equal(sth_open(orig, len, &v, NULL, &c, why), 0);
 	assert_int_equal(sth_sign(&c, &other, note, sizeof note, &note_len, why), 0);

@@ -79,6 +79,23 @@ test_help(void **state)
 		assert_non_null(strstr(r.out, "usage: closurelog"));
 		h_run_free(&r);
 	}
+	/* Every command with options (cmds[1..]) refuses an unknown one, and
+	 * one whose argument is missing, with one usage line; help wins. */
+	for (size_t i = 1; i < sizeof cmds / sizeof cmds[0]; i++) {
+		h_closurelog(&r, cmds[i], "--frobnicate", NULL);
+		assert_int_equal(r.status, 2);
+		assert_one_line_error(&r, cmds[i], "unknown or incomplete option --frobnicate");
+		h_run_free(&r);
+		h_closurelog(
+		    &r, cmds[i], strcmp(cmds[i], "inspect") == 0 ? "--log-key" : "--log", NULL);
+		assert_int_equal(r.status, 2);
+		assert_one_line_error(&r, cmds[i], "option");
+		h_run_free(&r);
+		h_closurelog(&r, cmds[i], "--frobnicate", "--help", NULL);
+		assert_int_equal(r.status, 0);
+		assert_non_null(strstr(r.out, "usage: closurelog"));
+		h_run_free(&r);
+	}
 	h_closurelog(&r, "--help", NULL);
 	assert_int_equal(r.status, 0);
 	h_run_free(&r);
@@ -394,8 +411,28 @@ test_submit_and_query(void **state)
 		unsetenv("CLOSURELOG_ATTEMPTS");
 		unsetenv("CLOSURELOG_BACKOFF_MS");
 		assert_int_equal(r.status, 1);
+		/* A line for the one retry, then the failure. */
+		assert_non_null(strstr(r.err, "warning: http://127.0.0.1:1/v1/entries: "));
+		assert_non_null(strstr(r.err, "; try 2 of 2 in 10 ms\n"));
+		assert_null(strstr(r.err, "try 3"));
 		h_run_free(&r);
 	}
+	/* --json: one array, an object per envelope logged. */
+	h_closurelog(&r, "submit", "--log", s.url, "--log-key", s.pub, "--json", "-o",
+	    path("j.bundle"), path("a.env"), NULL);
+	assert_int_equal(r.status, 0);
+	j = json_loads(r.out, 0, &je);
+	assert_non_null(j);
+	assert_true(json_is_array(j));
+	assert_int_equal(json_array_size(j), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0), "index")), 0);
+	assert_true(json_is_true(json_object_get(json_array_get(j, 0), "duplicate")));
+	assert_true(
+	    json_is_true(json_object_get(json_array_get(j, 0), "checkpoint_signature_checked")));
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(j, 0), "bundle")), path("j.bundle"));
+	json_decref(j);
+	h_run_free(&r);
 	/* Into one directory, two envelopes of one base name would collide. */
 	h_closurelog(
 	    &r, "submit", "--log", s.url, "-o", path("out"), path("a.env"), path("a.env"), NULL);
@@ -434,9 +471,19 @@ test_submit_and_query(void **state)
 		free(a);
 		free(b);
 	}
+	/* Past the end of the log: the log refuses (exit 1, as --help says). */
 	h_closurelog(&r, "get", "--log", s.url, "7", NULL);
-	assert_int_equal(r.status, 2);
+	assert_int_equal(r.status, 1);
 	assert_one_line_error(&r, "get", "beyond");
+	h_run_free(&r);
+	h_closurelog(&r, "get", "--log", s.url, "2", NULL);
+	assert_int_equal(r.status, 1);
+	h_run_free(&r);
+	h_closurelog(&r, "prove", "--log", s.url, "--index", "2", NULL);
+	assert_int_equal(r.status, 1);
+	h_run_free(&r);
+	h_closurelog(&r, "prove", "--log", s.url, "--from", "1", "--to", "3", NULL);
+	assert_int_equal(r.status, 1);
 	h_run_free(&r);
 	h_closurelog(&r, "prove", "--log", s.url, "--index", "0", "--log-key", s.pub, NULL);
 	assert_int_equal(r.status, 0);
@@ -483,6 +530,10 @@ test_submit_and_query(void **state)
 	json_decref(j);
 	h_run_free(&r);
 	h_closurelog(&r, "prove", "--log", s.url, "--from", "3", NULL);
+	assert_int_equal(r.status, 1);
+	h_run_free(&r);
+	/* A request that is wrong whatever the log's size stays a usage error. */
+	h_closurelog(&r, "prove", "--log", s.url, "--from", "2", "--to", "1", NULL);
 	assert_int_equal(r.status, 2);
 	h_run_free(&r);
 	/* Numbers are checked before anything is asked of the log. */

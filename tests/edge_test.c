@@ -132,7 +132,7 @@ test_edge_differential(void **state)
 			assert_int_equal(
 			    mt_inclusion_prove(size - 1, size, st_node_read, r, path, &n_path), 0);
 			assert_int_equal(mt_inclusion_verify(leaves[size - 1], size - 1, size,
-			                     path[0], n_path, want),
+			                     MT_PATH(path), n_path, want),
 			    0);
 		}
 		st_reader_end(r);

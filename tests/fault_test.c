@@ -223,7 +223,7 @@ test_map_full(void **state)
 	char dir[512];
 	struct h_server s;
 	struct note_verifier lk;
-	static const char *const small[] = {"--map-size", "1M", NULL};
+	static const char *const small[] = {"--map-size", "1M", "--map-max", "1M", NULL};
 	static const char *const large[] = {"--map-size", "64M", NULL};
 	uint8_t *envs[4000];
 	size_t lens[4000], n = 0, acked_n = 0;

@@ -136,7 +136,9 @@ h_server_try_start(struct h_server *s, const char *data_dir, const char *const *
 	snprintf(port_file, sizeof port_file, "%s.port", data_dir);
 	snprintf(err_file, sizeof err_file, "%s.stderr", data_dir);
 	unlink(port_file);
-	argv[n++] = h_bin("closurelogd");
+	/* CL_TEST_DAEMON: a test-only variant of closurelogd (powerloss_test). */
+	argv[n++] =
+	    h_bin(getenv("CL_TEST_DAEMON") != NULL ? getenv("CL_TEST_DAEMON") : "closurelogd");
 	argv[n++] = "--data";
 	argv[n++] = data_dir;
 	argv[n++] = "--listen";

@@ -82,7 +82,7 @@ static void
 env_open(struct env *e, unsigned queue_max, unsigned window_us)
 {
 	char data[600], key[700], pub[700], why[CL_WHY_MAX];
-	struct log_cfg cfg = {2, queue_max, 64, window_us};
+	struct log_cfg cfg = {2, queue_max, 64, window_us, 0, NULL};
 	struct st_meta meta;
 	char vkey[NOTE_VKEY_MAX];
 
@@ -91,7 +91,7 @@ env_open(struct env *e, unsigned queue_max, unsigned window_us)
 	snprintf(pub, sizeof pub, "%s/log.pub", data);
 	if (st_open(data, (size_t)64 << 20, &e->st, why) != 0)
 		fail_msg("st_open: %s", why);
-	if (signer_open(key, pub, "example.org/log", 1, &e->sg, why) != 0)
+	if (signer_open(key, pub, "example.org/log", 1, "", &e->sg, why) != 0)
 		fail_msg("signer_open: %s", why);
 	signer_verifier(e->sg, &e->lk);
 	if (st_meta_get(e->st, &meta) == ST_ENOTFOUND) {

@@ -205,7 +205,7 @@ check_proof_vectors(json_t *incl, json_t *cons, json_t *roots, struct tu_memstor
 		assert_int_equal(mt_inclusion_len(idx, size), n);
 		if (n > 0)
 			assert_memory_equal(path, want, n * 32);
-		assert_int_equal(mt_inclusion_verify(leaf, idx, size, want[0], n, root), 0);
+		assert_int_equal(mt_inclusion_verify(leaf, idx, size, MT_PATH(want), n, root), 0);
 	}
 	json_array_foreach(cons, i, c)
 	{
@@ -229,7 +229,7 @@ check_proof_vectors(json_t *incl, json_t *cons, json_t *roots, struct tu_memstor
 		assert_int_equal(mt_consistency_len(m, sz), n);
 		if (n > 0)
 			assert_memory_equal(path, want, n * 32);
-		assert_int_equal(mt_consistency_verify(m, sz, root1, root2, want[0], n), 0);
+		assert_int_equal(mt_consistency_verify(m, sz, root1, root2, MT_PATH(want), n), 0);
 	}
 }
 
@@ -315,7 +315,7 @@ test_negative(void **state)
 		for (size_t j = 0; j < n; j++)
 			tu_unhex(json_string_value(json_array_get(p, j)), path[j], 32);
 		if (mt_inclusion_verify(
-		        leaf, tu_u64(c, "index"), tu_u64(c, "size"), path[0], n, root) == 0)
+		        leaf, tu_u64(c, "index"), tu_u64(c, "size"), MT_PATH(path), n, root) == 0)
 			fail_msg("negative inclusion vector %zu accepted: %s", i, tu_str(c, "why"));
 	}
 	json_array_foreach(cons, i, c)
@@ -328,7 +328,7 @@ test_negative(void **state)
 		for (size_t j = 0; j < n; j++)
 			tu_unhex(json_string_value(json_array_get(p, j)), path[j], 32);
 		if (mt_consistency_verify(
-		        tu_u64(c, "size1"), tu_u64(c, "size2"), r1, r2, path[0], n) == 0)
+		        tu_u64(c, "size1"), tu_u64(c, "size2"), r1, r2, MT_PATH(path), n) == 0)
 			fail_msg(
 			    "negative consistency vector %zu accepted: %s", i, tu_str(c, "why"));
 	}
@@ -439,7 +439,7 @@ test_differential(void **state)
 			if (n > 0)
 				assert_memory_equal(path, want, n * 32);
 			assert_int_equal(
-			    mt_inclusion_verify(lv[i], i, size, path[0], n, roots[size]), 0);
+			    mt_inclusion_verify(lv[i], i, size, MT_PATH(path), n, roots[size]), 0);
 		}
 		for (uint64_t m = 0; m <= size; m++) {
 			nw = 0;
@@ -452,16 +452,18 @@ test_differential(void **state)
 			if (n > 0)
 				assert_memory_equal(path, want, n * 32);
 			assert_int_equal(
-			    mt_consistency_verify(m, size, roots[m], roots[size], path[0], n), 0);
+			    mt_consistency_verify(m, size, roots[m], roots[size], MT_PATH(path), n),
+			    0);
 		}
 	}
 	/* Out-of-range arguments. */
 	assert_int_equal(mt_inclusion_prove(5, 5, tu_ms_read, &ms, path, &n), MT_EINVAL);
 	assert_int_equal(mt_inclusion_prove(0, 0, tu_ms_read, &ms, path, &n), MT_EINVAL);
 	assert_int_equal(mt_consistency_prove(6, 5, tu_ms_read, &ms, path, &n), MT_EINVAL);
-	assert_int_equal(mt_inclusion_verify(lv[0], 1, 1, path[0], 0, roots[1]), MT_EINVAL);
-	assert_int_equal(mt_inclusion_verify(lv[0], 0, 0, path[0], 0, roots[1]), MT_EINVAL);
-	assert_int_equal(mt_consistency_verify(6, 5, roots[6], roots[5], path[0], 0), MT_EINVAL);
+	assert_int_equal(mt_inclusion_verify(lv[0], 1, 1, MT_PATH(path), 0, roots[1]), MT_EINVAL);
+	assert_int_equal(mt_inclusion_verify(lv[0], 0, 0, MT_PATH(path), 0, roots[1]), MT_EINVAL);
+	assert_int_equal(
+	    mt_consistency_verify(6, 5, roots[6], roots[5], MT_PATH(path), 0), MT_EINVAL);
 	/* A reader error is passed back unchanged. */
 	assert_int_equal(mt_inclusion_prove(0, NAIVE_MAX + 1, tu_ms_read, &ms, path, &n), -1);
 	naive_teardown();
@@ -486,7 +488,7 @@ mutate_inclusion(
 			memcpy(bad, path, n * 32);
 			bad[j][bit / 8] ^= (uint8_t)(1u << (bit % 8));
 			assert_int_equal(
-			    mt_inclusion_verify(lv[i], i, size, bad[0], n, roots[size]),
+			    mt_inclusion_verify(lv[i], i, size, MT_PATH(bad), n, roots[size]),
 			    MT_EBADPROOF);
 		}
 	}
@@ -494,26 +496,29 @@ mutate_inclusion(
 		memcpy(leaf, lv[i], 32);
 		leaf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		assert_int_not_equal(
-		    mt_inclusion_verify(leaf, i, size, path[0], n, roots[size]), 0);
+		    mt_inclusion_verify(leaf, i, size, MT_PATH(path), n, roots[size]), 0);
 		memcpy(root, roots[size], 32);
 		root[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-		assert_int_not_equal(mt_inclusion_verify(lv[i], i, size, path[0], n, root), 0);
+		assert_int_not_equal(
+		    mt_inclusion_verify(lv[i], i, size, MT_PATH(path), n, root), 0);
 	}
 	/* Truncated at either end, or with a hash added at either end. */
 	if (n > 0) {
 		assert_int_equal(
-		    mt_inclusion_verify(lv[i], i, size, path[0], n - 1, roots[size]), MT_EPROOFLEN);
+		    mt_inclusion_verify(lv[i], i, size, MT_PATH(path), n - 1, roots[size]),
+		    MT_EPROOFLEN);
 		assert_int_equal(
-		    mt_inclusion_verify(lv[i], i, size, path[1], n - 1, roots[size]), MT_EPROOFLEN);
+		    mt_inclusion_verify(lv[i], i, size, MT_PATH(path + 1), n - 1, roots[size]),
+		    MT_EPROOFLEN);
 	}
 	memcpy(bad, path, n * 32);
 	memcpy(bad[n], roots[size], 32);
 	assert_int_equal(
-	    mt_inclusion_verify(lv[i], i, size, bad[0], n + 1, roots[size]), MT_EPROOFLEN);
+	    mt_inclusion_verify(lv[i], i, size, MT_PATH(bad), n + 1, roots[size]), MT_EPROOFLEN);
 	memcpy(bad[0], lv[i], 32);
 	memcpy(bad + 1, path, n * 32);
 	assert_int_equal(
-	    mt_inclusion_verify(lv[i], i, size, bad[0], n + 1, roots[size]), MT_EPROOFLEN);
+	    mt_inclusion_verify(lv[i], i, size, MT_PATH(bad), n + 1, roots[size]), MT_EPROOFLEN);
 	/* Any other index, with this leaf or the leaf really there: all of them
 	 * in small trees, a spread of 16 beyond. */
 	for (uint64_t j = 1; j < size && j <= (size <= MUT_ALL_BITS ? size : 16); j++) {
@@ -522,9 +527,9 @@ mutate_inclusion(
 		if (k == i)
 			continue;
 		assert_int_not_equal(
-		    mt_inclusion_verify(lv[i], k, size, path[0], n, roots[size]), 0);
+		    mt_inclusion_verify(lv[i], k, size, MT_PATH(path), n, roots[size]), 0);
 		assert_int_not_equal(
-		    mt_inclusion_verify(lv[k], k, size, path[0], n, roots[size]), 0);
+		    mt_inclusion_verify(lv[k], k, size, MT_PATH(path), n, roots[size]), 0);
 	}
 	/* Any other size, against that size's real root.  (Against this
 	 * size's root a path can fold identically for another size, e.g.
@@ -533,7 +538,8 @@ mutate_inclusion(
 	for (uint64_t s = i + 1; s <= NAIVE_MAX; s += (s < size + 4 ? 1 : 97)) {
 		if (s == size)
 			continue;
-		assert_int_not_equal(mt_inclusion_verify(lv[i], i, s, path[0], n, roots[s]), 0);
+		assert_int_not_equal(
+		    mt_inclusion_verify(lv[i], i, s, MT_PATH(path), n, roots[s]), 0);
 	}
 }
 
@@ -549,38 +555,41 @@ mutate_consistency(
 			memcpy(bad, path, n * 32);
 			bad[j][bit / 8] ^= (uint8_t)(1u << (bit % 8));
 			assert_int_equal(
-			    mt_consistency_verify(m, size, roots[m], roots[size], bad[0], n),
+			    mt_consistency_verify(m, size, roots[m], roots[size], MT_PATH(bad), n),
 			    MT_EBADPROOF);
 		}
 	}
 	for (uint64_t bit = m % bitstep; bit < 256; bit += bitstep) {
 		memcpy(r, roots[m], 32);
 		r[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-		assert_int_not_equal(mt_consistency_verify(m, size, r, roots[size], path[0], n), 0);
+		assert_int_not_equal(
+		    mt_consistency_verify(m, size, r, roots[size], MT_PATH(path), n), 0);
 		memcpy(r, roots[size], 32);
 		r[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-		assert_int_not_equal(mt_consistency_verify(m, size, roots[m], r, path[0], n), 0);
+		assert_int_not_equal(
+		    mt_consistency_verify(m, size, roots[m], r, MT_PATH(path), n), 0);
 	}
 	if (n > 0) {
 		assert_int_equal(
-		    mt_consistency_verify(m, size, roots[m], roots[size], path[0], n - 1),
+		    mt_consistency_verify(m, size, roots[m], roots[size], MT_PATH(path), n - 1),
 		    MT_EPROOFLEN);
 		assert_int_equal(
-		    mt_consistency_verify(m, size, roots[m], roots[size], path[1], n - 1),
+		    mt_consistency_verify(m, size, roots[m], roots[size], MT_PATH(path + 1), n - 1),
 		    MT_EPROOFLEN);
 	}
 	memcpy(bad, path, n * 32);
 	memcpy(bad[n], roots[size], 32);
-	assert_int_equal(
-	    mt_consistency_verify(m, size, roots[m], roots[size], bad[0], n + 1), MT_EPROOFLEN);
+	assert_int_equal(mt_consistency_verify(m, size, roots[m], roots[size], MT_PATH(bad), n + 1),
+	    MT_EPROOFLEN);
 	/* Other old or new sizes, each against its real root. */
 	for (uint64_t s = 1; s <= NAIVE_MAX; s += (s < size + 4 ? 1 : 97)) {
 		if (s != m && s <= size)
 			assert_int_not_equal(
-			    mt_consistency_verify(s, size, roots[s], roots[size], path[0], n), 0);
+			    mt_consistency_verify(s, size, roots[s], roots[size], MT_PATH(path), n),
+			    0);
 		if (s != size && s >= m)
 			assert_int_not_equal(
-			    mt_consistency_verify(m, s, roots[m], roots[s], path[0], n), 0);
+			    mt_consistency_verify(m, s, roots[m], roots[s], MT_PATH(path), n), 0);
 	}
 }
 
@@ -613,12 +622,16 @@ test_mutations(void **state)
 		}
 	}
 	/* Edge rules outside the RFC loop. */
-	assert_int_equal(mt_consistency_verify(0, 5, roots[0], roots[5], path[0], 0), 0);
-	assert_int_equal(mt_consistency_verify(0, 5, roots[0], roots[5], path[0], 1), MT_EPROOFLEN);
-	assert_int_equal(mt_consistency_verify(0, 5, roots[1], roots[5], path[0], 0), MT_EBADPROOF);
-	assert_int_equal(mt_consistency_verify(5, 5, roots[5], roots[5], path[0], 0), 0);
-	assert_int_equal(mt_consistency_verify(5, 5, roots[5], roots[6], path[0], 0), MT_EBADPROOF);
-	assert_int_equal(mt_consistency_verify(5, 5, roots[5], roots[5], path[0], 1), MT_EPROOFLEN);
+	assert_int_equal(mt_consistency_verify(0, 5, roots[0], roots[5], MT_PATH(path), 0), 0);
+	assert_int_equal(
+	    mt_consistency_verify(0, 5, roots[0], roots[5], MT_PATH(path), 1), MT_EPROOFLEN);
+	assert_int_equal(
+	    mt_consistency_verify(0, 5, roots[1], roots[5], MT_PATH(path), 0), MT_EBADPROOF);
+	assert_int_equal(mt_consistency_verify(5, 5, roots[5], roots[5], MT_PATH(path), 0), 0);
+	assert_int_equal(
+	    mt_consistency_verify(5, 5, roots[5], roots[6], MT_PATH(path), 0), MT_EBADPROOF);
+	assert_int_equal(
+	    mt_consistency_verify(5, 5, roots[5], roots[5], MT_PATH(path), 1), MT_EPROOFLEN);
 	tu_ms_free(&ms);
 	free(lv);
 }

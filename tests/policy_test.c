@@ -816,7 +816,8 @@ test_nar_hash_api(void **state)
 	assert_string_equal(out, "");
 	assert_non_null(strstr(err, "device"));
 	FMT(path, "%s/missing", dir);
-	assert_int_equal(closurelog_nar_hash(path, out, err, sizeof err), ENOENT);
+	assert_int_equal(closurelog_nar_hash(path, out, err, sizeof err), CLOSURELOG_ESYSTEM);
+	assert_non_null(strstr(err, "missing"));
 	assert_int_equal(closurelog_nar_hash(NULL, out, err, sizeof err), CLOSURELOG_EUSAGE);
 	FMT(path, "%s/hello", dir);
 	unlink(path);

@@ -425,11 +425,11 @@ test_read_api(void **state)
 			assert_int_equal(p.a, (uint64_t)i);
 			if (k == 0)
 				assert_int_equal(mt_inclusion_verify(acks[i].leaf, p.a, p.b,
-				                     p.hashes[0], p.n, latest.root),
+				                     MT_PATH(p.hashes), p.n, latest.root),
 				    0);
 			else
 				assert_int_equal(mt_inclusion_verify(acks[i].leaf, p.a, p.b,
-				                     p.hashes[0], p.n, acks[i].ckpt.root),
+				                     MT_PATH(p.hashes), p.n, acks[i].ckpt.root),
 				    0);
 			free(body);
 		}
@@ -459,8 +459,8 @@ test_read_api(void **state)
 		assert_int_equal(tp.index, 13);
 		assert_int_equal(
 		    sth_open(tp.checkpoint, tp.checkpoint_len, &lk, NULL, &c, NULL), 0);
-		assert_int_equal(
-		    mt_inclusion_verify(acks[13].leaf, 13, c.size, tp.path[0], tp.n_path, c.root),
+		assert_int_equal(mt_inclusion_verify(acks[13].leaf, 13, c.size, MT_PATH(tp.path),
+		                     tp.n_path, c.root),
 		    0);
 		free(body);
 	}

@@ -119,8 +119,8 @@ su_check_ack(const struct note_verifier *log_key, const uint8_t *env, size_t len
 	ack->ckpt.ext = NULL;
 	assert_int_equal(r.inclusion.a, r.index);
 	assert_int_equal(r.inclusion.b, ack->ckpt.size);
-	assert_int_equal(mt_inclusion_verify(leaf, r.index, ack->ckpt.size, r.inclusion.hashes[0],
-	                     r.inclusion.n, ack->ckpt.root),
+	assert_int_equal(mt_inclusion_verify(leaf, r.index, ack->ckpt.size,
+	                     MT_PATH(r.inclusion.hashes), r.inclusion.n, ack->ckpt.root),
 	    0);
 	assert_int_equal(r.duplicate, status == 200);
 	ack->index = r.index;
@@ -289,7 +289,7 @@ su_check_consistent(const struct h_server *s, uint64_t m, const uint8_t old_root
 		fail_msg("consistency proof: %s", why);
 	assert_int_equal(p.a, m);
 	assert_int_equal(p.b, n);
-	if (mt_consistency_verify(m, n, old_root, new_root, p.hashes[0], p.n) != 0)
+	if (mt_consistency_verify(m, n, old_root, new_root, MT_PATH(p.hashes), p.n) != 0)
 		fail_msg("checkpoints at %llu and %llu are not consistent", (unsigned long long)m,
 		    (unsigned long long)n);
 	free(body);

@@ -146,10 +146,11 @@ test_vector(void **state)
 	mt_leaf_hash(leaf, entry, elen);
 	free(entry);
 	assert_int_equal(
-	    mt_inclusion_verify(leaf, p.index, s.size, p.path[0], p.n_path, s.root), 0);
+	    mt_inclusion_verify(leaf, p.index, s.size, MT_PATH(p.path), p.n_path, s.root), 0);
 	leaf[0] ^= 1;
 	assert_int_equal(
-	    mt_inclusion_verify(leaf, p.index, s.size, p.path[0], p.n_path, s.root), MT_EBADPROOF);
+	    mt_inclusion_verify(leaf, p.index, s.size, MT_PATH(p.path), p.n_path, s.root),
+	    MT_EBADPROOF);
 	json_decref(vec);
 }
 

@@ -7,6 +7,7 @@
  * each kind of wrong input must fail with its own status and reason, and a
  * verification must never allocate.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,26 +35,37 @@ void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t n);
 
+/* A verify function's return value is its result's status. */
+static void
+returned(enum closurelog_status st, const struct closurelog_result *res)
+{
+	assert_int_equal(st, res->status);
+}
+
 static unsigned long n_allocs;
+static unsigned long fail_at; /* when not 0: allocation number fail_at fails */
 
 void *
 __wrap_malloc(size_t n)
 {
-	n_allocs++;
+	if (++n_allocs == fail_at)
+		return NULL;
 	return __real_malloc(n);
 }
 
 void *
 __wrap_calloc(size_t n, size_t size)
 {
-	n_allocs++;
+	if (++n_allocs == fail_at)
+		return NULL;
 	return __real_calloc(n, size);
 }
 
 void *
 __wrap_realloc(void *p, size_t n)
 {
-	n_allocs++;
+	if (++n_allocs == fail_at)
+		return NULL;
 	return __real_realloc(p, n);
 }
 
@@ -412,7 +424,7 @@ test_nar_hash_forms(void **state)
 	snprintf(forms[4], sizeof forms[4], "%.*s", (int)strlen(fx.nar_sri[i]) - 1, fx.nar_sri[i]);
 	b = entry_bundle(i, &len);
 	for (size_t f = 0; f < 5; f++) {
-		closurelog_verify_bundle(fx.v, b, len, fx.root[i], forms[f], &res);
+		returned(closurelog_verify_bundle(fx.v, b, len, fx.root[i], forms[f], &res), &res);
 		if (res.status != CLOSURELOG_OK)
 			fail_msg("narHash form %s: %s", forms[f], res.reason);
 		expect_ok(&res, i);
@@ -422,13 +434,13 @@ test_nar_hash_forms(void **state)
 		if (*p >= 'a' && *p <= 'f')
 			*p = (char)(*p - 'a' + 'A');
 	snprintf(forms[0], sizeof forms[0], "sha256:%s", hex);
-	closurelog_verify_bundle(fx.v, b, len, NULL, forms[0], &res);
+	returned(closurelog_verify_bundle(fx.v, b, len, NULL, forms[0], &res), &res);
 	expect_ok(&res, i);
 
 	/* Another entry's narHash, in nix32: the reason shows both in SRI. */
 	nix_base32_encode(fx.nar[E_VALID_ALT], 32, nix32);
 	snprintf(forms[0], sizeof forms[0], "sha256:%s", nix32);
-	closurelog_verify_bundle(fx.v, b, len, NULL, forms[0], &res);
+	returned(closurelog_verify_bundle(fx.v, b, len, NULL, forms[0], &res), &res);
 	{
 		char want[400];
 
@@ -450,16 +462,20 @@ test_root_mismatch(void **state)
 
 	(void)state;
 	b = entry_bundle(E_VALID, &len);
-	closurelog_verify_bundle(fx.v, b, len, fx.root[E_VALID_ALT], NULL, &res);
+	returned(closurelog_verify_bundle(fx.v, b, len, fx.root[E_VALID_ALT], NULL, &res), &res);
 	snprintf(want, sizeof want, "root mismatch: attested %s, expected %s", fx.root[E_VALID],
 	    fx.root[E_VALID_ALT]);
 	expect_fail(&res, CLOSURELOG_EROOT, NULL);
 	assert_string_equal(res.reason, want);
 	/* The root is checked before the narHash. */
-	closurelog_verify_bundle(fx.v, b, len, fx.root[E_VALID_ALT], fx.nar_sri[E_VALID_ALT], &res);
+	returned(closurelog_verify_bundle(
+	             fx.v, b, len, fx.root[E_VALID_ALT], fx.nar_sri[E_VALID_ALT], &res),
+	    &res);
 	expect_fail(&res, CLOSURELOG_EROOT, "root mismatch");
 	/* Right root, wrong narHash. */
-	closurelog_verify_bundle(fx.v, b, len, fx.root[E_VALID], fx.nar_sri[E_VALID_ALT], &res);
+	returned(
+	    closurelog_verify_bundle(fx.v, b, len, fx.root[E_VALID], fx.nar_sri[E_VALID_ALT], &res),
+	    &res);
 	expect_fail(&res, CLOSURELOG_ENARHASH, "narHash mismatch: attested ");
 	free(b);
 }
@@ -479,7 +495,7 @@ test_every_bit_flip(void **state)
 		for (int bit = 0; bit < 8; bit += 7) {
 			b[i] ^= (uint8_t)(1u << bit);
 			n_allocs = 0;
-			closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res);
+			returned(closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res), &res);
 			if (res.status == CLOSURELOG_OK)
 				fail_msg("byte %zu bit %d flipped still verifies", i, bit);
 			assert_true(res.status < CLOSURELOG_EUSAGE);
@@ -493,7 +509,7 @@ test_every_bit_flip(void **state)
 	assert_true(counts[CLOSURELOG_EMALFORMED] > 0);
 	assert_true(counts[CLOSURELOG_ECHECKPOINT] > 0);
 	assert_true(counts[CLOSURELOG_EINCLUSION] > 0);
-	closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res), &res);
 	expect_ok(&res, E_VALID);
 	free(b);
 }
@@ -512,12 +528,12 @@ test_truncations(void **state)
 		cut = malloc(n > 0 ? n : 1);
 		assert_non_null(cut);
 		memcpy(cut, b, n);
-		closurelog_verify_bundle(fx.v, cut, n, NULL, NULL, &res);
+		returned(closurelog_verify_bundle(fx.v, cut, n, NULL, NULL, &res), &res);
 		if (res.status == CLOSURELOG_OK)
 			fail_msg("bundle cut to %zu bytes still verifies", n);
 		free(cut);
 	}
-	closurelog_verify_bundle(fx.v, NULL, 0, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(fx.v, NULL, 0, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_EMALFORMED, "empty");
 	free(b);
 }
@@ -537,7 +553,7 @@ test_wrong_log_key(void **state)
 	b = entry_bundle(E_VALID, &len);
 	/* The verifier trusts another log key (a submitter's key, for once). */
 	v = verifier(fx.other_vkey, LOG_NAME, subs, 1);
-	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(v, b, len, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_ECHECKPOINT, "checkpoint is not signed by the log key");
 	closurelog_verifier_free(v);
 
@@ -547,7 +563,7 @@ test_wrong_log_key(void **state)
 	tp = malloc(BUF_MAX);
 	tp_len = tlog_proof(E_VALID, N_ENTRIES, cp, cp_len, tp, BUF_MAX);
 	b2 = bundle_of(fx.env[E_VALID], fx.env_len[E_VALID], tp, tp_len, &len2);
-	closurelog_verify_bundle(fx.v, b2, len2, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(fx.v, b2, len2, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_ECHECKPOINT, "checkpoint is not signed by the log key");
 	note_signer_wipe(&imposter);
 	free(tp);
@@ -567,7 +583,7 @@ test_wrong_origin(void **state)
 	(void)state;
 	b = entry_bundle(E_VALID, &len);
 	v = verifier(fx.log_vkey, "other.example.com/log", subs, 1);
-	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(v, b, len, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_ECHECKPOINT, NULL);
 	assert_string_equal(
 	    res.reason, "checkpoint origin is " LOG_NAME ", expected other.example.com/log");
@@ -578,13 +594,13 @@ test_wrong_origin(void **state)
 	tp = malloc(BUF_MAX);
 	tp_len = tlog_proof(E_VALID, N_ENTRIES, cp, cp_len, tp, BUF_MAX);
 	b2 = bundle_of(fx.env[E_VALID], fx.env_len[E_VALID], tp, tp_len, &len2);
-	closurelog_verify_bundle(fx.v, b2, len2, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(fx.v, b2, len2, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_ECHECKPOINT, NULL);
 	assert_string_equal(
 	    res.reason, "checkpoint origin is mirror.example.com/log, expected " LOG_NAME);
 	/* ... which a verifier told to expect that origin accepts. */
 	v = verifier(fx.log_vkey, "mirror.example.com/log", subs, 1);
-	closurelog_verify_bundle(v, b2, len2, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(v, b2, len2, NULL, NULL, &res), &res);
 	assert_int_equal(res.status, CLOSURELOG_OK);
 	assert_string_equal(res.origin, "mirror.example.com/log");
 	closurelog_verifier_free(v);
@@ -609,11 +625,11 @@ test_submitters(void **state)
 	b = entry_bundle(E_UNKNOWN, &len);
 	snprintf(keyid, sizeof keyid, "%08" PRIx32, fx.other.id);
 	snprintf(want, sizeof want, "signed by key %s, which is not an accepted submitter", keyid);
-	closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_ESUBMITTER, NULL);
 	assert_string_equal(res.reason, want);
 	v = verifier(fx.log_vkey, NULL, both, 2);
-	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(v, b, len, NULL, NULL, &res), &res);
 	assert_int_equal(res.status, CLOSURELOG_OK);
 	assert_string_equal(res.submitter, OTHER_NAME);
 	assert_string_equal(res.submitter_keyid, keyid);
@@ -623,7 +639,7 @@ test_submitters(void **state)
 	/* A CI-signed entry, for a verifier that accepts only the other key. */
 	b = entry_bundle(E_VALID, &len);
 	v = verifier(fx.log_vkey, NULL, other_only, 1);
-	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(v, b, len, NULL, NULL, &res), &res);
 	snprintf(keyid, sizeof keyid, "%08" PRIx32, fx.ci.id);
 	expect_fail(&res, CLOSURELOG_ESUBMITTER, keyid);
 	closurelog_verifier_free(v);
@@ -631,7 +647,7 @@ test_submitters(void **state)
 
 	/* An unknown key's signature next to an accepted one is ignored. */
 	b = entry_bundle(E_TWO_SIGS, &len);
-	closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res), &res);
 	expect_ok(&res, E_TWO_SIGS);
 	free(b);
 }
@@ -645,7 +661,7 @@ test_bad_signature(void **state)
 
 	(void)state;
 	b = entry_bundle(E_BADSIG, &len);
-	closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_ESIGNATURE, "does not verify");
 	free(b);
 }
@@ -659,7 +675,7 @@ test_bad_attestation(void **state)
 
 	(void)state;
 	b = entry_bundle(E_JUNK, &len);
-	closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_EATTESTATION, "attestation: ");
 	free(b);
 }
@@ -675,8 +691,9 @@ test_tlog_proof(void **state)
 	assert_non_null(tp);
 	tp_len = tlog_proof(E_VALID, N_ENTRIES, fx.cp, fx.cp_len, tp, BUF_MAX);
 	n_allocs = 0;
-	closurelog_verify_tlog_proof(fx.v, fx.env[E_VALID], fx.env_len[E_VALID], tp, tp_len,
-	    fx.root[E_VALID], fx.nar_sri[E_VALID], &res);
+	returned(closurelog_verify_tlog_proof(fx.v, fx.env[E_VALID], fx.env_len[E_VALID], tp,
+	             tp_len, fx.root[E_VALID], fx.nar_sri[E_VALID], &res),
+	    &res);
 	assert_int_equal(n_allocs, 0);
 	expect_ok(&res, E_VALID);
 
@@ -684,8 +701,9 @@ test_tlog_proof(void **state)
 	for (unsigned j = 0; j < N_ENTRIES; j++) {
 		if (j == E_VALID)
 			continue;
-		closurelog_verify_tlog_proof(
-		    fx.v, fx.env[j], fx.env_len[j], tp, tp_len, NULL, NULL, &res);
+		returned(closurelog_verify_tlog_proof(
+		             fx.v, fx.env[j], fx.env_len[j], tp, tp_len, NULL, NULL, &res),
+		    &res);
 		expect_fail(&res, CLOSURELOG_EINCLUSION,
 		    "inclusion proof does not lead to the checkpoint root");
 	}
@@ -695,15 +713,18 @@ test_tlog_proof(void **state)
 		uint8_t *b =
 		    bundle_of(fx.env[E_VALID_ALT], fx.env_len[E_VALID_ALT], tp, tp_len, &len);
 
-		closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res);
+		returned(closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res), &res);
 		expect_fail(&res, CLOSURELOG_EINCLUSION, NULL);
 		free(b);
 	}
 	/* Bad inputs. */
-	closurelog_verify_tlog_proof(fx.v, fx.env[E_VALID], 0, tp, tp_len, NULL, NULL, &res);
+	returned(
+	    closurelog_verify_tlog_proof(fx.v, fx.env[E_VALID], 0, tp, tp_len, NULL, NULL, &res),
+	    &res);
 	expect_fail(&res, CLOSURELOG_EMALFORMED, "envelope is empty");
-	closurelog_verify_tlog_proof(
-	    fx.v, fx.env[E_VALID], fx.env_len[E_VALID], tp, 10, NULL, NULL, &res);
+	returned(closurelog_verify_tlog_proof(
+	             fx.v, fx.env[E_VALID], fx.env_len[E_VALID], tp, 10, NULL, NULL, &res),
+	    &res);
 	expect_fail(&res, CLOSURELOG_EMALFORMED, "tlog-proof");
 	free(tp);
 }
@@ -728,8 +749,9 @@ test_proof_shape(void **state)
 	tp->checkpoint = fx.cp;
 	tp->checkpoint_len = fx.cp_len;
 	assert_int_equal(tproof_format(tp, text, BUF_MAX, &len), 0);
-	closurelog_verify_tlog_proof(
-	    fx.v, fx.env[N_ENTRIES - 1], fx.env_len[N_ENTRIES - 1], text, len, NULL, NULL, &res);
+	returned(closurelog_verify_tlog_proof(fx.v, fx.env[N_ENTRIES - 1],
+	             fx.env_len[N_ENTRIES - 1], text, len, NULL, NULL, &res),
+	    &res);
 	expect_fail(&res, CLOSURELOG_EINCLUSION, "is not below the checkpoint's tree size");
 	/* One hash too few, and one too many. */
 	tp->index = E_VALID;
@@ -737,21 +759,24 @@ test_proof_shape(void **state)
 	    mt_inclusion_prove(E_VALID, N_ENTRIES, tu_ms_read, &fx.ms, tp->path, &tp->n_path), 0);
 	tp->n_path--;
 	assert_int_equal(tproof_format(tp, text, BUF_MAX, &len), 0);
-	closurelog_verify_tlog_proof(
-	    fx.v, fx.env[E_VALID], fx.env_len[E_VALID], text, len, NULL, NULL, &res);
+	returned(closurelog_verify_tlog_proof(
+	             fx.v, fx.env[E_VALID], fx.env_len[E_VALID], text, len, NULL, NULL, &res),
+	    &res);
 	expect_fail(&res, CLOSURELOG_EINCLUSION, "inclusion proof has");
 	tp->n_path += 2;
 	assert_int_equal(tproof_format(tp, text, BUF_MAX, &len), 0);
-	closurelog_verify_tlog_proof(
-	    fx.v, fx.env[E_VALID], fx.env_len[E_VALID], text, len, NULL, NULL, &res);
+	returned(closurelog_verify_tlog_proof(
+	             fx.v, fx.env[E_VALID], fx.env_len[E_VALID], text, len, NULL, NULL, &res),
+	    &res);
 	expect_fail(&res, CLOSURELOG_EINCLUSION, "inclusion proof has");
 	/* A proof for an older tree, with the current checkpoint. */
 	assert_int_equal(
 	    mt_inclusion_prove(E_VALID, N_ENTRIES - 1, tu_ms_read, &fx.ms, tp->path, &tp->n_path),
 	    0);
 	assert_int_equal(tproof_format(tp, text, BUF_MAX, &len), 0);
-	closurelog_verify_tlog_proof(
-	    fx.v, fx.env[E_VALID], fx.env_len[E_VALID], text, len, NULL, NULL, &res);
+	returned(closurelog_verify_tlog_proof(
+	             fx.v, fx.env[E_VALID], fx.env_len[E_VALID], text, len, NULL, NULL, &res),
+	    &res);
 	assert_int_equal(res.status, CLOSURELOG_EINCLUSION);
 	free(text);
 	free(tp);
@@ -774,7 +799,7 @@ test_checkpoint_variants(void **state)
 	cp_len = checkpoint(&fx.log, LOG_NAME, 5, cp, sizeof cp);
 	tp_len = tlog_proof(E_VALID, 5, cp, cp_len, tp, BUF_MAX);
 	b = bundle_of(fx.env[E_VALID], fx.env_len[E_VALID], tp, tp_len, &len);
-	closurelog_verify_bundle(fx.v, b, len, fx.root[E_VALID], NULL, &res);
+	returned(closurelog_verify_bundle(fx.v, b, len, fx.root[E_VALID], NULL, &res), &res);
 	assert_int_equal(res.status, CLOSURELOG_OK);
 	assert_int_equal(res.tree_size, 5);
 	free(b);
@@ -798,7 +823,7 @@ test_checkpoint_variants(void **state)
 	note_signer_wipe(&stranger);
 	tp_len = tlog_proof(E_VALID, N_ENTRIES, cp, cp_len, tp, BUF_MAX);
 	b = bundle_of(fx.env[E_VALID], fx.env_len[E_VALID], tp, tp_len, &len);
-	closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res), &res);
 	expect_ok(&res, E_VALID);
 	free(b);
 	free(tp);
@@ -821,25 +846,25 @@ test_usage(void **state)
 	(void)state;
 	/* Expectations are checked before the bundle. */
 	b = entry_bundle(E_VALID, &len);
-	closurelog_verify_bundle(fx.v, b, len, "/nix/store/short-name", NULL, &res);
+	returned(closurelog_verify_bundle(fx.v, b, len, "/nix/store/short-name", NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_EUSAGE, "expected root");
-	closurelog_verify_bundle(fx.v, b, len, fx.root[E_VALID] + 1, NULL, &res);
+	returned(closurelog_verify_bundle(fx.v, b, len, fx.root[E_VALID] + 1, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_EUSAGE, "expected root");
-	closurelog_verify_bundle(fx.v, b, len, NULL, "sha256-tooshort", &res);
+	returned(closurelog_verify_bundle(fx.v, b, len, NULL, "sha256-tooshort", &res), &res);
 	expect_fail(&res, CLOSURELOG_EUSAGE, "expected narHash");
 	memset(&h512, 0, sizeof h512);
 	h512.algo = NIX_SHA512;
 	h512.len = 64;
 	assert_true(nix_hash_sri(&h512, sri512, sizeof sri512) > 0);
-	closurelog_verify_bundle(fx.v, b, len, NULL, sri512, &res);
+	returned(closurelog_verify_bundle(fx.v, b, len, NULL, sri512, &res), &res);
 	expect_fail(&res, CLOSURELOG_EUSAGE, "always sha256");
-	closurelog_verify_bundle(fx.v, NULL, 5, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(fx.v, NULL, 5, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_EUSAGE, NULL);
-	closurelog_verify_bundle(NULL, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(NULL, b, len, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_EUSAGE, NULL);
 	assert_int_equal(
 	    closurelog_verify_bundle(fx.v, b, len, NULL, NULL, NULL), CLOSURELOG_EUSAGE);
-	closurelog_verify_tlog_proof(NULL, NULL, 0, NULL, 0, NULL, NULL, &res);
+	returned(closurelog_verify_tlog_proof(NULL, NULL, 0, NULL, 0, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_EUSAGE, NULL);
 	free(b);
 
@@ -965,7 +990,7 @@ test_witnesses(void **state)
 	free(b);
 	/* Two of three: EWITNESS, naming the count. */
 	b = cosigned_bundle(all, 2, SIZE_MAX, &len);
-	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(v, b, len, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_EWITNESS, "2 of the 3");
 	/* ... unless the quorum is two. */
 	assert_int_equal(closurelog_verifier_set_witness_quorum(v, 2, err, sizeof err), 0);
@@ -974,25 +999,25 @@ test_witnesses(void **state)
 	/* One witness twice does not count twice. */
 	all[1] = &w[0];
 	b = cosigned_bundle(all, 2, SIZE_MAX, &len);
-	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(v, b, len, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_EWITNESS, "1 of the 3");
 	free(b);
 	all[1] = &w[1];
 	/* A stranger's cosignature does not count either (and is ignored). */
 	all[1] = &w[N_WIT];
 	b = cosigned_bundle(all, 2, SIZE_MAX, &len);
-	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(v, b, len, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_EWITNESS, "1 of the 3");
 	free(b);
 	all[1] = &w[1];
 	/* A bad line by a configured witness sinks the checkpoint. */
 	b = cosigned_bundle(all, N_WIT, 2, &len);
-	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(v, b, len, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_EWITNESS, "does not verify");
 	free(b);
 	/* No cosignature at all. */
 	b = entry_bundle(E_VALID, &len);
-	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(v, b, len, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_EWITNESS, "0 of the 3");
 	free(b);
 	/* A bad log signature is ECHECKPOINT, however many witnesses cosigned:
@@ -1004,7 +1029,7 @@ test_witnesses(void **state)
 			assert_int_equal(
 			    closurelog_verifier_add_witness(v2, vk[i], err, sizeof err), 0);
 		b = cosigned_bundle(all, N_WIT, SIZE_MAX, &len);
-		closurelog_verify_bundle(v2, b, len, NULL, NULL, &res);
+		returned(closurelog_verify_bundle(v2, b, len, NULL, NULL, &res), &res);
 		expect_fail(&res, CLOSURELOG_ECHECKPOINT, NULL);
 		free(b);
 		closurelog_verifier_free(v2);
@@ -1012,7 +1037,7 @@ test_witnesses(void **state)
 	/* A quorum above the witnesses given is the caller's error. */
 	assert_int_equal(closurelog_verifier_set_witness_quorum(v, 4, err, sizeof err), 0);
 	b = cosigned_bundle(all, N_WIT, SIZE_MAX, &len);
-	closurelog_verify_bundle(v, b, len, NULL, NULL, &res);
+	returned(closurelog_verify_bundle(v, b, len, NULL, NULL, &res), &res);
 	expect_fail(&res, CLOSURELOG_EUSAGE, "quorum");
 	free(b);
 
@@ -1058,23 +1083,74 @@ test_witness_vector(void **state)
 	(void)state;
 	tu_unhex(tu_str(json_object_get(d, "tlog_proof"), "entry_hex"), entry, sizeof entry);
 	assert_int_equal(closurelog_verifier_add_witness(v, wvk, err, sizeof err), 0);
-	closurelog_verify_tlog_proof(
-	    v, entry, sizeof entry, (const uint8_t *)text, n, NULL, NULL, &res);
+	returned(closurelog_verify_tlog_proof(
+	             v, entry, sizeof entry, (const uint8_t *)text, n, NULL, NULL, &res),
+	    &res);
 	expect_fail(&res, CLOSURELOG_EMALFORMED, "envelope");
 	bad = strdup(text);
 	assert_non_null(bad);
 	bad[n - 10] ^= 0x01;
-	closurelog_verify_tlog_proof(
-	    v, entry, sizeof entry, (const uint8_t *)bad, n, NULL, NULL, &res);
+	returned(closurelog_verify_tlog_proof(
+	             v, entry, sizeof entry, (const uint8_t *)bad, n, NULL, NULL, &res),
+	    &res);
 	expect_fail(&res, CLOSURELOG_EWITNESS, "does not verify");
 	/* Without the witness's line (the log's alone): not enough witnesses. */
 	bad[n - strlen(tu_str(json_object_get(d, "cosignature"), "line"))] = '\0';
-	closurelog_verify_tlog_proof(
-	    v, entry, sizeof entry, (const uint8_t *)bad, strlen(bad), NULL, NULL, &res);
+	returned(closurelog_verify_tlog_proof(
+	             v, entry, sizeof entry, (const uint8_t *)bad, strlen(bad), NULL, NULL, &res),
+	    &res);
 	expect_fail(&res, CLOSURELOG_EWITNESS, "0 of the 1");
 	free(bad);
 	closurelog_verifier_free(v);
 	json_decref(nv);
+}
+
+/* Making a verifier with its n-th allocation failing, for every n: a clean
+ * ENOMEM with a reason and no verifier (and, under ASan, no leak); with
+ * none failing, a verifier that verifies. */
+static void
+test_verifier_new_alloc_failures(void **state)
+{
+	const char *subs[2] = {fx.ci_vkey, fx.ci_vkey};
+	struct closurelog_verifier *v;
+	struct closurelog_result res;
+	char err[CLOSURELOG_ERR_MAX];
+	unsigned long n, total;
+	uint8_t *b;
+	size_t len;
+
+	(void)state;
+	n_allocs = 0;
+	assert_int_equal(
+	    closurelog_verifier_new(fx.log_vkey, NULL, subs, 2, &v, err, sizeof err), 0);
+	total = n_allocs;
+	closurelog_verifier_free(v);
+	assert_true(total >= 2);
+	for (n = 1; n <= total; n++) {
+		n_allocs = 0;
+		fail_at = n;
+		v = (struct closurelog_verifier *)&v;
+		err[0] = '\0';
+		assert_int_equal(
+		    closurelog_verifier_new(fx.log_vkey, NULL, subs, 2, &v, err, sizeof err),
+		    CLOSURELOG_ESYSTEM);
+		fail_at = 0;
+		assert_null(v);
+		assert_non_null(strstr(err, "memory"));
+	}
+	/* Verification itself allocates nothing, so failing every allocation
+	 * changes nothing. */
+	b = entry_bundle(0, &len);
+	n_allocs = 0;
+	fail_at = 1;
+	assert_int_equal(closurelog_verify_bundle(fx.v, b, len, NULL, NULL, &res), 0);
+	fail_at = 0;
+	assert_int_equal(n_allocs, 0);
+	expect_ok(&res, 0);
+	free(b);
+	print_message(
+	    "  verifier construction: each of its %lu allocations failed in turn, cleanly\n",
+	    total);
 }
 
 int
@@ -1082,6 +1158,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_valid),
+	    cmocka_unit_test(test_verifier_new_alloc_failures),
 	    cmocka_unit_test(test_nar_hash_forms),
 	    cmocka_unit_test(test_root_mismatch),
 	    cmocka_unit_test(test_every_bit_flip),

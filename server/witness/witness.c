@@ -403,7 +403,7 @@ judge(struct wit *w, const uint8_t *buf, size_t len, uint64_t now, struct wit_re
 		goto out;
 	}
 	if ((rc = mt_consistency_verify(
-	         b.old, c.size, stored_root, c.root, b.proof[0], b.n_proof)) != 0) {
+	         b.old, c.size, stored_root, c.root, MT_PATH(b.proof), b.n_proof)) != 0) {
 		snprintf(msg, sizeof msg, "consistency proof from %" PRIu64 " to %" PRIu64 ": %s",
 		    b.old, c.size, cl_strerror(rc));
 		reply_text(r, 422, msg);

@@ -81,12 +81,15 @@ enum closurelog_status {
 				  * narHash, a malformed key */
 	CLOSURELOG_EWITNESS,     /* the log signed the checkpoint, but fewer witnesses than the
 				  * quorum cosigned it (or a witness's cosignature is invalid) */
+	CLOSURELOG_ESYSTEM,      /* the system failed: out of memory, or libsodium cannot be
+				  * initialised */
+	CLOSURELOG_ENOFORK,      /* fork evidence that is well formed but proves no fork */
 };
 
 /* The status as a stable, static, upper-case string: "OK", "EMALFORMED",
  * "ECHECKPOINT", "EINCLUSION", "ESUBMITTER", "ESIGNATURE", "EATTESTATION",
- * "EROOT", "ENARHASH", "EUSAGE", "EWITNESS"; "UNKNOWN" for any other value.  Never
- * NULL.  Thread-safe. */
+ * "EROOT", "ENARHASH", "EUSAGE", "EWITNESS", "ESYSTEM", "ENOFORK"; "UNKNOWN"
+ * for any other value.  Never NULL.  Thread-safe. */
 const char *closurelog_status_name(enum closurelog_status status);
 
 /* What a verification found.  Strings are NUL-terminated.  When status is
@@ -124,14 +127,15 @@ struct closurelog_verifier;
  *                   CLOSURELOG_ERR_MAX is enough.
  * Allocates, once, a 512 KiB work arena and about 300 bytes per key.
  * Key strings are taken exactly: no surrounding whitespace or newline.
- * Returns 0; CLOSURELOG_EUSAGE if an argument is NULL, n is out of range,
- * a key does not parse or is not an Ed25519 note key, or origin is empty,
- * longer than 255 bytes or contains control characters; ENOMEM if memory
- * runs out; EIO if libsodium cannot be initialised.  Thread-safe (it
- * calls sodium_init(), which is thread-safe since libsodium 1.0.11). */
-int closurelog_verifier_new(const char *log_key, const char *origin,
+ * Returns CLOSURELOG_OK (0); CLOSURELOG_EUSAGE if an argument is NULL, n
+ * is out of range, a key does not parse or is not an Ed25519 note key, or
+ * origin is empty, longer than 255 bytes or contains control characters;
+ * CLOSURELOG_ESYSTEM if memory runs out or libsodium cannot be
+ * initialised.  Thread-safe (it calls sodium_init(), which is thread-safe
+ * since libsodium 1.0.11). */
+enum closurelog_status closurelog_verifier_new(const char *log_key, const char *origin,
     const char *const *submitter_keys, size_t n, struct closurelog_verifier **out, char *err,
-    size_t err_len);
+    size_t err_len) __attribute__((warn_unused_result));
 
 /* Free a verifier and everything it owns.  NULL is allowed.  The verifier
  * must not be in use by another thread. */
@@ -160,7 +164,7 @@ void closurelog_verifier_free(struct closurelog_verifier *v);
  * concurrently).  Nothing in res points into the input or the verifier. */
 enum closurelog_status closurelog_verify_bundle(struct closurelog_verifier *v,
     const uint8_t *bundle, size_t len, const char *want_root, const char *want_nar_hash,
-    struct closurelog_result *res);
+    struct closurelog_result *res) __attribute__((warn_unused_result));
 
 /* Verify a c2sp.org/tlog-proof@v1 text and the envelope it proves, given
  * separately (for example as two files) rather than in one bundle.
@@ -171,7 +175,45 @@ enum closurelog_status closurelog_verify_bundle(struct closurelog_verifier *v,
  * memory are as for closurelog_verify_bundle(). */
 enum closurelog_status closurelog_verify_tlog_proof(struct closurelog_verifier *v,
     const uint8_t *envelope, size_t env_len, const uint8_t *tlog_proof, size_t tp_len,
-    const char *want_root, const char *want_nar_hash, struct closurelog_result *res);
+    const char *want_root, const char *want_nar_hash, struct closurelog_result *res)
+    __attribute__((warn_unused_result));
+
+/* ---- Fork evidence ----
+ *
+ * `closurelog audit` writes fork evidence (a JSON file, docs/audit.md) when
+ * a log signed two checkpoints that cannot both be states of one
+ * append-only log.  Anyone holding the log key can check such a claim,
+ * offline, with closurelog_evidence_check(): a fork is proven when both
+ * checkpoints verify with the log key, have one origin, and either have
+ * one size and two roots, or the evidence's consistency proof leads from a
+ * root at the smaller size other than the signed one to the signed root at
+ * the larger size (finding such a proof otherwise takes a SHA-256
+ * collision). */
+
+/* Largest evidence file (bytes); larger input is CLOSURELOG_EMALFORMED. */
+#define CLOSURELOG_EVIDENCE_MAX (64 * 1024)
+
+/* What closurelog_evidence_check found. */
+struct closurelog_evidence_result {
+	enum closurelog_status status;
+	char message[1024];          /* OK: "fork proven: <origin> signed ..."; otherwise why not */
+	uint64_t old_size, new_size; /* the sizes the evidence states; 0 unless well formed */
+};
+
+/* Check fork evidence.
+ *   log_key        the log's verifier key string (in, borrowed): Ed25519.
+ *   evidence, len  the untrusted evidence file's bytes (in, borrowed).
+ *   res            (out) always fully written.
+ * Returns res->status: CLOSURELOG_OK when the evidence proves that the log
+ * forked; CLOSURELOG_ENOFORK when it is well formed but does not (marked
+ * unproven, about another key, altered checkpoints, sizes, roots or proof);
+ * CLOSURELOG_EMALFORMED when it cannot be parsed or is over
+ * CLOSURELOG_EVIDENCE_MAX; CLOSURELOG_EUSAGE for a NULL argument or a
+ * malformed key; CLOSURELOG_ESYSTEM when memory runs out.  Allocates
+ * (about 30 KiB, freed before it returns), does no I/O, keeps no state:
+ * thread-safe. */
+enum closurelog_status closurelog_evidence_check(const char *log_key, const uint8_t *evidence,
+    size_t len, struct closurelog_evidence_result *res) __attribute__((warn_unused_result));
 
 /* ---- Witnesses (C2SP tlog-cosignature, cosignature/v1) ----
  *
@@ -193,17 +235,17 @@ enum closurelog_status closurelog_verify_tlog_proof(struct closurelog_verifier *
  * Allocates a little.  err as for closurelog_verifier_new.  Returns 0;
  * CLOSURELOG_EUSAGE if v or the key is NULL, the key does not parse or is
  * not of type 0x04, it was added already, or CLOSURELOG_WITNESS_KEYS_MAX
- * are added; ENOMEM. */
-int closurelog_verifier_add_witness(
-    struct closurelog_verifier *v, const char *witness_key, char *err, size_t err_len);
+ * are added; CLOSURELOG_ESYSTEM when memory runs out. */
+enum closurelog_status closurelog_verifier_add_witness(struct closurelog_verifier *v,
+    const char *witness_key, char *err, size_t err_len) __attribute__((warn_unused_result));
 
 /* Require k (1 .. CLOSURELOG_WITNESS_KEYS_MAX) distinct witnesses'
  * cosignatures.  Until this is called the quorum is every added witness.
  * Returns 0 or CLOSURELOG_EUSAGE (v NULL, k out of range).  A quorum
  * larger than the number of witnesses added makes every verification fail
  * with CLOSURELOG_EUSAGE. */
-int closurelog_verifier_set_witness_quorum(
-    struct closurelog_verifier *v, size_t k, char *err, size_t err_len);
+enum closurelog_status closurelog_verifier_set_witness_quorum(struct closurelog_verifier *v,
+    size_t k, char *err, size_t err_len) __attribute__((warn_unused_result));
 
 /* ======================================================================
  * Policy decisions: the broker's allow/deny at a renewal (broker section)
@@ -281,10 +323,11 @@ struct closurelog_policy;
  * refused.  Unknown members are allowed and ignored, as OPA ignores data a
  * policy does not read.  Allocates about 200 bytes per root and successor.
  * Returns 0; CLOSURELOG_EMALFORMED for a document that is refused;
- * CLOSURELOG_EUSAGE for NULL arguments or a bad revision; ENOMEM; EIO if
- * libsodium cannot be initialised.  Thread-safe. */
-int closurelog_policy_load(const uint8_t *json, size_t len, const char *revision,
-    struct closurelog_policy **out, char *err, size_t err_len);
+ * CLOSURELOG_EUSAGE for NULL arguments or a bad revision;
+ * CLOSURELOG_ESYSTEM when memory runs out or libsodium cannot be
+ * initialised.  Thread-safe. */
+enum closurelog_status closurelog_policy_load(const uint8_t *json, size_t len, const char *revision,
+    struct closurelog_policy **out, char *err, size_t err_len) __attribute__((warn_unused_result));
 
 /* Free a policy.  NULL is allowed.  No decision may be using it. */
 void closurelog_policy_free(struct closurelog_policy *p);
@@ -336,8 +379,9 @@ struct closurelog_decision {
  * nar_hash not a sha256 hash): then d->allow is 0 and d->reasons[0] says
  * what is wrong.  A caller must treat every non-zero return as a denial.
  * No heap allocation, no I/O, no global state; thread-safe. */
-int closurelog_policy_decide(const struct closurelog_policy *p,
-    const struct closurelog_request *req, struct closurelog_decision *d);
+enum closurelog_status closurelog_policy_decide(const struct closurelog_policy *p,
+    const struct closurelog_request *req, struct closurelog_decision *d)
+    __attribute__((warn_unused_result));
 
 /* The narHash of the tree at path (a store path or any directory, file or
  * symlink; symlinks are not followed) as canonical SRI into out: the NAR
@@ -348,10 +392,11 @@ int closurelog_policy_decide(const struct closurelog_policy *p,
  * more than 2^20 entries in a directory, a file that changes while being
  * read: all refused.  Returns 0; CLOSURELOG_EUSAGE for NULL arguments;
  * CLOSURELOG_EMALFORMED for a tree a NAR cannot hold or that changed;
- * ENOMEM; or the errno of a failed file system call; with a one-line
- * reason in err (err_len bytes, may be NULL).  Thread-safe. */
-int closurelog_nar_hash(
-    const char *path, char out[CLOSURELOG_NAR_HASH_MAX], char *err, size_t err_len);
+ * CLOSURELOG_ESYSTEM when memory runs out or a file system call fails
+ * (err names the call and the path); with a one-line reason in err
+ * (err_len bytes, may be NULL).  Thread-safe. */
+enum closurelog_status closurelog_nar_hash(const char *path, char out[CLOSURELOG_NAR_HASH_MAX],
+    char *err, size_t err_len) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,45 @@
+/*
+ * file.h: small files, read with a cap and written durably.  The one
+ * reader and the one writer that key files, allowlists, state files,
+ * bundles and evidence all go through.
+ *
+ * Reading caps the size before allocating (fstat for regular files, one
+ * byte past the cap for streams) and refuses what is not a regular file
+ * unless asked to read a stream.  Writing goes to a fresh temporary name
+ * in the same directory (O_EXCL, exact mode whatever the umask), fsync,
+ * then rename over the target, or link to it when the target must not be
+ * replaced, then fsync of the directory: a crash leaves the old file or
+ * the new one, never a part of one, under the final name.
+ */
+#ifndef CL_FILE_H
+#define CL_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Flags of cl_file_read and cl_file_write. */
+#define CL_FILE_SECRET 0x1 /* read: refuse a file group or others may access (CL_EKEYPERM) */
+#define CL_FILE_STREAM 0x2 /* "-" is stdin / stdout; read: pipes and devices too */
+#define CL_FILE_EXCL   0x4 /* write: never replace an existing file (EEXIST) */
+
+/* Read the whole file at path, at most cap bytes, into *buf: malloc'd by
+ * the reader, cap + 1 bytes at most, NUL-terminated after the *len data
+ * bytes; the caller frees it (after sodium_memzero with CL_FILE_SECRET).
+ * Opening never blocks on a FIFO.  Returns 0; ENOENT and other errno;
+ * CL_EINVAL (empty path, or not a regular file without CL_FILE_STREAM);
+ * CL_ETOOBIG (over cap); CL_EKEYPERM.  why (CL_WHY_MAX bytes) names the
+ * file.  On failure *buf is NULL and nothing read is left in memory. */
+int cl_file_read(const char *path, size_t cap, unsigned flags, uint8_t **buf, size_t *len,
+    char *why) __attribute__((warn_unused_result));
+
+/* Make path hold exactly buf[0..len) with the given mode, durably (above).
+ * With CL_FILE_EXCL an existing path (even a dangling symlink) is EEXIST
+ * and left alone.  With CL_FILE_STREAM, "-" writes standard output.
+ * Returns 0, CL_EINVAL (empty path, or one naming a directory),
+ * ENAMETOOLONG, EEXIST or another errno, with why naming the file.  On
+ * failure no temporary file is left behind. */
+int cl_file_write(const char *path, const void *buf, size_t len, mode_t mode, unsigned flags,
+    char *why) __attribute__((warn_unused_result));
+
+#endif
