@@ -391,7 +391,6 @@ api_new(const struct cfg *cfg, int *fd, struct st *st, struct log *log, struct a
 			goto fail;
 		}
 		a->threads[i].rt.batch_max_entries = cfg->batch_max_entries;
-		a->threads[i].rt.batch_max_bytes = cfg->batch_max_bytes;
 		bases[i] = a->threads[i].base;
 		args[i] = &a->threads[i];
 	}
@@ -400,8 +399,9 @@ api_new(const struct cfg *cfg, int *fd, struct st *st, struct log *log, struct a
 	lim.idle_timeout = (double)cfg->idle_timeout;
 	lim.max_url = RT_QUERY_MAX;
 	lim.max_headers = API_HEADERS_MAX;
-	/* Every route checks its own body cap; this is the largest. */
-	lim.max_body = cfg->batch_max_bytes > API_BODY_MAX ? cfg->batch_max_bytes : API_BODY_MAX;
+	lim.max_body = API_BODY_MAX;
+	lim.big_body_path = "/v1/entries/batch";
+	lim.big_body_max = cfg->batch_max_bytes;
 	if ((rc = http_new(&lim, lfd, a->n_threads, bases, route, &hooks, args, &a->http, why)) !=
 	    0)
 		goto fail;

@@ -46,7 +46,6 @@ struct rt {
 	struct sub *done_head;
 	struct sub_batch *batch_done; /* finished batches, under done_mu too */
 	size_t batch_max_entries;     /* --batch-max-entries */
-	size_t batch_max_bytes;       /* --batch-max-bytes */
 	struct sub *spare;            /* answered submissions, for reuse */
 	size_t n_spare;
 };

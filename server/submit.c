@@ -243,12 +243,6 @@ sub_batch_post(struct rt *t, struct http_req *req)
 		    "Content-Type must be application/x-protobuf (a serialized EntryBatch)");
 		return;
 	}
-	if (req->body_len > t->batch_max_bytes) {
-		rt_fail(t, req, 413, R_TOO_BIG, NULL,
-		    "batch is %zu bytes; this log takes at most %zu (--batch-max-bytes)",
-		    req->body_len, t->batch_max_bytes);
-		return;
-	}
 	if ((envs = malloc(t->batch_max_entries * sizeof *envs)) == NULL) {
 		rt_fail(t, req, 503, R_OVERLOAD, NULL, "out of memory");
 		return;

@@ -323,8 +323,8 @@ test_batch_caps(void **state)
 	/* Over the bytes: 413, whether it is one envelope or many. */
 	big = calloc(1, 70000);
 	assert_non_null(big);
-	expect_raw(&s, big, 66000, 413, "batch-max-bytes");
-	expect_raw(&s, big, 70000, 413, ""); /* refused by the connection layer */
+	expect_raw(&s, big, 65537, 413, "too large");
+	expect_raw(&s, big, 65536, 400, "entry batch"); /* at the cap: judged */
 	free(big);
 	/* Empty, truncated, garbled, unknown fields, bad varints: 400. */
 	expect_raw(&s, "", 0, 400, "empty batch");
