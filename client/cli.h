@@ -33,6 +33,7 @@ int cli_cmd_submit(int argc, char **argv);
 int cli_cmd_verify(int argc, char **argv);
 int cli_cmd_verify_evidence(int argc, char **argv);
 int cli_cmd_audit(int argc, char **argv);
+int cli_cmd_mirror(int argc, char **argv);
 int cli_cmd_get(int argc, char **argv);
 int cli_cmd_prove(int argc, char **argv);
 int cli_cmd_search(int argc, char **argv);

@@ -84,14 +84,14 @@ evidence_encode(const struct evidence *ev, char **out, size_t *len)
 	if (text == NULL)
 		return ENOMEM;
 	n = strlen(text);
-	if ((*out = realloc(text, n + 2)) == NULL) {
-		free(text);
-		return ENOMEM;
+	if ((*out = malloc(n + 2)) != NULL) {
+		memcpy(*out, text, n);
+		(*out)[n] = '\n';
+		(*out)[n + 1] = '\0';
+		*len = n + 1;
 	}
-	(*out)[n] = '\n';
-	(*out)[n + 1] = '\0';
-	*len = n + 1;
-	return 0;
+	free(text);
+	return *out != NULL ? 0 : ENOMEM;
 }
 
 /* A string field into out (cap bytes): printable, without NUL. */

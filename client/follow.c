@@ -314,18 +314,16 @@ cli_follow_run(struct cli_follow *f, const struct sth *c, struct mt_range *range
 		end = resp.body + resp.len;
 		for (unsigned j = 0; j < bt.width; j++) {
 			uint64_t idx = t * MT_TILE_WIDTH + j;
+			const uint8_t *e;
 			size_t elen;
 
-			if (end - q < 2 || (size_t)(end - q - 2) < ((size_t)q[0] << 8 | q[1])) {
+			if (mt_bundle_next(&q, end, &e, &elen) != 0) {
 				rc = cli_why(
 				    why, CL_EINVAL, "%s: truncated at entry %" PRIu64, path, idx);
 				goto out;
 			}
-			elen = (size_t)q[0] << 8 | q[1];
-			q += 2;
-			if (idx >= s0 && (rc = entry_add(f, r, idx, q, elen, fn, ctx, why)) != 0)
+			if (idx >= s0 && (rc = entry_add(f, r, idx, e, elen, fn, ctx, why)) != 0)
 				goto out;
-			q += elen;
 		}
 		if (q != end) {
 			rc = cli_why(why, CL_EINVAL, "%s: %zu bytes after its %u entries", path,

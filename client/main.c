@@ -26,6 +26,7 @@ static const struct {
     {"submit", cli_cmd_submit, "submit envelopes to a log and save proof bundles", true},
     {"verify", cli_cmd_verify, "check a proof bundle offline", false},
     {"audit", cli_cmd_audit, "check that the log's new checkpoint extends the last one", true},
+    {"mirror", cli_cmd_mirror, "follow a log into a static tlog-tiles directory", true},
     {"verify-evidence", cli_cmd_verify_evidence, "re-check fork evidence written by audit", false},
     {"get", cli_cmd_get, "fetch an entry by index", true},
     {"prove", cli_cmd_prove, "fetch a proof bundle or a consistency proof", true},

@@ -270,3 +270,20 @@ mt_tileset_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)
 	}
 	return 0;
 }
+
+int
+mt_bundle_next(const uint8_t **p, const uint8_t *end, const uint8_t **entry, size_t *len)
+{
+	const uint8_t *q = *p;
+	size_t n;
+
+	if (q > end || end - q < 2)
+		return MT_EINVAL;
+	n = (size_t)q[0] << 8 | q[1];
+	if ((size_t)(end - q - 2) < n)
+		return MT_EINVAL;
+	*entry = q + 2;
+	*len = n;
+	*p = q + 2 + n;
+	return 0;
+}

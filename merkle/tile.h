@@ -65,6 +65,16 @@ uint64_t mt_tile_count(unsigned level, uint64_t size);
 int mt_plan_tiles(
     const struct mt_plan *plan, uint64_t size, struct mt_tile *tiles, size_t max, size_t *n);
 
+/* The next entry of an entry bundle (each entry is a uint16 big-endian
+ * length, then that many bytes).  *p points at the entry's length and end
+ * just past the bundle; both are borrowed.  On success *entry (pointing
+ * into the bundle) and *len are the entry and *p moves past it.  Returns 0,
+ * or MT_EINVAL, with nothing changed, when fewer than 2 bytes are left or
+ * the length runs past end.  A bundle of width W is exactly W calls that
+ * return 0 leaving *p == end. */
+int mt_bundle_next(const uint8_t **p, const uint8_t *end, const uint8_t **entry, size_t *len)
+    __attribute__((warn_unused_result));
+
 /* A set of downloaded hash tiles, for reading stored nodes out of them.
  * data[i] points at tiles[i].width * 32 bytes of tile body.  Everything is
  * borrowed: the caller keeps it alive while the set is in use. */

@@ -164,6 +164,8 @@ http_reason(int status)
 		return "Method Not Allowed";
 	case 408:
 		return "Request Timeout";
+	case 409:
+		return "Conflict";
 	case 411:
 		return "Length Required";
 	case 413:
@@ -174,6 +176,8 @@ http_reason(int status)
 		return "Unsupported Media Type";
 	case 417:
 		return "Expectation Failed";
+	case 422:
+		return "Unprocessable Content";
 	case 429:
 		return "Too Many Requests";
 	case 431:

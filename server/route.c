@@ -95,17 +95,17 @@ rt_no_query(struct rt *t, struct http_req *req)
 	return false;
 }
 
-bool
-rt_query(
-    struct rt *t, struct http_req *req, const char *const *allowed, size_t n, const char **vals)
+int
+rt_query_parse(const char *q, size_t len, const char *const *allowed, size_t n, char *buf,
+    const char **vals, char *why)
 {
-	const char *q = req->query, *end = q + req->query_len;
+	const char *end = q + len;
 	size_t used = 0;
 
 	for (size_t i = 0; i < n; i++)
 		vals[i] = NULL;
 	if (q == NULL)
-		return true;
+		return 0;
 	for (;;) {
 		const char *amp = memchr(q, '&', (size_t)(end - q)), *eq;
 		const char *pe = amp != NULL ? amp : end;
@@ -113,33 +113,30 @@ rt_query(
 		char *out;
 
 		eq = memchr(q, '=', (size_t)(pe - q));
-		if (eq == NULL || eq == q) {
-			rt_fail(t, req, 400, R_BAD_REQUEST, NULL,
-			    "malformed query: each parameter is name=value");
-			return false;
-		}
+		if (eq == NULL || eq == q)
+			goto bad_pair;
 		nl = (size_t)(eq - q);
 		for (i = 0; i < n; i++) {
 			if (strlen(allowed[i]) == nl && memcmp(allowed[i], q, nl) == 0)
 				break;
 		}
 		if (i == n) {
-			rt_fail(t, req, 400, R_BAD_REQUEST, NULL, "unknown parameter \"%.*s\"",
-			    (int)(nl > 40 ? 40 : nl), q);
-			return false;
+			/* The name is untrusted: only printable bytes are shown. */
+			int k = 0;
+
+			while ((size_t)k < nl && k < 40 && q[k] >= 0x20 && q[k] < 0x7f)
+				k++;
+			return cl_why(why, CL_EINVAL, "unknown parameter \"%.*s%s\"", k, q,
+			    (size_t)k < nl ? "..." : "");
 		}
-		if (vals[i] != NULL) {
-			rt_fail(t, req, 400, R_BAD_REQUEST, NULL, "parameter \"%s\" given twice",
-			    allowed[i]);
-			return false;
-		}
-		if (eq + 1 == pe) {
-			rt_fail(t, req, 400, R_BAD_REQUEST, NULL, "%s: empty value", allowed[i]);
-			return false;
-		}
-		/* Decoded values never outgrow their encoding: the buffer,
-		 * as long as the longest target, holds all of them. */
-		out = t->query + used;
+		if (vals[i] != NULL)
+			return cl_why(why, CL_EINVAL, "parameter \"%s\" given twice", allowed[i]);
+		if (eq + 1 == pe)
+			return cl_why(why, CL_EINVAL, "%s: empty value", allowed[i]);
+		/* Decoded values never outgrow their encoding, so a buffer as
+		 * long as the query plus one NUL per pair holds all of them;
+		 * the check below keeps that promise for any caller. */
+		out = buf + used;
 		for (const char *p = eq + 1; p < pe; p++) {
 			int ch = (unsigned char)*p;
 
@@ -147,29 +144,39 @@ rt_query(
 				int hi, lo;
 
 				if (pe - p < 3 || (hi = hexval(p[1])) < 0 ||
-				    (lo = hexval(p[2])) < 0) {
-					rt_fail(t, req, 400, R_BAD_REQUEST, NULL,
+				    (lo = hexval(p[2])) < 0)
+					return cl_why(why, CL_EINVAL,
 					    "%s: malformed percent-encoding", allowed[i]);
-					return false;
-				}
 				ch = hi * 16 + lo;
 				p += 2;
 			}
-			if (ch < 0x20 || ch == 0x7f) {
-				rt_fail(t, req, 400, R_BAD_REQUEST, NULL,
-				    "%s: control character in the value", allowed[i]);
-				return false;
-			}
-			if (used >= RT_QUERY_MAX) {
-				rt_fail(t, req, 400, R_BAD_REQUEST, NULL, "query too long");
-				return false;
-			}
-			t->query[used++] = (char)ch;
+			if (ch < 0x20 || ch == 0x7f)
+				return cl_why(why, CL_EINVAL, "%s: control character in the value",
+				    allowed[i]);
+			if (used >= RT_QUERY_MAX)
+				return cl_why(why, CL_EINVAL, "query too long");
+			buf[used++] = (char)ch;
 		}
-		t->query[used++] = '\0';
+		buf[used++] = '\0';
 		vals[i] = out;
 		if (amp == NULL)
-			return true;
+			return 0;
 		q = amp + 1;
 	}
+bad_pair:
+	return cl_why(why, CL_EINVAL, "malformed query: each parameter is name=value");
+}
+
+bool
+rt_query(
+    struct rt *t, struct http_req *req, const char *const *allowed, size_t n, const char **vals)
+{
+	char why[CL_WHY_MAX];
+
+	if (rt_query_parse(req->query, req->query_len, allowed, n, t->query, vals, why) == 0)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		vals[i] = NULL;
+	rt_fail(t, req, 400, R_BAD_REQUEST, NULL, "%s", why);
+	return false;
 }

@@ -66,12 +66,20 @@ void rt_fail(struct rt *t, struct http_req *req, int code, int reject, const cha
 void rt_reply_pb(
     struct rt *t, struct http_req *req, int code, int rc, const uint8_t *out, size_t len);
 
-/* Parse req's query against allowed[0..n) (names).  Each parameter is
- * "name=value", separated by '&'; a value is percent-decoded (%XX) and
- * must not be empty or contain control bytes (NUL included).  Unknown,
- * repeated, empty or malformed parameters are refused.  vals[i] gets the
- * decoded, NUL-terminated value of allowed[i] (in t->query, valid until
- * the next call), or NULL if absent.  On refusal answers 400 and returns
+/* Parse the query string q[0..len) (NULL: none) against allowed[0..n)
+ * (names).  Each parameter is "name=value", separated by '&'; a value is
+ * percent-decoded (%XX) and must not be empty or contain control bytes
+ * (NUL included).  Unknown, repeated, empty or malformed parameters are
+ * refused.  vals[i] gets the decoded, NUL-terminated value of allowed[i]
+ * in buf (RT_QUERY_MAX + 1 bytes, the caller's), or NULL if absent.  No
+ * allocation, no I/O.  Returns 0, or CL_EINVAL with a one-line reason in
+ * why (CL_WHY_MAX bytes); vals is then partly filled and must not be
+ * used. */
+int rt_query_parse(const char *q, size_t len, const char *const *allowed, size_t n, char *buf,
+    const char **vals, char *why) __attribute__((warn_unused_result));
+
+/* rt_query_parse on req's query into t->query: the values stay valid
+ * until the next call.  On refusal answers 400 with the reason and returns
  * false. */
 bool rt_query(
     struct rt *t, struct http_req *req, const char *const *allowed, size_t n, const char **vals);

@@ -4,6 +4,7 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -445,4 +446,49 @@ h_witness_stop(struct h_witness *w, int sig)
 		;
 	w->pid = 0;
 	return st;
+}
+
+bool
+h_tree_within(const char *sub, const char *super)
+{
+	DIR *d = opendir(sub);
+	struct dirent *e;
+	bool ok = d != NULL;
+
+	if (d == NULL)
+		fprintf(stderr, "h_tree_within: %s: %s\n", sub, strerror(errno));
+	while (ok && (e = readdir(d)) != NULL) {
+		char a[4096], b[4096];
+		struct stat st;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(a, sizeof a, "%s/%s", sub, e->d_name);
+		snprintf(b, sizeof b, "%s/%s", super, e->d_name);
+		if (lstat(a, &st) != 0) {
+			ok = false;
+		} else if (S_ISDIR(st.st_mode)) {
+			ok = h_tree_within(a, b);
+		} else {
+			size_t la, lb;
+			uint8_t *x, *y;
+
+			if (access(b, F_OK) != 0) {
+				fprintf(stderr, "h_tree_within: %s: missing\n", b);
+				ok = false;
+				continue;
+			}
+			x = h_read(a, &la);
+			y = h_read(b, &lb);
+			if (la != lb || memcmp(x, y, la) != 0) {
+				fprintf(stderr, "h_tree_within: %s and %s differ\n", a, b);
+				ok = false;
+			}
+			free(x);
+			free(y);
+		}
+	}
+	if (d != NULL)
+		closedir(d);
+	return ok;
 }

@@ -7,6 +7,7 @@
 #ifndef CL_HARNESS_H
 #define CL_HARNESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -72,6 +73,11 @@ const char *h_path(const char *dir, const char *name);
  * the answer, if body is not NULL.  Returns 0 or -1. */
 int h_http(const char *method, const char *url, const void *data, size_t data_len, long *status,
     uint8_t **body, size_t *len);
+
+/* Whether every regular file under sub (recursively; names starting with
+ * '.' skipped) is under super too, with the same bytes.  Prints the first
+ * one that is not. */
+bool h_tree_within(const char *sub, const char *super);
 
 /* Write a file (0644) or fail the test. */
 void h_write(const char *path, const void *data, size_t len);

@@ -22,157 +22,9 @@
 #include <sodium.h>
 
 #include "cl.h"
+#include "rawhttp.h"
 #include "srvutil.h"
 #include "testutil.h"
-
-/* ---- Raw HTTP ---- */
-
-static int
-conn_open(const struct h_server *s)
-{
-	struct sockaddr_in sa;
-	struct timeval tv = {30, 0};
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	assert_true(fd >= 0);
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)s->port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	return fd;
-}
-
-static void
-send_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n > 0) {
-		ssize_t k = send(fd, b, n, MSG_NOSIGNAL);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return; /* the server may close early: what it said is read later */
-		b += k;
-		n -= (size_t)k;
-	}
-}
-
-static void
-send_str(int fd, const char *s)
-{
-	send_all(fd, s, strlen(s));
-}
-
-struct resp {
-	int status;
-	char head[4096]; /* status line and headers, NUL-terminated */
-	uint8_t *body;   /* malloc'd, NUL-terminated */
-	size_t len;
-};
-
-/* Bytes read ahead of the current answer, per socket (one at a time). */
-static uint8_t pend[1 << 20];
-static size_t pend_len;
-
-/* Read one more chunk into pend; returns bytes read, 0 on EOF, -1 on error
- * (errno says which: EAGAIN is a receive timeout, not a close). */
-static ssize_t
-fill(int fd)
-{
-	ssize_t n = recv(fd, pend + pend_len, sizeof pend - pend_len, 0);
-
-	if (n > 0)
-		pend_len += (size_t)n;
-	return n;
-}
-
-/* Read one answer (headers, Content-Length body; no body for HEAD).
- * Returns 0, or -1 if the connection ended first. */
-static int
-read_resp(int fd, struct resp *r, bool head)
-{
-	char *end;
-	size_t hl, cl = 0;
-	const char *p;
-
-	r->status = 0;
-	r->body = NULL;
-	for (;;) {
-		pend[pend_len] = '\0';
-		if ((end = strstr((char *)pend, "\r\n\r\n")) != NULL)
-			break;
-		if (pend_len >= sizeof pend - 1 || fill(fd) <= 0)
-			return -1;
-	}
-	hl = (size_t)(end - (char *)pend) + 4;
-	assert_true(hl < sizeof r->head);
-	memcpy(r->head, pend, hl);
-	r->head[hl] = '\0';
-	r->status = atoi(r->head + 9);
-	if ((p = strcasestr(r->head, "\r\nContent-Length: ")) != NULL)
-		cl = strtoull(p + 18, NULL, 10);
-	if (head || r->status == 100)
-		cl = 0;
-	while (pend_len < hl + cl) {
-		if (fill(fd) <= 0)
-			return -1;
-	}
-	r->body = malloc(cl + 1);
-	assert_non_null(r->body);
-	memcpy(r->body, pend + hl, cl);
-	r->body[cl] = '\0';
-	r->len = cl;
-	memmove(pend, pend + hl + cl, pend_len - hl - cl);
-	pend_len -= hl + cl;
-	return 0;
-}
-
-/* Expect the server to close fd: EOF or a reset, not a receive timeout,
- * and nothing more sent. */
-static void
-expect_closed(int fd)
-{
-	ssize_t n;
-
-	assert_int_equal(pend_len, 0);
-	n = fill(fd);
-	if (n > 0)
-		fail_msg("more bytes after the last answer: %.*s", (int)pend_len, (char *)pend);
-	if (n < 0 && errno != ECONNRESET)
-		fail_msg("connection not closed by the server: %s", strerror(errno));
-}
-
-static const char *
-header(const struct resp *r, const char *name, char *out, size_t cap)
-{
-	char key[64];
-	const char *p, *e;
-
-	snprintf(key, sizeof key, "\r\n%s: ", name);
-	if ((p = strcasestr(r->head, key)) == NULL)
-		return NULL;
-	p += strlen(key);
-	e = strstr(p, "\r\n");
-	snprintf(out, cap, "%.*s", (int)(e - p), p);
-	return out;
-}
-
-/* An error answer in the contract's shape: text/plain, one line. */
-static void
-check_one_line(const struct resp *r)
-{
-	char ct[128];
-
-	assert_non_null(header(r, "Content-Type", ct, sizeof ct));
-	assert_string_equal(ct, "text/plain; charset=utf-8");
-	assert_true(r->len > 1);
-	assert_true(r->body[r->len - 1] == '\n');
-	assert_null(memchr(r->body, '\n', r->len - 1));
-}
 
 /* Send req on a fresh connection; expect one answer with `status` and a
  * line containing `text`, then (if `closes`) the server's close. */
@@ -180,24 +32,24 @@ static void
 exchange(const struct h_server *s, const char *name, const void *req, size_t len, int status,
     const char *text, bool closes)
 {
-	struct resp r;
-	int fd = conn_open(s);
+	struct rh_resp r;
+	int fd = rh_open(s->port);
 
-	pend_len = 0;
-	send_all(fd, req, len);
-	if (read_resp(fd, &r, false) != 0)
+	rh_reset();
+	rh_send(fd, req, len);
+	if (rh_read(fd, &r, false) != 0)
 		fail_msg("%s: no answer", name);
 	if (r.status != status || (text != NULL && strstr((char *)r.body, text) == NULL))
 		fail_msg("%s: got %d \"%s\", want %d with \"%s\"", name, r.status, (char *)r.body,
 		    status, text != NULL ? text : "");
 	if (status >= 400)
-		check_one_line(&r);
+		rh_one_line(&r);
 	if (closes) {
 		char v[32];
 
-		assert_non_null(header(&r, "Connection", v, sizeof v));
+		assert_non_null(rh_header(&r, "Connection", v, sizeof v));
 		assert_string_equal(v, "close");
-		expect_closed(fd);
+		rh_expect_closed(fd);
 	}
 	free(r.body);
 	close(fd);
@@ -341,19 +193,19 @@ test_protocol_refusals(void **state)
 	{
 		static const char two[] =
 		    "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\x01garbage\r\n\r\n";
-		struct resp r;
-		int fd = conn_open(&s);
+		struct rh_resp r;
+		int fd = rh_open(s.port);
 
-		pend_len = 0;
-		send_all(fd, two, sizeof two - 1);
-		assert_int_equal(read_resp(fd, &r, false), 0);
+		rh_reset();
+		rh_send(fd, two, sizeof two - 1);
+		assert_int_equal(rh_read(fd, &r, false), 0);
 		assert_int_equal(r.status, 200);
 		free(r.body);
-		assert_int_equal(read_resp(fd, &r, false), 0);
+		assert_int_equal(rh_read(fd, &r, false), 0);
 		assert_int_equal(r.status, 400);
-		check_one_line(&r);
+		rh_one_line(&r);
 		free(r.body);
-		expect_closed(fd);
+		rh_expect_closed(fd);
 		close(fd);
 	}
 	/* Still serving, and every refusal was counted. */
@@ -372,7 +224,7 @@ test_methods(void **state)
 	static const char *const methods[] = {"PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"};
 	char dir[512], req[256], v[64];
 	struct h_server s;
-	struct resp r;
+	struct rh_resp r;
 	int fd;
 
 	(void)state;
@@ -391,29 +243,29 @@ test_methods(void **state)
 	exchange_str(&s, "CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n",
 	    405, "CONNECT", true);
 	/* Allow names what the route takes. */
-	fd = conn_open(&s);
-	pend_len = 0;
-	send_str(fd, "DELETE /checkpoint HTTP/1.1\r\nHost: x\r\n\r\n");
-	assert_int_equal(read_resp(fd, &r, false), 0);
+	fd = rh_open(s.port);
+	rh_reset();
+	rh_send_str(fd, "DELETE /checkpoint HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(rh_read(fd, &r, false), 0);
 	assert_int_equal(r.status, 405);
-	assert_non_null(header(&r, "Allow", v, sizeof v));
+	assert_non_null(rh_header(&r, "Allow", v, sizeof v));
 	assert_string_equal(v, "GET, HEAD");
 	free(r.body);
-	send_str(fd, "GET /v1/entries HTTP/1.1\r\nHost: x\r\n\r\n");
-	assert_int_equal(read_resp(fd, &r, false), 0);
+	rh_send_str(fd, "GET /v1/entries HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(rh_read(fd, &r, false), 0);
 	assert_int_equal(r.status, 405);
-	assert_non_null(header(&r, "Allow", v, sizeof v));
+	assert_non_null(rh_header(&r, "Allow", v, sizeof v));
 	assert_string_equal(v, "POST");
 	free(r.body);
 	/* HEAD: the headers of GET, no body. */
-	send_str(fd, "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-	assert_int_equal(read_resp(fd, &r, true), 0);
+	rh_send_str(fd, "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(rh_read(fd, &r, true), 0);
 	assert_int_equal(r.status, 200);
-	assert_non_null(header(&r, "Content-Length", v, sizeof v));
+	assert_non_null(rh_header(&r, "Content-Length", v, sizeof v));
 	assert_string_equal(v, "5"); /* "ok 0\n" */
 	free(r.body);
-	send_str(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-	assert_int_equal(read_resp(fd, &r, false), 0);
+	rh_send_str(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(rh_read(fd, &r, false), 0);
 	assert_string_equal((char *)r.body, "ok 0\n");
 	free(r.body);
 	close(fd);
@@ -535,20 +387,20 @@ test_submissions(void **state)
 	/* Expect: 100-continue gets the interim answer, then the real one. */
 	{
 		char head[256];
-		struct resp r;
-		int fd = conn_open(&s), n;
+		struct rh_resp r;
+		int fd = rh_open(s.port), n;
 
 		n = snprintf(head, sizeof head,
 		    "POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Type: "
 		    "application/x-protobuf\r\nExpect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
 		    len);
-		pend_len = 0;
-		send_all(fd, head, (size_t)n);
-		assert_int_equal(read_resp(fd, &r, false), 0);
+		rh_reset();
+		rh_send(fd, head, (size_t)n);
+		assert_int_equal(rh_read(fd, &r, false), 0);
 		assert_int_equal(r.status, 100);
 		free(r.body);
-		send_all(fd, env, len);
-		assert_int_equal(read_resp(fd, &r, false), 0);
+		rh_send(fd, env, len);
+		assert_int_equal(rh_read(fd, &r, false), 0);
 		assert_int_equal(r.status, 200); /* the same envelope again */
 		free(r.body);
 		close(fd);
@@ -565,7 +417,7 @@ test_pipelining(void **state)
 {
 	char dir[512], *req;
 	struct h_server s;
-	struct resp r;
+	struct rh_resp r;
 	uint8_t *env;
 	size_t len, n = 0, cap = 65536;
 	int fd;
@@ -589,42 +441,42 @@ test_pipelining(void **state)
 	n += (size_t)snprintf(req + n, cap - n, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
 	n += (size_t)snprintf(
 	    req + n, cap - n, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-	fd = conn_open(&s);
-	pend_len = 0;
-	send_all(fd, req, n);
-	assert_int_equal(read_resp(fd, &r, false), 0);
+	fd = rh_open(s.port);
+	rh_reset();
+	rh_send(fd, req, n);
+	assert_int_equal(rh_read(fd, &r, false), 0);
 	assert_int_equal(r.status, 200);
 	assert_string_equal((char *)r.body, "ok 0\n");
 	free(r.body);
-	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(rh_read(fd, &r, false), 0);
 	assert_int_equal(r.status, 201);
 	free(r.body);
-	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(rh_read(fd, &r, false), 0);
 	assert_int_equal(r.status, 200);
 	assert_string_equal((char *)r.body, "ok 1\n");
 	free(r.body);
-	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(rh_read(fd, &r, false), 0);
 	assert_int_equal(r.status, 404);
 	free(r.body);
-	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(rh_read(fd, &r, false), 0);
 	assert_int_equal(r.status, 200);
 	free(r.body);
-	expect_closed(fd);
+	rh_expect_closed(fd);
 	close(fd);
 	/* A client that half-closes after its requests still gets every
 	 * answer, then the close. */
-	fd = conn_open(&s);
-	pend_len = 0;
-	send_str(
+	fd = rh_open(s.port);
+	rh_reset();
+	rh_send_str(
 	    fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
 	shutdown(fd, SHUT_WR);
-	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(rh_read(fd, &r, false), 0);
 	assert_int_equal(r.status, 200);
 	free(r.body);
-	assert_int_equal(read_resp(fd, &r, false), 0);
+	assert_int_equal(rh_read(fd, &r, false), 0);
 	assert_int_equal(r.status, 404);
 	free(r.body);
-	expect_closed(fd);
+	rh_expect_closed(fd);
 	close(fd);
 	free(req);
 	free(env);
@@ -643,29 +495,29 @@ test_keepalive_idle(void **state)
 	static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 	char dir[512];
 	struct h_server s;
-	struct resp r;
+	struct rh_resp r;
 	struct pollfd pf;
 	int fd;
 
 	(void)state;
 	h_tmpdir(dir, sizeof dir);
 	su_start(&s, dir, args);
-	fd = conn_open(&s);
-	pend_len = 0;
-	send_all(fd, get, sizeof get - 1);
-	assert_int_equal(read_resp(fd, &r, false), 0);
+	fd = rh_open(s.port);
+	rh_reset();
+	rh_send(fd, get, sizeof get - 1);
+	assert_int_equal(rh_read(fd, &r, false), 0);
 	assert_int_equal(r.status, 200);
 	free(r.body);
 	/* Idle for well over the request deadline: not cut off. */
 	pf.fd = fd;
 	pf.events = POLLIN;
 	assert_int_equal(poll(&pf, 1, 2500), 0);
-	send_all(fd, get, sizeof get - 1);
-	assert_int_equal(read_resp(fd, &r, false), 0);
+	rh_send(fd, get, sizeof get - 1);
+	assert_int_equal(rh_read(fd, &r, false), 0);
 	assert_int_equal(r.status, 200);
 	free(r.body);
 	/* Then closed by the server, without a word, after the idle time. */
-	expect_closed(fd);
+	rh_expect_closed(fd);
 	close(fd);
 	assert_int_equal(metric(&s, "closurelog_rejects_total{reason=\"timeout\"}"), 0);
 	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
@@ -682,28 +534,28 @@ test_request_deadline(void **state)
 	static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 	char dir[512];
 	struct h_server s;
-	struct resp r;
+	struct rh_resp r;
 	struct pollfd pf;
 	int fd;
 
 	(void)state;
 	h_tmpdir(dir, sizeof dir);
 	su_start(&s, dir, args);
-	fd = conn_open(&s);
-	pend_len = 0;
-	send_all(fd, get, sizeof get - 1);
-	assert_int_equal(read_resp(fd, &r, false), 0);
+	fd = rh_open(s.port);
+	rh_reset();
+	rh_send(fd, get, sizeof get - 1);
+	assert_int_equal(rh_read(fd, &r, false), 0);
 	free(r.body);
 	pf.fd = fd;
 	pf.events = POLLIN;
 	assert_int_equal(poll(&pf, 1, 2500), 0);
 	/* The first bytes of a request, then nothing: 408 and the close. */
-	send_str(fd, "GET /hea");
-	assert_int_equal(read_resp(fd, &r, false), 0);
+	rh_send_str(fd, "GET /hea");
+	assert_int_equal(rh_read(fd, &r, false), 0);
 	assert_int_equal(r.status, 408);
-	check_one_line(&r);
+	rh_one_line(&r);
 	free(r.body);
-	expect_closed(fd);
+	rh_expect_closed(fd);
 	close(fd);
 	assert_int_equal(metric(&s, "closurelog_rejects_total{reason=\"timeout\"}"), 1);
 	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */

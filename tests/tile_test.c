@@ -321,6 +321,67 @@ test_tile_vectors(void **state)
 	json_decref(v);
 }
 
+/* ---- Entry bundles: split one entry at a time ---- */
+
+static void
+test_bundle_next(void **state)
+{
+	static const struct {
+		const char *hex; /* the bundle */
+		int entries;     /* entries split before the first failure (-1: none fail) */
+	} cases[] = {
+	    {"", -1}, {"0000", -1},   /* one empty entry */
+	    {"000161", -1},           /* "a" */
+	    {"00016100026263", -1},   /* "a", "bc" */
+	    {"00", 0},                /* half a length */
+	    {"0001", 0},              /* a length with no bytes */
+	    {"000261", 0},            /* one byte short */
+	    {"00016100", 1},          /* the second length cut */
+	    {"0001610003626364", -1}, /* "a", "bcd" */
+	    {"ffff", 0},              /* 65535 announced, none there */
+	};
+	uint8_t buf[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = strlen(cases[i].hex) / 2;
+		const uint8_t *p = buf, *end, *e, *before;
+		size_t len;
+		int k = 0;
+
+		tu_unhex(cases[i].hex, buf, n);
+		end = buf + n;
+		while (p != end) {
+			before = p;
+			if (mt_bundle_next(&p, end, &e, &len) != 0) {
+				assert_ptr_equal(p, before); /* nothing moved */
+				break;
+			}
+			assert_ptr_equal(e, before + 2);
+			assert_ptr_equal(p, e + len);
+			k++;
+		}
+		if (cases[i].entries < 0)
+			assert_ptr_equal(p, end);
+		else
+			assert_int_equal(k, cases[i].entries);
+	}
+	/* The largest entry fits exactly. */
+	{
+		uint8_t *big = calloc(1, 2 + 65535);
+		const uint8_t *p = big, *e;
+		size_t len;
+
+		assert_non_null(big);
+		big[0] = big[1] = 0xff;
+		assert_int_equal(mt_bundle_next(&p, big + 2 + 65535, &e, &len), 0);
+		assert_int_equal(len, 65535);
+		p = big;
+		assert_int_equal(mt_bundle_next(&p, big + 2 + 65534, &e, &len), MT_EINVAL);
+		free(big);
+	}
+}
+
 /* ---- Proofs and roots read out of tiles equal those read from storage ---- */
 
 struct tiles_at {
@@ -445,6 +506,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_path_reject),
 	    cmocka_unit_test(test_widths),
 	    cmocka_unit_test(test_tile_vectors),
+	    cmocka_unit_test(test_bundle_next),
 	    cmocka_unit_test(test_tileset_proofs),
 	};
 

@@ -26,6 +26,7 @@
 #include "harness.h"
 #include "key.h"
 #include "note.h"
+#include "rawhttp.h"
 #include "testutil.h"
 
 static char why[CL_WHY_MAX];
@@ -156,12 +157,23 @@ signed_note(const struct note_signer *s, const char *text)
 	return n;
 }
 
+/* Start the witness, with up to four more flags (NULL-terminated). */
+static void
+start_with(struct fx *f, const char *const *more)
+{
+	const char *extra[12] = {"--log", f->log_vkey, "--name", "example.com/witness-it"};
+	size_t n = 4;
+
+	for (; more != NULL && *more != NULL; more++)
+		extra[n++] = *more;
+	extra[n] = NULL;
+	h_witness_start(&f->w, f->data, extra);
+}
+
 static void
 start(struct fx *f)
 {
-	const char *extra[] = {"--log", f->log_vkey, "--name", "example.com/witness-it", NULL};
-
-	h_witness_start(&f->w, f->data, extra);
+	start_with(f, NULL);
 }
 
 static int
@@ -368,7 +380,9 @@ test_hostile(void **state)
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		snprintf(url, sizeof url, "%s%s", f->w.url, cases[i].path);
-		a = req(cases[i].method, url, NULL, 0);
+		/* A POST says how long its (empty) body is: one without a
+		 * length is refused 411 before routing (test_protocol). */
+		a = req(cases[i].method, url, strcmp(cases[i].method, "POST") == 0 ? "" : NULL, 0);
 		if (a.status != cases[i].status)
 			fail_msg("%s %s: wanted %ld, got %ld", cases[i].method, cases[i].path,
 			    cases[i].status, a.status);
@@ -397,6 +411,223 @@ test_hostile(void **state)
 		expect_free(f, b, 200);
 		free(b);
 	}
+}
+
+/* The metric line name{labels} value, or -1 if absent. */
+static long long
+metric(struct fx *f, const char *line)
+{
+	char url[128];
+	struct answer a;
+	const char *p;
+	long long v = -1;
+
+	snprintf(url, sizeof url, "%s/metrics", f->w.url);
+	a = req("GET", url, NULL, 0);
+	assert_int_equal(a.status, 200);
+	if ((p = strstr(a.body, line)) != NULL && p[strlen(line)] == ' ')
+		v = atoll(p + strlen(line) + 1);
+	free(a.body);
+	return v;
+}
+
+/* Protocol errors the connection layer answers itself: the RFC status,
+ * one text/plain line, and the connection closed; wrong methods get 405
+ * with Allow and keep the connection.  The witness keeps serving. */
+static void
+test_protocol(void **state)
+{
+	struct fx *f = *state;
+	static char flood[20000], long_url[1200];
+	static const struct {
+		const char *name, *raw;
+		int status;
+		bool closes;
+		const char *allow;
+	} cases[] = {
+	    {"POST without a length", "POST /add-checkpoint HTTP/1.1\r\nHost: w\r\n\r\n", 411, true,
+	        NULL},
+	    {"two Content-Lengths",
+	        "POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: 3\r\n"
+	        "Content-Length: 4\r\n\r\nold 0",
+	        400, true, NULL},
+	    {"Content-Length and chunked",
+	        "POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: 3\r\n"
+	        "Transfer-Encoding: chunked\r\n\r\n3\r\nold\r\n0\r\n\r\n",
+	        400, true, NULL},
+	    {"body over 64 KiB, declared",
+	        "POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: 65537\r\n\r\n", 413,
+	        true, NULL},
+	    {"version 9.9", "GET /metrics HTTP/9.9\r\nHost: w\r\n\r\n", 505, true, NULL},
+	    {"unknown method", "BREW /metrics HTTP/1.1\r\nHost: w\r\n\r\n", 501, true, NULL},
+	    {"no Host", "GET /metrics HTTP/1.1\r\n\r\n", 400, true, NULL},
+	    {"TLS hello", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400, true, NULL},
+	    {"header flood", flood, 431, true, NULL},
+	    {"long target", long_url, 414, true, NULL},
+	    {"GET add-checkpoint", "GET /add-checkpoint HTTP/1.1\r\nHost: w\r\n\r\n", 405, false,
+	        "POST"},
+	    {"PUT metrics", "PUT /metrics HTTP/1.1\r\nHost: w\r\nContent-Length: 0\r\n\r\n", 405,
+	        false, "GET, HEAD"},
+	    {"query", "GET /metrics?x=1 HTTP/1.1\r\nHost: w\r\n\r\n", 400, false, NULL},
+	};
+	char v[128], *b;
+	struct rh_resp r;
+
+	snprintf(flood, sizeof flood, "GET /metrics HTTP/1.1\r\nHost: w\r\n");
+	while (strlen(flood) < sizeof flood - 100)
+		strcat(flood, "X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+	strcat(flood, "\r\n");
+	snprintf(long_url, sizeof long_url, "GET /");
+	while (strlen(long_url) < sizeof long_url - 40)
+		strcat(long_url, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	strcat(long_url, " HTTP/1.1\r\nHost: w\r\n\r\n");
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int fd = rh_open(f->w.port);
+
+		rh_reset();
+		rh_send_str(fd, cases[i].raw);
+		if (rh_read(fd, &r, false) != 0)
+			fail_msg("%s: no answer", cases[i].name);
+		if (r.status != cases[i].status)
+			fail_msg("%s: wanted %d, got %d: %s", cases[i].name, cases[i].status,
+			    r.status, (char *)r.body);
+		rh_one_line(&r);
+		if (cases[i].allow != NULL) {
+			assert_non_null(rh_header(&r, "Allow", v, sizeof v));
+			assert_string_equal(v, cases[i].allow);
+		}
+		free(r.body);
+		if (cases[i].closes) {
+			rh_expect_closed(fd);
+		} else {
+			/* Same connection, next request. */
+			rh_send_str(fd, "GET /metrics HTTP/1.1\r\nHost: w\r\n\r\n");
+			assert_int_equal(rh_read(fd, &r, false), 0);
+			assert_int_equal(r.status, 200);
+			free(r.body);
+		}
+		close(fd);
+	}
+	assert_true(
+	    metric(f, "closurelog_witness_http_refused_total{reason=\"bad_request\"}") >= 6);
+	assert_true(metric(f, "closurelog_witness_http_refused_total{reason=\"too_big\"}") >= 3);
+	b = cat("old 0\n\n", tu_str(f->d, "checkpoint6"), NULL);
+	expect_free(f, b, 200);
+	free(b);
+}
+
+/* --max-conns: the connection beyond the cap gets one 503 line and is
+ * closed; the ones within it keep being served, and a slot freed is
+ * reused. */
+static void
+test_max_conns(void **state)
+{
+	struct fx *f = *state;
+	const char *more[] = {"--max-conns", "2", NULL};
+	const char *get = "GET /metrics HTTP/1.1\r\nHost: w\r\n\r\n";
+	struct rh_resp r;
+	int a, b, c;
+	bool ok = false;
+
+	h_witness_stop(&f->w, SIGTERM);
+	start_with(f, more);
+	a = rh_open(f->w.port);
+	b = rh_open(f->w.port);
+	/* Both are accepted (each answered) before the third comes. */
+	rh_reset();
+	rh_send_str(a, get);
+	assert_int_equal(rh_read(a, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	rh_send_str(b, get);
+	assert_int_equal(rh_read(b, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	c = rh_open(f->w.port);
+	rh_send_str(c, get);
+	assert_int_equal(rh_read(c, &r, false), 0);
+	assert_int_equal(r.status, 503);
+	rh_one_line(&r);
+	free(r.body);
+	rh_expect_closed(c);
+	close(c);
+	/* The first two still work. */
+	rh_send_str(a, get);
+	assert_int_equal(rh_read(a, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	/* Free a slot: a new connection gets in once the witness has seen
+	 * the close (polled, with a generous deadline). */
+	close(a);
+	for (int i = 0; i < 200 && !ok; i++) {
+		c = rh_open(f->w.port);
+		rh_reset();
+		rh_send_str(c, get);
+		assert_int_equal(rh_read(c, &r, false), 0);
+		ok = r.status == 200;
+		free(r.body);
+		close(c);
+		if (!ok)
+			usleep(50000);
+	}
+	assert_true(ok);
+	close(b);
+	assert_true(
+	    metric(f, "closurelog_witness_http_refused_total{reason=\"too_many_connections\"}") >=
+	    1);
+}
+
+/* A slow client: a request not whole within --request-timeout gets one
+ * 408 line and is closed; an idle keep-alive connection is closed quietly
+ * after --idle-timeout, not at the request deadline. */
+static void
+test_slow_client(void **state)
+{
+	struct fx *f = *state;
+	const char *more[] = {"--request-timeout", "1", "--idle-timeout", "8", NULL};
+	struct rh_resp r;
+	struct timespec t0, t1;
+	int fd;
+
+	h_witness_stop(&f->w, SIGTERM);
+	start_with(f, more);
+	fd = rh_open(f->w.port);
+	rh_reset();
+	rh_send_str(
+	    fd, "POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: 100\r\n\r\nold");
+	assert_int_equal(rh_read(fd, &r, false), 0);
+	assert_int_equal(r.status, 408);
+	rh_one_line(&r);
+	free(r.body);
+	rh_expect_closed(fd);
+	close(fd);
+	/* Idle: answered, then kept open past the request deadline (a
+	 * request sent after it is served), then closed with nothing sent. */
+	fd = rh_open(f->w.port);
+	rh_reset();
+	rh_send_str(fd, "GET /metrics HTTP/1.1\r\nHost: w\r\n\r\n");
+	assert_int_equal(rh_read(fd, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	{
+		/* Wait out the 1 s request deadline without sending. */
+		struct timespec d = {1, 500000000};
+
+		nanosleep(&d, NULL);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (t1.tv_sec - t0.tv_sec < 4) {
+		/* Only meaningful well inside the 8 s idle deadline (a loaded
+		 * machine may have slept much longer). */
+		rh_send_str(fd, "GET /metrics HTTP/1.1\r\nHost: w\r\n\r\n");
+		assert_int_equal(rh_read(fd, &r, false), 0);
+		assert_int_equal(r.status, 200);
+		free(r.body);
+	}
+	rh_expect_closed(fd);
+	close(fd);
+	assert_true(metric(f, "closurelog_witness_http_refused_total{reason=\"timeout\"}") >= 1);
 }
 
 /* A 200 is durable: SIGKILL right after it, and the restarted witness
@@ -514,7 +745,31 @@ test_flags(void **state)
 		h_run(&r, NULL, argv);
 		assert_int_equal(r.status, 0);
 		assert_non_null(strstr(r.out, "--log VKEY"));
+		assert_non_null(strstr(r.out, "--max-conns N"));
+		assert_non_null(strstr(r.out, "--request-timeout SECS"));
+		assert_non_null(strstr(r.out, "--idle-timeout SECS"));
 		h_run_free(&r);
+	}
+	{
+		/* Limits out of range, or not canonical decimals: usage errors. */
+		static const char *const bad[][2] = {
+		    {"--max-conns", "0"},
+		    {"--max-conns", "01"},
+		    {"--request-timeout", "3601"},
+		    {"--idle-timeout", "-1"},
+		    {"--idle-timeout", "5s"},
+		};
+
+		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+			const char *argv[] = {h_bin("closurelog-witness"), "--data", f->tmp,
+			    "--listen", "127.0.0.1:0", "--log", f->log_vkey, bad[i][0], bad[i][1],
+			    NULL};
+
+			h_run(&r, NULL, argv);
+			assert_int_equal(r.status, 2);
+			assert_non_null(strstr(r.err, bad[i][0]));
+			h_run_free(&r);
+		}
 	}
 	{
 		const char *argv[] = {
@@ -596,6 +851,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_status_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_get, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_protocol, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_max_conns, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_client, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_race, setup, teardown),

@@ -3,8 +3,8 @@
  *
  * Reads its flags (getopt_long), loads the witness key (creating it, 0600,
  * with its cosignature verifier key beside it, on first start), opens the
- * witness state, and serves the front end on one libevent loop until
- * SIGTERM or SIGINT.  Exit codes: 0 after a clean stop, 2 for a usage
+ * witness state, and serves the front end (closurelogd's HTTP layer) on one
+ * libevent loop until SIGTERM or SIGINT.  Exit codes: 0 after a clean stop, 2 for a usage
  * error, 1 for any other failure to start.
  */
 #include <errno.h>
@@ -33,6 +33,7 @@
 
 struct opts {
 	const char *data, *listen, *key, *port_file, *name;
+	uint64_t max_conns, request_timeout, idle_timeout;
 	struct note_verifier logs[WIT_LOGS_MAX];
 	size_t n_logs;
 };
@@ -55,6 +56,12 @@ usage(FILE *f)
 	      "  --name NAME         the witness key's name when it is created (default: the\n"
 	      "                      host name followed by /witness)\n"
 	      "  --port-file FILE    write the bound port here once serving\n"
+	      "  --max-conns N       open connections at most; one more is answered 503\n"
+	      "                      (default 256)\n"
+	      "  --request-timeout SECS  a request must arrive whole within SECS of its first\n"
+	      "                      byte, or it is answered 408 (default 10)\n"
+	      "  --idle-timeout SECS close a keep-alive connection idle for SECS, or whose\n"
+	      "                      peer does not read its answers (default 30)\n"
 	      "  --help              this text\n"
 	      "\n"
 	      "Routes: POST /add-checkpoint; GET /<hex SHA-256(origin)>/checkpoint (the latest\n"
@@ -63,6 +70,13 @@ usage(FILE *f)
 }
 
 static int listen_split(const char *spec, char *host, char *serv, char *why);
+
+/* A canonical decimal in [lo, hi]. */
+static bool
+uint_arg(const char *s, uint64_t lo, uint64_t hi, uint64_t *v)
+{
+	return cl_u64_parse(s, strlen(s), v) == 0 && *v >= lo && *v <= hi;
+}
 
 /* Parse argv; 0, or 2 with why (or 1 with nothing after --help). */
 static int
@@ -75,6 +89,9 @@ opts_parse(struct opts *o, int argc, char **argv, char *why)
 	    {"key", required_argument, NULL, 'k'},
 	    {"name", required_argument, NULL, 'n'},
 	    {"port-file", required_argument, NULL, 'p'},
+	    {"max-conns", required_argument, NULL, 'C'},
+	    {"request-timeout", required_argument, NULL, 'R'},
+	    {"idle-timeout", required_argument, NULL, 'I'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -98,6 +115,24 @@ opts_parse(struct opts *o, int argc, char **argv, char *why)
 			break;
 		case 'p':
 			o->port_file = optarg;
+			break;
+		case 'C':
+			if (!uint_arg(optarg, 1, 1000000, &o->max_conns))
+				return cl_why(why, 2,
+				    "--max-conns %.80s: not a number from 1 to 1000000", optarg);
+			break;
+		case 'R':
+			if (!uint_arg(optarg, 1, 3600, &o->request_timeout))
+				return cl_why(why, 2,
+				    "--request-timeout %.80s: not a number of seconds from 1 to "
+				    "3600",
+				    optarg);
+			break;
+		case 'I':
+			if (!uint_arg(optarg, 1, 3600, &o->idle_timeout))
+				return cl_why(why, 2,
+				    "--idle-timeout %.80s: not a number of seconds from 1 to 3600",
+				    optarg);
 			break;
 		case 'L':
 			if (o->n_logs == WIT_LOGS_MAX)
@@ -284,6 +319,9 @@ main(int argc, char **argv)
 	int rc, status = 1;
 
 	memset(&o, 0, sizeof o);
+	o.max_conns = WFRONT_MAX_CONNS;
+	o.request_timeout = WFRONT_REQUEST_TIMEOUT;
+	o.idle_timeout = WFRONT_IDLE_TIMEOUT;
 	memset(&key, 0, sizeof key);
 	if ((rc = opts_parse(&o, argc, argv, why)) != 0) {
 		if (rc == 1)
@@ -318,8 +356,13 @@ main(int argc, char **argv)
 		cl_why(why, 1, "libevent: cannot create the event loop");
 		goto out;
 	}
-	if (wfront_new(base, fd, w, &front, why) != 0)
-		goto out;
+	{
+		struct http_limits lim = {(unsigned)o.max_conns, (double)o.request_timeout,
+		    (double)o.idle_timeout, WFRONT_URL_MAX, WFRONT_HEADERS_MAX, WIT_BODY_MAX};
+
+		if (wfront_new(base, fd, w, &lim, &front, why) != 0)
+			goto out;
+	}
 	if ((sig_term = evsignal_new(base, SIGTERM, stop_cb, base)) == NULL ||
 	    (sig_int = evsignal_new(base, SIGINT, stop_cb, base)) == NULL ||
 	    event_add(sig_term, NULL) != 0 || event_add(sig_int, NULL) != 0) {
