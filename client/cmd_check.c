@@ -12,7 +12,6 @@
  * document someone handed it.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #include "nix.h"
 #include "note.h"
 #include "opa.h"
+#include "opts.h"
 #include "show.h"
 
 static const char usage[] =
@@ -69,38 +69,6 @@ static const char usage[] =
     "\n"
     "Exit status: 0 allow; 1 deny; 2 usage or input error (a policy that is refused,\n"
     "an unreadable file, a malformed root or narHash, a tree a NAR cannot hold).\n";
-
-enum {
-	O_POLICY = 256,
-	O_ROOT,
-	O_NAR,
-	O_PATH,
-	O_PREV,
-	O_MINUTES,
-	O_BUNDLE,
-	O_LOGKEY,
-	O_ORIGIN,
-	O_JSON,
-	O_WITNESS,
-	O_WQUORUM,
-};
-
-static const struct option opts[] = {
-    {"policy", required_argument, NULL, O_POLICY},
-    {"root", required_argument, NULL, O_ROOT},
-    {"nar-hash", required_argument, NULL, O_NAR},
-    {"path", required_argument, NULL, O_PATH},
-    {"prev-root", required_argument, NULL, O_PREV},
-    {"requested-minutes", required_argument, NULL, O_MINUTES},
-    {"bundle", required_argument, NULL, O_BUNDLE},
-    {"log-key", required_argument, NULL, O_LOGKEY},
-    {"origin", required_argument, NULL, O_ORIGIN},
-    {"json", no_argument, NULL, O_JSON},
-    {"witness", required_argument, NULL, O_WITNESS},
-    {"witness-quorum", required_argument, NULL, O_WQUORUM},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
 
 #define EXTRA_MAX 8 /* reasons the bundles add to the decision's */
 
@@ -172,7 +140,7 @@ policy_keys(const uint8_t *data, size_t len, json_t **doc, const char ***keys, s
 
 /* Verify each bundle; one must attest root with the presented narHash. */
 static int
-bundles_check(struct check *ck, char **bundles, size_t n_bundles, const char *log_arg,
+bundles_check(struct check *ck, const char *const *bundles, size_t n_bundles, const char *log_arg,
     const char *origin, const struct cli_witnesses *wit, const uint8_t *data, size_t len,
     const char *root)
 {
@@ -255,78 +223,47 @@ cli_cmd_check(int argc, char **argv)
 {
 	const char *policy = NULL, *root = NULL, *nar = NULL, *dir = NULL, *prev = NULL;
 	const char *log_arg = NULL, *origin = NULL;
-	char **bundles = NULL, *rev = NULL, err[CLOSURELOG_ERR_MAX], sri[CLOSURELOG_NAR_HASH_MAX];
+	const char **bundles = NULL;
+	char *rev = NULL, err[CLOSURELOG_ERR_MAX], sri[CLOSURELOG_NAR_HASH_MAX];
 	struct closurelog_policy *p = NULL;
 	struct check *ck = NULL;
 	struct cli_witnesses *wit = NULL;
 	uint8_t *data = NULL;
-	size_t len = 0, n_bundles = 0;
+	struct cli_opt_list bl = {.cap = (size_t)argc};
+	size_t len = 0, n_bundles;
 	uint64_t minutes = 0;
 	bool json = false, have_minutes = false, allow;
-	int c, rc = CLI_USAGE;
+	int first, rc = CLI_USAGE;
 
-	if (cli_wants_help(argc, argv)) {
-		fputs(usage, stdout);
-		return CLI_OK;
-	}
 	if ((bundles = calloc((size_t)argc + 1, sizeof *bundles)) == NULL ||
 	    (ck = calloc(1, sizeof *ck)) == NULL || (wit = calloc(1, sizeof *wit)) == NULL) {
 		rc = cli_fail(CLI_FAIL, "out of memory");
 		goto out;
 	}
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_POLICY:
-			policy = optarg;
-			break;
-		case O_ROOT:
-			root = optarg;
-			break;
-		case O_NAR:
-			nar = optarg;
-			break;
-		case O_PATH:
-			dir = optarg;
-			break;
-		case O_PREV:
-			prev = optarg;
-			break;
-		case O_MINUTES:
-			if ((rc = cli_u64_arg("--requested-minutes", optarg, &minutes)) != 0)
-				goto out;
-			have_minutes = true;
-			break;
-		case O_BUNDLE:
-			bundles[n_bundles++] = optarg;
-			break;
-		case O_LOGKEY:
-			log_arg = optarg;
-			break;
-		case O_ORIGIN:
-			origin = optarg;
-			break;
-		case O_JSON:
-			json = true;
-			break;
-		case O_WITNESS:
-			if ((rc = cli_witness_arg(wit, optarg)) != 0)
-				goto out;
-			break;
-		case O_WQUORUM:
-			if ((rc = cli_witness_quorum_arg(wit, optarg)) != 0)
-				goto out;
-			break;
-		default:
-			rc = cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-			goto out;
-		}
+	bl.v = bundles;
+	{
+		const struct cli_opt opts[] = {
+		    CLI_STR("policy", &policy),
+		    CLI_STR("root", &root),
+		    CLI_STR("nar-hash", &nar),
+		    CLI_STR("path", &dir),
+		    CLI_STR("prev-root", &prev),
+		    CLI_U64("requested-minutes", &minutes, &have_minutes),
+		    CLI_LIST("bundle", &bl),
+		    CLI_STR("log-key", &log_arg),
+		    CLI_STR("origin", &origin),
+		    CLI_FLAG("json", &json),
+		    CLI_WITNESS_OPTS(wit),
+		};
+
+		rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), usage, &first);
 	}
+	if (rc != CLI_GO)
+		goto out;
+	n_bundles = bl.n;
 	rc = CLI_USAGE;
-	if (optind < argc) {
-		cli_fail(CLI_USAGE, "unexpected argument %s (see --help)", argv[optind]);
+	if (first < argc) {
+		cli_fail(CLI_USAGE, "unexpected argument %s (see --help)", argv[first]);
 		goto out;
 	}
 	if (policy == NULL) {

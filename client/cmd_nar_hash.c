@@ -6,7 +6,6 @@
  * the same code libclosurelog-verify runs (closurelog_nar_hash), so the
  * command and the library always agree.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +15,7 @@
 #include "cli.h"
 #include "nar.h"
 #include "nix.h"
+#include "opts.h"
 #include "show.h"
 
 static const char usage[] =
@@ -34,47 +34,26 @@ static const char usage[] =
     "Exit status: 0 every PATH was hashed; 2 a PATH cannot be read or holds\n"
     "something a NAR cannot represent (nothing is printed for it or after it).\n";
 
-static const struct option opts[] = {
-    {"base32", no_argument, NULL, 'b'},
-    {"json", no_argument, NULL, 'j'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
 int
 cli_cmd_nar_hash(int argc, char **argv)
 {
 	bool base32 = false, json = false;
+	const struct cli_opt opts[] = {
+	    CLI_FLAG("base32", &base32),
+	    CLI_FLAG("json", &json),
+	};
 	json_t *arr = NULL;
-	int c;
+	int first, rc;
 
-	if (cli_wants_help(argc, argv)) {
-		fputs(usage, stdout);
-		return CLI_OK;
-	}
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b':
-			base32 = true;
-			break;
-		case 'j':
-			json = true;
-			break;
-		default:
-			return cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-		}
-	}
-	if (optind == argc)
+	if ((rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), usage, &first)) != CLI_GO)
+		return rc;
+	if (first == argc)
 		return cli_fail(CLI_USAGE, "give at least one PATH (see --help)");
 	if (json && (arr = json_array()) == NULL)
 		return cli_fail(CLI_FAIL, "out of memory");
-	for (int i = optind; i < argc; i++) {
+	for (int i = first; i < argc; i++) {
 		struct nix_hash h = {.algo = NIX_SHA256, .len = NAR_HASH_LEN};
 		char why[CL_WHY_MAX], sri[NIX_HASH_STR_MAX], n32[64];
-		int rc;
 
 		if ((rc = nar_hash(argv[i], h.bytes, why)) != 0) {
 			json_decref(arr);

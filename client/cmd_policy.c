@@ -12,7 +12,6 @@
  * previous state, which the next run resumes from.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,7 @@
 #include "nix.h"
 #include "note.h"
 #include "opa.h"
+#include "opts.h"
 #include "pdoc.h"
 #include "state.h"
 
@@ -75,37 +75,6 @@ static const char usage[] =
     "be reached; 2 usage or input error, or a state directory that is locked or\n"
     "does not add up.\n";
 
-enum {
-	O_LOG = 256,
-	O_LOGKEY,
-	O_ORIGIN,
-	O_SUB,
-	O_SUBS,
-	O_STATE,
-	O_OPA,
-	O_MAX,
-	O_SANDBOX,
-	O_SYSTEM,
-	O_APPROVE,
-};
-
-static const struct option opts[] = {
-    {"log", required_argument, NULL, O_LOG},
-    {"log-key", required_argument, NULL, O_LOGKEY},
-    {"origin", required_argument, NULL, O_ORIGIN},
-    {"submitter-key", required_argument, NULL, O_SUB},
-    {"submitter-keys", required_argument, NULL, O_SUBS},
-    {"state", required_argument, NULL, O_STATE},
-    {"output", required_argument, NULL, 'o'},
-    {"opa", no_argument, NULL, O_OPA},
-    {"max-minutes", required_argument, NULL, O_MAX},
-    {"require-sandbox", no_argument, NULL, O_SANDBOX},
-    {"system", required_argument, NULL, O_SYSTEM},
-    {"approve", required_argument, NULL, O_APPROVE},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
 struct build {
 	char url[1024];
 	struct note_verifier key;
@@ -139,6 +108,27 @@ sub_add(struct build *b, const char *opt, const char *arg)
 	if (b->subs[b->n_subs].type != NOTE_TYPE_ED25519)
 		return cli_fail(CLI_USAGE, "%s: %s is not an Ed25519 note key", opt, arg);
 	b->n_subs++;
+	return 0;
+}
+
+/* --submitter-key PUB (opts.h CLI_OPT_FN; dst: the struct build). */
+static int
+sub_opt(void *b, const char *arg)
+{
+	return sub_add(b, "--submitter-key", arg);
+}
+
+/* --max-minutes N, at most what a policy document may say (dst: uint64_t). */
+static int
+max_minutes_opt(void *max, const char *arg)
+{
+	int rc;
+
+	if ((rc = cli_u64_arg("--max-minutes", arg, max)) != 0)
+		return rc;
+	if (*(uint64_t *)max > CLOSURELOG_POLICY_MINUTES_MAX)
+		return cli_fail(
+		    CLI_USAGE, "--max-minutes: at most %d", CLOSURELOG_POLICY_MINUTES_MAX);
 	return 0;
 }
 
@@ -340,67 +330,34 @@ policy_build(int argc, char **argv)
 	uint64_t max_minutes = 15, from;
 	bool opa = false, sandbox = false, fresh;
 	char why[CLI_MSG_MAX];
-	int ch, rc = CLI_USAGE;
+	int first, rc = CLI_USAGE;
 
 	if ((b = calloc(1, sizeof *b)) == NULL)
 		return cli_fail(CLI_FAIL, "out of memory");
 	b->st.lock_fd = -1;
 	mt_range_init(&b->range);
-	optind = 1;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-		switch (ch) {
-		case O_LOG:
-			log = optarg;
-			break;
-		case O_LOGKEY:
-			key = optarg;
-			break;
-		case O_ORIGIN:
-			b->origin = optarg;
-			break;
-		case O_SUB:
-			if ((rc = sub_add(b, "--submitter-key", optarg)) != 0)
-				goto out;
-			break;
-		case O_SUBS:
-			subs_file = optarg;
-			break;
-		case O_STATE:
-			dir = optarg;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case O_OPA:
-			opa = true;
-			break;
-		case O_MAX:
-			if ((rc = cli_u64_arg("--max-minutes", optarg, &max_minutes)) != 0)
-				goto out;
-			if (max_minutes > CLOSURELOG_POLICY_MINUTES_MAX) {
-				rc = cli_fail(CLI_USAGE, "--max-minutes: at most %d",
-				    CLOSURELOG_POLICY_MINUTES_MAX);
-				goto out;
-			}
-			break;
-		case O_SANDBOX:
-			sandbox = true;
-			break;
-		case O_SYSTEM:
-			system = optarg;
-			break;
-		case O_APPROVE:
-			approve = optarg;
-			break;
-		default:
-			rc = cli_fail(CLI_USAGE, "unknown or incomplete option %s (see --help)",
-			    argv[optind - 1]);
-			goto out;
-		}
+	{
+		const struct cli_opt opts[] = {
+		    CLI_STR("log", &log),
+		    CLI_STR("log-key", &key),
+		    CLI_STR("origin", &b->origin),
+		    CLI_FN("submitter-key", b, sub_opt, true),
+		    CLI_STR("submitter-keys", &subs_file),
+		    CLI_STR("state", &dir),
+		    CLI_STR_SHORT("output", 'o', &out),
+		    CLI_FLAG("opa", &opa),
+		    CLI_FN("max-minutes", &max_minutes, max_minutes_opt, true),
+		    CLI_FLAG("require-sandbox", &sandbox),
+		    CLI_STR("system", &system),
+		    CLI_STR("approve", &approve),
+		};
+
+		rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), usage, &first);
 	}
+	if (rc != CLI_GO)
+		goto out;
 	rc = CLI_USAGE;
-	if (optind != argc || log == NULL || key == NULL || dir == NULL || out == NULL) {
+	if (first != argc || log == NULL || key == NULL || dir == NULL || out == NULL) {
 		cli_fail(CLI_USAGE,
 		    "give --log URL, --log-key PUB, --state DIR and -o FILE "
 		    "(see --help)");
@@ -507,13 +464,8 @@ out:
 int
 cli_cmd_policy(int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "build") == 0) {
-		if (cli_wants_help(argc - 1, argv + 1)) {
-			fputs(usage, stdout);
-			return CLI_OK;
-		}
-		return policy_build(argc - 1, argv + 1);
-	}
+	if (argc >= 2 && strcmp(argv[1], "build") == 0)
+		return policy_build(argc - 1, argv + 1); /* its --help too */
 	if (cli_wants_help(argc, argv)) {
 		fputs(usage, stdout);
 		return CLI_OK;

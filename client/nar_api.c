@@ -5,7 +5,6 @@
 #include "closurelog/verify.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "cl.h"
@@ -23,16 +22,13 @@ closurelog_nar_hash(const char *path, char out[CLOSURELOG_NAR_HASH_MAX], char *e
 		err[0] = '\0';
 	if (out != NULL)
 		out[0] = '\0';
-	if (path == NULL || out == NULL) {
-		if (err != NULL && err_len > 0)
-			snprintf(err, err_len, "no path or no output buffer");
-		return CLOSURELOG_EUSAGE;
-	}
+	if (path == NULL || out == NULL)
+		return cl_why_n(err, err_len, CLOSURELOG_EUSAGE, "no path or no output buffer");
 	if ((rc = nar_hash(path, h.bytes, why)) == 0 &&
 	    nix_hash_sri(&h, out, CLOSURELOG_NAR_HASH_MAX) == 0)
 		rc = CL_EINVAL;
-	if (rc != 0 && err != NULL && err_len > 0)
-		snprintf(err, err_len, "%s", why);
+	if (rc != 0)
+		cl_why_n(err, err_len, rc, "%s", why);
 	switch (rc) {
 	case 0:
 		return 0;

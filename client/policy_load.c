@@ -15,7 +15,6 @@
 #include "policy.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,20 +24,7 @@
 
 #include "cl.h"
 
-static int __attribute__((format(printf, 4, 5)))
-bad(char *err, size_t err_len, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && err_len > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
-#define MALFORMED(...) bad(err, err_len, CLOSURELOG_EMALFORMED, __VA_ARGS__)
+#define MALFORMED(...) cl_why_n(err, err_len, CLOSURELOG_EMALFORMED, __VA_ARGS__)
 
 /* A store path string member of the document; what names it for errors. */
 static int
@@ -255,7 +241,8 @@ load(const json_t *doc, const char *revision, const uint8_t *json, size_t len,
 	p->ptrs = calloc(n_succ + n_conf + 1, sizeof p->ptrs[0]);
 	p->pool = malloc(bytes + 1);
 	if (p->roots == NULL || p->ptrs == NULL || p->pool == NULL)
-		return bad(err, err_len, CLOSURELOG_ESYSTEM, "out of memory loading the policy");
+		return cl_why_n(
+		    err, err_len, CLOSURELOG_ESYSTEM, "out of memory loading the policy");
 	pool = p->pool;
 	ptrs = p->ptrs;
 	if ((rc = roots_fill(p, roots, &pool, &ptrs, err, err_len)) != 0)
@@ -312,7 +299,7 @@ load(const json_t *doc, const char *revision, const uint8_t *json, size_t len,
 		uint8_t d[crypto_hash_sha256_BYTES];
 
 		if (crypto_hash_sha256(d, json, len) != 0)
-			return bad(err, err_len, CLOSURELOG_ESYSTEM, "SHA-256 failed");
+			return cl_why_n(err, err_len, CLOSURELOG_ESYSTEM, "SHA-256 failed");
 		memcpy(p->id, "sha256-", 7);
 		cl_b64_encode(d, sizeof d, p->id + 7, sizeof p->id - 7);
 	}
@@ -331,26 +318,28 @@ closurelog_policy_load(const uint8_t *json, size_t len, const char *revision,
 	if (err != NULL && err_len > 0)
 		err[0] = '\0';
 	if (out == NULL)
-		return bad(err, err_len, CLOSURELOG_EUSAGE, "no place for the policy (out)");
+		return cl_why_n(err, err_len, CLOSURELOG_EUSAGE, "no place for the policy (out)");
 	*out = NULL;
 	if (json == NULL && len > 0)
-		return bad(err, err_len, CLOSURELOG_EUSAGE, "document is NULL but has a length");
+		return cl_why_n(
+		    err, err_len, CLOSURELOG_EUSAGE, "document is NULL but has a length");
 	if (revision != NULL && !id_ok(revision, strnlen(revision, CLOSURELOG_POLICY_ID_MAX)))
-		return bad(err, err_len, CLOSURELOG_EUSAGE,
+		return cl_why_n(err, err_len, CLOSURELOG_EUSAGE,
 		    "revision: not 1 to %d printable ASCII characters",
 		    CLOSURELOG_POLICY_ID_MAX - 1);
 	if (len > CLOSURELOG_POLICY_MAX)
-		return bad(err, err_len, CLOSURELOG_EMALFORMED,
+		return cl_why_n(err, err_len, CLOSURELOG_EMALFORMED,
 		    "data document is %zu bytes, more than %d", len, CLOSURELOG_POLICY_MAX);
 	if (len == 0)
-		return bad(err, err_len, CLOSURELOG_EMALFORMED, "data document is empty");
+		return cl_why_n(err, err_len, CLOSURELOG_EMALFORMED, "data document is empty");
 	if (sodium_init() < 0)
-		return bad(err, err_len, CLOSURELOG_ESYSTEM, "libsodium cannot be initialised");
+		return cl_why_n(
+		    err, err_len, CLOSURELOG_ESYSTEM, "libsodium cannot be initialised");
 	if ((doc = json_loadb((const char *)json, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
-		return bad(err, err_len, CLOSURELOG_EMALFORMED, "data document: line %d: %s",
+		return cl_why_n(err, err_len, CLOSURELOG_EMALFORMED, "data document: line %d: %s",
 		    jerr.line, jerr.text);
 	if ((p = calloc(1, sizeof *p)) == NULL) {
-		rc = bad(err, err_len, CLOSURELOG_ESYSTEM, "out of memory loading the policy");
+		rc = cl_why_n(err, err_len, CLOSURELOG_ESYSTEM, "out of memory loading the policy");
 		goto out;
 	}
 	if ((rc = load(doc, revision, json, len, p, err, err_len)) != 0)

@@ -80,20 +80,6 @@ closurelog_status_name(enum closurelog_status status)
 	return status_names[status];
 }
 
-/* Write a reason into err (if there is room) and return rc. */
-static enum closurelog_status __attribute__((format(printf, 4, 5)))
-new_fail(char *err, size_t err_len, enum closurelog_status rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && err_len > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, err_len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 /* Parse one Ed25519 verifier key string for closurelog_verifier_new. */
 static enum closurelog_status
 key_parse(const char *what, const char *s, struct note_verifier *v, char *err, size_t err_len)
@@ -102,16 +88,16 @@ key_parse(const char *what, const char *s, struct note_verifier *v, char *err, s
 	size_t len;
 
 	if (s == NULL)
-		return new_fail(err, err_len, CLOSURELOG_EUSAGE, "%s is missing", what);
+		return cl_why_n(err, err_len, CLOSURELOG_EUSAGE, "%s is missing", what);
 	/* No valid key string is longer; don't scan arbitrary memory for a NUL. */
 	len = strnlen(s, NOTE_VKEY_MAX);
 	if (len >= NOTE_VKEY_MAX)
-		return new_fail(
+		return cl_why_n(
 		    err, err_len, CLOSURELOG_EUSAGE, "%s is too long to be a key", what);
 	if (note_verifier_parse(s, len, v, why) != 0)
-		return new_fail(err, err_len, CLOSURELOG_EUSAGE, "%s: %s", what, why);
+		return cl_why_n(err, err_len, CLOSURELOG_EUSAGE, "%s: %s", what, why);
 	if (v->type != NOTE_TYPE_ED25519)
-		return new_fail(err, err_len, CLOSURELOG_EUSAGE,
+		return cl_why_n(err, err_len, CLOSURELOG_EUSAGE,
 		    "%s: %s is a type 0x%02x key, not an Ed25519 note key (0x01)", what, v->name,
 		    v->type);
 	return 0;
@@ -129,20 +115,20 @@ closurelog_verifier_new(const char *log_key, const char *origin, const char *con
 	if (err != NULL && err_len > 0)
 		err[0] = '\0';
 	if (out == NULL)
-		return new_fail(err, err_len, CLOSURELOG_EUSAGE, "no place for the verifier (out)");
+		return cl_why_n(err, err_len, CLOSURELOG_EUSAGE, "no place for the verifier (out)");
 	*out = NULL;
 	if (submitter_keys == NULL || n == 0)
-		return new_fail(
+		return cl_why_n(
 		    err, err_len, CLOSURELOG_EUSAGE, "at least one submitter key is needed");
 	if (n > CLOSURELOG_SUBMITTER_KEYS_MAX)
-		return new_fail(err, err_len, CLOSURELOG_EUSAGE,
+		return cl_why_n(err, err_len, CLOSURELOG_EUSAGE,
 		    "%zu submitter keys; at most %d are accepted", n,
 		    CLOSURELOG_SUBMITTER_KEYS_MAX);
 	if (sodium_init() < 0)
-		return new_fail(
+		return cl_why_n(
 		    err, err_len, CLOSURELOG_ESYSTEM, "libsodium cannot be initialised");
 	if ((v = calloc(1, sizeof *v + n * sizeof v->subs[0])) == NULL)
-		return new_fail(err, err_len, CLOSURELOG_ESYSTEM, "out of memory");
+		return cl_why_n(err, err_len, CLOSURELOG_ESYSTEM, "out of memory");
 	if ((rc = key_parse("log key", log_key, &v->log, err, err_len)) != 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
@@ -155,20 +141,20 @@ closurelog_verifier_new(const char *log_key, const char *origin, const char *con
 		origin = v->log.name;
 	olen = strnlen(origin, sizeof v->origin);
 	if (olen == 0 || olen >= sizeof v->origin) {
-		rc = new_fail(err, err_len, CLOSURELOG_EUSAGE, "origin must be 1 to %d bytes",
+		rc = cl_why_n(err, err_len, CLOSURELOG_EUSAGE, "origin must be 1 to %d bytes",
 		    STH_ORIGIN_MAX);
 		goto fail;
 	}
 	for (size_t i = 0; i < olen; i++) {
 		if ((unsigned char)origin[i] < 0x20 || origin[i] == 0x7f) {
-			rc = new_fail(err, err_len, CLOSURELOG_EUSAGE,
+			rc = cl_why_n(err, err_len, CLOSURELOG_EUSAGE,
 			    "origin contains a control character at byte %zu", i);
 			goto fail;
 		}
 	}
 	memcpy(v->origin, origin, olen);
 	if ((v->arena_buf = malloc(WIRE_ARENA_MIN)) == NULL) {
-		rc = new_fail(err, err_len, CLOSURELOG_ESYSTEM, "out of memory");
+		rc = cl_why_n(err, err_len, CLOSURELOG_ESYSTEM, "out of memory");
 		goto fail;
 	}
 	wire_arena_init(&v->arena, v->arena_buf, WIRE_ARENA_MIN);
@@ -200,27 +186,27 @@ closurelog_verifier_add_witness(
 	if (err != NULL && err_len > 0)
 		err[0] = '\0';
 	if (v == NULL || witness_key == NULL)
-		return new_fail(err, err_len, CLOSURELOG_EUSAGE, "verifier or witness key missing");
+		return cl_why_n(err, err_len, CLOSURELOG_EUSAGE, "verifier or witness key missing");
 	len = strnlen(witness_key, NOTE_VKEY_MAX);
 	if (len >= NOTE_VKEY_MAX)
-		return new_fail(
+		return cl_why_n(
 		    err, err_len, CLOSURELOG_EUSAGE, "witness key is too long to be a key");
 	if (note_verifier_parse(witness_key, len, &w, why) != 0)
-		return new_fail(err, err_len, CLOSURELOG_EUSAGE, "witness key: %s", why);
+		return cl_why_n(err, err_len, CLOSURELOG_EUSAGE, "witness key: %s", why);
 	if (w.type != NOTE_TYPE_COSIG)
-		return new_fail(err, err_len, CLOSURELOG_EUSAGE,
+		return cl_why_n(err, err_len, CLOSURELOG_EUSAGE,
 		    "witness key %s is a type 0x%02x key, not a cosignature/v1 key (0x04)", w.name,
 		    w.type);
 	for (size_t i = 0; i < v->n_wits; i++) {
 		if (v->wits[i].id == w.id && strcmp(v->wits[i].name, w.name) == 0)
-			return new_fail(err, err_len, CLOSURELOG_EUSAGE,
+			return cl_why_n(err, err_len, CLOSURELOG_EUSAGE,
 			    "witness key %s+%08" PRIx32 " is given twice", w.name, w.id);
 	}
 	if (v->n_wits == CLOSURELOG_WITNESS_KEYS_MAX)
-		return new_fail(err, err_len, CLOSURELOG_EUSAGE, "more than %d witness keys",
+		return cl_why_n(err, err_len, CLOSURELOG_EUSAGE, "more than %d witness keys",
 		    CLOSURELOG_WITNESS_KEYS_MAX);
 	if ((nw = realloc(v->wits, (v->n_wits + 1) * sizeof *nw)) == NULL)
-		return new_fail(err, err_len, CLOSURELOG_ESYSTEM, "out of memory");
+		return cl_why_n(err, err_len, CLOSURELOG_ESYSTEM, "out of memory");
 	v->wits = nw;
 	v->wits[v->n_wits++] = w;
 	return 0;
@@ -233,9 +219,9 @@ closurelog_verifier_set_witness_quorum(
 	if (err != NULL && err_len > 0)
 		err[0] = '\0';
 	if (v == NULL)
-		return new_fail(err, err_len, CLOSURELOG_EUSAGE, "no verifier");
+		return cl_why_n(err, err_len, CLOSURELOG_EUSAGE, "no verifier");
 	if (k == 0 || k > CLOSURELOG_WITNESS_KEYS_MAX)
-		return new_fail(err, err_len, CLOSURELOG_EUSAGE,
+		return cl_why_n(err, err_len, CLOSURELOG_EUSAGE,
 		    "witness quorum %zu is not between 1 and %d", k, CLOSURELOG_WITNESS_KEYS_MAX);
 	v->quorum = k;
 	return 0;

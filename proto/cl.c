@@ -59,17 +59,51 @@ cl_strerror(int code)
 	return "unknown error";
 }
 
+static int
+why_v(char *why, size_t cap, int rc, const char *fmt, va_list ap)
+{
+	if (why != NULL && cap > 0)
+		vsnprintf(why, cap, fmt, ap);
+	return rc;
+}
+
 int
 cl_why(char *why, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (why != NULL) {
-		va_start(ap, fmt);
-		vsnprintf(why, CL_WHY_MAX, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	rc = why_v(why, CL_WHY_MAX, rc, fmt, ap);
+	va_end(ap);
 	return rc;
+}
+
+int
+cl_why_n(char *why, size_t cap, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rc = why_v(why, cap, rc, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+size_t
+cl_format(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, cap, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap) {
+		if (cap > 0)
+			buf[0] = '\0';
+		return 0;
+	}
+	return (size_t)n;
 }
 
 int

@@ -35,6 +35,16 @@ const char *cl_strerror(int code);
  * return rc unchanged, so that `return cl_why(why, CL_EINVAL, "...")` works. */
 int cl_why(char *why, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The same for a caller's buffer of cap bytes (the libclosurelog-verify
+ * err/err_len convention): nothing is written when why is NULL or cap is 0. */
+int cl_why_n(char *why, size_t cap, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Format into buf (cap bytes) all or nothing: returns the length written,
+ * or 0 with buf empty (when cap > 0) if it does not fit or cannot be
+ * formatted, so that no caller can use a cut line. */
+size_t cl_format(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Copy s[0..n) into out (cap >= 1 bytes, always NUL-terminated), stopping
  * at a NUL or a '\n' and at cap - 1 bytes, with every byte outside
  * printable ASCII replaced by '?': text from untrusted input (an HTTP

@@ -261,7 +261,6 @@ note_verifier_format(const struct note_verifier *v, char *buf, size_t cap)
 	uint8_t raw[1 + 32];
 	char b64[KEY_B64_LEN + 1];
 	size_t nlen = name_len(v->name);
-	int n;
 
 	if (cap > 0)
 		buf[0] = '\0';
@@ -273,13 +272,7 @@ note_verifier_format(const struct note_verifier *v, char *buf, size_t cap)
 	memcpy(raw + 1, v->pub, 32);
 	if (cl_b64_encode(raw, sizeof raw, b64, sizeof b64) != KEY_B64_LEN)
 		return 0;
-	n = snprintf(buf, cap, "%s+%08" PRIx32 "+%s", v->name, v->id, b64);
-	if (n < 0 || (size_t)n >= cap) {
-		if (cap > 0)
-			buf[0] = '\0';
-		return 0;
-	}
-	return (size_t)n;
+	return cl_format(buf, cap, "%s+%08" PRIx32 "+%s", v->name, v->id, b64);
 }
 
 int

@@ -36,7 +36,6 @@ sth_format(const struct sth *s, char *buf, size_t cap)
 {
 	char root[ROOT_B64_LEN + 1];
 	size_t olen = strnlen(s->origin, sizeof s->origin);
-	int n;
 
 	if (cap > 0)
 		buf[0] = '\0';
@@ -48,13 +47,7 @@ sth_format(const struct sth *s, char *buf, size_t cap)
 		return 0;
 	if (cl_b64_encode(s->root, MT_HASH_LEN, root, sizeof root) != ROOT_B64_LEN)
 		return 0;
-	n = snprintf(buf, cap, "%s\n%" PRIu64 "\n%s\n", s->origin, s->size, root);
-	if (n < 0 || (size_t)n >= cap) {
-		if (cap > 0)
-			buf[0] = '\0';
-		return 0;
-	}
-	return (size_t)n;
+	return cl_format(buf, cap, "%s\n%" PRIu64 "\n%s\n", s->origin, s->size, root);
 }
 
 int

@@ -10,9 +10,11 @@
  * digits, checked for overflow and range; nothing is silently truncated or
  * clamped.
  *
- * The config file is parsed by inih (ini_parse_stream) over a line reader
- * of ours, which keeps the file's rules that inih alone would loosen: an
- * indented line is a setting, not a continuation of the previous value;
+ * The config file is read by the one capped reader, cl_file_read (a
+ * regular file of at most CFG_FILE_MAX bytes), and parsed by inih
+ * (ini_parse_stream) over a line reader of ours, which keeps the file's
+ * rules that inih alone would loosen: an indented line is a setting, not a
+ * continuation of the previous value;
  * a line inih would split (it reads at most 200 bytes) is refused rather
  * than cut; NUL bytes and [sections] are refused.
  *
@@ -41,6 +43,7 @@
 #include <ini.h>
 
 #include "cl.h"
+#include "file.h"
 
 #define CFG_LINE_MAX  4096
 #define RATE_BURST_NA (-1.0)
@@ -607,29 +610,15 @@ cfg_file_parse(struct cfg *c, const char *name, const char *buf, size_t len, cha
 static int
 file_apply(struct cfg *c, const char *path, char *why)
 {
-	char *buf = NULL;
-	FILE *f = NULL;
-	size_t n;
-	int rc = 2;
+	char reason[CL_WHY_MAX];
+	uint8_t *buf = NULL;
+	size_t len;
+	int rc;
 
-	if ((f = fopen(path, "r")) == NULL) {
-		cl_why(why, 2, "cannot open config file %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if ((buf = malloc(CFG_FILE_MAX + 1)) == NULL) {
-		cl_why(why, 2, "%s: out of memory", path);
-		goto out;
-	}
-	n = fread(buf, 1, CFG_FILE_MAX + 1, f);
-	if (ferror(f)) {
-		cl_why(why, 2, "cannot read config file %s: %s", path, strerror(errno));
-		goto out;
-	}
-	rc = cfg_file_parse(c, path, buf, n, why);
-out:
+	if (cl_file_read(path, CFG_FILE_MAX, 0, &buf, &len, reason) != 0)
+		return cl_why(why, 2, "config file %s", reason);
+	rc = cfg_file_parse(c, path, (const char *)buf, len, why);
 	free(buf);
-	if (f != NULL)
-		fclose(f);
 	return rc;
 }
 

@@ -235,7 +235,7 @@ batch_write(
 		struct st_keys keys = {{js(j)->root, js(j)->nar, js(j)->submitter},
 		    {strlen(js(j)->root), 32, js(j)->signed_by_submitter ? 32 : 0}};
 
-		rc = st_batch_leaf_find(l->batch, j->leaf, &j->index);
+		rc = st_batch_entry_find(l->batch, j->leaf, &keys, j->body, j->len, &j->index);
 		if (rc == 0) {
 			j->status = 200;
 			continue;
@@ -243,8 +243,7 @@ batch_write(
 		if (rc != ST_ENOTFOUND)
 			goto fail;
 		j->index = edge_size(l->edge);
-		if ((rc = st_batch_entry_put(
-		         l->batch, j->index, j->body, j->len, j->leaf, &keys)) != 0)
+		if ((rc = st_batch_entry_put(l->batch, j->index, j->body, j->len, &keys)) != 0)
 			goto fail;
 		if ((rc = edge_append(l->edge, l->batch, j->leaf)) != 0)
 			goto fail;

@@ -59,7 +59,7 @@ struct st_reader {
 	struct st *st;
 	MDB_txn *txn; /* NULL until first used, and after a reopen */
 	bool active;
-	uint64_t size;
+	uint64_t size, leaves_upto;
 	struct st_reader *next;
 };
 
@@ -74,11 +74,75 @@ st_strerror(int rc)
 		return "store is inconsistent";
 	if (rc == ST_ECLOSED)
 		return "the store could not be reopened after an I/O error";
+	if (rc == ST_ELAYOUT)
+		return "store has a layout version this closurelogd does not read";
 	if (rc == MDB_MAP_FULL)
 		return "storage map is full";
 	if (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE)
 		return mdb_strerror(rc);
 	return cl_strerror(rc);
+}
+
+static int meta_get(MDB_txn *txn, struct st *st, const char *key, MDB_val *v);
+static int meta_put(MDB_txn *txn, struct st *st, const char *key, const void *val, size_t len);
+
+/* A u64 BE metadata value; ST_ENOTFOUND if absent, ST_ECORRUPT if not 8 bytes. */
+static int
+meta_u64_get(MDB_txn *txn, struct st *st, const char *key, uint64_t *out)
+{
+	MDB_val v;
+	int rc = meta_get(txn, st, key, &v);
+
+	if (rc == 0 && v.mv_size != 8)
+		rc = ST_ECORRUPT;
+	if (rc == 0)
+		*out = cl_be64_get(v.mv_data);
+	return rc;
+}
+
+static int
+meta_u64_put(MDB_txn *txn, struct st *st, const char *key, uint64_t val)
+{
+	uint8_t b[8];
+
+	cl_be64_put(b, val);
+	return meta_put(txn, st, key, b, sizeof b);
+}
+
+/* Bring an initialised store to ST_LAYOUT inside txn, or refuse it.  Layout
+ * 1 (no "layout" key) indexed every leaf hash in the commit that appended
+ * it: its leaf index is complete, so migrating is recording that. */
+static int
+layout_check(MDB_txn *txn, struct st *st, const char *dir, char *why)
+{
+	MDB_val v;
+	uint64_t layout, size;
+	int rc;
+
+	if ((rc = meta_get(txn, st, "origin", &v)) == ST_ENOTFOUND)
+		return 0; /* st_init writes the layout */
+	if (rc != 0)
+		goto fail;
+	rc = meta_u64_get(txn, st, "layout", &layout);
+	if (rc == ST_ENOTFOUND) {
+		if ((rc = meta_u64_get(txn, st, "size", &size)) != 0 ||
+		    (rc = meta_u64_put(txn, st, "leaves_upto", size)) != 0 ||
+		    (rc = meta_u64_put(txn, st, "layout", ST_LAYOUT)) != 0)
+			goto fail;
+		return 0;
+	}
+	if (rc != 0)
+		goto fail;
+	if (layout != ST_LAYOUT) {
+		cl_why(why, ST_ELAYOUT,
+		    "store in %s has layout version %llu; this closurelogd reads %d", dir,
+		    (unsigned long long)layout, ST_LAYOUT);
+		return ST_ELAYOUT;
+	}
+	return 0;
+fail:
+	cl_why(why, rc, "cannot read the store's layout in %s: %s", dir, st_strerror(rc));
+	return rc;
 }
 
 /* fsync a directory, so that the entries just made in it are durable. */
@@ -151,6 +215,8 @@ env_open(struct st *st, char *why)
 			goto fail;
 		}
 	}
+	if ((rc = layout_check(txn, st, st->dir, why)) != 0)
+		goto fail;
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != 0) {
@@ -426,7 +492,9 @@ st_init(struct st *st, const char *origin, const char *vkey)
 		goto out;
 	if ((rc = meta_put(txn, st, "origin", origin, strlen(origin))) != 0 ||
 	    (rc = meta_put(txn, st, "vkey", vkey, strlen(vkey))) != 0 ||
-	    (rc = meta_put(txn, st, "size", zero, sizeof zero)) != 0)
+	    (rc = meta_put(txn, st, "size", zero, sizeof zero)) != 0 ||
+	    (rc = meta_u64_put(txn, st, "leaves_upto", 0)) != 0 ||
+	    (rc = meta_u64_put(txn, st, "layout", ST_LAYOUT)) != 0)
 		goto out;
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
@@ -460,7 +528,7 @@ st_batch_begin(struct st *st, struct st_batch **out)
 	return 0;
 }
 
-/* The index stored for a leaf hash, in any transaction. */
+/* The index stored for a leaf hash in the leaf index, in any transaction. */
 static int
 leaf_get(MDB_txn *txn, struct st *st, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
 {
@@ -478,14 +546,57 @@ leaf_get(MDB_txn *txn, struct st *st, const uint8_t leaf[MT_HASH_LEN], uint64_t 
 }
 
 int
-st_batch_leaf_find(struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
+st_batch_entry_find(struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], const struct st_keys *keys,
+    const uint8_t *leaf_bytes, size_t len, uint64_t *index)
 {
-	return leaf_get(b->txn, b->st, leaf, index);
+	MDB_cursor *c = NULL;
+	uint8_t from[8];
+	uint64_t upto;
+	MDB_val k, v = {8, from};
+	int rc;
+
+	if (keys == NULL || keys->key[ST_BY_ROOT] == NULL || keys->len[ST_BY_ROOT] == 0 ||
+	    keys->len[ST_BY_ROOT] > 511)
+		return CL_EINVAL;
+	/* Entries below "leaves_upto": the leaf index, read only. */
+	if ((rc = leaf_get(b->txn, b->st, leaf, index)) != ST_ENOTFOUND)
+		return rc;
+	if ((rc = meta_u64_get(b->txn, b->st, "leaves_upto", &upto)) != 0)
+		return rc == ST_ENOTFOUND ? ST_ECORRUPT : rc;
+	/* The rest (fewer than ST_LEAF_LAG, plus this batch's so far): an
+	 * identical envelope has the same root, and a root's indices are
+	 * sorted, so its candidates are the entries under it from upto on,
+	 * compared in full. */
+	k = (MDB_val){keys->len[ST_BY_ROOT], (void *)keys->key[ST_BY_ROOT]};
+	cl_be64_put(from, upto);
+	if ((rc = mdb_cursor_open(b->txn, b->st->index[ST_BY_ROOT], &c)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+		uint8_t ib[8];
+		MDB_val ek = {8, ib}, ev;
+
+		if (v.mv_size != 8) {
+			rc = ST_ECORRUPT;
+			break;
+		}
+		memcpy(ib, v.mv_data, 8);
+		if ((rc = mdb_get(b->txn, b->st->entries, &ek, &ev)) != 0) {
+			rc = rc == MDB_NOTFOUND ? ST_ECORRUPT : rc;
+			break;
+		}
+		if (ev.mv_size == len && memcmp(ev.mv_data, leaf_bytes, len) == 0) {
+			*index = cl_be64_get(ib);
+			break;
+		}
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? ST_ENOTFOUND : rc;
 }
 
 int
 st_batch_entry_put(struct st_batch *b, uint64_t index, const uint8_t *leaf_bytes, size_t len,
-    const uint8_t leaf[MT_HASH_LEN], const struct st_keys *keys)
+    const struct st_keys *keys)
 {
 	uint8_t ib[8];
 	MDB_val k = {8, ib}, v = {len, (void *)leaf_bytes};
@@ -494,10 +605,6 @@ st_batch_entry_put(struct st_batch *b, uint64_t index, const uint8_t *leaf_bytes
 	cl_be64_put(ib, index);
 	/* MDB_APPEND also enforces that indices only ever grow. */
 	if ((rc = mdb_put(b->txn, b->st->entries, &k, &v, MDB_APPEND)) != 0)
-		return rc;
-	k = (MDB_val){MT_HASH_LEN, (void *)leaf};
-	v = (MDB_val){8, ib};
-	if ((rc = mdb_put(b->txn, b->st->leaves, &k, &v, MDB_NOOVERWRITE)) != 0)
 		return rc;
 	for (int i = 0; keys != NULL && i < ST_N_INDEXES; i++) {
 		if (keys->key[i] == NULL || keys->len[i] == 0)
@@ -527,13 +634,81 @@ st_batch_tile_put(struct st_batch *b, unsigned level, uint64_t index, const uint
 	return mdb_put(b->txn, b->st->tiles, &k, &v, 0);
 }
 
+struct leaf_rec {
+	uint8_t hash[MT_HASH_LEN];
+	uint8_t index[8]; /* u64 BE */
+};
+
+static int
+leaf_rec_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, MT_HASH_LEN);
+}
+
+/* Put the leaf hashes of entries [from, to) into the leaf index, in key
+ * order so that each index page is copied once for the whole run.  The
+ * hashes come from the level-0 tiles already written in this batch. */
+static int
+leaves_fold(struct st_batch *b, uint64_t from, uint64_t to)
+{
+	size_t n = (size_t)(to - from);
+	struct leaf_rec *recs;
+	MDB_cursor *c = NULL;
+	int rc = 0;
+
+	if ((recs = malloc(n * sizeof *recs)) == NULL)
+		return ENOMEM;
+	for (uint64_t i = from; i < to;) {
+		uint8_t kb[8];
+		MDB_val k = {8, kb}, v;
+
+		tile_key(kb, 0, i / 256);
+		if ((rc = mdb_get(b->txn, b->st->tiles, &k, &v)) != 0 ||
+		    v.mv_size != ST_TILE_BYTES) {
+			rc = rc == 0 || rc == MDB_NOTFOUND ? ST_ECORRUPT : rc;
+			goto out;
+		}
+		for (uint64_t end = (i / 256 + 1) * 256 < to ? (i / 256 + 1) * 256 : to; i < end;
+		     i++) {
+			memcpy(recs[i - from].hash,
+			    (const uint8_t *)v.mv_data + (i % 256) * MT_HASH_LEN, MT_HASH_LEN);
+			cl_be64_put(recs[i - from].index, i);
+		}
+	}
+	qsort(recs, n, sizeof *recs, leaf_rec_cmp);
+	if ((rc = mdb_cursor_open(b->txn, b->st->leaves, &c)) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		MDB_val k = {MT_HASH_LEN, recs[i].hash}, v = {8, recs[i].index};
+
+		/* Deduplication let no leaf in twice. */
+		if ((rc = mdb_cursor_put(c, &k, &v, MDB_NOOVERWRITE)) != 0) {
+			rc = rc == MDB_KEYEXIST ? ST_ECORRUPT : rc;
+			goto out;
+		}
+	}
+out:
+	mdb_cursor_close(c);
+	free(recs);
+	return rc;
+}
+
 int
 st_batch_size_put(struct st_batch *b, uint64_t size)
 {
-	uint8_t sb[8];
+	uint64_t upto;
+	int rc;
 
-	cl_be64_put(sb, size);
-	return meta_put(b->txn, b->st, "size", sb, sizeof sb);
+	if ((rc = meta_u64_get(b->txn, b->st, "leaves_upto", &upto)) != 0)
+		return rc == ST_ENOTFOUND ? ST_ECORRUPT : rc;
+	if (upto > size)
+		return ST_ECORRUPT;
+	if (size - upto >= ST_LEAF_LAG) {
+		if ((rc = leaves_fold(b, upto, size)) != 0 ||
+		    (rc = meta_u64_put(b->txn, b->st, "leaves_upto", size)) != 0)
+			return rc;
+	}
+	return meta_u64_put(b->txn, b->st, "size", size);
 }
 
 int
@@ -604,7 +779,6 @@ st_reader_free(struct st_reader *r)
 int
 st_reader_begin(struct st_reader *r)
 {
-	MDB_val v;
 	int rc;
 
 	pthread_rwlock_rdlock(&r->st->lock);
@@ -619,18 +793,18 @@ st_reader_begin(struct st_reader *r)
 		return rc;
 	}
 	r->active = true;
-	rc = meta_get(r->txn, r->st, "size", &v);
-	if (rc == 0 && v.mv_size != 8)
+	r->size = r->leaves_upto = 0;
+	rc = meta_u64_get(r->txn, r->st, "size", &r->size);
+	if (rc == ST_ENOTFOUND)
+		return 0; /* not initialised: empty */
+	if (rc == 0)
+		rc = meta_u64_get(r->txn, r->st, "leaves_upto", &r->leaves_upto);
+	if (rc == 0 && r->leaves_upto > r->size)
 		rc = ST_ECORRUPT;
-	if (rc == ST_ENOTFOUND) {
-		r->size = 0;
-		return 0;
-	}
 	if (rc != 0) {
 		st_reader_end(r);
-		return rc;
+		return rc == ST_ENOTFOUND ? ST_ECORRUPT : rc;
 	}
-	r->size = cl_be64_get(v.mv_data);
 	return 0;
 }
 
@@ -672,10 +846,27 @@ st_leaf_find(struct st_reader *r, const uint8_t leaf[MT_HASH_LEN], uint64_t *ind
 {
 	int rc = leaf_get(r->txn, r->st, leaf, index);
 
-	/* A leaf of a batch being committed is not yet in this snapshot. */
 	if (rc == 0 && *index >= r->size)
-		return ST_ENOTFOUND;
-	return rc;
+		return ST_ECORRUPT; /* the index is folded with the size */
+	if (rc != ST_ENOTFOUND)
+		return rc;
+	/* The last fewer than ST_LEAF_LAG leaves are not folded into the index
+	 * yet: they are in the level-0 tiles. */
+	for (uint64_t i = r->leaves_upto; i < r->size;) {
+		const uint8_t *t;
+
+		if ((rc = st_tile_get(r, 0, i / 256, &t)) != 0)
+			return rc == ST_ENOTFOUND ? ST_ECORRUPT : rc;
+		uint64_t end = (i / 256 + 1) * 256 < r->size ? (i / 256 + 1) * 256 : r->size;
+
+		for (; i < end; i++) {
+			if (memcmp(t + (i % 256) * MT_HASH_LEN, leaf, MT_HASH_LEN) == 0) {
+				*index = i;
+				return 0;
+			}
+		}
+	}
+	return ST_ENOTFOUND;
 }
 
 int

@@ -2,9 +2,10 @@
  * store.h: closurelogd's LMDB store, the only code that touches LMDB.
  *
  * Databases (docs/design.md has the byte layouts):
- *   meta      "origin", "vkey", "size" (u64 BE), "checkpoint" (signed note)
+ *   meta      "origin", "vkey", "size" (u64 BE), "checkpoint" (signed note),
+ *             "layout" (u64 BE, ST_LAYOUT), "leaves_upto" (u64 BE)
  *   entries   u64 BE index -> the leaf (serialized Envelope)      MDB_APPEND
- *   leaves    leaf hash (32) -> u64 BE index                      dedup
+ *   leaves    leaf hash (32) -> u64 BE index, entries below "leaves_upto"
  *   tiles     u64 BE (level << 56 | index) -> one *fat tile*
  *   by_root, by_nar, by_submitter  key -> u64 BE indices           DUPSORT
  *
@@ -14,6 +15,15 @@
  * then one lookup, a proof at 10^7 leaves touches three or four tiles, and
  * a C2SP tile is a prefix of one value.  Partial tiles are stored at full
  * size, with the hashes that do not exist yet zeroed.
+ *
+ * Deduplication reads the leaf index for entries below "leaves_upto" and,
+ * above it, compares the entries under the same root (by_root is current in
+ * every batch; an identical envelope has the same root).  Inserting random keys into an index much larger than a batch
+ * copies one B-tree page per entry, so the leaf index is not written per
+ * entry: the batch that takes the log ST_LEAF_LAG or more entries past
+ * "leaves_upto" folds all of them in, sorted, in the same transaction.
+ * Lookups scan the level-0 tiles of the (fewer than ST_LEAF_LAG) leaves
+ * above "leaves_upto", so they never lag.
  *
  * Writes happen in batches (one LMDB write transaction, one durable
  * commit).  Reads go through a per-thread struct st_reader whose read
@@ -36,6 +46,16 @@
 #define ST_ENOTFOUND (-1201)
 #define ST_ECORRUPT  (-1202) /* the store contradicts itself */
 #define ST_ECLOSED   (-1203) /* a reopen failed: the store is unusable */
+#define ST_ELAYOUT   (-1204) /* the store has a layout this code does not read */
+
+/* The store's layout version.  Layout 1 (no "layout" key: every leaf hash
+ * indexed by the commit that appended it) is migrated at st_open; any other
+ * version is refused with ST_ELAYOUT. */
+#define ST_LAYOUT 2
+
+/* At most this many of the latest leaves are missing from the leaf index
+ * (a lookup scans their ST_LEAF_LAG / 256 level-0 tiles instead). */
+#define ST_LEAF_LAG 16384
 
 #define ST_TILE_HASHES 510
 #define ST_TILE_BYTES  (ST_TILE_HASHES * MT_HASH_LEN)
@@ -64,7 +84,8 @@ struct st_reader;
 
 /* Open (creating if needed) the store in directory `dir` with an LMDB map of
  * map_size bytes (rounded up to the page size; it may grow the file to that
- * size sparsely).  Returns 0, errno or an LMDB code. */
+ * size sparsely), migrating a layout 1 store to ST_LAYOUT.  Returns 0,
+ * ST_ELAYOUT (why names the version), errno or an LMDB code. */
 int st_open(const char *dir, size_t map_size, struct st **out, char *why)
     __attribute__((warn_unused_result));
 
@@ -135,26 +156,35 @@ int st_init(struct st *st, const char *origin, const char *vkey)
 /* Begin the (only) write transaction.  Returns 0 or an LMDB code. */
 int st_batch_begin(struct st *st, struct st_batch **out) __attribute__((warn_unused_result));
 
-/* Index of an already logged leaf, as committed or as put earlier in this
- * batch.  Returns 0, ST_ENOTFOUND, or an LMDB code. */
-int st_batch_leaf_find(struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
-    __attribute__((warn_unused_result));
-
 /* The search keys of one entry; a NULL key or a zero length means "none". */
 struct st_keys {
 	const void *key[ST_N_INDEXES];
 	size_t len[ST_N_INDEXES];
 };
 
-/* Add entry `index` (which must be the next index) with its leaf bytes, leaf
- * hash and search keys.  Returns 0 or an LMDB code (MDB_MAP_FULL...). */
+/* Index of the entry whose leaf bytes are exactly leaf_bytes (len bytes, leaf
+ * hash `leaf`), as committed or as put earlier in this batch: the leaf index
+ * for entries below "leaves_upto", then the entries from there on under the
+ * same root key (1..511 bytes, required), compared in full: at most
+ * ST_LEAF_LAG plus the batch's.  All borrowed for the call.  Returns 0,
+ * ST_ENOTFOUND, CL_EINVAL without a root key, ST_ECORRUPT or an LMDB code. */
+int st_batch_entry_find(struct st_batch *b, const uint8_t leaf[MT_HASH_LEN],
+    const struct st_keys *keys, const uint8_t *leaf_bytes, size_t len, uint64_t *index)
+    __attribute__((warn_unused_result));
+
+/* Add entry `index` (which must be the next index) with its leaf bytes and
+ * search keys.  Returns 0 or an LMDB code (MDB_MAP_FULL...). */
 int st_batch_entry_put(struct st_batch *b, uint64_t index, const uint8_t *leaf_bytes, size_t len,
-    const uint8_t leaf[MT_HASH_LEN], const struct st_keys *keys);
+    const struct st_keys *keys);
 
 /* Write fat tile (level, index), ST_TILE_BYTES long. */
 int st_batch_tile_put(struct st_batch *b, unsigned level, uint64_t index, const uint8_t *tile);
 
-/* Record the new tree size. */
+/* Record the new tree size, after the tiles for it are put.  When the size
+ * is ST_LEAF_LAG or more past "leaves_upto", first fold the leaf hashes of
+ * those entries (read from the level-0 tiles) into the leaf index.  Returns
+ * 0, ENOMEM, ST_ECORRUPT (a missing tile, or a leaf hash indexed twice) or
+ * an LMDB code. */
 int st_batch_size_put(struct st_batch *b, uint64_t size);
 
 /* Record a signed checkpoint.  Checkpoints are signed only after the data
@@ -193,7 +223,9 @@ uint64_t st_reader_size(struct st_reader *r);
 int st_entry_get(struct st_reader *r, uint64_t index, const uint8_t **data, size_t *len)
     __attribute__((warn_unused_result));
 
-/* Index of a leaf hash.  Returns 0, ST_ENOTFOUND or an LMDB code. */
+/* Index of a leaf hash in this snapshot: the leaf index, then a scan of the
+ * level-0 tiles above "leaves_upto".  Returns 0, ST_ENOTFOUND, ST_ECORRUPT
+ * or an LMDB code. */
 int st_leaf_find(struct st_reader *r, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
     __attribute__((warn_unused_result));
 

@@ -65,6 +65,63 @@ teardown(void **state)
 	return 0;
 }
 
+/* closurelog CMD [SUB] ARGS... (NULL-terminated) */
+#define RUN_SUB(r, cmd, sub, ...)                                                                  \
+	((sub) != NULL ? h_closurelog((r), (cmd), (sub), __VA_ARGS__)                              \
+	               : h_closurelog((r), (cmd), __VA_ARGS__))
+
+/* The broker's commands take the same option rules as the others: an
+ * unknown option, an option missing its argument (or a flag given one)
+ * and a command missing its operand are one usage line and exit 2; help
+ * wins over all of them. */
+static void
+test_help_broker(void **state)
+{
+	static const struct {
+		const char *cmd, *sub, *takes_arg; /* cmd: the stderr prefix */
+	} cmds[] = {
+	    {"policy", "build", "--log"},
+	    {"policy", "build", "-o"},
+	    {"check", NULL, "--policy"},
+	    {"check", NULL, "--requested-minutes"},
+	    {"nar-hash", NULL, NULL},
+	};
+	struct h_run r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+		const char *c = cmds[i].cmd, *s = cmds[i].sub, *a = cmds[i].takes_arg;
+
+		RUN_SUB(&r, c, s, "--help", NULL);
+		assert_int_equal(r.status, 0);
+		assert_non_null(strstr(r.out, "usage: closurelog"));
+		h_run_free(&r);
+		RUN_SUB(&r, c, s, "--frobnicate", NULL);
+		assert_int_equal(r.status, 2);
+		assert_one_line_error(&r, c, "unknown or incomplete option --frobnicate");
+		h_run_free(&r);
+		if (a != NULL) {
+			RUN_SUB(&r, c, s, a, NULL);
+			assert_int_equal(r.status, 2);
+			assert_one_line_error(&r, c, "unknown or incomplete option");
+			h_run_free(&r);
+		} else {
+			RUN_SUB(&r, c, s, "--json=yes", "x", NULL);
+			assert_int_equal(r.status, 2);
+			assert_one_line_error(&r, c, "unknown or incomplete option --json=yes");
+			h_run_free(&r);
+			RUN_SUB(&r, c, s, "--json", NULL);
+			assert_int_equal(r.status, 2);
+			assert_one_line_error(&r, c, "give at least one PATH");
+			h_run_free(&r);
+		}
+		RUN_SUB(&r, c, s, "--frobnicate", "--help", NULL);
+		assert_int_equal(r.status, 0);
+		assert_non_null(strstr(r.out, "usage: closurelog"));
+		h_run_free(&r);
+	}
+}
+
 static void
 test_help(void **state)
 {
@@ -657,6 +714,7 @@ main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_help, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_help_broker, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_keygen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_attest_inspect, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_submit_and_query, setup, teardown),

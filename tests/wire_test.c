@@ -876,6 +876,34 @@ test_api_messages(void **state)
 	assert_non_null(strstr(why, "bundle.envelope"));
 }
 
+/* cl_why and cl_why_n return rc unchanged, write at most their cap
+ * (always terminated), and write nothing without a buffer. */
+static void
+test_why(void **state)
+{
+	char buf[8], big[CL_WHY_MAX + 8];
+
+	(void)state;
+	memset(buf, 'x', sizeof buf);
+	assert_int_equal(cl_why_n(buf, 4, CL_EINVAL, "%s", "abcdef"), CL_EINVAL);
+	assert_string_equal(buf, "abc");
+	assert_int_equal(buf[4], 'x');
+	memset(buf, 'x', sizeof buf);
+	assert_int_equal(cl_why_n(buf, 0, 5, "y"), 5);
+	assert_int_equal(buf[0], 'x');
+	assert_int_equal(cl_why_n(NULL, 8, CL_ENOMEM, "y"), CL_ENOMEM);
+	assert_int_equal(cl_why(NULL, CL_ETOOBIG, "y"), CL_ETOOBIG);
+	memset(big, 'x', sizeof big);
+	assert_int_equal(cl_why(big, 0, "%0*d", CL_WHY_MAX + 4, 1), 0);
+	assert_int_equal(strlen(big), CL_WHY_MAX - 1);
+	/* cl_format: all or nothing */
+	assert_int_equal(cl_format(buf, sizeof buf, "%s", "1234567"), 7);
+	assert_string_equal(buf, "1234567");
+	assert_int_equal(cl_format(buf, sizeof buf, "%s", "12345678"), 0);
+	assert_string_equal(buf, "");
+	assert_int_equal(cl_format(buf, 0, "%s", ""), 0);
+}
+
 /* The shared base64 decoder admits exactly one spelling per value. */
 /* ---- Batches ---- */
 
@@ -1046,6 +1074,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup(test_envelope_rules, setup),
 	    cmocka_unit_test_setup(test_envelope_signer_set, setup),
 	    cmocka_unit_test_setup(test_api_messages, setup),
+	    cmocka_unit_test(test_why),
 	    cmocka_unit_test(test_base64_strict),
 	    cmocka_unit_test_setup(test_batch, setup),
 	    cmocka_unit_test_setup(test_batch_response, setup),
