@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+
+#include <jansson.h>
 
 #include <sodium.h>
 
@@ -26,156 +29,65 @@
 #include "wire.h"
 
 static const char usage[] =
-    "usage: closurelog submit --log URL [--log-key PUB] [-o BUNDLE] [--json] ENVELOPE...\n"
+    "usage: closurelog submit --log URL [--log-key PUB] [-o BUNDLE|DIR] [--json]\n"
+    "                         [--batch-entries N] [--batch-bytes BYTES] ENVELOPE...\n"
     "\n"
     "Submit each ENVELOPE (from closurelog attest) to the log at URL and write a\n"
-    "proof bundle for it, after checking the log's answer: the inclusion proof must\n"
-    "lead to the returned checkpoint, signed by the log key PUB (a verifier key or a\n"
-    "file holding one).  Without --log-key the checkpoint signature is not checked\n"
-    "here (closurelog verify checks it).  Resubmitting is safe: an envelope already\n"
-    "in the log gets its original index.  429, 503 and network errors are retried,\n"
-    "with a warning line on stderr before each retry.\n"
+    "proof bundle for it, after checking the log's answer: the leaf hash must be the\n"
+    "envelope's and the inclusion proof must lead to the returned checkpoint, signed\n"
+    "by the log key PUB (a verifier key or a file holding one).  Without --log-key\n"
+    "the checkpoint signature is not checked here (closurelog verify checks it).\n"
+    "Resubmitting is safe: an envelope already in the log gets its original index.\n"
+    "One envelope goes to POST /v1/entries; several go to POST /v1/entries/batch in\n"
+    "batches of at most N envelopes and BYTES bytes (keep them within the log's\n"
+    "--batch-max-entries and --batch-max-bytes).  503 and network errors are\n"
+    "retried, with a warning line on stderr before each retry; so are envelopes\n"
+    "a batch answers with 503.  Every envelope the log\n"
+    "refuses is listed with its reason, and the exit status is then 1.\n"
     "\n"
-    "  -o BUNDLE   where to write the bundle; with several envelopes, a directory.\n"
-    "              Default: ENVELOPE.bundle beside each envelope.\n"
+    "  -o BUNDLE   where to write the bundle; with several envelopes, a directory\n"
+    "              (one ENVELOPE-base-name.bundle each).  Default: ENVELOPE.bundle\n"
+    "              beside each envelope.\n"
     "  --json      print one JSON array: for each envelope logged, {envelope, index,\n"
     "              duplicate, checkpoint, checkpoint_signature_checked, bundle}\n"
     "              (failures are reported on stderr, one line each)\n"
+    "  --batch-entries N      envelopes per batch, 1..100000 (default 500)\n"
+    "  --batch-bytes BYTES    bytes per batch body, at least 65536 (default 2097152)\n"
     "\n"
+    "A progress line goes to standard error every few seconds on long runs.\n"
     "Environment: CLOSURELOG_TIMEOUT_MS, CLOSURELOG_ATTEMPTS, CLOSURELOG_BACKOFF_MS.\n";
+
+#define BATCH_ENTRIES_DEFAULT 500
+#define BATCH_BYTES_DEFAULT   (2u << 20)
+#define BATCH_BYTES_MIN       (64u << 10)
+#define PROGRESS_S            3
 
 struct submit {
 	char url[2048];
 	struct note_verifier log_key;
 	bool have_key;
 	bool json;
-	json_t *results; /* with --json: one object per envelope submitted */
 	struct cli_http_opts http;
 	struct wire_arena a;
+	json_t *out; /* --json: the array printed at the end */
 };
 
-/* Check the answer and build the bundle.  Returns CLI_OK or CLI_FAIL. */
-static int
-check_answer(struct submit *s, const char *name, const uint8_t *env, size_t env_len,
-    const struct cl_submit_response *r, struct sth *cp, const uint8_t **bundle, size_t *bundle_len)
+static double
+now_s(void)
 {
-	uint8_t leaf[MT_HASH_LEN];
-	struct tproof *tp = wire_arena_alloc(&s->a, sizeof *tp);
-	uint8_t *text = wire_arena_alloc(&s->a, CL_TPROOF_MAX);
-	struct cl_bundle b;
-	struct sth c;
-	size_t text_len;
-	char why[CL_WHY_MAX];
-	int rc;
+	struct timespec ts;
 
-	if (tp == NULL || text == NULL)
-		return cli_fail(CLI_FAIL, "out of memory");
-	mt_leaf_hash(leaf, env, env_len);
-	if (sodium_memcmp(leaf, r->leaf_hash, MT_HASH_LEN) != 0)
-		return cli_fail(CLI_FAIL, "%s: the log answered for a different leaf hash", name);
-	rc = cli_checkpoint_open(
-	    r->checkpoint, r->checkpoint_len, s->have_key ? &s->log_key : NULL, &c, why);
-	if (rc != 0)
-		return cli_fail(
-		    CLI_FAIL, "%s: the log's checkpoint does not verify: %s", name, why);
-	if (r->inclusion.a != r->index || r->inclusion.b != c.size)
-		return cli_fail(CLI_FAIL,
-		    "%s: the inclusion proof is not for index %llu in the checkpoint", name,
-		    (unsigned long long)r->index);
-	if ((rc = mt_inclusion_verify(leaf, r->index, c.size, MT_PATH(r->inclusion.hashes),
-	         r->inclusion.n, c.root)) != 0)
-		return cli_fail(CLI_FAIL,
-		    "%s: inclusion proof does not lead to the checkpoint root (%s)", name,
-		    cl_strerror(rc));
-
-	memset(tp, 0, sizeof *tp);
-	tp->index = r->index;
-	tp->n_path = r->inclusion.n;
-	memcpy(tp->path, r->inclusion.hashes, r->inclusion.n * MT_HASH_LEN);
-	tp->checkpoint = r->checkpoint;
-	tp->checkpoint_len = r->checkpoint_len;
-	if ((rc = tproof_format(tp, text, CL_TPROOF_MAX, &text_len)) != 0)
-		return cli_fail(
-		    CLI_FAIL, "%s: cannot write the tlog-proof: %s", name, cl_strerror(rc));
-	b.envelope = env;
-	b.envelope_len = env_len;
-	b.tlog_proof = text;
-	b.tlog_proof_len = text_len;
-	if ((rc = wire_bundle_encode(&s->a, &b, bundle, bundle_len)) != 0)
-		return cli_fail(
-		    CLI_FAIL, "%s: cannot encode the bundle: %s", name, cl_strerror(rc));
-	*cp = c;
-	return CLI_OK;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Say what became of one envelope: a line, or an object of the --json
- * array. */
-static int
-report(struct submit *s, const char *name, const struct cl_submit_response *r, const struct sth *c,
-    const char *bundle)
+static void
+sleep_ms(long ms)
 {
-	json_t *j;
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
-	if (!s->json) {
-		printf("%s: %s at index %llu; checkpoint %s size %llu%s\n", name,
-		    r->duplicate ? "already logged" : "logged", (unsigned long long)r->index,
-		    c->origin, (unsigned long long)c->size,
-		    s->have_key ? " (signature verified)" : " (signature not checked)");
-		return CLI_OK;
-	}
-	j = json_pack("{s:s, s:I, s:b, s:o, s:b, s:s}", "envelope", name, "index",
-	    (json_int_t)r->index, "duplicate", r->duplicate, "checkpoint",
-	    cli_show_checkpoint_json(c), "checkpoint_signature_checked", s->have_key, "bundle",
-	    bundle);
-	if (j == NULL || json_array_append_new(s->results, j) != 0)
-		return cli_fail(CLI_FAIL, "%s: out of memory", name);
-	return CLI_OK;
-}
-
-static int
-submit_one(struct submit *s, const char *path, const char *out_path)
-{
-	struct cl_envelope env;
-	struct cl_submit_response r;
-	struct cli_http_resp resp = {0};
-	const uint8_t *bundle;
-	struct sth c;
-	size_t len, bundle_len;
-	uint8_t *buf = NULL;
-	char why[CL_WHY_MAX], url[2100];
-	int rc;
-
-	wire_arena_reset(&s->a);
-	if (cl_file_read(path, CL_ENTRY_MAX, CL_FILE_STREAM, &buf, &len, why) != 0)
-		return cli_fail(CLI_USAGE, "%s", why);
-	/* Refuse locally what the log would refuse. */
-	if (wire_envelope_decode(&s->a, buf, len, &env, why) != 0) {
-		rc = cli_fail(CLI_USAGE, "%s: %s", path, why);
-		goto out;
-	}
-	snprintf(url, sizeof url, "%s/v1/entries", s->url);
-	if (cli_http_request(&s->http, url, buf, len, CL_API_MAX, &resp, why) != 0) {
-		rc = cli_fail(CLI_FAIL, "%s: %s", path, why);
-		goto out;
-	}
-	if ((rc = cli_http_answer(&resp, why)) != 0) {
-		rc = cli_fail(rc, "%s: the log refused it (%s)", path, why);
-		goto out;
-	}
-	if (wire_submit_response_decode(&s->a, resp.body, resp.len, &r, why) != 0) {
-		rc = cli_fail(CLI_FAIL, "%s: malformed answer from the log: %s", path, why);
-		goto out;
-	}
-	if ((rc = check_answer(s, path, buf, len, &r, &c, &bundle, &bundle_len)) != 0)
-		goto out;
-	if (cl_file_write(out_path, bundle, bundle_len, 0644, CL_FILE_STREAM, why) != 0)
-		rc = cli_fail(CLI_FAIL, "%s", why);
-	else
-		rc = report(s, path, &r, &c, out_path);
-out:
-	cli_http_resp_free(&resp);
-	free(buf);
-	return rc;
+	while (nanosleep(&ts, &ts) != 0)
+		;
 }
 
 /* The last component of path (after the last '/'). */
@@ -187,38 +99,409 @@ base_name(const char *path)
 	return slash != NULL ? slash + 1 : path;
 }
 
+static int
+base_cmp(const void *a, const void *b)
+{
+	return strcmp(base_name(*(char *const *)a), base_name(*(char *const *)b));
+}
+
+/* One envelope given on the command line. */
+struct item {
+	const char *path;
+	char bundle[4096];
+	uint8_t *buf; /* while in a batch */
+	size_t len;
+	unsigned tries; /* batches that answered it with 503 */
+};
+
+/* Report one envelope: a line on stdout (or an element of --json), and the
+ * reason on stderr when it failed (code != CLI_OK).  Returns code. */
+static int
+report(struct submit *s, const struct item *it, int code, const struct cl_batch_result *r,
+    const struct sth *c, const char *reason)
+{
+	if (code != CLI_OK)
+		cli_fail(code, "%s: %s", it->path, reason);
+	if (s->json) {
+		json_t *j;
+
+		if (code != CLI_OK)
+			return code;
+		j = json_pack("{s:s, s:I, s:b, s:o, s:b, s:s}", "envelope", it->path, "index",
+		    (json_int_t)r->index, "duplicate", r->status == 200, "checkpoint",
+		    cli_show_checkpoint_json(c), "checkpoint_signature_checked", s->have_key,
+		    "bundle", it->bundle);
+		if (j == NULL || json_array_append_new(s->out, j) != 0)
+			return cli_fail(CLI_FAIL, "%s: out of memory", it->path);
+	} else if (code == CLI_OK) {
+		printf("%s: %s at index %llu; checkpoint %s size %llu%s\n", it->path,
+		    r->status == 200 ? "already logged" : "logged", (unsigned long long)r->index,
+		    c->origin, (unsigned long long)c->size,
+		    s->have_key ? " (signature verified)" : " (signature not checked)");
+	}
+	return code;
+}
+
+/* Check one logged envelope's answer against the opened checkpoint c (its
+ * note is ckpt), then write its bundle.  Returns CLI_OK or CLI_FAIL. */
+static int
+check_answer(struct submit *s, const struct item *it, const struct cl_batch_result *r,
+    const uint8_t *ckpt, size_t ckpt_len, const struct sth *c)
+{
+	uint8_t leaf[MT_HASH_LEN];
+	struct tproof *tp = wire_arena_alloc(&s->a, sizeof *tp);
+	uint8_t *text = wire_arena_alloc(&s->a, CL_TPROOF_MAX);
+	const uint8_t *bundle;
+	struct cl_bundle b;
+	size_t text_len, bundle_len;
+	char why[CL_WHY_MAX], msg[CLI_MSG_MAX];
+	int rc;
+
+	if (tp == NULL || text == NULL)
+		return report(s, it, CLI_FAIL, r, c, "out of memory");
+	mt_leaf_hash(leaf, it->buf, it->len);
+	if (sodium_memcmp(leaf, r->leaf_hash, MT_HASH_LEN) != 0)
+		return report(s, it, CLI_FAIL, r, c, "the log answered for a different leaf hash");
+	if (r->inclusion.a != r->index || r->inclusion.b != c->size) {
+		snprintf(msg, sizeof msg,
+		    "the inclusion proof is not for index %llu in the checkpoint",
+		    (unsigned long long)r->index);
+		return report(s, it, CLI_FAIL, r, c, msg);
+	}
+	if ((rc = mt_inclusion_verify(leaf, r->index, c->size, MT_PATH(r->inclusion.hashes),
+	         r->inclusion.n, c->root)) != 0) {
+		snprintf(msg, sizeof msg,
+		    "inclusion proof does not lead to the checkpoint root (%s)", cl_strerror(rc));
+		return report(s, it, CLI_FAIL, r, c, msg);
+	}
+	memset(tp, 0, sizeof *tp);
+	tp->index = r->index;
+	tp->n_path = r->inclusion.n;
+	memcpy(tp->path, r->inclusion.hashes, r->inclusion.n * MT_HASH_LEN);
+	tp->checkpoint = ckpt;
+	tp->checkpoint_len = ckpt_len;
+	if ((rc = tproof_format(tp, text, CL_TPROOF_MAX, &text_len)) != 0) {
+		snprintf(msg, sizeof msg, "cannot write the tlog-proof: %s", cl_strerror(rc));
+		return report(s, it, CLI_FAIL, r, c, msg);
+	}
+	b.envelope = it->buf;
+	b.envelope_len = it->len;
+	b.tlog_proof = text;
+	b.tlog_proof_len = text_len;
+	if ((rc = wire_bundle_encode(&s->a, &b, &bundle, &bundle_len)) != 0) {
+		snprintf(msg, sizeof msg, "cannot encode the bundle: %s", cl_strerror(rc));
+		return report(s, it, CLI_FAIL, r, c, msg);
+	}
+	if (cl_file_write(it->bundle, bundle, bundle_len, 0644, CL_FILE_STREAM, why) != 0)
+		return report(s, it, CLI_FAIL, r, c, why);
+	return report(s, it, CLI_OK, r, c, NULL);
+}
+
+/* Read an envelope and refuse locally what the log would refuse. */
+static int
+item_load(struct submit *s, struct item *it)
+{
+	struct cl_envelope env;
+	char why[CL_WHY_MAX];
+
+	if (it->buf != NULL)
+		return CLI_OK;
+	wire_arena_reset(&s->a);
+	if (cl_file_read(it->path, CL_ENTRY_MAX, CL_FILE_STREAM, &it->buf, &it->len, why) != 0)
+		return report(s, it, CLI_USAGE, NULL, NULL, why);
+	if (wire_envelope_decode(&s->a, it->buf, it->len, &env, why) != 0) {
+		free(it->buf);
+		it->buf = NULL;
+		return report(s, it, CLI_USAGE, NULL, NULL, why);
+	}
+	return CLI_OK;
+}
+
+static void
+item_unload(struct item *it)
+{
+	free(it->buf);
+	it->buf = NULL;
+}
+
+/* The single-entry route: POST /v1/entries. */
+static int
+submit_one(struct submit *s, struct item *it)
+{
+	struct cl_submit_response r;
+	struct cl_batch_result br;
+	struct cli_http_resp resp = {0};
+	struct sth c;
+	char why[CL_WHY_MAX], msg[CLI_MSG_MAX], url[2100];
+	int rc;
+
+	if ((rc = item_load(s, it)) != CLI_OK)
+		return rc;
+	snprintf(url, sizeof url, "%s/v1/entries", s->url);
+	if (cli_http_request(&s->http, url, it->buf, it->len, CL_API_MAX, &resp, why) != 0) {
+		rc = report(s, it, CLI_FAIL, NULL, NULL, why);
+		goto out;
+	}
+	if ((rc = cli_http_answer(&resp, why)) != 0) {
+		snprintf(msg, sizeof msg, "the log refused it (%s)", why);
+		rc = report(s, it, rc, NULL, NULL, msg);
+		goto out;
+	}
+	wire_arena_reset(&s->a);
+	if (wire_submit_response_decode(&s->a, resp.body, resp.len, &r, why) != 0) {
+		snprintf(msg, sizeof msg, "malformed answer from the log: %s", why);
+		rc = report(s, it, CLI_FAIL, NULL, NULL, msg);
+		goto out;
+	}
+	if (cli_checkpoint_open(
+	        r.checkpoint, r.checkpoint_len, s->have_key ? &s->log_key : NULL, &c, why) != 0) {
+		snprintf(msg, sizeof msg, "the log's checkpoint does not verify: %s", why);
+		rc = report(s, it, CLI_FAIL, NULL, NULL, msg);
+		goto out;
+	}
+	memset(&br, 0, sizeof br);
+	br.status = r.duplicate ? 200 : 201;
+	br.index = r.index;
+	memcpy(br.leaf_hash, r.leaf_hash, MT_HASH_LEN);
+	br.inclusion = r.inclusion;
+	rc = check_answer(s, it, &br, r.checkpoint, r.checkpoint_len, &c);
+out:
+	cli_http_resp_free(&resp);
+	item_unload(it);
+	return rc;
+}
+
+/* Send items[todo[0..n)] as one batch and judge every result.  Those the
+ * log answered with 503 go to *retry (room for n).  Returns the worst exit
+ * code among them. */
+static int
+batch_send(struct submit *s, struct item *items, const size_t *todo, size_t n, size_t *retry,
+    size_t *n_retry, void *dbuf, size_t dcap)
+{
+	struct cl_span *envs = calloc(n, sizeof *envs);
+	struct cli_http_resp resp = {0};
+	struct cl_batch_response br;
+	struct wire_arena ea, da;
+	void *ebuf = NULL;
+	const uint8_t *body;
+	size_t body_len, ecap = 64;
+	struct sth c;
+	char why[CL_WHY_MAX], msg[CLI_MSG_MAX], url[2100];
+	int rc = CLI_OK, worst = CLI_OK;
+
+	*n_retry = 0;
+	for (size_t i = 0; i < n; i++)
+		ecap += items[todo[i]].len + 32;
+	if (envs == NULL || (ebuf = malloc(ecap)) == NULL) {
+		worst = cli_fail(CLI_FAIL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		envs[i].data = items[todo[i]].buf;
+		envs[i].len = items[todo[i]].len;
+	}
+	wire_arena_init(&ea, ebuf, ecap);
+	if (wire_batch_encode(&ea, envs, n, &body, &body_len) != 0) {
+		worst = cli_fail(CLI_FAIL, "cannot encode a batch");
+		goto out;
+	}
+	snprintf(url, sizeof url, "%s/v1/entries/batch", s->url);
+	rc = cli_http_request(&s->http, url, body, body_len,
+	    n * (MT_PROOF_MAX * (MT_HASH_LEN + 2) + CL_WHY_MAX + 64) + CL_CHECKPOINT_MAX + 1024,
+	    &resp, why);
+	if (rc == 0 && (rc = cli_http_answer(&resp, why)) != 0)
+		snprintf(msg, sizeof msg, "the log refused the batch (%s)", why);
+	else if (rc != 0)
+		snprintf(msg, sizeof msg, "%s", why);
+	wire_arena_init(&da, dbuf, dcap);
+	if (rc == 0 && wire_batch_response_decode(&da, resp.body, resp.len, n, &br, why) != 0) {
+		snprintf(msg, sizeof msg, "malformed answer from the log: %s", why);
+		rc = CLI_FAIL;
+	}
+	if (rc == 0 && br.n != n) {
+		snprintf(
+		    msg, sizeof msg, "the log answered %zu results for %zu envelopes", br.n, n);
+		rc = CLI_FAIL;
+	}
+	if (rc == 0 &&
+	    cli_checkpoint_open(
+	        br.checkpoint, br.checkpoint_len, s->have_key ? &s->log_key : NULL, &c, why) != 0) {
+		snprintf(msg, sizeof msg, "the log's checkpoint does not verify: %s", why);
+		rc = CLI_FAIL;
+	}
+	if (rc != 0) {
+		/* The whole batch failed: every envelope in it with the reason. */
+		for (size_t i = 0; i < n; i++)
+			report(s, &items[todo[i]], rc, NULL, NULL, msg);
+		worst = rc;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct cl_batch_result *r = &br.results[i];
+		struct item *it = &items[todo[i]];
+
+		if (r->status == 503 && it->tries + 1 < s->http.attempts) {
+			it->tries++;
+			retry[(*n_retry)++] = todo[i];
+			continue;
+		}
+		wire_arena_reset(&s->a);
+		if (r->status >= 400) {
+			snprintf(msg, sizeof msg, "the log refused it (HTTP %u: %s)", r->status,
+			    r->reason);
+			rc = report(s, it, CLI_FAIL, r, &c, msg);
+		} else {
+			rc = check_answer(s, it, r, br.checkpoint, br.checkpoint_len, &c);
+		}
+		if (rc > worst)
+			worst = rc;
+	}
+out:
+	cli_http_resp_free(&resp);
+	free(ebuf);
+	free(envs);
+	return worst;
+}
+
+/* Submit items through POST /v1/entries/batch, in batches within
+ * max_n envelopes and max_bytes bytes. */
+static int
+submit_many(struct submit *s, struct item *items, size_t n_items, size_t max_n, size_t max_bytes)
+{
+	size_t *todo = calloc(n_items, sizeof *todo), *batch = calloc(max_n, sizeof *batch);
+	size_t *retry = calloc(max_n, sizeof *retry);
+	size_t n_todo = 0, head = 0, done = 0,
+	       dcap = wire_batch_decode_arena(
+	           max_n * (MT_PROOF_MAX * (MT_HASH_LEN + 2) + CL_WHY_MAX + 64) +
+	               CL_CHECKPOINT_MAX + 1024,
+	           max_n);
+	void *dbuf = malloc(dcap);
+	double last = now_s();
+	long backoff = s->http.backoff_ms;
+	int worst = CLI_OK, rc;
+
+	if (todo == NULL || batch == NULL || retry == NULL || dbuf == NULL) {
+		worst = cli_fail(CLI_FAIL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n_items; i++)
+		todo[n_todo++] = i;
+	/* todo is a queue: retried envelopes go back at its end (its room
+	 * is enough: each leaves it before it returns). */
+	while (head < n_todo) {
+		size_t n = 0, bytes = 0, n_retry = 0;
+
+		while (head < n_todo && n < max_n) {
+			struct item *it = &items[todo[head]];
+
+			if ((rc = item_load(s, it)) != CLI_OK) {
+				if (rc > worst)
+					worst = rc;
+				head++;
+				done++;
+				continue;
+			}
+			if (n > 0 && bytes + it->len + 8 > max_bytes)
+				break;
+			bytes += it->len + 8;
+			batch[n++] = todo[head++];
+		}
+		if (n == 0)
+			continue;
+		if ((rc = batch_send(s, items, batch, n, retry, &n_retry, dbuf, dcap)) > worst)
+			worst = rc;
+		for (size_t i = 0; i < n; i++) {
+			bool again = false;
+
+			for (size_t k = 0; k < n_retry && !again; k++)
+				again = retry[k] == batch[i];
+			if (!again) {
+				item_unload(&items[batch[i]]);
+				done++;
+			}
+		}
+		/* Move the unfinished to the end of the queue; the slots freed
+		 * at its front make room, and head only grows. */
+		if (n_retry > 0) {
+			memmove(todo, todo + head, (n_todo - head) * sizeof *todo);
+			n_todo -= head;
+			head = 0;
+			memcpy(todo + n_todo, retry, n_retry * sizeof *todo);
+			n_todo += n_retry;
+			sleep_ms(backoff);
+			backoff = backoff < 5000 ? 2 * backoff : backoff;
+		} else {
+			backoff = s->http.backoff_ms;
+		}
+		if (n_items > max_n && now_s() - last >= PROGRESS_S) {
+			cli_progress("%zu of %zu envelopes done", done, n_items);
+			last = now_s();
+		}
+	}
+	if (n_items > max_n)
+		cli_progress("%zu of %zu envelopes done", done, n_items);
+out:
+	free(dbuf);
+	free(retry);
+	free(batch);
+	free(todo);
+	return worst;
+}
+
 int
 cli_cmd_submit(int argc, char **argv)
 {
 	struct submit s;
+	struct item *items = NULL;
 	const char *log = NULL, *out = NULL;
+	uint64_t max_n = BATCH_ENTRIES_DEFAULT, max_bytes = BATCH_BYTES_DEFAULT;
 	const struct cli_opt opts[] = {
 	    CLI_STR("log", &log),
 	    CLI_VKEY("log-key", &s.log_key, &s.have_key),
 	    CLI_STR_SHORT("output", 'o', &out),
 	    CLI_FLAG("json", &s.json),
+	    CLI_U64("batch-entries", &max_n, NULL),
+	    CLI_U64("batch-bytes", &max_bytes, NULL),
 	};
-	void *abuf;
+	size_t n_items;
+	void *abuf = NULL;
 	int first, rc, worst = CLI_OK;
 	bool out_dir;
 
 	memset(&s, 0, sizeof s);
 	if ((rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), usage, &first)) != CLI_GO)
 		return rc;
+	if (max_n < 1 || max_n > CL_BATCH_MAX)
+		return cli_fail(CLI_USAGE, "--batch-entries: 1 to %d", CL_BATCH_MAX);
+	if (max_bytes < BATCH_BYTES_MIN || max_bytes > ((uint64_t)1 << 30))
+		return cli_fail(CLI_USAGE, "--batch-bytes: %u to %u", BATCH_BYTES_MIN, 1u << 30);
 	if (log == NULL || first == argc)
 		return cli_fail(CLI_USAGE, "give --log URL and at least one ENVELOPE (see --help)");
 	if ((rc = cli_log_url(log, s.url, sizeof s.url)) != 0)
 		return rc;
-	out_dir = out != NULL && argc - first > 1;
+	n_items = (size_t)(argc - first);
+	out_dir = out != NULL && n_items > 1;
 	/* In one directory, bundles are named after the envelopes' base
-	 * names: two alike would write the same bundle. */
-	for (int i = first; out_dir && i < argc; i++) {
-		for (int k = first; k < i; k++) {
-			if (strcmp(base_name(argv[i]), base_name(argv[k])) == 0)
-				return cli_fail(CLI_USAGE,
-				    "%s and %s would both be saved as %s.bundle in %s", argv[k],
-				    argv[i], base_name(argv[i]), out);
+	 * names: two alike would write the same bundle.  Sorted, equal names
+	 * are neighbours: O(n log n) for thousands of files. */
+	if (out_dir) {
+		char **names = calloc(n_items, sizeof *names);
+
+		if (names == NULL)
+			return cli_fail(CLI_FAIL, "out of memory");
+		for (size_t i = 0; i < n_items; i++)
+			names[i] = argv[first + (int)i];
+		qsort(names, n_items, sizeof *names, base_cmp);
+		for (size_t i = 1; i < n_items; i++) {
+			if (strcmp(base_name(names[i]), base_name(names[i - 1])) == 0) {
+				rc = cli_fail(CLI_USAGE,
+				    "%s and %s would both be saved as %s.bundle in %s",
+				    names[i - 1], names[i], base_name(names[i]), out);
+				free(names);
+				return rc;
+			}
 		}
+		free(names);
 	}
 	if (out_dir && mkdir(out, 0755) != 0) {
 		struct stat st;
@@ -229,33 +512,46 @@ cli_cmd_submit(int argc, char **argv)
 	}
 	cli_http_defaults(&s.http);
 	s.http.retry_lines = true; /* a submission may wait for seconds: say why */
-	if ((abuf = malloc(WIRE_ARENA_MIN)) == NULL ||
-	    (s.json && (s.results = json_array()) == NULL)) {
-		free(abuf);
-		return cli_fail(CLI_FAIL, "out of memory");
+	if ((items = calloc(n_items, sizeof *items)) == NULL ||
+	    (abuf = malloc(WIRE_ARENA_MIN)) == NULL || (s.json && (s.out = json_array()) == NULL)) {
+		rc = cli_fail(CLI_FAIL, "out of memory");
+		goto out;
 	}
 	wire_arena_init(&s.a, abuf, WIRE_ARENA_MIN);
-	for (int i = first; i < argc; i++) {
-		char path[4096];
+	for (size_t i = 0; i < n_items; i++) {
+		struct item *it = &items[i];
 		int n;
 
+		it->path = argv[first + (int)i];
 		if (out != NULL && !out_dir)
-			n = snprintf(path, sizeof path, "%s", out);
+			n = snprintf(it->bundle, sizeof it->bundle, "%s", out);
 		else if (out_dir)
-			n = snprintf(path, sizeof path, "%s/%s.bundle", out, base_name(argv[i]));
+			n = snprintf(it->bundle, sizeof it->bundle, "%s/%s.bundle", out,
+			    base_name(it->path));
 		else
-			n = snprintf(path, sizeof path, "%s.bundle", argv[i]);
-		if (n < 0 || (size_t)n >= sizeof path)
-			rc =
-			    cli_fail(CLI_USAGE, "%s: the bundle's path would be too long", argv[i]);
-		else
-			rc = submit_one(&s, argv[i], path);
-		if (rc > worst)
-			worst = rc;
+			n = snprintf(it->bundle, sizeof it->bundle, "%s.bundle", it->path);
+		if (n < 0 || (size_t)n >= sizeof it->bundle) {
+			rc = cli_fail(
+			    CLI_USAGE, "%s: the bundle's path would be too long", it->path);
+			goto out;
+		}
 	}
+	if (n_items == 1)
+		worst = submit_one(&s, &items[0]);
+	else
+		worst = submit_many(&s, items, n_items, (size_t)max_n, (size_t)max_bytes);
+	if (s.json) {
+		if ((rc = cli_show_json_print(s.out)) > worst)
+			worst = rc;
+		s.out = NULL;
+	}
+	rc = worst;
+out:
+	if (s.out != NULL)
+		json_decref(s.out);
+	for (size_t i = 0; items != NULL && i < n_items; i++)
+		item_unload(&items[i]);
+	free(items);
 	free(abuf);
-	/* With --json, what was logged is printed even when others failed. */
-	if (s.json && cli_show_json_print(s.results) != CLI_OK && worst == CLI_OK)
-		worst = CLI_FAIL;
-	return worst;
+	return rc;
 }

@@ -901,3 +901,216 @@ wire_bundle_decode(
 	b->tlog_proof_len = m->tlog_proof.len;
 	return 0;
 }
+
+/* ---- Batches ---- */
+
+/* A minimal base-128 varint at buf[*at..len); false if truncated, longer
+ * than 64 bits or not minimal (a last byte of 0 after the first). */
+static bool
+varint_read(const uint8_t *buf, size_t len, size_t *at, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	for (unsigned i = 0; i < 10 && *at < len; i++) {
+		uint8_t b = buf[(*at)++];
+
+		if (i == 9 && b > 1)
+			return false;
+		x |= (uint64_t)(b & 0x7f) << (7 * i);
+		if ((b & 0x80) == 0) {
+			if (b == 0 && i > 0)
+				return false;
+			*v = x;
+			return true;
+		}
+	}
+	return false;
+}
+
+int
+wire_batch_decode(
+    const uint8_t *buf, size_t len, struct cl_span *out, size_t max, size_t *n, char *why)
+{
+	size_t at = 0, k = 0;
+
+	*n = 0;
+	while (at < len) {
+		uint64_t tag, elen;
+
+		if (!varint_read(buf, len, &at, &tag))
+			return cl_why(
+			    why, CL_EINVAL, "entry batch: malformed field tag at byte %zu", at);
+		if (tag != ((1 << 3) | 2))
+			return cl_why(why, CL_EINVAL, "entry batch: unknown field number %llu",
+			    (unsigned long long)(tag >> 3));
+		if (!varint_read(buf, len, &at, &elen) || elen > len - at)
+			return cl_why(why, CL_EINVAL,
+			    "entry batch.envelopes[%zu]: truncated or malformed length", k);
+		if (k == max)
+			return cl_why(why, CL_ETOOBIG,
+			    "entry batch: more than %zu envelopes (the limit)", max);
+		out[k].data = buf + at;
+		out[k].len = (size_t)elen;
+		at += (size_t)elen;
+		k++;
+	}
+	*n = k;
+	return 0;
+}
+
+int
+wire_batch_encode(
+    struct wire_arena *a, const struct cl_span *envs, size_t n, const uint8_t **out, size_t *len)
+{
+	Closurelog__V1__EntryBatch m = CLOSURELOG__V1__ENTRY_BATCH__INIT;
+	ProtobufCBinaryData *v = NULL;
+
+	if (n > CL_BATCH_MAX)
+		return CL_EINVAL;
+	if (n > 0 && (v = wire_arena_alloc(a, n * sizeof *v)) == NULL)
+		return CL_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		v[i].data = (uint8_t *)envs[i].data;
+		v[i].len = envs[i].len;
+	}
+	m.envelopes = v;
+	m.n_envelopes = n;
+	return encode(a, &m.base, SIZE_MAX, out, len, NULL);
+}
+
+/* The most one result's protobuf-c structs and packed bytes take. */
+#define BATCH_RESULT_ROOM                                                                          \
+	(sizeof(Closurelog__V1__BatchEntryResult) + sizeof(Closurelog__V1__InclusionProof) +       \
+	    sizeof(void *) + MT_PROOF_MAX * (sizeof(ProtobufCBinaryData) + MT_HASH_LEN + 2) +      \
+	    CL_WHY_MAX + 128)
+
+size_t
+wire_batch_response_arena(size_t n, size_t ckpt_len)
+{
+	return n * BATCH_RESULT_ROOM + 2 * ckpt_len + 1024;
+}
+
+size_t
+wire_batch_decode_arena(size_t len, size_t n)
+{
+	return 4 * len + n * (sizeof(struct cl_batch_result) + 512) + WIRE_ARENA_MIN;
+}
+
+static bool
+batch_result_ok(const struct cl_batch_result *r)
+{
+	if (r->status == 200 || r->status == 201)
+		return r->reason == NULL || r->reason[0] == '\0';
+	return r->status >= 400 && r->status <= 599 && r->reason != NULL && r->reason[0] != '\0' &&
+	    strlen(r->reason) < CL_WHY_MAX && strchr(r->reason, '\n') == NULL;
+}
+
+int
+wire_batch_response_encode(
+    struct wire_arena *a, const struct cl_batch_response *r, const uint8_t **out, size_t *len)
+{
+	Closurelog__V1__BatchResponse m = CLOSURELOG__V1__BATCH_RESPONSE__INIT;
+	Closurelog__V1__BatchEntryResult **v = NULL;
+	int rc;
+
+	if (r->n > CL_BATCH_MAX || r->checkpoint_len == 0 || r->checkpoint_len > CL_CHECKPOINT_MAX)
+		return CL_EINVAL;
+	if (r->n > 0 && (v = wire_arena_alloc(a, r->n * sizeof *v)) == NULL)
+		return CL_ENOMEM;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct cl_batch_result *x = &r->results[i];
+		Closurelog__V1__BatchEntryResult *e = wire_arena_alloc(a, sizeof *e);
+
+		if (e == NULL)
+			return CL_ENOMEM;
+		if (!batch_result_ok(x))
+			return CL_EINVAL;
+		closurelog__v1__batch_entry_result__init(e);
+		e->status = x->status;
+		if (x->status < 400) {
+			Closurelog__V1__InclusionProof *ip = wire_arena_alloc(a, sizeof *ip);
+
+			if (ip == NULL)
+				return CL_ENOMEM;
+			closurelog__v1__inclusion_proof__init(ip);
+			if (x->inclusion.a != x->index)
+				return CL_EINVAL;
+			if ((rc = proof_to_pb(a, &x->inclusion, &ip->index, &ip->tree_size,
+			         &ip->n_hashes, &ip->hashes)) != 0)
+				return rc;
+			e->index = x->index;
+			e->leaf_hash.data = (uint8_t *)x->leaf_hash;
+			e->leaf_hash.len = MT_HASH_LEN;
+			e->inclusion = ip;
+		} else {
+			e->reason = (char *)x->reason;
+		}
+		v[i] = e;
+	}
+	m.results = v;
+	m.n_results = r->n;
+	m.checkpoint.data = (uint8_t *)r->checkpoint;
+	m.checkpoint.len = r->checkpoint_len;
+	return encode(a, &m.base, SIZE_MAX, out, len, NULL);
+}
+
+int
+wire_batch_response_decode(struct wire_arena *a, const uint8_t *buf, size_t len, size_t max,
+    struct cl_batch_response *r, char *why)
+{
+	const Closurelog__V1__BatchResponse *m;
+	struct cl_batch_result *v = NULL;
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	m = (const Closurelog__V1__BatchResponse *)decode(a,
+	    &closurelog__v1__batch_response__descriptor, buf, len, SIZE_MAX, "batch response", &rc,
+	    why);
+	if (m == NULL)
+		return rc;
+	if (m->n_results > max || m->n_results > CL_BATCH_MAX)
+		return cl_why(why, CL_ETOOBIG,
+		    "batch response.results: %zu, more than the %zu sent", m->n_results, max);
+	if (m->checkpoint.len == 0 || m->checkpoint.len > CL_CHECKPOINT_MAX)
+		return cl_why(
+		    why, CL_EINVAL, "batch response.checkpoint: %zu bytes", m->checkpoint.len);
+	if (m->n_results > 0 && (v = wire_arena_alloc(a, m->n_results * sizeof *v)) == NULL)
+		return cl_why(why, CL_ENOMEM, "batch response: decoding arena exhausted");
+	for (size_t i = 0; i < m->n_results; i++) {
+		const Closurelog__V1__BatchEntryResult *e = m->results[i];
+		struct cl_batch_result *x = &v[i];
+
+		memset(x, 0, sizeof *x);
+		x->status = e->status;
+		x->reason = e->reason;
+		if (!batch_result_ok(x))
+			return cl_why(why, CL_EINVAL,
+			    "batch response.results[%zu]: status %u with a %s reason", i, e->status,
+			    e->reason[0] == '\0' ? "missing" : "malformed or unexpected");
+		if (e->status >= 400) {
+			if (e->index != 0 || e->leaf_hash.len != 0 || e->inclusion != NULL)
+				return cl_why(why, CL_EINVAL,
+				    "batch response.results[%zu]: a refusal with a proof", i);
+			continue;
+		}
+		if (e->leaf_hash.len != MT_HASH_LEN)
+			return cl_why(why, CL_EINVAL,
+			    "batch response.results[%zu].leaf_hash: %zu bytes, not 32", i,
+			    e->leaf_hash.len);
+		if (e->inclusion == NULL || e->inclusion->index != e->index)
+			return cl_why(why, CL_EINVAL,
+			    "batch response.results[%zu].inclusion: missing or not for index %llu",
+			    i, (unsigned long long)e->index);
+		if ((rc = proof_from_pb(&x->inclusion, e->inclusion->index, e->inclusion->tree_size,
+		         e->inclusion->n_hashes, e->inclusion->hashes, "batch response.inclusion",
+		         why)) != 0)
+			return rc;
+		x->index = e->index;
+		memcpy(x->leaf_hash, e->leaf_hash.data, MT_HASH_LEN);
+	}
+	r->results = v;
+	r->n = m->n_results;
+	r->checkpoint = m->checkpoint.data;
+	r->checkpoint_len = m->checkpoint.len;
+	return 0;
+}

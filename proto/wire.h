@@ -217,4 +217,70 @@ int wire_bundle_encode(
 int wire_bundle_decode(struct wire_arena *a, const uint8_t *buf, size_t len, struct cl_bundle *b,
     char *why) __attribute__((warn_unused_result));
 
+/* ---- Batches (POST /v1/entries/batch) ---- */
+
+/* Hard limit on envelopes in one batch; servers configure lower caps. */
+#define CL_BATCH_MAX 100000
+
+/* One envelope of a batch: bytes inside the decoded buffer. */
+struct cl_span {
+	const uint8_t *data;
+	size_t len;
+};
+
+/* One envelope's answer.  status 201 or 200: index, leaf_hash and
+ * inclusion are set, reason is "".  Otherwise (a refusal, >= 400) only
+ * status and reason (one line, < CL_WHY_MAX bytes, never ""). */
+struct cl_batch_result {
+	unsigned status;
+	uint64_t index;
+	uint8_t leaf_hash[MT_HASH_LEN];
+	struct cl_proof inclusion;
+	const char *reason;
+};
+
+struct cl_batch_response {
+	const struct cl_batch_result *results;
+	size_t n;
+	const uint8_t *checkpoint; /* signed note */
+	size_t checkpoint_len;
+};
+
+/* Decode an untrusted EntryBatch without copying: out[0..*n) get the
+ * envelopes, pointing into buf (borrowed; valid as long as buf).  out has
+ * room for max entries (max <= CL_BATCH_MAX).  Canonical by construction:
+ * only field 1, length-delimited, minimal varints, nothing after the last
+ * element; elements are not decoded (each is checked as a submission).
+ * Returns 0, CL_ETOOBIG with more than max envelopes, or CL_EINVAL
+ * (malformed, unknown field, non-minimal varint, truncated) with *n = 0. */
+int wire_batch_decode(const uint8_t *buf, size_t len, struct cl_span *out, size_t max, size_t *n,
+    char *why) __attribute__((warn_unused_result));
+
+/* Serialize envs[0..n) as an EntryBatch into the arena (room for the
+ * total envelope bytes plus 32 per envelope plus 64).  Returns 0,
+ * CL_EINVAL (n > CL_BATCH_MAX) or CL_ENOMEM.  The
+ * envelopes are not checked: the log judges each one. */
+int wire_batch_encode(struct wire_arena *a, const struct cl_span *envs, size_t n,
+    const uint8_t **out, size_t *len) __attribute__((warn_unused_result));
+
+/* Bytes of arena wire_batch_response_encode needs for n results and a
+ * checkpoint of ckpt_len bytes, and wire_batch_response_decode for an
+ * answer of len bytes with at most n results. */
+size_t wire_batch_response_arena(size_t n, size_t ckpt_len);
+size_t wire_batch_decode_arena(size_t len, size_t n);
+
+/* Encode r (results and checkpoint borrowed) into the arena.  Returns 0,
+ * CL_EINVAL (a result that breaks the rules of struct cl_batch_result) or
+ * CL_ENOMEM. */
+int wire_batch_response_encode(struct wire_arena *a, const struct cl_batch_response *r,
+    const uint8_t **out, size_t *len) __attribute__((warn_unused_result));
+
+/* Decode an untrusted BatchResponse of at most max results (canonical, no
+ * unknown fields): every result follows the rules of struct
+ * cl_batch_result, inclusion.a == index, the checkpoint 1 ..
+ * CL_CHECKPOINT_MAX bytes.  r->results and reasons point into the arena.
+ * Returns 0 or a CL_E* code with *r zeroed. */
+int wire_batch_response_decode(struct wire_arena *a, const uint8_t *buf, size_t len, size_t max,
+    struct cl_batch_response *r, char *why) __attribute__((warn_unused_result));
+
 #endif

@@ -144,6 +144,14 @@ route(void *arg, struct http_req *req)
 			sub_post(r, req);
 		return;
 	}
+	if (strcmp(path, "/v1/entries/batch") == 0) {
+		if (req->method != HTTP_V_POST)
+			rt_fail(r, req, 405, R_BAD_REQUEST, ALLOW_WRITE,
+			    "use POST for /v1/entries/batch");
+		else
+			sub_batch_post(r, req);
+		return;
+	}
 	if (strcmp(path, "/checkpoint") != 0 && strncmp(path, "/tile/", 6) != 0 &&
 	    strncmp(path, "/v1/entries/", 12) != 0 && strcmp(path, "/v1/proof/inclusion") != 0 &&
 	    strcmp(path, "/v1/proof/consistency") != 0 && strncmp(path, "/v1/bundle/", 11) != 0 &&
@@ -384,6 +392,7 @@ api_new(const struct cfg *cfg, int *fd, struct st *st, struct log *log, struct a
 			close(lfd);
 			goto fail;
 		}
+		a->threads[i].rt.batch_max_entries = cfg->batch_max_entries;
 		bases[i] = a->threads[i].base;
 		args[i] = &a->threads[i];
 	}
@@ -393,6 +402,8 @@ api_new(const struct cfg *cfg, int *fd, struct st *st, struct log *log, struct a
 	lim.max_url = RT_QUERY_MAX;
 	lim.max_headers = API_HEADERS_MAX;
 	lim.max_body = API_BODY_MAX;
+	lim.big_body_path = "/v1/entries/batch";
+	lim.big_body_max = cfg->batch_max_bytes;
 	if ((rc = http_new(&lim, lfd, a->n_threads, bases, route, &hooks, args, &a->http, why)) !=
 	    0)
 		goto fail;

@@ -111,6 +111,11 @@ static const struct opt opts[] = {
         "most entries committed in one transaction (1..65536)"},
     {"queue-max", 0, K_UINT, OFF(queue_max), 1, 10000000, "N", NULL,
         "most submissions in flight; beyond it submissions get 503 (1..10000000)"},
+    {"batch-max-entries", 0, K_UINT, OFF(batch_max_entries), 1, 100000, "N", NULL,
+        "most envelopes in one POST /v1/entries/batch; more get 400 (1..100000)"},
+    {"batch-max-bytes", 0, K_SIZE, OFF(batch_max_bytes), 64 * 1024, (size_t)1 << 30, "BYTES", NULL,
+        "largest POST /v1/entries/batch body, with suffix K, M or G; larger get 413 "
+        "(64K..1G)"},
     {"verify-threads", 0, K_UINT, OFF(verify_threads), 0, 256, "N", "number of online CPUs",
         "threads checking submission signatures; 0 means one per CPU (0..256)"},
     {"http-threads", 0, K_UINT, OFF(http_threads), 0, 64, "N", "number of online CPUs",
@@ -150,6 +155,8 @@ cfg_defaults(struct cfg *c)
 	c->batch_window_us = 0;
 	c->batch_max = 4096;
 	c->queue_max = 65536;
+	c->batch_max_entries = 1000;
+	c->batch_max_bytes = (size_t)4 << 20;
 	c->verify_threads = 0;
 	c->http_threads = 0;
 	c->map_size = (size_t)64 << 30;

@@ -52,10 +52,13 @@ struct cfg {
 	    batch_window_us; /* --batch-window microseconds to wait for a fuller batch, default 0 */
 	unsigned batch_max;  /* --batch-max entries per commit, default 4096 */
 	unsigned queue_max;  /* --queue-max submissions in flight, default 65536 */
-	unsigned verify_threads; /* --verify-threads, default: number of CPUs */
-	unsigned http_threads;   /* --http-threads, default: number of CPUs */
-	size_t map_size;         /* --map-size bytes (suffixes K M G T), default 64G */
-	size_t map_max;          /* --map-max bytes: growth ceiling, default 1T, >= map_size */
+	unsigned batch_max_entries; /* --batch-max-entries envelopes in one POST
+				     * /v1/entries/batch, default 1000 */
+	size_t batch_max_bytes;     /* --batch-max-bytes of one batch body, default 4M */
+	unsigned verify_threads;    /* --verify-threads, default: number of CPUs */
+	unsigned http_threads;      /* --http-threads, default: number of CPUs */
+	size_t map_size;            /* --map-size bytes (suffixes K M G T), default 64G */
+	size_t map_max;             /* --map-max bytes: growth ceiling, default 1T, >= map_size */
 
 	/* --witness VKEY=URL, repeatable (in a config file too: each line adds
 	 * one): the witness's cosignature verifier key (type 0x04; a key

@@ -75,6 +75,7 @@ struct http_conn {
 	bool dead;        /* socket gone; waiting only for the handler's answer */
 	bool reading_off; /* read interest dropped */
 	bool writing;     /* write interest on */
+	size_t body_max;  /* this request's body cap (lim.max_body or .big_body_max) */
 	bool in_handler;  /* the handler is running for this request */
 	struct sockaddr_storage peer;
 	struct evbuffer *out;
@@ -694,7 +695,17 @@ on_headers_complete(http_parser *p)
 		fail_cb(c, 411, "a POST needs Content-Length (or chunked encoding)");
 		return -1;
 	}
-	if (c->n_cl == 1 && p->content_length > lim->max_body) {
+	/* The one route with a larger cap, matched on the path before any
+	 * '?' (the target is complete by now). */
+	c->body_max = lim->max_body;
+	if (lim->big_body_path != NULL) {
+		size_t n = strlen(lim->big_body_path);
+
+		if (c->url_len >= n && memcmp(c->url, lim->big_body_path, n) == 0 &&
+		    (c->url_len == n || c->url[n] == '?'))
+			c->body_max = lim->big_body_max;
+	}
+	if (c->n_cl == 1 && p->content_length > c->body_max) {
 		fail_cb(c, 413, "request body too large");
 		return -1;
 	}
@@ -717,9 +728,8 @@ static int
 on_body(http_parser *p, const char *at, size_t len)
 {
 	struct http_conn *c = conn_of(p);
-	const struct http_limits *lim = &c->w->h->lim;
 
-	if (len > lim->max_body - c->body_len)
+	if (len > c->body_max - c->body_len)
 		return fail_cb(c, 413, "request body too large");
 	if (len > c->body_cap - c->body_len) {
 		/* Chunked: grow by doubling, up to the cap. */
@@ -728,8 +738,8 @@ on_body(http_parser *p, const char *at, size_t len)
 
 		while (cap - c->body_len < len)
 			cap *= 2;
-		if (cap > lim->max_body)
-			cap = lim->max_body;
+		if (cap > c->body_max)
+			cap = c->body_max;
 		if ((b = realloc(c->body, cap)) == NULL)
 			return fail_cb(c, 503, "out of memory");
 		c->body = b;

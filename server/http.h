@@ -19,8 +19,8 @@
  *   408  a request not received in full within request_timeout of its
  *        first byte (a new connection: of its acceptance)
  *   411  a POST with neither Content-Length nor chunked encoding
- *   413  a body above max_body (refused before it is read when its length
- *        is declared)
+ *   413  a body above max_body (big_body_max on big_body_path), refused
+ *        before it is read when its length is declared
  *   414  a request-target above max_url
  *   417  an Expect other than 100-continue
  *   431  request line and headers above max_headers, or over 100 headers
@@ -49,12 +49,15 @@ struct http;
 struct http_conn;
 
 struct http_limits {
-	unsigned max_conns;     /* open connections, all threads together */
-	double request_timeout; /* seconds: a request's first byte to its last */
-	double idle_timeout;    /* seconds: keep-alive idle, or a peer not reading */
-	size_t max_url;         /* bytes of the request-target */
-	size_t max_headers;     /* bytes of the request line and headers */
-	size_t max_body;        /* bytes of a body, declared or chunked */
+	unsigned max_conns;        /* open connections, all threads together */
+	double request_timeout;    /* seconds: a request's first byte to its last */
+	double idle_timeout;       /* seconds: keep-alive idle, or a peer not reading */
+	size_t max_url;            /* bytes of the request-target */
+	size_t max_headers;        /* bytes of the request line and headers */
+	size_t max_body;           /* bytes of a body, declared or chunked */
+	const char *big_body_path; /* NULL, or the one path (exact, query aside)
+				    * whose bodies may reach big_body_max */
+	size_t big_body_max;
 };
 
 enum http_verb {

@@ -30,6 +30,7 @@
 #define RT_QUERY_MAX       8192 /* the request-target limit: no query is longer */
 
 struct sub;
+struct sub_batch;
 
 /* One HTTP thread's route state.  Owned by the thread (api.c); log, m and
  * reader are set up by it and outlive every request. */
@@ -43,7 +44,9 @@ struct rt {
 	struct event *wake;
 	pthread_mutex_t done_mu;
 	struct sub *done_head;
-	struct sub *spare; /* answered submissions, for reuse */
+	struct sub_batch *batch_done; /* finished batches, under done_mu too */
+	size_t batch_max_entries;     /* --batch-max-entries */
+	struct sub *spare;            /* answered submissions, for reuse */
 	size_t n_spare;
 };
 

@@ -8,14 +8,40 @@
  * body the log reads in place, stay with their connection until the
  * answer (http.h).  Answered records are kept for reuse: fewer large
  * mallocs on the hot path.
+ *
+ * A batch queues each envelope as its own job, through the very path a
+ * single submission takes (same verifier, signer-set rule and dedup), and
+ * counts them down; the job that brings the count to zero queues the
+ * batch for its HTTP thread, which answers every envelope against the
+ * latest checkpoint: each job's checkpoint covers its entry and the
+ * latest is at least as large, so one checkpoint covers the whole batch.
  */
 #include "submit.h"
 
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #define SPARE_MAX 1024
+
+/* A batch: one log_job per envelope, answered together when the last is
+ * done. */
+struct sub_bjob {
+	struct log_job job; /* first: the log hands it back as a log_job */
+	struct sub_batch *b;
+};
+
+struct sub_batch {
+	struct rt *t;
+	struct http_req *req;
+	atomic_size_t pending; /* queued jobs not done, plus one while queueing */
+	struct sub_batch *next_done;
+	size_t n;
+	struct sub_bjob jobs[];
+};
 
 struct sub {
 	struct log_job job; /* first: the log hands it back as a log_job */
@@ -94,16 +120,205 @@ sub_answer(struct sub *s, bool reader_open)
 	rt_reply_pb(t, s->req, j->status, rc, out, len);
 }
 
+/* Answer a batch whose jobs are all done, then free it. */
+static void
+batch_answer(struct rt *t, struct sub_batch *b)
+{
+	struct log_ckpt *ck = log_checkpoint(t->log); /* NULL before the first cosigned one */
+	struct cl_batch_result *res = calloc(b->n > 0 ? b->n : 1, sizeof *res);
+	struct cl_batch_response r;
+	struct wire_arena a;
+	void *abuf = NULL;
+	const uint8_t *out = NULL;
+	size_t len = 0;
+	int rc;
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct log_ckpt *jc = b->jobs[i].job.ckpt;
+
+		/* The latest is never smaller than a job's; keep the rule local. */
+		if (jc != NULL && (ck == NULL || jc->size > ck->size)) {
+			log_ckpt_unref(ck);
+			ck = log_ckpt_ref(jc);
+		}
+	}
+	if (ck == NULL) {
+		/* Only with witnesses: nothing cosigned yet, and no job logged. */
+		rt_fail(t, b->req, 503, R_NO_QUORUM, NULL,
+		    "not published: no witness-cosigned checkpoint yet; resubmit the batch");
+		goto out;
+	}
+	if (res == NULL || (abuf = malloc(wire_batch_response_arena(b->n, ck->len))) == NULL) {
+		rt_fail(t, b->req, 503, R_OVERLOAD, NULL, "out of memory");
+		goto out;
+	}
+	/* Begun after taking ck: the snapshot holds every node under it. */
+	if (!rt_reader_begin(t, b->req))
+		goto out;
+	rc = 0;
+	for (size_t i = 0; i < b->n && rc == 0; i++) {
+		struct log_job *j = &b->jobs[i].job;
+		struct cl_batch_result *x = &res[i];
+
+		x->status = (unsigned)j->status;
+		if (j->status >= 400) {
+			x->reason = j->why[0] != '\0' ? j->why : "refused";
+			continue;
+		}
+		x->index = j->index;
+		memcpy(x->leaf_hash, j->leaf, MT_HASH_LEN);
+		x->inclusion.a = j->index;
+		x->inclusion.b = ck->size;
+		rc = mt_inclusion_prove(j->index, ck->size, st_node_read, t->reader,
+		    x->inclusion.hashes, &x->inclusion.n);
+	}
+	st_reader_end(t->reader);
+	if (rc != 0) {
+		rt_fail(t, b->req, 500, R_STORAGE, NULL, "proof failed: %s", st_strerror(rc));
+		goto out;
+	}
+	wire_arena_init(&a, abuf, wire_batch_response_arena(b->n, ck->len));
+	r.results = res;
+	r.n = b->n;
+	r.checkpoint = ck->note;
+	r.checkpoint_len = ck->len;
+	rc = wire_batch_response_encode(&a, &r, &out, &len);
+	rt_reply_pb(t, b->req, 200, rc, out, len);
+out:
+	for (size_t i = 0; i < b->n; i++)
+		log_ckpt_unref(b->jobs[i].job.ckpt);
+	log_ckpt_unref(ck);
+	free(abuf);
+	free(res);
+	free(b);
+}
+
+/* The batch's last job is done (on any thread): queue it for its own. */
+static void
+batch_finished(struct sub_batch *b)
+{
+	struct rt *t = b->t;
+
+	pthread_mutex_lock(&t->done_mu);
+	b->next_done = t->batch_done;
+	t->batch_done = b;
+	pthread_mutex_unlock(&t->done_mu);
+	event_active(t->wake, EV_READ, 0);
+}
+
+static void
+bjob_done(struct log_job *job)
+{
+	struct sub_batch *b = ((struct sub_bjob *)job)->b;
+
+	if (atomic_fetch_sub(&b->pending, 1) == 1)
+		batch_finished(b);
+}
+
+/* Refuse one envelope of a batch without queueing it. */
+static void bjob_refuse(struct rt *t, struct log_job *j, int status, enum metrics_reject reason,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+bjob_refuse(
+    struct rt *t, struct log_job *j, int status, enum metrics_reject reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->why, sizeof j->why, fmt, ap);
+	va_end(ap);
+	j->status = status;
+	j->reason = reason;
+	metrics_reject(t->m, reason);
+}
+
+void
+sub_batch_post(struct rt *t, struct http_req *req)
+{
+	struct cl_span *envs = NULL;
+	struct sub_batch *b = NULL;
+	size_t n;
+	char why[CL_WHY_MAX];
+	int rc;
+
+	if (!rt_no_query(t, req))
+		return;
+	if (!is_protobuf(req->content_type)) {
+		rt_fail(t, req, 415, R_BAD_REQUEST, NULL,
+		    "Content-Type must be application/x-protobuf (a serialized EntryBatch)");
+		return;
+	}
+	if ((envs = malloc(t->batch_max_entries * sizeof *envs)) == NULL) {
+		rt_fail(t, req, 503, R_OVERLOAD, NULL, "out of memory");
+		return;
+	}
+	rc = wire_batch_decode(req->body, req->body_len, envs, t->batch_max_entries, &n, why);
+	if (rc == 0 && n == 0)
+		rc = cl_why(why, CL_EINVAL, "empty batch: send at least one envelope");
+	if (rc != 0) {
+		rt_fail(t, req, 400, rc == CL_ETOOBIG ? R_TOO_BIG : R_MALFORMED, NULL, "%s%s", why,
+		    rc == CL_ETOOBIG ? " (--batch-max-entries)" : "");
+		goto out;
+	}
+	if ((b = calloc(1, sizeof *b + n * sizeof b->jobs[0])) == NULL) {
+		rt_fail(t, req, 503, R_OVERLOAD, NULL, "out of memory");
+		goto out;
+	}
+	b->t = t;
+	b->req = req;
+	b->n = n;
+	atomic_init(&b->pending, n + 1);
+	for (size_t i = 0; i < n; i++) {
+		struct log_job *j = &b->jobs[i].job;
+
+		b->jobs[i].b = b;
+		/* The refusals sub_post gives a body of this size. */
+		if (envs[i].len == 0) {
+			bjob_refuse(t, j, 400, R_MALFORMED, "empty envelope");
+		} else if (envs[i].len > CL_ENTRY_MAX) {
+			bjob_refuse(t, j, 413, R_TOO_BIG,
+			    "entry is %zu bytes; an entry must fit an entry bundle (%d bytes)",
+			    envs[i].len, CL_ENTRY_MAX);
+		} else {
+			j->body = envs[i].data;
+			j->len = envs[i].len;
+			j->done = bjob_done;
+			if ((rc = log_submit(t->log, j)) == 0)
+				continue;
+			if (rc == LOG_EBUSY)
+				bjob_refuse(t, j, 503, R_OVERLOAD,
+				    "too many submissions in flight; resubmit this envelope");
+			else
+				bjob_refuse(t, j, 503, R_OVERLOAD, "the log is shutting down");
+		}
+		atomic_fetch_sub(&b->pending, 1);
+	}
+	if (atomic_fetch_sub(&b->pending, 1) == 1)
+		batch_finished(b);
+out:
+	free(envs);
+}
+
 void
 sub_drain(struct rt *t)
 {
+	struct sub_batch *b;
 	struct sub *s;
 	bool open;
 
 	pthread_mutex_lock(&t->done_mu);
 	s = t->done_head;
 	t->done_head = NULL;
+	b = t->batch_done;
+	t->batch_done = NULL;
 	pthread_mutex_unlock(&t->done_mu);
+	while (b != NULL) {
+		struct sub_batch *next = b->next_done;
+
+		batch_answer(t, b);
+		b = next;
+	}
 	if (s == NULL)
 		return;
 	open = st_reader_begin(t->reader) == 0;

@@ -22,6 +22,7 @@
 #include "key.h"
 #include "srvutil.h"
 #include "testutil.h"
+#include "wire.h"
 
 #define N_WIT  3
 #define QUORUM 2
@@ -464,6 +465,44 @@ test_clone(void **state)
 	free(e2);
 }
 
+/* A batch posted to a log that has never had a checkpoint cosigned (a new
+ * log the witnesses do not know) is refused whole with one 503 line, and
+ * the server keeps serving. */
+static void
+test_batch_uncosigned(void **state)
+{
+	char data[800], url[256];
+	struct h_server s;
+	struct cl_span sp;
+	struct wire_arena a;
+	static uint8_t ebuf[8192];
+	const uint8_t *enc;
+	uint8_t *env, *body = NULL;
+	size_t elen, blen;
+	long st;
+	char *hz;
+
+	(void)state;
+	snprintf(data, sizeof data, "%s/data-unknown", E.dir);
+	log_start(&s, data);
+	env = su_envelope(E.next++, NULL, &sp.len);
+	sp.data = env;
+	wire_arena_init(&a, ebuf, sizeof ebuf);
+	assert_int_equal(wire_batch_encode(&a, &sp, 1, &enc, &elen), 0);
+	snprintf(url, sizeof url, "%s/v1/entries/batch", s.url);
+	assert_int_equal(h_http("POST", url, enc, elen, &st, &body, &blen), 0);
+	assert_int_equal(st, 503);
+	assert_non_null(body);
+	assert_non_null(strstr((char *)body, "not published"));
+	assert_null(memchr(body, '\n', blen - 1));
+	free(body);
+	hz = get(&s, "/healthz", &st);
+	assert_int_equal(st, 200);
+	free(hz);
+	free(env);
+	h_server_stop(&s, SIGTERM);
+}
+
 int
 main(void)
 {
@@ -473,6 +512,7 @@ main(void)
 	    cmocka_unit_test(test_failures),
 	    cmocka_unit_test(test_rollback),
 	    cmocka_unit_test(test_clone),
+	    cmocka_unit_test(test_batch_uncosigned),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -905,6 +905,141 @@ test_why(void **state)
 }
 
 /* The shared base64 decoder admits exactly one spelling per value. */
+/* ---- Batches ---- */
+
+static const struct {
+	const char *name;
+	const uint8_t *buf;
+	size_t len;
+	int want;
+	size_t n;
+} batch_cases[] = {
+    {"empty message", (const uint8_t *)"", 0, 0, 0},
+    {"one empty envelope", (const uint8_t *)"\x0a\x00", 2, 0, 1},
+    {"two envelopes", (const uint8_t *)"\x0a\x01x\x0a\x02yz", 7, 0, 2},
+    {"unknown field 2", (const uint8_t *)"\x12\x01x", 3, CL_EINVAL, 0},
+    {"field 1 as varint", (const uint8_t *)"\x08\x01", 2, CL_EINVAL, 0},
+    {"truncated element", (const uint8_t *)"\x0a\x05xy", 4, CL_EINVAL, 0},
+    {"truncated length", (const uint8_t *)"\x0a\x80", 2, CL_EINVAL, 0},
+    {"non-minimal length", (const uint8_t *)"\x0a\x81\x00x", 4, CL_EINVAL, 0},
+    {"non-minimal tag", (const uint8_t *)"\x8a\x00\x00", 3, CL_EINVAL, 0},
+    {"lone tag", (const uint8_t *)"\x0a", 1, CL_EINVAL, 0},
+    {"length above 2^63", (const uint8_t *)"\x0a\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11,
+        CL_EINVAL, 0},
+};
+
+static void
+test_batch(void **state)
+{
+	struct cl_span envs[8], got[8];
+	const uint8_t *out;
+	size_t len, n;
+	char why[CL_WHY_MAX];
+	uint8_t big[300];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof batch_cases / sizeof batch_cases[0]; i++) {
+		int rc = wire_batch_decode(batch_cases[i].buf, batch_cases[i].len, got, 8, &n, why);
+
+		if (rc != batch_cases[i].want || n != batch_cases[i].n)
+			fail_msg("%s: got %d (%s), %zu elements", batch_cases[i].name, rc, why, n);
+		if (rc != 0)
+			assert_non_null(strstr(why, "entry batch"));
+	}
+	/* Round trip through protobuf-c, with a 2-byte length. */
+	memset(big, 'b', sizeof big);
+	envs[0] = (struct cl_span){(const uint8_t *)"first", 5};
+	envs[1] = (struct cl_span){big, sizeof big};
+	envs[2] = (struct cl_span){(const uint8_t *)"", 0};
+	assert_int_equal(wire_batch_encode(&arena, envs, 3, &out, &len), 0);
+	assert_int_equal(wire_batch_decode(out, len, got, 8, &n, why), 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(got[i].len, envs[i].len);
+		assert_memory_equal(got[i].data, envs[i].data, envs[i].len);
+		assert_true(got[i].data >= out && got[i].data + got[i].len <= out + len);
+	}
+	/* The count cap, and every truncation of a good batch. */
+	assert_int_equal(wire_batch_decode(out, len, got, 2, &n, why), CL_ETOOBIG);
+	assert_int_equal(n, 0);
+	for (size_t cut = 1; cut < len; cut++) {
+		int rc = wire_batch_decode(out, cut, got, 8, &n, why);
+
+		/* A cut exactly between elements is a shorter, valid batch. */
+		if (cut == 7 || cut == 7 + 3 + sizeof big)
+			assert_int_equal(rc, 0);
+		else
+			assert_int_equal(rc, CL_EINVAL);
+	}
+}
+
+static void
+test_batch_response(void **state)
+{
+	static struct cl_batch_result res[3];
+	struct cl_batch_response r = {res, 3, (const uint8_t *)"note\n", 5}, d;
+	const uint8_t *out, *out2;
+	size_t len, len2;
+	char why[CL_WHY_MAX];
+	uint8_t *bad;
+
+	(void)state;
+	memset(res, 0, sizeof res);
+	res[0].status = 201;
+	res[0].index = 7;
+	memset(res[0].leaf_hash, 0xaa, 32);
+	res[0].inclusion.a = 7;
+	res[0].inclusion.b = 9;
+	res[0].inclusion.n = 2;
+	memset(res[0].inclusion.hashes, 0x55, 64);
+	res[1].status = 403;
+	res[1].reason = "no signature by an accepted submitter key";
+	res[2].status = 200; /* index 0, an empty proof: all defaults */
+	res[2].inclusion.b = 1;
+	assert_int_equal(wire_batch_response_encode(&arena, &r, &out, &len), 0);
+	assert_int_equal(wire_batch_response_decode(&arena, out, len, 3, &d, why), 0);
+	assert_int_equal(d.n, 3);
+	assert_int_equal(d.results[0].index, 7);
+	assert_int_equal(d.results[0].inclusion.n, 2);
+	assert_memory_equal(d.results[0].inclusion.hashes, res[0].inclusion.hashes, 64);
+	assert_string_equal(d.results[1].reason, res[1].reason);
+	assert_int_equal(d.results[2].status, 200);
+	assert_int_equal(d.checkpoint_len, 5);
+	assert_int_equal(wire_batch_response_encode(&arena, &d, &out2, &len2), 0);
+	assert_int_equal(len2, len);
+	assert_memory_equal(out2, out, len);
+	/* More results than were sent. */
+	assert_int_equal(wire_batch_response_decode(&arena, out, len, 2, &d, why), CL_ETOOBIG);
+	/* Every truncation fails.  A one-bit flip may still decode (a flipped
+	 * hash byte), but then only as exactly the flipped bytes. */
+	for (size_t cut = 0; cut < len; cut++)
+		assert_int_not_equal(wire_batch_response_decode(&arena, out, cut, 3, &d, why), 0);
+	bad = malloc(len);
+	assert_non_null(bad);
+	for (size_t bit = 0; bit < 8 * len; bit++) {
+		memcpy(bad, out, len);
+		bad[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		wire_arena_reset(&arena);
+		if (wire_batch_response_decode(&arena, bad, len, 3, &d, why) != 0)
+			continue;
+		assert_int_equal(wire_batch_response_encode(&arena, &d, &out2, &len2), 0);
+		assert_int_equal(len2, len);
+		assert_memory_equal(out2, bad, len);
+	}
+	free(bad);
+	/* The encoder refuses results that break the rules. */
+	res[1].reason = "";
+	assert_int_equal(wire_batch_response_encode(&arena, &r, &out, &len), CL_EINVAL);
+	res[1].reason = "two\nlines";
+	assert_int_equal(wire_batch_response_encode(&arena, &r, &out, &len), CL_EINVAL);
+	res[1].reason = "x";
+	res[0].reason = "appended, with a reason";
+	assert_int_equal(wire_batch_response_encode(&arena, &r, &out, &len), CL_EINVAL);
+	res[0].reason = NULL;
+	res[0].inclusion.a = 8;
+	assert_int_equal(wire_batch_response_encode(&arena, &r, &out, &len), CL_EINVAL);
+}
+
 static void
 test_base64_strict(void **state)
 {
@@ -941,6 +1076,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup(test_api_messages, setup),
 	    cmocka_unit_test(test_why),
 	    cmocka_unit_test(test_base64_strict),
+	    cmocka_unit_test_setup(test_batch, setup),
+	    cmocka_unit_test_setup(test_batch_response, setup),
 	};
 
 	if (sodium_init() < 0)

@@ -358,7 +358,8 @@ main(int argc, char **argv)
 	}
 	{
 		struct http_limits lim = {(unsigned)o.max_conns, (double)o.request_timeout,
-		    (double)o.idle_timeout, WFRONT_URL_MAX, WFRONT_HEADERS_MAX, WIT_BODY_MAX};
+		    (double)o.idle_timeout, WFRONT_URL_MAX, WFRONT_HEADERS_MAX, WIT_BODY_MAX, NULL,
+		    0};
 
 		if (wfront_new(base, fd, w, &lim, &front, why) != 0)
 			goto out;

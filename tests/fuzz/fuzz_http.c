@@ -78,7 +78,7 @@ on_conn(void *arg, int delta)
 static void
 setup(void)
 {
-	static const struct http_limits lim = {4, 5.0, 5.0, MAX_URL, MAX_HDRS, MAX_BODY};
+	static const struct http_limits lim = {4, 5.0, 5.0, MAX_URL, MAX_HDRS, MAX_BODY, NULL, 0};
 	static const struct http_hooks hooks = {on_conn, NULL, NULL};
 	void *args[1] = {NULL};
 	char why[CL_WHY_MAX];
