@@ -42,7 +42,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cfg_file_parse(&c, "fuzz.conf", buf, size, why) != 0) {
 		check_reason(why);
 	} else {
-		if (strlen(c.data_dir) >= CFG_PATH_MAX || strlen(c.listen_host) >= sizeof c.listen_host ||
+		if (strlen(c.data_dir) >= CFG_PATH_MAX ||
+		    strlen(c.listen_host) >= sizeof c.listen_host ||
 		    strlen(c.origin) >= sizeof c.origin || strlen(c.user) >= sizeof c.user)
 			abort();
 		why[0] = '\0';
