@@ -329,7 +329,8 @@ thread_init(struct api *a, struct api_thread *t, unsigned id, struct log *log, c
 	t->id = id;
 	t->rt.log = log;
 	t->rt.m = a->m;
-	pthread_mutex_init(&t->rt.done_mu, NULL);
+	atomic_init(&t->rt.done_head, NULL);
+	atomic_init(&t->rt.batch_done, NULL);
 	/* No epoll changelist: a socket is closed right after its event is
 	 * deleted, and its number may come back from accept (on any thread)
 	 * before the loop would flush a deferred change.  Read interest stays
@@ -478,7 +479,6 @@ api_free(struct api *a)
 		sub_free_spares(&t->rt);
 		st_reader_free(t->rt.reader);
 		free(t->arena_buf);
-		pthread_mutex_destroy(&t->rt.done_mu);
 	}
 	free(a->threads);
 	rl_free(a->rl);

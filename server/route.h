@@ -8,7 +8,7 @@
 #ifndef CL_ROUTE_H
 #define CL_ROUTE_H
 
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +31,7 @@
 
 struct sub;
 struct sub_batch;
+struct sub_nodes;
 
 /* One HTTP thread's route state.  Owned by the thread (api.c); log, m and
  * reader are set up by it and outlive every request. */
@@ -40,14 +41,17 @@ struct rt {
 	struct st_reader *reader;
 	struct wire_arena arena;
 	char query[RT_QUERY_MAX + 1]; /* decoded query values of the current request */
-	/* Submissions answered by the log, waiting for this thread (submit.c). */
+	/* Submissions and batches answered by the log, waiting for this
+	 * thread (submit.c): stacks the log's threads push on without a lock
+	 * and this thread empties whole; the push onto an empty stack
+	 * activates wake, so a run of answers costs one wake-up. */
 	struct event *wake;
-	pthread_mutex_t done_mu;
-	struct sub *done_head;
-	struct sub_batch *batch_done; /* finished batches, under done_mu too */
-	size_t batch_max_entries;     /* --batch-max-entries */
-	struct sub *spare;            /* answered submissions, for reuse */
+	_Atomic(struct sub *) done_head;
+	_Atomic(struct sub_batch *) batch_done;
+	size_t batch_max_entries; /* --batch-max-entries */
+	struct sub *spare;        /* answered submissions, for reuse */
 	size_t n_spare;
+	struct sub_nodes *nodes; /* node hashes the answers' proofs read (submit.c) */
 };
 
 /* Answer 200-class (or any) status with a body; cache is one of the

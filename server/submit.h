@@ -29,7 +29,7 @@ void sub_batch_post(struct rt *t, struct http_req *req);
  * callback of t->wake, which the log threads activate). */
 void sub_drain(struct rt *t);
 
-/* Free the spare submission records of t. */
+/* Free the spare submission records of t and its node cache. */
 void sub_free_spares(struct rt *t);
 
 #endif
