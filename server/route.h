@@ -28,6 +28,7 @@
 #define RT_CACHE_NO_CACHE  "Cache-Control: no-cache\r\n"
 #define RT_CACHE_NO_STORE  "Cache-Control: no-store\r\n"
 #define RT_QUERY_MAX       8192 /* the request-target limit: no query is longer */
+#define RT_PENDING_MAX     64   /* submissions held for the end of a loop turn */
 
 struct sub;
 struct sub_batch;
@@ -46,6 +47,11 @@ struct rt {
 	 * and this thread empties whole; the push onto an empty stack
 	 * activates wake, so a run of answers costs one wake-up. */
 	struct event *wake;
+	/* Submissions taken in this turn of the loop, queued on the log
+	 * together when the turn's callbacks are done (flush, submit.c). */
+	struct event *flush;
+	struct log_job *pending[RT_PENDING_MAX];
+	size_t n_pending;
 	_Atomic(struct sub *) done_head;
 	_Atomic(struct sub_batch *) batch_done;
 	size_t batch_max_entries; /* --batch-max-entries */

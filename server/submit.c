@@ -445,7 +445,6 @@ void
 sub_post(struct rt *t, struct http_req *req)
 {
 	struct sub *s;
-	int rc;
 
 	if (!rt_no_query(t, req))
 		return;
@@ -477,7 +476,34 @@ sub_post(struct rt *t, struct http_req *req)
 	s->job.body = req->body;
 	s->job.len = req->body_len;
 	s->job.done = sub_done;
-	if ((rc = log_submit(t->log, &s->job)) != 0) {
+	/* The requests of one turn of the loop go to the log together: one
+	 * lock and one wake-up of the verifiers instead of one each.  The
+	 * flush event, activated now, runs after the turn's other callbacks. */
+	t->pending[t->n_pending++] = &s->job;
+	if (t->n_pending == 1)
+		event_active(t->flush, EV_READ, 0);
+	else if (t->n_pending == RT_PENDING_MAX)
+		sub_flush(t);
+}
+
+void
+sub_flush(struct rt *t)
+{
+	struct log_job *jobs[RT_PENDING_MAX];
+	size_t n = t->n_pending, queued;
+	int rc;
+
+	if (n == 0)
+		return;
+	/* A refusal below may start the next request of its connection, and
+	 * sub_post hold it anew. */
+	memcpy(jobs, t->pending, n * sizeof jobs[0]);
+	t->n_pending = 0;
+	queued = log_submit_many(t->log, jobs, n, &rc);
+	for (size_t i = queued; i < n; i++) {
+		struct sub *s = (struct sub *)jobs[i];
+		struct http_req *req = s->req;
+
 		free(s);
 		if (rc == LOG_EBUSY)
 			rt_fail(t, req, 503, -1, NULL, "too many submissions in flight; retry");
@@ -496,6 +522,9 @@ sub_free_spares(struct rt *t)
 		t->spare = next;
 	}
 	t->n_spare = 0;
+	for (size_t i = 0; i < t->n_pending; i++)
+		free(t->pending[i]);
+	t->n_pending = 0;
 	free(t->nodes);
 	t->nodes = NULL;
 }
