@@ -79,15 +79,23 @@ node_slot(struct sub_nodes *c, const struct mt_node *n)
 	return &c->slot[(h >> 40) & (NODE_CACHE - 1)];
 }
 
+/* Nodes fetched with each miss: its aligned group at its height. */
+#define NODE_GROUP 8
+
 /* An mt_read_fn over the thread's reader (in a transaction) that serves
- * what it remembers and reads the rest in one st_node_read. */
+ * what it remembers and reads the rest in one st_node_read.  A miss is a
+ * node of the newest part of the tree, whose neighbours the next proofs
+ * of the run need: its aligned group of NODE_GROUP nodes at its height
+ * (in the same tile, mostly) comes with it, as far as the snapshot holds
+ * them complete. */
 static int
 node_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN])
 {
 	struct sub_nodes *c = ctx;
 	struct mt_node miss[MT_NODES_MAX];
 	uint8_t got[MT_NODES_MAX][MT_HASH_LEN];
-	size_t at[MT_NODES_MAX], k = 0;
+	size_t at[MT_NODES_MAX], k = 0, asked;
+	uint64_t size;
 	int rc;
 
 	for (size_t i = 0; i < n; i++) {
@@ -102,12 +110,39 @@ node_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HA
 	}
 	if (k == 0)
 		return 0;
+	asked = k;
+	size = st_reader_size(c->reader);
+	for (size_t j = 0; j < asked && k < MT_NODES_MAX; j++) {
+		unsigned h = miss[j].height;
+		uint64_t base = miss[j].index & ~(uint64_t)(NODE_GROUP - 1);
+		bool done = false;
+
+		/* Once per group. */
+		for (size_t i = 0; i < j && !done; i++)
+			done = miss[i].height == h &&
+			    (miss[i].index & ~(uint64_t)(NODE_GROUP - 1)) == base;
+		for (uint64_t x = base; !done && x < base + NODE_GROUP && k < MT_NODES_MAX; x++) {
+			struct mt_node m = {x, (uint8_t)h};
+			struct sub_node *e = node_slot(c, &m);
+			bool asked_already = false;
+
+			/* Only nodes complete in the snapshot exist. */
+			if (h >= 64 || x >= (size >> h))
+				break;
+			for (size_t i = 0; i < asked && !asked_already; i++)
+				asked_already = miss[i].height == h && miss[i].index == x;
+			if (asked_already || (e->height == h && e->index == x))
+				continue;
+			miss[k++] = m;
+		}
+	}
 	if ((rc = st_node_read(c->reader, miss, k, got)) != 0)
 		return rc;
 	for (size_t j = 0; j < k; j++) {
 		struct sub_node *e = node_slot(c, &miss[j]);
 
-		memcpy(out[at[j]], got[j], MT_HASH_LEN);
+		if (j < asked)
+			memcpy(out[at[j]], got[j], MT_HASH_LEN);
 		e->index = miss[j].index;
 		e->height = miss[j].height;
 		memcpy(e->hash, got[j], MT_HASH_LEN);
