@@ -1,18 +1,23 @@
 /*
  * submit.c: submissions, from the HTTP thread to the log and back.
  *
- * The log's threads verify and commit; when a job is done they push it on
- * its HTTP thread's completion list and wake the thread, which answers the
- * whole run from one read transaction (every answer's checkpoint is
- * committed, so the snapshot covers all of them).  The request, and the
- * body the log reads in place, stay with their connection until the
- * answer (http.h).  Answered records are kept for reuse: fewer large
- * mallocs on the hot path.
+ * What costs CPU here is paid per turn or per run, not per request.  The
+ * submissions an HTTP thread takes in one turn of its loop are queued on
+ * the log together (one lock, one wake-up of the verifiers).  The log's
+ * threads verify and commit; when a job is done they push it on its HTTP
+ * thread's lock-free completion stack, and only the push onto an empty
+ * stack wakes the thread, which answers the whole run from one read
+ * transaction (every answer's checkpoint is committed, so the snapshot
+ * covers all of them), the proofs through a per-thread cache of node
+ * hashes.  The request, and the body the log reads in place, stay with
+ * their connection until the answer (http.h).  Answered records are kept
+ * for reuse: fewer large mallocs on the hot path.
  *
  * A batch queues each envelope as its own job, through the very path a
  * single submission takes (same verifier, signer-set rule and dedup), and
- * counts them down; the job that brings the count to zero queues the
- * batch for its HTTP thread, which answers every envelope against the
+ * counts them down; all of them go to the log in one call, so the
+ * verifiers share the batch out.  The job that brings the count to zero
+ * pushes the batch for its HTTP thread, which answers every envelope against the
  * latest checkpoint: each job's checkpoint covers its entry and the
  * latest is at least as large, so one checkpoint covers the whole batch.
  */
