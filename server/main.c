@@ -133,11 +133,13 @@ gatherer_new(const struct cfg *c, struct st *st, struct ga **out, char *why)
 {
 	struct ga_witness *w;
 	struct ga_cfg gc;
+	char sizes[CFG_PATH_MAX + 32];
 	int rc;
 
 	*out = NULL;
 	if (c->n_witnesses == 0)
 		return 0;
+	snprintf(sizes, sizeof sizes, "%s/" GA_SIZES_FILE, c->data_dir);
 	if ((w = calloc(c->n_witnesses, sizeof *w)) == NULL)
 		return cl_why(why, ENOMEM, "out of memory");
 	for (size_t i = 0; i < c->n_witnesses; i++) {
@@ -152,6 +154,7 @@ gatherer_new(const struct cfg *c, struct st *st, struct ga **out, char *why)
 	gc.retry_ms = 1000;
 	gc.st = st;
 	gc.errlog = stderr;
+	gc.sizes_path = sizes;
 	rc = ga_new(&gc, out, why);
 	free(w);
 	return rc;
