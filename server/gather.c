@@ -53,8 +53,9 @@
 enum wstate { W_UNKNOWN, W_UP, W_DOWN, W_REFUSED };
 static const char *const wstate_name[] = {"unknown", "up", "down", "refused"};
 
-/* Per round, per witness. */
-enum wround { WR_PENDING, WR_OK, WR_FAILED };
+/* Per round, per witness.  WR_SKIPPED: not asked, for it is waiting out
+ * its backoff; it counts as failed unless the quorum needs it. */
+enum wround { WR_PENDING, WR_OK, WR_FAILED, WR_SKIPPED };
 
 struct wit {
 	struct ga *g;
@@ -441,6 +442,23 @@ round_publish(struct ga *g)
 	free(buf);
 }
 
+/* The quorum cannot be met without the down witnesses this round skipped
+ * for their backoff: ask them now rather than refuse to publish (one may
+ * be back).  Refused ones wait out their backoff. */
+static void
+round_unskip(struct ga *g)
+{
+	for (size_t i = 0; i < g->n; i++) {
+		struct wit *w = &g->w[i];
+
+		if (g->r.st[i] == WR_SKIPPED && w->state == W_DOWN && !w->busy) {
+			g->r.st[i] = WR_PENDING;
+			g->r.n_failed--;
+			wit_send(w);
+		}
+	}
+}
+
 /* End the round if its outcome is known. */
 static void
 round_check(struct ga *g)
@@ -449,6 +467,8 @@ round_check(struct ga *g)
 
 	if (!g->r.active)
 		return;
+	if (g->r.n_failed > g->n - g->quorum)
+		round_unskip(g);
 	if (g->r.n_ok >= g->quorum) {
 		round_publish(g);
 		round_start(g);
@@ -507,7 +527,7 @@ round_start(struct ga *g)
 
 /* Ask w to cosign the round's checkpoint, unless a request is in flight
  * (it takes the round's checkpoint when it answers) or it failed and is
- * waiting out its backoff (then it fails this round).  A refused witness
+ * waiting out its backoff (then it is skipped: see round_unskip).  A refused witness
  * whose backoff is over is asked afresh, from what it says it holds: it
  * may have been repaired, or the log may have been. */
 static void
@@ -518,7 +538,12 @@ wit_ask(struct wit *w)
 	if (w->busy)
 		return;
 	if ((w->state == W_DOWN || w->state == W_REFUSED) && metrics_now() < w->next_try) {
-		round_fail(g, (size_t)(w - g->w));
+		size_t i = (size_t)(w - g->w);
+
+		if (g->r.active && g->r.st[i] == WR_PENDING) {
+			g->r.st[i] = WR_SKIPPED;
+			g->r.n_failed++;
+		}
 		return;
 	}
 	if (w->state == W_REFUSED)

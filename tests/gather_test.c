@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -121,6 +122,75 @@ metrics_wait(const struct h_server *s, const char *want)
 		usleep(50000);
 	}
 	fail_msg("/metrics never showed %s:\n%s", want, m);
+}
+
+/* The number after `key` in text, or UINT64_MAX if key is not there. */
+static uint64_t
+metric(const char *text, const char *key)
+{
+	const char *p = strstr(text, key);
+
+	return p != NULL ? strtoull(p + strlen(key), NULL, 10) : UINT64_MAX;
+}
+
+/* How many add-checkpoint requests witness i answered with `status`. */
+static uint64_t
+wit_answers(int i, int status)
+{
+	char path[64], key[96], *m;
+	long st;
+	uint64_t n;
+	struct h_server ws;
+
+	memset(&ws, 0, sizeof ws);
+	snprintf(ws.url, sizeof ws.url, "%s", E.w[i].url);
+	snprintf(path, sizeof path, "/metrics");
+	m = get(&ws, path, &st);
+	assert_int_equal(st, 200);
+	snprintf(
+	    key, sizeof key, "closurelog_witness_add_checkpoint_total{status=\"%d\"} ", status);
+	n = metric(m, key);
+	free(m);
+	assert_true(n != UINT64_MAX);
+	return n;
+}
+
+/* Poll the log's /metrics until every witness is up and has cosigned at
+ * least `size` (up to 30 s). */
+static void
+all_cosigned_wait(const struct h_server *s, uint64_t size)
+{
+	double deadline = now_s() + 30;
+	char key[160], *m = NULL;
+	long st;
+
+	while (now_s() < deadline) {
+		int ok = 0;
+
+		free(m);
+		m = get(s, "/metrics", &st);
+		for (int i = 0; st == 200 && i < N_WIT; i++) {
+			uint64_t got;
+
+			snprintf(key, sizeof key,
+			    "closurelog_witness_cosigned_size{witness=\"w%d.gather.test/"
+			    "witness\"} ",
+			    i);
+			got = metric(m, key);
+			snprintf(key, sizeof key,
+			    "closurelog_witness_state{witness=\"w%d.gather.test/"
+			    "witness\",state=\"up\"} "
+			    "1",
+			    i);
+			ok += got != UINT64_MAX && got >= size && strstr(m, key) != NULL;
+		}
+		if (ok == N_WIT) {
+			free(m);
+			return;
+		}
+		usleep(50000);
+	}
+	fail_msg("the witnesses never all cosigned size %llu:\n%s", (unsigned long long)size, m);
 }
 
 static char *
@@ -267,6 +337,75 @@ test_cli_bundle(void **state)
 	h_run_free(&r);
 	/* All three cosigned it or not: quorum 3 is met only if they did, but
 	 * a quorum of 2 must never fail here. */
+}
+
+/* Each witness's cosigned size is kept in DATA/witness-sizes (0600) across
+ * restarts, so that the first round after a start costs no 409; but it is
+ * only a hint: a size larger than the log's, a wrong one and junk lines
+ * are answered by a 409 and a resync, and the log publishes all the same. */
+static void
+test_sizes_hint(void **state)
+{
+	char sizes[800], why[CL_WHY_MAX], line[4096], *text;
+	struct su_ack ack;
+	struct stat sb;
+	uint64_t n409[N_WIT], size;
+	long st;
+
+	(void)state;
+	snprintf(sizes, sizeof sizes, "%s/witness-sizes", E.data);
+	st = submit(&E.s, UINT64_MAX, &ack, why);
+	if (st != 201)
+		fail_msg("submit: %ld %s", st, why);
+	all_cosigned_wait(&E.s, ack.ckpt.size);
+	h_server_stop(&E.s, SIGTERM);
+	assert_int_equal(stat(sizes, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	text = slurp(sizes);
+	for (int i = 0; i < N_WIT; i++) {
+		snprintf(line, sizeof line, "%s ", E.w[i].vkey);
+		if (strstr(text, line) == NULL)
+			fail_msg("%s does not name witness %d:\n%s", sizes, i, text);
+		assert_true(metric(text, line) >= ack.ckpt.size);
+		n409[i] = wit_answers(i, 409);
+	}
+	free(text);
+
+	/* A restart: the first round sends proofs from the kept sizes. */
+	log_start(&E.s, E.data);
+	st = submit(&E.s, UINT64_MAX, &ack, why);
+	if (st != 201)
+		fail_msg("after a restart: %ld %s", st, why);
+	all_cosigned_wait(&E.s, ack.ckpt.size);
+	for (int i = 0; i < N_WIT; i++)
+		assert_int_equal(wit_answers(i, 409), n409[i]);
+
+	/* Hints that lie: larger than the log, smaller than the witness, and
+	 * junk.  Each lie costs one 409, and nothing else. */
+	h_server_stop(&E.s, SIGTERM);
+	size = ack.ckpt.size;
+	snprintf(line, sizeof line, "%s 1000000000000\n%s 1\nnot a key 7\n%s twelve\n%s",
+	    E.w[0].vkey, E.w[1].vkey, E.w[2].vkey, E.w[2].vkey);
+	h_write(sizes, line, strlen(line)); /* w2's last line has no newline */
+	for (int i = 0; i < N_WIT; i++)
+		n409[i] = wit_answers(i, 409);
+	log_start(&E.s, E.data);
+	st = submit(&E.s, UINT64_MAX, &ack, why);
+	if (st != 201)
+		fail_msg("after lying hints: %ld %s", st, why);
+	assert_true(cosigners(ack.note, ack.note_len) >= QUORUM);
+	assert_true(ack.ckpt.size > size);
+	all_cosigned_wait(&E.s, ack.ckpt.size);
+	assert_int_equal(wit_answers(0, 409), n409[0] + 1);
+	assert_int_equal(wit_answers(1, 409), n409[1] + 1);
+	assert_int_equal(wit_answers(2, 409), n409[2] + 1);
+	/* And the file tells the truth again once the log stops. */
+	h_server_stop(&E.s, SIGTERM);
+	text = slurp(sizes);
+	snprintf(line, sizeof line, "%s ", E.w[0].vkey);
+	assert_true(metric(text, line) >= ack.ckpt.size && metric(text, line) < 1000000000000ULL);
+	free(text);
+	log_start(&E.s, E.data);
 }
 
 /* A slow witness is down for the round; two slow: 503 naming them, and
@@ -509,6 +648,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_load),
 	    cmocka_unit_test(test_cli_bundle),
+	    cmocka_unit_test(test_sizes_hint),
 	    cmocka_unit_test(test_failures),
 	    cmocka_unit_test(test_rollback),
 	    cmocka_unit_test(test_clone),
