@@ -489,8 +489,27 @@ test_failures(void **state)
 	    &E.s, "closurelog_witness_state{witness=\"w2.gather.test/witness\",state=\"down\"} 1");
 }
 
+/* Restart witness i on its own port, on the data directory E.w[i].dir
+ * with suffix appended (its own state, or a saved copy of it). */
+static void
+wit_restart(int i, const char *suffix)
+{
+	char name[64], wdir[700], listen[32];
+	const char *args[] = {"--log", E.s.vkey, "--name", name, "--listen", listen, NULL};
+	unsigned port = E.w[i].port;
+
+	h_witness_stop(&E.w[i], SIGTERM);
+	snprintf(name, sizeof name, "w%d.gather.test/witness", i);
+	snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
+	snprintf(wdir, sizeof wdir, "%s/witness%d%s", E.dir, i, suffix);
+	h_witness_start(&E.w[i], wdir, args);
+	assert_int_equal(E.w[i].port, port);
+}
+
 /* An older copy of the data directory: the witnesses hold larger sizes
- * (409), and the log refuses to publish, in its log and in its 503s. */
+ * (409), and the log refuses to publish, in its log and in its 503s.  A
+ * refused witness is asked again (with a backoff): when witnesses come
+ * back that can cosign, the log publishes again by itself. */
 static void
 test_rollback(void **state)
 {
@@ -505,6 +524,12 @@ test_rollback(void **state)
 	snprintf(old, sizeof old, "%s/data-old", E.dir);
 	snprintf(cmd, sizeof cmd, "cp -a '%s' '%s'", E.data, old);
 	assert_int_equal(system(cmd), 0);
+	/* And w0's and w1's state as it is now (nothing writes it while the
+	 * log is stopped), to bring them back later. */
+	for (int i = 0; i < 2; i++) {
+		snprintf(cmd, sizeof cmd, "cp -a '%s' '%s-old'", E.w[i].dir, E.w[i].dir);
+		assert_int_equal(system(cmd), 0);
+	}
 	log_start(&E.s, E.data);
 	for (int i = 0; i < 5; i++) {
 		st = submit(&E.s, UINT64_MAX, &ack, why);
@@ -531,7 +556,33 @@ test_rollback(void **state)
 	free(ck);
 	metrics_wait(
 	    &o, "closurelog_witness_state{witness=\"w0.gather.test/witness\",state=\"refused\"} 1");
+
+	/* w0 and w1 come back with the state they had when this copy was
+	 * made (on the same ports): the refusing log asks them again after
+	 * its backoff, resyncs, and publishes, without a restart. */
+	wit_restart(0, "-old");
+	wit_restart(1, "-old");
+	{
+		double deadline = now_s() + 90;
+
+		do {
+			st = submit(&o, UINT64_MAX, &ack, why);
+			if (st == 201)
+				break;
+			assert_int_equal(st, 503);
+			usleep(200000);
+		} while (now_s() < deadline);
+		if (st != 201)
+			fail_msg("witnesses back, still: %ld %s", st, why);
+	}
+	assert_true(cosigners(ack.note, ack.note_len) >= QUORUM);
+	metrics_wait(
+	    &o, "closurelog_witness_state{witness=\"w0.gather.test/witness\",state=\"up\"} 1");
+	metrics_wait(
+	    &o, "closurelog_witness_state{witness=\"w1.gather.test/witness\",state=\"up\"} 1");
 	h_server_stop(&o, SIGTERM);
+	wit_restart(0, "");
+	wit_restart(1, "");
 	snprintf(errf, sizeof errf, "%s.stderr", old);
 	err = slurp(errf);
 	if (strstr(err, "REFUSING TO PUBLISH: rollback") == NULL)
