@@ -339,6 +339,57 @@ test_cli_bundle(void **state)
 	 * a quorum of 2 must never fail here. */
 }
 
+/* closurelog policy build --witness: built from a checkpoint with enough
+ * valid cosignatures, refused (exit 1, nothing written) from one without. */
+static void
+test_policy_witnessed(void **state)
+{
+	char out[700], sdir[700], sdir2[700], other[NOTE_VKEY_MAX], why[CL_WHY_MAX];
+	struct note_signer ks;
+	struct note_verifier kv;
+	struct h_run r;
+
+	(void)state;
+	snprintf(out, sizeof out, "%s/policy.json", E.dir);
+	snprintf(sdir, sizeof sdir, "%s/policy-state", E.dir);
+	snprintf(sdir2, sizeof sdir2, "%s/policy-state2", E.dir);
+	if (h_closurelog(&r, "policy", "build", "--log", E.s.url, "--log-key", E.s.pub,
+	        "--submitter-key", E.ci_pub, "--state", sdir, "-o", out, "--witness", E.w[0].vkey,
+	        "--witness", E.w[1].vkey, "--witness", E.w[2].vkey, "--witness-quorum", "2",
+	        NULL) != 0)
+		fail_msg("policy build with its witnesses: %s %s", r.out, r.err);
+	h_run_free(&r);
+	assert_int_equal(access(out, F_OK), 0);
+	unlink(out);
+
+	/* A witness that never cosigned this log. */
+	assert_int_equal(note_signer_generate("other.gather.test/witness", &ks, why), 0);
+	note_cosigner_verifier(&ks, &kv);
+	note_signer_wipe(&ks);
+	assert_true(note_verifier_format(&kv, other, sizeof other) > 0);
+	assert_int_equal(h_closurelog(&r, "policy", "build", "--log", E.s.url, "--log-key", E.s.pub,
+	                     "--submitter-key", E.ci_pub, "--state", sdir2, "-o", out, "--witness",
+	                     E.w[0].vkey, "--witness", other, "--witness-quorum", "2", NULL),
+	    1);
+	if (strstr(r.err, "cosigned by 1 of the 2 witnesses given; 2 needed") == NULL ||
+	    strstr(r.err, "nothing written") == NULL)
+		fail_msg("policy build, one witness short: %s", r.err);
+	h_run_free(&r);
+	assert_int_equal(access(out, F_OK), -1);
+	/* A quorum without witnesses, or above their number: usage. */
+	assert_int_equal(h_closurelog(&r, "policy", "build", "--log", E.s.url, "--log-key", E.s.pub,
+	                     "--submitter-key", E.ci_pub, "--state", sdir2, "-o", out,
+	                     "--witness-quorum", "1", NULL),
+	    2);
+	h_run_free(&r);
+	assert_int_equal(h_closurelog(&r, "policy", "build", "--log", E.s.url, "--log-key", E.s.pub,
+	                     "--submitter-key", E.ci_pub, "--state", sdir2, "-o", out, "--witness",
+	                     other, "--witness-quorum", "2", NULL),
+	    2);
+	h_run_free(&r);
+	assert_int_equal(access(out, F_OK), -1);
+}
+
 /* Each witness's cosigned size is kept in DATA/witness-sizes (0600) across
  * restarts, so that the first round after a start costs no 409; but it is
  * only a hint: a size larger than the log's, a wrong one and junk lines
@@ -699,6 +750,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_load),
 	    cmocka_unit_test(test_cli_bundle),
+	    cmocka_unit_test(test_policy_witnessed),
 	    cmocka_unit_test(test_sizes_hint),
 	    cmocka_unit_test(test_failures),
 	    cmocka_unit_test(test_rollback),
