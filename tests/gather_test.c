@@ -744,6 +744,28 @@ test_batch_uncosigned(void **state)
 	h_server_stop(&s, SIGTERM);
 }
 
+/* An https:// witness is refused at start, with a reason (exit 2); the
+ * same witness over http:// is accepted (the log starts and serves). */
+static void
+test_https_refused(void **state)
+{
+	char data[800], warg[1400], err[2048] = "";
+	const char *args[] = {"--submitters", E.subs, "--witness", warg, NULL};
+	struct h_server s;
+	int status = 0;
+
+	(void)state;
+	snprintf(data, sizeof data, "%s/data-https", E.dir);
+	snprintf(warg, sizeof warg, "%s=https://127.0.0.1:%u/", E.w[0].vkey, E.w[0].port);
+	assert_int_equal(h_server_try_start(&s, data, args, &status, err, sizeof err), -1);
+	assert_int_equal(status, 2);
+	if (strstr(err, "https:// witnesses are not supported") == NULL)
+		fail_msg("no clear reason: %s", err);
+	snprintf(warg, sizeof warg, "%s=http://127.0.0.1:%u/", E.w[0].vkey, E.w[0].port);
+	assert_int_equal(h_server_try_start(&s, data, args, &status, err, sizeof err), 0);
+	h_server_stop(&s, SIGTERM);
+}
+
 int
 main(void)
 {
@@ -756,6 +778,7 @@ main(void)
 	    cmocka_unit_test(test_rollback),
 	    cmocka_unit_test(test_clone),
 	    cmocka_unit_test(test_batch_uncosigned),
+	    cmocka_unit_test(test_https_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
