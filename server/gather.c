@@ -301,12 +301,47 @@ fail:
  * still resyncs.  Written whole (cl_file_write: temporary file, fsync,
  * rename) at most every GA_SAVE_S seconds and when the gatherer stops. */
 
+void
+ga_sizes_parse(const uint8_t *buf, size_t len, const struct note_verifier *keys, size_t n,
+    uint64_t *sizes, bool *found)
+{
+	char vk[NOTE_VKEY_MAX];
+	size_t at = 0;
+
+	for (size_t i = 0; i < n; i++)
+		found[i] = false;
+	while (at < len) {
+		const char *line = (const char *)buf + at, *nl = memchr(line, '\n', len - at), *sp;
+		uint64_t size;
+
+		if (nl == NULL)
+			break; /* a last line without its newline is not trusted */
+		at += (size_t)(nl - line) + 1;
+		for (sp = nl; sp > line && sp[-1] != ' '; sp--)
+			;
+		if (sp == line || cl_u64_parse(sp, (size_t)(nl - sp), &size) != 0)
+			continue;
+		sp--; /* the space */
+		for (size_t i = 0; i < n; i++) {
+			size_t kl = note_verifier_format(&keys[i], vk, sizeof vk);
+
+			if (kl == (size_t)(sp - line) && memcmp(vk, line, kl) == 0) {
+				found[i] = true;
+				sizes[i] = size;
+			}
+		}
+	}
+}
+
 static void
 sizes_load(struct ga *g)
 {
+	struct note_verifier keys[GA_WITNESSES_MAX];
+	uint64_t sizes[GA_WITNESSES_MAX];
+	bool found[GA_WITNESSES_MAX];
 	uint8_t *buf = NULL;
-	size_t len, at = 0;
-	char why[CL_WHY_MAX], vk[NOTE_VKEY_MAX];
+	size_t len;
+	char why[CL_WHY_MAX];
 	int rc;
 
 	if (g->sizes_path[0] == '\0')
@@ -316,31 +351,16 @@ sizes_load(struct ga *g)
 			say(g, "%s; starting without it", "sizes file", why);
 		return;
 	}
-	while (at < len) {
-		const char *line = (const char *)buf + at, *nl = memchr(line, '\n', len - at), *sp;
-		size_t n;
-		uint64_t size;
-
-		if (nl == NULL)
-			break; /* a last line without its newline is not trusted */
-		n = (size_t)(nl - line);
-		at += n + 1;
-		for (sp = nl; sp > line && sp[-1] != ' '; sp--)
-			;
-		sp = sp > line ? sp - 1 : NULL;
-		if (sp == NULL || cl_u64_parse(sp + 1, (size_t)(nl - sp - 1), &size) != 0)
-			continue;
-		for (size_t i = 0; i < g->n; i++) {
-			size_t kl = note_verifier_format(&g->w[i].key, vk, sizeof vk);
-
-			if (kl == (size_t)(sp - line) && memcmp(vk, line, kl) == 0) {
-				g->w[i].hint_known = g->w[i].size_known = g->w[i].size_hinted =
-				    true;
-				g->w[i].hint = g->w[i].size = size;
-			}
+	for (size_t i = 0; i < g->n; i++)
+		keys[i] = g->w[i].key;
+	ga_sizes_parse(buf, len, keys, g->n, sizes, found);
+	free(buf);
+	for (size_t i = 0; i < g->n; i++) {
+		if (found[i]) {
+			g->w[i].hint_known = g->w[i].size_known = g->w[i].size_hinted = true;
+			g->w[i].hint = g->w[i].size = sizes[i];
 		}
 	}
-	free(buf);
 }
 
 static void

@@ -29,6 +29,7 @@
 #ifndef CL_GATHER_H
 #define CL_GATHER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -96,6 +97,14 @@ int ga_quorum_met(const struct ga *g, const uint8_t *note, size_t len);
  * NUL-terminated buffer *buf of *len bytes (reallocated).  Returns 0 or
  * ENOMEM (then *buf is unchanged).  Thread-safe. */
 int ga_metrics_append(struct ga *g, char **buf, size_t *len);
+
+/* Parse the sizes file's bytes buf[0..len) (untrusted: a hint): for each
+ * keys[i] (of n) that a complete line "<its verifier key> <decimal size>\n"
+ * names, found[i] is true and sizes[i] the size (the last such line wins);
+ * other keys get found[i] false.  Lines that do not parse, and a last line
+ * without its newline, are skipped.  No allocation; all borrowed. */
+void ga_sizes_parse(const uint8_t *buf, size_t len, const struct note_verifier *keys, size_t n,
+    uint64_t *sizes, bool *found);
 
 /* Stop and join the thread: no callback runs after it returns.
  * Idempotent; a gatherer never started is fine. */
