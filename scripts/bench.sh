@@ -16,6 +16,7 @@ mkdir -p "$out"
 "$build/bin/merkle_bench" "$@" --json "$out/merkle.json"
 "$build/bin/broker_bench" "$@" --json "$out/broker.json"
 "$build/bin/closurelog-bench" "$@" --out "$out"
+"$(dirname "$0")/../bench/witness_bench.sh" "$build" "$out" # witnesses: latency with and without
 if command -v gnuplot >/dev/null 2>&1; then
 	gnuplot <<GP
 set terminal pngcairo size 900,560
