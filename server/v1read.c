@@ -136,7 +136,7 @@ v1_inclusion(struct rt *t, struct http_req *req)
 		    (unsigned long long)p.a, (unsigned long long)p.b);
 		goto out;
 	}
-	rc = mt_inclusion_prove(p.a, p.b, st_node_read, t->reader, p.hashes, &p.n);
+	rc = pc_inclusion(&t->pcache, t->reader, p.a, p.b, p.hashes, &p.n);
 	st_reader_end(t->reader);
 	if (rc != 0) {
 		rt_fail(t, req, 500, R_STORAGE, NULL, "proof failed: %s", st_strerror(rc));
@@ -178,7 +178,7 @@ v1_consistency(struct rt *t, struct http_req *req)
 	}
 	if (!rt_reader_begin(t, req))
 		goto out;
-	rc = mt_consistency_prove(p.a, p.b, st_node_read, t->reader, p.hashes, &p.n);
+	rc = pc_consistency(&t->pcache, t->reader, p.a, p.b, p.hashes, &p.n);
 	st_reader_end(t->reader);
 	if (rc != 0) {
 		rt_fail(t, req, 500, R_STORAGE, NULL, "proof failed: %s", st_strerror(rc));
@@ -210,8 +210,7 @@ bundle_build(
 	if (tp == NULL || text == NULL)
 		return CL_ENOMEM;
 	memset(tp, 0, sizeof *tp);
-	if ((rc = mt_inclusion_prove(
-	         index, ck->size, st_node_read, t->reader, tp->path, &path_n)) != 0)
+	if ((rc = pc_inclusion(&t->pcache, t->reader, index, ck->size, tp->path, &path_n)) != 0)
 		return rc;
 	tp->index = index;
 	tp->n_path = path_n;
