@@ -18,6 +18,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "pcache.h"
 #include "store.h"
 #include "wire.h"
 
@@ -40,6 +41,7 @@ struct rt {
 	struct log *log;
 	struct metrics *m;
 	struct st_reader *reader;
+	struct pcache pcache; /* proofs' right edges (v1read.c); zeroed: empty */
 	struct wire_arena arena;
 	char query[RT_QUERY_MAX + 1]; /* decoded query values of the current request */
 	/* Submissions and batches answered by the log, waiting for this
