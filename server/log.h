@@ -68,6 +68,8 @@ struct log_job {
 	_Alignas(max_align_t) unsigned char log_private[LOG_JOB_PRIVATE];
 };
 
+struct ix;
+
 struct log_cfg {
 	unsigned verify_threads;  /* >= 1 */
 	unsigned queue_max;       /* submissions in flight before LOG_EBUSY */
@@ -82,6 +84,10 @@ struct log_cfg {
 	 * quorum fails).  Borrowed: the log starts it in log_open and stops it
 	 * in log_stop; it must outlive the log. */
 	struct ga *ga;
+	/* The search index (index.h), opened with ix_open over the same store
+	 * (before privileges are dropped); log_open starts it.  Borrowed: the
+	 * caller closes it after log_free.  NULL: the log opens its own. */
+	struct ix *ix;
 };
 
 struct log;
@@ -105,6 +111,9 @@ int log_submit(struct log *l, struct log_job *job) __attribute__((warn_unused_re
  * start the one on record if it carries the quorum, else NULL until the
  * witnesses cosign one (readers answer 503 meanwhile). */
 struct log_ckpt *log_checkpoint(struct log *l);
+
+/* The log's search indexes (index.h), for readers; valid until log_free. */
+struct ix *log_index(struct log *l);
 
 /* Stop accepting submissions, answer everything queued, store the latest
  * checkpoint, and join the threads.  Idempotent. */
