@@ -846,7 +846,7 @@ int
 ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *key, size_t key_len,
     uint64_t start, uint64_t *out, size_t max, size_t *n, bool *more)
 {
-	uint64_t size = st_reader_size(r), upto = 0, *tail = NULL;
+	uint64_t size, upto = 0, *tail = NULL;
 	size_t n_tail = 0;
 	uint8_t kb[32], sb[8];
 	MDB_txn *txn = NULL;
@@ -859,6 +859,7 @@ ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *k
 	if (which >= IX_N_KEYS || key_len == 0 || key_len > 511 ||
 	    (which != IX_BY_ROOT && key_len != 32))
 		return CL_EINVAL;
+	size = st_reader_size(r);
 	if (which == IX_BY_ROOT)
 		crypto_hash_sha256(kb, key, key_len);
 	else
