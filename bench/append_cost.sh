@@ -69,6 +69,8 @@ ok=${out%%/*}
 hz=$(getconf CLK_TCK)
 stop
 blocks=$(stat -c %b "$data/data.mdb")
+# The search index (layout 3 on) is part of the store too.
+[ ! -f "$data/search/data.mdb" ] || blocks=$((blocks + $(stat -c %b "$data/search/data.mdb")))
 total=$((size + ok))
 awk -v s="$size" -v n="$n" -v ok="$ok" -v w="$w" -v c="$((c1 - c0))" -v hz="$hz" \
     -v b="$blocks" -v t="$total" -v nb="$((b1 - b0))" -v out="$out" 'BEGIN {
