@@ -73,7 +73,7 @@ struct pl {
 	size_t n_cks, cap_cks;
 	size_t calls_max; /* most watched calls seen in one uncut cycle */
 	/* Numbers for the report. */
-	size_t cycles, cuts, start_cuts, acked, lost_writes, torn_blocks;
+	size_t cycles, cuts, start_cuts, acked, lost_writes, torn_blocks, search_cycles;
 	char why[1024]; /* the first violation */
 };
 
@@ -379,6 +379,8 @@ pl_rebuild(struct pl *p, enum pc_mode mode)
 		fail_msg("rebuilding the store: %s", strerror(errno));
 	p->lost_writes += st.lost;
 	p->torn_blocks += st.torn_blocks;
+	if (st.files >= 2)
+		p->search_cycles++; /* the search index was written too */
 	calls = st.writes + st.syncs;
 	if (calls > p->calls_max)
 		p->calls_max = calls;
@@ -455,10 +457,10 @@ test_power_cuts(enum pc_mode mode, size_t cycles)
 	if (pl_run(&p, cycles, 24) != 0)
 		fail_msg("power cut %zu (seed base %s): %s", p.cycles, "time", p.why);
 	print_message("  %s: %zu cycles (%zu cut at a write or sync, %zu of them while starting; "
-	              "the rest after the load), %zu entries acknowledged, 0 lost; %zu unsynced "
-	              "writes dropped, %zu torn blocks landed\n",
-	    mode == PC_TORN ? "drop+torn" : "drop", p.cycles, p.cuts, p.start_cuts, p.acked,
-	    p.lost_writes, p.torn_blocks);
+	              "the rest after the load; %zu wrote the search index too), %zu entries "
+	              "acknowledged, 0 lost; %zu unsynced writes dropped, %zu torn blocks landed\n",
+	    mode == PC_TORN ? "drop+torn" : "drop", p.cycles, p.cuts, p.start_cuts, p.search_cycles,
+	    p.acked, p.lost_writes, p.torn_blocks);
 	pl_free(&p);
 }
 
