@@ -112,7 +112,8 @@ int ix_dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_
 
 /* Add entry `index` (the next one) to the tail: its leaf hash, store path
  * root (NUL-terminated), narHash and submitter key (NULL for none), all
- * copied. */
+ * copied.  Only within the room an ix_room(n) made for this batch (at most
+ * n adds before the next ix_committed or ix_rollback). */
 void ix_add(struct ix *ix, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const char *root,
     const uint8_t nar[32], const uint8_t *submitter);
 
