@@ -13,6 +13,7 @@
  * tree, or a damaged file, is rebuilt.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,7 +244,7 @@ check_searches(struct fx *f)
 
 struct hammer {
 	struct fx *f;
-	volatile bool stop;
+	atomic_bool stop;
 	size_t lookups;
 };
 
@@ -258,7 +259,7 @@ hammer_main(void *arg)
 
 	if (st_reader_new(h->f->st, &r) != 0)
 		return "reader";
-	while (!h->stop) {
+	while (!atomic_load(&h->stop)) {
 		uint64_t size, i, idx;
 		uint8_t body[16], leaf[MT_HASH_LEN];
 		int rc;
@@ -334,7 +335,7 @@ test_model(void **state)
 		st_reader_end(old);
 		st_reader_free(old);
 	}
-	h.stop = true;
+	atomic_store(&h.stop, true);
 	assert_int_equal(pthread_join(t, &res), 0);
 	if (res != NULL)
 		fail_msg("%s", (char *)res);
