@@ -790,6 +790,9 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 	if (cfg->verify_threads == 0 || cfg->batch_max == 0 || cfg->queue_max == 0)
 		return cl_why(
 		    why, CL_EINVAL, "log: threads, batch and queue sizes must be positive");
+	if (cfg->batch_max > IX_TAIL_MAX)
+		return cl_why(
+		    why, CL_EINVAL, "log: a batch may hold at most %d entries", IX_TAIL_MAX);
 	if (!st_sync_on(st))
 		return cl_why(why, CL_EINVAL, "log: the store does not sync; refusing to sign");
 	if ((l = calloc(1, sizeof *l)) == NULL)

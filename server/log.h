@@ -93,7 +93,8 @@ struct log_cfg {
 struct log;
 
 /* Start the log over an initialised store: rebuild the tree state from the
- * store alone, check that the recorded checkpoint's root is the stored
+ * store alone, bring the search index up to the store (index.h: ix_start,
+ * which may rebuild it, with progress on stderr), check that the recorded checkpoint's root is the stored
  * tree's root at the checkpoint's size, sign the checkpoint for the stored
  * size, and start the threads.  Refuses (CL_EINVAL) while the store does
  * not sync (st_sync_on): nothing is signed over data that may not last. The checkpoint on record may carry
