@@ -14,7 +14,8 @@
 # the seccomp-strict signer.)  Committer CPU is the cl-commit thread's
 # utime + stime from /proc/PID/task/TID/stat.  Entries per commit depend on
 # the load (group commit), so bytes are given per entry and per commit.  The
-# last column is the search indexer's share of the bytes (0 before layout 3).
+# last column is the search indexer's share of the bytes (0 before layout 3;
+# it writes once per 16 384 entries, so N should be many times that).
 set -eu
 bin=$1 work=$2 size=$3 n=$4 conns=${5:-64} template=${6:-}
 data=$work/log-$size
@@ -69,9 +70,7 @@ iw() {
 c0=$(cpu) b0=$(batches) w0=$(pw) i0=$(iw)
 out=$("$bin/closurelog-bench" load "$port" "$n" "$conns" 0 "$size")
 c1=$(cpu) b1=$(batches) w1=$(pw)
-# Let the indexer write what waits (it does after 200 ms idle), then count.
-sleep 1
-w1=$(pw) i1=$(iw)
+i1=$(iw)
 w=$((w1 - w0))
 ok=${out%%/*}
 hz=$(getconf CLK_TCK)

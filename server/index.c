@@ -514,20 +514,10 @@ indexer_main(void *arg)
 		uint64_t from, to;
 		int rc;
 
-		while (!ix->stopping && ix->durable - ix->low < IX_BATCH) {
-			struct timespec dl;
-
-			if (ix->durable == ix->low) {
-				pthread_cond_wait(&ix->work_cv, &ix->mu);
-				continue;
-			}
-			clock_gettime(CLOCK_REALTIME, &dl);
-			dl.tv_nsec += IX_IDLE_MS * 1000000L;
-			dl.tv_sec += dl.tv_nsec / 1000000000;
-			dl.tv_nsec %= 1000000000;
-			if (pthread_cond_timedwait(&ix->work_cv, &ix->mu, &dl) == ETIMEDOUT)
-				break; /* idle: index what waits */
-		}
+		/* Large runs only (and everything at the end): what waits is
+		 * in the tail meanwhile, found all the same. */
+		while (!ix->stopping && ix->durable - ix->low < IX_BATCH)
+			pthread_cond_wait(&ix->work_cv, &ix->mu);
 		if (ix->durable == ix->low) {
 			if (ix->stopping)
 				break;

@@ -52,10 +52,10 @@
  * (--batch-max), so a full tail still takes one. */
 #define IX_TAIL_MAX 131072
 
-/* The indexer writes once this many durable entries wait, or when the log
- * has been idle for IX_IDLE_MS with any waiting. */
-#define IX_BATCH   16384
-#define IX_IDLE_MS 200
+/* The indexer writes once this many durable entries wait, and everything
+ * at ix_close.  (No timer: what a quiet log leaves in the tail is found
+ * there, and its writes do not depend on timing.) */
+#define IX_BATCH 16384
 
 enum ix_which {
 	IX_BY_ROOT = 0,  /* key: store path string */

@@ -146,7 +146,8 @@ append(struct fx *f, size_t n)
 	assert_true(tail <= IX_TAIL_MAX);
 }
 
-/* Wait (generously) until the indexer has everything. */
+/* Wait (generously) until the indexer has taken what it takes: all but
+ * fewer than IX_BATCH entries. */
 static void
 drain(struct fx *f)
 {
@@ -154,7 +155,7 @@ drain(struct fx *f)
 
 	for (int i = 0; i < 6000; i++) {
 		ix_stat(f->ix, &upto, &tail);
-		if (tail == 0)
+		if (tail < IX_BATCH)
 			return;
 		usleep(10000);
 	}
@@ -452,6 +453,10 @@ test_restart(void **state)
 	fx_start(&f);
 	append(&f, 20000);
 	drain(&f);
+	fx_stop(&f);
+	/* ix_close indexed everything: nothing to catch up. */
+	fx_start(&f);
+	assert_int_equal(f.keys_calls, 0);
 	fx_stop(&f);
 	/* Behind the log, as a power cut leaves it: only the rest is read. */
 	copy_search(f.dir, saved);
