@@ -659,7 +659,8 @@ test_faults(void **state)
 				fault_run(&p, ops[o], n, errs[k], n > (long)n_work, &t, NULL, NULL);
 			print_message(
 			    "  %-9s %-6s: %zu calls failed in turn: %zu answered 503, %zu "
-			    "answered 507, %zu hit the shutdown's checkpoint record; "
+			    "answered 507, %zu hit the shutdown's writes (checkpoint record, "
+			    "search index); "
 			    "%zu later submissions acknowledged; 0 lost\n",
 			    ops[o], errs[k] == EIO ? "EIO" : "ENOSPC", n_calls, t.refused_503,
 			    t.refused_507, t.at_stop, t.later_ok);
