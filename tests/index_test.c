@@ -163,7 +163,9 @@ drain(struct fx *f)
 }
 
 /* Every entry below size (a sample far back, all of the last 600) is found
- * by deduplication and by leaf hash, and nothing else is. */
+ * by deduplication and by leaf hash, and nothing else is.  (The batch and
+ * the snapshot one after the other: a thread holding a snapshot must not
+ * begin a batch, nor the other way round.) */
 static void
 check_leaves(struct fx *f, uint64_t size)
 {
@@ -171,28 +173,38 @@ check_leaves(struct fx *f, uint64_t size)
 	struct st_reader *r;
 	uint64_t idx;
 
-	assert_int_equal(st_batch_begin(f->st, &b), 0);
-	assert_int_equal(st_reader_new(f->st, &r), 0);
-	assert_int_equal(st_reader_begin(r), 0);
-	assert_int_equal(st_reader_size(r), size);
-	for (uint64_t i = 0; i < size + 2; i += (i + 600 < size ? 97 : 1)) {
-		uint8_t body[16], leaf[MT_HASH_LEN];
-
-		body_of(i, body);
-		mt_leaf_hash(leaf, body, sizeof body);
-		if (i < size) {
-			assert_int_equal(ix_dedup_find(f->ix, b, leaf, &idx), 0);
-			assert_int_equal(idx, i);
-			assert_int_equal(ix_leaf_find(f->ix, r, leaf, &idx), 0);
-			assert_int_equal(idx, i);
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 0) {
+			assert_int_equal(st_batch_begin(f->st, &b), 0);
 		} else {
-			assert_int_equal(ix_dedup_find(f->ix, b, leaf, &idx), ST_ENOTFOUND);
-			assert_int_equal(ix_leaf_find(f->ix, r, leaf, &idx), ST_ENOTFOUND);
+			assert_int_equal(st_reader_new(f->st, &r), 0);
+			assert_int_equal(st_reader_begin(r), 0);
+			assert_int_equal(st_reader_size(r), size);
+		}
+		for (uint64_t i = 0; i < size + 2; i += (i + 600 < size ? 97 : 1)) {
+			uint8_t body[16], leaf[MT_HASH_LEN];
+			int rc;
+
+			body_of(i, body);
+			mt_leaf_hash(leaf, body, sizeof body);
+			if (pass == 0)
+				rc = ix_dedup_find(f->ix, b, leaf, &idx);
+			else
+				rc = ix_leaf_find(f->ix, r, leaf, &idx);
+			if (i < size) {
+				assert_int_equal(rc, 0);
+				assert_int_equal(idx, i);
+			} else {
+				assert_int_equal(rc, ST_ENOTFOUND);
+			}
+		}
+		if (pass == 0) {
+			st_batch_abort(b);
+		} else {
+			st_reader_end(r);
+			st_reader_free(r);
 		}
 	}
-	st_reader_end(r);
-	st_reader_free(r);
-	st_batch_abort(b);
 }
 
 /* ix_search against the model, paged by `page`, from start, in r. */
@@ -291,6 +303,13 @@ hammer_main(void *arg)
 	return NULL;
 }
 
+static void *
+append50_main(void *arg)
+{
+	append(arg, 50);
+	return NULL;
+}
+
 static void
 test_model(void **state)
 {
@@ -318,10 +337,16 @@ test_model(void **state)
 			check_leaves(&f, size);
 			check_searches(&f);
 		}
-		/* A snapshot sees nothing appended after it. */
+		/* A snapshot sees nothing appended after it (by another
+		 * thread, as the committer would). */
 		assert_int_equal(st_reader_new(f.st, &old), 0);
 		assert_int_equal(st_reader_begin(old), 0);
-		append(&f, 50);
+		{
+			pthread_t w;
+
+			assert_int_equal(pthread_create(&w, NULL, append50_main, &f), 0);
+			assert_int_equal(pthread_join(w, NULL), 0);
+		}
 		size += 50;
 		check_search(&f, old, IX_BY_ROOT, "r2", 2,
 		    st_reader_size(old) > 40 ? st_reader_size(old) - 40 : 0, 64);
