@@ -34,10 +34,15 @@ _Static_assert((IX_TAIL_MAX & (IX_TAIL_MAX - 1)) == 0, "IX_TAIL_MAX must be a po
  * version is rebuilt, not refused: it is derived data. */
 #define IX_LAYOUT 1
 
-#define IX_TABLE   (2 * IX_TAIL_MAX) /* load factor <= 1/2 */
-#define IX_MAP     ((size_t)1 << 40) /* sparse; the file grows as needed */
-#define LEAF_KEY   8                 /* bytes of the leaf hash in the leaf index */
-#define N_DBS      (IX_N_KEYS + 1)   /* leaf, then one per enum ix_which */
+#define IX_TABLE (2 * IX_TAIL_MAX) /* load factor <= 1/2 */
+/* Sparse (the file grows as needed), but address space all the same: some
+ * environments (sanitizers, RLIMIT_AS) refuse a terabyte.  At ~160 bytes
+ * per entry this is ~4 * 10^8 entries; past it the indexer fails with
+ * MDB_MAP_FULL, says so, and the log refuses appends once the tail is
+ * full (no online growth yet). */
+#define IX_MAP     ((size_t)64 << 30)
+#define LEAF_KEY   8               /* bytes of the leaf hash in the leaf index */
+#define N_DBS      (IX_N_KEYS + 1) /* leaf, then one per enum ix_which */
 #define DB_LEAF    IX_N_KEYS
 #define PROGRESS_S 5
 
