@@ -70,6 +70,7 @@ struct ix {
 	uint64_t next;    /* the next entry's index */
 	int err;          /* the indexer's last failure, 0 after a success */
 	bool stopping, started;
+	bool room_wanted; /* the committer waits in ix_room */
 	pthread_t thread;
 };
 
@@ -521,8 +522,10 @@ indexer_main(void *arg)
 
 		/* Large runs only (and everything at the end): what waits is
 		 * in the tail meanwhile, found all the same. */
-		while (!ix->stopping && ix->durable - ix->low < IX_BATCH)
+		while (!ix->stopping && ix->durable - ix->low < IX_BATCH &&
+		    !(ix->room_wanted && ix->durable > ix->low))
 			pthread_cond_wait(&ix->work_cv, &ix->mu);
+		ix->room_wanted = false;
 		if (ix->durable == ix->low) {
 			if (ix->stopping)
 				break;
@@ -698,6 +701,9 @@ ix_room(struct ix *ix, size_t n)
 			rc = ix->err;
 			break;
 		}
+		/* Even a run shorter than IX_BATCH, for a batch that would
+		 * not fit otherwise. */
+		ix->room_wanted = true;
 		pthread_cond_signal(&ix->work_cv);
 		pthread_cond_wait(&ix->room_cv, &ix->mu);
 	}
@@ -730,8 +736,10 @@ env_leaf_find(struct ix *ix, const uint8_t leaf[MT_HASH_LEN], uint64_t below,
 			rc = ST_ECORRUPT;
 			break;
 		}
-		if ((i = cl_be64_get(v.mv_data)) >= below)
-			break; /* dups ascend */
+		if ((i = cl_be64_get(v.mv_data)) >= below) {
+			rc = MDB_NOTFOUND; /* dups ascend: none below */
+			break;
+		}
 		if ((rc = check(ctx, i, got)) != 0)
 			break;
 		if (memcmp(got, leaf, MT_HASH_LEN) == 0) {
@@ -771,7 +779,7 @@ ix_dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_LEN]
 	return env_leaf_find(ix, leaf, UINT64_MAX, batch_check, b, index);
 }
 
-void
+int
 ix_add(struct ix *ix, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const char *root,
     const uint8_t nar[32], const uint8_t *submitter)
 {
@@ -779,10 +787,15 @@ ix_add(struct ix *ix, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const cha
 
 	rec_fill(&r, index, leaf, root, nar, submitter);
 	pthread_mutex_lock(&ix->mu);
+	if (index != ix->next) {
+		pthread_mutex_unlock(&ix->mu);
+		return ST_ECORRUPT;
+	}
 	*rec_at(ix, ix->next) = r;
 	table_insert(ix, ix->next);
 	ix->next++;
 	pthread_mutex_unlock(&ix->mu);
+	return 0;
 }
 
 void

@@ -113,9 +113,11 @@ int ix_dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_
 /* Add entry `index` (the next one) to the tail: its leaf hash, store path
  * root (NUL-terminated), narHash and submitter key (NULL for none), all
  * copied.  Only within the room an ix_room(n) made for this batch (at most
- * n adds before the next ix_committed or ix_rollback). */
-void ix_add(struct ix *ix, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const char *root,
-    const uint8_t nar[32], const uint8_t *submitter);
+ * n adds before the next ix_committed or ix_rollback).  Returns 0, or
+ * ST_ECORRUPT (nothing added) if index is not the tail's next: the tail
+ * and the tree disagree. */
+int ix_add(struct ix *ix, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const char *root,
+    const uint8_t nar[32], const uint8_t *submitter) __attribute__((warn_unused_result));
 
 /* The entries below size are durable in the main store: the indexer may
  * index them. */

@@ -273,8 +273,9 @@ batch_write(
 			goto fail;
 		if ((rc = edge_append(l->edge, l->batch, j->leaf)) != 0)
 			goto fail;
-		ix_add(l->ix, j->index, j->leaf, js(j)->root, js(j)->nar,
-		    js(j)->signed_by_submitter ? js(j)->submitter : NULL);
+		if ((rc = ix_add(l->ix, j->index, j->leaf, js(j)->root, js(j)->nar,
+		         js(j)->signed_by_submitter ? js(j)->submitter : NULL)) != 0)
+			goto fail;
 		j->status = 201;
 		(*appended)++;
 	}
@@ -325,7 +326,7 @@ static void
 recover(struct log *l, int failure, const struct log_ckpt *published, char *what, size_t cap)
 {
 	char why[CL_WHY_MAX] = "";
-	uint64_t size;
+	uint64_t size, upto, tail;
 	int rc = 0;
 
 	if (is_io_error(failure) && (rc = st_reopen(l->st, why)) != 0) {
@@ -335,6 +336,17 @@ recover(struct log *l, int failure, const struct log_ckpt *published, char *what
 	}
 	if ((rc = edge_load(l->edge, l->st, &size, why)) != 0) {
 		snprintf(what, cap, "the tree state could not be reloaded (%s)", why);
+		l->broken = true;
+		return;
+	}
+	/* A commit reported failed may have landed all the same: the search
+	 * tail (rolled back) would then miss its entries, and dedup with it.
+	 * A restart indexes them from the store. */
+	ix_stat(l->ix, &upto, &tail);
+	if (upto + tail != size) {
+		snprintf(what, cap,
+		    "the store holds %llu entries but the search index knows of %llu",
+		    (unsigned long long)size, (unsigned long long)(upto + tail));
 		l->broken = true;
 		return;
 	}

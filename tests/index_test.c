@@ -131,7 +131,8 @@ append(struct fx *f, size_t n)
 		assert_int_equal(ix_dedup_find(f->ix, b, leaf, &idx), ST_ENOTFOUND);
 		assert_int_equal(st_batch_entry_put(b, i, body, sizeof body), 0);
 		assert_int_equal(edge_append(f->edge, b, leaf), 0);
-		ix_add(f->ix, i, leaf, k.root, k.nar, k.has_submitter ? k.submitter : NULL);
+		assert_int_equal(
+		    ix_add(f->ix, i, leaf, k.root, k.nar, k.has_submitter ? k.submitter : NULL), 0);
 		/* Found at once, in the same batch. */
 		assert_int_equal(ix_dedup_find(f->ix, b, leaf, &idx), 0);
 		assert_int_equal(idx, i);
@@ -396,8 +397,10 @@ test_rollback(void **state)
 		body_of(i, body);
 		keys_of(i, &k);
 		mt_leaf_hash(leaf, body, sizeof body);
-		ix_add(f.ix, i, leaf, k.root, k.nar, NULL);
+		assert_int_equal(ix_add(f.ix, i, leaf, k.root, k.nar, NULL), 0);
 	}
+	/* The tail refuses an index that is not its next one. */
+	assert_int_equal(ix_add(f.ix, 30, leaf, k.root, k.nar, NULL), ST_ECORRUPT);
 	assert_int_equal(ix_dedup_find(f.ix, b, leaf, &idx), 0);
 	st_batch_abort(b);
 	ix_rollback(f.ix);
@@ -520,6 +523,62 @@ test_restart(void **state)
 	h_rmrf(f.dir);
 }
 
+/* A reader whose snapshot is older than the search store's upto: an entry
+ * past the snapshot, already trimmed from the tail, is not found. */
+static void
+test_stale_reader(void **state)
+{
+	struct fx f;
+	struct st_reader *r;
+	uint64_t idx = 777777, upto = 0, tail;
+	uint8_t body[16], leaf[MT_HASH_LEN];
+
+	(void)state;
+	memset(&f, 0, sizeof f);
+	h_tmpdir(f.dir, sizeof f.dir);
+	fx_start(&f);
+	append(&f, 10);
+	assert_int_equal(st_reader_new(f.st, &r), 0);
+	assert_int_equal(st_reader_begin(r), 0);
+	assert_int_equal(st_reader_size(r), 10);
+	for (int k = 0; k < 3; k++)
+		append(&f, IX_BATCH);
+	for (int i = 0; i < 60000 && upto <= 10 + IX_BATCH; i++) {
+		ix_stat(f.ix, &upto, &tail);
+		usleep(10000);
+	}
+	assert_true(upto > 10 + IX_BATCH);
+	body_of(15, body); /* past r's snapshot, in the search store now */
+	mt_leaf_hash(leaf, body, sizeof body);
+	assert_int_equal(ix_leaf_find(f.ix, r, leaf, &idx), ST_ENOTFOUND);
+	assert_int_equal(idx, 777777);
+	body_of(5, body); /* in the snapshot */
+	mt_leaf_hash(leaf, body, sizeof body);
+	assert_int_equal(ix_leaf_find(f.ix, r, leaf, &idx), 0);
+	assert_int_equal(idx, 5);
+	st_reader_end(r);
+	st_reader_free(r);
+	fx_stop(&f);
+	h_rmrf(f.dir);
+}
+
+/* A batch that fits only once the indexer writes a run shorter than
+ * IX_BATCH gets its room (it used to wait for ever). */
+static void
+test_room_short_run(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	memset(&f, 0, sizeof f);
+	h_tmpdir(f.dir, sizeof f.dir);
+	fx_start(&f);
+	append(&f, IX_BATCH - 1);
+	assert_int_equal(ix_room(f.ix, IX_TAIL_MAX - IX_BATCH + 2), 0);
+	fx_stop(&f);
+	h_rmrf(f.dir);
+}
+
 int
 main(void)
 {
@@ -527,6 +586,8 @@ main(void)
 	    cmocka_unit_test(test_model),
 	    cmocka_unit_test(test_rollback),
 	    cmocka_unit_test(test_restart),
+	    cmocka_unit_test(test_stale_reader),
+	    cmocka_unit_test(test_room_short_run),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
