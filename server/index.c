@@ -45,11 +45,14 @@ _Static_assert((IX_TAIL_MAX & (IX_TAIL_MAX - 1)) == 0, "IX_TAIL_MAX must be a po
 #define N_DBS      (IX_N_KEYS + 1) /* leaf, then one per enum ix_which */
 #define DB_LEAF    IX_N_KEYS
 #define PROGRESS_S 5
+/* Entries without search keys named on stderr, at most, per catch-up. */
+#define SKIP_SAY_MAX 10
 
 struct rec {
 	uint64_t index;
 	uint8_t leaf[MT_HASH_LEN];
 	uint8_t key[IX_N_KEYS][32]; /* SHA-256 of the root, narHash, submitter */
+	bool has_keys;              /* false: only the leaf hash is indexed */
 	bool has_submitter;
 };
 
@@ -224,7 +227,8 @@ run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size
 		for (size_t i = 0; i < n; i++) {
 			const struct rec *r = &recs[(first + i) & mask];
 
-			if (d == IX_BY_SUBMITTER && !r->has_submitter)
+			if (d != DB_LEAF &&
+			    (!r->has_keys || (d == IX_BY_SUBMITTER && !r->has_submitter)))
 				continue;
 			memset(pairs[m].key, 0, sizeof pairs[m].key);
 			memcpy(pairs[m].key, d == DB_LEAF ? r->leaf : r->key[d], klen);
@@ -268,6 +272,7 @@ rec_fill(struct rec *r, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const c
 {
 	r->index = index;
 	memcpy(r->leaf, leaf, MT_HASH_LEN);
+	r->has_keys = true;
 	crypto_hash_sha256(r->key[IX_BY_ROOT], (const uint8_t *)root, strlen(root));
 	memcpy(r->key[IX_BY_NAR], nar, 32);
 	r->has_submitter = submitter != NULL;
@@ -357,7 +362,9 @@ out:
 }
 
 /* Index entries [from, size) of the main store, reading their keys with
- * keys(): the catch-up after a crash, or a whole rebuild. */
+ * keys(): the catch-up after a crash, or a whole rebuild.  An entry whose
+ * keys cannot be read is indexed by its leaf hash only (deduplication
+ * needs it), with a warning: one unreadable entry must not stop the log. */
 static int
 catch_up(struct ix *ix, uint64_t from, uint64_t size, ix_keys_fn keys, void *arg, char *why)
 {
@@ -365,6 +372,7 @@ catch_up(struct ix *ix, uint64_t from, uint64_t size, ix_keys_fn keys, void *arg
 	struct pair *pairs = malloc(IX_BATCH * sizeof *pairs);
 	struct ix_keys *k = malloc(sizeof *k);
 	time_t t0 = time(NULL), last = t0;
+	uint64_t skipped = 0;
 	int rc = 0;
 
 	if (recs == NULL || pairs == NULL || k == NULL) {
@@ -391,12 +399,19 @@ catch_up(struct ix *ix, uint64_t from, uint64_t size, ix_keys_fn keys, void *arg
 				    st_strerror(rc));
 				break;
 			}
-			if ((rc = keys(arg, data, len, k)) != 0) {
-				cl_why(why, rc, "entry %llu: cannot read its search keys: %s",
-				    (unsigned long long)(from + i), cl_strerror(rc));
-				break;
-			}
 			mt_leaf_hash(leaf, data, len);
+			if ((rc = keys(arg, data, len, k)) != 0) {
+				if (skipped++ < SKIP_SAY_MAX)
+					fprintf(stderr,
+					    "closurelogd: entry %llu: cannot read its search keys; "
+					    "it is found by its leaf hash only, not by search\n",
+					    (unsigned long long)(from + i));
+				memset(&recs[i], 0, sizeof recs[i]);
+				recs[i].index = from + i;
+				memcpy(recs[i].leaf, leaf, MT_HASH_LEN);
+				rc = 0;
+				continue;
+			}
 			rec_fill(&recs[i], from + i, leaf, k->root, k->nar,
 			    k->has_submitter ? k->submitter : NULL);
 		}
@@ -415,6 +430,10 @@ catch_up(struct ix *ix, uint64_t from, uint64_t size, ix_keys_fn keys, void *arg
 		}
 	}
 out:
+	if (skipped > 0)
+		fprintf(stderr,
+		    "closurelogd: %llu entr%s without search keys (found by leaf hash only)\n",
+		    (unsigned long long)skipped, skipped == 1 ? "y" : "ies");
 	free(k);
 	free(pairs);
 	free(recs);
@@ -506,6 +525,38 @@ env_open(struct ix *ix, char *why)
 	return 0;
 }
 
+/* Check the search environment against st (its size into *size), and
+ * empty it, or make its files again if damaged, if it does not describe a
+ * prefix of st's tree. */
+static int
+env_prepare(struct ix *ix, uint64_t *size, char *why)
+{
+	const char *bad = NULL;
+	int rc;
+
+	if ((rc = st_reader_begin(ix->reader)) != 0)
+		return cl_why(why, rc, "store: %s", st_strerror(rc));
+	*size = st_reader_size(ix->reader);
+	st_reader_end(ix->reader);
+	rc = env_check(ix, *size, &bad);
+	if (env_damaged(rc) && (rc = env_recreate(ix, rc)) == 0)
+		bad = "is new";
+	if (rc != 0)
+		return cl_why(why, rc, "search index: %s", st_strerror(rc));
+	if (bad == NULL)
+		return 0;
+	if (strcmp(bad, "is new") != 0 || *size > 0)
+		fprintf(stderr,
+		    "closurelogd: the search index %s; rebuilding it from %llu entries\n", bad,
+		    (unsigned long long)*size);
+	rc = env_clear(ix);
+	if (env_damaged(rc) && (rc = env_recreate(ix, rc)) == 0)
+		rc = env_clear(ix);
+	if (rc != 0)
+		return cl_why(why, rc, "search index: %s", st_strerror(rc));
+	return 0;
+}
+
 /* ---- The indexer thread ---- */
 
 static void *
@@ -578,6 +629,7 @@ int
 ix_open(struct st *st, struct ix **out, char *why)
 {
 	struct ix *ix;
+	uint64_t size;
 	int rc;
 
 	*out = NULL;
@@ -599,6 +651,10 @@ ix_open(struct st *st, struct ix **out, char *why)
 	}
 	if ((rc = env_open(ix, why)) != 0)
 		goto fail;
+	/* Damage is repaired here, still privileged: making the files again
+	 * needs to write in DIR/search, root's under --user. */
+	if ((rc = env_prepare(ix, &size, why)) != 0)
+		goto fail;
 	*out = ix;
 	return 0;
 fail:
@@ -609,33 +665,15 @@ fail:
 int
 ix_start(struct ix *ix, ix_keys_fn keys, void *arg, char *why)
 {
-	const char *bad = NULL;
 	uint64_t size, upto = 0;
 	MDB_txn *txn = NULL;
 	int rc;
 
 	if (ix->started)
 		return cl_why(why, CL_EINVAL, "search index: already started");
-	if ((rc = st_reader_begin(ix->reader)) != 0)
-		return cl_why(why, rc, "store: %s", st_strerror(rc));
-	size = st_reader_size(ix->reader);
-	st_reader_end(ix->reader);
-	rc = env_check(ix, size, &bad);
-	if (env_damaged(rc) && (rc = env_recreate(ix, rc)) == 0)
-		bad = "is new";
-	if (rc != 0)
-		return cl_why(why, rc, "search index: %s", st_strerror(rc));
-	if (bad != NULL) {
-		if (strcmp(bad, "is new") != 0 || size > 0)
-			fprintf(stderr,
-			    "closurelogd: the search index %s; rebuilding it from %llu entries\n",
-			    bad, (unsigned long long)size);
-		rc = env_clear(ix);
-		if (env_damaged(rc) && (rc = env_recreate(ix, rc)) == 0)
-			rc = env_clear(ix);
-		if (rc != 0)
-			return cl_why(why, rc, "search index: %s", st_strerror(rc));
-	}
+	/* ix_open did this, privileged; again in case st grew since. */
+	if ((rc = env_prepare(ix, &size, why)) != 0)
+		return rc;
 	if ((rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return cl_why(why, rc, "search index: %s", st_strerror(rc));
 	rc = upto_get(ix, txn, &upto);
@@ -644,9 +682,20 @@ ix_start(struct ix *ix, ix_keys_fn keys, void *arg, char *why)
 		return cl_why(why, rc, "search index: %s", st_strerror(rc));
 	rc = catch_up(ix, upto, size, keys, arg, why);
 	if (env_damaged(rc) && upto > 0) {
-		/* Damaged where the check did not look: all again. */
-		if ((rc = env_recreate(ix, rc)) != 0 || (rc = env_clear(ix)) != 0)
-			return cl_why(why, rc, "search index: %s", st_strerror(rc));
+		/* Damaged where the check did not look: all again.  Emptied in
+		 * place if it can be: without privileges the files in DIR/search
+		 * (root's, under --user) cannot be made again. */
+		fprintf(stderr,
+		    "closurelogd: the search index is damaged (%s); rebuilding it from %llu "
+		    "entries\n",
+		    st_strerror(rc), (unsigned long long)size);
+		if ((rc = env_clear(ix)) != 0 && env_damaged(rc) &&
+		    (rc = env_recreate(ix, rc)) == 0)
+			rc = env_clear(ix);
+		if (rc != 0)
+			return cl_why(why, rc,
+			    "search index: %s (remove %s and start again to rebuild it)",
+			    st_strerror(rc), ix->dir);
 		rc = catch_up(ix, 0, size, keys, arg, why);
 	}
 	if (rc != 0)

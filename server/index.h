@@ -73,20 +73,25 @@ struct ix_keys {
 };
 
 /* Derive the search keys of a stored entry (leaf bytes, len long, borrowed)
- * for a rebuild.  Returns 0 or an error (the rebuild stops with it). */
+ * for a rebuild.  Returns 0 or an error: the entry is then indexed by its
+ * leaf hash only (found by ix_leaf_find and ix_dedup_find, never by
+ * ix_search), with a warning on stderr, and the rebuild goes on. */
 typedef int (*ix_keys_fn)(void *arg, const uint8_t *leaf_bytes, size_t len, struct ix_keys *out);
 
 struct ix;
 
 /* Open (creating it if needed, mode 0700) DIR/search for the store st (DIR
- * is st's directory; st must outlive the index).  Done while still
- * privileged, like st_open: nothing is read yet.  Returns 0 or an error
- * with why. */
+ * is st's directory; st must outlive the index), check it against st and
+ * empty it, or make its files again, if it does not match (a line on
+ * stderr says why).  Done while still privileged, like st_open: making the
+ * files again needs to write in DIR/search.  Returns 0 or an error with
+ * why. */
 int ix_open(struct st *st, struct ix **out, char *why) __attribute__((warn_unused_result));
 
-/* Bring the index up to st: rebuild it if it does not match st (a line on
- * stderr says why), index every entry st holds that it lacks (progress on
- * stderr for long runs), and start the indexer thread.  keys/arg derive
+/* Bring the index up to st: check it again (st may have grown since
+ * ix_open), index every entry st holds that it lacks (progress on
+ * stderr for long runs; all of them again, the index emptied in place, if
+ * it turns out damaged meanwhile), and start the indexer thread.  keys/arg derive
  * keys from entries, only inside this call.  Once only.  Returns 0 or an
  * error with why. */
 int ix_start(struct ix *ix, ix_keys_fn keys, void *arg, char *why)

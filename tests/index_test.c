@@ -13,11 +13,13 @@
  * tree, or a damaged file, is rebuilt.
  */
 #include <pthread.h>
+#include <pwd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -35,6 +37,7 @@ struct fx {
 	struct ix *ix;
 	struct edge *edge;
 	size_t keys_calls;
+	uint64_t bad_keys; /* entry bad_keys - 1's keys cannot be read (0: none) */
 };
 
 /* Entry i: 16 bytes holding i; its keys: root "r<i % 3>", narHash {i % 5},
@@ -78,8 +81,10 @@ test_keys(void *arg, const uint8_t *leaf_bytes, size_t len, struct ix_keys *out)
 	if (len != 16)
 		return CL_EINVAL;
 	memcpy(&i, leaf_bytes, sizeof i);
-	keys_of(i, out);
 	f->keys_calls++;
+	if (i + 1 == f->bad_keys)
+		return ST_ECORRUPT;
+	keys_of(i, out);
 	return 0;
 }
 
@@ -579,6 +584,117 @@ test_room_short_run(void **state)
 	h_rmrf(f.dir);
 }
 
+/* An entry whose search keys cannot be read (it parsed when it was
+ * stored; a parser change, say) does not stop the rebuild: it is found by
+ * its leaf hash, not by search, and every other entry is indexed. */
+static void
+test_unreadable_keys(void **state)
+{
+	static const uint8_t nar2[32] = {2};
+	struct fx f;
+	struct st_reader *r;
+	char path[700];
+	uint64_t out[64];
+	size_t n;
+	bool more, seen[3] = {false};
+
+	(void)state;
+	memset(&f, 0, sizeof f);
+	h_tmpdir(f.dir, sizeof f.dir);
+	fx_start(&f);
+	append(&f, 50);
+	fx_stop(&f);
+	snprintf(path, sizeof path, "%s/search", f.dir);
+	h_rmrf(path);
+	f.bad_keys = 7 + 1; /* root "r1", narHash {2} */
+	fx_start(&f);
+	assert_int_equal(f.keys_calls, 50);
+	check_leaves(&f, 50);
+	assert_int_equal(st_reader_new(f.st, &r), 0);
+	assert_int_equal(st_reader_begin(r), 0);
+	assert_int_equal(ix_search(f.ix, r, IX_BY_NAR, nar2, 32, 0, out, 64, &n, &more), 0);
+	assert_false(more);
+	assert_int_equal(n, 9); /* 2, 12, ..., 47 but not 7 */
+	for (size_t i = 0; i < n; i++) {
+		assert_int_not_equal(out[i], 7);
+		assert_int_equal(out[i] % 5, 2);
+	}
+	assert_int_equal(ix_search(f.ix, r, IX_BY_ROOT, "r1", 2, 0, out, 64, &n, &more), 0);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_not_equal(out[i], 7);
+		seen[0] |= out[i] == 4;
+		seen[1] |= out[i] == 10;
+	}
+	assert_true(seen[0] && seen[1]);
+	st_reader_end(r);
+	st_reader_free(r);
+	/* The log goes on past it, and the entry is still a duplicate. */
+	append(&f, 5);
+	check_leaves(&f, 55);
+	fx_stop(&f);
+	h_rmrf(f.dir);
+}
+
+/* Damage found only while catching up (an entry indexed twice), after the
+ * server dropped root for --user: the index is rebuilt in place (it was:
+ * its files unlinked in root's DIR/search, EACCES, the server refused to
+ * start).  Needs root and a "nobody" user, as CI has. */
+static void
+test_repair_unprivileged(void **state)
+{
+	struct passwd *pw = getpwnam("nobody");
+	struct fx f;
+	struct st_reader *r;
+	uint8_t root[MT_HASH_LEN], b8[8];
+	int status;
+	pid_t pid;
+
+	(void)state;
+	if (getuid() != 0 || pw == NULL)
+		skip();
+	memset(&f, 0, sizeof f);
+	h_tmpdir(f.dir, sizeof f.dir);
+	fx_start(&f);
+	append(&f, 100);
+	assert_int_equal(st_reader_new(f.st, &r), 0);
+	assert_int_equal(st_reader_begin(r), 0);
+	assert_int_equal(mt_root_at(60, st_node_read, r, root), 0);
+	st_reader_end(r);
+	st_reader_free(r);
+	fx_stop(&f);
+	/* It says it has [0, 60) (the right root there) but holds [0, 100). */
+	cl_be64_put(b8, 60);
+	raw_meta_put(f.dir, "upto", b8, 8);
+	raw_meta_put(f.dir, "root", root, sizeof root);
+	fflush(NULL);
+	assert_true((pid = fork()) >= 0);
+	if (pid == 0) {
+		/* As closurelogd: opened as root, started as the user.  (No
+		 * cmocka asserts in the child.) */
+		char why[256];
+		int rc = 1;
+
+		if (st_open(f.dir, (size_t)1 << 30, &f.st, why) == 0 &&
+		    ix_open(f.st, &f.ix, why) == 0 && setgid(pw->pw_gid) == 0 &&
+		    setuid(pw->pw_uid) == 0) {
+			rc = ix_start(f.ix, test_keys, &f, why);
+			if (rc != 0)
+				fprintf(stderr, "index_test: %s\n", why);
+			ix_close(f.ix);
+		}
+		_exit(rc == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	fx_start(&f);
+	assert_int_equal(f.keys_calls, 0); /* rebuilt, all of it, by the child */
+	check_leaves(&f, 100);
+	check_searches(&f);
+	fx_stop(&f);
+	h_rmrf(f.dir);
+}
+
 int
 main(void)
 {
@@ -588,6 +704,8 @@ main(void)
 	    cmocka_unit_test(test_restart),
 	    cmocka_unit_test(test_stale_reader),
 	    cmocka_unit_test(test_room_short_run),
+	    cmocka_unit_test(test_unreadable_keys),
+	    cmocka_unit_test(test_repair_unprivileged),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
