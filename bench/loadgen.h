@@ -46,6 +46,7 @@ struct lg_stats {
 	double seconds;                /* first send to last answer */
 	uint32_t p50_us, p95_us, p99_us, max_us;
 	double achieved_rate; /* answered / seconds */
+	double cpu_s;         /* the generator's own CPU time (user + system) in the run */
 };
 
 /* Build "METHOD path HTTP/1.1" with Host, Content-Length (and
