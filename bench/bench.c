@@ -752,6 +752,7 @@ struct phase {
 	double commits, batch_mean; /* durable commits in the run; appends per commit */
 	double server_cores;        /* closurelogd's CPU over the run's wall time */
 	double lg_cpu_us;           /* the load generator's CPU per request */
+	double lg_sys_us;           /* the kernel's part of it */
 };
 
 struct scale_point {
@@ -808,6 +809,7 @@ phase_finish(struct phase *ph, const struct srv_sample *a, const struct srv_samp
 	ph->batch_mean = ph->commits > 0 ? (b->batch_sum - a->batch_sum) / ph->commits : 0;
 	ph->server_cores = st->seconds > 0 ? (b->cpu_s - a->cpu_s) / st->seconds : 0;
 	ph->lg_cpu_us = ph->requests > 0 ? st->cpu_s * 1e6 / (double)ph->requests : 0;
+	ph->lg_sys_us = ph->requests > 0 ? st->cpu_sys_s * 1e6 / (double)ph->requests : 0;
 }
 
 /* Proofs and tiles at random indices against the latest size: one
@@ -1198,6 +1200,7 @@ phase_json(const struct phase *ph, double bound)
 	json_object_set_new(j, "entries_per_commit", json_real(ph->batch_mean));
 	json_object_set_new(j, "server_cores", json_real(ph->server_cores));
 	json_object_set_new(j, "loadgen_cpu_us_per_request", json_real(ph->lg_cpu_us));
+	json_object_set_new(j, "loadgen_kernel_us_per_request", json_real(ph->lg_sys_us));
 	return j;
 }
 

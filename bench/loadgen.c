@@ -291,16 +291,17 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 	flush_out(c);
 }
 
-/* The calling thread's CPU seconds (user + system). */
-static double
-thread_cpu(void)
+/* The calling thread's CPU seconds: user + system, and system alone. */
+static void
+thread_cpu(double *all, double *sys)
 {
 	struct rusage ru;
 
+	*all = *sys = 0;
 	if (getrusage(RUSAGE_THREAD, &ru) != 0)
-		return 0;
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+		return;
+	*sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	*all = *sys + (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
 }
 
 /* Open loop: hand due requests to idle connections. */
@@ -331,7 +332,7 @@ lg_run(const struct lg_cfg *cfg, const struct lg_req *reqs, size_t n, struct lg_
 	 * so that the generator does not wake 5 000 times a second for
 	 * nothing (it shares the cores with the server). */
 	struct timeval tick = {0, cfg->rate > 0 ? 200 : 10000};
-	double cpu0;
+	double cpu0, sys0, cpu1, sys1;
 	int rc = 0;
 
 	memset(&g, 0, sizeof g);
@@ -369,9 +370,11 @@ lg_run(const struct lg_cfg *cfg, const struct lg_req *reqs, size_t n, struct lg_
 	g.tick = event_new(g.base, -1, EV_PERSIST, on_tick, &g);
 	if (cfg->rate > 0 || cfg->max_seconds > 0)
 		event_add(g.tick, &tick);
-	cpu0 = thread_cpu();
+	thread_cpu(&cpu0, &sys0);
 	event_base_dispatch(g.base);
-	st->cpu_s = thread_cpu() - cpu0;
+	thread_cpu(&cpu1, &sys1);
+	st->cpu_s = cpu1 - cpu0;
+	st->cpu_sys_s = sys1 - sys0;
 	st->sent = g.next;
 	st->answered = 0;
 	for (size_t i = 0; i < g.next; i++) {

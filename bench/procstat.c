@@ -136,10 +136,19 @@ ps_thread_sample(pid_t pid, pid_t tid, struct ps_thread *out)
 	char path[96], buf[2048];
 	unsigned long ut, stt;
 
-	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	if (slurp(path, buf, sizeof buf) != 0 || stat_times(buf, &ut, &stt) != 0)
-		return -1;
-	out->cpu_s = (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
+	uint64_t ns;
+
+	/* schedstat's run time is in nanoseconds; stat's in clock ticks
+	 * (10 ms), too coarse for a few seconds of a thread's work. */
+	snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", (int)pid, (int)tid);
+	if (slurp(path, buf, sizeof buf) == 0 && sscanf(buf, "%" SCNu64, &ns) == 1) {
+		out->cpu_s = (double)ns / 1e9;
+	} else {
+		snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+		if (slurp(path, buf, sizeof buf) != 0 || stat_times(buf, &ut, &stt) != 0)
+			return -1;
+		out->cpu_s = (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
+	}
 	snprintf(path, sizeof path, "/proc/%d/task/%d/io", (int)pid, (int)tid);
 	if (slurp(path, buf, sizeof buf) != 0 || io_field(buf, "wchar", &out->wchar) != 0)
 		return -1;

@@ -20,8 +20,8 @@ double ps_cpu_seconds_except(pid_t pid, const char *const *skip, int n_skip, dou
 /* The id of pid's first thread named `name`, or 0 if it has none. */
 pid_t ps_thread_find(pid_t pid, const char *name);
 
-/* One thread's counters: CPU seconds (user + system, from
- * /proc/PID/task/TID/stat) and bytes it handed the kernel to write
+/* One thread's counters: CPU seconds (its run time from
+ * /proc/PID/task/TID/schedstat, or user + system from .../stat) and bytes it handed the kernel to write
  * (wchar, from .../io).  Returns 0, or -1 if the thread is gone. */
 struct ps_thread {
 	double cpu_s;
