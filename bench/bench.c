@@ -986,8 +986,10 @@ scale_batch(const struct opts *o, const struct server *s, pid_t tid, uint64_t *n
 /* Grow one log through o->sizes: at each size, bulk-load to it, start
  * closurelogd, then reads, single and batch submissions of new
  * envelopes, with the committer's CPU and bytes per entry. */
+static void scale_write(const struct opts *o, const struct limits *lim, const struct scale *sc);
+
 static void
-bench_scale(const struct opts *o, struct scale *sc)
+bench_scale(const struct opts *o, const struct limits *lim, struct scale *sc)
 {
 	char data[PATH_MAX + 16], cmd[PATH_MAX * 3];
 	struct server s;
@@ -1051,6 +1053,8 @@ bench_scale(const struct opts *o, struct scale *sc)
 		    p->size, p->single.per_s, p->single.p99_us / 1e3, p->batch.per_s,
 		    p->single.commit_cpu_us, p->proofs_per_s);
 		sc->n++;
+		sc->loadavg_end = ps_loadavg();
+		scale_write(o, lim, sc);
 	}
 	sc->loadavg_end = ps_loadavg();
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", data);
@@ -1226,33 +1230,16 @@ phase_json(const struct phase *ph, double bound)
 	return j;
 }
 
-/* The size sweep: a table on stdout, OUT/scale.json and OUT/scale.dat. */
+/* The size sweep's files: OUT/scale.json, OUT/scale.dat and OUT/scale.md,
+ * rewritten after each size so that an interrupted sweep keeps what it
+ * measured. */
 static void
-report_scale(const struct opts *o, const struct limits *lim, const struct scale *sc)
+scale_write(const struct opts *o, const struct limits *lim, const struct scale *sc)
 {
 	char path[PATH_MAX + 32];
 	json_t *j = json_object(), *jp = json_array();
 	FILE *f;
 	double bound = lim->ed25519_verify_per_s * (double)sysconf(_SC_NPROCESSORS_ONLN);
-
-	printf("\nappends as the log grows (load average %.1f at the start, %.1f at the end; "
-	       "Ed25519 bound of all cores %.0f/s)\n",
-	    sc->loadavg_start, sc->loadavg_end, bound);
-	printf("%10s %9s %8s %9s %6s %9s %9s %9s %8s %9s %9s %9s\n", "size", "single/s", "p99 ms",
-	    "batch/s", "ratio", "batch p99", "commit us", "wchar B", "store B", "bulk/s",
-	    "proofs/s", "lg us/req");
-	for (size_t i = 0; i < sc->n; i++) {
-		const struct scale_point *p = &sc->pt[i];
-
-		printf("%10" PRIu64 " %9.0f %8.1f %9.0f %6.2f %9.1f %9.1f %9.0f %8.0f %9.0f %9.0f "
-		       "%9.1f\n",
-		    p->size, p->single.per_s, p->single.p99_us / 1e3, p->batch.per_s,
-		    p->batch.per_s / p->verify_bound_per_s, p->batch.p99_us / 1e3,
-		    p->single.commit_cpu_us, p->single.commit_wchar, p->store_bytes_per_entry,
-		    p->bulk_append_s > 0 ? (double)p->bulk_entries / p->bulk_append_s : 0,
-		    p->proofs_per_s, p->single.lg_cpu_us);
-	}
-	printf("%-44s %14zu\n", "  envelopes not verified as appended", sc->failures);
 
 	json_object_set_new(j, "limits", limits_json(lim));
 	json_object_set_new(j, "verify_bound_per_s_at_start", json_real(bound));
@@ -1361,6 +1348,32 @@ report_scale(const struct opts *o, const struct limits *lim, const struct scale 
 	fclose(f);
 }
 
+/* The size sweep's table on stdout. */
+static void
+report_scale(const struct limits *lim, const struct scale *sc)
+{
+	double bound = lim->ed25519_verify_per_s * (double)sysconf(_SC_NPROCESSORS_ONLN);
+
+	printf("\nappends as the log grows (load average %.1f at the start, %.1f at the end; "
+	       "Ed25519 bound of all cores %.0f/s)\n",
+	    sc->loadavg_start, sc->loadavg_end, bound);
+	printf("%10s %9s %8s %9s %6s %9s %9s %9s %8s %9s %9s %9s\n", "size", "single/s", "p99 ms",
+	    "batch/s", "ratio", "batch p99", "commit us", "wchar B", "store B", "bulk/s",
+	    "proofs/s", "lg us/req");
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct scale_point *p = &sc->pt[i];
+
+		printf("%10" PRIu64 " %9.0f %8.1f %9.0f %6.2f %9.1f %9.1f %9.0f %8.0f %9.0f %9.0f "
+		       "%9.1f\n",
+		    p->size, p->single.per_s, p->single.p99_us / 1e3, p->batch.per_s,
+		    p->batch.per_s / p->verify_bound_per_s, p->batch.p99_us / 1e3,
+		    p->single.commit_cpu_us, p->single.commit_wchar, p->store_bytes_per_entry,
+		    p->bulk_append_s > 0 ? (double)p->bulk_entries / p->bulk_append_s : 0,
+		    p->proofs_per_s, p->single.lg_cpu_us);
+	}
+	printf("%-44s %14zu\n", "  envelopes not verified as appended", sc->failures);
+}
+
 static void
 report(const struct opts *o, const struct limits *lim, const struct appends *ap,
     const struct verify *vr, const struct httpcpu *hc)
@@ -1452,9 +1465,9 @@ report(const struct opts *o, const struct limits *lim, const struct appends *ap,
 }
 
 static void
-usage(void)
+usage(int code)
 {
-	fprintf(stderr,
+	fprintf(code == 0 ? stdout : stderr,
 	    "usage: closurelog-bench [--quick] [--http-cpu | --scale-only] [--out DIR] [--bin "
 	    "DIR]\n"
 	    "                        [--sizes N,N,...] [--max-size N] [--batch B] "
@@ -1462,7 +1475,7 @@ usage(void)
 	    "       closurelog-bench bulkload DATA_DIR TOTAL\n"
 	    "       closurelog-bench submitters FILE\n"
 	    "       closurelog-bench load PORT N CONNS [RATE] [FIRST]\n");
-	exit(2);
+	exit(code);
 }
 
 /* Random inclusion-proof reads against a running closurelogd of SIZE
@@ -1604,7 +1617,9 @@ main(int argc, char **argv)
 		*strrchr(o.bin, '/') = '\0';
 	}
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--quick") == 0)
+		if (strcmp(argv[i], "--help") == 0)
+			usage(0);
+		else if (strcmp(argv[i], "--quick") == 0)
 			o.quick = true;
 		else if (strcmp(argv[i], "--http-cpu") == 0)
 			o.http_cpu_only = true;
@@ -1623,7 +1638,7 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--batch-conns") == 0 && i + 1 < argc)
 			o.batch_conns = (unsigned)strtoul(argv[++i], NULL, 10);
 		else
-			usage();
+			usage(2);
 	}
 	if (o.batch_b < 1 || o.batch_b > CL_BATCH_MAX || o.batch_conns < 1 ||
 	    o.batch_conns > 4096) {
@@ -1665,8 +1680,8 @@ main(int argc, char **argv)
 		report(&o, &lim, &ap, &vr, &hc);
 	}
 	fprintf(stderr, "appends and reads as the log grows...\n");
-	bench_scale(&o, &sc);
-	report_scale(&o, &lim, &sc);
+	bench_scale(&o, &lim, &sc);
+	report_scale(&lim, &sc);
 	rc = ap.bad_proofs == 0 && vr.failed == 0 && sc.failures == 0 ? 0 : 1;
 done:
 	cleanup_run();
