@@ -1313,36 +1313,38 @@ scale_write(const struct opts *o, const struct limits *lim, const struct scale *
 	    sc->loadavg_start, sc->loadavg_end, sysconf(_SC_NPROCESSORS_ONLN), bound, o->batch_b,
 	    o->batch_conns);
 	fprintf(f,
-	    "| log size | single appends/s | p50 / p99 | batch entries/s | of Ed25519 bound | "
-	    "batch request p50 / p99 | proofs/s | bulk load entries/s | store B/entry |\n"
-	    "|---|---|---|---|---|---|---|---|---|\n");
+	    "| log size | load avg | single appends/s | p50 / p99 | batch entries/s | "
+	    "of Ed25519 bound | batch request p50 / p99 | proofs/s | tiles/s | "
+	    "bulk load entries/s | store B/entry |\n"
+	    "|---|---|---|---|---|---|---|---|---|---|---|\n");
 	for (size_t i = 0; i < sc->n; i++) {
 		const struct scale_point *p = &sc->pt[i];
 
 		fprintf(f,
-		    "| %" PRIu64
-		    " | %.0f | %.1f / %.1f ms | %.0f | %.2f of %.0f | %.0f / %.0f ms | %.0f | "
-		    "%.0f | %.0f |\n",
-		    p->size, p->single.per_s, p->single.p50_us / 1e3, p->single.p99_us / 1e3,
-		    p->batch.per_s, p->batch.per_s / p->verify_bound_per_s, p->verify_bound_per_s,
-		    p->batch.p50_us / 1e3, p->batch.p99_us / 1e3, p->proofs_per_s,
+		    "| %" PRIu64 " | %.1f | %.0f | %.0f / %.0f ms | %.0f | %.2f of %.0f | "
+		    "%.2f / %.2f s | %.0f | %.0f | %.0f | %.0f |\n",
+		    p->size, p->loadavg, p->single.per_s, p->single.p50_us / 1e3,
+		    p->single.p99_us / 1e3, p->batch.per_s, p->batch.per_s / p->verify_bound_per_s,
+		    p->verify_bound_per_s, p->batch.p50_us / 1e6, p->batch.p99_us / 1e6,
+		    p->proofs_per_s, p->tiles_per_s,
 		    p->bulk_append_s > 0 ? (double)p->bulk_entries / p->bulk_append_s : 0,
 		    p->store_bytes_per_entry);
 	}
 	fprintf(f,
-	    "\n| log size | phase | committer CPU us/entry | committer wchar B/entry | "
-	    "write_bytes B/entry | entries/commit | server cores | generator us/request "
-	    "(kernel) |\n|---|---|---|---|---|---|---|---|\n");
+	    "\nThe write path per appended entry (`sizes[].single` and `sizes[].batch`):\n\n"
+	    "| log size | phase | committer CPU µs/entry | committer wchar B/entry | "
+	    "process write_bytes B/entry | entries/commit | server cores | "
+	    "generator µs/request (kernel) |\n|---|---|---|---|---|---|---|---|\n");
 	for (size_t i = 0; i < sc->n; i++) {
 		for (int k = 0; k < 2; k++) {
 			const struct phase *ph = k == 0 ? &sc->pt[i].single : &sc->pt[i].batch;
 
 			fprintf(f,
 			    "| %" PRIu64
-			    " | %s | %.1f | %.0f | %.0f | %.0f | %.2f | %.1f (%.1f) |\n",
+			    " | %s | %.1f | %.0f | %.0f | %.0f | %.2f | %.1f (%.1f)%s |\n",
 			    sc->pt[i].size, k == 0 ? "single" : "batch", ph->commit_cpu_us,
 			    ph->commit_wchar, ph->write_bytes, ph->batch_mean, ph->server_cores,
-			    ph->lg_cpu_us, ph->lg_sys_us);
+			    ph->lg_cpu_us, ph->lg_sys_us, k == 0 ? "" : " per batch");
 		}
 	}
 	fclose(f);

@@ -52,6 +52,7 @@ set key top right
 set grid
 set logscale x
 set format x "10^{%T}"
+set xrange [300:3e7]
 set yrange [0:*]
 plot "$out/scale.dat" using 1:2 with linespoints title "single (one envelope per request)", \
      "$out/scale.dat" using 1:3 with linespoints title "batch", \
