@@ -97,52 +97,28 @@ struct audit {
 static int __attribute__((format(printf, 4, 5)))
 report(struct audit *a, int code, const char *status, const char *fmt, ...)
 {
-	char msg[MSG_MAX], hex[2 * MT_HASH_LEN + 1];
 	va_list ap;
-	json_t *j;
+	json_t *j = NULL, *f;
+	int rc;
 
+	if (a->json && (j = json_object()) != NULL) {
+		json_object_set_new(j, "origin", json_string(a->origin));
+		cli_show_checkpoint_fields(j, "old_size", "old_root", a->have_old ? &a->old : NULL);
+		cli_show_checkpoint_fields(j, "new_size", "new_root", a->have_new ? &a->cur : NULL);
+		json_object_set_new(
+		    j, "evidence", a->evidence[0] != '\0' ? json_string(a->evidence) : json_null());
+		if (a->full && (f = json_object()) != NULL) {
+			json_object_set_new(f, "from", json_integer((json_int_t)a->full_from));
+			json_object_set_new(f, "size", json_integer((json_int_t)a->range.size));
+			json_object_set_new(
+			    f, "validated", json_integer((json_int_t)a->range.size));
+			json_object_set_new(j, "full", f);
+		}
+	}
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	rc = cli_show_outcome(code, status, a->json, j, fmt, ap);
 	va_end(ap);
-	if (code != CLI_OK)
-		cli_fail(code, "%s", msg);
-	else if (!a->json)
-		printf("OK: %s\n", msg);
-	if (!a->json)
-		return code;
-	j = json_object();
-	json_object_set_new(j, "status", json_string(status));
-	json_object_set_new(j, "message", json_string(msg));
-	json_object_set_new(j, "origin", json_string(a->origin));
-	if (a->have_old) {
-		cl_hex_encode(a->old.root, MT_HASH_LEN, hex);
-		json_object_set_new(j, "old_size", json_integer((json_int_t)a->old.size));
-		json_object_set_new(j, "old_root", json_string(hex));
-	} else {
-		json_object_set_new(j, "old_size", json_null());
-		json_object_set_new(j, "old_root", json_null());
-	}
-	if (a->have_new) {
-		cl_hex_encode(a->cur.root, MT_HASH_LEN, hex);
-		json_object_set_new(j, "new_size", json_integer((json_int_t)a->cur.size));
-		json_object_set_new(j, "new_root", json_string(hex));
-	} else {
-		json_object_set_new(j, "new_size", json_null());
-		json_object_set_new(j, "new_root", json_null());
-	}
-	json_object_set_new(
-	    j, "evidence", a->evidence[0] != '\0' ? json_string(a->evidence) : json_null());
-	if (a->full) {
-		json_t *f = json_object();
-
-		json_object_set_new(f, "from", json_integer((json_int_t)a->full_from));
-		json_object_set_new(f, "size", json_integer((json_int_t)a->range.size));
-		json_object_set_new(f, "validated", json_integer((json_int_t)a->range.size));
-		json_object_set_new(j, "full", f);
-	}
-	if (cli_show_json_print(j) != CLI_OK && code == CLI_OK)
-		return CLI_FAIL;
-	return code;
+	return rc;
 }
 
 /* Open DIR, take its lock, and load what it holds: the trusted checkpoint

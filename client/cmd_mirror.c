@@ -98,42 +98,27 @@ struct mirror {
 	uint64_t from, added;
 };
 
+/* Print the outcome and return code (cli_show_outcome). */
 static int __attribute__((format(printf, 4, 5)))
 report(struct mirror *m, int code, const char *status, const char *fmt, ...)
 {
-	char msg[CLI_MSG_MAX], hex[2 * MT_HASH_LEN + 1];
 	va_list ap;
-	json_t *j;
+	json_t *j = NULL;
+	int rc;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (code != CLI_OK)
-		cli_fail(code, "%s", msg);
-	else if (!m->json)
-		printf("OK: %s\n", msg);
-	if (!m->json)
-		return code;
-	j = json_object();
-	json_object_set_new(j, "status", json_string(status));
-	json_object_set_new(j, "message", json_string(msg));
-	json_object_set_new(j, "origin", json_string(m->origin));
-	json_object_set_new(j, "out", json_string(m->out));
-	json_object_set_new(
-	    j, "old_size", m->have_old ? json_integer((json_int_t)m->old.size) : json_null());
-	if (m->have_new) {
-		cl_hex_encode(m->cur.root, MT_HASH_LEN, hex);
-		json_object_set_new(j, "size", json_integer((json_int_t)m->cur.size));
-		json_object_set_new(j, "root", json_string(hex));
-	} else {
-		json_object_set_new(j, "size", json_null());
-		json_object_set_new(j, "root", json_null());
+	if (m->json && (j = json_object()) != NULL) {
+		json_object_set_new(j, "origin", json_string(m->origin));
+		json_object_set_new(j, "out", json_string(m->out));
+		json_object_set_new(j, "old_size",
+		    m->have_old ? json_integer((json_int_t)m->old.size) : json_null());
+		cli_show_checkpoint_fields(j, "size", "root", m->have_new ? &m->cur : NULL);
+		json_object_set_new(j, "from", json_integer((json_int_t)m->from));
+		json_object_set_new(j, "mirrored", json_integer((json_int_t)m->added));
 	}
-	json_object_set_new(j, "from", json_integer((json_int_t)m->from));
-	json_object_set_new(j, "mirrored", json_integer((json_int_t)m->added));
-	if (cli_show_json_print(j) != CLI_OK && code == CLI_OK)
-		return CLI_FAIL;
-	return code;
+	va_start(ap, fmt);
+	rc = cli_show_outcome(code, status, m->json, j, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 /* The log's new checkpoint does not simply extend the mirrored one: let

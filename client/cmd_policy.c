@@ -21,6 +21,7 @@
 
 #include "cl.h"
 #include "cli.h"
+#include "cosig.h"
 #include "file.h"
 #include "follow.h"
 #include "nix.h"
@@ -39,6 +40,7 @@ static const char usage[] =
     "           (--submitter-key PUB... | --submitter-keys FILE) --state DIR\n"
     "           (-o data.json | --opa -o bundle.tar.gz) [--max-minutes N]\n"
     "           [--require-sandbox] [--system S] [--approve FILE] [--origin ORIGIN]\n"
+    "           [--witness VKEY]... [--witness-quorum K]\n"
     "\n"
     "Follow the log from its verified tiles and entry bundles (never its search\n"
     "indexes) and write the data document a broker checks renewals against\n"
@@ -68,7 +70,9 @@ static const char usage[] =
     "  --require-sandbox      only builds made with the sandbox on\n"
     "  --system S             only builds for system S (e.g. x86_64-linux)\n"
     "  --approve FILE         approve only the store paths FILE lists, one a line\n"
-    "                         (the rest are recorded, usable as successors)\n"
+    "                         (the rest are recorded, usable as successors)\n" CLI_WITNESS_USAGE
+    "                         A checkpoint without enough valid cosignatures is\n"
+    "                         refused: nothing is written (exit 1).\n"
     "\n"
     "Progress goes to standard error on long runs.\n"
     "Exit status: 0 written; 1 the log's data did not verify or the log could not\n"
@@ -89,6 +93,7 @@ struct build {
 	struct cli_follow *follow;
 	struct cli_pdoc *doc;
 	struct mt_range range;
+	struct cli_witnesses wit;
 };
 
 static int
@@ -350,6 +355,7 @@ policy_build(int argc, char **argv)
 		    CLI_FLAG("require-sandbox", &sandbox),
 		    CLI_STR("system", &system),
 		    CLI_STR("approve", &approve),
+		    CLI_WITNESS_OPTS(&b->wit),
 		};
 
 		rc = cli_opts_parse(argc, argv, opts, CLI_OPTS_N(opts), usage, &first);
@@ -363,6 +369,8 @@ policy_build(int argc, char **argv)
 		    "(see --help)");
 		goto out;
 	}
+	if ((rc = cli_witness_finish(&b->wit)) != 0)
+		goto out;
 	if (subs_file != NULL &&
 	    (rc = lines_each("--submitter-keys", subs_file, &b->subs_buf, sub_line, b)) != 0)
 		goto out;
@@ -417,6 +425,12 @@ policy_build(int argc, char **argv)
 	}
 	if ((rc = cli_follow_checkpoint(b->follow, &note, &note_len, &c, why)) != 0) {
 		rc = cli_fail(rc, "%s", why);
+		goto out;
+	}
+	/* A policy is no better than the checkpoint it is built at: one the
+	 * witnesses have not cosigned may show this builder a fork. */
+	if (cli_witness_check(&b->wit, note, note_len, why) != 0) {
+		rc = cli_fail(CLI_FAIL, "checkpoint %" PRIu64 ": %s; nothing written", c.size, why);
 		goto out;
 	}
 	if (c.size < b->range.size) {

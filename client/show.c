@@ -141,3 +141,49 @@ cli_show_json_print(json_t *j)
 	fputc('\n', stdout);
 	return rc == 0 ? CLI_OK : CLI_FAIL;
 }
+
+void
+cli_show_checkpoint_fields(
+    json_t *j, const char *size_key, const char *root_key, const struct sth *c)
+{
+	char hex[2 * MT_HASH_LEN + 1];
+
+	if (c == NULL) {
+		json_object_set_new(j, size_key, json_null());
+		json_object_set_new(j, root_key, json_null());
+		return;
+	}
+	cl_hex_encode(c->root, MT_HASH_LEN, hex);
+	json_object_set_new(j, size_key, json_integer((json_int_t)c->size));
+	json_object_set_new(j, root_key, json_string(hex));
+}
+
+int
+cli_show_outcome(
+    int code, const char *status, bool json, json_t *fields, const char *fmt, va_list ap)
+{
+	char msg[CLI_MSG_MAX];
+	json_t *j;
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (code != CLI_OK)
+		cli_fail(code, "%s", msg);
+	else if (!json)
+		printf("OK: %s\n", msg);
+	if (!json) {
+		json_decref(fields);
+		return code;
+	}
+	j = json_object();
+	if (j == NULL || fields == NULL ||
+	    json_object_set_new(j, "status", json_string(status)) != 0 ||
+	    json_object_set_new(j, "message", json_string(msg)) != 0 ||
+	    json_object_update(j, fields) != 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	json_decref(fields);
+	if (cli_show_json_print(j) != CLI_OK && code == CLI_OK)
+		return CLI_FAIL;
+	return code;
+}

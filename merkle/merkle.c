@@ -278,6 +278,95 @@ mt_plan_run(const struct mt_plan *plan, mt_read_fn read, void *ctx, uint8_t (*ou
 	return 0;
 }
 
+void
+mt_edge_init(struct mt_edge *e, const struct mt_range *r)
+{
+	const uint8_t *below = NULL;
+
+	memset(e, 0, sizeof *e);
+	e->size = r->size;
+	/* Upwards from the lowest set bit: each fold is the node of its bit
+	 * over the fold of every lower bit (mt_range_root, kept at each step). */
+	for (unsigned h = 0; h < 64; h++) {
+		if ((r->size >> h & 1) == 0)
+			continue;
+		if (below == NULL)
+			memcpy(e->fold[h], r->hash[h], MT_HASH_LEN);
+		else
+			mt_node_hash(e->fold[h], r->hash[h], below);
+		below = e->fold[h];
+	}
+}
+
+/* The height h whose fold in e is the hash of nodes[0..n), or -1.  The
+ * nodes are a plan element: the complete subtrees of one span [x, end), left
+ * to right.  It is a fold of e exactly when the span ends at e->size and
+ * starts at x_h for the first node's height h, a set bit of e->size; a plan
+ * decomposes such a span into exactly the right-edge nodes e folded. */
+static int
+edge_match(const struct mt_edge *e, const struct mt_node *nodes, size_t n)
+{
+	const struct mt_node *f = &nodes[0], *l = &nodes[n - 1];
+	uint64_t x, low;
+
+	if (n < 2 || f->height >= 64 || l->height >= 64)
+		return -1;
+	if (shr64(e->size, l->height) != l->index + 1 || (l->index + 1) << l->height != e->size)
+		return -1;
+	if ((e->size >> f->height & 1) == 0)
+		return -1;
+	low = f->height == 63 ? UINT64_MAX : ((uint64_t)2 << f->height) - 1;
+	x = e->size & ~low;
+	if (f->index != x >> f->height)
+		return -1;
+	return f->height;
+}
+
+int
+mt_plan_run_edge(const struct mt_plan *plan, const struct mt_edge *e, mt_read_fn read, void *ctx,
+    uint8_t (*out)[MT_HASH_LEN], size_t *n_out, size_t *n_reused)
+{
+	uint8_t hashes[MT_NODES_MAX][MT_HASH_LEN];
+	struct mt_node want[MT_NODES_MAX];
+	int fold[MT_PROOF_MAX];
+	size_t first = 0, n_want = 0, reused = 0;
+	int rc;
+
+	*n_out = 0;
+	if (n_reused != NULL)
+		*n_reused = 0;
+	for (size_t i = 0; i < plan->n_elems; i++) {
+		fold[i] = edge_match(e, plan->nodes + first, plan->elem_nodes[i]);
+		if (fold[i] < 0) {
+			memcpy(
+			    want + n_want, plan->nodes + first, plan->elem_nodes[i] * sizeof *want);
+			n_want += plan->elem_nodes[i];
+		}
+		first += plan->elem_nodes[i];
+	}
+	if (n_want > 0 && (rc = read(ctx, want, n_want, hashes)) != 0)
+		return rc;
+	first = 0;
+	for (size_t i = 0; i < plan->n_elems; i++) {
+		size_t k = plan->elem_nodes[i], last = first + k - 1;
+
+		/* hashes[] holds only the nodes read: first counts those. */
+		if (fold[i] >= 0) {
+			memcpy(out[i], e->fold[fold[i]], MT_HASH_LEN);
+			reused++;
+			continue;
+		}
+		memcpy(out[i], hashes[last], MT_HASH_LEN);
+		while (last-- > first)
+			mt_node_hash(out[i], hashes[last], out[i]);
+		first += k;
+	}
+	*n_out = plan->n_elems;
+	if (n_reused != NULL)
+		*n_reused = reused;
+	return 0;
+}
+
 int
 mt_inclusion_prove(uint64_t index, uint64_t size, mt_read_fn read, void *ctx,
     uint8_t (*path)[MT_HASH_LEN], size_t *n_path)

@@ -122,6 +122,33 @@ int mt_root_plan(uint64_t size, struct mt_plan *plan);
 int mt_plan_run(const struct mt_plan *plan, mt_read_fn read, void *ctx, uint8_t (*out)[MT_HASH_LEN],
     size_t *n_out) __attribute__((warn_unused_result));
 
+/* The right edge of one tree with every suffix of it folded: for each set
+ * bit h of size, fold[h] = MTH(D[x_h : size]) where x_h is size with bits
+ * 0..h cleared, i.e. the right fold of the right-edge nodes of heights <= h.
+ * These are exactly the proof hashes of PATH and PROOF that are not one
+ * stored node (merkle.md), and fold[top bit] is the root, so a reader who
+ * keeps one per tree size answers any proof for that size from single
+ * stored nodes, with no hashing.  2 KiB plus the size. */
+struct mt_edge {
+	uint64_t size;
+	uint8_t fold[64][MT_HASH_LEN];
+};
+
+/* Set e to the folded edge of r's tree: popcount(size) - 1 hashes, no I/O.
+ * r is borrowed for the call. */
+void mt_edge_init(struct mt_edge *e, const struct mt_range *r);
+
+/* As mt_plan_run, but every element that is MTH(D[x : e->size]) for a
+ * right-edge start x of e (see struct mt_edge) and more than one stored
+ * node is taken from e instead of being read and folded; the other
+ * elements' nodes are read in one call to `read` (none if there are none).
+ * The result is the same as mt_plan_run's for any plan and any e whose
+ * folds are right.  *n_reused (may be NULL) gets the number of elements
+ * taken from e.  Returns 0 or read's error (then *n_out is 0). */
+int mt_plan_run_edge(const struct mt_plan *plan, const struct mt_edge *e, mt_read_fn read,
+    void *ctx, uint8_t (*out)[MT_HASH_LEN], size_t *n_out, size_t *n_reused)
+    __attribute__((warn_unused_result));
+
 /* Plan and run in one call.  path must have room for MT_PROOF_MAX hashes.
  * Returns 0, MT_EINVAL for out-of-range arguments, or read's error. */
 int mt_inclusion_prove(uint64_t index, uint64_t size, mt_read_fn read, void *ctx,

@@ -11,6 +11,7 @@
 #                               at each log size (10^3 .. 10^7; quick: 10^3, 10^4)
 #   build/bench/scale.dat       the same, one line per size
 #   build/bench/latency.png, scale.png   their plots (when gnuplot is installed)
+#   build/bench/witness.dat     latency with and without witnesses (bench/witness_bench.sh)
 # Extra arguments go to closurelog-bench (e.g. --sizes 1e3,1e5 --max-size 1e6).
 # Run it on an otherwise idle machine: the load generator and the server
 # share its cores.
@@ -24,6 +25,7 @@ for a in "$@"; do [ "$a" = --quick ] && quick=--quick; done
 "$build/bin/merkle_bench" $quick --json "$out/merkle.json"
 "$build/bin/broker_bench" $quick --json "$out/broker.json"
 "$build/bin/closurelog-bench" "$@" --out "$out"
+"$(dirname "$0")/../bench/witness_bench.sh" "$build" "$out" # witnesses: latency with and without
 if ! command -v gnuplot >/dev/null 2>&1; then
 	echo "gnuplot not installed (scripts/deps.sh bench): no plots"
 	exit 0

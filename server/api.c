@@ -233,6 +233,16 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	sub_drain(&t->rt);
 }
 
+static void
+flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct api_thread *t = arg;
+
+	(void)fd;
+	(void)what;
+	sub_flush(&t->rt);
+}
+
 /* Shutdown, phase 1: accept no new connections. */
 static void
 thread_stop_cb(evutil_socket_t fd, short what, void *arg)
@@ -329,7 +339,8 @@ thread_init(struct api *a, struct api_thread *t, unsigned id, struct log *log, c
 	t->id = id;
 	t->rt.log = log;
 	t->rt.m = a->m;
-	pthread_mutex_init(&t->rt.done_mu, NULL);
+	atomic_init(&t->rt.done_head, NULL);
+	atomic_init(&t->rt.batch_done, NULL);
 	/* No epoll changelist: a socket is closed right after its event is
 	 * deleted, and its number may come back from accept (on any thread)
 	 * before the loop would flush a deferred change.  Read interest stays
@@ -343,9 +354,10 @@ thread_init(struct api *a, struct api_thread *t, unsigned id, struct log *log, c
 		return cl_why(why, ENOMEM, "out of memory");
 	wire_arena_init(&t->rt.arena, t->arena_buf, WIRE_ARENA_MIN);
 	t->rt.wake = event_new(t->base, -1, 0, wake_cb, t);
+	t->rt.flush = event_new(t->base, -1, 0, flush_cb, t);
 	t->stop_ev = event_new(t->base, -1, 0, thread_stop_cb, t);
 	t->exit_ev = event_new(t->base, -1, 0, thread_exit_cb, t);
-	if (t->rt.wake == NULL || t->stop_ev == NULL || t->exit_ev == NULL)
+	if (t->rt.wake == NULL || t->rt.flush == NULL || t->stop_ev == NULL || t->exit_ev == NULL)
 		return cl_why(why, ENOMEM, "libevent: cannot create events");
 	return 0;
 }
@@ -469,6 +481,8 @@ api_free(struct api *a)
 
 		if (t->rt.wake != NULL)
 			event_free(t->rt.wake);
+		if (t->rt.flush != NULL)
+			event_free(t->rt.flush);
 		if (t->stop_ev != NULL)
 			event_free(t->stop_ev);
 		if (t->exit_ev != NULL)
@@ -478,7 +492,6 @@ api_free(struct api *a)
 		sub_free_spares(&t->rt);
 		st_reader_free(t->rt.reader);
 		free(t->arena_buf);
-		pthread_mutex_destroy(&t->rt.done_mu);
 	}
 	free(a->threads);
 	rl_free(a->rl);

@@ -424,6 +424,13 @@ val_witness(const char *s, struct cfg *c, char *why)
 	kn = (size_t)(eq - s);
 	if (kn >= CFG_PATH_MAX || strlen(eq + 1) >= CFG_URL_MAX)
 		return cl_why(why, 2, "key or URL too long");
+	if (strncmp(eq + 1, "https://", 8) == 0)
+		return cl_why(why, 2,
+		    "\"%.100s\": https:// witnesses are not supported, only http://: the witness "
+		    "client speaks plain HTTP (a cosignature is verified whatever carries it); "
+		    "give "
+		    "the witness's http:// address, or that of a local TLS proxy to it",
+		    eq + 1);
 	if (strncmp(eq + 1, "http://", 7) != 0)
 		return cl_why(why, 2, "\"%.100s\": only http:// witnesses are supported", eq + 1);
 	memcpy(c->witness_vkey[c->n_witnesses], s, kn);

@@ -37,20 +37,25 @@
 #include <event2/thread.h>
 
 #include "cl.h"
+#include "file.h"
 #include "merkle.h"
 #include "metrics.h"
 #include "sth.h"
 #include "witness.h"
 
-#define GA_NOTE_MAX   STH_NOTE_MAX
-#define GA_REPLY_MAX  4096 /* longest witness answer read */
-#define GA_RESYNC_MAX 2    /* 409 resyncs of one checkpoint before giving up */
+#define GA_NOTE_MAX    STH_NOTE_MAX
+#define GA_REPLY_MAX   4096 /* longest witness answer read */
+#define GA_RESYNC_MAX  2    /* 409 resyncs of one checkpoint before giving up */
+#define GA_BACKOFF_MAX 30.0 /* seconds: longest wait before asking a failed witness again */
+#define GA_SIZES_MAX   (GA_WITNESSES_MAX * (NOTE_VKEY_MAX + 24) + 256) /* sizes file cap */
+#define GA_SAVE_S      1 /* seconds between writes of the sizes file */
 
 enum wstate { W_UNKNOWN, W_UP, W_DOWN, W_REFUSED };
 static const char *const wstate_name[] = {"unknown", "up", "down", "refused"};
 
-/* Per round, per witness. */
-enum wround { WR_PENDING, WR_OK, WR_FAILED };
+/* Per round, per witness.  WR_SKIPPED: not asked, for it is waiting out
+ * its backoff; it counts as failed unless the quorum needs it. */
+enum wround { WR_PENDING, WR_OK, WR_FAILED, WR_SKIPPED };
 
 struct wit {
 	struct ga *g;
@@ -63,7 +68,11 @@ struct wit {
 
 	/* Gatherer thread only. */
 	bool size_known;
+	bool size_hinted;   /* size came from the sizes file, not from the witness */
 	uint64_t size;      /* what the witness holds, as far as we know */
+	bool hint_known;    /* the sizes file named it at start */
+	uint64_t hint;      /* the size the file named */
+	double next_try;    /* when down or refused: not asked before this (metrics_now) */
 	bool busy;          /* a request is in flight */
 	uint64_t sent_size; /* the checkpoint it is for */
 	unsigned resyncs;
@@ -73,6 +82,8 @@ struct wit {
 	enum wstate state;
 	char why[CL_WHY_MAX];
 	double latency; /* seconds, last answered request */
+	double backoff; /* seconds it is left alone after failing; 0 while it answers */
+	bool cosigned;  /* cosigned_size was answered by the witness in this run */
 	uint64_t cosigned_size;
 	uint64_t n_ok, n_fail;
 };
@@ -92,12 +103,14 @@ struct ga {
 	struct wit w[GA_WITNESSES_MAX];
 	size_t n;
 	unsigned quorum, timeout_ms, retry_ms;
+	double backoff_min; /* seconds: the first wait after a witness fails */
 	struct st *st;
 	FILE *errlog;
 	struct ga_sink sink;
+	char sizes_path[4096]; /* "" for none */
 
 	struct event_base *base;
-	struct event *wake, *retry;
+	struct event *wake, *retry, *save;
 	struct st_reader *reader;
 	pthread_t tid;
 	bool started;
@@ -113,10 +126,15 @@ struct ga {
 	/* Gatherer thread only. */
 	struct round r;
 	bool waiting_retry;
+	bool sizes_dirty; /* a cosigned size changed since the sizes file was written */
+	bool save_pending;
 };
 
 static void round_start(struct ga *g);
 static void wit_send(struct wit *w);
+static void wit_ask(struct wit *w);
+static void sizes_changed(struct ga *g);
+static void sizes_load(struct ga *g);
 
 static void
 say(struct ga *g, const char *fmt, const char *a, const char *b)
@@ -137,24 +155,38 @@ wit_state(struct wit *w, enum wstate s, const char *why)
 	struct ga *g = w->g;
 	bool changed;
 
+	double backoff;
+	char msg[CL_WHY_MAX + 320];
+
 	pthread_mutex_lock(&g->mu);
 	changed = w->state != s || (s == W_REFUSED && strcmp(w->why, why) != 0);
 	w->state = s;
 	snprintf(w->why, sizeof w->why, "%s", why);
-	if (s == W_UP)
+	if (s == W_UP) {
 		w->n_ok++;
-	else
+		w->backoff = 0;
+	} else {
+		/* Left alone for a while, doubling each failure: a dead or
+		 * refusing witness is not hammered, and is asked again. */
 		w->n_fail++;
+		w->backoff = w->backoff == 0 ? g->backoff_min : w->backoff * 2;
+		if (w->backoff > GA_BACKOFF_MAX)
+			w->backoff = GA_BACKOFF_MAX;
+		w->next_try = metrics_now() + w->backoff;
+	}
+	backoff = w->backoff;
 	pthread_mutex_unlock(&g->mu);
 	if (!changed)
 		return;
-	if (s == W_REFUSED)
-		say(g,
+	if (s == W_REFUSED) {
+		snprintf(msg, sizeof msg,
 		    "REFUSING TO PUBLISH: %s (the witness saw a larger or another tree: was the "
 		    "data directory restored from an older copy, or is a copy of it running "
-		    "elsewhere?  This witness is not asked again until a restart.)",
-		    w->key.name, why);
-	else if (s == W_DOWN)
+		    "elsewhere?  This witness is asked again in %.1f s, then less and less "
+		    "often.)",
+		    why, backoff);
+		say(g, "%s", w->key.name, msg);
+	} else if (s == W_DOWN)
 		say(g, "down: %s", w->key.name, why);
 	else
 		say(g, "%s", w->key.name, "up");
@@ -220,8 +252,15 @@ ga_new(const struct ga_cfg *c, struct ga **out, char *why)
 	g->quorum = c->quorum;
 	g->timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 1;
 	g->retry_ms = c->retry_ms;
+	g->backoff_min = c->retry_ms > 0 ? c->retry_ms / 1e3 : 0.001;
 	g->st = c->st;
 	g->errlog = c->errlog;
+	if (c->sizes_path != NULL &&
+	    snprintf(g->sizes_path, sizeof g->sizes_path, "%s", c->sizes_path) >=
+	        (int)sizeof g->sizes_path) {
+		rc = cl_why(why, CL_EINVAL, "witness sizes file path too long");
+		goto fail;
+	}
 	for (size_t i = 0; i < g->n; i++) {
 		struct wit *w = &g->w[i];
 
@@ -244,11 +283,133 @@ ga_new(const struct ga_cfg *c, struct ga **out, char *why)
 		if ((rc = url_split(w, why)) != 0)
 			goto fail;
 	}
+	sizes_load(g);
 	*out = g;
 	return 0;
 fail:
 	ga_free(g);
 	return rc;
+}
+
+/* ---- The sizes file ----
+ *
+ * One line per witness, "<its verifier key> <size>\n": the size it last
+ * cosigned for this log, so that the first round after a restart sends a
+ * consistency proof instead of costing a 409 per witness.  Only a hint:
+ * a missing, unreadable or malformed file, or a line naming another key,
+ * is ignored, a size larger than the log's is not believed, and a 409
+ * still resyncs.  Written whole (cl_file_write: temporary file, fsync,
+ * rename) at most every GA_SAVE_S seconds and when the gatherer stops. */
+
+void
+ga_sizes_parse(const uint8_t *buf, size_t len, const struct note_verifier *keys, size_t n,
+    uint64_t *sizes, bool *found)
+{
+	char vk[NOTE_VKEY_MAX];
+	size_t at = 0;
+
+	for (size_t i = 0; i < n; i++)
+		found[i] = false;
+	while (at < len) {
+		const char *line = (const char *)buf + at, *nl = memchr(line, '\n', len - at), *sp;
+		uint64_t size;
+
+		if (nl == NULL)
+			break; /* a last line without its newline is not trusted */
+		at += (size_t)(nl - line) + 1;
+		for (sp = nl; sp > line && sp[-1] != ' '; sp--)
+			;
+		if (sp == line || cl_u64_parse(sp, (size_t)(nl - sp), &size) != 0)
+			continue;
+		sp--; /* the space */
+		for (size_t i = 0; i < n; i++) {
+			size_t kl = note_verifier_format(&keys[i], vk, sizeof vk);
+
+			if (kl == (size_t)(sp - line) && memcmp(vk, line, kl) == 0) {
+				found[i] = true;
+				sizes[i] = size;
+			}
+		}
+	}
+}
+
+static void
+sizes_load(struct ga *g)
+{
+	struct note_verifier keys[GA_WITNESSES_MAX];
+	uint64_t sizes[GA_WITNESSES_MAX];
+	bool found[GA_WITNESSES_MAX];
+	uint8_t *buf = NULL;
+	size_t len;
+	char why[CL_WHY_MAX];
+	int rc;
+
+	if (g->sizes_path[0] == '\0')
+		return;
+	if ((rc = cl_file_read(g->sizes_path, GA_SIZES_MAX, 0, &buf, &len, why)) != 0) {
+		if (rc != ENOENT)
+			say(g, "%s; starting without it", "sizes file", why);
+		return;
+	}
+	for (size_t i = 0; i < g->n; i++)
+		keys[i] = g->w[i].key;
+	ga_sizes_parse(buf, len, keys, g->n, sizes, found);
+	free(buf);
+	for (size_t i = 0; i < g->n; i++) {
+		if (found[i]) {
+			g->w[i].hint_known = g->w[i].size_known = g->w[i].size_hinted = true;
+			g->w[i].hint = g->w[i].size = sizes[i];
+		}
+	}
+}
+
+static void
+sizes_save(struct ga *g)
+{
+	char *buf, why[CL_WHY_MAX];
+	size_t at = 0, cap = g->n * (NOTE_VKEY_MAX + 24);
+
+	if (g->sizes_path[0] == '\0' || (buf = malloc(cap)) == NULL)
+		return;
+	pthread_mutex_lock(&g->mu);
+	for (size_t i = 0; i < g->n; i++) {
+		struct wit *w = &g->w[i];
+		size_t kl;
+
+		if (!w->cosigned && !w->hint_known)
+			continue;
+		kl = note_verifier_format(&w->key, buf + at, cap - at);
+		at += kl;
+		at += (size_t)snprintf(buf + at, cap - at, " %llu\n",
+		    (unsigned long long)(w->cosigned ? w->cosigned_size : w->hint));
+	}
+	pthread_mutex_unlock(&g->mu);
+	g->sizes_dirty = false;
+	if (cl_file_write(g->sizes_path, buf, at, 0600, 0, why) != 0)
+		say(g, "%s (only a hint: the witnesses' 409 answers resync)", "sizes file", why);
+	free(buf);
+}
+
+static void
+on_save(evutil_socket_t fd, short what, void *arg)
+{
+	struct ga *g = arg;
+
+	(void)fd;
+	(void)what;
+	g->save_pending = false;
+	sizes_save(g);
+}
+
+/* A witness's cosigned size moved: write the file soon. */
+static void
+sizes_changed(struct ga *g)
+{
+	g->sizes_dirty = true;
+	if (g->sizes_path[0] == '\0' || g->save_pending)
+		return;
+	g->save_pending = true;
+	event_add(g->save, &(struct timeval){GA_SAVE_S, 0});
 }
 
 /* ---- Rounds ---- */
@@ -301,6 +462,23 @@ round_publish(struct ga *g)
 	free(buf);
 }
 
+/* The quorum cannot be met without the down witnesses this round skipped
+ * for their backoff: ask them now rather than refuse to publish (one may
+ * be back).  Refused ones wait out their backoff. */
+static void
+round_unskip(struct ga *g)
+{
+	for (size_t i = 0; i < g->n; i++) {
+		struct wit *w = &g->w[i];
+
+		if (g->r.st[i] == WR_SKIPPED && w->state == W_DOWN && !w->busy) {
+			g->r.st[i] = WR_PENDING;
+			g->r.n_failed--;
+			wit_send(w);
+		}
+	}
+}
+
 /* End the round if its outcome is known. */
 static void
 round_check(struct ga *g)
@@ -309,6 +487,8 @@ round_check(struct ga *g)
 
 	if (!g->r.active)
 		return;
+	if (g->r.n_failed > g->n - g->quorum)
+		round_unskip(g);
 	if (g->r.n_ok >= g->quorum) {
 		round_publish(g);
 		round_start(g);
@@ -358,18 +538,56 @@ round_start(struct ga *g)
 		g->r.st[i] = WR_PENDING;
 		g->r.line_len[i] = 0;
 	}
-	for (size_t i = 0; i < g->n; i++) {
-		struct wit *w = &g->w[i];
-
-		if (w->state == W_REFUSED)
-			round_fail(g, i);
-		else if (!w->busy)
-			wit_send(w);
-	}
+	for (size_t i = 0; i < g->n; i++)
+		wit_ask(&g->w[i]);
 	round_check(g);
 }
 
 /* ---- One witness ---- */
+
+/* Ask w to cosign the round's checkpoint, unless a request is in flight
+ * (it takes the round's checkpoint when it answers) or it failed and is
+ * waiting out its backoff (then it is skipped: see round_unskip).  A refused witness
+ * whose backoff is over is asked afresh, from what it says it holds: it
+ * may have been repaired, or the log may have been. */
+static void
+wit_ask(struct wit *w)
+{
+	struct ga *g = w->g;
+
+	if (w->busy)
+		return;
+	if ((w->state == W_DOWN || w->state == W_REFUSED) && metrics_now() < w->next_try) {
+		size_t i = (size_t)(w - g->w);
+
+		if (g->r.active && g->r.st[i] == WR_PENDING) {
+			g->r.st[i] = WR_SKIPPED;
+			g->r.n_failed++;
+		}
+		return;
+	}
+	if (w->state == W_REFUSED)
+		w->size_known = w->size_hinted = false;
+	wit_send(w);
+}
+
+/* The witness answered that it holds `size` (cosigned, or said in a 409). */
+static void
+wit_holds(struct wit *w, uint64_t size, bool cosigned)
+{
+	struct ga *g = w->g;
+
+	w->size = size;
+	w->size_known = true;
+	w->size_hinted = false;
+	if (cosigned) {
+		pthread_mutex_lock(&g->mu);
+		w->cosigned_size = size;
+		w->cosigned = true;
+		pthread_mutex_unlock(&g->mu);
+		sizes_changed(g);
+	}
+}
 
 /* The witness failed the request for w->sent_size. */
 static void
@@ -459,11 +677,7 @@ wit_answer(struct evhttp_request *req, void *arg)
 		if (!g->r.active || w->sent_size != g->r.size) {
 			/* An older round's checkpoint (the round ended without
 			 * it): it moved the witness on all the same. */
-			w->size = w->sent_size;
-			w->size_known = true;
-			pthread_mutex_lock(&g->mu);
-			w->cosigned_size = w->size;
-			pthread_mutex_unlock(&g->mu);
+			wit_holds(w, w->sent_size, true);
 			wit_state(w, W_UP, "");
 			break;
 		}
@@ -471,11 +685,7 @@ wit_answer(struct evhttp_request *req, void *arg)
 			wit_failed(w, W_DOWN, why);
 			break;
 		}
-		w->size = w->sent_size;
-		w->size_known = true;
-		pthread_mutex_lock(&g->mu);
-		w->cosigned_size = w->size;
-		pthread_mutex_unlock(&g->mu);
+		wit_holds(w, w->sent_size, true);
 		wit_state(w, W_UP, "");
 		g->r.st[i] = WR_OK;
 		g->r.n_ok++;
@@ -497,8 +707,7 @@ wit_answer(struct evhttp_request *req, void *arg)
 			break;
 		}
 		w->resyncs++;
-		w->size = size;
-		w->size_known = true;
+		wit_holds(w, size, false);
 		resend = true;
 		break;
 	case 422:
@@ -518,9 +727,8 @@ wit_answer(struct evhttp_request *req, void *arg)
 	}
 	w->resyncs = 0;
 	/* Idle again: take the current round's checkpoint if it has not. */
-	if (g->r.active && g->r.st[i] == WR_PENDING && w->state != W_REFUSED &&
-	    !(w->sent_size == g->r.size))
-		wit_send(w);
+	if (g->r.active && g->r.st[i] == WR_PENDING && w->sent_size != g->r.size)
+		wit_ask(w);
 	round_check(g);
 }
 
@@ -538,6 +746,11 @@ wit_send(struct wit *w)
 	int rc;
 
 	w->sent_size = g->r.size;
+	if (old > g->r.size && w->size_hinted) {
+		/* Only the sizes file said so: ask, and let a 409 tell. */
+		w->size_known = w->size_hinted = false;
+		old = 0;
+	}
 	if (old > g->r.size) {
 		cl_why(why, 0, "rollback: it cosigned size %llu > this log's %llu",
 		    (unsigned long long)old, (unsigned long long)g->r.size);
@@ -657,7 +870,8 @@ ga_start(struct ga *g, const struct ga_sink *sink, char *why)
 		return cl_why(why, ENOMEM, "libevent threads failed");
 	if ((g->base = event_base_new()) == NULL ||
 	    (g->wake = event_new(g->base, -1, 0, on_wake, g)) == NULL ||
-	    (g->retry = evtimer_new(g->base, on_retry, g)) == NULL)
+	    (g->retry = evtimer_new(g->base, on_retry, g)) == NULL ||
+	    (g->save = evtimer_new(g->base, on_save, g)) == NULL)
 		return cl_why(why, ENOMEM, "out of memory");
 	if ((rc = st_reader_new(g->st, &g->reader)) != 0)
 		return cl_why(why, rc, "store: %s", st_strerror(rc));
@@ -754,6 +968,14 @@ ga_metrics_append(struct ga *g, char **buf, size_t *len)
 		    buf_printf(&b, &n, "closurelog_witness_latency_seconds{witness=\"%s\"} %.6f\n",
 		        g->w[i].key.name, g->w[i].latency);
 	rc |= buf_printf(&b, &n,
+	    "# HELP closurelog_witness_backoff_seconds How long a failed witness is left alone "
+	    "before it is asked again (0 while it answers).\n"
+	    "# TYPE closurelog_witness_backoff_seconds gauge\n");
+	for (size_t i = 0; i < g->n; i++)
+		rc |=
+		    buf_printf(&b, &n, "closurelog_witness_backoff_seconds{witness=\"%s\"} %.3f\n",
+		        g->w[i].key.name, g->w[i].backoff);
+	rc |= buf_printf(&b, &n,
 	    "# HELP closurelog_witness_cosigned_size The latest size each witness cosigned.\n"
 	    "# TYPE closurelog_witness_cosigned_size gauge\n");
 	for (size_t i = 0; i < g->n; i++)
@@ -802,6 +1024,8 @@ ga_stop(struct ga *g)
 	event_active(g->wake, 0, 0);
 	pthread_join(g->tid, NULL);
 	g->started = false;
+	if (g->sizes_dirty)
+		sizes_save(g); /* the thread is gone: this one owns the state now */
 }
 
 void
@@ -817,6 +1041,8 @@ ga_free(struct ga *g)
 		event_free(g->wake);
 	if (g->retry != NULL)
 		event_free(g->retry);
+	if (g->save != NULL)
+		event_free(g->save);
 	if (g->base != NULL)
 		event_base_free(g->base);
 	st_reader_free(g->reader);

@@ -16,13 +16,20 @@
  * resynced (the request is sent again from that size).  A 409 with a
  * larger size (the log was rolled back, e.g. restored from an old copy of
  * its data directory) and a 422 (the witness holds another tree at that
- * size: a fork, e.g. a cloned data directory) make the witness "refused"
- * until a restart: the gatherer never again asks it to cosign, says so on
- * its error stream, and names the refusal in every failure reason.
+ * size: a fork, e.g. a cloned data directory) make the witness "refused":
+ * the gatherer says so loudly on its error stream and names the refusal in
+ * every failure reason.  A refused or down witness is left alone for a
+ * backoff (retry_ms, doubling with each failure up to 30 s) and then asked
+ * again (a refused one afresh, from "old 0"), so that a witness that comes
+ * back is used again without a restart.
+ *
+ * The size each witness last cosigned is kept in the sizes file across
+ * restarts, as a hint only (a wrong one costs a 409 and a resync).
  */
 #ifndef CL_GATHER_H
 #define CL_GATHER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,8 +37,9 @@
 #include "note.h"
 #include "store.h"
 
-#define GA_WITNESSES_MAX 32   /* most witnesses one log gathers from */
-#define GA_URL_MAX       1024 /* longest submission prefix */
+#define GA_WITNESSES_MAX 32              /* most witnesses one log gathers from */
+#define GA_URL_MAX       1024            /* longest submission prefix */
+#define GA_SIZES_FILE    "witness-sizes" /* in the data directory: see sizes_path */
 
 /* One witness: its cosignature verifier key (type 0x04) and its submission
  * prefix, "http://host[:port][/path]" ("/add-checkpoint" is appended). */
@@ -47,6 +55,8 @@ struct ga_cfg {
 	unsigned timeout_ms;                /* one request's deadline; later = down for the round */
 	unsigned retry_ms;                  /* wait after a failed round before the next */
 	struct st *st;                      /* consistency proofs are read here; outlives the ga */
+	const char *sizes_path;             /* each witness's last cosigned size, a hint kept
+	                                       across restarts (see gather.c); NULL for none */
 	FILE *errlog;                       /* state changes are reported here (or NULL) */
 };
 
@@ -87,6 +97,14 @@ int ga_quorum_met(const struct ga *g, const uint8_t *note, size_t len);
  * NUL-terminated buffer *buf of *len bytes (reallocated).  Returns 0 or
  * ENOMEM (then *buf is unchanged).  Thread-safe. */
 int ga_metrics_append(struct ga *g, char **buf, size_t *len);
+
+/* Parse the sizes file's bytes buf[0..len) (untrusted: a hint): for each
+ * keys[i] (of n) that a complete line "<its verifier key> <decimal size>\n"
+ * names, found[i] is true and sizes[i] the size (the last such line wins);
+ * other keys get found[i] false.  Lines that do not parse, and a last line
+ * without its newline, are skipped.  No allocation; all borrowed. */
+void ga_sizes_parse(const uint8_t *buf, size_t len, const struct note_verifier *keys, size_t n,
+    uint64_t *sizes, bool *found);
 
 /* Stop and join the thread: no callback runs after it returns.
  * Idempotent; a gatherer never started is fine. */

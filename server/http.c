@@ -283,22 +283,81 @@ date_now(struct worker *w)
 	return w->date;
 }
 
-/* Queue the status line and headers of an answer. */
-static int
-head_add(
-    struct http_conn *c, int status, const char *ctype, const char *headers, size_t len, bool keep)
-{
-	char h[512];
-	int n;
+/* An answer's head being put together: bytes, and whether they fitted. */
+struct head {
+	char b[4096];
+	size_t n;
+	bool over;
+};
 
-	n = snprintf(h, sizeof h,
-	    "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-	    status, http_reason(status), date_now(c->w), ctype, len, headers != NULL ? headers : "",
-	    !keep ? "Connection: close\r\n"
-	          : (c->p.http_minor == 0 ? "Connection: keep-alive\r\n" : ""));
-	if (n < 0 || (size_t)n >= sizeof h)
+static void
+head_put(struct head *h, const void *s, size_t len)
+{
+	if (len > sizeof h->b - h->n) {
+		h->over = true;
+		return;
+	}
+	memcpy(h->b + h->n, s, len);
+	h->n += len;
+}
+
+static void
+head_str(struct head *h, const char *s)
+{
+	head_put(h, s, strlen(s));
+}
+
+static void
+head_num(struct head *h, size_t v)
+{
+	char d[24];
+	size_t i = sizeof d;
+
+	do
+		d[--i] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	head_put(h, d + i, sizeof d - i);
+}
+
+/* Queue the status line and headers of an answer, and with them the body
+ * (body[0..len), NULL: none) when it fits the same copy.  Returns 0 or -1;
+ * *body_queued says whether the body went too. */
+static int
+head_add(struct http_conn *c, int status, const char *ctype, const char *headers, size_t len,
+    bool keep, const void *body, bool *body_queued)
+{
+	/* Built by hand, not by printf: this is on every answer's path. */
+	struct head h;
+
+	h.n = 0;
+	h.over = false;
+	*body_queued = false;
+	head_str(&h, "HTTP/1.1 ");
+	head_num(&h, (size_t)status);
+	head_str(&h, " ");
+	head_str(&h, http_reason(status));
+	head_str(&h, "\r\nDate: ");
+	head_str(&h, date_now(c->w));
+	head_str(&h, "\r\nContent-Type: ");
+	head_str(&h, ctype);
+	head_str(&h, "\r\nContent-Length: ");
+	head_num(&h, len);
+	head_str(&h, "\r\n");
+	if (headers != NULL)
+		head_str(&h, headers);
+	if (!keep)
+		head_str(&h, "Connection: close\r\n");
+	else if (c->p.http_minor == 0)
+		head_str(&h, "Connection: keep-alive\r\n");
+	head_str(&h, "\r\n");
+	/* The head alone must fit what it always had (under 512 bytes). */
+	if (h.over || h.n >= 512)
 		return -1;
-	return evbuffer_add(c->out, h, (size_t)n);
+	if (body != NULL && len > 0 && len <= sizeof h.b - h.n) {
+		head_put(&h, body, len);
+		*body_queued = true;
+	}
+	return evbuffer_add(c->out, h.b, h.n);
 }
 
 /* After an answer is queued: count it, move on to the next request. */
@@ -331,10 +390,12 @@ reply_live(struct http_conn *c, int status, const char *ctype, const char *heade
 	bool keep = keep_alive(c, close_after);
 	bool head = c->req.method == HTTP_V_HEAD;
 	size_t blen = buf != NULL ? evbuffer_get_length(buf) : len;
+	bool queued;
 
-	if (head_add(c, status, ctype, headers, blen, keep) != 0) {
+	if (head_add(c, status, ctype, headers, blen, keep, head || buf != NULL ? NULL : body,
+	        &queued) != 0) {
 		keep = false;
-	} else if (!head) {
+	} else if (!head && !queued) {
 		if (buf != NULL)
 			evbuffer_add_buffer(c->out, buf);
 		else if (len > 0 && evbuffer_add(c->out, body, len) != 0)

@@ -545,17 +545,35 @@ queue_pop(struct queue *q)
 	return j;
 }
 
+/* Answer jobs[0..n) (NULL slots skipped) and forget them: one lock for
+ * the lot, since the committer answers whole batches. */
+static void
+jobs_done(struct log *l, struct log_job *const *jobs, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += jobs[i] != NULL;
+	if (k == 0)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->in_flight -= k;
+	pthread_mutex_unlock(&l->mu);
+	metrics_gauge_add(l->m, G_QUEUE_DEPTH, -(int64_t)k);
+	for (size_t i = 0; i < n; i++) {
+		if (jobs[i] == NULL)
+			continue;
+		if (jobs[i]->status >= 400)
+			metrics_reject(l->m, jobs[i]->reason);
+		jobs[i]->done(jobs[i]);
+	}
+}
+
 /* Answer a job and forget it. */
 static void
 job_done(struct log *l, struct log_job *j)
 {
-	pthread_mutex_lock(&l->mu);
-	l->in_flight--;
-	pthread_mutex_unlock(&l->mu);
-	metrics_gauge_add(l->m, G_QUEUE_DEPTH, -1);
-	if (j->status >= 400)
-		metrics_reject(l->m, j->reason);
-	j->done(j);
+	jobs_done(l, &j, 1);
 }
 
 /* A verifier thread and the arena it decodes in. */
@@ -592,19 +610,25 @@ verifier_main(void *arg)
 		pthread_mutex_unlock(&l->mu);
 		if (n == 0)
 			break; /* stopping and drained */
+		struct log_job *refused[VERIFY_BATCH];
+		size_t n_refused = 0;
+
 		for (size_t i = 0; i < n; i++) {
 			if (!prepare(l, &a, mine[i], true)) {
-				job_done(l, mine[i]);
+				refused[n_refused++] = mine[i];
 				mine[i] = NULL;
 			}
 		}
-		pthread_mutex_lock(&l->mu);
-		for (size_t i = 0; i < n; i++) {
-			if (mine[i] != NULL)
-				queue_push(&l->commit_q, mine[i]);
+		if (n_refused < n) {
+			pthread_mutex_lock(&l->mu);
+			for (size_t i = 0; i < n; i++) {
+				if (mine[i] != NULL)
+					queue_push(&l->commit_q, mine[i]);
+			}
+			pthread_cond_signal(&l->commit_cv);
+			pthread_mutex_unlock(&l->mu);
 		}
-		pthread_cond_signal(&l->commit_cv);
-		pthread_mutex_unlock(&l->mu);
+		jobs_done(l, refused, n_refused);
 	}
 	pthread_mutex_lock(&l->mu);
 	l->verifiers_running--;
@@ -725,10 +749,7 @@ committer_main(void *arg)
 			pthread_mutex_unlock(&l->await_mu);
 			offer_flush(l);
 		}
-		for (size_t i = 0; i < n; i++) {
-			if (jobs[i] != NULL)
-				job_done(l, jobs[i]);
-		}
+		jobs_done(l, jobs, n);
 	}
 	return NULL;
 }
@@ -869,28 +890,54 @@ fail:
 	return rc;
 }
 
-int
-log_submit(struct log *l, struct log_job *job)
+size_t
+log_submit_many(struct log *l, struct log_job *const *jobs, size_t n, int *rc)
 {
+	size_t room, k;
+
+	*rc = 0;
+	if (n == 0)
+		return 0;
 	pthread_mutex_lock(&l->mu);
 	if (l->stopping) {
 		pthread_mutex_unlock(&l->mu);
-		return LOG_ESTOPPED;
+		*rc = LOG_ESTOPPED;
+		return 0;
 	}
-	if (l->in_flight >= l->cfg.queue_max) {
-		pthread_mutex_unlock(&l->mu);
-		metrics_reject(l->m, R_OVERLOAD);
-		return LOG_EBUSY;
+	room = l->in_flight < l->cfg.queue_max ? l->cfg.queue_max - l->in_flight : 0;
+	k = n < room ? n : room;
+	l->in_flight += k;
+	for (size_t i = 0; i < k; i++) {
+		jobs[i]->status = 0;
+		jobs[i]->ckpt = NULL;
+		jobs[i]->why[0] = '\0';
+		queue_push(&l->verify_q, jobs[i]);
 	}
-	l->in_flight++;
-	job->status = 0;
-	job->ckpt = NULL;
-	job->why[0] = '\0';
-	queue_push(&l->verify_q, job);
-	pthread_cond_signal(&l->verify_cv);
+	/* One wake-up for the lot: a verifier takes a fair share and leaves
+	 * the rest to the others. */
+	if (k == 1)
+		pthread_cond_signal(&l->verify_cv);
+	else if (k > 1)
+		pthread_cond_broadcast(&l->verify_cv);
 	pthread_mutex_unlock(&l->mu);
-	metrics_gauge_add(l->m, G_QUEUE_DEPTH, 1);
-	return 0;
+	if (k > 0)
+		metrics_gauge_add(l->m, G_QUEUE_DEPTH, (int64_t)k);
+	if (k < n) {
+		*rc = LOG_EBUSY;
+		for (size_t i = k; i < n; i++)
+			metrics_reject(l->m, R_OVERLOAD);
+	}
+	return k;
+}
+
+int
+log_submit(struct log *l, struct log_job *job)
+{
+	int rc;
+
+	if (log_submit_many(l, &job, 1, &rc) == 1)
+		return 0;
+	return rc;
 }
 
 void

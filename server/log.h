@@ -100,6 +100,16 @@ int log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics 
  * LOG_ESTOPPED (done() will not be called). */
 int log_submit(struct log *l, struct log_job *job) __attribute__((warn_unused_result));
 
+/* Queue jobs[0..n) in order, under one lock and with one wake-up of the
+ * verifiers: as many as the queue has room for (queue_max), from the
+ * first.  Returns how many were queued (done() will be called for each of
+ * them); *rc is 0 if all were, LOG_EBUSY if the queue had room for only
+ * the returned number (the rest, each counted as an overload refusal,
+ * will not be called back), or LOG_ESTOPPED with none queued.  The
+ * array is borrowed for the call only. */
+size_t log_submit_many(struct log *l, struct log_job *const *jobs, size_t n, int *rc)
+    __attribute__((warn_unused_result));
+
 /* A reference to the published checkpoint.  Without witnesses never NULL
  * once open.  With witnesses, it is the latest cosigned checkpoint: at
  * start the one on record if it carries the quorum, else NULL until the

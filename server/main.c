@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,11 +135,13 @@ gatherer_new(const struct cfg *c, struct st *st, struct ga **out, char *why)
 {
 	struct ga_witness *w;
 	struct ga_cfg gc;
+	char sizes[CFG_PATH_MAX + 32];
 	int rc;
 
 	*out = NULL;
 	if (c->n_witnesses == 0)
 		return 0;
+	snprintf(sizes, sizeof sizes, "%s/" GA_SIZES_FILE, c->data_dir);
 	if ((w = calloc(c->n_witnesses, sizeof *w)) == NULL)
 		return cl_why(why, ENOMEM, "out of memory");
 	for (size_t i = 0; i < c->n_witnesses; i++) {
@@ -152,9 +156,35 @@ gatherer_new(const struct cfg *c, struct st *st, struct ga **out, char *why)
 	gc.retry_ms = 1000;
 	gc.st = st;
 	gc.errlog = stderr;
+	gc.sizes_path = sizes;
 	rc = ga_new(&gc, out, why);
 	free(w);
 	return rc;
+}
+
+/* What the signer watcher needs: without the signer nothing can be
+ * signed, so closurelogd stops, with status 1, for its supervisor to
+ * restart it (rather than answer 500 to every submission forever). */
+struct signer_death {
+	pthread_mutex_t mu;
+	struct api *api; /* under mu; NULL once it is being freed */
+	atomic_bool died;
+};
+
+static void
+on_signer_died(void *arg, const char *why)
+{
+	struct signer_death *d = arg;
+
+	fprintf(stderr,
+	    "closurelogd: FATAL: %s: no checkpoint can be signed any more; stopping with "
+	    "status 1 so that the service manager restarts closurelogd\n",
+	    why);
+	atomic_store(&d->died, true);
+	pthread_mutex_lock(&d->mu);
+	if (d->api != NULL)
+		api_shutdown(d->api);
+	pthread_mutex_unlock(&d->mu);
 }
 
 int
@@ -169,6 +199,7 @@ main(int argc, char **argv)
 	struct log *lg = NULL;
 	struct ga *ga = NULL;
 	struct api *api = NULL;
+	struct signer_death death = {PTHREAD_MUTEX_INITIALIZER, NULL, false};
 	struct note_verifier v;
 	struct log_cfg lc;
 	char why[CL_WHY_MAX], vkey[NOTE_VKEY_MAX], pub_path[CFG_PATH_MAX + 8];
@@ -317,6 +348,10 @@ main(int argc, char **argv)
 	what = "http";
 	if ((rc = api_new(&c, &lfd, st, lg, al, m, &api, why)) != 0)
 		goto out;
+	what = "signer";
+	death.api = api; /* before any thread that could read it */
+	if ((rc = signer_watch(sg, on_signer_died, &death, why)) != 0)
+		goto out;
 
 	{
 		const struct allow_list *keys = allow_acquire(al);
@@ -350,6 +385,9 @@ out:
 	/* One exit: everything made is released, on success and on failure. */
 	if (what != NULL)
 		fprintf(stderr, "closurelogd: %s: %s\n", what, why);
+	pthread_mutex_lock(&death.mu);
+	death.api = NULL;
+	pthread_mutex_unlock(&death.mu);
 	api_free(api);
 	if (lg != NULL)
 		log_stop(lg);
@@ -367,5 +405,5 @@ out:
 	st_close(st);
 	if (lock_fd >= 0)
 		close(lock_fd);
-	return what == NULL && api != NULL ? 0 : 1;
+	return what == NULL && api != NULL && !atomic_load(&death.died) ? 0 : 1;
 }

@@ -8,7 +8,7 @@
 #ifndef CL_ROUTE_H
 #define CL_ROUTE_H
 
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +18,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "pcache.h"
 #include "store.h"
 #include "wire.h"
 
@@ -28,9 +29,11 @@
 #define RT_CACHE_NO_CACHE  "Cache-Control: no-cache\r\n"
 #define RT_CACHE_NO_STORE  "Cache-Control: no-store\r\n"
 #define RT_QUERY_MAX       8192 /* the request-target limit: no query is longer */
+#define RT_PENDING_MAX     64   /* submissions held for the end of a loop turn */
 
 struct sub;
 struct sub_batch;
+struct sub_nodes;
 
 /* One HTTP thread's route state.  Owned by the thread (api.c); log, m and
  * reader are set up by it and outlive every request. */
@@ -38,16 +41,25 @@ struct rt {
 	struct log *log;
 	struct metrics *m;
 	struct st_reader *reader;
+	struct pcache pcache; /* proofs' right edges (v1read.c); zeroed: empty */
 	struct wire_arena arena;
 	char query[RT_QUERY_MAX + 1]; /* decoded query values of the current request */
-	/* Submissions answered by the log, waiting for this thread (submit.c). */
+	/* Submissions and batches answered by the log, waiting for this
+	 * thread (submit.c): stacks the log's threads push on without a lock
+	 * and this thread empties whole; the push onto an empty stack
+	 * activates wake, so a run of answers costs one wake-up. */
 	struct event *wake;
-	pthread_mutex_t done_mu;
-	struct sub *done_head;
-	struct sub_batch *batch_done; /* finished batches, under done_mu too */
-	size_t batch_max_entries;     /* --batch-max-entries */
-	struct sub *spare;            /* answered submissions, for reuse */
+	/* Submissions taken in this turn of the loop, queued on the log
+	 * together when the turn's callbacks are done (flush, submit.c). */
+	struct event *flush;
+	struct log_job *pending[RT_PENDING_MAX];
+	size_t n_pending;
+	_Atomic(struct sub *) done_head;
+	_Atomic(struct sub_batch *) batch_done;
+	size_t batch_max_entries; /* --batch-max-entries */
+	struct sub *spare;        /* answered submissions, for reuse */
 	size_t n_spare;
+	struct sub_nodes *nodes; /* node hashes the answers' proofs read (submit.c) */
 };
 
 /* Answer 200-class (or any) status with a body; cache is one of the

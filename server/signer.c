@@ -77,6 +77,16 @@ struct signer {
 	struct note_verifier v;
 	bool signed_any;      /* the signer has its baseline */
 	uint64_t signed_size; /* size of the last checkpoint it signed */
+
+	/* signer_watch: the watcher waits for the process's end without
+	 * reaping it (so that the pid stays ours to kill); signer_close
+	 * joins it and reaps. */
+	pthread_t watcher;
+	bool watching;
+	pthread_mutex_t close_mu;
+	bool closing; /* under close_mu: an end after this is expected */
+	void (*died)(void *arg, const char *why);
+	void *died_arg;
 };
 
 /* ---- The signer process ---- */
@@ -246,6 +256,7 @@ signer_open(const char *key_path, const char *pub_path, const char *name, int cr
 	s->fd = -1;
 	s->pid = -1;
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->close_mu, NULL);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
 		rc = cl_why(why, errno, "cannot create the signer's socket: %s", strerror(errno));
 		goto fail;
@@ -290,6 +301,9 @@ signer_close(struct signer *s)
 
 	if (s == NULL)
 		return;
+	pthread_mutex_lock(&s->close_mu);
+	s->closing = true;
+	pthread_mutex_unlock(&s->close_mu);
 	if (s->fd >= 0)
 		close(s->fd);
 	/* The signer leaves by itself on EOF, but its exit(2) ends only its
@@ -297,11 +311,60 @@ signer_close(struct signer *s)
 	 * make sure the whole process goes.  It holds nothing to save. */
 	if (s->pid > 0) {
 		kill(s->pid, SIGKILL);
+		if (s->watching)
+			pthread_join(s->watcher, NULL);
 		while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
 			;
 	}
+	pthread_mutex_destroy(&s->close_mu);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
+}
+
+static void *
+watcher_main(void *arg)
+{
+	struct signer *s = arg;
+	char why[CL_WHY_MAX];
+	siginfo_t info;
+	bool expected;
+	int rc;
+
+	pthread_setname_np(pthread_self(), "cl-sigwatch");
+	memset(&info, 0, sizeof info);
+	while ((rc = waitid(P_PID, (id_t)s->pid, &info, WEXITED | WNOWAIT)) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&s->close_mu);
+	expected = s->closing;
+	pthread_mutex_unlock(&s->close_mu);
+	if (expected)
+		return NULL;
+	if (rc != 0)
+		snprintf(why, sizeof why, "the signer process (pid %d) cannot be watched: %s",
+		    (int)s->pid, strerror(errno));
+	else if (info.si_code == CLD_EXITED)
+		snprintf(why, sizeof why, "the signer process (pid %d) exited with status %d",
+		    (int)s->pid, info.si_status);
+	else
+		snprintf(why, sizeof why, "the signer process (pid %d) was killed by signal %d",
+		    (int)s->pid, info.si_status);
+	s->died(s->died_arg, why);
+	return NULL;
+}
+
+int
+signer_watch(struct signer *s, void (*died)(void *arg, const char *why), void *arg, char *why)
+{
+	int rc;
+
+	if (s->watching || s->pid <= 0)
+		return cl_why(why, CL_EINVAL, "the signer is already watched");
+	s->died = died;
+	s->died_arg = arg;
+	if ((rc = pthread_create(&s->watcher, NULL, watcher_main, s)) != 0)
+		return cl_why(why, rc, "cannot start the signer watcher: %s", strerror(rc));
+	s->watching = true;
+	return 0;
 }
 
 void

@@ -34,6 +34,14 @@ struct signer;
 int signer_open(const char *key_path, const char *pub_path, const char *name, int create,
     const char *user, struct signer **out, char *why) __attribute__((warn_unused_result));
 
+/* Watch the signer process from a thread of its own: if it ends before
+ * signer_close (killed, or crashed), died(arg, why) is called once, on that
+ * thread, with why naming the process and how it ended.  The log cannot
+ * sign anything after that; the caller is expected to stop.  Returns 0 or
+ * the pthread_create error with why.  At most one watcher per signer. */
+int signer_watch(struct signer *s, void (*died)(void *arg, const char *why), void *arg, char *why)
+    __attribute__((warn_unused_result));
+
 /* Stop the signer process (it exits when its socket closes), wait for it
  * and free s.  NULL is fine. */
 void signer_close(struct signer *s);

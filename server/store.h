@@ -235,7 +235,8 @@ int st_tile_get(struct st_reader *r, unsigned level, uint64_t index, const uint8
     __attribute__((warn_unused_result));
 
 /* An mt_read_fn over a struct st_reader (ctx): stored nodes from fat tiles,
- * each tile looked up once per call.  Returns 0, ST_ENOTFOUND or an LMDB
+ * each tile looked up once per call.  Returns 0, ST_ENOTFOUND, ST_ECORRUPT
+ * (a tile missing below the size), CL_EINVAL (n > MT_NODES_MAX) or an LMDB
  * code. */
 int st_node_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN]);
 

@@ -1,18 +1,23 @@
 /*
  * submit.c: submissions, from the HTTP thread to the log and back.
  *
- * The log's threads verify and commit; when a job is done they push it on
- * its HTTP thread's completion list and wake the thread, which answers the
- * whole run from one read transaction (every answer's checkpoint is
- * committed, so the snapshot covers all of them).  The request, and the
- * body the log reads in place, stay with their connection until the
- * answer (http.h).  Answered records are kept for reuse: fewer large
- * mallocs on the hot path.
+ * What costs CPU here is paid per turn or per run, not per request.  The
+ * submissions an HTTP thread takes in one turn of its loop are queued on
+ * the log together (one lock, one wake-up of the verifiers).  The log's
+ * threads verify and commit; when a job is done they push it on its HTTP
+ * thread's lock-free completion stack, and only the push onto an empty
+ * stack wakes the thread, which answers the whole run from one read
+ * transaction (every answer's checkpoint is committed, so the snapshot
+ * covers all of them), the proofs through a per-thread cache of node
+ * hashes.  The request, and the body the log reads in place, stay with
+ * their connection until the answer (http.h).  Answered records are kept
+ * for reuse: fewer large mallocs on the hot path.
  *
  * A batch queues each envelope as its own job, through the very path a
  * single submission takes (same verifier, signer-set rule and dedup), and
- * counts them down; the job that brings the count to zero queues the
- * batch for its HTTP thread, which answers every envelope against the
+ * counts them down; all of them go to the log in one call, so the
+ * verifiers share the batch out.  The job that brings the count to zero
+ * pushes the batch for its HTTP thread, which answers every envelope against the
  * latest checkpoint: each job's checkpoint covers its entry and the
  * latest is at least as large, so one checkpoint covers the whole batch.
  */
@@ -26,6 +31,27 @@
 #include <strings.h>
 
 #define SPARE_MAX 1024
+
+/* Node hashes remembered per HTTP thread, for the answers' proofs. */
+#define NODE_CACHE 1024 /* a power of two */
+
+/* A complete node never changes (the log only appends, and only what is
+ * committed is read), so a hash read once stays right for every later
+ * snapshot.  The proofs of one run of answers share their upper nodes,
+ * and the next run's proofs mostly the same ones: remembering them saves
+ * most of the tile lookups. */
+struct sub_node {
+	uint64_t index;
+	uint8_t height; /* MT_NODE_NONE: the slot is empty */
+	uint8_t hash[MT_HASH_LEN];
+};
+
+struct sub_nodes {
+	struct st_reader *reader;
+	struct sub_node slot[NODE_CACHE];
+};
+
+#define MT_NODE_NONE 0xff
 
 /* A batch: one log_job per envelope, answered together when the last is
  * done. */
@@ -50,6 +76,100 @@ struct sub {
 	struct sub *next_done;
 };
 
+static struct sub_node *
+node_slot(struct sub_nodes *c, const struct mt_node *n)
+{
+	uint64_t h = (n->index * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)n->height << 58);
+
+	return &c->slot[(h >> 40) & (NODE_CACHE - 1)];
+}
+
+/* Nodes fetched with each miss: its aligned group at its height. */
+#define NODE_GROUP 8
+
+/* An mt_read_fn over the thread's reader (in a transaction) that serves
+ * what it remembers and reads the rest in one st_node_read.  A miss is a
+ * node of the newest part of the tree, whose neighbours the next proofs
+ * of the run need: its aligned group of NODE_GROUP nodes at its height
+ * (in the same tile, mostly) comes with it, as far as the snapshot holds
+ * them complete. */
+static int
+node_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN])
+{
+	struct sub_nodes *c = ctx;
+	struct mt_node miss[MT_NODES_MAX];
+	uint8_t got[MT_NODES_MAX][MT_HASH_LEN];
+	size_t at[MT_NODES_MAX], k = 0, asked;
+	uint64_t size;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		struct sub_node *e = node_slot(c, &nodes[i]);
+
+		if (e->height == nodes[i].height && e->index == nodes[i].index) {
+			memcpy(out[i], e->hash, MT_HASH_LEN);
+		} else {
+			miss[k] = nodes[i];
+			at[k++] = i;
+		}
+	}
+	if (k == 0)
+		return 0;
+	asked = k;
+	size = st_reader_size(c->reader);
+	for (size_t j = 0; j < asked && k < MT_NODES_MAX; j++) {
+		unsigned h = miss[j].height;
+		uint64_t base = miss[j].index & ~(uint64_t)(NODE_GROUP - 1);
+		bool done = false;
+
+		/* Once per group. */
+		for (size_t i = 0; i < j && !done; i++)
+			done = miss[i].height == h &&
+			    (miss[i].index & ~(uint64_t)(NODE_GROUP - 1)) == base;
+		for (uint64_t x = base; !done && x < base + NODE_GROUP && k < MT_NODES_MAX; x++) {
+			struct mt_node m = {x, (uint8_t)h};
+			struct sub_node *e = node_slot(c, &m);
+			bool asked_already = false;
+
+			/* Only nodes complete in the snapshot exist. */
+			if (h >= 64 || x >= (size >> h))
+				break;
+			for (size_t i = 0; i < asked && !asked_already; i++)
+				asked_already = miss[i].height == h && miss[i].index == x;
+			if (asked_already || (e->height == h && e->index == x))
+				continue;
+			miss[k++] = m;
+		}
+	}
+	if ((rc = st_node_read(c->reader, miss, k, got)) != 0)
+		return rc;
+	for (size_t j = 0; j < k; j++) {
+		struct sub_node *e = node_slot(c, &miss[j]);
+
+		if (j < asked)
+			memcpy(out[at[j]], got[j], MT_HASH_LEN);
+		e->index = miss[j].index;
+		e->height = miss[j].height;
+		memcpy(e->hash, got[j], MT_HASH_LEN);
+	}
+	return 0;
+}
+
+/* The inclusion proof of index in the tree of `size` from t's reader (in
+ * a transaction), through the thread's node cache when it has one. */
+static int
+prove(struct rt *t, uint64_t index, uint64_t size, struct cl_proof *p)
+{
+	if (t->nodes == NULL && (t->nodes = malloc(sizeof *t->nodes)) != NULL) {
+		t->nodes->reader = t->reader;
+		for (size_t i = 0; i < NODE_CACHE; i++)
+			t->nodes->slot[i].height = MT_NODE_NONE;
+	}
+	if (t->nodes == NULL)
+		return mt_inclusion_prove(index, size, st_node_read, t->reader, p->hashes, &p->n);
+	return mt_inclusion_prove(index, size, node_read, t->nodes, p->hashes, &p->n);
+}
+
 /* "application/x-protobuf", in any case, with or without parameters. */
 static bool
 is_protobuf(const char *ct)
@@ -69,13 +189,17 @@ sub_done(struct log_job *job)
 {
 	struct sub *s = (struct sub *)job;
 	struct rt *t = s->t;
+	struct sub *old = atomic_load_explicit(&t->done_head, memory_order_relaxed);
 
-	/* On a log thread: queue it for the HTTP thread that owns it. */
-	pthread_mutex_lock(&t->done_mu);
-	s->next_done = t->done_head;
-	t->done_head = s;
-	pthread_mutex_unlock(&t->done_mu);
-	event_active(t->wake, EV_READ, 0);
+	/* On a log thread: push it for the HTTP thread that owns it (s may
+	 * be answered as soon as it is on the stack: only t is used after). */
+	do
+		s->next_done = old;
+	while (!atomic_compare_exchange_weak_explicit(
+	    &t->done_head, &old, s, memory_order_release, memory_order_relaxed));
+	/* The thread takes the whole stack: only the first of a run wakes it. */
+	if (old == NULL)
+		event_active(t->wake, EV_READ, 0);
 }
 
 /* Answer a finished submission; reader_open says whether t's reader is in
@@ -107,8 +231,7 @@ sub_answer(struct sub *s, bool reader_open)
 		rt_fail(t, s->req, 503, R_STORAGE, NULL, "store unavailable");
 		return;
 	}
-	rc = mt_inclusion_prove(
-	    j->index, j->ckpt->size, st_node_read, t->reader, r.inclusion.hashes, &r.inclusion.n);
+	rc = prove(t, j->index, j->ckpt->size, &r.inclusion);
 	if (rc != 0) {
 		rt_fail(t, s->req, 500, R_STORAGE, NULL, "proof failed: %s", st_strerror(rc));
 		return;
@@ -169,8 +292,7 @@ batch_answer(struct rt *t, struct sub_batch *b)
 		memcpy(x->leaf_hash, j->leaf, MT_HASH_LEN);
 		x->inclusion.a = j->index;
 		x->inclusion.b = ck->size;
-		rc = mt_inclusion_prove(j->index, ck->size, st_node_read, t->reader,
-		    x->inclusion.hashes, &x->inclusion.n);
+		rc = prove(t, j->index, ck->size, &x->inclusion);
 	}
 	st_reader_end(t->reader);
 	if (rc != 0) {
@@ -193,17 +315,20 @@ out:
 	free(b);
 }
 
-/* The batch's last job is done (on any thread): queue it for its own. */
+/* The batch's last job is done (on any thread): push it for its own, as
+ * sub_done does. */
 static void
 batch_finished(struct sub_batch *b)
 {
 	struct rt *t = b->t;
+	struct sub_batch *old = atomic_load_explicit(&t->batch_done, memory_order_relaxed);
 
-	pthread_mutex_lock(&t->done_mu);
-	b->next_done = t->batch_done;
-	t->batch_done = b;
-	pthread_mutex_unlock(&t->done_mu);
-	event_active(t->wake, EV_READ, 0);
+	do
+		b->next_done = old;
+	while (!atomic_compare_exchange_weak_explicit(
+	    &t->batch_done, &old, b, memory_order_release, memory_order_relaxed));
+	if (old == NULL)
+		event_active(t->wake, EV_READ, 0);
 }
 
 static void
@@ -215,13 +340,13 @@ bjob_done(struct log_job *job)
 		batch_finished(b);
 }
 
-/* Refuse one envelope of a batch without queueing it. */
-static void bjob_refuse(struct rt *t, struct log_job *j, int status, enum metrics_reject reason,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Refuse one envelope of a batch without queueing it; reject >= 0 counts
+ * that reason (as rt_fail does). */
+static void bjob_refuse(struct rt *t, struct log_job *j, int status, int reject, const char *fmt,
+    ...) __attribute__((format(printf, 5, 6)));
 
 static void
-bjob_refuse(
-    struct rt *t, struct log_job *j, int status, enum metrics_reject reason, const char *fmt, ...)
+bjob_refuse(struct rt *t, struct log_job *j, int status, int reject, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -229,8 +354,11 @@ bjob_refuse(
 	vsnprintf(j->why, sizeof j->why, fmt, ap);
 	va_end(ap);
 	j->status = status;
-	j->reason = reason;
-	metrics_reject(t->m, reason);
+	j->reason = R_OVERLOAD;
+	if (reject >= 0) {
+		j->reason = (enum metrics_reject)reject;
+		metrics_reject(t->m, j->reason);
+	}
 }
 
 void
@@ -238,7 +366,8 @@ sub_batch_post(struct rt *t, struct http_req *req)
 {
 	struct cl_span *envs = NULL;
 	struct sub_batch *b = NULL;
-	size_t n;
+	struct log_job **q = NULL;
+	size_t n, n_q = 0, queued;
 	char why[CL_WHY_MAX];
 	int rc;
 
@@ -261,7 +390,9 @@ sub_batch_post(struct rt *t, struct http_req *req)
 		    rc == CL_ETOOBIG ? " (--batch-max-entries)" : "");
 		goto out;
 	}
-	if ((b = calloc(1, sizeof *b + n * sizeof b->jobs[0])) == NULL) {
+	if ((b = calloc(1, sizeof *b + n * sizeof b->jobs[0])) == NULL ||
+	    (q = malloc(n * sizeof *q)) == NULL) {
+		free(b);
 		rt_fail(t, req, 503, R_OVERLOAD, NULL, "out of memory");
 		goto out;
 	}
@@ -284,35 +415,35 @@ sub_batch_post(struct rt *t, struct http_req *req)
 			j->body = envs[i].data;
 			j->len = envs[i].len;
 			j->done = bjob_done;
-			if ((rc = log_submit(t->log, j)) == 0)
-				continue;
-			if (rc == LOG_EBUSY)
-				bjob_refuse(t, j, 503, R_OVERLOAD,
-				    "too many submissions in flight; resubmit this envelope");
-			else
-				bjob_refuse(t, j, 503, R_OVERLOAD, "the log is shutting down");
+			q[n_q++] = j;
 		}
-		atomic_fetch_sub(&b->pending, 1);
 	}
-	if (atomic_fetch_sub(&b->pending, 1) == 1)
+	/* All at once: one lock and one wake-up, and the verifiers share the
+	 * batch out between them. */
+	queued = log_submit_many(t->log, q, n_q, &rc);
+	for (size_t i = queued; i < n_q; i++) {
+		/* The log counted the overload refusals. */
+		if (rc == LOG_EBUSY)
+			bjob_refuse(t, q[i], 503, -1,
+			    "too many submissions in flight; resubmit this envelope");
+		else
+			bjob_refuse(t, q[i], 503, R_OVERLOAD, "the log is shutting down");
+	}
+	/* What was not queued, and the hold while queueing. */
+	if (atomic_fetch_sub(&b->pending, n - queued + 1) == n - queued + 1)
 		batch_finished(b);
 out:
+	free(q);
 	free(envs);
 }
 
 void
 sub_drain(struct rt *t)
 {
-	struct sub_batch *b;
-	struct sub *s;
+	struct sub_batch *b = atomic_exchange_explicit(&t->batch_done, NULL, memory_order_acquire);
+	struct sub *s = atomic_exchange_explicit(&t->done_head, NULL, memory_order_acquire), *fifo;
 	bool open;
 
-	pthread_mutex_lock(&t->done_mu);
-	s = t->done_head;
-	t->done_head = NULL;
-	b = t->batch_done;
-	t->batch_done = NULL;
-	pthread_mutex_unlock(&t->done_mu);
 	while (b != NULL) {
 		struct sub_batch *next = b->next_done;
 
@@ -321,6 +452,16 @@ sub_drain(struct rt *t)
 	}
 	if (s == NULL)
 		return;
+	/* The stack holds the latest first: answer in the order they were
+	 * done. */
+	for (fifo = NULL; s != NULL;) {
+		struct sub *next = s->next_done;
+
+		s->next_done = fifo;
+		fifo = s;
+		s = next;
+	}
+	s = fifo;
 	open = st_reader_begin(t->reader) == 0;
 	while (s != NULL) {
 		struct sub *next = s->next_done;
@@ -344,7 +485,6 @@ void
 sub_post(struct rt *t, struct http_req *req)
 {
 	struct sub *s;
-	int rc;
 
 	if (!rt_no_query(t, req))
 		return;
@@ -376,7 +516,34 @@ sub_post(struct rt *t, struct http_req *req)
 	s->job.body = req->body;
 	s->job.len = req->body_len;
 	s->job.done = sub_done;
-	if ((rc = log_submit(t->log, &s->job)) != 0) {
+	/* The requests of one turn of the loop go to the log together: one
+	 * lock and one wake-up of the verifiers instead of one each.  The
+	 * flush event, activated now, runs after the turn's other callbacks. */
+	t->pending[t->n_pending++] = &s->job;
+	if (t->n_pending == 1)
+		event_active(t->flush, EV_READ, 0);
+	else if (t->n_pending == RT_PENDING_MAX)
+		sub_flush(t);
+}
+
+void
+sub_flush(struct rt *t)
+{
+	struct log_job *jobs[RT_PENDING_MAX];
+	size_t n = t->n_pending, queued;
+	int rc;
+
+	if (n == 0)
+		return;
+	/* A refusal below may start the next request of its connection, and
+	 * sub_post hold it anew. */
+	memcpy(jobs, t->pending, n * sizeof jobs[0]);
+	t->n_pending = 0;
+	queued = log_submit_many(t->log, jobs, n, &rc);
+	for (size_t i = queued; i < n; i++) {
+		struct sub *s = (struct sub *)jobs[i];
+		struct http_req *req = s->req;
+
 		free(s);
 		if (rc == LOG_EBUSY)
 			rt_fail(t, req, 503, -1, NULL, "too many submissions in flight; retry");
@@ -395,4 +562,9 @@ sub_free_spares(struct rt *t)
 		t->spare = next;
 	}
 	t->n_spare = 0;
+	for (size_t i = 0; i < t->n_pending; i++)
+		free(t->pending[i]);
+	t->n_pending = 0;
+	free(t->nodes);
+	t->nodes = NULL;
 }

@@ -9,8 +9,13 @@
 #include "route.h"
 
 /* Take a submission: checks Content-Type (415) and size (400, 413), then
- * queues it on the log; the answer comes through sub_drain. */
+ * holds it for sub_flush, which t->flush runs once the loop's current
+ * callbacks are done; the answer comes through sub_drain. */
 void sub_post(struct rt *t, struct http_req *req);
+
+/* Queue the submissions sub_post held on the log, all under one lock (the
+ * callback of t->flush); those it has no room for get 503. */
+void sub_flush(struct rt *t);
 
 /* POST /v1/entries/batch: checks Content-Type (415), the cap
  * t->batch_max_entries (400) and the EntryBatch encoding (400); the HTTP
@@ -29,7 +34,8 @@ void sub_batch_post(struct rt *t, struct http_req *req);
  * callback of t->wake, which the log threads activate). */
 void sub_drain(struct rt *t);
 
-/* Free the spare submission records of t. */
+/* Free the spare submission records of t, any it still holds for
+ * sub_flush, and its node cache. */
 void sub_free_spares(struct rt *t);
 
 #endif

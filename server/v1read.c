@@ -4,7 +4,9 @@
  * Everything served is covered by the latest published checkpoint: an
  * entry the store already holds but no checkpoint covers yet is "not yet
  * published" (404), so that nobody builds on an entry the log has not
- * committed to with a signature.
+ * committed to with a signature; search results and leaf-hash look-ups
+ * leave such entries out.  Proofs take the right edge of their size from
+ * the thread's pcache.
  */
 #include "v1read.h"
 
@@ -122,10 +124,14 @@ v1_inclusion(struct rt *t, struct http_req *req)
 	}
 	if (!rt_reader_begin(t, req))
 		goto out;
-	if (v[1] != NULL && (rc = st_leaf_find(t->reader, leaf, &p.a)) != 0) {
+	/* A leaf the store holds past the published size is not in the log
+	 * yet: its index would tell of an entry nobody can check. */
+	if (v[1] != NULL && ((rc = st_leaf_find(t->reader, leaf, &p.a)) != 0 || p.a >= ck->size)) {
 		st_reader_end(t->reader);
-		if (rc == ST_ENOTFOUND)
-			rt_fail(t, req, 404, -1, NULL, "leaf_hash is not in the log");
+		if (rc == 0 || rc == ST_ENOTFOUND)
+			rt_fail(t, req, 404, -1, NULL,
+			    "leaf_hash is not in the log (as of the latest checkpoint, size %llu)",
+			    (unsigned long long)ck->size);
 		else
 			rt_fail(t, req, 500, R_STORAGE, NULL, "store: %s", st_strerror(rc));
 		goto out;
@@ -136,7 +142,7 @@ v1_inclusion(struct rt *t, struct http_req *req)
 		    (unsigned long long)p.a, (unsigned long long)p.b);
 		goto out;
 	}
-	rc = mt_inclusion_prove(p.a, p.b, st_node_read, t->reader, p.hashes, &p.n);
+	rc = pc_inclusion(&t->pcache, t->reader, p.a, p.b, p.hashes, &p.n);
 	st_reader_end(t->reader);
 	if (rc != 0) {
 		rt_fail(t, req, 500, R_STORAGE, NULL, "proof failed: %s", st_strerror(rc));
@@ -178,7 +184,7 @@ v1_consistency(struct rt *t, struct http_req *req)
 	}
 	if (!rt_reader_begin(t, req))
 		goto out;
-	rc = mt_consistency_prove(p.a, p.b, st_node_read, t->reader, p.hashes, &p.n);
+	rc = pc_consistency(&t->pcache, t->reader, p.a, p.b, p.hashes, &p.n);
 	st_reader_end(t->reader);
 	if (rc != 0) {
 		rt_fail(t, req, 500, R_STORAGE, NULL, "proof failed: %s", st_strerror(rc));
@@ -210,8 +216,7 @@ bundle_build(
 	if (tp == NULL || text == NULL)
 		return CL_ENOMEM;
 	memset(tp, 0, sizeof *tp);
-	if ((rc = mt_inclusion_prove(
-	         index, ck->size, st_node_read, t->reader, tp->path, &path_n)) != 0)
+	if ((rc = pc_inclusion(&t->pcache, t->reader, index, ck->size, tp->path, &path_n)) != 0)
 		return rc;
 	tp->index = index;
 	tp->n_path = path_n;
@@ -281,7 +286,8 @@ v1_search(struct rt *t, struct http_req *req)
 	static const char *const allowed[] = {"root", "nar_hash", "submitter", "start"};
 	const char *v[4], *val = NULL;
 	enum st_index which = ST_N_INDEXES;
-	uint64_t start = 0, *idx = NULL;
+	struct log_ckpt *ck;
+	uint64_t start = 0, published, *idx = NULL;
 	uint8_t digest[32];
 	const void *key = NULL;
 	size_t key_len = 0, len;
@@ -340,18 +346,33 @@ v1_search(struct rt *t, struct http_req *req)
 		key = digest;
 		key_len = 32;
 	}
+	if ((ck = rt_checkpoint(t, req)) == NULL)
+		return;
+	published = ck->size;
+	log_ckpt_unref(ck);
 	wire_arena_reset(&t->arena);
-	if ((idx = wire_arena_alloc(&t->arena, SEARCH_PAGE * sizeof *idx)) == NULL) {
+	/* One more than a page: whether more follow below the published size. */
+	if ((idx = wire_arena_alloc(&t->arena, (SEARCH_PAGE + 1) * sizeof *idx)) == NULL) {
 		rt_fail(t, req, 500, -1, NULL, "out of memory");
 		return;
 	}
 	if (!rt_reader_begin(t, req))
 		return;
-	rc = st_search(t->reader, which, key, key_len, start, idx, SEARCH_PAGE, &sr.n, &more);
+	rc = st_search(t->reader, which, key, key_len, start, idx, SEARCH_PAGE + 1, &sr.n, &more);
 	st_reader_end(t->reader);
 	if (rc != 0) {
 		rt_fail(t, req, 500, R_STORAGE, NULL, "search failed: %s", st_strerror(rc));
 		return;
+	}
+	/* Entries the store holds past the published checkpoint are not in
+	 * the log yet: neither they nor their number are shown. */
+	while (sr.n > 0 && idx[sr.n - 1] >= published) {
+		sr.n--;
+		more = false;
+	}
+	if (sr.n > SEARCH_PAGE) {
+		sr.n = SEARCH_PAGE;
+		more = true;
 	}
 	sr.indices = idx;
 	sr.truncated = more;

@@ -701,7 +701,8 @@ test_witness(void **state)
 		const char *args[4];
 		const char *reason;
 	} bad[] = {
-	    {{"--witness", WKEY "=https://a:1", NULL}, "only http://"},
+	    {{"--witness", WKEY "=https://a:1", NULL}, "https:// witnesses are not supported"},
+	    {{"--witness", WKEY "=httpx://a:1", NULL}, "only http://"},
 	    {{"--witness", WKEY, NULL}, "not VKEY=http"},
 	    {{"--witness", "=http://a:1", NULL}, "not VKEY=http"},
 	    {{"--witness-timeout", "0", NULL}, "out of range"},

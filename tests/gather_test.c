@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -121,6 +122,75 @@ metrics_wait(const struct h_server *s, const char *want)
 		usleep(50000);
 	}
 	fail_msg("/metrics never showed %s:\n%s", want, m);
+}
+
+/* The number after `key` in text, or UINT64_MAX if key is not there. */
+static uint64_t
+metric(const char *text, const char *key)
+{
+	const char *p = strstr(text, key);
+
+	return p != NULL ? strtoull(p + strlen(key), NULL, 10) : UINT64_MAX;
+}
+
+/* How many add-checkpoint requests witness i answered with `status`. */
+static uint64_t
+wit_answers(int i, int status)
+{
+	char path[64], key[96], *m;
+	long st;
+	uint64_t n;
+	struct h_server ws;
+
+	memset(&ws, 0, sizeof ws);
+	snprintf(ws.url, sizeof ws.url, "%s", E.w[i].url);
+	snprintf(path, sizeof path, "/metrics");
+	m = get(&ws, path, &st);
+	assert_int_equal(st, 200);
+	snprintf(
+	    key, sizeof key, "closurelog_witness_add_checkpoint_total{status=\"%d\"} ", status);
+	n = metric(m, key);
+	free(m);
+	assert_true(n != UINT64_MAX);
+	return n;
+}
+
+/* Poll the log's /metrics until every witness is up and has cosigned at
+ * least `size` (up to 30 s). */
+static void
+all_cosigned_wait(const struct h_server *s, uint64_t size)
+{
+	double deadline = now_s() + 30;
+	char key[160], *m = NULL;
+	long st;
+
+	while (now_s() < deadline) {
+		int ok = 0;
+
+		free(m);
+		m = get(s, "/metrics", &st);
+		for (int i = 0; st == 200 && i < N_WIT; i++) {
+			uint64_t got;
+
+			snprintf(key, sizeof key,
+			    "closurelog_witness_cosigned_size{witness=\"w%d.gather.test/"
+			    "witness\"} ",
+			    i);
+			got = metric(m, key);
+			snprintf(key, sizeof key,
+			    "closurelog_witness_state{witness=\"w%d.gather.test/"
+			    "witness\",state=\"up\"} "
+			    "1",
+			    i);
+			ok += got != UINT64_MAX && got >= size && strstr(m, key) != NULL;
+		}
+		if (ok == N_WIT) {
+			free(m);
+			return;
+		}
+		usleep(50000);
+	}
+	fail_msg("the witnesses never all cosigned size %llu:\n%s", (unsigned long long)size, m);
 }
 
 static char *
@@ -269,6 +339,138 @@ test_cli_bundle(void **state)
 	 * a quorum of 2 must never fail here. */
 }
 
+/* closurelog policy build --witness: built from a checkpoint with enough
+ * valid cosignatures, refused (exit 1, nothing written) from one without. */
+static void
+test_policy_witnessed(void **state)
+{
+	char out[700], sdir[700], sdir2[700], other[NOTE_VKEY_MAX], why[CL_WHY_MAX], k[16];
+	char want[128], *ck;
+	size_t have;
+	long st;
+	struct note_signer ks;
+	struct note_verifier kv;
+	struct h_run r;
+
+	(void)state;
+	snprintf(out, sizeof out, "%s/policy.json", E.dir);
+	snprintf(sdir, sizeof sdir, "%s/policy-state", E.dir);
+	snprintf(sdir2, sizeof sdir2, "%s/policy-state2", E.dir);
+	if (h_closurelog(&r, "policy", "build", "--log", E.s.url, "--log-key", E.s.pub,
+	        "--submitter-key", E.ci_pub, "--state", sdir, "-o", out, "--witness", E.w[0].vkey,
+	        "--witness", E.w[1].vkey, "--witness", E.w[2].vkey, "--witness-quorum", "2",
+	        NULL) != 0)
+		fail_msg("policy build with its witnesses: %s %s", r.out, r.err);
+	h_run_free(&r);
+	assert_int_equal(access(out, F_OK), 0);
+	unlink(out);
+
+	/* A witness that never cosigned this log. */
+	assert_int_equal(note_signer_generate("other.gather.test/witness", &ks, why), 0);
+	note_cosigner_verifier(&ks, &kv);
+	note_signer_wipe(&ks);
+	assert_true(note_verifier_format(&kv, other, sizeof other) > 0);
+	/* All of them and that one, with a quorum one more than the
+	 * published checkpoint carries (no submission moves it meanwhile). */
+	ck = get(&E.s, "/checkpoint", &st);
+	assert_int_equal(st, 200);
+	have = cosigners((uint8_t *)ck, strlen(ck));
+	free(ck);
+	snprintf(k, sizeof k, "%zu", have + 1);
+	snprintf(want, sizeof want, "cosigned by %zu of the 4 witnesses given; %zu needed", have,
+	    have + 1);
+	assert_int_equal(h_closurelog(&r, "policy", "build", "--log", E.s.url, "--log-key", E.s.pub,
+	                     "--submitter-key", E.ci_pub, "--state", sdir2, "-o", out, "--witness",
+	                     E.w[0].vkey, "--witness", E.w[1].vkey, "--witness", E.w[2].vkey,
+	                     "--witness", other, "--witness-quorum", k, NULL),
+	    1);
+	if (strstr(r.err, want) == NULL || strstr(r.err, "nothing written") == NULL)
+		fail_msg("policy build, one witness short: %s", r.err);
+	h_run_free(&r);
+	assert_int_equal(access(out, F_OK), -1);
+	/* A quorum without witnesses, or above their number: usage. */
+	assert_int_equal(h_closurelog(&r, "policy", "build", "--log", E.s.url, "--log-key", E.s.pub,
+	                     "--submitter-key", E.ci_pub, "--state", sdir2, "-o", out,
+	                     "--witness-quorum", "1", NULL),
+	    2);
+	h_run_free(&r);
+	assert_int_equal(h_closurelog(&r, "policy", "build", "--log", E.s.url, "--log-key", E.s.pub,
+	                     "--submitter-key", E.ci_pub, "--state", sdir2, "-o", out, "--witness",
+	                     other, "--witness-quorum", "2", NULL),
+	    2);
+	h_run_free(&r);
+	assert_int_equal(access(out, F_OK), -1);
+}
+
+/* Each witness's cosigned size is kept in DATA/witness-sizes (0600) across
+ * restarts, so that the first round after a start costs no 409; but it is
+ * only a hint: a size larger than the log's, a wrong one and junk lines
+ * are answered by a 409 and a resync, and the log publishes all the same. */
+static void
+test_sizes_hint(void **state)
+{
+	char sizes[800], why[CL_WHY_MAX], line[4096], *text;
+	struct su_ack ack;
+	struct stat sb;
+	uint64_t n409[N_WIT], size;
+	long st;
+
+	(void)state;
+	snprintf(sizes, sizeof sizes, "%s/witness-sizes", E.data);
+	st = submit(&E.s, UINT64_MAX, &ack, why);
+	if (st != 201)
+		fail_msg("submit: %ld %s", st, why);
+	all_cosigned_wait(&E.s, ack.ckpt.size);
+	h_server_stop(&E.s, SIGTERM);
+	assert_int_equal(stat(sizes, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	text = slurp(sizes);
+	for (int i = 0; i < N_WIT; i++) {
+		snprintf(line, sizeof line, "%s ", E.w[i].vkey);
+		if (strstr(text, line) == NULL)
+			fail_msg("%s does not name witness %d:\n%s", sizes, i, text);
+		assert_true(metric(text, line) >= ack.ckpt.size);
+		n409[i] = wit_answers(i, 409);
+	}
+	free(text);
+
+	/* A restart: the first round sends proofs from the kept sizes. */
+	log_start(&E.s, E.data);
+	st = submit(&E.s, UINT64_MAX, &ack, why);
+	if (st != 201)
+		fail_msg("after a restart: %ld %s", st, why);
+	all_cosigned_wait(&E.s, ack.ckpt.size);
+	for (int i = 0; i < N_WIT; i++)
+		assert_int_equal(wit_answers(i, 409), n409[i]);
+
+	/* Hints that lie: larger than the log, smaller than the witness, and
+	 * junk.  Each lie costs one 409, and nothing else. */
+	h_server_stop(&E.s, SIGTERM);
+	size = ack.ckpt.size;
+	snprintf(line, sizeof line, "%s 1000000000000\n%s 1\nnot a key 7\n%s twelve\n%s",
+	    E.w[0].vkey, E.w[1].vkey, E.w[2].vkey, E.w[2].vkey);
+	h_write(sizes, line, strlen(line)); /* w2's last line has no newline */
+	for (int i = 0; i < N_WIT; i++)
+		n409[i] = wit_answers(i, 409);
+	log_start(&E.s, E.data);
+	st = submit(&E.s, UINT64_MAX, &ack, why);
+	if (st != 201)
+		fail_msg("after lying hints: %ld %s", st, why);
+	assert_true(cosigners(ack.note, ack.note_len) >= QUORUM);
+	assert_true(ack.ckpt.size > size);
+	all_cosigned_wait(&E.s, ack.ckpt.size);
+	assert_int_equal(wit_answers(0, 409), n409[0] + 1);
+	assert_int_equal(wit_answers(1, 409), n409[1] + 1);
+	assert_int_equal(wit_answers(2, 409), n409[2] + 1);
+	/* And the file tells the truth again once the log stops. */
+	h_server_stop(&E.s, SIGTERM);
+	text = slurp(sizes);
+	snprintf(line, sizeof line, "%s ", E.w[0].vkey);
+	assert_true(metric(text, line) >= ack.ckpt.size && metric(text, line) < 1000000000000ULL);
+	free(text);
+	log_start(&E.s, E.data);
+}
+
 /* A slow witness is down for the round; two slow: 503 naming them, and
  * the log resumes by itself when they answer again; one dead: publishes. */
 static void
@@ -350,8 +552,27 @@ test_failures(void **state)
 	    &E.s, "closurelog_witness_state{witness=\"w2.gather.test/witness\",state=\"down\"} 1");
 }
 
+/* Restart witness i on its own port, on the data directory E.w[i].dir
+ * with suffix appended (its own state, or a saved copy of it). */
+static void
+wit_restart(int i, const char *suffix)
+{
+	char name[64], wdir[700], listen[32];
+	const char *args[] = {"--log", E.s.vkey, "--name", name, "--listen", listen, NULL};
+	unsigned port = E.w[i].port;
+
+	h_witness_stop(&E.w[i], SIGTERM);
+	snprintf(name, sizeof name, "w%d.gather.test/witness", i);
+	snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
+	snprintf(wdir, sizeof wdir, "%s/witness%d%s", E.dir, i, suffix);
+	h_witness_start(&E.w[i], wdir, args);
+	assert_int_equal(E.w[i].port, port);
+}
+
 /* An older copy of the data directory: the witnesses hold larger sizes
- * (409), and the log refuses to publish, in its log and in its 503s. */
+ * (409), and the log refuses to publish, in its log and in its 503s.  A
+ * refused witness is asked again (with a backoff): when witnesses come
+ * back that can cosign, the log publishes again by itself. */
 static void
 test_rollback(void **state)
 {
@@ -366,6 +587,12 @@ test_rollback(void **state)
 	snprintf(old, sizeof old, "%s/data-old", E.dir);
 	snprintf(cmd, sizeof cmd, "cp -a '%s' '%s'", E.data, old);
 	assert_int_equal(system(cmd), 0);
+	/* And w0's and w1's state as it is now (nothing writes it while the
+	 * log is stopped), to bring them back later. */
+	for (int i = 0; i < 2; i++) {
+		snprintf(cmd, sizeof cmd, "cp -a '%s' '%s-old'", E.w[i].dir, E.w[i].dir);
+		assert_int_equal(system(cmd), 0);
+	}
 	log_start(&E.s, E.data);
 	for (int i = 0; i < 5; i++) {
 		st = submit(&E.s, UINT64_MAX, &ack, why);
@@ -392,7 +619,33 @@ test_rollback(void **state)
 	free(ck);
 	metrics_wait(
 	    &o, "closurelog_witness_state{witness=\"w0.gather.test/witness\",state=\"refused\"} 1");
+
+	/* w0 and w1 come back with the state they had when this copy was
+	 * made (on the same ports): the refusing log asks them again after
+	 * its backoff, resyncs, and publishes, without a restart. */
+	wit_restart(0, "-old");
+	wit_restart(1, "-old");
+	{
+		double deadline = now_s() + 90;
+
+		do {
+			st = submit(&o, UINT64_MAX, &ack, why);
+			if (st == 201)
+				break;
+			assert_int_equal(st, 503);
+			usleep(200000);
+		} while (now_s() < deadline);
+		if (st != 201)
+			fail_msg("witnesses back, still: %ld %s", st, why);
+	}
+	assert_true(cosigners(ack.note, ack.note_len) >= QUORUM);
+	metrics_wait(
+	    &o, "closurelog_witness_state{witness=\"w0.gather.test/witness\",state=\"up\"} 1");
+	metrics_wait(
+	    &o, "closurelog_witness_state{witness=\"w1.gather.test/witness\",state=\"up\"} 1");
 	h_server_stop(&o, SIGTERM);
+	wit_restart(0, "");
+	wit_restart(1, "");
 	snprintf(errf, sizeof errf, "%s.stderr", old);
 	err = slurp(errf);
 	if (strstr(err, "REFUSING TO PUBLISH: rollback") == NULL)
@@ -503,16 +756,41 @@ test_batch_uncosigned(void **state)
 	h_server_stop(&s, SIGTERM);
 }
 
+/* An https:// witness is refused at start, with a reason (exit 2); the
+ * same witness over http:// is accepted (the log starts and serves). */
+static void
+test_https_refused(void **state)
+{
+	char data[800], warg[1400], err[2048] = "";
+	const char *args[] = {"--submitters", E.subs, "--witness", warg, NULL};
+	struct h_server s;
+	int status = 0;
+
+	(void)state;
+	snprintf(data, sizeof data, "%s/data-https", E.dir);
+	snprintf(warg, sizeof warg, "%s=https://127.0.0.1:%u/", E.w[0].vkey, E.w[0].port);
+	assert_int_equal(h_server_try_start(&s, data, args, &status, err, sizeof err), -1);
+	assert_int_equal(status, 2);
+	if (strstr(err, "https:// witnesses are not supported") == NULL)
+		fail_msg("no clear reason: %s", err);
+	snprintf(warg, sizeof warg, "%s=http://127.0.0.1:%u/", E.w[0].vkey, E.w[0].port);
+	assert_int_equal(h_server_try_start(&s, data, args, &status, err, sizeof err), 0);
+	h_server_stop(&s, SIGTERM);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_load),
 	    cmocka_unit_test(test_cli_bundle),
+	    cmocka_unit_test(test_policy_witnessed),
+	    cmocka_unit_test(test_sizes_hint),
 	    cmocka_unit_test(test_failures),
 	    cmocka_unit_test(test_rollback),
 	    cmocka_unit_test(test_clone),
 	    cmocka_unit_test(test_batch_uncosigned),
+	    cmocka_unit_test(test_https_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -80,6 +80,23 @@ metric(const struct h_server *s, const char *name)
 	return v;
 }
 
+/* A fresh log (in a new directory under dir[512]) holding one entry. */
+static void
+start_with_one_entry(struct h_server *s, char *dir)
+{
+	struct note_verifier lk;
+	struct su_ack a;
+	uint8_t *env;
+	size_t len;
+
+	h_tmpdir(dir, 512);
+	su_start(s, dir, NULL);
+	su_log_key(s, &lk);
+	env = su_envelope(1, NULL, &len);
+	assert_int_equal(su_submit(s, &lk, env, len, &a, NULL), 201);
+	free(env);
+}
+
 /* ---- Protocol refusals by the connection layer ---- */
 
 static void
@@ -222,6 +239,20 @@ static void
 test_methods(void **state)
 {
 	static const char *const methods[] = {"PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"};
+	static const struct {
+		const char *req;
+		bool head; /* a HEAD answer: no body to read */
+		int status;
+		const char *header, *value; /* a header it must carry, or NULL */
+		const char *body;           /* its body, or NULL */
+	} on_one[] = {
+	    {"DELETE /checkpoint HTTP/1.1\r\nHost: x\r\n\r\n", false, 405, "Allow", "GET, HEAD",
+	        NULL},
+	    {"GET /v1/entries HTTP/1.1\r\nHost: x\r\n\r\n", false, 405, "Allow", "POST", NULL},
+	    {"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n", true, 200, "Content-Length",
+	        "5" /* "ok 0\n" */, NULL},
+	    {"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", false, 200, NULL, NULL, "ok 0\n"},
+	};
 	char dir[512], req[256], v[64];
 	struct h_server s;
 	struct rh_resp r;
@@ -242,32 +273,24 @@ test_methods(void **state)
 	    &s, "OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 405, "OPTIONS", false);
 	exchange_str(&s, "CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n",
 	    405, "CONNECT", true);
-	/* Allow names what the route takes. */
+	/* On one connection: Allow names what the route takes; HEAD has the
+	 * headers of GET and no body (the GET after it would not parse if it
+	 * had one). */
 	fd = rh_open(s.port);
 	rh_reset();
-	rh_send_str(fd, "DELETE /checkpoint HTTP/1.1\r\nHost: x\r\n\r\n");
-	assert_int_equal(rh_read(fd, &r, false), 0);
-	assert_int_equal(r.status, 405);
-	assert_non_null(rh_header(&r, "Allow", v, sizeof v));
-	assert_string_equal(v, "GET, HEAD");
-	free(r.body);
-	rh_send_str(fd, "GET /v1/entries HTTP/1.1\r\nHost: x\r\n\r\n");
-	assert_int_equal(rh_read(fd, &r, false), 0);
-	assert_int_equal(r.status, 405);
-	assert_non_null(rh_header(&r, "Allow", v, sizeof v));
-	assert_string_equal(v, "POST");
-	free(r.body);
-	/* HEAD: the headers of GET, no body. */
-	rh_send_str(fd, "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-	assert_int_equal(rh_read(fd, &r, true), 0);
-	assert_int_equal(r.status, 200);
-	assert_non_null(rh_header(&r, "Content-Length", v, sizeof v));
-	assert_string_equal(v, "5"); /* "ok 0\n" */
-	free(r.body);
-	rh_send_str(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-	assert_int_equal(rh_read(fd, &r, false), 0);
-	assert_string_equal((char *)r.body, "ok 0\n");
-	free(r.body);
+	for (size_t i = 0; i < sizeof on_one / sizeof on_one[0]; i++) {
+		rh_send_str(fd, on_one[i].req);
+		assert_int_equal(rh_read(fd, &r, on_one[i].head), 0);
+		if (r.status != on_one[i].status)
+			fail_msg("%s: %d, want %d", on_one[i].req, r.status, on_one[i].status);
+		if (on_one[i].header != NULL) {
+			assert_non_null(rh_header(&r, on_one[i].header, v, sizeof v));
+			assert_string_equal(v, on_one[i].value);
+		}
+		if (on_one[i].body != NULL)
+			assert_string_equal((char *)r.body, on_one[i].body);
+		free(r.body);
+	}
 	close(fd);
 	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
 	h_rmrf(dir);
@@ -306,18 +329,9 @@ test_queries(void **state)
 	};
 	char dir[512], req[512];
 	struct h_server s;
-	struct note_verifier lk;
-	struct su_ack a;
-	uint8_t *env;
-	size_t len;
 
 	(void)state;
-	h_tmpdir(dir, sizeof dir);
-	su_start(&s, dir, NULL);
-	su_log_key(&s, &lk);
-	env = su_envelope(1, NULL, &len);
-	assert_int_equal(su_submit(&s, &lk, env, len, &a, NULL), 201);
-	free(env);
+	start_with_one_entry(&s, dir);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", cases[i].path);
 		if (cases[i].text == NULL)
@@ -486,80 +500,59 @@ test_pipelining(void **state)
 
 /* ---- Keep-alive and deadlines ---- */
 
-/* An idle keep-alive connection outlives --request-timeout, is served
- * again, is closed quietly at --idle-timeout and is no timeout reject. */
+/* A keep-alive connection idle for well over --request-timeout (1 s) is
+ * not cut off: the deadline runs from a request's first byte.  Then, per
+ * case, what is sent next and what follows: a whole request is served and
+ * the connection is closed quietly at --idle-timeout (no timeout reject);
+ * a request that trickles is cut off with 408 and counted. */
 static void
-test_keepalive_idle(void **state)
+test_idle_and_deadline(void **state)
 {
-	static const char *const args[] = {"--request-timeout", "1", "--idle-timeout", "5", NULL};
 	static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-	char dir[512];
-	struct h_server s;
-	struct rh_resp r;
-	struct pollfd pf;
-	int fd;
+	static const struct {
+		const char *name, *idle_timeout, *next;
+		int status;    /* the answer to next */
+		long timeouts; /* closurelog_rejects_total{reason="timeout"} after */
+	} cases[] = {
+	    {"served after idling, closed at the idle timeout", "5", get, 200, 0},
+	    {"begun after idling, then trickling: 408", "30", "GET /hea", 408, 1},
+	};
 
 	(void)state;
-	h_tmpdir(dir, sizeof dir);
-	su_start(&s, dir, args);
-	fd = rh_open(s.port);
-	rh_reset();
-	rh_send(fd, get, sizeof get - 1);
-	assert_int_equal(rh_read(fd, &r, false), 0);
-	assert_int_equal(r.status, 200);
-	free(r.body);
-	/* Idle for well over the request deadline: not cut off. */
-	pf.fd = fd;
-	pf.events = POLLIN;
-	assert_int_equal(poll(&pf, 1, 2500), 0);
-	rh_send(fd, get, sizeof get - 1);
-	assert_int_equal(rh_read(fd, &r, false), 0);
-	assert_int_equal(r.status, 200);
-	free(r.body);
-	/* Then closed by the server, without a word, after the idle time. */
-	rh_expect_closed(fd);
-	close(fd);
-	assert_int_equal(metric(&s, "closurelog_rejects_total{reason=\"timeout\"}"), 0);
-	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
-	h_rmrf(dir);
-}
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *args[] = {
+		    "--request-timeout", "1", "--idle-timeout", cases[i].idle_timeout, NULL};
+		char dir[512];
+		struct h_server s;
+		struct rh_resp r;
+		struct pollfd pf;
+		int fd;
 
-/* The request deadline runs from a request's first byte: a request begun
- * after a long idle time is served; one that trickles is cut off with
- * 408 and counted. */
-static void
-test_request_deadline(void **state)
-{
-	static const char *const args[] = {"--request-timeout", "1", "--idle-timeout", "30", NULL};
-	static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-	char dir[512];
-	struct h_server s;
-	struct rh_resp r;
-	struct pollfd pf;
-	int fd;
-
-	(void)state;
-	h_tmpdir(dir, sizeof dir);
-	su_start(&s, dir, args);
-	fd = rh_open(s.port);
-	rh_reset();
-	rh_send(fd, get, sizeof get - 1);
-	assert_int_equal(rh_read(fd, &r, false), 0);
-	free(r.body);
-	pf.fd = fd;
-	pf.events = POLLIN;
-	assert_int_equal(poll(&pf, 1, 2500), 0);
-	/* The first bytes of a request, then nothing: 408 and the close. */
-	rh_send_str(fd, "GET /hea");
-	assert_int_equal(rh_read(fd, &r, false), 0);
-	assert_int_equal(r.status, 408);
-	rh_one_line(&r);
-	free(r.body);
-	rh_expect_closed(fd);
-	close(fd);
-	assert_int_equal(metric(&s, "closurelog_rejects_total{reason=\"timeout\"}"), 1);
-	assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit: no leak, no crash */
-	h_rmrf(dir);
+		print_message("  %s\n", cases[i].name);
+		h_tmpdir(dir, sizeof dir);
+		su_start(&s, dir, args);
+		fd = rh_open(s.port);
+		rh_reset();
+		rh_send(fd, get, sizeof get - 1);
+		assert_int_equal(rh_read(fd, &r, false), 0);
+		assert_int_equal(r.status, 200);
+		free(r.body);
+		pf.fd = fd;
+		pf.events = POLLIN;
+		assert_int_equal(poll(&pf, 1, 2500), 0);
+		rh_send_str(fd, cases[i].next);
+		assert_int_equal(rh_read(fd, &r, false), 0);
+		assert_int_equal(r.status, cases[i].status);
+		if (r.status >= 400)
+			rh_one_line(&r);
+		free(r.body);
+		rh_expect_closed(fd);
+		close(fd);
+		assert_int_equal(
+		    metric(&s, "closurelog_rejects_total{reason=\"timeout\"}"), cases[i].timeouts);
+		assert_int_equal(h_server_stop(&s, SIGTERM), 0); /* a clean exit */
+		h_rmrf(dir);
+	}
 }
 
 /* ---- One log per port; threads share the load ---- */
@@ -635,18 +628,9 @@ test_entry_not_published(void **state)
 {
 	char dir[512];
 	struct h_server s;
-	struct note_verifier lk;
-	struct su_ack a;
-	uint8_t *env;
-	size_t len;
 
 	(void)state;
-	h_tmpdir(dir, sizeof dir);
-	su_start(&s, dir, NULL);
-	su_log_key(&s, &lk);
-	env = su_envelope(1, NULL, &len);
-	assert_int_equal(su_submit(&s, &lk, env, len, &a, NULL), 201);
-	free(env);
+	start_with_one_entry(&s, dir);
 	store_unpublished(h_path(dir, "data"), 1);
 	exchange_str(
 	    &s, "entry 0", "GET /v1/entries/0 HTTP/1.1\r\nHost: x\r\n\r\n", 200, NULL, false);
@@ -668,8 +652,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_queries),
 	    cmocka_unit_test(test_submissions),
 	    cmocka_unit_test(test_pipelining),
-	    cmocka_unit_test(test_keepalive_idle),
-	    cmocka_unit_test(test_request_deadline),
+	    cmocka_unit_test(test_idle_and_deadline),
 	    cmocka_unit_test(test_port_exclusive),
 	    cmocka_unit_test(test_entry_not_published),
 	};

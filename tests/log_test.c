@@ -323,6 +323,65 @@ test_queue_full(void **state)
 	h_rmrf(e.dir);
 }
 
+/* log_submit_many: as many as the queue has room for, from the first, in
+ * order; the rest are refused (LOG_EBUSY) and never answered; a stopped
+ * log queues none (LOG_ESTOPPED); an empty call queues nothing. */
+static void
+test_submit_many(void **state)
+{
+	enum { N = 5, ROOM = 3 };
+	struct env e;
+	struct waiter w[N];
+	struct log_job *jobs[N];
+	uint8_t *bodies[N];
+	size_t lens[N];
+	int rc = 1;
+
+	(void)state;
+	memset(&e, 0, sizeof e);
+	h_tmpdir(e.dir, sizeof e.dir);
+	snprintf(e.subs, sizeof e.subs, "%s/subs", e.dir);
+	h_write(e.subs, su_ci_vkey, strlen(su_ci_vkey));
+	/* A long batch window: nothing is answered before all are queued. */
+	env_open(&e, ROOM, 1000000);
+	assert_int_equal(log_submit_many(e.l, jobs, 0, &rc), 0);
+	assert_int_equal(rc, 0);
+	for (int i = 0; i < N; i++) {
+		bodies[i] = su_envelope((uint64_t)(20 + i), NULL, &lens[i]);
+		waiter_init(&w[i], bodies[i], lens[i]);
+		jobs[i] = &w[i].job;
+	}
+	assert_int_equal(log_submit_many(e.l, jobs, N, &rc), ROOM);
+	assert_int_equal(rc, LOG_EBUSY);
+	unsigned seen = 0;
+
+	for (int i = 0; i < ROOM; i++) {
+		waiter_wait(&w[i]);
+		assert_int_equal(w[i].job.status, 201);
+		/* The first ROOM, each appended once (two verifiers may swap
+		 * their order). */
+		assert_true(w[i].job.index < ROOM);
+		seen |= 1u << w[i].job.index;
+		log_ckpt_unref(w[i].job.ckpt);
+	}
+	assert_int_equal(seen, (1u << ROOM) - 1);
+	for (int i = ROOM; i < N; i++)
+		assert_false(w[i].done);
+	assert_int_equal(metrics_reject_get(e.m, R_OVERLOAD), N - ROOM);
+	log_stop(e.l);
+	assert_int_equal(log_submit_many(e.l, jobs + ROOM, N - ROOM, &rc), 0);
+	assert_int_equal(rc, LOG_ESTOPPED);
+	for (int i = ROOM; i < N; i++) {
+		assert_false(w[i].done);
+		pthread_mutex_destroy(&w[i].mu);
+		pthread_cond_destroy(&w[i].cv);
+	}
+	env_close(&e);
+	for (int i = 0; i < N; i++)
+		free(bodies[i]);
+	h_rmrf(e.dir);
+}
+
 /* The bulk loader: the same checks (but the signature) and the same tree. */
 static void
 test_bulk(void **state)
@@ -379,6 +438,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_submissions),
 	    cmocka_unit_test(test_queue_full),
+	    cmocka_unit_test(test_submit_many),
 	    cmocka_unit_test(test_bulk),
 	};
 

@@ -3,6 +3,7 @@
  * naive recursive implementation of RFC 6962 for every size up to 1024, and
  * against mutated proofs.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -471,6 +472,184 @@ test_differential(void **state)
 	free(lv);
 }
 
+/* ---- Folded right edges (struct mt_edge) ---- */
+
+/* A reader that counts the nodes it is asked for, over a memstore. */
+struct counting {
+	struct tu_memstore *ms;
+	size_t calls, nodes;
+};
+
+static int
+counting_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN])
+{
+	struct counting *c = ctx;
+
+	c->calls++;
+	c->nodes += n;
+	return tu_ms_read(c->ms, nodes, n, out);
+}
+
+/* Run plan p with the edge of size `size` and check it against the naive
+ * hashes want[0..nw): same hashes, every multi-node element from the edge
+ * when the edge is the plan's own tree, and one stored node read for each
+ * other element. */
+static void
+edge_check(const struct mt_plan *p, const struct mt_edge *e, struct counting *c, bool own,
+    const hash_t *want, size_t nw)
+{
+	hash_t got[MT_PROOF_MAX];
+	size_t n, reused, multi = 0, rest;
+
+	for (size_t i = 0; i < p->n_elems; i++)
+		multi += p->elem_nodes[i] > 1;
+	c->calls = c->nodes = 0;
+	assert_int_equal(mt_plan_run_edge(p, e, counting_read, c, got, &n, &reused), 0);
+	assert_int_equal(n, nw);
+	if (n > 0)
+		assert_memory_equal(got, want, n * MT_HASH_LEN);
+	if (own) {
+		assert_int_equal(reused, multi);
+		rest = p->n_elems - multi;
+		assert_int_equal(c->nodes, rest);
+		assert_int_equal(c->calls, rest > 0 ? 1 : 0);
+	}
+}
+
+/* Every size up to NAIVE_MAX, every index and every old size: proofs run
+ * with the size's folded edge equal the naive ones, take every multi-node
+ * element from the edge and read one node for each other hash; an edge of
+ * another size changes nothing; a damaged fold shows in the answer. */
+static void
+test_edge(void **state)
+{
+	hash_t *lv = leaves_ascii(NAIVE_MAX);
+	struct tu_memstore ms = {0};
+	struct counting c = {&ms, 0, 0};
+	struct mt_range r, loaded;
+	struct mt_edge e, other;
+	struct mt_plan p;
+	hash_t want[MT_PROOF_MAX], got[MT_PROOF_MAX], root;
+	size_t nw, n;
+
+	(void)state;
+	naive_setup(lv);
+	ms_build(&ms, &r, lv, NAIVE_MAX);
+	for (uint64_t size = 1; size <= NAIVE_MAX; size++) {
+		assert_int_equal(mt_range_load(&loaded, size, tu_ms_read, &ms), 0);
+		mt_edge_init(&e, &loaded);
+		assert_int_equal(e.size, size);
+		assert_int_equal(mt_range_load(&loaded, size - 1, tu_ms_read, &ms), 0);
+		mt_edge_init(&other, &loaded);
+		/* The root is the fold at the top bit. */
+		naive_mth(0, size, root);
+		assert_memory_equal(e.fold[63 - __builtin_clzll(size)], root, MT_HASH_LEN);
+		assert_int_equal(mt_root_plan(size, &p), 0);
+		edge_check(&p, &e, &c, true, (const hash_t *)root, 1);
+		for (uint64_t i = 0; i < size; i++) {
+			nw = 0;
+			naive_path(i, 0, size, want, &nw);
+			assert_int_equal(mt_inclusion_plan(i, size, &p), 0);
+			edge_check(&p, &e, &c, true, (const hash_t *)want, nw);
+			edge_check(&p, &other, &c, false, (const hash_t *)want, nw);
+		}
+		for (uint64_t m = 1; m < size; m++) {
+			nw = 0;
+			naive_subproof(m, 0, size, 1, want, &nw);
+			assert_int_equal(mt_consistency_plan(m, size, &p), 0);
+			edge_check(&p, &e, &c, true, (const hash_t *)want, nw);
+			edge_check(&p, &other, &c, false, (const hash_t *)want, nw);
+		}
+	}
+	/* Damage the edge of 1000 (bits 3, 5, 6, 7, 8, 9): the proof of index 0,
+	 * whose first-level sibling is [512, 1000), must change. */
+	assert_int_equal(mt_range_load(&loaded, 1000, tu_ms_read, &ms), 0);
+	mt_edge_init(&e, &loaded);
+	e.fold[8][0] ^= 1;
+	assert_int_equal(mt_inclusion_plan(0, 1000, &p), 0);
+	assert_int_equal(mt_plan_run_edge(&p, &e, tu_ms_read, &ms, got, &n, NULL), 0);
+	nw = 0;
+	naive_path(0, 0, 1000, want, &nw);
+	assert_int_equal(n, nw);
+	assert_memory_not_equal(got[n - 1], want[n - 1], MT_HASH_LEN);
+	/* A reader's error is passed back, with no hashes. */
+	assert_int_equal(mt_inclusion_plan(0, NAIVE_MAX + 2, &p), 0);
+	assert_int_equal(mt_range_load(&loaded, NAIVE_MAX, tu_ms_read, &ms), 0);
+	mt_edge_init(&e, &loaded);
+	assert_int_equal(mt_plan_run_edge(&p, &e, tu_ms_read, &ms, got, &n, NULL), -1);
+	assert_int_equal(n, 0);
+	naive_teardown();
+	tu_ms_free(&ms);
+	free(lv);
+}
+
+/* A reader of any node of any tree: the hash of its coordinates.  A stand-in
+ * for trees too big to build, where folds are compared with mt_plan_run. */
+static int
+coord_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN])
+{
+	(void)ctx;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t b[9];
+
+		memcpy(b, &nodes[i].index, 8);
+		b[8] = nodes[i].height;
+		crypto_hash_sha256(out[i], b, sizeof b);
+	}
+	return 0;
+}
+
+static void
+edge_vs_run(const struct mt_plan *p, const struct mt_edge *e)
+{
+	hash_t a[MT_PROOF_MAX], b[MT_PROOF_MAX];
+	size_t na, nb;
+
+	assert_int_equal(mt_plan_run(p, coord_read, NULL, a, &na), 0);
+	assert_int_equal(mt_plan_run_edge(p, e, coord_read, NULL, b, &nb, NULL), 0);
+	assert_int_equal(na, nb);
+	if (na > 0)
+		assert_memory_equal(a, b, na * MT_HASH_LEN);
+}
+
+/* Sizes up to 2^64 - 1 (the top bit and every right-edge shape), random
+ * indices and old sizes: mt_plan_run_edge equals mt_plan_run. */
+static void
+test_edge_large(void **state)
+{
+	static const uint64_t sizes[] = {2, 3, 1ULL << 32, (1ULL << 32) + 1, 10000000, 1000000,
+	    (1ULL << 63) - 1, 1ULL << 63, (1ULL << 63) + 1, UINT64_MAX, UINT64_MAX - 1,
+	    0xaaaaaaaaaaaaaaaaULL, 0x5555555555555555ULL};
+	uint64_t seed = 0x243f6a8885a308d3ULL;
+	struct mt_range r;
+	struct mt_edge e;
+	struct mt_plan p;
+
+	(void)state;
+	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0] + 200; k++) {
+		uint64_t size;
+
+		seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+		size = k < sizeof sizes / sizeof sizes[0] ? sizes[k] : seed >> (seed % 63);
+		if (size < 2)
+			size = 2;
+		assert_int_equal(mt_range_load(&r, size, coord_read, NULL), 0);
+		mt_edge_init(&e, &r);
+		assert_int_equal(mt_root_plan(size, &p), 0);
+		edge_vs_run(&p, &e);
+		for (int j = 0; j < 64; j++) {
+			uint64_t i;
+
+			seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+			i = j == 0 ? size - 1 : j == 1 ? 0 : seed % size;
+			assert_int_equal(mt_inclusion_plan(i, size, &p), 0);
+			edge_vs_run(&p, &e);
+			assert_int_equal(mt_consistency_plan(i == 0 ? 1 : i, size, &p), 0);
+			edge_vs_run(&p, &e);
+		}
+	}
+}
+
 /* ---- Mutations: every corruption of a valid proof must fail ---- */
 
 #define MUT_ALL_BITS 32 /* sizes up to here get every bit flipped */
@@ -732,6 +911,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_negative),
 	    cmocka_unit_test(test_large_tree),
 	    cmocka_unit_test(test_differential),
+	    cmocka_unit_test(test_edge),
+	    cmocka_unit_test(test_edge_large),
 	    cmocka_unit_test(test_mutations),
 	    cmocka_unit_test(test_plan_bounds),
 	    cmocka_unit_test(test_emit_failure),

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -183,11 +184,63 @@ test_key_not_in_server(void **state)
 	h_rmrf(dir);
 }
 
+/* The signer process dies (SIGKILL): closurelogd says so and exits with
+ * status 1 by itself, for its supervisor to restart it, instead of
+ * answering 500 to every submission. */
+static void
+test_signer_death(void **state)
+{
+	char dir[512], data[600], errf[700], want[128], *err;
+	const char *extra[] = {"--submitters", NULL, NULL};
+	struct h_server s;
+	struct h_run r;
+	struct timespec t0, t;
+	size_t len;
+	pid_t signer, got = 0;
+	int st = 0;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	if (h_closurelog(&r, "keygen", "ci.example.com/builder", h_path(dir, "ci"), NULL) != 0)
+		fail_msg("keygen: %s", r.err);
+	h_run_free(&r);
+	extra[1] = h_path(dir, "ci.pub");
+	snprintf(data, sizeof data, "%s/data", dir);
+	h_server_start(&s, data, extra);
+	signer = child_of(s.pid);
+	assert_int_equal(kill(signer, SIGKILL), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		while ((got = waitpid(s.pid, &st, WNOHANG)) < 0 && errno == EINTR)
+			;
+		if (got == s.pid)
+			break;
+		usleep(20000);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec < 60);
+	if (got != s.pid) {
+		h_server_stop(&s, SIGKILL);
+		fail_msg("closurelogd kept running without its signer");
+	}
+	s.pid = 0;
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	snprintf(errf, sizeof errf, "%s.stderr", data);
+	err = (char *)h_read(errf, &len);
+	snprintf(want, sizeof want, "FATAL: the signer process (pid %d) was killed by signal %d",
+	    (int)signer, SIGKILL);
+	if (strstr(err, want) == NULL)
+		fail_msg("no clear line about the signer in:\n%s", err);
+	free(err);
+	h_rmrf(dir);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_key_not_in_server),
+	    cmocka_unit_test(test_signer_death),
 	};
 
 	if (sodium_init() < 0)

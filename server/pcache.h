@@ -1,0 +1,49 @@
+/*
+ * pcache.h: inclusion and consistency proofs from the store, with the
+ * folded right edges of the tree sizes recently asked for.
+ *
+ * Almost every proof is asked against the latest published checkpoint, and
+ * every proof against a size N has up to popcount(N) - 1 hashes that are no
+ * single stored node but a fold of N's right edge (merkle.h, struct
+ * mt_edge).  A pcache keeps those folds for the last PC_SLOTS sizes, so a
+ * proof reads one stored node per hash (the tiles along its path) and
+ * hashes nothing.
+ *
+ * The tree of a given size never changes (the log only appends), so a size
+ * names its edge for the life of the store: a cached edge is exactly what
+ * the store would give, and a new checkpoint simply brings a new size.
+ *
+ * One pcache per thread (it lives in struct rt); not shared, no locks.  A
+ * zeroed struct pcache is empty and needs no set-up or clean-up.
+ */
+#ifndef CL_PCACHE_H
+#define CL_PCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "merkle.h"
+#include "store.h"
+
+#define PC_SLOTS 4 /* sizes kept: the latest checkpoint's and a few asked for */
+
+struct pcache {
+	struct mt_edge edge[PC_SLOTS]; /* size 0: an empty slot */
+	unsigned next;                 /* the slot a new size replaces */
+	uint64_t hits, misses;         /* edges found, edges loaded (for tests) */
+};
+
+/* PATH(index, D[size]) into path (room for MT_PROOF_MAX hashes), *n_path
+ * its length.  r: the caller's open snapshot, which must cover size; the
+ * edge of size is loaded from it unless pc has it.  Returns 0, MT_EINVAL
+ * if index >= size, or the store's error (ST_ENOTFOUND for a size beyond
+ * the snapshot, ST_ECORRUPT, an LMDB code); then *n_path is 0. */
+int pc_inclusion(struct pcache *pc, struct st_reader *r, uint64_t index, uint64_t size,
+    uint8_t (*path)[MT_HASH_LEN], size_t *n_path) __attribute__((warn_unused_result));
+
+/* PROOF(m, D[n]) the same way.  Returns 0, MT_EINVAL if m > n, or the
+ * store's error. */
+int pc_consistency(struct pcache *pc, struct st_reader *r, uint64_t m, uint64_t n,
+    uint8_t (*path)[MT_HASH_LEN], size_t *n_path) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,252 @@
+/*
+ * pcache_test.c: proofs through the per-thread edge cache (server/pcache.c)
+ * against a naive RFC 6962 recomputation from all leaves, on a real store
+ * that grows batch by batch the way the committer grows it: every index
+ * near each right-edge boundary of each new size, random indices and old
+ * sizes, consistency proofs, and the cache's slots moving on as new sizes
+ * come.  One pcache lives through the whole growth, as a thread's does.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "edge.h"
+#include "harness.h"
+#include "merkle.h"
+#include "pcache.h"
+#include "store.h"
+#include "testutil.h"
+
+#define N 1300 /* past 5 full level-0 tiles and into level 1 */
+
+typedef uint8_t hash_t[MT_HASH_LEN];
+
+static hash_t leaves[N];
+
+static uint64_t
+split(uint64_t n)
+{
+	uint64_t k = 1;
+
+	while (k * 2 < n)
+		k *= 2;
+	return k;
+}
+
+/* MTH(D[a:b]) straight from the leaves. */
+static void
+naive_mth(uint64_t a, uint64_t b, uint8_t out[MT_HASH_LEN])
+{
+	uint8_t l[MT_HASH_LEN], r[MT_HASH_LEN];
+	uint64_t k;
+
+	if (b - a == 1) {
+		memcpy(out, leaves[a], MT_HASH_LEN);
+		return;
+	}
+	k = split(b - a);
+	naive_mth(a, a + k, l);
+	naive_mth(a + k, b, r);
+	mt_node_hash(out, l, r);
+}
+
+static void
+naive_path(uint64_t m, uint64_t a, uint64_t b, hash_t *out, size_t *n)
+{
+	uint64_t k;
+
+	if (b - a <= 1)
+		return;
+	k = split(b - a);
+	if (m < a + k) {
+		naive_path(m, a, a + k, out, n);
+		naive_mth(a + k, b, out[(*n)++]);
+	} else {
+		naive_path(m, a + k, b, out, n);
+		naive_mth(a, a + k, out[(*n)++]);
+	}
+}
+
+static void
+naive_subproof(uint64_t m, uint64_t a, uint64_t b, int complete, hash_t *out, size_t *n)
+{
+	uint64_t k;
+
+	if (m == b - a) {
+		if (!complete)
+			naive_mth(a, b, out[(*n)++]);
+		return;
+	}
+	k = split(b - a);
+	if (m <= k) {
+		naive_subproof(m, a, a + k, complete, out, n);
+		naive_mth(a + k, b, out[(*n)++]);
+	} else {
+		naive_subproof(m - k, a + k, b, 0, out, n);
+		naive_mth(a, a + k, out[(*n)++]);
+	}
+}
+
+static uint64_t
+rng(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Append leaves[from..to) in one committed batch. */
+static void
+grow(struct st *st, struct edge *e, uint64_t from, uint64_t to)
+{
+	struct st_batch *b;
+
+	assert_int_equal(st_batch_begin(st, &b), 0);
+	for (uint64_t i = from; i < to; i++) {
+		uint8_t body[8];
+
+		memcpy(body, &i, sizeof body);
+		assert_int_equal(
+		    st_batch_entry_put(b, i, body, sizeof body, &(struct st_keys){{NULL}, {0}}), 0);
+		assert_int_equal(edge_append(e, b, leaves[i]), 0);
+	}
+	assert_int_equal(edge_flush(e, b), 0);
+	assert_int_equal(st_batch_size_put(b, to), 0);
+	assert_int_equal(st_batch_commit(b), 0);
+	edge_committed(e);
+}
+
+/* pc_inclusion(index, size) equals the naive path and mt_inclusion_prove's. */
+static void
+check_inclusion(struct pcache *pc, struct st_reader *r, uint64_t index, uint64_t size)
+{
+	hash_t got[MT_PROOF_MAX], plain[MT_PROOF_MAX], want[MT_PROOF_MAX], root;
+	size_t n, np, nw = 0;
+
+	naive_path(index, 0, size, want, &nw);
+	assert_int_equal(pc_inclusion(pc, r, index, size, got, &n), 0);
+	assert_int_equal(mt_inclusion_prove(index, size, st_node_read, r, plain, &np), 0);
+	assert_int_equal(n, nw);
+	assert_int_equal(np, nw);
+	if (n > 0) {
+		assert_memory_equal(got, want, n * MT_HASH_LEN);
+		assert_memory_equal(plain, want, n * MT_HASH_LEN);
+	}
+	naive_mth(0, size, root);
+	assert_int_equal(mt_inclusion_verify(leaves[index], index, size, MT_PATH(got), n, root), 0);
+}
+
+static void
+check_consistency(struct pcache *pc, struct st_reader *r, uint64_t m, uint64_t size)
+{
+	hash_t got[MT_PROOF_MAX], want[MT_PROOF_MAX];
+	size_t n, nw = 0;
+
+	if (m > 0 && m < size)
+		naive_subproof(m, 0, size, 1, want, &nw);
+	assert_int_equal(pc_consistency(pc, r, m, size, got, &n), 0);
+	assert_int_equal(n, nw);
+	if (n > 0)
+		assert_memory_equal(got, want, n * MT_HASH_LEN);
+}
+
+static void
+test_pcache_differential(void **state)
+{
+	char dir[512], why[256];
+	struct st *st;
+	struct edge *e;
+	struct st_reader *r;
+	struct pcache *pc = calloc(1, sizeof *pc);
+	uint64_t size = 0, seed = 0x9e3779b97f4a7c15ULL;
+	unsigned step = 1;
+
+	(void)state;
+	assert_non_null(pc);
+	for (uint64_t i = 0; i < N; i++) {
+		uint8_t b[8];
+
+		memcpy(b, &i, sizeof b);
+		mt_leaf_hash(leaves[i], b, sizeof b);
+	}
+	h_tmpdir(dir, sizeof dir);
+	if (st_open(dir, (size_t)64 << 20, &st, why) != 0)
+		fail_msg("st_open: %s", why);
+	assert_int_equal(st_init(st, "example.org/log", "example.org/log+00000000+AQ"), 0);
+	assert_int_equal(edge_new(&e), 0);
+	assert_int_equal(st_reader_new(st, &r), 0);
+	while (size < N) {
+		uint64_t to = size + step < N ? size + step : N, misses;
+
+		/* A size the snapshot does not cover yet fails, and is not kept
+		 * (a one-leaf tree's proof is empty and reads nothing). */
+		if (to >= 2) {
+			hash_t path[MT_PROOF_MAX];
+			size_t n;
+
+			assert_int_equal(st_reader_begin(r), 0);
+			assert_int_equal(pc_inclusion(pc, r, 0, to, path, &n), ST_ENOTFOUND);
+			assert_int_equal(n, 0);
+			st_reader_end(r);
+		}
+		grow(st, e, size, to);
+		size = to;
+		assert_int_equal(st_reader_begin(r), 0);
+		/* The new size: its edge is loaded once, then reused. */
+		misses = pc->misses;
+		check_inclusion(pc, r, size - 1, size);
+		misses += size >= 2; /* a one-leaf tree's proofs read nothing */
+		assert_int_equal(pc->misses, misses);
+		/* Every index next to each right-edge boundary of this size
+		 * (where the edge's folds start), the first and the last. */
+		for (unsigned h = 0; h < 64; h++) {
+			uint64_t x = size & ~(((uint64_t)2 << h) - 1);
+
+			if ((size >> h & 1) == 0)
+				continue;
+			for (uint64_t d = 0; d < 3; d++) {
+				if (x + d < size)
+					check_inclusion(pc, r, x + d, size);
+				if (x >= d + 1)
+					check_inclusion(pc, r, x - d - 1, size);
+			}
+			check_consistency(pc, r, x, size);
+			if (x + 1 < size)
+				check_consistency(pc, r, x + 1, size);
+		}
+		check_inclusion(pc, r, 0, size);
+		/* Every index of small trees, random ones of larger ones. */
+		for (uint64_t k = 0; k < (size <= 300 ? size : 40); k++)
+			check_inclusion(pc, r, size <= 300 ? k : rng(&seed) % size, size);
+		for (uint64_t k = 0; k < 20; k++)
+			check_consistency(pc, r, rng(&seed) % (size + 1), size);
+		assert_int_equal(pc->misses, misses);
+		/* Older sizes (a client's own size=): each loads its edge once
+		 * and leaves the current one cached while slots remain. */
+		for (int k = 0; k < 3; k++) {
+			uint64_t old = 1 + rng(&seed) % size;
+
+			check_inclusion(pc, r, rng(&seed) % old, old);
+			check_consistency(pc, r, rng(&seed) % (old + 1), old);
+		}
+		check_inclusion(pc, r, rng(&seed) % size, size);
+		st_reader_end(r);
+		step = step * 3 % 263 + 1;
+	}
+	assert_true(pc->hits > pc->misses);
+	st_reader_free(r);
+	edge_free(e);
+	st_close(st);
+	h_rmrf(dir);
+	free(pc);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_pcache_differential),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
