@@ -644,7 +644,7 @@ bulkload_main(const char *data, uint64_t total)
 	struct signer *sg;
 	struct allow *al;
 	struct log *lg;
-	struct log_cfg lc = {1, 1, 16384, 0, (size_t)1 << 40, NULL, NULL};
+	struct log_cfg lc = {1, 1, 16384, 0, (size_t)1 << 40, NULL, NULL, NULL};
 	struct log_ckpt *ck;
 	uint64_t have;
 	size_t chunk = 65536;

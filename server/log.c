@@ -42,6 +42,7 @@
 
 #include "dsse.h"
 #include "edge.h"
+#include "index.h"
 #include "sth.h"
 #include "tiles.h"
 #include "wire.h"
@@ -101,6 +102,8 @@ struct log {
 	struct log_job **batch_jobs; /* cfg.batch_max slots */
 	bool broken;                 /* the tree state could not be reloaded */
 	struct edge *edge;
+	struct ix *ix;          /* search indexes; the committer fills their tail */
+	bool ix_owned;          /* opened by log_open (no cfg.ix) */
 	struct st_batch *batch; /* while a batch is being written */
 	struct log_ckpt *offer; /* with witnesses: signed, to offer once its jobs wait */
 };
@@ -248,14 +251,17 @@ batch_write(
 	int rc;
 
 	*appended = 0;
+	/* Wait, holding no transaction, until the search tail has room. */
+	if ((rc = ix_room(l->ix, n)) != 0)
+		return rc;
 	if ((rc = st_batch_begin(l->st, &l->batch)) != 0)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		struct log_job *j = jobs[i];
-		struct st_keys keys = {{js(j)->root, js(j)->nar, js(j)->submitter},
-		    {strlen(js(j)->root), 32, js(j)->signed_by_submitter ? 32 : 0}};
 
-		rc = st_batch_entry_find(l->batch, j->leaf, &keys, j->body, j->len, &j->index);
+		/* A leaf hash is the entry's SHA-256: equal hashes are equal
+		 * entries. */
+		rc = ix_dedup_find(l->ix, l->batch, j->leaf, &j->index);
 		if (rc == 0) {
 			j->status = 200;
 			continue;
@@ -263,10 +269,12 @@ batch_write(
 		if (rc != ST_ENOTFOUND)
 			goto fail;
 		j->index = edge_size(l->edge);
-		if ((rc = st_batch_entry_put(l->batch, j->index, j->body, j->len, &keys)) != 0)
+		if ((rc = st_batch_entry_put(l->batch, j->index, j->body, j->len)) != 0)
 			goto fail;
 		if ((rc = edge_append(l->edge, l->batch, j->leaf)) != 0)
 			goto fail;
+		ix_add(l->ix, j->index, j->leaf, js(j)->root, js(j)->nar,
+		    js(j)->signed_by_submitter ? js(j)->submitter : NULL);
 		j->status = 201;
 		(*appended)++;
 	}
@@ -276,6 +284,7 @@ batch_write(
 		 * the batch goes on to sign the committed tree.) */
 		st_batch_abort(l->batch);
 		l->batch = NULL;
+		ix_rollback(l->ix);
 		return 1;
 	}
 	if ((rc = edge_flush(l->edge, l->batch)) != 0)
@@ -288,10 +297,15 @@ batch_write(
 		goto fail;
 	rc = st_batch_commit(l->batch);
 	l->batch = NULL;
+	if (rc == 0)
+		ix_committed(l->ix, edge_size(l->edge));
+	else
+		ix_rollback(l->ix);
 	return rc;
 fail:
 	st_batch_abort(l->batch);
 	l->batch = NULL;
+	ix_rollback(l->ix);
 	return rc;
 }
 
@@ -517,6 +531,32 @@ out:
 	if (keys != NULL)
 		allow_release(l->al, keys);
 	return ok;
+}
+
+/* An ix_keys_fn: the search keys of a stored entry, for rebuilding the
+ * search indexes.  The submitter is the allowlisted key that signed it,
+ * if one does now. */
+struct keys_ctx {
+	struct log *l;
+	struct wire_arena a;
+};
+
+static int
+entry_keys(void *arg, const uint8_t *leaf_bytes, size_t len, struct ix_keys *out)
+{
+	struct keys_ctx *c = arg;
+	struct log_job j;
+
+	memset(&j, 0, sizeof j);
+	j.body = leaf_bytes;
+	j.len = len;
+	if (!prepare(c->l, &c->a, &j, true) && !prepare(c->l, &c->a, &j, false))
+		return ST_ECORRUPT; /* it was checked before it was stored */
+	memcpy(out->root, js(&j)->root, sizeof out->root);
+	memcpy(out->nar, js(&j)->nar, 32);
+	memcpy(out->submitter, js(&j)->submitter, 32);
+	out->has_submitter = js(&j)->signed_by_submitter;
+	return 0;
 }
 
 static void
@@ -771,6 +811,9 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 	if (cfg->verify_threads == 0 || cfg->batch_max == 0 || cfg->queue_max == 0)
 		return cl_why(
 		    why, CL_EINVAL, "log: threads, batch and queue sizes must be positive");
+	if (cfg->batch_max > IX_TAIL_MAX)
+		return cl_why(
+		    why, CL_EINVAL, "log: a batch may hold at most %d entries", IX_TAIL_MAX);
 	if (!st_sync_on(st))
 		return cl_why(why, CL_EINVAL, "log: the store does not sync; refusing to sign");
 	if ((l = calloc(1, sizeof *l)) == NULL)
@@ -796,6 +839,24 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 	}
 	if ((rc = edge_load(l->edge, st, &size, why)) != 0)
 		goto fail;
+	{
+		struct keys_ctx kc = {l, {0}};
+		void *buf = malloc(WIRE_ARENA_MIN);
+
+		if (buf == NULL) {
+			rc = cl_why(why, ENOMEM, "out of memory");
+			goto fail;
+		}
+		wire_arena_init(&kc.a, buf, WIRE_ARENA_MIN);
+		l->ix = cfg->ix;
+		if (l->ix == NULL && (rc = ix_open(st, &l->ix, why)) == 0)
+			l->ix_owned = true;
+		if (rc == 0)
+			rc = ix_start(l->ix, entry_keys, &kc, why);
+		free(buf);
+		if (rc != 0)
+			goto fail;
+	}
 	edge_root(l->edge, root);
 	if ((rc = ckpt_make(l, size, root, &ck)) != 0) {
 		cl_why(why, rc, "cannot sign the checkpoint: %s", cl_strerror(rc));
@@ -888,6 +949,12 @@ fail:
 	log_ckpt_unref(ck);
 	log_free(l);
 	return rc;
+}
+
+struct ix *
+log_index(struct log *l)
+{
+	return l->ix;
 }
 
 size_t
@@ -1004,6 +1071,8 @@ log_free(struct log *l)
 		free(l->verifiers[i].arena);
 	free(l->verifiers);
 	free(l->batch_jobs);
+	if (l->ix_owned)
+		ix_close(l->ix);
 	edge_free(l->edge);
 	pthread_cond_destroy(&l->verify_cv);
 	pthread_cond_destroy(&l->commit_cv);

@@ -68,6 +68,8 @@ struct log_job {
 	_Alignas(max_align_t) unsigned char log_private[LOG_JOB_PRIVATE];
 };
 
+struct ix;
+
 struct log_cfg {
 	unsigned verify_threads;  /* >= 1 */
 	unsigned queue_max;       /* submissions in flight before LOG_EBUSY */
@@ -82,12 +84,17 @@ struct log_cfg {
 	 * quorum fails).  Borrowed: the log starts it in log_open and stops it
 	 * in log_stop; it must outlive the log. */
 	struct ga *ga;
+	/* The search index (index.h), opened with ix_open over the same store
+	 * (before privileges are dropped); log_open starts it.  Borrowed: the
+	 * caller closes it after log_free.  NULL: the log opens its own. */
+	struct ix *ix;
 };
 
 struct log;
 
 /* Start the log over an initialised store: rebuild the tree state from the
- * store alone, check that the recorded checkpoint's root is the stored
+ * store alone, bring the search index up to the store (index.h: ix_start,
+ * which may rebuild it, with progress on stderr), check that the recorded checkpoint's root is the stored
  * tree's root at the checkpoint's size, sign the checkpoint for the stored
  * size, and start the threads.  Refuses (CL_EINVAL) while the store does
  * not sync (st_sync_on): nothing is signed over data that may not last. The checkpoint on record may carry
@@ -115,6 +122,9 @@ size_t log_submit_many(struct log *l, struct log_job *const *jobs, size_t n, int
  * start the one on record if it carries the quorum, else NULL until the
  * witnesses cosign one (readers answer 503 meanwhile). */
 struct log_ckpt *log_checkpoint(struct log *l);
+
+/* The log's search indexes (index.h), for readers; valid until log_free. */
+struct ix *log_index(struct log *l);
 
 /* Stop accepting submissions, answer everything queued, store the latest
  * checkpoint, and join the threads.  Idempotent. */

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "dirlock.h"
 #include "gather.h"
+#include "index.h"
 #include "key.h"
 #include "log.h"
 #include "metrics.h"
@@ -192,6 +193,7 @@ main(int argc, char **argv)
 {
 	struct cfg c;
 	struct st *st = NULL;
+	struct ix *ix = NULL;
 	struct st_meta meta;
 	struct signer *sg = NULL;
 	struct allow *al = NULL;
@@ -240,6 +242,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if ((rc = st_open(c.data_dir, c.map_size, &st, why)) != 0) {
+		what = "store";
+		goto out;
+	}
+	/* The search index's environment too, while privileged. */
+	if ((rc = ix_open(st, &ix, why)) != 0) {
 		what = "store";
 		goto out;
 	}
@@ -336,6 +343,7 @@ main(int argc, char **argv)
 	lc.batch_window_us = c.batch_window_us;
 	lc.map_max = c.map_max;
 	lc.tiles_dir = c.tiles_dir;
+	lc.ix = ix;
 	what = "witnesses";
 	if ((rc = gatherer_new(&c, st, &ga, why)) != 0)
 		goto out;
@@ -392,6 +400,7 @@ out:
 	if (lg != NULL)
 		log_stop(lg);
 	log_free(lg);
+	ix_close(ix);
 	ga_stop(ga);
 	ga_free(ga);
 	if (lfd >= 0)

@@ -11,7 +11,89 @@
  */
 #include "pcache.h"
 
+#include <stdbool.h>
 #include <string.h>
+
+/* A node read: the thread's cache and its open snapshot. */
+struct pc_read {
+	struct pcache *pc;
+	struct st_reader *r;
+};
+
+static struct pc_node *
+node_slot(struct pcache *pc, uint64_t index, unsigned height)
+{
+	uint64_t h = (index * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)height << 58);
+
+	return &pc->node[(h >> 40) & (PC_NODES - 1)];
+}
+
+static bool
+node_is(const struct pc_node *e, uint64_t index, unsigned height)
+{
+	return e->height1 == height + 1 && e->index == index;
+}
+
+/* An mt_read_fn over a struct pc_read: what the cache holds, and the rest
+ * (with the groups of the misses) in one st_node_read. */
+static int
+node_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN])
+{
+	const struct pc_read *c = ctx;
+	struct mt_node miss[MT_NODES_MAX];
+	uint8_t got[MT_NODES_MAX][MT_HASH_LEN];
+	size_t at[MT_NODES_MAX], k = 0, asked;
+	uint64_t size;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct pc_node *e = node_slot(c->pc, nodes[i].index, nodes[i].height);
+
+		if (node_is(e, nodes[i].index, nodes[i].height)) {
+			memcpy(out[i], e->hash, MT_HASH_LEN);
+		} else {
+			miss[k] = nodes[i];
+			at[k++] = i;
+		}
+	}
+	if (k == 0)
+		return 0;
+	asked = k;
+	size = st_reader_size(c->r);
+	for (size_t j = 0; j < asked && k < MT_NODES_MAX; j++) {
+		unsigned h = miss[j].height;
+		uint64_t base = miss[j].index & ~(uint64_t)(PC_GROUP - 1);
+		bool done = false;
+
+		for (size_t i = 0; i < j && !done; i++) /* once per group */
+			done = miss[i].height == h &&
+			    (miss[i].index & ~(uint64_t)(PC_GROUP - 1)) == base;
+		for (uint64_t x = base; !done && x < base + PC_GROUP && k < MT_NODES_MAX; x++) {
+			bool asked_already = false;
+
+			/* Only nodes complete in the snapshot exist. */
+			if (h >= 64 || x >= (size >> h))
+				break;
+			for (size_t i = 0; i < asked && !asked_already; i++)
+				asked_already = miss[i].height == h && miss[i].index == x;
+			if (asked_already || node_is(node_slot(c->pc, x, h), x, h))
+				continue;
+			miss[k++] = (struct mt_node){x, (uint8_t)h};
+		}
+	}
+	if ((rc = st_node_read(c->r, miss, k, got)) != 0)
+		return rc;
+	for (size_t j = 0; j < k; j++) {
+		struct pc_node *e = node_slot(c->pc, miss[j].index, miss[j].height);
+
+		if (j < asked)
+			memcpy(out[at[j]], got[j], MT_HASH_LEN);
+		e->index = miss[j].index;
+		e->height1 = (uint8_t)(miss[j].height + 1);
+		memcpy(e->hash, got[j], MT_HASH_LEN);
+	}
+	return 0;
+}
 
 /* The folded edge of `size` (>= 1): from pc, or loaded from r into a slot.
  * Returns 0 or the store's error (the slot is then left empty). */
@@ -31,7 +113,7 @@ edge_get(struct pcache *pc, struct st_reader *r, uint64_t size, const struct mt_
 	}
 	e = &pc->edge[pc->next];
 	e->size = 0;
-	if ((rc = mt_range_load(&range, size, st_node_read, r)) != 0)
+	if ((rc = mt_range_load(&range, size, node_read, &(struct pc_read){pc, r})) != 0)
 		return rc;
 	mt_edge_init(e, &range);
 	pc->next = (pc->next + 1) % PC_SLOTS;
@@ -52,7 +134,7 @@ run(struct pcache *pc, struct st_reader *r, const struct mt_plan *p, uint64_t si
 		return 0;
 	if ((rc = edge_get(pc, r, size, &e)) != 0)
 		return rc;
-	return mt_plan_run_edge(p, e, st_node_read, r, path, n_path, NULL);
+	return mt_plan_run_edge(p, e, node_read, &(struct pc_read){pc, r}, path, n_path, NULL);
 }
 
 int

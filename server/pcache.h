@@ -13,6 +13,13 @@
  * names its edge for the life of the store: a cached edge is exactly what
  * the store would give, and a new checkpoint simply brings a new size.
  *
+ * It also remembers the last stored nodes it read (PC_NODES of them,
+ * direct-mapped): a complete node never changes either, and the proofs of
+ * one run of submission answers, or of a burst of reads, share their upper
+ * nodes.  A miss fetches the node's aligned group of PC_GROUP at its
+ * height with it (one tile, mostly), as far as the snapshot holds them
+ * complete, since the next proofs of the run need its neighbours.
+ *
  * One pcache per thread (it lives in struct rt); not shared, no locks.  A
  * zeroed struct pcache is empty and needs no set-up or clean-up.
  */
@@ -25,12 +32,21 @@
 #include "merkle.h"
 #include "store.h"
 
-#define PC_SLOTS 4 /* sizes kept: the latest checkpoint's and a few asked for */
+#define PC_SLOTS 4    /* sizes kept: the latest checkpoint's and a few asked for */
+#define PC_NODES 1024 /* stored nodes kept; a power of two */
+#define PC_GROUP 8    /* nodes fetched with each miss; a power of two */
+
+struct pc_node {
+	uint64_t index;
+	uint8_t height1; /* height + 1; 0: an empty slot */
+	uint8_t hash[MT_HASH_LEN];
+};
 
 struct pcache {
 	struct mt_edge edge[PC_SLOTS]; /* size 0: an empty slot */
 	unsigned next;                 /* the slot a new size replaces */
 	uint64_t hits, misses;         /* edges found, edges loaded (for tests) */
+	struct pc_node node[PC_NODES];
 };
 
 /* PATH(index, D[size]) into path (room for MT_PROOF_MAX hashes), *n_path

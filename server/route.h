@@ -33,7 +33,6 @@
 
 struct sub;
 struct sub_batch;
-struct sub_nodes;
 
 /* One HTTP thread's route state.  Owned by the thread (api.c); log, m and
  * reader are set up by it and outlive every request. */
@@ -41,7 +40,7 @@ struct rt {
 	struct log *log;
 	struct metrics *m;
 	struct st_reader *reader;
-	struct pcache pcache; /* proofs' right edges (v1read.c); zeroed: empty */
+	struct pcache pcache; /* proofs' edges and nodes (v1read.c, submit.c); zeroed: empty */
 	struct wire_arena arena;
 	char query[RT_QUERY_MAX + 1]; /* decoded query values of the current request */
 	/* Submissions and batches answered by the log, waiting for this
@@ -59,7 +58,6 @@ struct rt {
 	size_t batch_max_entries; /* --batch-max-entries */
 	struct sub *spare;        /* answered submissions, for reuse */
 	size_t n_spare;
-	struct sub_nodes *nodes; /* node hashes the answers' proofs read (submit.c) */
 };
 
 /* Answer 200-class (or any) status with a body; cache is one of the

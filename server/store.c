@@ -1,10 +1,11 @@
 /*
  * store.c: the LMDB store behind closurelogd.
  *
- * Everything durable lives in one LMDB environment so that one write
+ * The log itself lives in one LMDB environment so that one write
  * transaction, committed with a full sync, makes a whole batch of entries,
- * their search keys, the tiles they complete and the new tree size durable
- * at once; a crash leaves the previous batch intact and nothing half-done.
+ * the tiles they complete and the new tree size durable at once; a crash
+ * leaves the previous batch intact and nothing half-done.  (The search
+ * indexes, derived from it, are index.c's.)
  * Keys are big-endian so that LMDB's byte order is numeric order and entries
  * go in with MDB_APPEND.  Stored nodes are grouped by C2SP tile ("fat
  * tiles", see store.h) so that proofs and tiles cost a handful of lookups.
@@ -36,7 +37,7 @@
 
 struct st {
 	MDB_env *env; /* NULL after a reopen that failed */
-	MDB_dbi meta, entries, leaves, tiles, index[ST_N_INDEXES];
+	MDB_dbi meta, entries, tiles;
 	char *dir;
 	size_t map_size;
 	unsigned env_flags;
@@ -59,11 +60,12 @@ struct st_reader {
 	struct st *st;
 	MDB_txn *txn; /* NULL until first used, and after a reopen */
 	bool active;
-	uint64_t size, leaves_upto;
+	uint64_t size;
 	struct st_reader *next;
 };
 
-static const char *const index_names[ST_N_INDEXES] = {"by_root", "by_nar", "by_submitter"};
+/* The databases of layouts 1 and 2 that layout 3 keeps in DIR/search. */
+static const char *const old_dbs[] = {"leaves", "by_root", "by_nar", "by_submitter"};
 
 const char *
 st_strerror(int rc)
@@ -109,14 +111,35 @@ meta_u64_put(MDB_txn *txn, struct st *st, const char *key, uint64_t val)
 	return meta_put(txn, st, key, b, sizeof b);
 }
 
-/* Bring an initialised store to ST_LAYOUT inside txn, or refuse it.  Layout
- * 1 (no "layout" key) indexed every leaf hash in the commit that appended
- * it: its leaf index is complete, so migrating is recording that. */
+/* Drop the search databases of layouts 1 and 2 (and "leaves_upto") in txn:
+ * index.c rebuilds the search environment from the entries. */
+static int
+layout_migrate(MDB_txn *txn, struct st *st)
+{
+	MDB_val k = {11, "leaves_upto"};
+	int rc;
+
+	for (size_t i = 0; i < sizeof old_dbs / sizeof old_dbs[0]; i++) {
+		MDB_dbi dbi;
+
+		rc = mdb_dbi_open(txn, old_dbs[i], 0, &dbi);
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc != 0 || (rc = mdb_drop(txn, dbi, 1)) != 0)
+			return rc;
+	}
+	rc = mdb_del(txn, st->meta, &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	return meta_u64_put(txn, st, "layout", ST_LAYOUT);
+}
+
+/* Bring an initialised store to ST_LAYOUT inside txn, or refuse it. */
 static int
 layout_check(MDB_txn *txn, struct st *st, const char *dir, char *why)
 {
 	MDB_val v;
-	uint64_t layout, size;
+	uint64_t layout;
 	int rc;
 
 	if ((rc = meta_get(txn, st, "origin", &v)) == ST_ENOTFOUND)
@@ -124,15 +147,15 @@ layout_check(MDB_txn *txn, struct st *st, const char *dir, char *why)
 	if (rc != 0)
 		goto fail;
 	rc = meta_u64_get(txn, st, "layout", &layout);
-	if (rc == ST_ENOTFOUND) {
-		if ((rc = meta_u64_get(txn, st, "size", &size)) != 0 ||
-		    (rc = meta_u64_put(txn, st, "leaves_upto", size)) != 0 ||
-		    (rc = meta_u64_put(txn, st, "layout", ST_LAYOUT)) != 0)
+	if (rc == ST_ENOTFOUND)
+		layout = 1;
+	else if (rc != 0)
+		goto fail;
+	if (layout == 1 || layout == 2) {
+		if ((rc = layout_migrate(txn, st)) != 0)
 			goto fail;
 		return 0;
 	}
-	if (rc != 0)
-		goto fail;
 	if (layout != ST_LAYOUT) {
 		cl_why(why, ST_ELAYOUT,
 		    "store in %s has layout version %llu; this closurelogd reads %d", dir,
@@ -145,9 +168,8 @@ fail:
 	return rc;
 }
 
-/* fsync a directory, so that the entries just made in it are durable. */
-static int
-dir_sync(const char *dir)
+int
+st_dir_sync(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
 
@@ -188,7 +210,7 @@ env_open(struct st *st, char *why)
 	int rc;
 
 	if ((rc = mdb_env_create(&st->env)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(st->env, 4 + ST_N_INDEXES)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(st->env, 3 + sizeof old_dbs / sizeof old_dbs[0])) != 0 ||
 	    (rc = mdb_env_set_mapsize(st->env, st->map_size)) != 0) {
 		cl_why(why, rc, "lmdb: %s", mdb_strerror(rc));
 		goto fail;
@@ -203,17 +225,9 @@ env_open(struct st *st, char *why)
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &st->entries)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "leaves", MDB_CREATE, &st->leaves)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "tiles", MDB_CREATE, &st->tiles)) != 0) {
 		cl_why(why, rc, "cannot open store databases: %s", mdb_strerror(rc));
 		goto fail;
-	}
-	for (int i = 0; i < ST_N_INDEXES; i++) {
-		if ((rc = mdb_dbi_open(txn, index_names[i], MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED,
-		         &st->index[i])) != 0) {
-			cl_why(why, rc, "cannot open store databases: %s", mdb_strerror(rc));
-			goto fail;
-		}
 	}
 	if ((rc = layout_check(txn, st, st->dir, why)) != 0)
 		goto fail;
@@ -250,7 +264,7 @@ st_dir_create(const char *dir, char *why)
 	 * anything in it is acknowledged. */
 	if ((pdir = dir_parent(dir, parent, sizeof parent)) == NULL)
 		return cl_why(why, ENAMETOOLONG, "data directory %s: path too long", dir);
-	if ((rc = dir_sync(pdir)) != 0)
+	if ((rc = st_dir_sync(pdir)) != 0)
 		return cl_why(
 		    why, rc, "cannot sync %s, the parent of %s: %s", pdir, dir, strerror(rc));
 	return 0;
@@ -283,7 +297,7 @@ st_open(const char *dir, size_t map_size, struct st **out, char *why)
 		goto fail;
 	/* The entries LMDB just made in it (data.mdb, lock.mdb) must be
 	 * durable too before anything is acknowledged. */
-	if ((rc = dir_sync(dir)) != 0) {
+	if ((rc = st_dir_sync(dir)) != 0) {
 		cl_why(why, rc, "cannot sync data directory %s: %s", dir, strerror(rc));
 		goto fail;
 	}
@@ -292,6 +306,12 @@ st_open(const char *dir, size_t map_size, struct st **out, char *why)
 fail:
 	st_close(st);
 	return rc;
+}
+
+const char *
+st_dir(const struct st *st)
+{
+	return st->dir;
 }
 
 #ifdef ST_BULK_LOAD
@@ -493,7 +513,6 @@ st_init(struct st *st, const char *origin, const char *vkey)
 	if ((rc = meta_put(txn, st, "origin", origin, strlen(origin))) != 0 ||
 	    (rc = meta_put(txn, st, "vkey", vkey, strlen(vkey))) != 0 ||
 	    (rc = meta_put(txn, st, "size", zero, sizeof zero)) != 0 ||
-	    (rc = meta_u64_put(txn, st, "leaves_upto", 0)) != 0 ||
 	    (rc = meta_u64_put(txn, st, "layout", ST_LAYOUT)) != 0)
 		goto out;
 	rc = mdb_txn_commit(txn);
@@ -528,94 +547,15 @@ st_batch_begin(struct st *st, struct st_batch **out)
 	return 0;
 }
 
-/* The index stored for a leaf hash in the leaf index, in any transaction. */
-static int
-leaf_get(MDB_txn *txn, struct st *st, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
-{
-	MDB_val k = {MT_HASH_LEN, (void *)leaf}, v;
-	int rc = mdb_get(txn, st->leaves, &k, &v);
-
-	if (rc == MDB_NOTFOUND)
-		return ST_ENOTFOUND;
-	if (rc != 0)
-		return rc;
-	if (v.mv_size != 8)
-		return ST_ECORRUPT;
-	*index = cl_be64_get(v.mv_data);
-	return 0;
-}
-
 int
-st_batch_entry_find(struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], const struct st_keys *keys,
-    const uint8_t *leaf_bytes, size_t len, uint64_t *index)
-{
-	MDB_cursor *c = NULL;
-	uint8_t from[8];
-	uint64_t upto;
-	MDB_val k, v = {8, from};
-	int rc;
-
-	if (keys == NULL || keys->key[ST_BY_ROOT] == NULL || keys->len[ST_BY_ROOT] == 0 ||
-	    keys->len[ST_BY_ROOT] > 511)
-		return CL_EINVAL;
-	/* Entries below "leaves_upto": the leaf index, read only. */
-	if ((rc = leaf_get(b->txn, b->st, leaf, index)) != ST_ENOTFOUND)
-		return rc;
-	if ((rc = meta_u64_get(b->txn, b->st, "leaves_upto", &upto)) != 0)
-		return rc == ST_ENOTFOUND ? ST_ECORRUPT : rc;
-	/* The rest (fewer than ST_LEAF_LAG, plus this batch's so far): an
-	 * identical envelope has the same root, and a root's indices are
-	 * sorted, so its candidates are the entries under it from upto on,
-	 * compared in full. */
-	k = (MDB_val){keys->len[ST_BY_ROOT], (void *)keys->key[ST_BY_ROOT]};
-	cl_be64_put(from, upto);
-	if ((rc = mdb_cursor_open(b->txn, b->st->index[ST_BY_ROOT], &c)) != 0)
-		return rc;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
-		uint8_t ib[8];
-		MDB_val ek = {8, ib}, ev;
-
-		if (v.mv_size != 8) {
-			rc = ST_ECORRUPT;
-			break;
-		}
-		memcpy(ib, v.mv_data, 8);
-		if ((rc = mdb_get(b->txn, b->st->entries, &ek, &ev)) != 0) {
-			rc = rc == MDB_NOTFOUND ? ST_ECORRUPT : rc;
-			break;
-		}
-		if (ev.mv_size == len && memcmp(ev.mv_data, leaf_bytes, len) == 0) {
-			*index = cl_be64_get(ib);
-			break;
-		}
-	}
-	mdb_cursor_close(c);
-	return rc == MDB_NOTFOUND ? ST_ENOTFOUND : rc;
-}
-
-int
-st_batch_entry_put(struct st_batch *b, uint64_t index, const uint8_t *leaf_bytes, size_t len,
-    const struct st_keys *keys)
+st_batch_entry_put(struct st_batch *b, uint64_t index, const uint8_t *leaf_bytes, size_t len)
 {
 	uint8_t ib[8];
 	MDB_val k = {8, ib}, v = {len, (void *)leaf_bytes};
-	int rc;
 
 	cl_be64_put(ib, index);
 	/* MDB_APPEND also enforces that indices only ever grow. */
-	if ((rc = mdb_put(b->txn, b->st->entries, &k, &v, MDB_APPEND)) != 0)
-		return rc;
-	for (int i = 0; keys != NULL && i < ST_N_INDEXES; i++) {
-		if (keys->key[i] == NULL || keys->len[i] == 0)
-			continue;
-		k = (MDB_val){keys->len[i], (void *)keys->key[i]};
-		v = (MDB_val){8, ib};
-		/* Each key's indices arrive in increasing order. */
-		if ((rc = mdb_put(b->txn, b->st->index[i], &k, &v, MDB_APPENDDUP)) != 0)
-			return rc;
-	}
-	return 0;
+	return mdb_put(b->txn, b->st->entries, &k, &v, MDB_APPEND);
 }
 
 static void
@@ -634,80 +574,25 @@ st_batch_tile_put(struct st_batch *b, unsigned level, uint64_t index, const uint
 	return mdb_put(b->txn, b->st->tiles, &k, &v, 0);
 }
 
-struct leaf_rec {
-	uint8_t hash[MT_HASH_LEN];
-	uint8_t index[8]; /* u64 BE */
-};
-
-static int
-leaf_rec_cmp(const void *a, const void *b)
+int
+st_batch_leaf_get(struct st_batch *b, uint64_t index, uint8_t out[MT_HASH_LEN])
 {
-	return memcmp(a, b, MT_HASH_LEN);
-}
+	uint8_t kb[8];
+	MDB_val k = {8, kb}, v;
+	int rc;
 
-/* Put the leaf hashes of entries [from, to) into the leaf index, in key
- * order so that each index page is copied once for the whole run.  The
- * hashes come from the level-0 tiles already written in this batch. */
-static int
-leaves_fold(struct st_batch *b, uint64_t from, uint64_t to)
-{
-	size_t n = (size_t)(to - from);
-	struct leaf_rec *recs;
-	MDB_cursor *c = NULL;
-	int rc = 0;
-
-	if ((recs = malloc(n * sizeof *recs)) == NULL)
-		return ENOMEM;
-	for (uint64_t i = from; i < to;) {
-		uint8_t kb[8];
-		MDB_val k = {8, kb}, v;
-
-		tile_key(kb, 0, i / 256);
-		if ((rc = mdb_get(b->txn, b->st->tiles, &k, &v)) != 0 ||
-		    v.mv_size != ST_TILE_BYTES) {
-			rc = rc == 0 || rc == MDB_NOTFOUND ? ST_ECORRUPT : rc;
-			goto out;
-		}
-		for (uint64_t end = (i / 256 + 1) * 256 < to ? (i / 256 + 1) * 256 : to; i < end;
-		     i++) {
-			memcpy(recs[i - from].hash,
-			    (const uint8_t *)v.mv_data + (i % 256) * MT_HASH_LEN, MT_HASH_LEN);
-			cl_be64_put(recs[i - from].index, i);
-		}
-	}
-	qsort(recs, n, sizeof *recs, leaf_rec_cmp);
-	if ((rc = mdb_cursor_open(b->txn, b->st->leaves, &c)) != 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		MDB_val k = {MT_HASH_LEN, recs[i].hash}, v = {8, recs[i].index};
-
-		/* Deduplication let no leaf in twice. */
-		if ((rc = mdb_cursor_put(c, &k, &v, MDB_NOOVERWRITE)) != 0) {
-			rc = rc == MDB_KEYEXIST ? ST_ECORRUPT : rc;
-			goto out;
-		}
-	}
-out:
-	mdb_cursor_close(c);
-	free(recs);
-	return rc;
+	tile_key(kb, 0, index / 256);
+	if ((rc = mdb_get(b->txn, b->st->tiles, &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? ST_ENOTFOUND : rc;
+	if (v.mv_size != ST_TILE_BYTES)
+		return ST_ECORRUPT;
+	memcpy(out, (const uint8_t *)v.mv_data + (index % 256) * MT_HASH_LEN, MT_HASH_LEN);
+	return 0;
 }
 
 int
 st_batch_size_put(struct st_batch *b, uint64_t size)
 {
-	uint64_t upto;
-	int rc;
-
-	if ((rc = meta_u64_get(b->txn, b->st, "leaves_upto", &upto)) != 0)
-		return rc == ST_ENOTFOUND ? ST_ECORRUPT : rc;
-	if (upto > size)
-		return ST_ECORRUPT;
-	if (size - upto >= ST_LEAF_LAG) {
-		if ((rc = leaves_fold(b, upto, size)) != 0 ||
-		    (rc = meta_u64_put(b->txn, b->st, "leaves_upto", size)) != 0)
-			return rc;
-	}
 	return meta_u64_put(b->txn, b->st, "size", size);
 }
 
@@ -793,14 +678,10 @@ st_reader_begin(struct st_reader *r)
 		return rc;
 	}
 	r->active = true;
-	r->size = r->leaves_upto = 0;
+	r->size = 0;
 	rc = meta_u64_get(r->txn, r->st, "size", &r->size);
 	if (rc == ST_ENOTFOUND)
 		return 0; /* not initialised: empty */
-	if (rc == 0)
-		rc = meta_u64_get(r->txn, r->st, "leaves_upto", &r->leaves_upto);
-	if (rc == 0 && r->leaves_upto > r->size)
-		rc = ST_ECORRUPT;
 	if (rc != 0) {
 		st_reader_end(r);
 		return rc == ST_ENOTFOUND ? ST_ECORRUPT : rc;
@@ -839,34 +720,6 @@ st_entry_get(struct st_reader *r, uint64_t index, const uint8_t **data, size_t *
 	*data = v.mv_data;
 	*len = v.mv_size;
 	return 0;
-}
-
-int
-st_leaf_find(struct st_reader *r, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
-{
-	int rc = leaf_get(r->txn, r->st, leaf, index);
-
-	if (rc == 0 && *index >= r->size)
-		return ST_ECORRUPT; /* the index is folded with the size */
-	if (rc != ST_ENOTFOUND)
-		return rc;
-	/* The last fewer than ST_LEAF_LAG leaves are not folded into the index
-	 * yet: they are in the level-0 tiles. */
-	for (uint64_t i = r->leaves_upto; i < r->size;) {
-		const uint8_t *t;
-
-		if ((rc = st_tile_get(r, 0, i / 256, &t)) != 0)
-			return rc == ST_ENOTFOUND ? ST_ECORRUPT : rc;
-		uint64_t end = (i / 256 + 1) * 256 < r->size ? (i / 256 + 1) * 256 : r->size;
-
-		for (; i < end; i++) {
-			if (memcmp(t + (i % 256) * MT_HASH_LEN, leaf, MT_HASH_LEN) == 0) {
-				*index = i;
-				return 0;
-			}
-		}
-	}
-	return ST_ENOTFOUND;
 }
 
 int
@@ -934,44 +787,4 @@ st_node_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT
 	for (size_t i = 0; i < n; i++)
 		memcpy(out[i], src[i], MT_HASH_LEN);
 	return 0;
-}
-
-int
-st_search(struct st_reader *r, enum st_index which, const void *key, size_t key_len, uint64_t start,
-    uint64_t *out, size_t max, size_t *n, bool *more)
-{
-	MDB_cursor *c = NULL;
-	uint8_t sb[8];
-	MDB_val k = {key_len, (void *)key}, v = {8, sb};
-	int rc;
-
-	*n = 0;
-	*more = false;
-	if (which >= ST_N_INDEXES || key_len == 0 || key_len > 511)
-		return CL_EINVAL;
-	if ((rc = mdb_cursor_open(r->txn, r->st->index[which], &c)) != 0)
-		return rc;
-	cl_be64_put(sb, start);
-	rc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE);
-	while (rc == 0) {
-		uint64_t idx;
-
-		if (v.mv_size != 8) {
-			rc = ST_ECORRUPT;
-			break;
-		}
-		idx = cl_be64_get(v.mv_data);
-		if (idx >= r->size)
-			break;
-		if (*n == max) {
-			*more = true;
-			break;
-		}
-		out[(*n)++] = idx;
-		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP);
-	}
-	if (rc == MDB_NOTFOUND)
-		rc = 0;
-	mdb_cursor_close(c);
-	return rc;
 }

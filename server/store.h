@@ -3,11 +3,9 @@
  *
  * Databases (docs/design.md has the byte layouts):
  *   meta      "origin", "vkey", "size" (u64 BE), "checkpoint" (signed note),
- *             "layout" (u64 BE, ST_LAYOUT), "leaves_upto" (u64 BE)
+ *             "layout" (u64 BE, ST_LAYOUT)
  *   entries   u64 BE index -> the leaf (serialized Envelope)      MDB_APPEND
- *   leaves    leaf hash (32) -> u64 BE index, entries below "leaves_upto"
  *   tiles     u64 BE (level << 56 | index) -> one *fat tile*
- *   by_root, by_nar, by_submitter  key -> u64 BE indices           DUPSORT
  *
  * A fat tile holds every stored node of one C2SP tile's subtree: the 256
  * hashes at height 8L (the C2SP tile body, first) and the 255 complete
@@ -16,14 +14,11 @@
  * a C2SP tile is a prefix of one value.  Partial tiles are stored at full
  * size, with the hashes that do not exist yet zeroed.
  *
- * Deduplication reads the leaf index for entries below "leaves_upto" and,
- * above it, compares the entries under the same root (by_root is current in
- * every batch; an identical envelope has the same root).  Inserting random keys into an index much larger than a batch
- * copies one B-tree page per entry, so the leaf index is not written per
- * entry: the batch that takes the log ST_LEAF_LAG or more entries past
- * "leaves_upto" folds all of them in, sorted, in the same transaction.
- * Lookups scan the level-0 tiles of the (fewer than ST_LEAF_LAG) leaves
- * above "leaves_upto", so they never lag.
+ * Only what the tree needs per commit is here: entries go in at the end and
+ * the tiles touched are the right edge's, so a commit copies about the same
+ * pages at any log size.  The search indexes (leaf hash, root, narHash,
+ * submitter) are derived data kept by index.h in a second environment in
+ * DIR/search/; index.c is the only other code that touches LMDB.
  *
  * Writes happen in batches (one LMDB write transaction, one durable
  * commit).  Reads go through a per-thread struct st_reader whose read
@@ -48,14 +43,12 @@
 #define ST_ECLOSED   (-1203) /* a reopen failed: the store is unusable */
 #define ST_ELAYOUT   (-1204) /* the store has a layout this code does not read */
 
-/* The store's layout version.  Layout 1 (no "layout" key: every leaf hash
- * indexed by the commit that appended it) is migrated at st_open; any other
- * version is refused with ST_ELAYOUT. */
-#define ST_LAYOUT 2
-
-/* At most this many of the latest leaves are missing from the leaf index
- * (a lookup scans their ST_LEAF_LAG / 256 level-0 tiles instead). */
-#define ST_LEAF_LAG 16384
+/* The store's layout version.  Layouts 1 (no "layout" key) and 2 kept the
+ * search indexes in this environment (databases leaves, by_root, by_nar,
+ * by_submitter, meta "leaves_upto"); st_open migrates them by dropping
+ * those, and index.h rebuilds the search environment from the entries.
+ * Any other version is refused with ST_ELAYOUT. */
+#define ST_LAYOUT 3
 
 #define ST_TILE_HASHES 510
 #define ST_TILE_BYTES  (ST_TILE_HASHES * MT_HASH_LEN)
@@ -71,20 +64,13 @@ st_tile_slot(const struct mt_node *n, uint64_t *index, unsigned *pos)
 	*pos = (512u - (512u >> j)) + (unsigned)(n->index & ((256u >> j) - 1));
 }
 
-enum st_index {
-	ST_BY_ROOT = 0,  /* key: store path string */
-	ST_BY_NAR,       /* key: 32-byte narHash digest */
-	ST_BY_SUBMITTER, /* key: 32-byte Ed25519 public key of the submitter */
-	ST_N_INDEXES,
-};
-
 struct st;
 struct st_batch;
 struct st_reader;
 
 /* Open (creating if needed) the store in directory `dir` with an LMDB map of
  * map_size bytes (rounded up to the page size; it may grow the file to that
- * size sparsely), migrating a layout 1 store to ST_LAYOUT.  Returns 0,
+ * size sparsely), migrating a layout 1 or 2 store to ST_LAYOUT.  Returns 0,
  * ST_ELAYOUT (why names the version), errno or an LMDB code. */
 int st_open(const char *dir, size_t map_size, struct st **out, char *why)
     __attribute__((warn_unused_result));
@@ -94,6 +80,13 @@ int st_open(const char *dir, size_t map_size, struct st **out, char *why)
  * callers that put files in dir before st_open call it first.  Returns 0
  * or errno with why. */
 int st_dir_create(const char *dir, char *why) __attribute__((warn_unused_result));
+
+/* fsync directory dir, so that the entries just made in it are durable.
+ * Returns 0 or errno. */
+int st_dir_sync(const char *dir) __attribute__((warn_unused_result));
+
+/* The store's directory (borrowed, for the life of st). */
+const char *st_dir(const struct st *st);
 
 /* Close the store.  No batch or reader may be live.  NULL is fine. */
 void st_close(struct st *st);
@@ -156,34 +149,19 @@ int st_init(struct st *st, const char *origin, const char *vkey)
 /* Begin the (only) write transaction.  Returns 0 or an LMDB code. */
 int st_batch_begin(struct st *st, struct st_batch **out) __attribute__((warn_unused_result));
 
-/* The search keys of one entry; a NULL key or a zero length means "none". */
-struct st_keys {
-	const void *key[ST_N_INDEXES];
-	size_t len[ST_N_INDEXES];
-};
+/* Add entry `index` (which must be the next index) with its leaf bytes.
+ * Returns 0 or an LMDB code (MDB_MAP_FULL...). */
+int st_batch_entry_put(struct st_batch *b, uint64_t index, const uint8_t *leaf_bytes, size_t len);
 
-/* Index of the entry whose leaf bytes are exactly leaf_bytes (len bytes, leaf
- * hash `leaf`), as committed or as put earlier in this batch: the leaf index
- * for entries below "leaves_upto", then the entries from there on under the
- * same root key (1..511 bytes, required), compared in full: at most
- * ST_LEAF_LAG plus the batch's.  All borrowed for the call.  Returns 0,
- * ST_ENOTFOUND, CL_EINVAL without a root key, ST_ECORRUPT or an LMDB code. */
-int st_batch_entry_find(struct st_batch *b, const uint8_t leaf[MT_HASH_LEN],
-    const struct st_keys *keys, const uint8_t *leaf_bytes, size_t len, uint64_t *index)
+/* The leaf hash of entry `index` as committed (from its level-0 tile), in
+ * out.  Returns 0, ST_ENOTFOUND, ST_ECORRUPT or an LMDB code. */
+int st_batch_leaf_get(struct st_batch *b, uint64_t index, uint8_t out[MT_HASH_LEN])
     __attribute__((warn_unused_result));
-
-/* Add entry `index` (which must be the next index) with its leaf bytes and
- * search keys.  Returns 0 or an LMDB code (MDB_MAP_FULL...). */
-int st_batch_entry_put(struct st_batch *b, uint64_t index, const uint8_t *leaf_bytes, size_t len,
-    const struct st_keys *keys);
 
 /* Write fat tile (level, index), ST_TILE_BYTES long. */
 int st_batch_tile_put(struct st_batch *b, unsigned level, uint64_t index, const uint8_t *tile);
 
-/* Record the new tree size, after the tiles for it are put.  When the size
- * is ST_LEAF_LAG or more past "leaves_upto", first fold the leaf hashes of
- * those entries (read from the level-0 tiles) into the leaf index.  Returns
- * 0, ENOMEM, ST_ECORRUPT (a missing tile, or a leaf hash indexed twice) or
+/* Record the new tree size, after the tiles for it are put.  Returns 0 or
  * an LMDB code. */
 int st_batch_size_put(struct st_batch *b, uint64_t size);
 
@@ -223,12 +201,6 @@ uint64_t st_reader_size(struct st_reader *r);
 int st_entry_get(struct st_reader *r, uint64_t index, const uint8_t **data, size_t *len)
     __attribute__((warn_unused_result));
 
-/* Index of a leaf hash in this snapshot: the leaf index, then a scan of the
- * level-0 tiles above "leaves_upto".  Returns 0, ST_ENOTFOUND, ST_ECORRUPT
- * or an LMDB code. */
-int st_leaf_find(struct st_reader *r, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
-    __attribute__((warn_unused_result));
-
 /* Fat tile (level, index): *tile points at ST_TILE_BYTES in the map.
  * Returns 0, ST_ENOTFOUND or an LMDB code. */
 int st_tile_get(struct st_reader *r, unsigned level, uint64_t index, const uint8_t **tile)
@@ -239,11 +211,5 @@ int st_tile_get(struct st_reader *r, unsigned level, uint64_t index, const uint8
  * (a tile missing below the size), CL_EINVAL (n > MT_NODES_MAX) or an LMDB
  * code. */
 int st_node_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN]);
-
-/* Indices under `key` in index `which` that are >= start, ascending: at most
- * max of them into out[], their number into *n, and whether more follow
- * into *more.  Returns 0 or an LMDB code (no match is 0 with *n == 0). */
-int st_search(struct st_reader *r, enum st_index which, const void *key, size_t key_len,
-    uint64_t start, uint64_t *out, size_t max, size_t *n, bool *more);
 
 #endif

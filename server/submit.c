@@ -8,8 +8,8 @@
  * thread's lock-free completion stack, and only the push onto an empty
  * stack wakes the thread, which answers the whole run from one read
  * transaction (every answer's checkpoint is committed, so the snapshot
- * covers all of them), the proofs through a per-thread cache of node
- * hashes.  The request, and the body the log reads in place, stay with
+ * covers all of them), the proofs through the thread's proof cache
+ * (pcache.h).  The request, and the body the log reads in place, stay with
  * their connection until the answer (http.h).  Answered records are kept
  * for reuse: fewer large mallocs on the hot path.
  *
@@ -31,27 +31,6 @@
 #include <strings.h>
 
 #define SPARE_MAX 1024
-
-/* Node hashes remembered per HTTP thread, for the answers' proofs. */
-#define NODE_CACHE 1024 /* a power of two */
-
-/* A complete node never changes (the log only appends, and only what is
- * committed is read), so a hash read once stays right for every later
- * snapshot.  The proofs of one run of answers share their upper nodes,
- * and the next run's proofs mostly the same ones: remembering them saves
- * most of the tile lookups. */
-struct sub_node {
-	uint64_t index;
-	uint8_t height; /* MT_NODE_NONE: the slot is empty */
-	uint8_t hash[MT_HASH_LEN];
-};
-
-struct sub_nodes {
-	struct st_reader *reader;
-	struct sub_node slot[NODE_CACHE];
-};
-
-#define MT_NODE_NONE 0xff
 
 /* A batch: one log_job per envelope, answered together when the last is
  * done. */
@@ -76,98 +55,12 @@ struct sub {
 	struct sub *next_done;
 };
 
-static struct sub_node *
-node_slot(struct sub_nodes *c, const struct mt_node *n)
-{
-	uint64_t h = (n->index * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)n->height << 58);
-
-	return &c->slot[(h >> 40) & (NODE_CACHE - 1)];
-}
-
-/* Nodes fetched with each miss: its aligned group at its height. */
-#define NODE_GROUP 8
-
-/* An mt_read_fn over the thread's reader (in a transaction) that serves
- * what it remembers and reads the rest in one st_node_read.  A miss is a
- * node of the newest part of the tree, whose neighbours the next proofs
- * of the run need: its aligned group of NODE_GROUP nodes at its height
- * (in the same tile, mostly) comes with it, as far as the snapshot holds
- * them complete. */
-static int
-node_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HASH_LEN])
-{
-	struct sub_nodes *c = ctx;
-	struct mt_node miss[MT_NODES_MAX];
-	uint8_t got[MT_NODES_MAX][MT_HASH_LEN];
-	size_t at[MT_NODES_MAX], k = 0, asked;
-	uint64_t size;
-	int rc;
-
-	for (size_t i = 0; i < n; i++) {
-		struct sub_node *e = node_slot(c, &nodes[i]);
-
-		if (e->height == nodes[i].height && e->index == nodes[i].index) {
-			memcpy(out[i], e->hash, MT_HASH_LEN);
-		} else {
-			miss[k] = nodes[i];
-			at[k++] = i;
-		}
-	}
-	if (k == 0)
-		return 0;
-	asked = k;
-	size = st_reader_size(c->reader);
-	for (size_t j = 0; j < asked && k < MT_NODES_MAX; j++) {
-		unsigned h = miss[j].height;
-		uint64_t base = miss[j].index & ~(uint64_t)(NODE_GROUP - 1);
-		bool done = false;
-
-		/* Once per group. */
-		for (size_t i = 0; i < j && !done; i++)
-			done = miss[i].height == h &&
-			    (miss[i].index & ~(uint64_t)(NODE_GROUP - 1)) == base;
-		for (uint64_t x = base; !done && x < base + NODE_GROUP && k < MT_NODES_MAX; x++) {
-			struct mt_node m = {x, (uint8_t)h};
-			struct sub_node *e = node_slot(c, &m);
-			bool asked_already = false;
-
-			/* Only nodes complete in the snapshot exist. */
-			if (h >= 64 || x >= (size >> h))
-				break;
-			for (size_t i = 0; i < asked && !asked_already; i++)
-				asked_already = miss[i].height == h && miss[i].index == x;
-			if (asked_already || (e->height == h && e->index == x))
-				continue;
-			miss[k++] = m;
-		}
-	}
-	if ((rc = st_node_read(c->reader, miss, k, got)) != 0)
-		return rc;
-	for (size_t j = 0; j < k; j++) {
-		struct sub_node *e = node_slot(c, &miss[j]);
-
-		if (j < asked)
-			memcpy(out[at[j]], got[j], MT_HASH_LEN);
-		e->index = miss[j].index;
-		e->height = miss[j].height;
-		memcpy(e->hash, got[j], MT_HASH_LEN);
-	}
-	return 0;
-}
-
 /* The inclusion proof of index in the tree of `size` from t's reader (in
- * a transaction), through the thread's node cache when it has one. */
+ * a transaction), through the thread's proof cache. */
 static int
 prove(struct rt *t, uint64_t index, uint64_t size, struct cl_proof *p)
 {
-	if (t->nodes == NULL && (t->nodes = malloc(sizeof *t->nodes)) != NULL) {
-		t->nodes->reader = t->reader;
-		for (size_t i = 0; i < NODE_CACHE; i++)
-			t->nodes->slot[i].height = MT_NODE_NONE;
-	}
-	if (t->nodes == NULL)
-		return mt_inclusion_prove(index, size, st_node_read, t->reader, p->hashes, &p->n);
-	return mt_inclusion_prove(index, size, node_read, t->nodes, p->hashes, &p->n);
+	return pc_inclusion(&t->pcache, t->reader, index, size, p->hashes, &p->n);
 }
 
 /* "application/x-protobuf", in any case, with or without parameters. */
@@ -565,6 +458,4 @@ sub_free_spares(struct rt *t)
 	for (size_t i = 0; i < t->n_pending; i++)
 		free(t->pending[i]);
 	t->n_pending = 0;
-	free(t->nodes);
-	t->nodes = NULL;
 }

@@ -35,7 +35,7 @@ void sub_batch_post(struct rt *t, struct http_req *req);
 void sub_drain(struct rt *t);
 
 /* Free the spare submission records of t, any it still holds for
- * sub_flush, and its node cache. */
+ * sub_flush. */
 void sub_free_spares(struct rt *t);
 
 #endif

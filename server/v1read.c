@@ -12,6 +12,7 @@
 
 #include <string.h>
 
+#include "index.h"
 #include "nix.h"
 #include "note.h"
 #include "tproof.h"
@@ -126,7 +127,9 @@ v1_inclusion(struct rt *t, struct http_req *req)
 		goto out;
 	/* A leaf the store holds past the published size is not in the log
 	 * yet: its index would tell of an entry nobody can check. */
-	if (v[1] != NULL && ((rc = st_leaf_find(t->reader, leaf, &p.a)) != 0 || p.a >= ck->size)) {
+	if (v[1] != NULL &&
+	    ((rc = ix_leaf_find(log_index(t->log), t->reader, leaf, &p.a)) != 0 ||
+	        p.a >= ck->size)) {
 		st_reader_end(t->reader);
 		if (rc == 0 || rc == ST_ENOTFOUND)
 			rt_fail(t, req, 404, -1, NULL,
@@ -285,7 +288,7 @@ v1_search(struct rt *t, struct http_req *req)
 {
 	static const char *const allowed[] = {"root", "nar_hash", "submitter", "start"};
 	const char *v[4], *val = NULL;
-	enum st_index which = ST_N_INDEXES;
+	enum ix_which which = IX_N_KEYS;
 	struct log_ckpt *ck;
 	uint64_t start = 0, published, *idx = NULL;
 	uint8_t digest[32];
@@ -299,7 +302,7 @@ v1_search(struct rt *t, struct http_req *req)
 
 	if (!rt_query(t, req, allowed, 4, v))
 		return;
-	for (int i = 0; i < ST_N_INDEXES; i++) {
+	for (int i = 0; i < IX_N_KEYS; i++) {
 		if (v[i] == NULL)
 			continue;
 		if (val != NULL) {
@@ -307,7 +310,7 @@ v1_search(struct rt *t, struct http_req *req)
 			break;
 		}
 		val = v[i];
-		which = (enum st_index)i;
+		which = (enum ix_which)i;
 	}
 	if (val == NULL) {
 		rt_fail(t, req, 400, R_BAD_REQUEST, NULL,
@@ -318,14 +321,14 @@ v1_search(struct rt *t, struct http_req *req)
 		rt_fail(t, req, 400, R_BAD_REQUEST, NULL, "start: not a decimal number");
 		return;
 	}
-	if (which == ST_BY_ROOT) {
+	if (which == IX_BY_ROOT) {
 		if (nix_store_path_check(val, strlen(val), why) != 0) {
 			rt_fail(t, req, 400, R_BAD_REQUEST, NULL, "root: %s", why);
 			return;
 		}
 		key = val;
 		key_len = strlen(val);
-	} else if (which == ST_BY_NAR) {
+	} else if (which == IX_BY_NAR) {
 		struct nix_hash h;
 
 		if ((rc = nix_hash_parse(val, strlen(val), NIX_SHA256, &h, why)) != 0 ||
@@ -358,7 +361,8 @@ v1_search(struct rt *t, struct http_req *req)
 	}
 	if (!rt_reader_begin(t, req))
 		return;
-	rc = st_search(t->reader, which, key, key_len, start, idx, SEARCH_PAGE + 1, &sr.n, &more);
+	rc = ix_search(log_index(t->log), t->reader, which, key, key_len, start, idx,
+	    SEARCH_PAGE + 1, &sr.n, &more);
 	st_reader_end(t->reader);
 	if (rc != 0) {
 		rt_fail(t, req, 500, R_STORAGE, NULL, "search failed: %s", st_strerror(rc));

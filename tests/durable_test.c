@@ -32,7 +32,8 @@
 #endif
 
 /* A new data directory (and a new parent): both directory entries are
- * synced before the server answers, the parent first. */
+ * synced before the server answers, the parent first, and then the search
+ * index's directory, in the data directory and its own entries. */
 static void
 test_dir_synced(void **state)
 {
@@ -55,9 +56,11 @@ test_dir_synced(void **state)
 	/* Started: everything it did before answering is journalled. */
 	assert_int_equal(pc_stats_read(journal, &st), 0);
 	h_server_stop(&s, SIGKILL);
-	assert_true(st.calls[PC_OP_DIRSYNC] >= 2);
+	assert_true(st.calls[PC_OP_DIRSYNC] >= 4);
 	assert_string_equal(st.dirs[0], parent);
 	assert_string_equal(st.dirs[1], data);
+	assert_string_equal(st.dirs[2], data);
+	assert_string_equal(st.dirs[3], h_path(data, "search"));
 
 	/* A data directory made beforehand, with the keys in it already: the
 	 * store's own files' entries are synced all the same (nothing else
@@ -75,8 +78,10 @@ test_dir_synced(void **state)
 		pc_env_clear();
 		assert_int_equal(pc_stats_read(journal, &st), 0);
 		h_server_stop(&s, SIGKILL);
-		assert_int_equal(st.calls[PC_OP_DIRSYNC], 1);
+		assert_int_equal(st.calls[PC_OP_DIRSYNC], 3);
 		assert_string_equal(st.dirs[0], other);
+		assert_string_equal(st.dirs[1], other);
+		assert_string_equal(st.dirs[2], h_path(other, "search"));
 	}
 	h_rmrf(dir);
 }
@@ -188,7 +193,7 @@ test_no_signing_while_sync_off(void **state)
 	struct allow *al;
 	struct log *lg;
 	struct log_ckpt *ck;
-	struct log_cfg lc = {1, 16, 16, 0, (size_t)1 << 30, NULL, NULL};
+	struct log_cfg lc = {1, 16, 16, 0, (size_t)1 << 30, NULL, NULL, NULL};
 	struct note_verifier v;
 	char vkey[NOTE_VKEY_MAX];
 	uint8_t *envs[5];

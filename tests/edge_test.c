@@ -63,8 +63,7 @@ batch(struct st *st, struct edge *e, uint8_t (*leaves)[MT_HASH_LEN], uint64_t fr
 
 		memcpy(body, &i, sizeof body);
 		assert_int_equal(edge_size(e), i);
-		assert_int_equal(
-		    st_batch_entry_put(b, i, body, sizeof body, &(struct st_keys){{NULL}, {0}}), 0);
+		assert_int_equal(st_batch_entry_put(b, i, body, sizeof body), 0);
 		assert_int_equal(edge_append(e, b, leaves[i]), 0);
 	}
 	assert_int_equal(edge_flush(e, b), 0);

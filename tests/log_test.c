@@ -82,7 +82,7 @@ static void
 env_open(struct env *e, unsigned queue_max, unsigned window_us)
 {
 	char data[600], key[700], pub[700], why[CL_WHY_MAX];
-	struct log_cfg cfg = {2, queue_max, 64, window_us, 0, NULL, NULL};
+	struct log_cfg cfg = {2, queue_max, 64, window_us, 0, NULL, NULL, NULL};
 	struct st_meta meta;
 	char vkey[NOTE_VKEY_MAX];
 

@@ -106,8 +106,7 @@ grow(struct st *st, struct edge *e, uint64_t from, uint64_t to)
 		uint8_t body[8];
 
 		memcpy(body, &i, sizeof body);
-		assert_int_equal(
-		    st_batch_entry_put(b, i, body, sizeof body, &(struct st_keys){{NULL}, {0}}), 0);
+		assert_int_equal(st_batch_entry_put(b, i, body, sizeof body), 0);
 		assert_int_equal(edge_append(e, b, leaves[i]), 0);
 	}
 	assert_int_equal(edge_flush(e, b), 0);

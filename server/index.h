@@ -1,0 +1,147 @@
+/*
+ * index.h: closurelogd's search indexes, kept off the commit path.
+ *
+ * The main store (store.h) holds only what the tree needs per commit:
+ * meta, entries, fat tiles.  The indexes that map a key to entries (leaf
+ * hash, store path root, narHash, submitter) are derived data in a second
+ * LMDB environment, DIR/search/, written by an indexer thread in large
+ * sorted batches, each in its own durable write transaction that also
+ * records "upto" (the entries [0, upto) it indexes) and the tree's root at
+ * upto.  Entries at or above upto are in an in-memory *tail*, filled by the
+ * committer as it appends.  Lookups are exact: the search environment below
+ * its upto, plus the tail above it, cut at the caller's snapshot size.
+ *
+ * Rules (docs/design.md, "Search indexes"):
+ *  - the indexer indexes only entries whose main commit is durable
+ *    (ix_committed), so a power cut leaves upto <= the main store's size;
+ *  - the tail is trimmed only after the search commit covering the trimmed
+ *    entries is visible, and a lookup reads the tail before it opens its
+ *    search snapshot, so every entry is always in one or the other;
+ *  - the tail never holds more than IX_TAIL_MAX entries: the committer
+ *    waits for the indexer (ix_room) rather than exceed it;
+ *  - at ix_open the search environment must be behind or at the main
+ *    store's size with the same root there; anything else (missing, ahead,
+ *    another tree, unreadable) is rebuilt from the entries, and the entries
+ *    since its upto are indexed before ix_open returns, so the tail starts
+ *    empty.
+ *
+ * Keys: the leaf index is keyed by the first 8 bytes of the leaf hash, and
+ * each candidate is checked against the leaf hash in the main store's
+ * level-0 tile (a crafted prefix collision costs a lookup, never a wrong
+ * answer); root keys are the SHA-256 of the store path; narHash and
+ * submitter keys are their 32 bytes.  Values are u64 BE indices (DUPSORT).
+ *
+ * Thread safety: one committer (ix_room, ix_dedup_find, ix_add,
+ * ix_committed, ix_rollback), any number of readers (ix_leaf_find,
+ * ix_search) and the module's own indexer thread.
+ */
+#ifndef CL_INDEX_H
+#define CL_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "merkle.h"
+#include "nix.h"
+#include "store.h"
+
+/* The most entries the search environment may lag the committed log by
+ * (the tail's capacity; a power cut loses at most this much indexing,
+ * redone at the next ix_open).  A batch is at most 65536 entries
+ * (--batch-max), so a full tail still takes one. */
+#define IX_TAIL_MAX 131072
+
+/* The indexer writes once this many durable entries wait, and everything
+ * at ix_close.  (No timer: what a quiet log leaves in the tail is found
+ * there, and its writes do not depend on timing.) */
+#define IX_BATCH 16384
+
+enum ix_which {
+	IX_BY_ROOT = 0,  /* key: store path string */
+	IX_BY_NAR,       /* key: 32-byte narHash digest */
+	IX_BY_SUBMITTER, /* key: 32-byte Ed25519 public key of the submitter */
+	IX_N_KEYS,
+};
+
+/* The search keys of one entry, as ix_keys_fn derives them. */
+struct ix_keys {
+	char root[NIX_STORE_PATH_MAX + 1];
+	uint8_t nar[32];
+	uint8_t submitter[32];
+	bool has_submitter;
+};
+
+/* Derive the search keys of a stored entry (leaf bytes, len long, borrowed)
+ * for a rebuild.  Returns 0 or an error (the rebuild stops with it). */
+typedef int (*ix_keys_fn)(void *arg, const uint8_t *leaf_bytes, size_t len, struct ix_keys *out);
+
+struct ix;
+
+/* Open (creating it if needed, mode 0700) DIR/search for the store st (DIR
+ * is st's directory; st must outlive the index).  Done while still
+ * privileged, like st_open: nothing is read yet.  Returns 0 or an error
+ * with why. */
+int ix_open(struct st *st, struct ix **out, char *why) __attribute__((warn_unused_result));
+
+/* Bring the index up to st: rebuild it if it does not match st (a line on
+ * stderr says why), index every entry st holds that it lacks (progress on
+ * stderr for long runs), and start the indexer thread.  keys/arg derive
+ * keys from entries, only inside this call.  Once only.  Returns 0 or an
+ * error with why. */
+int ix_start(struct ix *ix, ix_keys_fn keys, void *arg, char *why)
+    __attribute__((warn_unused_result));
+
+/* Index every durable entry still in the tail, stop the indexer and close.
+ * NULL is fine.  No other call may be running. */
+void ix_close(struct ix *ix);
+
+/* ---- The committer ---- */
+
+/* Wait until n more entries fit in the tail (at most IX_TAIL_MAX above the
+ * indexed size).  Returns 0, CL_EINVAL if n > IX_TAIL_MAX, or the
+ * indexer's last error if the tail is full and the indexer is failing. */
+int ix_room(struct ix *ix, size_t n) __attribute__((warn_unused_result));
+
+/* Index of the entry with leaf hash `leaf`, committed or added since the
+ * last commit: the tail, then the search environment below its upto, each
+ * candidate checked against the level-0 tiles through b.  Returns 0,
+ * ST_ENOTFOUND or an error. */
+int ix_dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_LEN],
+    uint64_t *index) __attribute__((warn_unused_result));
+
+/* Add entry `index` (the next one) to the tail: its leaf hash, store path
+ * root (NUL-terminated), narHash and submitter key (NULL for none), all
+ * copied.  Only within the room an ix_room(n) made for this batch (at most
+ * n adds before the next ix_committed or ix_rollback). */
+void ix_add(struct ix *ix, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const char *root,
+    const uint8_t nar[32], const uint8_t *submitter);
+
+/* The entries below size are durable in the main store: the indexer may
+ * index them. */
+void ix_committed(struct ix *ix, uint64_t size);
+
+/* The batch being written is gone: drop the tail's entries added since the
+ * last ix_committed. */
+void ix_rollback(struct ix *ix);
+
+/* ---- Readers (any thread, inside an st_reader snapshot) ---- */
+
+/* Index of leaf hash `leaf` below r's snapshot size.  Returns 0,
+ * ST_ENOTFOUND or an error. */
+int ix_leaf_find(struct ix *ix, struct st_reader *r, const uint8_t leaf[MT_HASH_LEN],
+    uint64_t *index) __attribute__((warn_unused_result));
+
+/* Indices of the entries under `key` (key_len bytes, 1..511) in index
+ * `which` that are >= start and below r's snapshot size, ascending: at most
+ * max into out[], their number into *n, whether more follow into *more.
+ * Returns 0 (no match is *n == 0), CL_EINVAL or an error. */
+int ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *key,
+    size_t key_len, uint64_t start, uint64_t *out, size_t max, size_t *n, bool *more)
+    __attribute__((warn_unused_result));
+
+/* Entries [0, *upto) are in the search environment, and *tail in memory
+ * above it. */
+void ix_stat(struct ix *ix, uint64_t *upto, uint64_t *tail);
+
+#endif
