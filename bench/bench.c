@@ -765,6 +765,8 @@ struct phase {
 	uint32_t p50_us, p99_us;    /* per request, to its answer with a signed checkpoint */
 	double commit_cpu_us;       /* committer thread (cl-commit) CPU per append */
 	double commit_wchar;        /* bytes it handed the kernel to write, per append */
+	double index_cpu_us;        /* the search indexer thread (cl-index), per append */
+	double index_wchar;         /* and the bytes it wrote, per append */
 	double write_bytes;         /* the process's write_bytes (pages dirtied), per append */
 	double commits, batch_mean; /* durable commits in the run; appends per commit */
 	double server_cores;        /* closurelogd's CPU over the run's wall time */
@@ -794,18 +796,21 @@ struct scale {
 
 /* What a phase reads from the server before and after its run. */
 struct srv_sample {
-	struct ps_thread commit;
+	struct ps_thread commit, index; /* index zero when there is no indexer thread */
 	uint64_t write_bytes;
 	double cpu_s, batch_sum, batch_count;
 };
 
 static void
-srv_sample(const struct server *s, pid_t commit_tid, struct srv_sample *x)
+srv_sample(const struct server *s, pid_t commit_tid, pid_t index_tid, struct srv_sample *x)
 {
 	x->batch_sum = metric(s, "closurelog_batch_size_sum");
 	x->batch_count = metric(s, "closurelog_batch_size_count");
 	if (ps_thread_sample(s->pid, commit_tid, &x->commit) != 0)
 		die("cannot read closurelogd's committer thread (cl-commit)");
+	memset(&x->index, 0, sizeof x->index);
+	if (index_tid != 0 && ps_thread_sample(s->pid, index_tid, &x->index) != 0)
+		die("cannot read closurelogd's search indexer thread (cl-index)");
 	x->write_bytes = ps_write_bytes(s->pid);
 	x->cpu_s = ps_cpu_seconds(s->pid);
 }
@@ -822,6 +827,8 @@ phase_finish(struct phase *ph, const struct srv_sample *a, const struct srv_samp
 	ph->p99_us = st->p99_us;
 	ph->commit_cpu_us = (b->commit.cpu_s - a->commit.cpu_s) * 1e6 / n;
 	ph->commit_wchar = (double)(b->commit.wchar - a->commit.wchar) / n;
+	ph->index_cpu_us = (b->index.cpu_s - a->index.cpu_s) * 1e6 / n;
+	ph->index_wchar = (double)(b->index.wchar - a->index.wchar) / n;
 	ph->write_bytes = (double)(b->write_bytes - a->write_bytes) / n;
 	ph->commits = b->batch_count - a->batch_count;
 	ph->batch_mean = ph->commits > 0 ? (b->batch_sum - a->batch_sum) / ph->commits : 0;
@@ -877,8 +884,8 @@ scale_reads(const struct opts *o, const struct server *s, struct scale_point *p)
 
 /* Single-entry submissions of new envelopes, closed loop. */
 static void
-scale_single(
-    const struct opts *o, const struct server *s, pid_t tid, uint64_t *next, struct phase *ph)
+scale_single(const struct opts *o, const struct server *s, pid_t tid, pid_t itid, uint64_t *next,
+    struct phase *ph)
 {
 	struct lg_cfg cfg = {"127.0.0.1", s->port, 256, 0, true, 0};
 	uint8_t **envs;
@@ -896,10 +903,10 @@ scale_single(
 	*next += ph->sent;
 	if (abuf == NULL || (res = calloc(ph->sent, sizeof *res)) == NULL)
 		die("out of memory");
-	srv_sample(s, tid, &a);
+	srv_sample(s, tid, itid, &a);
 	if (lg_run(&cfg, reqs, ph->sent, res, &st) != 0)
 		die("load generator could not connect");
-	srv_sample(s, tid, &b);
+	srv_sample(s, tid, itid, &b);
 	wire_arena_init(&ar, abuf, WIRE_ARENA_MIN);
 	for (size_t i = 0; i < ph->sent; i++) {
 		if (res[i].status == 201 &&
@@ -918,7 +925,7 @@ scale_single(
 /* Batch submissions of new envelopes: o->batch_b per request over
  * o->batch_conns connections, closed loop; every answer checked. */
 static void
-scale_batch(const struct opts *o, const struct server *s, pid_t tid, uint64_t *next,
+scale_batch(const struct opts *o, const struct server *s, pid_t tid, pid_t itid, uint64_t *next,
     struct phase *ph, size_t *proofs)
 {
 	struct lg_cfg cfg = {"127.0.0.1", s->port, o->batch_conns, 0, true, 0};
@@ -954,10 +961,10 @@ scale_batch(const struct opts *o, const struct server *s, pid_t tid, uint64_t *n
 		if (lg_batch_request(&reqs[r], s->hostport, &spans[r * bsz], bsz) != 0)
 			die("cannot build a batch request");
 	}
-	srv_sample(s, tid, &a);
+	srv_sample(s, tid, itid, &a);
 	if (lg_run(&cfg, reqs, nreq, res, &st) != 0)
 		die("load generator could not connect");
-	srv_sample(s, tid, &b);
+	srv_sample(s, tid, itid, &b);
 	for (size_t r = 0; r < nreq; r++)
 		maxlen = res[r].len > maxlen ? res[r].len : maxlen;
 	if ((abuf = malloc(wire_batch_decode_arena(maxlen, bsz))) == NULL)
@@ -1003,7 +1010,7 @@ bench_scale(const struct opts *o, const struct limits *lim, struct scale *sc)
 	server_stop(&s);
 	for (size_t k = 0; k < o->n_sizes; k++) {
 		struct scale_point *p = &sc->pt[sc->n];
-		pid_t tid;
+		pid_t tid, itid;
 		FILE *f;
 
 		if (o->sizes[k] > o->max_size)
@@ -1031,17 +1038,18 @@ bench_scale(const struct opts *o, const struct limits *lim, struct scale *sc)
 			    metric(&s, "closurelog_tree_size"), have);
 		if ((tid = ps_thread_find(s.pid, "cl-commit")) == 0)
 			die("closurelogd has no committer thread named cl-commit");
+		itid = ps_thread_find(s.pid, "cl-index"); /* 0 before layout 3 */
 		fprintf(stderr, "size %" PRIu64 ": reads...\n", have);
 		scale_reads(o, &s, p);
 		fprintf(stderr, "size %" PRIu64 ": single submissions...\n", have);
-		scale_single(o, &s, tid, &next, &p->single);
+		scale_single(o, &s, tid, itid, &next, &p->single);
 		have += p->single.ok;
 		/* The bound again, next to the batch run: on a shared machine
 		 * what a core gives changes during a long sweep. */
 		p->verify_bound_per_s =
 		    ed25519_rate(o->quick ? 2000 : 10000) * (double)sysconf(_SC_NPROCESSORS_ONLN);
 		fprintf(stderr, "size %" PRIu64 ": batch submissions...\n", have);
-		scale_batch(o, &s, tid, &next, &p->batch, &p->batch_proofs);
+		scale_batch(o, &s, tid, itid, &next, &p->batch, &p->batch_proofs);
 		have += p->batch.ok;
 		server_stop(&s);
 		p->size_after = have;
@@ -1075,9 +1083,9 @@ struct httpcpu {
 static double
 http_cpu_seconds(pid_t pid, double *sys)
 {
-	static const char *const skip[] = {"cl-verify", "cl-commit"};
+	static const char *const skip[] = {"cl-verify", "cl-commit", "cl-index", "cl-sigwatch"};
 
-	return ps_cpu_seconds_except(pid, skip, 2, sys);
+	return ps_cpu_seconds_except(pid, skip, 4, sys);
 }
 
 /* CPU time per request is steadier on a shared machine than throughput:
@@ -1221,6 +1229,8 @@ phase_json(const struct phase *ph, double bound)
 	json_object_set_new(j, "request_p99_ms", json_real(ph->p99_us / 1e3));
 	json_object_set_new(j, "committer_cpu_us_per_entry", json_real(ph->commit_cpu_us));
 	json_object_set_new(j, "committer_wchar_per_entry", json_real(ph->commit_wchar));
+	json_object_set_new(j, "indexer_cpu_us_per_entry", json_real(ph->index_cpu_us));
+	json_object_set_new(j, "indexer_wchar_per_entry", json_real(ph->index_wchar));
 	json_object_set_new(j, "write_bytes_per_entry", json_real(ph->write_bytes));
 	json_object_set_new(j, "commits", json_real(ph->commits));
 	json_object_set_new(j, "entries_per_commit", json_real(ph->batch_mean));
@@ -1333,18 +1343,20 @@ scale_write(const struct opts *o, const struct limits *lim, const struct scale *
 	fprintf(f,
 	    "\nThe write path per appended entry (`sizes[].single` and `sizes[].batch`):\n\n"
 	    "| log size | phase | committer CPU µs/entry | committer wchar B/entry | "
-	    "process write_bytes B/entry | entries/commit | server cores | "
-	    "generator µs/request (kernel) |\n|---|---|---|---|---|---|---|---|\n");
+	    "indexer CPU µs/entry | indexer wchar B/entry | process write_bytes B/entry | "
+	    "entries/commit | server cores | generator µs/request (kernel) |\n"
+	    "|---|---|---|---|---|---|---|---|---|---|\n");
 	for (size_t i = 0; i < sc->n; i++) {
 		for (int k = 0; k < 2; k++) {
 			const struct phase *ph = k == 0 ? &sc->pt[i].single : &sc->pt[i].batch;
 
 			fprintf(f,
-			    "| %" PRIu64
-			    " | %s | %.1f | %.0f | %.0f | %.0f | %.2f | %.1f (%.1f)%s |\n",
+			    "| %" PRIu64 " | %s | %.1f | %.0f | %.1f | %.0f | %.0f | %.0f | %.2f | "
+			                 "%.1f (%.1f)%s |\n",
 			    sc->pt[i].size, k == 0 ? "single" : "batch", ph->commit_cpu_us,
-			    ph->commit_wchar, ph->write_bytes, ph->batch_mean, ph->server_cores,
-			    ph->lg_cpu_us, ph->lg_sys_us, k == 0 ? "" : " per batch");
+			    ph->commit_wchar, ph->index_cpu_us, ph->index_wchar, ph->write_bytes,
+			    ph->batch_mean, ph->server_cores, ph->lg_cpu_us, ph->lg_sys_us,
+			    k == 0 ? "" : " per batch");
 		}
 	}
 	fclose(f);
