@@ -3,16 +3,24 @@
  *
  * One run measures this machine's own limits (Ed25519 verification and
  * SHA-256 on one core, durable LMDB commits in the run's directory), then
- * closurelogd itself: appends (closed loop for throughput, open loop at
- * several offered loads for latency), proof and tile reads against trees
- * from 10^3 to 10^7 entries (built with the server's own store and log code
- * through log_bulk_append), offline bundle verification, storage per entry
- * and start-up time.  Each number is reported next to the limit that bounds
- * it.  Results go to stdout (a table), OUT/results.json, OUT/latency.dat
- * (for gnuplot) and OUT/summary.md.
+ * closurelogd itself.  On a new log: the HTTP front end's CPU per request,
+ * appends (closed loop for throughput, open loop at several offered loads
+ * for latency) and offline verification of the bundles they produced.  Then
+ * the size sweep grows one log through --sizes (default 10^3, 10^5, 10^6,
+ * 10^7; quick: 10^3, 10^4) with the bulk loader (the server's own store and
+ * log code through log_bulk_append), and at each size starts closurelogd on
+ * it and measures proof and tile reads, single-entry and batch submissions
+ * of new envelopes (every answer verified), the committer thread's CPU and
+ * bytes written per entry, storage per entry and bulk-load speed.  Each
+ * number is reported next to the limit that bounds it.  Results go to
+ * stdout (tables), OUT/results.json and OUT/latency.dat (new log),
+ * OUT/scale.json, OUT/scale.dat and OUT/scale.md (the sweep).
  *
- * usage: closurelog-bench [--quick] [--out DIR] [--bin DIR] [--max-size N]
+ * usage: closurelog-bench [--quick] [--http-cpu | --scale-only] [--out DIR]
+ *            [--bin DIR] [--sizes N,N,...] [--max-size N] [--batch B]
+ *            [--batch-conns C]
  *        closurelog-bench bulkload DATA_DIR TOTAL   (used by the run itself)
+ *        closurelog-bench submitters FILE | load ... | proofs ...  (profiling)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -37,9 +45,11 @@
 #include "closurelog/verify.h"
 #include "dsse.h"
 #include "key.h"
+#include "lgbatch.h"
 #include "loadgen.h"
 #include "log.h"
 #include "merkle.h"
+#include "procstat.h"
 #include "sth.h"
 #include "store.h"
 #include "tile.h"
@@ -48,18 +58,60 @@
 
 #define N_SUBMITTERS 8
 
-#define OPT_PATH 1024 /* room for file names below these in PATH_MAX buffers */
+#define OPT_PATH  1024 /* room for file names below these in PATH_MAX buffers */
+#define SCALE_MAX 8    /* log sizes in one sweep */
 
 struct opts {
 	bool quick;
 	bool http_cpu_only; /* --http-cpu: only the front end's CPU per request */
+	bool scale_only;    /* --scale-only: the limits and the size sweep */
 	char out[OPT_PATH];
 	char bin[OPT_PATH];
 	char work[OPT_PATH];
 	uint64_t max_size;
+	uint64_t sizes[SCALE_MAX]; /* the size sweep, ascending */
+	size_t n_sizes;
+	size_t batch_b;       /* envelopes per batch request */
+	unsigned batch_conns; /* connections carrying batches */
 };
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* What a failed run leaves behind, for die() to clear: the closurelogd it
+ * started and the work directory (a 10^7-entry log is gigabytes).  Only
+ * the process that armed it cleans up, not forked children. */
+static struct {
+	pid_t owner, server;
+	char work[OPT_PATH];
+} cleanup;
+
+static void
+cleanup_arm(const char *work)
+{
+	cleanup.owner = getpid();
+	snprintf(cleanup.work, sizeof cleanup.work, "%s", work);
+}
+
+static void
+cleanup_run(void)
+{
+	char cmd[OPT_PATH + 16];
+	int st;
+
+	if (cleanup.owner != getpid())
+		return;
+	if (cleanup.server > 0) {
+		kill(cleanup.server, SIGTERM);
+		waitpid(cleanup.server, &st, 0);
+		cleanup.server = 0;
+	}
+	if (cleanup.work[0] != '\0') {
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", cleanup.work);
+		if (system(cmd) != 0)
+			fprintf(stderr, "closurelog-bench: could not remove %s\n", cleanup.work);
+		cleanup.work[0] = '\0';
+	}
+}
 
 static void
 die(const char *fmt, ...)
@@ -71,6 +123,7 @@ die(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	cleanup_run();
 	exit(1);
 }
 
@@ -174,13 +227,31 @@ struct limits {
 	size_t env_len;
 };
 
+/* Ed25519 verifications per second on one core, of an envelope-sized
+ * message, over n verifications. */
+static double
+ed25519_rate(int n)
+{
+	uint8_t msg[352], sig[64];
+	double t;
+
+	memset(msg, 0x5a, sizeof msg);
+	crypto_sign_detached(sig, NULL, msg, sizeof msg, submitters[0].sk);
+	t = lg_now();
+	for (int i = 0; i < n; i++) {
+		if (crypto_sign_verify_detached(sig, msg, sizeof msg, submitters[0].sk + 32) != 0)
+			die("verify");
+	}
+	return n / (lg_now() - t);
+}
+
 static void
 measure_limits(const struct opts *o, struct limits *lim)
 {
 	struct wire_arena a;
 	void *buf = malloc(WIRE_ARENA_MIN);
-	uint8_t *env, h[32], sig[64], pae[2048];
-	size_t len, pl;
+	uint8_t *env, h[32];
+	size_t len;
 	double t;
 	int n;
 	MDB_env *e;
@@ -190,16 +261,7 @@ measure_limits(const struct opts *o, struct limits *lim)
 	wire_arena_init(&a, buf, WIRE_ARENA_MIN);
 	env = envelope(&a, 0, &len);
 	lim->env_len = len;
-	pl = len < sizeof pae ? len : sizeof pae;
-	memcpy(pae, env, pl);
-	crypto_sign_detached(sig, NULL, pae, pl, submitters[0].sk);
-	n = o->quick ? 4000 : 40000;
-	t = lg_now();
-	for (int i = 0; i < n; i++) {
-		if (crypto_sign_verify_detached(sig, pae, pl, submitters[0].sk + 32) != 0)
-			die("verify");
-	}
-	lim->ed25519_verify_per_s = n / (lg_now() - t);
+	lim->ed25519_verify_per_s = ed25519_rate(o->quick ? 4000 : 40000);
 	n = o->quick ? 100000 : 1000000;
 	t = lg_now();
 	for (int i = 0; i < n; i++) {
@@ -287,6 +349,7 @@ server_start(const struct opts *o, struct server *s, const char *data, double *s
 		    "1000000", (char *)NULL);
 		_exit(127);
 	}
+	cleanup.server = s->pid;
 	for (;;) {
 		unsigned port = 0;
 		int st;
@@ -320,70 +383,9 @@ server_stop(struct server *s)
 
 	kill(s->pid, SIGTERM);
 	waitpid(s->pid, &st, 0);
+	cleanup.server = 0;
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		die("closurelogd did not stop cleanly (status %d)", st);
-}
-
-/* CPU seconds the process has used (user + system). */
-static double
-cpu_seconds(pid_t pid)
-{
-	char path[64], buf[2048], *p;
-	unsigned long ut = 0, stt = 0;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* Fields after the parenthesised name: state is field 3; utime 14. */
-	if ((p = strrchr(buf, ')')) == NULL)
-		return 0;
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) != 2)
-		return 0;
-	return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* CPU seconds the server's HTTP threads have used: every thread but the
- * log's verifiers (Ed25519) and committer, so the front end's own cost. */
-static double
-http_cpu_seconds(pid_t pid, double *sys)
-{
-	char path[96], buf[2048], *p;
-	double sum = 0;
-	DIR *d;
-	struct dirent *de;
-
-	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-	if ((d = opendir(path)) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		unsigned long ut = 0, stt = 0;
-		FILE *f;
-		size_t n;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "/proc/%d/task/%.20s/stat", (int)pid, de->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		n = fread(buf, 1, sizeof buf - 1, f);
-		fclose(f);
-		buf[n] = '\0';
-		if (strstr(buf, "(cl-verify)") != NULL || strstr(buf, "(cl-commit)") != NULL ||
-		    (p = strrchr(buf, ')')) == NULL)
-			continue;
-		if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-		        &stt) == 2) {
-			sum += (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
-			*sys += (double)stt / (double)sysconf(_SC_CLK_TCK);
-		}
-	}
-	closedir(d);
-	return sum;
 }
 
 /* One GET, its body (malloc'd), or NULL. */
@@ -566,10 +568,10 @@ bench_appends(const struct opts *o, struct appends *ap)
 	res = calloc(ap->n, sizeof *res);
 	b0 = metric(&s, "closurelog_batch_size_sum");
 	bn0 = metric(&s, "closurelog_batch_size_count");
-	cpu0 = cpu_seconds(s.pid);
+	cpu0 = ps_cpu_seconds(s.pid);
 	if (lg_run(&cfg, reqs, ap->n, res, &st) != 0)
 		die("load generator could not connect");
-	cpu1 = cpu_seconds(s.pid);
+	cpu1 = ps_cpu_seconds(s.pid);
 	b1 = metric(&s, "closurelog_batch_size_sum");
 	bn1 = metric(&s, "closurelog_batch_size_count");
 	ap->seconds = st.seconds;
@@ -646,7 +648,8 @@ bulkload_main(const char *data, uint64_t total)
 	struct log_ckpt *ck;
 	uint64_t have;
 	size_t chunk = 65536;
-	double t0 = lg_now();
+	double t0 = lg_now(), t_append = 0, t_report = t0, t1;
+	uint64_t from;
 
 	keys_init();
 	snprintf(key, sizeof key, "%s/log.key", data);
@@ -666,7 +669,7 @@ bulkload_main(const char *data, uint64_t total)
 	if (st_sync_set(st, false) != 0)
 		die("store: cannot switch syncing off for the bulk load");
 	ck = log_checkpoint(lg);
-	have = ck->size;
+	from = have = ck->size;
 	log_ckpt_unref(ck);
 	while (have < total) {
 		size_t n = total - have < chunk ? (size_t)(total - have) : chunk, done;
@@ -674,41 +677,40 @@ bulkload_main(const char *data, uint64_t total)
 		size_t *lens = calloc(n, sizeof *lens);
 
 		envelopes(have, n, envs, lens);
+		t1 = lg_now();
 		if (log_bulk_append(lg, (const uint8_t *const *)envs, lens, n, &done, why) != 0)
 			die("bulk append at %" PRIu64 ": %s", have, why);
+		t_append += lg_now() - t1;
 		if (done != n)
 			die("bulk append: %zu of %zu were new", done, n);
 		have += n;
+		if (lg_now() - t_report > 10) {
+			t_report = lg_now();
+			fprintf(stderr, "  bulk load: %" PRIu64 " of %" PRIu64 " entries, %.0f/s\n",
+			    have, total, (double)(have - from) / (t_report - t0));
+		}
 		for (size_t i = 0; i < n; i++)
 			free(envs[i]);
 		free(envs);
 		free(lens);
 	}
+	t1 = lg_now();
 	log_stop(lg);
 	log_free(lg);
 	if (st_sync_set(st, true) != 0)
 		die("store: final sync failed");
+	t_append += lg_now() - t1;
 	allow_close(al);
 	signer_close(sg);
 	st_meta_free(&meta);
 	st_close(st);
-	printf("%.3f\n", lg_now() - t0);
+	/* Wall time, and the part in the log's code (appends and the final
+	 * sync): what a migration from existing envelopes would take. */
+	printf("%.3f %.3f\n", lg_now() - t0, t_append);
 	return 0;
 }
 
-/* ---- Reads ---- */
-
-struct read_point {
-	uint64_t size;
-	double load_s, startup_s, bytes_per_entry;
-	double proofs_per_s, tiles_per_s, server_cores;
-	uint32_t proof_p50_us, proof_p99_us, tile_p50_us;
-};
-
-struct reads {
-	struct read_point pt[8];
-	size_t n;
-};
+/* ---- Appends and reads as the log grows ---- */
 
 static uint64_t
 rng(uint64_t *s)
@@ -733,10 +735,10 @@ run_gets(
 		if (lg_request(&reqs[i], "GET", s->hostport, paths[i], NULL, 0) != 0)
 			die("out of memory");
 	}
-	c0 = cpu_seconds(s->pid);
+	c0 = ps_cpu_seconds(s->pid);
 	if (lg_run(&cfg, reqs, n, res, st) != 0)
 		die("load generator could not connect");
-	c1 = cpu_seconds(s->pid);
+	c1 = ps_cpu_seconds(s->pid);
 	for (size_t i = 0; i < n; i++) {
 		ok += res[i].status == 200;
 		free(reqs[i].bytes);
@@ -749,74 +751,323 @@ run_gets(
 	return st->achieved_rate;
 }
 
+/* Envelope numbers of the load generator's submissions in the size sweep:
+ * far above any the bulk loader writes (it numbers them by log index), so
+ * every timed submission is a new envelope. */
+#define SCALE_FIRST 1000000000000ULL
+
+/* One timed submission run at one log size. */
+struct phase {
+	size_t sent, requests;      /* envelopes, HTTP requests */
+	size_t ok;                  /* 201 answers whose proof verified */
+	size_t failed;              /* every other envelope: refused, duplicate, unverified */
+	double seconds, per_s;      /* verified appends per second of the run */
+	uint32_t p50_us, p99_us;    /* per request, to its answer with a signed checkpoint */
+	double commit_cpu_us;       /* committer thread (cl-commit) CPU per append */
+	double commit_wchar;        /* bytes it handed the kernel to write, per append */
+	double index_cpu_us;        /* the search indexer thread (cl-index), per append */
+	double index_wchar;         /* and the bytes it wrote, per append */
+	double write_bytes;         /* the process's write_bytes (pages dirtied), per append */
+	double commits, batch_mean; /* durable commits in the run; appends per commit */
+	double server_cores;        /* closurelogd's CPU over the run's wall time */
+	double lg_cpu_us;           /* the load generator's CPU per request */
+	double lg_sys_us;           /* the kernel's part of it */
+};
+
+struct scale_point {
+	uint64_t size;       /* entries when the measurements at this size began */
+	uint64_t size_after; /* and after the timed submissions */
+	uint64_t bulk_entries;
+	double bulk_s, bulk_append_s; /* bulk load wall time; the part in the log's code */
+	double startup_s, loadavg;
+	double proofs_per_s, tiles_per_s, read_cores;
+	uint32_t proof_p50_us, proof_p99_us, tile_p50_us;
+	struct phase single, batch;
+	size_t batch_proofs;          /* inclusion proofs checked in batch answers */
+	double verify_bound_per_s;    /* Ed25519 bound of all cores, measured at this size */
+	double store_bytes_per_entry; /* the data dir's disk use / size_after */
+};
+
+struct scale {
+	struct scale_point pt[SCALE_MAX];
+	size_t n, failures;
+	double loadavg_start, loadavg_end;
+};
+
+/* What a phase reads from the server before and after its run. */
+struct srv_sample {
+	struct ps_thread commit, index; /* index zero when there is no indexer thread */
+	uint64_t write_bytes;
+	double cpu_s, batch_sum, batch_count;
+};
+
 static void
-bench_reads(const struct opts *o, struct reads *rd)
+srv_sample(const struct server *s, pid_t commit_tid, pid_t index_tid, struct srv_sample *x)
 {
-	static const uint64_t all[] = {1000, 10000, 100000, 1000000, 10000000};
-	char data[PATH_MAX + 16], cmd[PATH_MAX * 3];
-	struct server s;
-	uint64_t seed = 0x2545f4914f6cdd1dULL;
+	x->batch_sum = metric(s, "closurelog_batch_size_sum");
+	x->batch_count = metric(s, "closurelog_batch_size_count");
+	if (ps_thread_sample(s->pid, commit_tid, &x->commit) != 0)
+		die("cannot read closurelogd's committer thread (cl-commit)");
+	memset(&x->index, 0, sizeof x->index);
+	if (index_tid != 0 && ps_thread_sample(s->pid, index_tid, &x->index) != 0)
+		die("cannot read closurelogd's search indexer thread (cl-index)");
+	x->write_bytes = ps_write_bytes(s->pid);
+	x->cpu_s = ps_cpu_seconds(s->pid);
+}
+
+static void
+phase_finish(struct phase *ph, const struct srv_sample *a, const struct srv_sample *b,
+    const struct lg_stats *st)
+{
+	double n = ph->ok > 0 ? (double)ph->ok : 1;
+
+	ph->seconds = st->seconds;
+	ph->per_s = st->seconds > 0 ? (double)ph->ok / st->seconds : 0;
+	ph->p50_us = st->p50_us;
+	ph->p99_us = st->p99_us;
+	ph->commit_cpu_us = (b->commit.cpu_s - a->commit.cpu_s) * 1e6 / n;
+	ph->commit_wchar = (double)(b->commit.wchar - a->commit.wchar) / n;
+	ph->index_cpu_us = (b->index.cpu_s - a->index.cpu_s) * 1e6 / n;
+	ph->index_wchar = (double)(b->index.wchar - a->index.wchar) / n;
+	ph->write_bytes = (double)(b->write_bytes - a->write_bytes) / n;
+	ph->commits = b->batch_count - a->batch_count;
+	ph->batch_mean = ph->commits > 0 ? (b->batch_sum - a->batch_sum) / ph->commits : 0;
+	ph->server_cores = st->seconds > 0 ? (b->cpu_s - a->cpu_s) / st->seconds : 0;
+	ph->lg_cpu_us = ph->requests > 0 ? st->cpu_s * 1e6 / (double)ph->requests : 0;
+	ph->lg_sys_us = ph->requests > 0 ? st->cpu_sys_s * 1e6 / (double)ph->requests : 0;
+}
+
+/* Proofs and tiles at random indices against the latest size: one
+ * untimed pass warms the server's caches and page tables over the tree,
+ * as a long-running log's are, then the timed one. */
+static void
+scale_reads(const struct opts *o, const struct server *s, struct scale_point *p)
+{
+	uint64_t seed = 0x2545f4914f6cdd1dULL ^ p->size;
 	size_t nreq = o->quick ? 5000 : 100000;
 	char **paths = calloc(nreq, sizeof *paths);
+	struct lg_stats st;
+	double c;
 
-	memset(rd, 0, sizeof *rd);
-	snprintf(data, sizeof data, "%s/reads", o->work);
+	if (paths == NULL)
+		die("out of memory");
+	for (size_t i = 0; i < nreq; i++) {
+		char buf[96];
+
+		snprintf(
+		    buf, sizeof buf, "/v1/proof/inclusion?index=%" PRIu64, rng(&seed) % p->size);
+		if ((paths[i] = strdup(buf)) == NULL)
+			die("out of memory");
+	}
+	(void)run_gets(s, (const char *const *)paths, nreq, &st, &c);
+	p->proofs_per_s = run_gets(s, (const char *const *)paths, nreq, &st, &p->read_cores);
+	p->proof_p50_us = st.p50_us;
+	p->proof_p99_us = st.p99_us;
+	for (size_t i = 0; i < nreq; i++) {
+		char buf[96];
+		struct mt_tile t = {rng(&seed) % mt_tile_count(0, p->size), 256, 0, false};
+
+		t.width = (uint16_t)mt_tile_width(0, t.index, p->size);
+		buf[0] = '/';
+		mt_tile_path(&t, buf + 1);
+		free(paths[i]);
+		if ((paths[i] = strdup(buf)) == NULL)
+			die("out of memory");
+	}
+	(void)run_gets(s, (const char *const *)paths, nreq, &st, &c);
+	p->tiles_per_s = run_gets(s, (const char *const *)paths, nreq, &st, &c);
+	p->tile_p50_us = st.p50_us;
+	for (size_t i = 0; i < nreq; i++)
+		free(paths[i]);
+	free(paths);
+}
+
+/* Single-entry submissions of new envelopes, closed loop. */
+static void
+scale_single(const struct opts *o, const struct server *s, pid_t tid, pid_t itid, uint64_t *next,
+    struct phase *ph)
+{
+	struct lg_cfg cfg = {"127.0.0.1", s->port, 256, 0, true, 0};
+	uint8_t **envs;
+	size_t *lens;
+	struct lg_req *reqs;
+	struct lg_res *res;
+	struct lg_stats st;
+	struct srv_sample a, b;
+	struct wire_arena ar;
+	void *abuf = malloc(WIRE_ARENA_MIN);
+	uint64_t ck_size;
+
+	ph->sent = ph->requests = o->quick ? 2000 : 30000;
+	post_requests(s, *next, ph->sent, &envs, &lens, &reqs);
+	*next += ph->sent;
+	if (abuf == NULL || (res = calloc(ph->sent, sizeof *res)) == NULL)
+		die("out of memory");
+	srv_sample(s, tid, itid, &a);
+	if (lg_run(&cfg, reqs, ph->sent, res, &st) != 0)
+		die("load generator could not connect");
+	srv_sample(s, tid, itid, &b);
+	wire_arena_init(&ar, abuf, WIRE_ARENA_MIN);
+	for (size_t i = 0; i < ph->sent; i++) {
+		if (res[i].status == 201 &&
+		    check_answer(&ar, &s->log_key, envs[i], lens[i], &res[i], NULL, NULL, &ck_size))
+			ph->ok++;
+		else
+			ph->failed++;
+	}
+	phase_finish(ph, &a, &b, &st);
+	lg_res_free(res, ph->sent);
+	free(res);
+	free_requests(envs, lens, reqs, ph->sent);
+	free(abuf);
+}
+
+/* Batch submissions of new envelopes: o->batch_b per request over
+ * o->batch_conns connections, closed loop; every answer checked. */
+static void
+scale_batch(const struct opts *o, const struct server *s, pid_t tid, pid_t itid, uint64_t *next,
+    struct phase *ph, size_t *proofs)
+{
+	struct lg_cfg cfg = {"127.0.0.1", s->port, o->batch_conns, 0, true, 0};
+	size_t bsz = o->batch_b, nreq = (o->quick ? 4000 : 60000) / bsz, n, maxlen = 0;
+	uint8_t **envs;
+	size_t *lens;
+	struct cl_span *spans;
+	struct lg_req *reqs;
+	struct lg_res *res;
+	struct lg_stats st;
+	struct srv_sample a, b;
+	struct lg_batch_tally t;
+	struct wire_arena ar;
+	void *abuf;
+
+	if (nreq == 0)
+		nreq = 1;
+	n = nreq * bsz;
+	ph->sent = n;
+	ph->requests = nreq;
+	envs = calloc(n, sizeof *envs);
+	lens = calloc(n, sizeof *lens);
+	spans = calloc(n, sizeof *spans);
+	reqs = calloc(nreq, sizeof *reqs);
+	res = calloc(nreq, sizeof *res);
+	if (envs == NULL || lens == NULL || spans == NULL || reqs == NULL || res == NULL)
+		die("out of memory");
+	envelopes(*next, n, envs, lens);
+	*next += n;
+	for (size_t i = 0; i < n; i++)
+		spans[i] = (struct cl_span){envs[i], lens[i]};
+	for (size_t r = 0; r < nreq; r++) {
+		if (lg_batch_request(&reqs[r], s->hostport, &spans[r * bsz], bsz) != 0)
+			die("cannot build a batch request");
+	}
+	srv_sample(s, tid, itid, &a);
+	if (lg_run(&cfg, reqs, nreq, res, &st) != 0)
+		die("load generator could not connect");
+	srv_sample(s, tid, itid, &b);
+	for (size_t r = 0; r < nreq; r++)
+		maxlen = res[r].len > maxlen ? res[r].len : maxlen;
+	if ((abuf = malloc(wire_batch_decode_arena(maxlen, bsz))) == NULL)
+		die("out of memory");
+	wire_arena_init(&ar, abuf, wire_batch_decode_arena(maxlen, bsz));
+	memset(&t, 0, sizeof t);
+	for (size_t r = 0; r < nreq; r++)
+		lg_batch_check(&ar, &s->log_key, &spans[r * bsz], bsz, &res[r], 1, &t);
+	ph->ok = t.appended;
+	ph->failed = lg_batch_failures(&t);
+	*proofs = t.proofs;
+	phase_finish(ph, &a, &b, &st);
+	free(abuf);
+	lg_res_free(res, nreq);
+	free(res);
+	for (size_t r = 0; r < nreq; r++)
+		free(reqs[r].bytes);
+	free(reqs);
+	for (size_t i = 0; i < n; i++)
+		free(envs[i]);
+	free(envs);
+	free(lens);
+	free(spans);
+}
+
+/* Grow one log through o->sizes: at each size, bulk-load to it, start
+ * closurelogd, then reads, single and batch submissions of new
+ * envelopes, with the committer's CPU and bytes per entry. */
+static void scale_write(const struct opts *o, const struct limits *lim, const struct scale *sc);
+
+static void
+bench_scale(const struct opts *o, const struct limits *lim, struct scale *sc)
+{
+	char data[PATH_MAX + 16], cmd[PATH_MAX * 3];
+	struct server s;
+	uint64_t have = 0, next = SCALE_FIRST;
+
+	memset(sc, 0, sizeof *sc);
+	sc->loadavg_start = ps_loadavg();
+	snprintf(data, sizeof data, "%s/scale", o->work);
 	/* Create the log (origin, key) once through the server itself. */
 	server_start(o, &s, data, NULL);
 	server_stop(&s);
-	for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
-		struct read_point *p = &rd->pt[rd->n];
-		struct lg_stats st;
-		struct stat sb;
-		char mdb[PATH_MAX + 32];
+	for (size_t k = 0; k < o->n_sizes; k++) {
+		struct scale_point *p = &sc->pt[sc->n];
+		pid_t tid, itid;
 		FILE *f;
-		double c;
 
-		if (all[k] > o->max_size || (o->quick && all[k] > 10000))
-			break;
-		p->size = all[k];
-		snprintf(cmd, sizeof cmd, "'%s/closurelog-bench' bulkload '%s' %" PRIu64, o->bin,
-		    data, p->size);
-		if ((f = popen(cmd, "r")) == NULL || fscanf(f, "%lf", &p->load_s) != 1 ||
-		    pclose(f) != 0)
-			die("bulk load to %" PRIu64 " failed", p->size);
-		snprintf(mdb, sizeof mdb, "%s/data.mdb", data);
-		if (stat(mdb, &sb) == 0)
-			p->bytes_per_entry = (double)sb.st_blocks * 512 / (double)p->size;
+		if (o->sizes[k] > o->max_size)
+			continue;
+		p->loadavg = ps_loadavg();
+		if (o->sizes[k] > have) {
+			fprintf(stderr, "size %" PRIu64 ": bulk load of %" PRIu64 " entries...\n",
+			    o->sizes[k], o->sizes[k] - have);
+			snprintf(cmd, sizeof cmd, "'%s/closurelog-bench' bulkload '%s' %" PRIu64,
+			    o->bin, data, o->sizes[k]);
+			if ((f = popen(cmd, "r")) == NULL ||
+			    fscanf(f, "%lf %lf", &p->bulk_s, &p->bulk_append_s) != 2 ||
+			    pclose(f) != 0)
+				die("bulk load to %" PRIu64 " failed", o->sizes[k]);
+			p->bulk_entries = o->sizes[k] - have;
+			have = o->sizes[k];
+		} else {
+			fprintf(stderr, "size %" PRIu64 ": the log already holds %" PRIu64 "\n",
+			    o->sizes[k], have);
+		}
+		p->size = have;
 		server_start(o, &s, data, &p->startup_s);
-		for (size_t i = 0; i < nreq; i++) {
-			char buf[96];
-
-			snprintf(buf, sizeof buf, "/v1/proof/inclusion?index=%" PRIu64,
-			    rng(&seed) % p->size);
-			paths[i] = strdup(buf);
-		}
-		/* Steady state: one untimed pass warms the server's caches and
-		 * page tables over the tree, as a long-running log's are. */
-		(void)run_gets(&s, (const char *const *)paths, nreq, &st, &c);
-		p->proofs_per_s =
-		    run_gets(&s, (const char *const *)paths, nreq, &st, &p->server_cores);
-		p->proof_p50_us = st.p50_us;
-		p->proof_p99_us = st.p99_us;
-		for (size_t i = 0; i < nreq; i++) {
-			char buf[96];
-			struct mt_tile t = {rng(&seed) % mt_tile_count(0, p->size), 256, 0, false};
-
-			t.width = (uint16_t)mt_tile_width(0, t.index, p->size);
-			buf[0] = '/';
-			mt_tile_path(&t, buf + 1);
-			free(paths[i]);
-			paths[i] = strdup(buf);
-		}
-		(void)run_gets(&s, (const char *const *)paths, nreq, &st, &c);
-		p->tiles_per_s = run_gets(&s, (const char *const *)paths, nreq, &st, &c);
-		p->tile_p50_us = st.p50_us;
-		for (size_t i = 0; i < nreq; i++)
-			free(paths[i]);
+		if ((uint64_t)metric(&s, "closurelog_tree_size") != have)
+			die("the log holds %.0f entries, not %" PRIu64,
+			    metric(&s, "closurelog_tree_size"), have);
+		if ((tid = ps_thread_find(s.pid, "cl-commit")) == 0)
+			die("closurelogd has no committer thread named cl-commit");
+		itid = ps_thread_find(s.pid, "cl-index"); /* 0 before layout 3 */
+		fprintf(stderr, "size %" PRIu64 ": reads...\n", have);
+		scale_reads(o, &s, p);
+		fprintf(stderr, "size %" PRIu64 ": single submissions...\n", have);
+		scale_single(o, &s, tid, itid, &next, &p->single);
+		have += p->single.ok;
+		/* The bound again, next to the batch run: on a shared machine
+		 * what a core gives changes during a long sweep. */
+		p->verify_bound_per_s =
+		    ed25519_rate(o->quick ? 2000 : 10000) * (double)sysconf(_SC_NPROCESSORS_ONLN);
+		fprintf(stderr, "size %" PRIu64 ": batch submissions...\n", have);
+		scale_batch(o, &s, tid, itid, &next, &p->batch, &p->batch_proofs);
+		have += p->batch.ok;
 		server_stop(&s);
-		rd->n++;
+		p->size_after = have;
+		p->store_bytes_per_entry = (double)ps_dir_bytes(data) / (double)have;
+		sc->failures += p->single.failed + p->batch.failed;
+		fprintf(stderr,
+		    "size %" PRIu64 ": %.0f appends/s single (p99 %.1f ms), %.0f entries/s batch, "
+		    "committer %.1f us/entry, %.0f proofs/s\n",
+		    p->size, p->single.per_s, p->single.p99_us / 1e3, p->batch.per_s,
+		    p->single.commit_cpu_us, p->proofs_per_s);
+		sc->n++;
+		sc->loadavg_end = ps_loadavg();
+		scale_write(o, lim, sc);
 	}
-	free(paths);
+	sc->loadavg_end = ps_loadavg();
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", data);
+	if (system(cmd) != 0)
+		fprintf(stderr, "closurelog-bench: could not remove %s\n", data);
 }
 
 /* ---- The HTTP front end's CPU per request ---- */
@@ -826,6 +1077,16 @@ struct httpcpu {
 	double get_us, post_us;         /* HTTP-thread CPU per request, microseconds */
 	double get_sys_us, post_sys_us; /* the kernel's part of it (syscalls, TCP) */
 };
+
+/* CPU seconds the server's HTTP threads have used: every thread but the
+ * log's verifiers (Ed25519) and committer, so the front end's own cost. */
+static double
+http_cpu_seconds(pid_t pid, double *sys)
+{
+	static const char *const skip[] = {"cl-verify", "cl-commit", "cl-index", "cl-sigwatch"};
+
+	return ps_cpu_seconds_except(pid, skip, 4, sys);
+}
 
 /* CPU time per request is steadier on a shared machine than throughput:
  * other load slows a run down but does not add to the server's own
@@ -939,13 +1200,201 @@ bench_verify(
 
 /* ---- Output ---- */
 
+static json_t *
+limits_json(const struct limits *lim)
+{
+	json_t *jl = json_object();
+
+	json_object_set_new(jl, "cores", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
+	json_object_set_new(jl, "ed25519_verify_per_s", json_real(lim->ed25519_verify_per_s));
+	json_object_set_new(jl, "sha256_leaf_per_s", json_real(lim->sha256_leaf_per_s));
+	json_object_set_new(jl, "lmdb_commit_per_s", json_real(lim->lmdb_commit_per_s));
+	json_object_set_new(jl, "envelope_bytes", json_integer((json_int_t)lim->env_len));
+	return jl;
+}
+
+static json_t *
+phase_json(const struct phase *ph, double bound)
+{
+	json_t *j = json_object();
+
+	json_object_set_new(j, "sent", json_integer((json_int_t)ph->sent));
+	json_object_set_new(j, "requests", json_integer((json_int_t)ph->requests));
+	json_object_set_new(j, "appended", json_integer((json_int_t)ph->ok));
+	json_object_set_new(j, "failed", json_integer((json_int_t)ph->failed));
+	json_object_set_new(j, "seconds", json_real(ph->seconds));
+	json_object_set_new(j, "per_s", json_real(ph->per_s));
+	json_object_set_new(j, "ratio_to_verify_bound", json_real(ph->per_s / bound));
+	json_object_set_new(j, "request_p50_ms", json_real(ph->p50_us / 1e3));
+	json_object_set_new(j, "request_p99_ms", json_real(ph->p99_us / 1e3));
+	json_object_set_new(j, "committer_cpu_us_per_entry", json_real(ph->commit_cpu_us));
+	json_object_set_new(j, "committer_wchar_per_entry", json_real(ph->commit_wchar));
+	json_object_set_new(j, "indexer_cpu_us_per_entry", json_real(ph->index_cpu_us));
+	json_object_set_new(j, "indexer_wchar_per_entry", json_real(ph->index_wchar));
+	json_object_set_new(j, "write_bytes_per_entry", json_real(ph->write_bytes));
+	json_object_set_new(j, "commits", json_real(ph->commits));
+	json_object_set_new(j, "entries_per_commit", json_real(ph->batch_mean));
+	json_object_set_new(j, "server_cores", json_real(ph->server_cores));
+	json_object_set_new(j, "loadgen_cpu_us_per_request", json_real(ph->lg_cpu_us));
+	json_object_set_new(j, "loadgen_kernel_us_per_request", json_real(ph->lg_sys_us));
+	return j;
+}
+
+/* The size sweep's files: OUT/scale.json, OUT/scale.dat and OUT/scale.md,
+ * rewritten after each size so that an interrupted sweep keeps what it
+ * measured. */
 static void
-report(const struct opts *o, const struct limits *lim, const struct appends *ap,
-    const struct reads *rd, const struct verify *vr, const struct httpcpu *hc)
+scale_write(const struct opts *o, const struct limits *lim, const struct scale *sc)
 {
 	char path[PATH_MAX + 32];
-	json_t *j = json_object(), *jl = json_object(), *ja = json_object(), *jc = json_array(),
-	       *jr = json_array(), *jv = json_object(), *jh;
+	json_t *j = json_object(), *jp = json_array();
+	FILE *f;
+	double bound = lim->ed25519_verify_per_s * (double)sysconf(_SC_NPROCESSORS_ONLN);
+
+	json_object_set_new(j, "limits", limits_json(lim));
+	json_object_set_new(j, "verify_bound_per_s_at_start", json_real(bound));
+	json_object_set_new(j, "loadavg_start", json_real(sc->loadavg_start));
+	json_object_set_new(j, "loadavg_end", json_real(sc->loadavg_end));
+	json_object_set_new(j, "batch_entries", json_integer((json_int_t)o->batch_b));
+	json_object_set_new(j, "batch_connections", json_integer(o->batch_conns));
+	json_object_set_new(j, "failures", json_integer((json_int_t)sc->failures));
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct scale_point *p = &sc->pt[i];
+		json_t *r = json_object();
+
+		json_object_set_new(r, "size", json_integer((json_int_t)p->size));
+		json_object_set_new(r, "size_after", json_integer((json_int_t)p->size_after));
+		json_object_set_new(r, "loadavg", json_real(p->loadavg));
+		json_object_set_new(r, "bulk_entries", json_integer((json_int_t)p->bulk_entries));
+		json_object_set_new(r, "bulk_load_s", json_real(p->bulk_s));
+		json_object_set_new(r, "bulk_append_s", json_real(p->bulk_append_s));
+		json_object_set_new(r, "bulk_per_s",
+		    json_real(
+		        p->bulk_append_s > 0 ? (double)p->bulk_entries / p->bulk_append_s : 0));
+		json_object_set_new(r, "startup_s", json_real(p->startup_s));
+		json_object_set_new(
+		    r, "store_bytes_per_entry", json_real(p->store_bytes_per_entry));
+		json_object_set_new(r, "proofs_per_s", json_real(p->proofs_per_s));
+		json_object_set_new(r, "proof_p50_ms", json_real(p->proof_p50_us / 1e3));
+		json_object_set_new(r, "proof_p99_ms", json_real(p->proof_p99_us / 1e3));
+		json_object_set_new(r, "tiles_per_s", json_real(p->tiles_per_s));
+		json_object_set_new(r, "tile_p50_ms", json_real(p->tile_p50_us / 1e3));
+		json_object_set_new(r, "read_server_cores", json_real(p->read_cores));
+		json_object_set_new(r, "verify_bound_per_s", json_real(p->verify_bound_per_s));
+		json_object_set_new(r, "single", phase_json(&p->single, p->verify_bound_per_s));
+		json_object_set_new(r, "batch", phase_json(&p->batch, p->verify_bound_per_s));
+		json_object_set_new(
+		    r, "batch_proofs_checked", json_integer((json_int_t)p->batch_proofs));
+		json_array_append_new(jp, r);
+	}
+	json_object_set_new(j, "sizes", jp);
+	json_object_set_new(j, "quick", json_boolean(o->quick));
+	snprintf(path, sizeof path, "%s/scale.json", o->out);
+	if (json_dump_file(j, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+		die("cannot write %s", path);
+	json_decref(j);
+
+	snprintf(path, sizeof path, "%s/scale.dat", o->out);
+	if ((f = fopen(path, "w")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	fprintf(f,
+	    "# size single_per_s batch_per_s single_p99_ms batch_p99_ms "
+	    "committer_cpu_us_per_entry committer_wchar_per_entry write_bytes_per_entry "
+	    "store_bytes_per_entry proofs_per_s verify_bound_per_s\n");
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct scale_point *p = &sc->pt[i];
+
+		fprintf(f, "%" PRIu64 " %.0f %.0f %.3f %.3f %.2f %.0f %.0f %.0f %.0f %.0f\n",
+		    p->size, p->single.per_s, p->batch.per_s, p->single.p99_us / 1e3,
+		    p->batch.p99_us / 1e3, p->single.commit_cpu_us, p->single.commit_wchar,
+		    p->single.write_bytes, p->store_bytes_per_entry, p->proofs_per_s,
+		    p->verify_bound_per_s);
+	}
+	fclose(f);
+	/* The tables of BENCHMARKS.md, "Appends as the log grows", ready to
+	 * paste. */
+	snprintf(path, sizeof path, "%s/scale.md", o->out);
+	if ((f = fopen(path, "w")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	fprintf(f,
+	    "Load average %.1f at the start, %.1f at the end; Ed25519 bound of %ld cores "
+	    "%.0f/s at the start (and again next to each batch run); batches of %zu envelopes over "
+	    "%u connections.\n\n",
+	    sc->loadavg_start, sc->loadavg_end, sysconf(_SC_NPROCESSORS_ONLN), bound, o->batch_b,
+	    o->batch_conns);
+	fprintf(f,
+	    "| log size | load avg | single appends/s | p50 / p99 | batch entries/s | "
+	    "of Ed25519 bound | batch request p50 / p99 | proofs/s | tiles/s | "
+	    "bulk load entries/s | store B/entry |\n"
+	    "|---|---|---|---|---|---|---|---|---|---|---|\n");
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct scale_point *p = &sc->pt[i];
+
+		fprintf(f,
+		    "| %" PRIu64 " | %.1f | %.0f | %.0f / %.0f ms | %.0f | %.2f of %.0f | "
+		    "%.2f / %.2f s | %.0f | %.0f | %.0f | %.0f |\n",
+		    p->size, p->loadavg, p->single.per_s, p->single.p50_us / 1e3,
+		    p->single.p99_us / 1e3, p->batch.per_s, p->batch.per_s / p->verify_bound_per_s,
+		    p->verify_bound_per_s, p->batch.p50_us / 1e6, p->batch.p99_us / 1e6,
+		    p->proofs_per_s, p->tiles_per_s,
+		    p->bulk_append_s > 0 ? (double)p->bulk_entries / p->bulk_append_s : 0,
+		    p->store_bytes_per_entry);
+	}
+	fprintf(f,
+	    "\nThe write path per appended entry (`sizes[].single` and `sizes[].batch`):\n\n"
+	    "| log size | phase | committer CPU µs/entry | committer wchar B/entry | "
+	    "indexer CPU µs/entry | indexer wchar B/entry | process write_bytes B/entry | "
+	    "entries/commit | server cores | generator µs/request (kernel) |\n"
+	    "|---|---|---|---|---|---|---|---|---|---|\n");
+	for (size_t i = 0; i < sc->n; i++) {
+		for (int k = 0; k < 2; k++) {
+			const struct phase *ph = k == 0 ? &sc->pt[i].single : &sc->pt[i].batch;
+
+			fprintf(f,
+			    "| %" PRIu64 " | %s | %.1f | %.0f | %.1f | %.0f | %.0f | %.0f | %.2f | "
+			                 "%.1f (%.1f)%s |\n",
+			    sc->pt[i].size, k == 0 ? "single" : "batch", ph->commit_cpu_us,
+			    ph->commit_wchar, ph->index_cpu_us, ph->index_wchar, ph->write_bytes,
+			    ph->batch_mean, ph->server_cores, ph->lg_cpu_us, ph->lg_sys_us,
+			    k == 0 ? "" : " per batch");
+		}
+	}
+	fclose(f);
+}
+
+/* The size sweep's table on stdout. */
+static void
+report_scale(const struct limits *lim, const struct scale *sc)
+{
+	double bound = lim->ed25519_verify_per_s * (double)sysconf(_SC_NPROCESSORS_ONLN);
+
+	printf("\nappends as the log grows (load average %.1f at the start, %.1f at the end; "
+	       "Ed25519 bound of all cores %.0f/s)\n",
+	    sc->loadavg_start, sc->loadavg_end, bound);
+	printf("%10s %9s %8s %9s %6s %9s %9s %9s %8s %9s %9s %9s\n", "size", "single/s", "p99 ms",
+	    "batch/s", "ratio", "batch p99", "commit us", "wchar B", "store B", "bulk/s",
+	    "proofs/s", "lg us/req");
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct scale_point *p = &sc->pt[i];
+
+		printf("%10" PRIu64 " %9.0f %8.1f %9.0f %6.2f %9.1f %9.1f %9.0f %8.0f %9.0f %9.0f "
+		       "%9.1f\n",
+		    p->size, p->single.per_s, p->single.p99_us / 1e3, p->batch.per_s,
+		    p->batch.per_s / p->verify_bound_per_s, p->batch.p99_us / 1e3,
+		    p->single.commit_cpu_us, p->single.commit_wchar, p->store_bytes_per_entry,
+		    p->bulk_append_s > 0 ? (double)p->bulk_entries / p->bulk_append_s : 0,
+		    p->proofs_per_s, p->single.lg_cpu_us);
+	}
+	printf("%-44s %14zu\n", "  envelopes not verified as appended", sc->failures);
+}
+
+static void
+report(const struct opts *o, const struct limits *lim, const struct appends *ap,
+    const struct verify *vr, const struct httpcpu *hc)
+{
+	char path[PATH_MAX + 32];
+	json_t *j = json_object(), *ja = json_object(), *jc = json_array(), *jv = json_object(),
+	       *jh;
 	FILE *f;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	/* The append bound: every append costs one Ed25519 verification, and
@@ -973,30 +1422,13 @@ report(const struct opts *o, const struct limits *lim, const struct appends *ap,
 		printf("  offered %8.0f/s: achieved %8.0f/s, p50 %7.1f ms, p99 %7.1f ms\n",
 		    ap->curve[i].offered, ap->curve[i].achieved, ap->curve[i].p50_us / 1e3,
 		    ap->curve[i].p99_us / 1e3);
-	for (size_t i = 0; i < rd->n; i++) {
-		const struct read_point *p = &rd->pt[i];
-
-		printf("\nreads at %" PRIu64 " entries (built in %.1f s; %.0f bytes/entry; "
-		       "serving %.2f s after start)\n",
-		    p->size, p->load_s, p->bytes_per_entry, p->startup_s);
-		printf("%-44s %14.0f   p50 %.2f ms, p99 %.2f ms, %.2f cores\n",
-		    "  inclusion proofs/s", p->proofs_per_s, p->proof_p50_us / 1e3,
-		    p->proof_p99_us / 1e3, p->server_cores);
-		printf("%-44s %14.0f   p50 %.2f ms\n", "  tile reads/s", p->tiles_per_s,
-		    p->tile_p50_us / 1e3);
-	}
 	printf("\n%-44s %14.0f %11.0f%%\n", "offline bundle verifications/s, one core", vr->per_s,
 	    100 * vr->per_s / vr->bound_per_s);
 	printf("%-44s %14.0f\n", "  bound: 2 Ed25519 verifies per bundle", vr->bound_per_s);
 	printf("%-44s %14zu\n", "  bundles that failed", vr->failed);
 	report_http_cpu(hc);
 
-	json_object_set_new(jl, "cores", json_integer(cpus));
-	json_object_set_new(jl, "ed25519_verify_per_s", json_real(lim->ed25519_verify_per_s));
-	json_object_set_new(jl, "sha256_leaf_per_s", json_real(lim->sha256_leaf_per_s));
-	json_object_set_new(jl, "lmdb_commit_per_s", json_real(lim->lmdb_commit_per_s));
-	json_object_set_new(jl, "envelope_bytes", json_integer((json_int_t)lim->env_len));
-	json_object_set_new(j, "limits", jl);
+	json_object_set_new(j, "limits", limits_json(lim));
 	json_object_set_new(ja, "entries", json_integer((json_int_t)ap->n));
 	json_object_set_new(ja, "per_s", json_real(ap->per_s));
 	json_object_set_new(ja, "ratio_to_verify_bound", json_real(ap->per_s / append_bound));
@@ -1018,22 +1450,6 @@ report(const struct opts *o, const struct limits *lim, const struct appends *ap,
 	}
 	json_object_set_new(ja, "latency_vs_offered_load", jc);
 	json_object_set_new(j, "appends", ja);
-	for (size_t i = 0; i < rd->n; i++) {
-		const struct read_point *p = &rd->pt[i];
-		json_t *r = json_object();
-
-		json_object_set_new(r, "entries", json_integer((json_int_t)p->size));
-		json_object_set_new(r, "bulk_load_s", json_real(p->load_s));
-		json_object_set_new(r, "bytes_per_entry", json_real(p->bytes_per_entry));
-		json_object_set_new(r, "startup_s", json_real(p->startup_s));
-		json_object_set_new(r, "proofs_per_s", json_real(p->proofs_per_s));
-		json_object_set_new(r, "proof_p50_ms", json_real(p->proof_p50_us / 1e3));
-		json_object_set_new(r, "proof_p99_ms", json_real(p->proof_p99_us / 1e3));
-		json_object_set_new(r, "tiles_per_s", json_real(p->tiles_per_s));
-		json_object_set_new(r, "server_cores", json_real(p->server_cores));
-		json_array_append_new(jr, r);
-	}
-	json_object_set_new(j, "reads", jr);
 	json_object_set_new(jv, "per_s", json_real(vr->per_s));
 	json_object_set_new(jv, "bound_per_s", json_real(vr->bound_per_s));
 	json_object_set_new(jv, "ratio", json_real(vr->per_s / vr->bound_per_s));
@@ -1063,15 +1479,17 @@ report(const struct opts *o, const struct limits *lim, const struct appends *ap,
 }
 
 static void
-usage(void)
+usage(int code)
 {
-	fprintf(stderr,
-	    "usage: closurelog-bench [--quick] [--http-cpu] [--out DIR] [--bin DIR] [--max-size "
-	    "N]\n"
+	fprintf(code == 0 ? stdout : stderr,
+	    "usage: closurelog-bench [--quick] [--http-cpu | --scale-only] [--out DIR] [--bin "
+	    "DIR]\n"
+	    "                        [--sizes N,N,...] [--max-size N] [--batch B] "
+	    "[--batch-conns C]\n"
 	    "       closurelog-bench bulkload DATA_DIR TOTAL\n"
 	    "       closurelog-bench submitters FILE\n"
 	    "       closurelog-bench load PORT N CONNS [RATE] [FIRST]\n");
-	exit(2);
+	exit(code);
 }
 
 /* Random inclusion-proof reads against a running closurelogd of SIZE
@@ -1143,17 +1561,48 @@ load_main(int argc, char **argv)
 	return 0;
 }
 
+/* Parse "1e3,1e5,1000000" into o->sizes, ascending. */
+static void
+parse_sizes(struct opts *o, const char *arg)
+{
+	const char *p = arg;
+
+	o->n_sizes = 0;
+	while (*p != '\0') {
+		char *end;
+		double v = strtod(p, &end);
+
+		if (end == p || v < 1 || v > 1e9 || v != (double)(uint64_t)v ||
+		    o->n_sizes == SCALE_MAX ||
+		    (o->n_sizes > 0 && (uint64_t)v <= o->sizes[o->n_sizes - 1]) ||
+		    (*end != ',' && *end != '\0')) {
+			fprintf(stderr,
+			    "closurelog-bench: --sizes: want up to %d ascending sizes from 1 to "
+			    "1e9, "
+			    "like 1e3,1e5\n",
+			    SCALE_MAX);
+			exit(2);
+		}
+		o->sizes[o->n_sizes++] = (uint64_t)v;
+		p = *end == ',' ? end + 1 : end;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
+	static const uint64_t full_sizes[] = {1000, 100000, 1000000, 10000000};
+	static const uint64_t quick_sizes[] = {1000, 10000};
 	struct opts o;
 	struct limits lim;
 	struct appends ap;
-	struct reads rd;
 	struct verify vr;
 	struct httpcpu hc;
+	struct scale sc;
 	char self[OPT_PATH];
+	const char *sizes = NULL;
 	ssize_t n;
+	int rc = 0;
 
 	if (sodium_init() < 0)
 		die("libsodium");
@@ -1170,7 +1619,11 @@ main(int argc, char **argv)
 		return 0;
 	}
 	memset(&o, 0, sizeof o);
+	memset(&ap, 0, sizeof ap);
+	memset(&vr, 0, sizeof vr);
 	o.max_size = 10000000;
+	o.batch_b = 500;
+	o.batch_conns = 8;
 	snprintf(o.out, sizeof o.out, "build/bench");
 	if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) > 0) {
 		self[n] = '\0';
@@ -1178,18 +1631,42 @@ main(int argc, char **argv)
 		*strrchr(o.bin, '/') = '\0';
 	}
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--quick") == 0)
+		if (strcmp(argv[i], "--help") == 0)
+			usage(0);
+		else if (strcmp(argv[i], "--quick") == 0)
 			o.quick = true;
 		else if (strcmp(argv[i], "--http-cpu") == 0)
 			o.http_cpu_only = true;
+		else if (strcmp(argv[i], "--scale-only") == 0)
+			o.scale_only = true;
 		else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
 			snprintf(o.out, sizeof o.out, "%s", argv[++i]);
 		else if (strcmp(argv[i], "--bin") == 0 && i + 1 < argc)
 			snprintf(o.bin, sizeof o.bin, "%s", argv[++i]);
 		else if (strcmp(argv[i], "--max-size") == 0 && i + 1 < argc)
-			o.max_size = strtoull(argv[++i], NULL, 10);
+			o.max_size = (uint64_t)strtod(argv[++i], NULL);
+		else if (strcmp(argv[i], "--sizes") == 0 && i + 1 < argc)
+			sizes = argv[++i];
+		else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+			o.batch_b = strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--batch-conns") == 0 && i + 1 < argc)
+			o.batch_conns = (unsigned)strtoul(argv[++i], NULL, 10);
 		else
-			usage();
+			usage(2);
+	}
+	if (o.batch_b < 1 || o.batch_b > CL_BATCH_MAX || o.batch_conns < 1 ||
+	    o.batch_conns > 4096) {
+		fprintf(stderr, "closurelog-bench: --batch 1..%d, --batch-conns 1..4096\n",
+		    CL_BATCH_MAX);
+		exit(2);
+	}
+	if (sizes != NULL) {
+		parse_sizes(&o, sizes);
+	} else {
+		const uint64_t *d = o.quick ? quick_sizes : full_sizes;
+
+		o.n_sizes = o.quick ? 2 : 4;
+		memcpy(o.sizes, d, o.n_sizes * sizeof *d);
 	}
 	mkdir(o.out, 0755);
 	if (strlen(o.out) > OPT_PATH - 16)
@@ -1197,28 +1674,30 @@ main(int argc, char **argv)
 	snprintf(o.work, sizeof o.work, "%.1000s/work-XXXXXX", o.out);
 	if (mkdtemp(o.work) == NULL)
 		die("mkdtemp: %s", strerror(errno));
+	cleanup_arm(o.work);
 	keys_init();
-	fprintf(stderr, "HTTP front end CPU...\n");
-	bench_http_cpu(&o, &hc);
-	if (o.http_cpu_only) {
-		report_http_cpu(&hc);
-		goto done;
+	if (!o.scale_only) {
+		fprintf(stderr, "HTTP front end CPU...\n");
+		bench_http_cpu(&o, &hc);
+		if (o.http_cpu_only) {
+			report_http_cpu(&hc);
+			goto done;
+		}
 	}
 	fprintf(stderr, "limits...\n");
 	measure_limits(&o, &lim);
-	fprintf(stderr, "appends...\n");
-	bench_appends(&o, &ap);
-	fprintf(stderr, "offline verification...\n");
-	bench_verify(&o, &ap, &lim, &vr);
-	fprintf(stderr, "reads...\n");
-	bench_reads(&o, &rd);
-	report(&o, &lim, &ap, &rd, &vr, &hc);
-done : {
-	char cmd[PATH_MAX + 16];
-
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", o.work);
-	if (system(cmd) != 0)
-		fprintf(stderr, "closurelog-bench: could not remove %s\n", o.work);
-}
-	return o.http_cpu_only || (ap.bad_proofs == 0 && vr.failed == 0) ? 0 : 1;
+	if (!o.scale_only) {
+		fprintf(stderr, "appends...\n");
+		bench_appends(&o, &ap);
+		fprintf(stderr, "offline verification...\n");
+		bench_verify(&o, &ap, &lim, &vr);
+		report(&o, &lim, &ap, &vr, &hc);
+	}
+	fprintf(stderr, "appends and reads as the log grows...\n");
+	bench_scale(&o, &lim, &sc);
+	report_scale(&lim, &sc);
+	rc = ap.bad_proofs == 0 && vr.failed == 0 && sc.failures == 0 ? 0 : 1;
+done:
+	cleanup_run();
+	return rc;
 }

@@ -46,6 +46,8 @@ struct lg_stats {
 	double seconds;                /* first send to last answer */
 	uint32_t p50_us, p95_us, p99_us, max_us;
 	double achieved_rate; /* answered / seconds */
+	double cpu_s;         /* the generator's own CPU time (user + system) in the run */
+	double cpu_sys_s;     /* the kernel's part of it (send, recv, epoll, TCP) */
 };
 
 /* Build "METHOD path HTTP/1.1" with Host, Content-Length (and
