@@ -1352,7 +1352,7 @@ scale_write(const struct opts *o, const struct limits *lim, const struct scale *
 
 			fprintf(f,
 			    "| %" PRIu64 " | %s | %.1f | %.0f | %.1f | %.0f | %.0f | %.0f | %.2f | "
-			                 "%.1f (%.1f)%s |\n",
+			    "%.1f (%.1f)%s |\n",
 			    sc->pt[i].size, k == 0 ? "single" : "batch", ph->commit_cpu_us,
 			    ph->commit_wchar, ph->index_cpu_us, ph->index_wchar, ph->write_bytes,
 			    ph->batch_mean, ph->server_cores, ph->lg_cpu_us, ph->lg_sys_us,
