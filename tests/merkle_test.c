@@ -27,91 +27,9 @@ ms_build(struct tu_memstore *ms, struct mt_range *r, hash_t *leaves, uint64_t n)
 		assert_int_equal(mt_range_append(r, leaves[i], tu_ms_emit, ms), 0);
 }
 
-/* ---- Naive RFC 6962 reference: recursive MTH, PATH and PROOF ---- */
+/* ---- The naive RFC 6962 reference (testutil.h) over these leaves ---- */
 
 #define NAIVE_MAX 1024
-
-static hash_t *naive_leaves;
-static hash_t *naive_memo; /* [(NAIVE_MAX + 1) * (NAIVE_MAX + 1)] */
-static uint8_t *naive_have;
-
-static uint64_t
-split(uint64_t n)
-{
-	uint64_t k = 1;
-
-	while (k * 2 < n)
-		k *= 2;
-	return k;
-}
-
-static void
-naive_mth(uint64_t a, uint64_t b, uint8_t out[MT_HASH_LEN])
-{
-	size_t slot = (size_t)a * (NAIVE_MAX + 1) + b;
-	uint8_t l[MT_HASH_LEN], r[MT_HASH_LEN];
-	uint64_t k;
-
-	if (naive_have[slot]) {
-		memcpy(out, naive_memo[slot], MT_HASH_LEN);
-		return;
-	}
-	if (b == a) {
-		crypto_hash_sha256(out, NULL, 0);
-	} else if (b - a == 1) {
-		memcpy(out, naive_leaves[a], MT_HASH_LEN);
-	} else {
-		/* Written out in full rather than via mt_node_hash. */
-		uint8_t buf[65];
-
-		k = split(b - a);
-		naive_mth(a, a + k, l);
-		naive_mth(a + k, b, r);
-		buf[0] = 1;
-		memcpy(buf + 1, l, 32);
-		memcpy(buf + 33, r, 32);
-		crypto_hash_sha256(out, buf, sizeof buf);
-	}
-	memcpy(naive_memo[slot], out, MT_HASH_LEN);
-	naive_have[slot] = 1;
-}
-
-static void
-naive_path(uint64_t m, uint64_t a, uint64_t b, hash_t *out, size_t *n)
-{
-	uint64_t k;
-
-	if (b - a <= 1)
-		return;
-	k = split(b - a);
-	if (m < k) {
-		naive_path(m, a, a + k, out, n);
-		naive_mth(a + k, b, out[(*n)++]);
-	} else {
-		naive_path(m - k, a + k, b, out, n);
-		naive_mth(a, a + k, out[(*n)++]);
-	}
-}
-
-static void
-naive_subproof(uint64_t m, uint64_t a, uint64_t b, int complete, hash_t *out, size_t *n)
-{
-	uint64_t k;
-
-	if (m == b - a) {
-		if (!complete)
-			naive_mth(a, b, out[(*n)++]);
-		return;
-	}
-	k = split(b - a);
-	if (m <= k) {
-		naive_subproof(m, a, a + k, complete, out, n);
-		naive_mth(a + k, b, out[(*n)++]);
-	} else {
-		naive_subproof(m - k, a + k, b, 0, out, n);
-		naive_mth(a, a + k, out[(*n)++]);
-	}
-}
 
 static hash_t *
 leaves_ascii(uint64_t n)
@@ -387,27 +305,6 @@ test_large_tree(void **state)
 /* ---- Differential: every size 1..NAIVE_MAX against the naive definitions ---- */
 
 static void
-naive_setup(hash_t *leaves)
-{
-	size_t slots = (size_t)(NAIVE_MAX + 1) * (NAIVE_MAX + 1);
-
-	naive_leaves = leaves;
-	naive_memo = malloc(slots * sizeof(hash_t));
-	naive_have = calloc(slots, 1);
-	assert_non_null(naive_memo);
-	assert_non_null(naive_have);
-}
-
-static void
-naive_teardown(void)
-{
-	free(naive_memo);
-	free(naive_have);
-	naive_memo = NULL;
-	naive_have = NULL;
-}
-
-static void
 test_differential(void **state)
 {
 	hash_t *lv = leaves_ascii(NAIVE_MAX);
@@ -419,11 +316,11 @@ test_differential(void **state)
 	size_t n, nw;
 
 	(void)state;
-	naive_setup(lv);
+	tu_naive_setup((const uint8_t(*)[MT_HASH_LEN])lv, NAIVE_MAX);
 	mt_range_init(&r);
 	for (uint64_t size = 0; size <= NAIVE_MAX; size++) {
 		mt_range_root(&r, got);
-		naive_mth(0, size, roots[size]);
+		tu_naive_mth(0, size, roots[size]);
 		assert_memory_equal(got, roots[size], 32);
 		if (size < NAIVE_MAX)
 			assert_int_equal(mt_range_append(&r, lv[size], tu_ms_emit, &ms), 0);
@@ -432,8 +329,7 @@ test_differential(void **state)
 		assert_int_equal(mt_root_at(size, tu_ms_read, &ms, got), 0);
 		assert_memory_equal(got, roots[size], 32);
 		for (uint64_t i = 0; i < size; i++) {
-			nw = 0;
-			naive_path(i, 0, size, want, &nw);
+			tu_naive_path(i, size, want, &nw);
 			assert_int_equal(mt_inclusion_prove(i, size, tu_ms_read, &ms, path, &n), 0);
 			assert_int_equal(n, nw);
 			assert_int_equal(n, mt_inclusion_len(i, size));
@@ -443,9 +339,7 @@ test_differential(void **state)
 			    mt_inclusion_verify(lv[i], i, size, MT_PATH(path), n, roots[size]), 0);
 		}
 		for (uint64_t m = 0; m <= size; m++) {
-			nw = 0;
-			if (m > 0 && m < size)
-				naive_subproof(m, 0, size, 1, want, &nw);
+			tu_naive_proof(m, size, want, &nw);
 			assert_int_equal(
 			    mt_consistency_prove(m, size, tu_ms_read, &ms, path, &n), 0);
 			assert_int_equal(n, nw);
@@ -467,7 +361,7 @@ test_differential(void **state)
 	    mt_consistency_verify(6, 5, roots[6], roots[5], MT_PATH(path), 0), MT_EINVAL);
 	/* A reader error is passed back unchanged. */
 	assert_int_equal(mt_inclusion_prove(0, NAIVE_MAX + 1, tu_ms_read, &ms, path, &n), -1);
-	naive_teardown();
+	tu_naive_teardown();
 	tu_ms_free(&ms);
 	free(lv);
 }
@@ -533,7 +427,7 @@ test_edge(void **state)
 	size_t nw, n;
 
 	(void)state;
-	naive_setup(lv);
+	tu_naive_setup((const uint8_t(*)[MT_HASH_LEN])lv, NAIVE_MAX);
 	ms_build(&ms, &r, lv, NAIVE_MAX);
 	for (uint64_t size = 1; size <= NAIVE_MAX; size++) {
 		assert_int_equal(mt_range_load(&loaded, size, tu_ms_read, &ms), 0);
@@ -542,20 +436,18 @@ test_edge(void **state)
 		assert_int_equal(mt_range_load(&loaded, size - 1, tu_ms_read, &ms), 0);
 		mt_edge_init(&other, &loaded);
 		/* The root is the fold at the top bit. */
-		naive_mth(0, size, root);
+		tu_naive_mth(0, size, root);
 		assert_memory_equal(e.fold[63 - __builtin_clzll(size)], root, MT_HASH_LEN);
 		assert_int_equal(mt_root_plan(size, &p), 0);
 		edge_check(&p, &e, &c, true, (const hash_t *)root, 1);
 		for (uint64_t i = 0; i < size; i++) {
-			nw = 0;
-			naive_path(i, 0, size, want, &nw);
+			tu_naive_path(i, size, want, &nw);
 			assert_int_equal(mt_inclusion_plan(i, size, &p), 0);
 			edge_check(&p, &e, &c, true, (const hash_t *)want, nw);
 			edge_check(&p, &other, &c, false, (const hash_t *)want, nw);
 		}
 		for (uint64_t m = 1; m < size; m++) {
-			nw = 0;
-			naive_subproof(m, 0, size, 1, want, &nw);
+			tu_naive_proof(m, size, want, &nw);
 			assert_int_equal(mt_consistency_plan(m, size, &p), 0);
 			edge_check(&p, &e, &c, true, (const hash_t *)want, nw);
 			edge_check(&p, &other, &c, false, (const hash_t *)want, nw);
@@ -568,8 +460,7 @@ test_edge(void **state)
 	e.fold[8][0] ^= 1;
 	assert_int_equal(mt_inclusion_plan(0, 1000, &p), 0);
 	assert_int_equal(mt_plan_run_edge(&p, &e, tu_ms_read, &ms, got, &n, NULL), 0);
-	nw = 0;
-	naive_path(0, 0, 1000, want, &nw);
+	tu_naive_path(0, 1000, want, &nw);
 	assert_int_equal(n, nw);
 	assert_memory_not_equal(got[n - 1], want[n - 1], MT_HASH_LEN);
 	/* A reader's error is passed back, with no hashes. */
@@ -578,7 +469,7 @@ test_edge(void **state)
 	mt_edge_init(&e, &loaded);
 	assert_int_equal(mt_plan_run_edge(&p, &e, tu_ms_read, &ms, got, &n, NULL), -1);
 	assert_int_equal(n, 0);
-	naive_teardown();
+	tu_naive_teardown();
 	tu_ms_free(&ms);
 	free(lv);
 }

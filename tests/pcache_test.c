@@ -23,70 +23,6 @@ typedef uint8_t hash_t[MT_HASH_LEN];
 static hash_t leaves[N];
 
 static uint64_t
-split(uint64_t n)
-{
-	uint64_t k = 1;
-
-	while (k * 2 < n)
-		k *= 2;
-	return k;
-}
-
-/* MTH(D[a:b]) straight from the leaves. */
-static void
-naive_mth(uint64_t a, uint64_t b, uint8_t out[MT_HASH_LEN])
-{
-	uint8_t l[MT_HASH_LEN], r[MT_HASH_LEN];
-	uint64_t k;
-
-	if (b - a == 1) {
-		memcpy(out, leaves[a], MT_HASH_LEN);
-		return;
-	}
-	k = split(b - a);
-	naive_mth(a, a + k, l);
-	naive_mth(a + k, b, r);
-	mt_node_hash(out, l, r);
-}
-
-static void
-naive_path(uint64_t m, uint64_t a, uint64_t b, hash_t *out, size_t *n)
-{
-	uint64_t k;
-
-	if (b - a <= 1)
-		return;
-	k = split(b - a);
-	if (m < a + k) {
-		naive_path(m, a, a + k, out, n);
-		naive_mth(a + k, b, out[(*n)++]);
-	} else {
-		naive_path(m, a + k, b, out, n);
-		naive_mth(a, a + k, out[(*n)++]);
-	}
-}
-
-static void
-naive_subproof(uint64_t m, uint64_t a, uint64_t b, int complete, hash_t *out, size_t *n)
-{
-	uint64_t k;
-
-	if (m == b - a) {
-		if (!complete)
-			naive_mth(a, b, out[(*n)++]);
-		return;
-	}
-	k = split(b - a);
-	if (m <= k) {
-		naive_subproof(m, a, a + k, complete, out, n);
-		naive_mth(a + k, b, out[(*n)++]);
-	} else {
-		naive_subproof(m - k, a + k, b, 0, out, n);
-		naive_mth(a, a + k, out[(*n)++]);
-	}
-}
-
-static uint64_t
 rng(uint64_t *s)
 {
 	*s ^= *s << 13;
@@ -120,9 +56,9 @@ static void
 check_inclusion(struct pcache *pc, struct st_reader *r, uint64_t index, uint64_t size)
 {
 	hash_t got[MT_PROOF_MAX], plain[MT_PROOF_MAX], want[MT_PROOF_MAX], root;
-	size_t n, np, nw = 0;
+	size_t n, np, nw;
 
-	naive_path(index, 0, size, want, &nw);
+	tu_naive_path(index, size, want, &nw);
 	assert_int_equal(pc_inclusion(pc, r, index, size, got, &n), 0);
 	assert_int_equal(mt_inclusion_prove(index, size, st_node_read, r, plain, &np), 0);
 	assert_int_equal(n, nw);
@@ -131,7 +67,7 @@ check_inclusion(struct pcache *pc, struct st_reader *r, uint64_t index, uint64_t
 		assert_memory_equal(got, want, n * MT_HASH_LEN);
 		assert_memory_equal(plain, want, n * MT_HASH_LEN);
 	}
-	naive_mth(0, size, root);
+	tu_naive_mth(0, size, root);
 	assert_int_equal(mt_inclusion_verify(leaves[index], index, size, MT_PATH(got), n, root), 0);
 }
 
@@ -139,10 +75,9 @@ static void
 check_consistency(struct pcache *pc, struct st_reader *r, uint64_t m, uint64_t size)
 {
 	hash_t got[MT_PROOF_MAX], want[MT_PROOF_MAX];
-	size_t n, nw = 0;
+	size_t n, nw;
 
-	if (m > 0 && m < size)
-		naive_subproof(m, 0, size, 1, want, &nw);
+	tu_naive_proof(m, size, want, &nw);
 	assert_int_equal(pc_consistency(pc, r, m, size, got, &n), 0);
 	assert_int_equal(n, nw);
 	if (n > 0)
@@ -168,6 +103,7 @@ test_pcache_differential(void **state)
 		memcpy(b, &i, sizeof b);
 		mt_leaf_hash(leaves[i], b, sizeof b);
 	}
+	tu_naive_setup((const uint8_t(*)[MT_HASH_LEN])leaves, N);
 	h_tmpdir(dir, sizeof dir);
 	if (st_open(dir, (size_t)64 << 20, &st, why) != 0)
 		fail_msg("st_open: %s", why);
@@ -238,6 +174,7 @@ test_pcache_differential(void **state)
 	st_close(st);
 	h_rmrf(dir);
 	free(pc);
+	tu_naive_teardown();
 }
 
 int

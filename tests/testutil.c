@@ -108,3 +108,129 @@ tu_ms_free(struct tu_memstore *ms)
 		free(ms->h[l]);
 	memset(ms, 0, sizeof *ms);
 }
+
+/* ---- The naive RFC 6962 model ---- */
+
+static const uint8_t (*naive_leaves)[MT_HASH_LEN];
+static uint64_t naive_max;
+static uint8_t (*naive_memo)[MT_HASH_LEN]; /* [(max + 1) * (max + 1)] */
+static uint8_t *naive_have;
+
+void
+tu_naive_setup(const uint8_t (*leaves)[MT_HASH_LEN], uint64_t max)
+{
+	size_t slots = (size_t)(max + 1) * (max + 1);
+
+	naive_leaves = leaves;
+	naive_max = max;
+	naive_memo = malloc(slots * MT_HASH_LEN);
+	naive_have = calloc(slots, 1);
+	assert_non_null(naive_memo);
+	assert_non_null(naive_have);
+}
+
+void
+tu_naive_teardown(void)
+{
+	free(naive_memo);
+	free(naive_have);
+	naive_memo = NULL;
+	naive_have = NULL;
+}
+
+/* The largest power of two smaller than n (n >= 2). */
+static uint64_t
+naive_split(uint64_t n)
+{
+	uint64_t k = 1;
+
+	while (k * 2 < n)
+		k *= 2;
+	return k;
+}
+
+void
+tu_naive_mth(uint64_t a, uint64_t b, uint8_t out[MT_HASH_LEN])
+{
+	size_t slot = (size_t)a * (naive_max + 1) + b;
+	uint8_t l[MT_HASH_LEN], r[MT_HASH_LEN];
+
+	assert_true(a <= b && b <= naive_max);
+	if (naive_have[slot]) {
+		memcpy(out, naive_memo[slot], MT_HASH_LEN);
+		return;
+	}
+	if (b == a) {
+		crypto_hash_sha256(out, NULL, 0);
+	} else if (b - a == 1) {
+		memcpy(out, naive_leaves[a], MT_HASH_LEN);
+	} else {
+		/* Written out in full rather than via mt_node_hash. */
+		uint64_t k = naive_split(b - a);
+		uint8_t buf[65];
+
+		tu_naive_mth(a, a + k, l);
+		tu_naive_mth(a + k, b, r);
+		buf[0] = 1;
+		memcpy(buf + 1, l, 32);
+		memcpy(buf + 33, r, 32);
+		crypto_hash_sha256(out, buf, sizeof buf);
+	}
+	memcpy(naive_memo[slot], out, MT_HASH_LEN);
+	naive_have[slot] = 1;
+}
+
+/* PATH(m, D[a:b]), m relative to a. */
+static void
+naive_path(uint64_t m, uint64_t a, uint64_t b, uint8_t (*out)[MT_HASH_LEN], size_t *n)
+{
+	uint64_t k;
+
+	if (b - a <= 1)
+		return;
+	k = naive_split(b - a);
+	if (m < k) {
+		naive_path(m, a, a + k, out, n);
+		tu_naive_mth(a + k, b, out[(*n)++]);
+	} else {
+		naive_path(m - k, a + k, b, out, n);
+		tu_naive_mth(a, a + k, out[(*n)++]);
+	}
+}
+
+/* SUBPROOF(m, D[a:b], complete). */
+static void
+naive_subproof(
+    uint64_t m, uint64_t a, uint64_t b, int complete, uint8_t (*out)[MT_HASH_LEN], size_t *n)
+{
+	uint64_t k;
+
+	if (m == b - a) {
+		if (!complete)
+			tu_naive_mth(a, b, out[(*n)++]);
+		return;
+	}
+	k = naive_split(b - a);
+	if (m <= k) {
+		naive_subproof(m, a, a + k, complete, out, n);
+		tu_naive_mth(a + k, b, out[(*n)++]);
+	} else {
+		naive_subproof(m - k, a + k, b, 0, out, n);
+		tu_naive_mth(a, a + k, out[(*n)++]);
+	}
+}
+
+void
+tu_naive_path(uint64_t m, uint64_t size, uint8_t (*out)[MT_HASH_LEN], size_t *n)
+{
+	*n = 0;
+	naive_path(m, 0, size, out, n);
+}
+
+void
+tu_naive_proof(uint64_t m, uint64_t size, uint8_t (*out)[MT_HASH_LEN], size_t *n)
+{
+	*n = 0;
+	if (m > 0 && m < size)
+		naive_subproof(m, 0, size, 1, out, n);
+}

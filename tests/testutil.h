@@ -50,4 +50,22 @@ int tu_ms_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[
 /* Free the store's memory and empty it. */
 void tu_ms_free(struct tu_memstore *ms);
 
+/* ---- A naive RFC 6962 model, for differential tests ---- */
+
+/* MTH, PATH and PROOF written straight from RFC 6962's recursive
+ * definitions (SHA-256 spelled out, not merkle/'s planner), memoised,
+ * over leaf hashes leaves[0..max) (borrowed until tu_naive_teardown).
+ * One model at a time; setup asserts its allocation. */
+void tu_naive_setup(const uint8_t (*leaves)[MT_HASH_LEN], uint64_t max);
+void tu_naive_teardown(void);
+
+/* MTH(D[a:b]), 0 <= a <= b <= max. */
+void tu_naive_mth(uint64_t a, uint64_t b, uint8_t out[MT_HASH_LEN]);
+
+/* PATH(m, D[0:size]) into out (room for MT_PROOF_MAX), *n its length. */
+void tu_naive_path(uint64_t m, uint64_t size, uint8_t (*out)[MT_HASH_LEN], size_t *n);
+
+/* PROOF(m, D[0:size]) into out (room for MT_PROOF_MAX), *n its length. */
+void tu_naive_proof(uint64_t m, uint64_t size, uint8_t (*out)[MT_HASH_LEN], size_t *n);
+
 #endif
