@@ -1036,7 +1036,11 @@ bench_scale(const struct opts *o, const struct limits *lim, struct scale *sc)
 		if ((uint64_t)metric(&s, "closurelog_tree_size") != have)
 			die("the log holds %.0f entries, not %" PRIu64,
 			    metric(&s, "closurelog_tree_size"), have);
-		if ((tid = ps_thread_find(s.pid, "cl-commit")) == 0)
+		/* A thread names itself once it runs: on a loaded machine that
+		 * can be a little after the server answers. */
+		for (int t = 0; (tid = ps_thread_find(s.pid, "cl-commit")) == 0 && t < 500; t++)
+			usleep(10000);
+		if (tid == 0)
 			die("closurelogd has no committer thread named cl-commit");
 		itid = ps_thread_find(s.pid, "cl-index"); /* 0 before layout 3 */
 		fprintf(stderr, "size %" PRIu64 ": reads...\n", have);
