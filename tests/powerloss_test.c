@@ -12,12 +12,17 @@
  * transitive, so each cycle checks the checkpoints of the previous cycle and
  * the tree it started from; the end checks every acknowledgement again.
  *
+ * A third run cuts only just before an fdatasync: with the commit pipeline
+ * (a commit's meta page is flushed by the next commit's data flush), that
+ * is the instant where the last commit is on disk but its meta page is
+ * not, and where an answer sent too early would be lost.
+ *
  * The same harness runs a closurelogd built with MDB_NOSYNC
  * (closurelogd-nosync, tests only) and requires the checks to catch it, and
  * injects EIO and ENOSPC into every write, pwrite and fdatasync of a short
  * workload in turn.
  *
- * Usage: powerloss_test [drop|torn|nosync|faults|mapgrow] [CYCLES]
+ * Usage: powerloss_test [drop|torn|synccut|nosync|faults|mapgrow] [CYCLES]
  * (no argument: all with the short cycle counts used by `make test`).
  */
 #include <errno.h>
@@ -59,6 +64,7 @@ struct pl {
 	char dir[512], data[600], db[700], base[700], journal[700], subs[700], err[700];
 	const char *daemon;
 	enum pc_mode mode;
+	const char *cut_op; /* cut before the n-th call of this kind (NULL: any) */
 	uint64_t seed;
 	struct note_verifier lk;
 	bool have_key;
@@ -72,6 +78,7 @@ struct pl {
 	struct pl_ck *cks;
 	size_t n_cks, cap_cks;
 	size_t calls_max; /* most watched calls seen in one uncut cycle */
+	size_t syncs_max; /* most fdatasyncs seen in one uncut cycle */
 	/* Numbers for the report. */
 	size_t cycles, cuts, start_cuts, acked, lost_writes, torn_blocks, search_cycles;
 	char why[1024]; /* the first violation */
@@ -173,7 +180,7 @@ pl_start(struct pl *p, struct h_server *s, bool bare, long cut, const char *faul
 	args[n] = NULL;
 	setenv("CL_TEST_DAEMON", p->daemon, 1);
 	if (!bare)
-		pc_env_set(CL_PC_LIB, p->journal, cut, fault);
+		pc_env_set(CL_PC_LIB, p->journal, cut, p->cut_op, fault);
 	rc = h_server_try_start(s, p->data, args, &status, out, sizeof out);
 	pc_env_clear();
 	unsetenv("CL_TEST_DAEMON");
@@ -384,6 +391,8 @@ pl_rebuild(struct pl *p, enum pc_mode mode)
 	calls = st.writes + st.syncs;
 	if (calls > p->calls_max)
 		p->calls_max = calls;
+	if (st.calls[PC_OP_FDATASYNC] > p->syncs_max)
+		p->syncs_max = st.calls[PC_OP_FDATASYNC];
 	unlink(p->journal);
 }
 
@@ -401,8 +410,11 @@ pl_run(struct pl *p, size_t cycles, size_t per_cycle)
 		/* The first cycle creates the store; the cut is somewhere in the
 		 * calls a cycle makes (learnt from the cycles so far), or after
 		 * the load when it lands beyond them. */
-		if (c > 0)
-			cut = 1 + (long)(rnd(p) % (p->calls_max + p->calls_max / 4 + 2));
+		if (c > 0) {
+			size_t most = p->cut_op != NULL ? p->syncs_max : p->calls_max;
+
+			cut = 1 + (long)(rnd(p) % (most + most / 4 + 2));
+		}
 		if ((rc = pl_start(p, &s, false, cut, NULL, NULL)) == -2) {
 			p->cuts++;
 			p->start_cuts++;
@@ -449,18 +461,22 @@ pl_run(struct pl *p, size_t cycles, size_t per_cycle)
 static size_t n_cycles = 0; /* 0: the short default */
 
 static void
-test_power_cuts(enum pc_mode mode, size_t cycles)
+test_power_cuts(enum pc_mode mode, const char *cut_op, size_t cycles)
 {
 	struct pl p;
 
 	pl_init(&p, "closurelogd", mode, 0x9e3779b97f4a7c15ull + (uint64_t)time(NULL));
+	p.cut_op = cut_op;
 	if (pl_run(&p, cycles, 24) != 0)
 		fail_msg("power cut %zu (seed base %s): %s", p.cycles, "time", p.why);
-	print_message("  %s: %zu cycles (%zu cut at a write or sync, %zu of them while starting; "
+	print_message("  %s: %zu cycles (%zu cut at %s, %zu of them while starting; "
 	              "the rest after the load; %zu wrote the search index too), %zu entries "
 	              "acknowledged, 0 lost; %zu unsynced writes dropped, %zu torn blocks landed\n",
-	    mode == PC_TORN ? "drop+torn" : "drop", p.cycles, p.cuts, p.start_cuts, p.search_cycles,
-	    p.acked, p.lost_writes, p.torn_blocks);
+	    cut_op != NULL        ? "sync cuts"
+	        : mode == PC_TORN ? "drop+torn"
+	                          : "drop",
+	    p.cycles, p.cuts, cut_op != NULL ? "an fdatasync" : "a write or sync", p.start_cuts,
+	    p.search_cycles, p.acked, p.lost_writes, p.torn_blocks);
 	pl_free(&p);
 }
 
@@ -468,14 +484,23 @@ static void
 test_drop(void **state)
 {
 	(void)state;
-	test_power_cuts(PC_DROP, n_cycles ? n_cycles : 100);
+	test_power_cuts(PC_DROP, NULL, n_cycles ? n_cycles : 100);
 }
 
 static void
 test_torn(void **state)
 {
 	(void)state;
-	test_power_cuts(PC_TORN, n_cycles ? n_cycles : 100);
+	test_power_cuts(PC_TORN, NULL, n_cycles ? n_cycles : 100);
+}
+
+/* Cuts just before a sync: between a commit's data flush and the next
+ * one, its meta page is written but not durable. */
+static void
+test_synccut(void **state)
+{
+	(void)state;
+	test_power_cuts(PC_TORN, "fdatasync", n_cycles ? n_cycles : 60);
 }
 
 /* The same harness must catch a store that does not sync. */
@@ -779,6 +804,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest all[] = {
 	    cmocka_unit_test_teardown(test_drop, env_clear),
 	    cmocka_unit_test_teardown(test_torn, env_clear),
+	    cmocka_unit_test_teardown(test_synccut, env_clear),
 	    cmocka_unit_test_teardown(test_nosync_detected, env_clear),
 	    cmocka_unit_test_teardown(test_faults, env_clear),
 	    cmocka_unit_test_teardown(test_mapgrow, env_clear),
