@@ -894,6 +894,10 @@ ready_answer(struct log *l)
 	l->n_ready = 0;
 }
 
+/* The longest the committer waits, with a commit pending, for submissions
+ * being verified (see committer_main). */
+#define PEND_WAIT_MS 5
+
 static void *
 committer_main(void *arg)
 {
@@ -909,6 +913,22 @@ committer_main(void *arg)
 		while (l->commit_q.n == 0 && !l->pending &&
 		    !(l->stopping && l->verifiers_running == 0))
 			pthread_cond_wait(&l->commit_cv, &l->mu);
+		/* Submissions already queued for verification make the next
+		 * batch, whose commit flushes the pending one's meta page too:
+		 * wait for them rather than flush twice, but never longer than
+		 * PEND_WAIT_MS, so that what waits does not depend on traffic
+		 * still to come. */
+		if (l->commit_q.n == 0 && l->pending && l->verify_q.n > 0) {
+			struct timespec dl;
+
+			clock_gettime(CLOCK_REALTIME, &dl);
+			dl.tv_nsec += PEND_WAIT_MS * 1000000L;
+			dl.tv_sec += dl.tv_nsec / 1000000000;
+			dl.tv_nsec %= 1000000000;
+			while (l->commit_q.n == 0 && !l->stopping &&
+			    pthread_cond_timedwait(&l->commit_cv, &l->mu, &dl) != ETIMEDOUT)
+				;
+		}
 		if (l->commit_q.n == 0) {
 			pthread_mutex_unlock(&l->mu);
 			if (!l->pending)
