@@ -577,7 +577,7 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 	/* This commit's data flush made the pending one's meta page durable:
 	 * now, and only now, sign it. */
 	if (l->pending)
-		pend_seal(l, why);
+		(void)pend_seal(l, why); /* a signing failure is in its answers */
 	l->pending = true;
 	l->pend_size = edge_size(l->edge);
 	edge_root(l->edge, l->pend_root);

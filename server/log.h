@@ -5,8 +5,10 @@
  * (decode the envelope, check its signature against the submitter
  * allowlist, decode and check the attestation), then to one committer
  * thread that appends whatever has arrived, up to a batch size, in one
- * LMDB write transaction, commits it durably, and only then signs one
- * checkpoint for the new tree and answers every job in the batch.
+ * LMDB write transaction and commits it; once the commit is durable (the
+ * next commit's flush, or a flush of its own when no batch follows), and
+ * only then, it signs one checkpoint for that tree and answers every job
+ * in the batch.
  *
  * Threads: jobs are answered through job->done on a log thread; the caller
  * hands the answer back to its own event loop.
