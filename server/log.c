@@ -47,9 +47,18 @@
 #include "tiles.h"
 #include "wire.h"
 
+/* Jobs queued together by log_submit_group: answered together, so
+ * committing some of them before the rest are verified lets no answer out
+ * sooner.  Counts the group's jobs not yet through a verifier; freed by
+ * the verifier that brings it to zero.  Under log.mu. */
+struct group {
+	size_t unverified;
+};
+
 /* The log's state of a job, in its log_private bytes. */
 struct job_state {
 	struct log_job *next;
+	struct group *group; /* NULL, or its group until it is verified */
 	char root[NIX_STORE_PATH_MAX + 1];
 	uint8_t nar[32], submitter[32];
 	bool signed_by_submitter;
@@ -78,6 +87,11 @@ struct log {
 	pthread_mutex_t mu; /* queues, flags, in_flight */
 	pthread_cond_t verify_cv, commit_cv;
 	struct queue verify_q, commit_q;
+	/* Whether commit_q holds a job someone waits for: one not in a group,
+	 * or the last of a group to be verified.  Only then, or with a full
+	 * batch, is committing worth waking the committer for: the jobs of a
+	 * group still being verified go together in fewer, larger commits. */
+	size_t commit_ready;
 	size_t in_flight;
 	unsigned verifiers_running;
 	bool stopping, stopped;
@@ -663,23 +677,33 @@ verifier_main(void *arg)
 		if (n == 0)
 			break; /* stopping and drained */
 		struct log_job *refused[VERIFY_BATCH];
-		size_t n_refused = 0;
+		size_t n_refused = 0, ready = 0;
+		bool ok[VERIFY_BATCH];
 
+		for (size_t i = 0; i < n; i++)
+			ok[i] = prepare(l, &a, mine[i], true);
+		pthread_mutex_lock(&l->mu);
 		for (size_t i = 0; i < n; i++) {
-			if (!prepare(l, &a, mine[i], true)) {
+			struct group *g = js(mine[i])->group;
+
+			/* A refusal counts too: a group is ready once all of
+			 * it is through, whatever became of each job. */
+			js(mine[i])->group = NULL;
+			if (g == NULL)
+				ready += ok[i];
+			else if (--g->unverified == 0) {
+				free(g);
+				ready++;
+			}
+			if (ok[i])
+				queue_push(&l->commit_q, mine[i]);
+			else
 				refused[n_refused++] = mine[i];
-				mine[i] = NULL;
-			}
 		}
-		if (n_refused < n) {
-			pthread_mutex_lock(&l->mu);
-			for (size_t i = 0; i < n; i++) {
-				if (mine[i] != NULL)
-					queue_push(&l->commit_q, mine[i]);
-			}
+		l->commit_ready += ready;
+		if (ready > 0 || l->commit_q.n >= l->cfg.batch_max)
 			pthread_cond_signal(&l->commit_cv);
-			pthread_mutex_unlock(&l->mu);
-		}
+		pthread_mutex_unlock(&l->mu);
 		jobs_done(l, refused, n_refused);
 	}
 	pthread_mutex_lock(&l->mu);
@@ -969,27 +993,41 @@ log_index(struct log *l)
 	return l->ix;
 }
 
-size_t
-log_submit_many(struct log *l, struct log_job *const *jobs, size_t n, int *rc)
+/* log_submit_many and log_submit_group: a group's record, when wanted,
+ * is made before taking the lock; without memory the jobs go ungrouped,
+ * which changes only how they are spread over commits. */
+static size_t
+submit_jobs(struct log *l, struct log_job *const *jobs, size_t n, bool together, int *rc)
 {
+	struct group *g = NULL;
 	size_t room, k;
 
 	*rc = 0;
 	if (n == 0)
 		return 0;
+	if (together && n > 1)
+		g = malloc(sizeof *g);
 	pthread_mutex_lock(&l->mu);
 	if (l->stopping) {
 		pthread_mutex_unlock(&l->mu);
+		free(g);
 		*rc = LOG_ESTOPPED;
 		return 0;
 	}
 	room = l->in_flight < l->cfg.queue_max ? l->cfg.queue_max - l->in_flight : 0;
 	k = n < room ? n : room;
 	l->in_flight += k;
+	if (g != NULL && k < 2) {
+		free(g);
+		g = NULL;
+	}
+	if (g != NULL)
+		g->unverified = k;
 	for (size_t i = 0; i < k; i++) {
 		jobs[i]->status = 0;
 		jobs[i]->ckpt = NULL;
 		jobs[i]->why[0] = '\0';
+		js(jobs[i])->group = g;
 		queue_push(&l->verify_q, jobs[i]);
 	}
 	/* One wake-up for the lot: a verifier takes a fair share and leaves
@@ -1007,6 +1045,18 @@ log_submit_many(struct log *l, struct log_job *const *jobs, size_t n, int *rc)
 			metrics_reject(l->m, R_OVERLOAD);
 	}
 	return k;
+}
+
+size_t
+log_submit_many(struct log *l, struct log_job *const *jobs, size_t n, int *rc)
+{
+	return submit_jobs(l, jobs, n, false, rc);
+}
+
+size_t
+log_submit_group(struct log *l, struct log_job *const *jobs, size_t n, int *rc)
+{
+	return submit_jobs(l, jobs, n, true, rc);
 }
 
 int
