@@ -700,7 +700,8 @@ verifier_main(void *arg)
 			else
 				refused[n_refused++] = mine[i];
 		}
-		l->commit_ready += ready;
+		/* Nothing queued (all committed, or refused): nothing waits. */
+		l->commit_ready = l->commit_q.n > 0 ? l->commit_ready + ready : 0;
 		if (ready > 0 || l->commit_q.n >= l->cfg.batch_max)
 			pthread_cond_signal(&l->commit_cv);
 		pthread_mutex_unlock(&l->mu);
