@@ -777,6 +777,15 @@ on_no_quorum(void *arg, uint64_t size, const char *why)
 	await_answer(arg, size, NULL, why);
 }
 
+/* Whether a commit is worth making now (under log.mu): jobs wait that
+ * someone waits for (commit_ready), or a full batch, or the log stops. */
+static bool
+commit_due(const struct log *l)
+{
+	return l->commit_q.n > 0 &&
+	    (l->commit_ready > 0 || l->commit_q.n >= l->cfg.batch_max || l->stopping);
+}
+
 static void *
 committer_main(void *arg)
 {
@@ -789,7 +798,7 @@ committer_main(void *arg)
 		size_t n = 0;
 
 		pthread_mutex_lock(&l->mu);
-		while (l->commit_q.n == 0 && !(l->stopping && l->verifiers_running == 0))
+		while (!commit_due(l) && !(l->stopping && l->verifiers_running == 0))
 			pthread_cond_wait(&l->commit_cv, &l->mu);
 		if (l->commit_q.n == 0) {
 			pthread_mutex_unlock(&l->mu);
@@ -810,6 +819,9 @@ committer_main(void *arg)
 		}
 		while (n < l->cfg.batch_max && l->commit_q.n > 0)
 			jobs[n++] = queue_pop(&l->commit_q);
+		/* What is left over (a full batch) is committed next turn. */
+		if (l->commit_q.n == 0)
+			l->commit_ready = 0;
 		pthread_mutex_unlock(&l->mu);
 
 		(void)commit_batch(l, jobs, n, why);
