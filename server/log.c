@@ -6,7 +6,11 @@
  * microseconds.  So signature checks are spread over a thread pool, and one
  * committer thread appends everything that arrived while the previous
  * commit was syncing: the batch size adapts to the load by itself, and
- * latency stays near one commit.
+ * latency stays near one commit.  The envelopes of one batch request are a
+ * group (log_submit_group): its answer waits for all of them, so the
+ * committer is not woken for a group until its last job is verified, and
+ * the group lands in one large commit instead of one per verifier turn
+ * (fewer checkpoints signed, fewer syncs, less committer CPU per entry).
  *
  * Ordering guarantees:
  *  - a job is answered only after the transaction holding its entry has
