@@ -122,8 +122,8 @@ size_t log_submit_many(struct log *l, struct log_job *const *jobs, size_t n, int
  * last of them is verified, so that they land in few large commits rather
  * than in one per verifier turn.  Every queued job is still checked,
  * committed and answered exactly as a single submission is; the held ones
- * go out at once when the commit queue fills (cfg.batch_max) or the log
- * stops. */
+ * go out sooner with any commit made for other jobs, when the commit queue
+ * fills (cfg.batch_max), or when the log stops. */
 size_t log_submit_group(struct log *l, struct log_job *const *jobs, size_t n, int *rc)
     __attribute__((warn_unused_result));
 
