@@ -18,6 +18,7 @@
 #include "cl.h"
 #include "dsse.h"
 #include "harness.h"
+#include "index.h"
 #include "log.h"
 #include "metrics.h"
 #include "signer.h"
@@ -555,6 +556,37 @@ test_bulk(void **state)
 	h_rmrf(e.dir);
 }
 
+/* A batch larger than half the search tail is refused at open: the
+ * pending commit's entries stay in the tail, unindexable, until the next
+ * commit makes them durable, so that next batch's ix_room must find room
+ * beside a whole pending batch or the committer waits on itself forever. */
+static void
+test_batch_max_tail(void **state)
+{
+	struct env e;
+	struct log_cfg cfg = {2, 1000, IX_TAIL_MAX / 2 + 1, 0, 0, NULL, NULL, NULL};
+	char why[CL_WHY_MAX] = "";
+
+	(void)state;
+	memset(&e, 0, sizeof e);
+	h_tmpdir(e.dir, sizeof e.dir);
+	snprintf(e.subs, sizeof e.subs, "%s/subs", e.dir);
+	h_write(e.subs, su_ci_vkey, strlen(su_ci_vkey));
+	cfg.batch_max = IX_TAIL_MAX / 2;
+	env_open_cfg(&e, &cfg);
+	log_stop(e.l);
+	log_free(e.l);
+	cfg.batch_max = IX_TAIL_MAX / 2 + 1;
+	assert_int_equal(log_open(e.st, e.sg, e.al, e.m, &cfg, &e.l, why), CL_EINVAL);
+	assert_non_null(strstr(why, "batch"));
+	e.l = NULL;
+	metrics_free(e.m);
+	allow_close(e.al);
+	signer_close(e.sg);
+	st_close(e.st);
+	h_rmrf(e.dir);
+}
+
 int
 main(void)
 {
@@ -564,6 +596,7 @@ main(void)
 	    cmocka_unit_test(test_submit_many),
 	    cmocka_unit_test(test_submit_group),
 	    cmocka_unit_test(test_bulk),
+	    cmocka_unit_test(test_batch_max_tail),
 	};
 
 	if (sodium_init() < 0)
