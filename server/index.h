@@ -49,7 +49,8 @@
 /* The most entries the search environment may lag the committed log by
  * (the tail's capacity; a power cut loses at most this much indexing,
  * redone at the next ix_open).  A batch is at most 65536 entries
- * (--batch-max), so a full tail still takes one. */
+ * (--batch-max), so a full tail still takes two: a pending commit's, not
+ * yet durable, and the next one's. */
 #define IX_TAIL_MAX 131072
 
 /* The indexer writes once this many durable entries wait, and everything

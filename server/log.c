@@ -1022,9 +1022,11 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 	if (cfg->verify_threads == 0 || cfg->batch_max == 0 || cfg->queue_max == 0)
 		return cl_why(
 		    why, CL_EINVAL, "log: threads, batch and queue sizes must be positive");
-	if (cfg->batch_max > IX_TAIL_MAX)
+	/* A pending commit's entries wait in the search tail, not yet
+	 * indexable, beside the next batch's (ix_room): two must fit. */
+	if (cfg->batch_max > IX_TAIL_MAX / 2)
 		return cl_why(
-		    why, CL_EINVAL, "log: a batch may hold at most %d entries", IX_TAIL_MAX);
+		    why, CL_EINVAL, "log: a batch may hold at most %d entries", IX_TAIL_MAX / 2);
 	if (!st_sync_on(st))
 		return cl_why(why, CL_EINVAL, "log: the store does not sync; refusing to sign");
 	if ((l = calloc(1, sizeof *l)) == NULL)
