@@ -1359,10 +1359,15 @@ log_bulk_append(struct log *l, const uint8_t *const *bodies, const size_t *lens,
 		if (k > 0 && rc == 0) {
 			/* Synchronous: each batch durable and signed before the
 			 * next (its jobs' results are in jobs[], the pointers
-			 * commit_batch and pend_flush move around aside). */
+			 * commit_batch and pend_flush move around aside).  The
+			 * committer's state, so under log.mu: a committer woken
+			 * meanwhile must not see this batch pending and flush
+			 * and answer it too. */
+			pthread_mutex_lock(&l->mu);
 			if ((rc = commit_batch(l, ptrs, k, why)) == 0)
 				rc = pend_flush(l, why);
 			l->n_ready = 0;
+			pthread_mutex_unlock(&l->mu);
 		}
 		if (l->ga != NULL)
 			offer_flush(l);
