@@ -31,6 +31,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -784,7 +785,7 @@ test_faults_concurrent(void **state)
 
 struct prober {
 	const struct h_server *s;
-	volatile bool stop;
+	atomic_bool stop;
 	size_t reads, bad;
 };
 
