@@ -37,8 +37,38 @@ struct fx {
 	struct ix *ix;
 	struct edge *edge;
 	size_t keys_calls;
-	uint64_t bad_keys; /* entry bad_keys - 1's keys cannot be read (0: none) */
+	uint64_t bad_keys;   /* entry bad_keys - 1's keys cannot be read (0: none) */
+	bool tuned;          /* ix_tune(tune) before ix_start */
+	struct ix_tune tune; /* after_commit: fx_commit, arg the fx */
+	atomic_size_t commits[IX_COMMIT_SWAP + 1];
+	size_t exit_at; /* in a child: _exit(0) after this many commits (0: never) */
+	size_t chunk;   /* append commits at most this many entries at once (0: all) */
 };
+
+/* The indexer's commits, counted by kind; in a crash child, the process
+ * ends after the exit_at-th (a crash at that point: nothing after it
+ * reaches the disk, nothing is closed). */
+static void
+fx_commit(void *arg, enum ix_commit what)
+{
+	struct fx *f = arg;
+	size_t total = 0;
+
+	atomic_fetch_add(&f->commits[what], 1);
+	for (int i = 0; i <= IX_COMMIT_SWAP; i++)
+		total += atomic_load(&f->commits[i]);
+	if (f->exit_at != 0 && total == f->exit_at)
+		_exit(0);
+}
+
+/* Small runs, merged three at a time in steps of a few hundred keys:
+ * many flushes, merges and swaps in a test's few thousand entries. */
+static void
+fx_small(struct fx *f, size_t batch, size_t step)
+{
+	f->tuned = true;
+	f->tune = (struct ix_tune){batch, 3, step, fx_commit, f};
+}
 
 /* Entry i: 16 bytes holding i; its keys: root "r<i % 3>", narHash {i % 5},
  * submitter {9} for even i only. */
@@ -102,6 +132,8 @@ fx_start(struct fx *f)
 	assert_int_equal(edge_load(f->edge, f->st, &size, why), 0);
 	f->keys_calls = 0;
 	assert_int_equal(ix_open(f->st, &f->ix, why), 0);
+	if (f->tuned)
+		assert_int_equal(ix_tune(f->ix, &f->tune), 0);
 	assert_int_equal(ix_start(f->ix, test_keys, f, why), 0);
 }
 
@@ -116,10 +148,10 @@ fx_stop(struct fx *f)
 	f->st = NULL;
 }
 
-/* Append entries [size, size + n) as the committer does; with every batch
- * the tail stays within its bound. */
+/* Append entries [size, size + n) as the committer does, in one batch;
+ * with every batch the tail stays within its bound. */
 static void
-append(struct fx *f, size_t n)
+append_batch(struct fx *f, size_t n)
 {
 	struct st_batch *b;
 	uint64_t size = edge_size(f->edge), upto, tail, idx;
@@ -152,16 +184,29 @@ append(struct fx *f, size_t n)
 	assert_true(tail <= IX_TAIL_MAX);
 }
 
+/* Append n entries in batches of at most f->chunk. */
+static void
+append(struct fx *f, size_t n)
+{
+	while (n > 0) {
+		size_t k = f->chunk != 0 && n > f->chunk ? f->chunk : n;
+
+		append_batch(f, k);
+		n -= k;
+	}
+}
+
 /* Wait (generously) until the indexer has taken what it takes: all but
- * fewer than IX_BATCH entries. */
+ * fewer than a batch of entries. */
 static void
 drain(struct fx *f)
 {
+	size_t batch = f->tuned ? f->tune.batch : IX_BATCH;
 	uint64_t upto, tail;
 
 	for (int i = 0; i < 6000; i++) {
 		ix_stat(f->ix, &upto, &tail);
-		if (tail < IX_BATCH)
+		if (tail < batch)
 			return;
 		usleep(10000);
 	}
@@ -264,8 +309,32 @@ check_searches(struct fx *f)
 struct hammer {
 	struct fx *f;
 	atomic_bool stop;
-	size_t lookups;
+	size_t lookups, searches;
 };
+
+/* One page of ix_search by narHash {k} from start in r, checked exactly:
+ * the matches are the indices equal to k mod 5.  NULL, or what is wrong
+ * (no cmocka asserts outside the test's thread). */
+static const char *
+search_probe(struct fx *f, struct st_reader *r, uint64_t start, unsigned k)
+{
+	uint64_t size = st_reader_size(r), out[8], want = start + (k + 5 - start % 5) % 5;
+	uint8_t nar[32] = {(uint8_t)k};
+	size_t n;
+	bool more;
+
+	if (ix_search(f->ix, r, IX_BY_NAR, nar, 32, start, out, 8, &n, &more) != 0)
+		return "a search failed during the hand-over";
+	for (size_t i = 0; i < n; i++, want += 5) {
+		if (out[i] != want)
+			return "a search result was wrong during the hand-over";
+	}
+	if (n < 8 && want < size)
+		return "a search missed results during the hand-over";
+	if (more != (n == 8 && want < size))
+		return "a search said more wrongly during the hand-over";
+	return NULL;
+}
 
 /* Look committed entries up without pause while the indexer hands them
  * over: every one must be found. */
@@ -295,6 +364,17 @@ hammer_main(void *arg)
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 		/* Mostly the newest entries: those the hand-over moves. */
 		i = x % 4 == 0 ? x % size : size - 1 - (x >> 8) % (size < 40000 ? size : 40000);
+		if (x % 3 == 0) {
+			const char *bad = search_probe(h->f, r, i, (unsigned)(x >> 40) % 5);
+
+			st_reader_end(r);
+			if (bad != NULL) {
+				st_reader_free(r);
+				return (void *)bad;
+			}
+			h->searches++;
+			continue;
+		}
 		body_of(i, body);
 		mt_leaf_hash(leaf, body, sizeof body);
 		rc = ix_leaf_find(h->f->ix, r, leaf, &idx);
@@ -316,45 +396,45 @@ append50_main(void *arg)
 	return NULL;
 }
 
+/* Appends in steps of many sizes, each checked at once (the tail holds
+ * the newest) and, every third, once indexed, with a second thread
+ * looking entries up and searching without pause all the while. */
 static void
-test_model(void **state)
+model(struct fx *f)
 {
 	static const size_t steps[] = {1, 300, 20000, 5, 17000, 65536, 65536, 65536, 3, 12000};
-	struct fx f = {0};
-	struct hammer h = {&f, false, 0};
+	struct hammer h = {f, false, 0, 0};
 	pthread_t t;
 	void *res;
 	uint64_t size = 0;
 
-	(void)state;
-	h_tmpdir(f.dir, sizeof f.dir);
-	fx_start(&f);
+	h_tmpdir(f->dir, sizeof f->dir);
+	fx_start(f);
 	assert_int_equal(pthread_create(&t, NULL, hammer_main, &h), 0);
 	for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
 		struct st_reader *old;
 
-		append(&f, steps[s]);
+		append(f, steps[s]);
 		size += steps[s];
-		/* At once (the tail holds the newest), then once indexed. */
-		check_leaves(&f, size);
-		check_searches(&f);
+		check_leaves(f, size);
+		check_searches(f);
 		if (s % 3 == 1) {
-			drain(&f);
-			check_leaves(&f, size);
-			check_searches(&f);
+			drain(f);
+			check_leaves(f, size);
+			check_searches(f);
 		}
 		/* A snapshot sees nothing appended after it (by another
 		 * thread, as the committer would). */
-		assert_int_equal(st_reader_new(f.st, &old), 0);
+		assert_int_equal(st_reader_new(f->st, &old), 0);
 		assert_int_equal(st_reader_begin(old), 0);
 		{
 			pthread_t w;
 
-			assert_int_equal(pthread_create(&w, NULL, append50_main, &f), 0);
+			assert_int_equal(pthread_create(&w, NULL, append50_main, f), 0);
 			assert_int_equal(pthread_join(w, NULL), 0);
 		}
 		size += 50;
-		check_search(&f, old, IX_BY_ROOT, "r2", 2,
+		check_search(f, old, IX_BY_ROOT, "r2", 2,
 		    st_reader_size(old) > 40 ? st_reader_size(old) - 40 : 0, 64);
 		{
 			uint8_t body[16], leaf[MT_HASH_LEN];
@@ -362,7 +442,7 @@ test_model(void **state)
 
 			body_of(size - 1, body);
 			mt_leaf_hash(leaf, body, sizeof body);
-			assert_int_equal(ix_leaf_find(f.ix, old, leaf, &idx), ST_ENOTFOUND);
+			assert_int_equal(ix_leaf_find(f->ix, old, leaf, &idx), ST_ENOTFOUND);
 		}
 		st_reader_end(old);
 		st_reader_free(old);
@@ -371,14 +451,72 @@ test_model(void **state)
 	assert_int_equal(pthread_join(t, &res), 0);
 	if (res != NULL)
 		fail_msg("%s", (char *)res);
-	assert_true(h.lookups > 0);
-	print_message("  %llu entries, %zu lookups during the hand-over\n",
-	    (unsigned long long)size, h.lookups);
-	assert_int_equal(ix_room(f.ix, IX_TAIL_MAX + 1), CL_EINVAL);
+	assert_true(h.lookups > 0 && h.searches > 0);
+	print_message("  %llu entries, %zu lookups and %zu searches during the hand-over\n",
+	    (unsigned long long)size, h.lookups, h.searches);
+	assert_int_equal(ix_room(f->ix, IX_TAIL_MAX + 1), CL_EINVAL);
 	assert_int_equal(
-	    ix_search(f.ix, NULL, IX_BY_NAR, "short", 5, 0, NULL, 1, &(size_t){0}, &(bool){false}),
+	    ix_search(f->ix, NULL, IX_BY_NAR, "short", 5, 0, NULL, 1, &(size_t){0}, &(bool){false}),
 	    CL_EINVAL);
-	fx_stop(&f);
+	/* Started: too late to tune. */
+	assert_int_equal(ix_tune(f->ix, &f->tune), CL_EINVAL);
+	fx_stop(f);
+	h_rmrf(f->dir);
+}
+
+static void
+test_model(void **state)
+{
+	struct fx f = {0};
+
+	(void)state;
+	f.tune = (struct ix_tune){IX_BATCH, IX_FANOUT, IX_STEP, NULL, NULL};
+	model(&f);
+}
+
+/* The same with small runs and merge steps: lookups and searches stay
+ * exact, ascending and paged across many flushes, merges and swaps (the
+ * hammer's read transactions straddle them), deduplication strict across
+ * the runs and the tail. */
+static void
+test_model_merges(void **state)
+{
+	struct fx f = {0};
+
+	(void)state;
+	fx_small(&f, 1000, 5000);
+	f.chunk = 700;
+	model(&f);
+	print_message("  %zu runs, %zu merge steps, %zu swaps\n",
+	    atomic_load(&f.commits[IX_COMMIT_RUN]), atomic_load(&f.commits[IX_COMMIT_STEP]),
+	    atomic_load(&f.commits[IX_COMMIT_SWAP]));
+	assert_true(atomic_load(&f.commits[IX_COMMIT_STEP]) > 10);
+	assert_true(atomic_load(&f.commits[IX_COMMIT_SWAP]) > 10);
+}
+
+/* A bad tune is refused. */
+static void
+test_tune(void **state)
+{
+	static const struct ix_tune bad[] = {
+	    {0, 8, 100, NULL, NULL},
+	    {IX_TAIL_MAX + 1, 8, 100, NULL, NULL},
+	    {100, 1, 100, NULL, NULL},
+	    {100, 17, 100, NULL, NULL},
+	    {100, 8, 0, NULL, NULL},
+	};
+	struct fx f = {0};
+	char why[256];
+
+	(void)state;
+	h_tmpdir(f.dir, sizeof f.dir);
+	assert_int_equal(st_open(f.dir, (size_t)1 << 30, &f.st, why), 0);
+	assert_int_equal(st_init(f.st, "example.org/log", "example.org/log+12345678+AQ"), 0);
+	assert_int_equal(ix_open(f.st, &f.ix, why), 0);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(ix_tune(f.ix, &bad[i]), CL_EINVAL);
+	ix_close(f.ix);
+	st_close(f.st);
 	h_rmrf(f.dir);
 }
 
@@ -700,6 +838,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_model),
+	    cmocka_unit_test(test_model_merges),
+	    cmocka_unit_test(test_tune),
 	    cmocka_unit_test(test_rollback),
 	    cmocka_unit_test(test_restart),
 	    cmocka_unit_test(test_stale_reader),
