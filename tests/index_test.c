@@ -28,6 +28,7 @@
 #include "edge.h"
 #include "harness.h"
 #include "index.h"
+#include "ixrun.h"
 #include "store.h"
 #include "testutil.h"
 
@@ -520,6 +521,70 @@ test_tune(void **state)
 	h_rmrf(f.dir);
 }
 
+/* A crash right after any commit of a rebuild that writes runs and merges
+ * them (the child ends there: nothing after it is written, nothing is
+ * closed): the next start accepts what is on disk, indexing only what it
+ * lacks (never a rebuild), finishes the merges, and answers exactly. */
+static void
+test_crash(void **state)
+{
+	enum { N = 2000 };
+	struct fx f;
+	char path[700];
+	size_t total = 0;
+
+	(void)state;
+	memset(&f, 0, sizeof f);
+	h_tmpdir(f.dir, sizeof f.dir);
+	fx_start(&f);
+	append(&f, N);
+	fx_stop(&f);
+	snprintf(path, sizeof path, "%s/search", f.dir);
+	/* How many commits a whole rebuild makes. */
+	h_rmrf(path);
+	fx_small(&f, 50, 400);
+	fx_start(&f);
+	fx_stop(&f);
+	for (int i = 0; i <= IX_COMMIT_SWAP; i++)
+		total += atomic_load(&f.commits[i]);
+	assert_true(atomic_load(&f.commits[IX_COMMIT_STEP]) > 3);
+	assert_true(atomic_load(&f.commits[IX_COMMIT_SWAP]) > 2);
+	for (size_t k = 1; k <= total; k++) {
+		int status;
+		pid_t pid;
+
+		h_rmrf(path);
+		for (int i = 0; i <= IX_COMMIT_SWAP; i++)
+			atomic_store(&f.commits[i], 0);
+		f.exit_at = k;
+		fflush(NULL);
+		assert_true((pid = fork()) >= 0);
+		if (pid == 0) {
+			/* (No cmocka asserts in the child.) */
+			char why[256];
+
+			if (st_open(f.dir, (size_t)1 << 30, &f.st, why) == 0 &&
+			    ix_open(f.st, &f.ix, why) == 0 && ix_tune(f.ix, &f.tune) == 0 &&
+			    ix_start(f.ix, test_keys, &f, why) != 0)
+				_exit(4);
+			_exit(3); /* the crash did not come */
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		if (WEXITSTATUS(status) != 0)
+			fail_msg("the child did not stop at commit %zu", k);
+		f.exit_at = 0;
+		fx_start(&f);
+		if (f.keys_calls >= N)
+			fail_msg("rebuilt after a crash at commit %zu", k);
+		check_leaves(&f, N);
+		check_searches(&f);
+		fx_stop(&f);
+	}
+	print_message("  a crash after each of %zu commits\n", total);
+	h_rmrf(f.dir);
+}
+
 /* A batch that failed: its entries are dropped from the tail, and the same
  * indices can be used again. */
 static void
@@ -576,6 +641,30 @@ raw_meta_put(const char *dir, const char *key, const void *val, size_t len)
 	                     &(MDB_val){len, (void *)val}, 0),
 	    0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* The manifest of a closed search environment. */
+static void
+raw_runs_get(const char *dir, struct ixr_set *runs)
+{
+	char path[700];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta;
+	MDB_val v, u;
+
+	snprintf(path, sizeof path, "%s/search", dir);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	assert_int_equal(mdb_get(txn, meta, &(MDB_val){4, "upto"}, &u), 0);
+	assert_int_equal(u.mv_size, 8);
+	assert_int_equal(mdb_get(txn, meta, &(MDB_val){4, "runs"}, &v), 0);
+	assert_int_equal(ixr_decode(v.mv_data, v.mv_size, cl_be64_get(u.mv_data), runs), 0);
+	mdb_txn_abort(txn);
 	mdb_env_close(env);
 }
 
@@ -773,7 +862,8 @@ test_unreadable_keys(void **state)
 	h_rmrf(f.dir);
 }
 
-/* Damage found only while catching up (an entry indexed twice), after the
+/* Damage found only while starting (a run holding entries past its range),
+ * after the
  * server dropped root for --user: the index is rebuilt in place (it was:
  * its files unlinked in root's DIR/search, EACCES, the server refused to
  * start).  Needs root and a "nobody" user, as CI has. */
@@ -783,7 +873,8 @@ test_repair_unprivileged(void **state)
 	struct passwd *pw = getpwnam("nobody");
 	struct fx f;
 	struct st_reader *r;
-	uint8_t root[MT_HASH_LEN], b8[8];
+	struct ixr_set runs;
+	uint8_t root[MT_HASH_LEN], b8[8], man[IXR_MAX];
 	int status;
 	pid_t pid;
 
@@ -800,10 +891,15 @@ test_repair_unprivileged(void **state)
 	st_reader_end(r);
 	st_reader_free(r);
 	fx_stop(&f);
-	/* It says it has [0, 60) (the right root there) but holds [0, 100). */
+	/* It says it has [0, 60) (the right root there, one run) but its run
+	 * holds [0, 100): found only when the run is read. */
+	raw_runs_get(f.dir, &runs);
+	assert_int_equal(runs.n, 1);
+	runs.run[0].to = 60;
 	cl_be64_put(b8, 60);
 	raw_meta_put(f.dir, "upto", b8, 8);
 	raw_meta_put(f.dir, "root", root, sizeof root);
+	raw_meta_put(f.dir, "runs", man, ixr_encode(&runs, man));
 	fflush(NULL);
 	assert_true((pid = fork()) >= 0);
 	if (pid == 0) {
@@ -840,6 +936,7 @@ main(void)
 	    cmocka_unit_test(test_model),
 	    cmocka_unit_test(test_model_merges),
 	    cmocka_unit_test(test_tune),
+	    cmocka_unit_test(test_crash),
 	    cmocka_unit_test(test_rollback),
 	    cmocka_unit_test(test_restart),
 	    cmocka_unit_test(test_stale_reader),
