@@ -644,6 +644,49 @@ raw_meta_put(const char *dir, const char *key, const void *val, size_t len)
 	mdb_env_close(env);
 }
 
+/* Make database `name` (DUPSORT, one record) in a closed search
+ * environment, as another layout would have it. */
+static void
+raw_db_put(const char *dir, const char *name)
+{
+	char path[700];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi d;
+
+	snprintf(path, sizeof path, "%s/search", dir);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, name, MDB_CREATE | MDB_DUPSORT, &d), 0);
+	assert_int_equal(
+	    mdb_put(txn, d, &(MDB_val){8, "12345678"}, &(MDB_val){8, "00000001"}, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static bool
+raw_db_exists(const char *dir, const char *name)
+{
+	char path[700];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi d;
+	int rc;
+
+	snprintf(path, sizeof path, "%s/search", dir);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	rc = mdb_dbi_open(txn, name, 0, &d);
+	assert_true(rc == 0 || rc == MDB_NOTFOUND);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rc == 0;
+}
+
 /* The manifest of a closed search environment. */
 static void
 raw_runs_get(const char *dir, struct ixr_set *runs)
@@ -703,8 +746,10 @@ test_restart(void **state)
 {
 	struct fx f = {0};
 	char saved[600], path[700];
-	uint8_t b8[8], junk[MT_HASH_LEN] = {1};
+	uint8_t b8[8], junk[MT_HASH_LEN] = {1}, man[IXR_MAX];
+	struct ixr_set runs;
 	uint64_t behind;
+	size_t len;
 
 	(void)state;
 	h_tmpdir(f.dir, sizeof f.dir);
@@ -732,25 +777,47 @@ test_restart(void **state)
 	behind = 23000;
 
 	/* Ahead of the log (an older main store put back), for another tree,
-	 * missing, or a damaged file: rebuilt from every entry. */
-	for (int c = 0; c < 4; c++) {
+	 * missing, a damaged file, another layout, or a manifest that does not
+	 * decode: rebuilt from every entry. */
+	for (int c = 0; c < 6; c++) {
 		if (c == 0) {
+			raw_runs_get(f.dir, &runs);
+			runs.run[runs.n - 1].to = behind + 5;
 			cl_be64_put(b8, behind + 5);
 			raw_meta_put(f.dir, "upto", b8, 8);
+			raw_meta_put(f.dir, "runs", man, ixr_encode(&runs, man));
 		} else if (c == 1) {
 			raw_meta_put(f.dir, "root", junk, sizeof junk);
 		} else if (c == 2) {
 			snprintf(path, sizeof path, "%s/search", f.dir);
 			h_rmrf(path);
-		} else {
+		} else if (c == 3) {
 			snprintf(path, sizeof path, "%s/search/data.mdb", f.dir);
 			assert_int_equal(truncate(path, 100), 0);
+		} else if (c == 4) {
+			/* Layout 1: one DUPSORT B-tree per key. */
+			cl_be64_put(b8, 1);
+			raw_meta_put(f.dir, "layout", b8, 8);
+			raw_db_put(f.dir, "leaf");
+			raw_db_put(f.dir, "by_root");
+		} else {
+			/* A manifest that does not decode. */
+			raw_runs_get(f.dir, &runs);
+			assert_true(runs.n >= 1);
+			len = ixr_encode(&runs, man);
+			raw_meta_put(f.dir, "runs", man, len - 1);
 		}
 		fx_start(&f);
 		assert_int_equal(f.keys_calls, behind);
 		check_leaves(&f, behind);
 		check_searches(&f);
 		fx_stop(&f);
+		if (c == 4) {
+			/* Its databases are gone, not left to take space. */
+			assert_false(raw_db_exists(f.dir, "leaf"));
+			assert_false(raw_db_exists(f.dir, "by_root"));
+			assert_true(raw_db_exists(f.dir, "run00"));
+		}
 	}
 	h_rmrf(f.dir);
 }
