@@ -114,6 +114,7 @@ struct ix {
 	uint64_t durable;               /* [low, durable) may be indexed */
 	uint64_t next;                  /* the next entry's index */
 	struct bloom *bloom[IXR_SLOTS]; /* per slot, for the run it holds */
+	struct ixr_set pub;             /* the manifest last committed, each run with its filter */
 	int err;                        /* the indexer's last failure, 0 after a success */
 	bool stopping, started;
 	bool room_wanted; /* the committer waits in ix_room */
@@ -266,6 +267,50 @@ bloom_install(struct ix *ix, uint8_t slot, struct bloom *b)
 	free(ix->bloom[slot]);
 	ix->bloom[slot] = b;
 	pthread_mutex_unlock(&ix->mu);
+}
+
+/* After a commit: make next the published manifest, b (NULL: none) the
+ * filter of `slot`, drop the filters of the n_gone slots in gone, and,
+ * for a flush of the tail, trim the tail below next's end; all in one
+ * critical section, so that a lookup under mu finds every entry in the
+ * tail or in a published run whose filter it can trust. */
+static void
+publish(struct ix *ix, const struct ixr_set *next, int slot, struct bloom *b, const uint8_t *gone,
+    size_t n_gone, bool trim)
+{
+	uint64_t upto = next->n > 0 ? next->run[next->n - 1].to : 0;
+
+	pthread_mutex_lock(&ix->mu);
+	for (size_t i = 0; i < n_gone; i++) {
+		free(ix->bloom[gone[i]]);
+		ix->bloom[gone[i]] = NULL;
+	}
+	if (slot >= 0) {
+		free(ix->bloom[slot]);
+		ix->bloom[slot] = b;
+	}
+	ix->pub = *next;
+	if (trim) {
+		for (uint64_t i = ix->low; i < upto; i++)
+			table_delete(ix, i);
+		ix->low = upto;
+		pthread_cond_broadcast(&ix->room_cv);
+	}
+	pthread_mutex_unlock(&ix->mu);
+}
+
+/* Under mu: whether a published run's filter may hold leaf.  (No: the
+ * leaf is in no published run, and a lookup need not read the runs.) */
+static bool
+pub_may_hold(const struct ix *ix, const uint8_t leaf[LEAF_KEY])
+{
+	for (size_t i = 0; i < ix->pub.n; i++) {
+		const struct bloom *b = ix->bloom[ix->pub.run[i].slot];
+
+		if (b == NULL || bloom_has(b, leaf))
+			return true;
+	}
+	return false;
 }
 
 /* Which runs of s may hold leaf: want[i] for run i.  A run without its
@@ -434,7 +479,7 @@ pair_cmp(const void *a, const void *b)
  * n.  Needs a free slot.  On success the run's filter is installed. */
 static int
 run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size_t n, uint64_t upto,
-    struct pair *pairs)
+    struct pair *pairs, bool trim)
 {
 	MDB_txn *txn = NULL;
 	MDB_cursor *c = NULL;
@@ -497,7 +542,7 @@ run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size
 	if (rc != 0)
 		goto out;
 	ix->man = next;
-	bloom_install(ix, (uint8_t)slot, bl);
+	publish(ix, &next, slot, bl, NULL, 0, trim);
 	bl = NULL;
 	committed(ix, IX_COMMIT_RUN);
 out:
@@ -644,10 +689,8 @@ merge_step(struct ix *ix)
 		for (unsigned i = 0; i < fan; i++)
 			gone[i] = runs[i].slot;
 		ix->man = next;
-		bloom_install(ix, mg->target, mg->bloom);
+		publish(ix, &next, mg->target, mg->bloom, gone, fan, false);
 		mg->bloom = NULL;
-		for (unsigned i = 0; i < fan; i++)
-			bloom_install(ix, gone[i], NULL);
 	}
 	merge_abandon(ix); /* done: nothing left to abandon */
 	committed(ix, IX_COMMIT_SWAP);
@@ -802,10 +845,15 @@ env_clear(struct ix *ix)
 	txn = NULL;
 	if (rc != 0)
 		goto out;
-	ix->man.n = 0;
-	merge_abandon(ix);
-	for (int s = 0; s < IXR_SLOTS; s++)
-		bloom_install(ix, (uint8_t)s, NULL);
+	{
+		uint8_t all[IXR_SLOTS];
+
+		for (int k = 0; k < IXR_SLOTS; k++)
+			all[k] = (uint8_t)k;
+		ix->man.n = 0;
+		merge_abandon(ix);
+		publish(ix, &ix->man, -1, NULL, all, IXR_SLOTS, false);
+	}
 out:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
@@ -877,6 +925,8 @@ env_load(struct ix *ix)
 	}
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
+	if (rc == 0)
+		publish(ix, &ix->man, -1, NULL, NULL, 0, false);
 out:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
@@ -958,7 +1008,7 @@ catch_up(struct ix *ix, uint64_t from, uint64_t size, ix_keys_fn keys, void *arg
 		st_reader_end(ix->reader);
 		if (rc != 0)
 			goto out;
-		if ((rc = run_write(ix, recs, 0, SIZE_MAX, n, from + n, pairs)) != 0 ||
+		if ((rc = run_write(ix, recs, 0, SIZE_MAX, n, from + n, pairs, false)) != 0 ||
 		    (rc = merge_all(ix)) != 0) {
 			cl_why(why, rc, "search index: %s", st_strerror(rc));
 			goto out;
@@ -1159,7 +1209,7 @@ indexer_main(void *arg)
 			rc = ENOMEM;
 		else
 			rc = run_write(ix, ix->ring, (size_t)(from & (IX_TAIL_MAX - 1)),
-			    IX_TAIL_MAX - 1, (size_t)(to - from), to, pairs);
+			    IX_TAIL_MAX - 1, (size_t)(to - from), to, pairs, true);
 
 		pthread_mutex_lock(&ix->mu);
 		if (rc != 0) {
@@ -1178,14 +1228,8 @@ indexer_main(void *arg)
 			pthread_cond_timedwait(&ix->work_cv, &ix->mu, &dl);
 			continue;
 		}
+		/* (A flush's run is visible now, and publish trimmed the tail.) */
 		ix->err = 0;
-		if (merge)
-			continue;
-		/* Visible in the search environment now: trim. */
-		for (uint64_t i = from; i < to; i++)
-			table_delete(ix, i);
-		ix->low = to;
-		pthread_cond_broadcast(&ix->room_cv);
 	}
 	pthread_mutex_unlock(&ix->mu);
 	free(pairs);
@@ -1430,16 +1474,21 @@ batch_check(void *ctx, uint64_t index, uint8_t out[MT_HASH_LEN])
 int
 ix_dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
 {
-	bool found;
+	bool found, maybe;
 
 	/* The tail first, then a search snapshot opened after it: the tail is
 	 * trimmed only once the search commit covering the trimmed entries
 	 * is visible, so every entry is in the one or the other. */
 	pthread_mutex_lock(&ix->mu);
 	found = table_find(ix, leaf, index);
+	maybe = !found && pub_may_hold(ix, leaf);
 	pthread_mutex_unlock(&ix->mu);
 	if (found)
 		return 0;
+	/* In neither the tail nor, by their filters, the published runs:
+	 * a new leaf, the usual case, known without reading a run. */
+	if (!maybe)
+		return ST_ENOTFOUND;
 	return env_leaf_find(ix, leaf, UINT64_MAX, batch_check, b, index);
 }
 
@@ -1497,13 +1546,16 @@ int
 ix_leaf_find(struct ix *ix, struct st_reader *r, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
 {
 	uint64_t size = st_reader_size(r);
-	bool found;
+	bool found, maybe;
 
 	pthread_mutex_lock(&ix->mu);
 	found = table_find(ix, leaf, index);
+	maybe = !found && pub_may_hold(ix, leaf);
 	pthread_mutex_unlock(&ix->mu);
 	if (found) /* a leaf is in the log once: past the snapshot, not yet */
 		return *index < size ? 0 : ST_ENOTFOUND;
+	if (!maybe)
+		return ST_ENOTFOUND;
 	return env_leaf_find(ix, leaf, size, reader_check, r, index);
 }
 
