@@ -585,6 +585,55 @@ test_crash(void **state)
 	h_rmrf(f.dir);
 }
 
+/* A reader whose snapshot predates merges and their swaps (the runs it
+ * was answered from are gone, their slots reused): its answers are still
+ * exact for its snapshot, nothing past it. */
+static void
+test_reader_across_swaps(void **state)
+{
+	static const uint8_t sub[32] = {9};
+	struct fx f = {0};
+	struct st_reader *r;
+	uint64_t size, idx;
+	size_t swaps;
+
+	(void)state;
+	h_tmpdir(f.dir, sizeof f.dir);
+	fx_small(&f, 100, 200);
+	f.chunk = 100;
+	fx_start(&f);
+	append(&f, 1000);
+	drain(&f);
+	assert_int_equal(st_reader_new(f.st, &r), 0);
+	assert_int_equal(st_reader_begin(r), 0);
+	size = st_reader_size(r);
+	swaps = atomic_load(&f.commits[IX_COMMIT_SWAP]);
+	append(&f, 4000);
+	for (int i = 0; i < 6000 && atomic_load(&f.commits[IX_COMMIT_SWAP]) < swaps + 3; i++)
+		usleep(10000);
+	assert_true(atomic_load(&f.commits[IX_COMMIT_SWAP]) >= swaps + 3);
+	check_search(&f, r, IX_BY_ROOT, "r0", 2, 0, 64);
+	check_search(&f, r, IX_BY_SUBMITTER, sub, 32, size / 2, 9);
+	for (uint64_t i = 0; i < size + 300; i += 7) {
+		uint8_t body[16], leaf[MT_HASH_LEN];
+
+		body_of(i, body);
+		mt_leaf_hash(leaf, body, sizeof body);
+		if (i < size) {
+			assert_int_equal(ix_leaf_find(f.ix, r, leaf, &idx), 0);
+			assert_int_equal(idx, i);
+		} else {
+			assert_int_equal(ix_leaf_find(f.ix, r, leaf, &idx), ST_ENOTFOUND);
+		}
+	}
+	st_reader_end(r);
+	st_reader_free(r);
+	check_leaves(&f, 5000);
+	check_searches(&f);
+	fx_stop(&f);
+	h_rmrf(f.dir);
+}
+
 /* A batch that failed: its entries are dropped from the tail, and the same
  * indices can be used again. */
 static void
@@ -1004,6 +1053,7 @@ main(void)
 	    cmocka_unit_test(test_model_merges),
 	    cmocka_unit_test(test_tune),
 	    cmocka_unit_test(test_crash),
+	    cmocka_unit_test(test_reader_across_swaps),
 	    cmocka_unit_test(test_rollback),
 	    cmocka_unit_test(test_restart),
 	    cmocka_unit_test(test_stale_reader),
