@@ -2,15 +2,21 @@
  * index_test.c: the search indexes (server/index.c) over a real store, fed
  * the way the committer feeds them.  Against a naive model: deduplication
  * and leaf lookups find every entry at its index, on either side of the
- * hand-over from the tail to the search environment, while the indexer
- * runs and a second thread looks entries up without pause (a trim before
- * the search commit is visible, or a lookup that reads them in the wrong
- * order, would lose one); search results are exact, ascending, paged, and
- * never past the reader's snapshot; the tail never holds more than
- * IX_TAIL_MAX entries.  A rolled-back batch is forgotten.  At start, a
- * search environment behind the log (a power cut) is caught up with only
- * the missing entries; one that is missing, ahead of the log, for another
- * tree, or a damaged file, is rebuilt.
+ * hand-over from the tail to the search runs, while the indexer writes and
+ * merges runs and a second thread looks entries up and searches without
+ * pause (a trim before the search commit is visible, a lookup that reads
+ * them in the wrong order, or a reader that sees a half-swapped manifest,
+ * would lose one); search results are exact, ascending, paged, and never
+ * past the reader's snapshot, also for a snapshot older than several
+ * merges; the tail never holds more than IX_TAIL_MAX entries.  All of it
+ * with the production sizes and with small runs and merge steps (ix_tune),
+ * through many flushes, merges and swaps.  A rolled-back batch is
+ * forgotten.  A crash right after any commit of a rebuild with merges
+ * leaves an environment the next start accepts without rebuilding.  At
+ * start, a search environment behind the log (a power cut) is caught up
+ * with only the missing entries; one that is missing, ahead of the log,
+ * for another tree, of another layout, with a manifest that does not
+ * decode, or a damaged file, is rebuilt.
  */
 #include <pthread.h>
 #include <pwd.h>
