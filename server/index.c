@@ -62,10 +62,14 @@ _Static_assert((IX_TAIL_MAX & (IX_TAIL_MAX - 1)) == 0, "IX_TAIL_MAX must be a po
 #define PROGRESS_S 5
 /* Entries without search keys named on stderr, at most, per catch-up. */
 #define SKIP_SAY_MAX 10
-/* Bloom filters: at least this many bits per key, this many probes
- * (about 1 % false positives). */
-#define BLOOM_BITS 10
+/* Bloom filters, blocked (each key's probes in one 512-bit block: one
+ * cache line): at least this many bits per key, 7 probes (under 1 %
+ * false positives).  The filter of every leaf the log holds starts with
+ * room for batch * fanout^2 keys (2^20 by default) and adds filters twice
+ * as large as it grows: log2 of the log's size over that, filters. */
+#define BLOOM_BITS 12
 #define BLOOM_K    7
+#define SEEN_MAX   40
 
 struct rec {
 	uint64_t index;
@@ -75,10 +79,12 @@ struct rec {
 	bool has_submitter;
 };
 
-/* A run's leaf keys, for the run over [from, to) in its slot. */
+/* Leaf keys: a run's (the run over [from, to) in its slot), or up to cap
+ * of the log's. */
 struct bloom {
 	uint64_t from, to;
-	uint64_t mask; /* bits - 1, bits a power of two */
+	uint64_t cap, count;
+	uint64_t blocks; /* a power of two, 8 words each */
 	uint64_t w[];
 };
 
@@ -114,8 +120,13 @@ struct ix {
 	uint64_t durable;               /* [low, durable) may be indexed */
 	uint64_t next;                  /* the next entry's index */
 	struct bloom *bloom[IXR_SLOTS]; /* per slot, for the run it holds */
-	struct ixr_set pub;             /* the manifest last committed, each run with its filter */
-	int err;                        /* the indexer's last failure, 0 after a success */
+	/* Every leaf in the tail or the runs (and some rolled back): a leaf
+	 * none of them may hold is new.  seen_lost: a filter could not be
+	 * allocated; every lookup reads the runs. */
+	struct bloom *seen[SEEN_MAX];
+	size_t n_seen;
+	bool seen_lost;
+	int err; /* the indexer's last failure, 0 after a success */
 	bool stopping, started;
 	bool room_wanted; /* the committer waits in ix_room */
 	pthread_t thread;
@@ -211,52 +222,104 @@ rec_fill(struct rec *r, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const c
 /* ---- Bloom filters (installed and probed under mu) ---- */
 
 static struct bloom *
-bloom_new(uint64_t from, uint64_t to)
+bloom_new(uint64_t cap, uint64_t from, uint64_t to)
 {
-	uint64_t bits = 64;
+	uint64_t blocks = 1;
 	struct bloom *b;
 
-	while (bits < (to - from) * BLOOM_BITS && bits < ((uint64_t)1 << 40))
-		bits <<= 1;
-	if ((b = calloc(1, sizeof *b + bits / 8)) == NULL)
+	while (blocks * 512 < cap * BLOOM_BITS && blocks < ((uint64_t)1 << 30))
+		blocks <<= 1;
+	if ((b = calloc(1, sizeof *b + blocks * 64)) == NULL)
 		return NULL;
 	b->from = from;
 	b->to = to;
-	b->mask = bits - 1;
+	b->cap = cap;
+	b->blocks = blocks;
 	return b;
 }
 
-/* The probes come from the leaf hash's first 8 bytes (uniform: they are
- * SHA-256 output; crafting collisions costs a run lookup, not a wrong
- * answer), by double hashing. */
-static void
-bloom_probes(const uint8_t p[LEAF_KEY], uint64_t *h, uint64_t *d)
+/* A key's block and probes come from the leaf hash's first 8 bytes
+ * (uniform: they are SHA-256 output; crafting collisions costs a run
+ * lookup, not a wrong answer): the block from the high half, the probes,
+ * 9 bits each, from the whole mixed (splitmix64's finalizer). */
+static const uint64_t *
+bloom_block(const struct bloom *b, const uint8_t p[LEAF_KEY], uint64_t *probes)
 {
-	memcpy(h, p, sizeof *h);
-	*d = (*h >> 32 | *h << 32) | 1;
+	uint64_t v, z;
+
+	memcpy(&v, p, sizeof v);
+	z = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	*probes = z ^ (z >> 31);
+	return &b->w[8 * ((v >> 32) & (b->blocks - 1))];
 }
 
 static void
 bloom_add(struct bloom *b, const uint8_t p[LEAF_KEY])
 {
-	uint64_t h, d;
+	uint64_t z, *blk = (uint64_t *)bloom_block(b, p, &z);
 
-	bloom_probes(p, &h, &d);
-	for (int i = 0; i < BLOOM_K; i++, h += d)
-		b->w[(h & b->mask) / 64] |= (uint64_t)1 << (h & 63);
+	for (int i = 0; i < BLOOM_K; i++, z >>= 9)
+		blk[(z & 511) / 64] |= (uint64_t)1 << (z & 63);
+	b->count++;
 }
 
 static bool
 bloom_has(const struct bloom *b, const uint8_t p[LEAF_KEY])
 {
-	uint64_t h, d;
+	uint64_t z;
+	const uint64_t *blk = bloom_block(b, p, &z);
 
-	bloom_probes(p, &h, &d);
-	for (int i = 0; i < BLOOM_K; i++, h += d) {
-		if ((b->w[(h & b->mask) / 64] & (uint64_t)1 << (h & 63)) == 0)
+	for (int i = 0; i < BLOOM_K; i++, z >>= 9) {
+		if ((blk[(z & 511) / 64] & (uint64_t)1 << (z & 63)) == 0)
 			return false;
 	}
 	return true;
+}
+
+/* Under mu: add leaf to the filter of every leaf the log holds. */
+static void
+seen_add(struct ix *ix, const uint8_t leaf[LEAF_KEY])
+{
+	struct bloom *last = ix->n_seen > 0 ? ix->seen[ix->n_seen - 1] : NULL;
+
+	if (ix->seen_lost)
+		return;
+	if (last == NULL || last->count >= last->cap) {
+		uint64_t cap = last != NULL
+		    ? 2 * last->cap
+		    : (uint64_t)ix->tune.batch * ix->tune.fanout * ix->tune.fanout;
+
+		if (ix->n_seen == SEEN_MAX || (last = bloom_new(cap, 0, 0)) == NULL) {
+			ix->seen_lost = true;
+			return;
+		}
+		ix->seen[ix->n_seen++] = last;
+	}
+	bloom_add(last, leaf);
+}
+
+/* Under mu: whether the log may hold leaf (no: it is new). */
+static bool
+seen_may_hold(const struct ix *ix, const uint8_t leaf[LEAF_KEY])
+{
+	if (ix->seen_lost)
+		return true;
+	for (size_t i = 0; i < ix->n_seen; i++) {
+		if (bloom_has(ix->seen[i], leaf))
+			return true;
+	}
+	return false;
+}
+
+/* Under mu: forget every leaf (the runs are emptied). */
+static void
+seen_clear(struct ix *ix)
+{
+	for (size_t i = 0; i < ix->n_seen; i++)
+		free(ix->seen[i]);
+	ix->n_seen = 0;
+	ix->seen_lost = false;
 }
 
 /* Make b the filter of its run's slot (b may be NULL: none). */
@@ -269,17 +332,13 @@ bloom_install(struct ix *ix, uint8_t slot, struct bloom *b)
 	pthread_mutex_unlock(&ix->mu);
 }
 
-/* After a commit: make next the published manifest, b (NULL: none) the
- * filter of `slot`, drop the filters of the n_gone slots in gone, and,
- * for a flush of the tail, trim the tail below next's end; all in one
- * critical section, so that a lookup under mu finds every entry in the
- * tail or in a published run whose filter it can trust. */
+/* After a commit: make b (NULL: none) the filter of `slot`, drop the
+ * filters of the n_gone slots in gone, and, for a flush of the tail, trim
+ * the tail below upto. */
 static void
-publish(struct ix *ix, const struct ixr_set *next, int slot, struct bloom *b, const uint8_t *gone,
-    size_t n_gone, bool trim)
+publish(struct ix *ix, int slot, struct bloom *b, const uint8_t *gone, size_t n_gone, bool trim,
+    uint64_t upto)
 {
-	uint64_t upto = next->n > 0 ? next->run[next->n - 1].to : 0;
-
 	pthread_mutex_lock(&ix->mu);
 	for (size_t i = 0; i < n_gone; i++) {
 		free(ix->bloom[gone[i]]);
@@ -289,7 +348,6 @@ publish(struct ix *ix, const struct ixr_set *next, int slot, struct bloom *b, co
 		free(ix->bloom[slot]);
 		ix->bloom[slot] = b;
 	}
-	ix->pub = *next;
 	if (trim) {
 		for (uint64_t i = ix->low; i < upto; i++)
 			table_delete(ix, i);
@@ -297,20 +355,6 @@ publish(struct ix *ix, const struct ixr_set *next, int slot, struct bloom *b, co
 		pthread_cond_broadcast(&ix->room_cv);
 	}
 	pthread_mutex_unlock(&ix->mu);
-}
-
-/* Under mu: whether a published run's filter may hold leaf.  (No: the
- * leaf is in no published run, and a lookup need not read the runs.) */
-static bool
-pub_may_hold(const struct ix *ix, const uint8_t leaf[LEAF_KEY])
-{
-	for (size_t i = 0; i < ix->pub.n; i++) {
-		const struct bloom *b = ix->bloom[ix->pub.run[i].slot];
-
-		if (b == NULL || bloom_has(b, leaf))
-			return true;
-	}
-	return false;
 }
 
 /* Which runs of s may hold leaf: want[i] for run i.  A run without its
@@ -492,7 +536,7 @@ run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size
 		return ST_ECORRUPT; /* the indexer merges before it needs one */
 	if ((rc = root_at(ix, upto, root)) != 0)
 		return rc;
-	if ((bl = bloom_new(upto - n, upto)) == NULL)
+	if ((bl = bloom_new(n, upto - n, upto)) == NULL)
 		return ENOMEM;
 	if ((rc = write_begin(ix, &txn)) != 0)
 		goto out;
@@ -542,8 +586,15 @@ run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size
 	if (rc != 0)
 		goto out;
 	ix->man = next;
-	publish(ix, &next, slot, bl, NULL, 0, trim);
+	publish(ix, slot, bl, NULL, 0, trim, upto);
 	bl = NULL;
+	if (!trim) {
+		/* The catch-up's entries were never in the tail. */
+		pthread_mutex_lock(&ix->mu);
+		for (size_t i = 0; i < n; i++)
+			seen_add(ix, recs[(first + i) & mask].leaf);
+		pthread_mutex_unlock(&ix->mu);
+	}
 	committed(ix, IX_COMMIT_RUN);
 out:
 	if (c != NULL)
@@ -602,7 +653,8 @@ merge_step(struct ix *ix)
 		mg->target = (uint8_t)slot;
 		mg->on = true;
 		mg->bloom =
-		    bloom_new(ix->man.run[mg->first].from, ix->man.run[mg->first + fan - 1].to);
+		    bloom_new(ix->man.run[mg->first + fan - 1].to - ix->man.run[mg->first].from,
+		        ix->man.run[mg->first].from, ix->man.run[mg->first + fan - 1].to);
 		if (mg->bloom == NULL) {
 			rc = ENOMEM;
 			goto out;
@@ -689,7 +741,7 @@ merge_step(struct ix *ix)
 		for (unsigned i = 0; i < fan; i++)
 			gone[i] = runs[i].slot;
 		ix->man = next;
-		publish(ix, &next, mg->target, mg->bloom, gone, fan, false);
+		publish(ix, mg->target, mg->bloom, gone, fan, false, 0);
 		mg->bloom = NULL;
 	}
 	merge_abandon(ix); /* done: nothing left to abandon */
@@ -852,7 +904,10 @@ env_clear(struct ix *ix)
 			all[k] = (uint8_t)k;
 		ix->man.n = 0;
 		merge_abandon(ix);
-		publish(ix, &ix->man, -1, NULL, all, IXR_SLOTS, false);
+		publish(ix, -1, NULL, all, IXR_SLOTS, false, 0);
+		pthread_mutex_lock(&ix->mu);
+		seen_clear(ix);
+		pthread_mutex_unlock(&ix->mu);
 	}
 out:
 	if (txn != NULL)
@@ -862,7 +917,8 @@ out:
 
 /* Load the manifest into ix->man, empty the slots it does not list (a
  * merge cut short by a crash leaves its output there) and build the runs'
- * filters from their leaf keys: what ix_start needs before indexing. */
+ * filters, and the filter of every leaf, from their leaf keys: what
+ * ix_start needs before indexing. */
 static int
 env_load(struct ix *ix)
 {
@@ -873,6 +929,9 @@ env_load(struct ix *ix)
 	int rc;
 
 	merge_abandon(ix);
+	pthread_mutex_lock(&ix->mu);
+	seen_clear(ix);
+	pthread_mutex_unlock(&ix->mu);
 	if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0)
 		return rc;
 	if ((rc = man_get(ix, txn, &upto, &ix->man)) != 0)
@@ -891,7 +950,7 @@ env_load(struct ix *ix)
 	}
 	for (size_t i = 0; i < ix->man.n; i++) {
 		const struct ixr_run *run = &ix->man.run[i];
-		struct bloom *b = bloom_new(run->from, run->to);
+		struct bloom *b = bloom_new(run->to - run->from, run->from, run->to);
 		uint8_t first = KIND_LEAF;
 		MDB_val k = {1, &first}, v;
 		int kind;
@@ -914,6 +973,9 @@ env_load(struct ix *ix)
 				break;
 			}
 			bloom_add(b, (const uint8_t *)k.mv_data + 1);
+			pthread_mutex_lock(&ix->mu);
+			seen_add(ix, (const uint8_t *)k.mv_data + 1);
+			pthread_mutex_unlock(&ix->mu);
 		}
 		mdb_cursor_close(c);
 		c = NULL;
@@ -925,8 +987,6 @@ env_load(struct ix *ix)
 	}
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
-	if (rc == 0)
-		publish(ix, &ix->man, -1, NULL, NULL, 0, false);
 out:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
@@ -1361,6 +1421,7 @@ ix_close(struct ix *ix)
 	merge_abandon(ix);
 	for (int s = 0; s < IXR_SLOTS; s++)
 		free(ix->bloom[s]);
+	seen_clear(ix);
 	free(ix->dir);
 	free(ix->table);
 	free(ix->ring);
@@ -1481,11 +1542,11 @@ ix_dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_LEN]
 	 * is visible, so every entry is in the one or the other. */
 	pthread_mutex_lock(&ix->mu);
 	found = table_find(ix, leaf, index);
-	maybe = !found && pub_may_hold(ix, leaf);
+	maybe = !found && seen_may_hold(ix, leaf);
 	pthread_mutex_unlock(&ix->mu);
 	if (found)
 		return 0;
-	/* In neither the tail nor, by their filters, the published runs:
+	/* Not in the tail, and by the filter of every leaf held, in no run:
 	 * a new leaf, the usual case, known without reading a run. */
 	if (!maybe)
 		return ST_ENOTFOUND;
@@ -1506,6 +1567,7 @@ ix_add(struct ix *ix, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const cha
 	}
 	*rec_at(ix, ix->next) = r;
 	table_insert(ix, ix->next);
+	seen_add(ix, r.leaf);
 	ix->next++;
 	pthread_mutex_unlock(&ix->mu);
 	return 0;
@@ -1550,7 +1612,7 @@ ix_leaf_find(struct ix *ix, struct st_reader *r, const uint8_t leaf[MT_HASH_LEN]
 
 	pthread_mutex_lock(&ix->mu);
 	found = table_find(ix, leaf, index);
-	maybe = !found && pub_may_hold(ix, leaf);
+	maybe = !found && seen_may_hold(ix, leaf);
 	pthread_mutex_unlock(&ix->mu);
 	if (found) /* a leaf is in the log once: past the snapshot, not yet */
 		return *index < size ? 0 : ST_ENOTFOUND;
