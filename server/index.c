@@ -13,8 +13,9 @@
  * a time between flushes, into one of the next level (ixrun.h).  An entry
  * is so rewritten O(log N) times, sequentially, and a run's keys carry
  * the entry index, so runs over disjoint index ranges concatenate into
- * ascending results.  Each run has an in-memory Bloom filter on its leaf
- * keys, so that deduplication reads only the runs that may hold a leaf.
+ * ascending results.  In-memory Bloom filters on the leaf keys, one of
+ * every leaf held and one per run, let deduplication know a new leaf
+ * without reading a run, and read only the run that holds an old one.
  *
  * The tail is a ring of IX_TAIL_MAX records indexed by entry index, with a
  * leaf-hash table for deduplication (open addressing, keyed SipHash so
