@@ -32,7 +32,7 @@
 #define LOG_ESTOPPED (-1302) /* the log is shutting down */
 
 /* Bytes of struct log_job private to the log (checked in log.c). */
-#define LOG_JOB_PRIVATE (NIX_STORE_PATH_MAX + 96)
+#define LOG_JOB_PRIVATE (NIX_STORE_PATH_MAX + 112)
 
 /* A signed checkpoint, shared by reference count. */
 struct log_ckpt {
@@ -115,6 +115,16 @@ int log_submit(struct log *l, struct log_job *job) __attribute__((warn_unused_re
  * will not be called back), or LOG_ESTOPPED with none queued.  The
  * array is borrowed for the call only. */
 size_t log_submit_many(struct log *l, struct log_job *const *jobs, size_t n, int *rc)
+    __attribute__((warn_unused_result));
+
+/* As log_submit_many, for jobs the caller answers together (the envelopes
+ * of one batch request): the log may hold the verified ones until the
+ * last of them is verified, so that they land in few large commits rather
+ * than in one per verifier turn.  Every queued job is still checked,
+ * committed and answered exactly as a single submission is; the held ones
+ * go out sooner with any commit made for other jobs, when the commit queue
+ * fills (cfg.batch_max), or when the log stops. */
+size_t log_submit_group(struct log *l, struct log_job *const *jobs, size_t n, int *rc)
     __attribute__((warn_unused_result));
 
 /* A reference to the published checkpoint.  Without witnesses never NULL
