@@ -22,7 +22,9 @@
  * in one transaction.  So each entry is rewritten O(log N) times,
  * sequentially, and there are O(fanout * log N) runs; readers take the
  * manifest from their own read transaction, so a swap is atomic for them.
- * Each run has an in-memory Bloom filter on its leaf keys.
+ * In-memory Bloom filters on the leaf keys (one of every leaf held, one
+ * per run; about 5 bytes per entry) let a lookup of a new leaf read no
+ * run, and of an old one, only the run that holds it.
  *
  * Rules:
  *  - the indexer indexes only entries whose main commit is durable
