@@ -7,8 +7,9 @@
  * come.  One pcache lives through the whole growth, as a thread's does.
  * Then a snapshot older than what the cache holds (it must not answer for
  * more than its snapshot), and a tree past level 2 against a store-only
- * proof and a root kept apart.  pcache_narrow_test runs the same with
- * PC_TOP_WIDTH 4, so that heights leave the upper-node copy as it grows.
+ * proof and a root kept apart, and the copy out of memory (realloc is
+ * wrapped).  pcache_narrow_test runs the same with PC_TOP_WIDTH 4, so that
+ * heights leave the upper-node copy as it grows.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,18 @@
 #define N 1300 /* past 5 full level-0 tiles and into level 1 */
 
 typedef uint8_t hash_t[MT_HASH_LEN];
+
+/* realloc fails while realloc_off is set (linked with --wrap=realloc). */
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+
+static bool realloc_off;
+
+void *
+__wrap_realloc(void *p, size_t n)
+{
+	return realloc_off ? NULL : __real_realloc(p, n);
+}
 
 static hash_t leaves[N];
 
@@ -244,6 +257,58 @@ test_pcache_old_snapshot(void **state)
 	tu_naive_teardown();
 }
 
+/* No memory for the copy: every answer still right, from the store, and
+ * nothing kept; with memory back, the copy fills. */
+static void
+test_pcache_no_memory(void **state)
+{
+	char dir[512], why[256];
+	struct st *st;
+	struct edge *e;
+	struct st_reader *r;
+	struct pcache *pc = calloc(1, sizeof *pc);
+	uint64_t seed = 0x5851f42d4c957f2dULL, kept = 0;
+
+	(void)state;
+	assert_non_null(pc);
+	for (uint64_t i = 0; i < N; i++) {
+		uint8_t b[8];
+
+		memcpy(b, &i, sizeof b);
+		mt_leaf_hash(leaves[i], b, sizeof b);
+	}
+	tu_naive_setup((const uint8_t(*)[MT_HASH_LEN])leaves, N);
+	h_tmpdir(dir, sizeof dir);
+	if (st_open(dir, (size_t)64 << 20, &st, why) != 0)
+		fail_msg("st_open: %s", why);
+	assert_int_equal(st_init(st, "example.org/log", "example.org/log+00000000+AQ"), 0);
+	assert_int_equal(edge_new(&e), 0);
+	assert_int_equal(st_reader_new(st, &r), 0);
+	grow(st, e, 0, N);
+	assert_int_equal(st_reader_begin(r), 0);
+	realloc_off = true;
+	for (uint64_t k = 0; k < 100; k++)
+		check_inclusion(pc, r, rng(&seed) % N, N);
+	check_consistency(pc, r, 1024, N);
+	realloc_off = false;
+	assert_true(pc->tile_loads > 0);
+	for (unsigned h = 0; h < 64 - PC_TOP_HEIGHT; h++)
+		assert_int_equal(pc->top[h].cap, 0);
+	for (uint64_t k = 0; k < 100; k++)
+		check_inclusion(pc, r, rng(&seed) % N, N);
+	for (unsigned h = 0; h < 64 - PC_TOP_HEIGHT; h++)
+		kept += pc->top[h].cap;
+	assert_true(kept > 0);
+	st_reader_end(r);
+	st_reader_free(r);
+	edge_free(e);
+	st_close(st);
+	h_rmrf(dir);
+	pc_free(pc);
+	free(pc);
+	tu_naive_teardown();
+}
+
 #define BIG 70000 /* past the first level-2 tile (65 536 leaves) */
 
 static hash_t big[BIG];
@@ -358,6 +423,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pcache_differential),
 	    cmocka_unit_test(test_pcache_old_snapshot),
+	    cmocka_unit_test(test_pcache_no_memory),
 	    cmocka_unit_test(test_pcache_level2),
 	};
 
