@@ -71,6 +71,7 @@ powerloss: deps-test $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 	$(BUILD)/bin/powerloss_test drop $(POWERLOSS_CYCLES)
 	$(BUILD)/bin/powerloss_test torn $(POWERLOSS_CYCLES)
+	$(BUILD)/bin/powerloss_test synccut $(POWERLOSS_CYCLES)
 
 # Every libFuzzer target for FUZZ_RUNS executions each (default 10^7).
 fuzz-long:

@@ -7,7 +7,7 @@
 set -eu
 build=${1:-build-tsan}
 jobs=${2:-2}
-tests="server_test fault_test http_test access_test ratelimit_test allow_test log_test store_test index_test signer_test edge_test gather_test"
+tests="server_test fault_test http_test access_test ratelimit_test allow_test log_test batch_test store_test index_test signer_test edge_test gather_test"
 reports="$build/tsan-reports"
 
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCL_SANITIZE=thread ${CMAKE_FLAGS:-}

@@ -6,15 +6,33 @@
  * microseconds.  So signature checks are spread over a thread pool, and one
  * committer thread appends everything that arrived while the previous
  * commit was syncing: the batch size adapts to the load by itself, and
- * latency stays near one commit.
+ * latency stays near one commit.  The envelopes of one batch request are a
+ * group (log_submit_group): its answer waits for all of them, so the
+ * committer is not woken for a group until its last job is verified, and
+ * the group lands in one large commit instead of one per verifier turn
+ * (fewer checkpoints signed, fewer syncs, less committer CPU per entry).
+ *
+ * The commit pipeline.  The store syncs a commit's data pages when it
+ * commits and its meta page only with the next commit's data flush, or
+ * with st_sync (store.h): one device flush per commit.  So the batch just
+ * committed is *pending*: its jobs wait, unanswered and its tree unsigned,
+ * until the next commit returns (under load) or, when no batch is waiting,
+ * until the committer syncs it at once.  Under load a batch is answered
+ * one commit later, and never before its data and meta page are on disk.
  *
  * Ordering guarantees:
  *  - a job is answered only after the transaction holding its entry has
- *    been committed durably;
- *  - a checkpoint is signed only after the data it covers is committed
+ *    been committed and its meta page flushed: the commit is durable;
+ *  - a checkpoint is signed only after the data it covers is durable
  *    (Ed25519 is deterministic, so re-signing a committed tree after a
  *    restart reproduces the published bytes; the store keeps the latest
  *    checkpoint as a record, written with the following batch);
+ *  - the search tail's entries are handed to the indexer (ix_committed)
+ *    only once durable, but for a pending batch when a later commit or its
+ *    sync fails with an I/O error: its jobs are refused, and its entries,
+ *    which the reopened store then holds, stay in the tail (should they
+ *    not survive a power cut after all, the search index is ahead of the
+ *    log at the next start and rebuilt, as ix_open does for any mismatch);
  *  - a failed commit restores the in-memory tree state from the store, so
  *    the next batch continues from what is durable.  After an I/O error
  *    the commit is not retried (a failed fsync may have dropped the dirty
@@ -47,9 +65,18 @@
 #include "tiles.h"
 #include "wire.h"
 
+/* Jobs queued together by log_submit_group: answered together, so
+ * committing some of them before the rest are verified lets no answer out
+ * sooner.  Counts the group's jobs not yet through a verifier; freed by
+ * the verifier that brings it to zero.  Under log.mu. */
+struct group {
+	size_t unverified;
+};
+
 /* The log's state of a job, in its log_private bytes. */
 struct job_state {
 	struct log_job *next;
+	struct group *group; /* NULL, or its group until it is verified */
 	char root[NIX_STORE_PATH_MAX + 1];
 	uint8_t nar[32], submitter[32];
 	bool signed_by_submitter;
@@ -78,6 +105,11 @@ struct log {
 	pthread_mutex_t mu; /* queues, flags, in_flight */
 	pthread_cond_t verify_cv, commit_cv;
 	struct queue verify_q, commit_q;
+	/* Whether commit_q holds a job someone waits for: one not in a group,
+	 * or the last of a group to be verified.  Only then, or with a full
+	 * batch, is committing worth waking the committer for: the jobs of a
+	 * group still being verified go together in fewer, larger commits. */
+	size_t commit_ready;
 	size_t in_flight;
 	unsigned verifiers_running;
 	bool stopping, stopped;
@@ -101,6 +133,15 @@ struct log {
 	/* Committer-only state. */
 	struct log_job **batch_jobs; /* cfg.batch_max slots */
 	bool broken;                 /* the tree state could not be reloaded */
+	/* The pending commit (see above): committed, its meta page not yet
+	 * flushed.  pend_jobs are its jobs still to answer, pend_size and
+	 * pend_root its tree.  Once it is durable and signed, its jobs move to
+	 * ready_jobs, for the caller of commit_batch to answer. */
+	bool pending;
+	struct log_job **pend_jobs, **ready_jobs; /* cfg.batch_max slots each */
+	size_t n_pend, n_ready;
+	uint64_t pend_size;
+	uint8_t pend_root[MT_HASH_LEN];
 	struct edge *edge;
 	struct ix *ix;          /* search indexes; the committer fills their tail */
 	bool ix_owned;          /* opened by log_open (no cfg.ix) */
@@ -242,8 +283,8 @@ job_fail(struct log_job *job, int status, enum metrics_reject reason, const char
  * and their original index.  Returns 0, 1 if there was nothing to write
  * (only duplicates that the published checkpoint `prev` covers; never
  * with prev NULL, before the witnesses cosigned a first one), or an
- * error with the batch abandoned and the tree state to be restored by the
- * caller. */
+ * error with the batch abandoned, and the search tail (ix_rollback) and
+ * the tree state to be restored by the caller. */
 static int
 batch_write(
     struct log *l, struct log_job **jobs, size_t n, const struct log_ckpt *prev, size_t *appended)
@@ -285,8 +326,7 @@ batch_write(
 		 * the batch goes on to sign the committed tree.) */
 		st_batch_abort(l->batch);
 		l->batch = NULL;
-		ix_rollback(l->ix);
-		return 1;
+		return 1; /* nothing was added to the search tail */
 	}
 	if ((rc = edge_flush(l->edge, l->batch)) != 0)
 		goto fail;
@@ -298,15 +338,10 @@ batch_write(
 		goto fail;
 	rc = st_batch_commit(l->batch);
 	l->batch = NULL;
-	if (rc == 0)
-		ix_committed(l->ix, edge_size(l->edge));
-	else
-		ix_rollback(l->ix);
 	return rc;
 fail:
 	st_batch_abort(l->batch);
 	l->batch = NULL;
-	ix_rollback(l->ix);
 	return rc;
 }
 
@@ -323,9 +358,10 @@ is_io_error(int rc)
  * cannot be read, the log refuses writes until a restart.  `what` gets the
  * action taken, for the log line. */
 static void
-recover(struct log *l, int failure, const struct log_ckpt *published, char *what, size_t cap)
+recover(struct log *l, int failure, char *what, size_t cap)
 {
 	char why[CL_WHY_MAX] = "";
+	struct log_ckpt *published = NULL;
 	uint64_t size, upto, tail;
 	int rc = 0;
 
@@ -352,28 +388,147 @@ recover(struct log *l, int failure, const struct log_ckpt *published, char *what
 	}
 	/* (With witnesses, before the first cosigned checkpoint, nothing is
 	 * published yet.) */
+	published = log_checkpoint(l);
 	if (published != NULL && (rc = tree_root_check(l, published->size, published->root)) != 0) {
 		snprintf(what, cap,
 		    "the stored tree no longer holds the published checkpoint at %llu (%s)",
 		    (unsigned long long)published->size, st_strerror(rc));
 		l->broken = true;
+		log_ckpt_unref(published);
 		return;
 	}
+	log_ckpt_unref(published);
 	snprintf(what, cap, "%s; it holds %llu entries",
 	    is_io_error(failure) ? "reopened the store" : "reloaded the tree state",
 	    (unsigned long long)size);
 }
 
-/* Append a batch of prepared jobs in one durable transaction, then sign and
- * publish one checkpoint and fill in every job's result.  With witnesses
- * the signed checkpoint is offered to the gatherer instead of published,
- * and the jobs it covers are left with status < 400 and no ckpt: the
- * caller queues them to wait for it. */
+/* Refuse jobs[0..n) after the store failed with rc (what: the action
+ * taken, for the answer when the map is at its ceiling). */
+static void
+jobs_fail_storage(struct log *l, struct log_job **jobs, size_t n, int rc, const char *what)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (rc == MDB_MAP_FULL)
+			job_fail(jobs[i], 507, R_STORAGE, "log storage is full: %s", what);
+		else if (rc == ENOSPC || rc == EDQUOT)
+			job_fail(jobs[i], 507, R_STORAGE, "log storage is full: %s",
+			    "the disk has no space left");
+		else if (l->broken)
+			job_fail(jobs[i], 503, R_STORAGE,
+			    "the log cannot write until it is restarted: %s", st_strerror(rc));
+		else
+			job_fail(jobs[i], 503, R_STORAGE, "storage error, try again: %s",
+			    st_strerror(rc));
+	}
+}
+
+/* Move the pending commit's jobs to ready_jobs (empty), for the caller to
+ * answer. */
+static void
+pend_release(struct log *l)
+{
+	struct log_job **t = l->ready_jobs;
+
+	l->ready_jobs = l->pend_jobs;
+	l->n_ready = l->n_pend;
+	l->pend_jobs = t;
+	l->n_pend = 0;
+	l->pending = false;
+}
+
+/* The pending commit is durable: hand its entries to the indexer, sign its
+ * tree and publish the checkpoint, and fill in its jobs' results.  With
+ * witnesses the checkpoint is offered to the gatherer instead, and the
+ * jobs are left with status < 400 and no ckpt: the caller queues them to
+ * wait for it.  Returns 0, or the signer's error (the jobs then get 500
+ * with why). */
+static int
+pend_seal(struct log *l, char *why)
+{
+	struct log_ckpt *ck = NULL;
+	int rc;
+
+	ix_committed(l->ix, l->pend_size);
+	if ((rc = ckpt_make(l, l->pend_size, l->pend_root, &ck)) != 0) {
+		/* The entries are in; a restart will sign them.  Answer with
+		 * the error rather than without a checkpoint. */
+		cl_why(why, rc, "signing the checkpoint failed: %s", cl_strerror(rc));
+		for (size_t i = 0; i < l->n_pend; i++)
+			job_fail(l->pend_jobs[i], 500, R_STORAGE, "%s", why);
+	} else if (l->ga != NULL) {
+		for (size_t i = 0; i < l->n_pend; i++)
+			js(l->pend_jobs[i])->covered = ck->size;
+		log_ckpt_unref(l->offer);
+		l->offer = ck;
+	} else {
+		ckpt_publish(l, log_ckpt_ref(ck));
+		for (size_t i = 0; i < l->n_pend; i++) {
+			l->pend_jobs[i]->ckpt = log_ckpt_ref(ck);
+			if (l->pend_jobs[i]->status == 200)
+				metrics_count(l->m, M_DUPLICATES, 1);
+		}
+		log_ckpt_unref(ck);
+	}
+	pend_release(l);
+	return rc;
+}
+
+/* Settle the pending commit after `failure`, a failed flush that may have
+ * dropped its meta page (0: none; a sync is tried first): durable and
+ * answered, or refused.  A refused one keeps its entries in the search
+ * tail (see the top of the file): the store reopened after the I/O error
+ * holds them.  Returns 0, or the sync's error to recover from. */
+static int
+pend_settle(struct log *l, int failure, char *why)
+{
+	if (!l->pending)
+		return 0;
+	if (failure == 0 && (failure = st_sync(l->st)) == 0) {
+		(void)pend_seal(l, why); /* a signing failure is in the answers */
+		return 0;
+	}
+	ix_committed(l->ix, l->pend_size);
+	jobs_fail_storage(l, l->pend_jobs, l->n_pend, failure, "");
+	pend_release(l);
+	return failure;
+}
+
+/* With no next batch waiting: flush the pending commit's meta page now,
+ * and sign and answer it (into ready_jobs), or, if the flush fails, refuse
+ * its jobs and recover as after a failed commit.  Returns 0, the sync's
+ * error or the signer's (with why). */
+static int
+pend_flush(struct log *l, char *why)
+{
+	char what[CL_WHY_MAX + 128];
+	size_t n = l->n_pend;
+	int rc;
+
+	if (!l->pending)
+		return 0;
+	if ((rc = st_sync(l->st)) == 0)
+		return pend_seal(l, why);
+	(void)pend_settle(l, rc, why);
+	recover(l, rc, what, sizeof what);
+	cl_why(why, rc, "%s", st_strerror(rc));
+	fprintf(stderr, "closurelogd: sync of the commit of %zu submission%s failed: %s; %s\n", n,
+	    n == 1 ? "" : "s", st_strerror(rc), what);
+	return rc;
+}
+
+/* Append a batch of prepared jobs in one transaction.  The commit before
+ * it, if pending, is durable once this one is committed: it is sealed
+ * (pend_seal: signed, its jobs into ready_jobs).  This batch's jobs that
+ * are appended or duplicates then wait as the pending commit, and their
+ * slots in jobs[] are set to NULL; the others (refused, or duplicates the
+ * published checkpoint covers) get their results at once.  A failure
+ * settles the pending commit first (pend_settle).  In the bulk loader's
+ * mode (no sync) nothing is pending or signed. */
 static int
 commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 {
-	struct log_ckpt *prev = log_checkpoint(l), *ck = NULL;
-	uint8_t root[MT_HASH_LEN];
+	struct log_ckpt *prev = log_checkpoint(l);
 	size_t appended = 0, map = 0;
 	double t0 = metrics_now();
 	char what[CL_WHY_MAX + 128];
@@ -389,12 +544,18 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 		return rc;
 	}
 	for (;;) {
-		int grow;
+		int grow, failure;
 
 		rc = batch_write(l, jobs, n, prev, &appended);
 		if (rc == 0 || rc == 1)
 			break;
-		recover(l, rc, prev, what, sizeof what);
+		/* Settle the pending commit before the rollback drops its
+		 * entries from the search tail.  After an I/O error this
+		 * commit's flush may have lost its meta page: no sync can
+		 * prove it durable any more. */
+		failure = pend_settle(l, is_io_error(rc) ? rc : 0, why);
+		ix_rollback(l->ix);
+		recover(l, is_io_error(failure) ? failure : rc, what, sizeof what);
 		if (rc != MDB_MAP_FULL || l->broken)
 			goto fail;
 		/* Full: grow the map with no transaction active, and write
@@ -409,9 +570,13 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 		fprintf(stderr, "closurelogd: store map full; grown to %zu bytes\n", map);
 	}
 	if (rc == 1) {
-		ck = prev;
-		prev = NULL;
-		goto answer;
+		/* The published checkpoint covers them all. */
+		for (size_t i = 0; i < n; i++) {
+			jobs[i]->ckpt = log_ckpt_ref(prev);
+			metrics_count(l->m, M_DUPLICATES, 1);
+		}
+		log_ckpt_unref(prev);
+		return 0;
 	}
 	if (prev != NULL)
 		l->ckpt_stored_size = prev->size;
@@ -420,41 +585,26 @@ commit_batch(struct log *l, struct log_job **jobs, size_t n, char *why)
 	metrics_observe(l->m, H_BATCH_SIZE, (double)appended);
 	metrics_count(l->m, M_BATCHES, 1);
 	metrics_count(l->m, M_APPENDS, appended);
+	log_ckpt_unref(prev);
 
 	/* The benchmark's bulk loader (sync off): nothing is signed. */
 	if (!st_sync_on(l->st)) {
-		log_ckpt_unref(prev);
+		ix_committed(l->ix, edge_size(l->edge));
 		return 0;
 	}
-	/* Durable: now, and only now, sign. */
-	edge_root(l->edge, root);
-	if ((rc = ckpt_make(l, edge_size(l->edge), root, &ck)) != 0) {
-		/* The entries are in; a restart will sign them.  Answer with
-		 * the error rather than without a checkpoint. */
-		cl_why(why, rc, "signing the checkpoint failed: %s", cl_strerror(rc));
-		for (size_t i = 0; i < n; i++)
-			job_fail(jobs[i], 500, R_STORAGE, "%s", why);
-		log_ckpt_unref(prev);
-		return rc;
-	}
-	if (l->ga != NULL) {
-		/* Published only once cosigned: the jobs wait for it. */
-		for (size_t i = 0; i < n; i++)
-			js(jobs[i])->covered = ck->size;
-		log_ckpt_unref(l->offer);
-		l->offer = ck;
-		log_ckpt_unref(prev);
-		return 0;
-	}
-	ckpt_publish(l, log_ckpt_ref(ck));
-answer:
+	/* This commit's data flush made the pending one's meta page durable:
+	 * now, and only now, sign it. */
+	if (l->pending)
+		(void)pend_seal(l, why); /* a signing failure is in its answers */
+	l->pending = true;
+	l->pend_size = edge_size(l->edge);
+	edge_root(l->edge, l->pend_root);
 	for (size_t i = 0; i < n; i++) {
-		jobs[i]->ckpt = log_ckpt_ref(ck);
-		if (jobs[i]->status == 200)
-			metrics_count(l->m, M_DUPLICATES, 1);
+		if (jobs[i]->status < 400) {
+			l->pend_jobs[l->n_pend++] = jobs[i];
+			jobs[i] = NULL;
+		}
 	}
-	log_ckpt_unref(ck);
-	log_ckpt_unref(prev);
 	return 0;
 
 fail:
@@ -463,19 +613,7 @@ fail:
 	cl_why(why, rc, "%s", st_strerror(rc));
 	fprintf(stderr, "closurelogd: commit of %zu submission%s failed: %s; %s\n", n,
 	    n == 1 ? "" : "s", st_strerror(rc), what);
-	for (size_t i = 0; i < n; i++) {
-		if (rc == MDB_MAP_FULL)
-			job_fail(jobs[i], 507, R_STORAGE, "log storage is full: %s", what);
-		else if (rc == ENOSPC || rc == EDQUOT)
-			job_fail(jobs[i], 507, R_STORAGE, "log storage is full: %s",
-			    "the disk has no space left");
-		else if (l->broken)
-			job_fail(jobs[i], 503, R_STORAGE,
-			    "the log cannot write until it is restarted: %s", st_strerror(rc));
-		else
-			job_fail(jobs[i], 503, R_STORAGE, "storage error, try again: %s",
-			    st_strerror(rc));
-	}
+	jobs_fail_storage(l, jobs, n, rc, what);
 	return rc;
 }
 
@@ -663,23 +801,34 @@ verifier_main(void *arg)
 		if (n == 0)
 			break; /* stopping and drained */
 		struct log_job *refused[VERIFY_BATCH];
-		size_t n_refused = 0;
+		size_t n_refused = 0, ready = 0;
+		bool ok[VERIFY_BATCH];
 
+		for (size_t i = 0; i < n; i++)
+			ok[i] = prepare(l, &a, mine[i], true);
+		pthread_mutex_lock(&l->mu);
 		for (size_t i = 0; i < n; i++) {
-			if (!prepare(l, &a, mine[i], true)) {
+			struct group *g = js(mine[i])->group;
+
+			/* A refusal counts too: a group is ready once all of
+			 * it is through, whatever became of each job. */
+			js(mine[i])->group = NULL;
+			if (g == NULL)
+				ready += ok[i];
+			else if (--g->unverified == 0) {
+				free(g);
+				ready++;
+			}
+			if (ok[i])
+				queue_push(&l->commit_q, mine[i]);
+			else
 				refused[n_refused++] = mine[i];
-				mine[i] = NULL;
-			}
 		}
-		if (n_refused < n) {
-			pthread_mutex_lock(&l->mu);
-			for (size_t i = 0; i < n; i++) {
-				if (mine[i] != NULL)
-					queue_push(&l->commit_q, mine[i]);
-			}
+		/* Nothing queued (all committed, or refused): nothing waits. */
+		l->commit_ready = l->commit_q.n > 0 ? l->commit_ready + ready : 0;
+		if (ready > 0 || l->commit_q.n >= l->cfg.batch_max)
 			pthread_cond_signal(&l->commit_cv);
-			pthread_mutex_unlock(&l->mu);
-		}
+		pthread_mutex_unlock(&l->mu);
 		jobs_done(l, refused, n_refused);
 	}
 	pthread_mutex_lock(&l->mu);
@@ -752,6 +901,41 @@ on_no_quorum(void *arg, uint64_t size, const char *why)
 	await_answer(arg, size, NULL, why);
 }
 
+/* Answer the jobs commit_batch or pend_flush made ready; with witnesses,
+ * queue those that wait for a cosigned checkpoint and hand it over. */
+static void
+ready_answer(struct log *l)
+{
+	if (l->ga != NULL) {
+		/* Queue the waiting ones at once: the gatherer may answer them
+		 * as soon as they are on the queue. */
+		pthread_mutex_lock(&l->await_mu);
+		for (size_t i = 0; i < l->n_ready; i++) {
+			if (l->ready_jobs[i]->status < 400 && l->ready_jobs[i]->ckpt == NULL) {
+				queue_push(&l->await_q, l->ready_jobs[i]);
+				l->ready_jobs[i] = NULL;
+			}
+		}
+		pthread_mutex_unlock(&l->await_mu);
+		offer_flush(l);
+	}
+	jobs_done(l, l->ready_jobs, l->n_ready);
+	l->n_ready = 0;
+}
+
+/* The longest the committer waits, with a commit pending, for submissions
+ * being verified (see committer_main). */
+#define PEND_WAIT_MS 5
+
+/* Whether a commit is worth making now (under log.mu): jobs wait that
+ * someone waits for (commit_ready), or a full batch, or the log stops. */
+static bool
+commit_due(const struct log *l)
+{
+	return l->commit_q.n > 0 &&
+	    (l->commit_ready > 0 || l->commit_q.n >= l->cfg.batch_max || l->stopping);
+}
+
 static void *
 committer_main(void *arg)
 {
@@ -764,11 +948,34 @@ committer_main(void *arg)
 		size_t n = 0;
 
 		pthread_mutex_lock(&l->mu);
-		while (l->commit_q.n == 0 && !(l->stopping && l->verifiers_running == 0))
+		while (!commit_due(l) && !l->pending && !(l->stopping && l->verifiers_running == 0))
 			pthread_cond_wait(&l->commit_cv, &l->mu);
-		if (l->commit_q.n == 0) {
+		/* Submissions already queued for verification make the next
+		 * batch, whose commit flushes the pending one's meta page too:
+		 * wait for them rather than flush twice, but never longer than
+		 * PEND_WAIT_MS, so that what waits does not depend on traffic
+		 * still to come. */
+		if (!commit_due(l) && l->pending && l->verify_q.n > 0) {
+			struct timespec dl;
+
+			clock_gettime(CLOCK_REALTIME, &dl);
+			dl.tv_nsec += PEND_WAIT_MS * 1000000L;
+			dl.tv_sec += dl.tv_nsec / 1000000000;
+			dl.tv_nsec %= 1000000000;
+			while (!commit_due(l) && !l->stopping &&
+			    pthread_cond_timedwait(&l->commit_cv, &l->mu, &dl) != ETIMEDOUT)
+				;
+		}
+		if (!commit_due(l)) {
 			pthread_mutex_unlock(&l->mu);
-			break;
+			if (!l->pending)
+				break; /* stopping, everything answered */
+			/* No next batch to carry the pending commit's meta
+			 * page to disk (held group jobs wait for their group):
+			 * flush it now, and answer. */
+			(void)pend_flush(l, why); /* the answers say how it went */
+			ready_answer(l);
+			continue;
 		}
 		/* Optionally wait a little for a fuller batch. */
 		if (l->cfg.batch_window_us > 0 && l->commit_q.n < l->cfg.batch_max &&
@@ -785,22 +992,14 @@ committer_main(void *arg)
 		}
 		while (n < l->cfg.batch_max && l->commit_q.n > 0)
 			jobs[n++] = queue_pop(&l->commit_q);
+		/* What is left over (a full batch) is committed next turn. */
+		if (l->commit_q.n == 0)
+			l->commit_ready = 0;
 		pthread_mutex_unlock(&l->mu);
 
 		(void)commit_batch(l, jobs, n, why);
-		if (l->ga != NULL) {
-			/* Queue the waiting ones at once: the gatherer may answer
-			 * them as soon as they are on the queue. */
-			pthread_mutex_lock(&l->await_mu);
-			for (size_t i = 0; i < n; i++) {
-				if (jobs[i]->status < 400 && jobs[i]->ckpt == NULL) {
-					queue_push(&l->await_q, jobs[i]);
-					jobs[i] = NULL;
-				}
-			}
-			pthread_mutex_unlock(&l->await_mu);
-			offer_flush(l);
-		}
+		/* The older batch first, then what this one refused. */
+		ready_answer(l);
 		jobs_done(l, jobs, n);
 	}
 	return NULL;
@@ -929,7 +1128,9 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 	}
 
 	if ((l->verifiers = calloc(cfg->verify_threads, sizeof *l->verifiers)) == NULL ||
-	    (l->batch_jobs = calloc(cfg->batch_max, sizeof *l->batch_jobs)) == NULL) {
+	    (l->batch_jobs = calloc(cfg->batch_max, sizeof *l->batch_jobs)) == NULL ||
+	    (l->pend_jobs = calloc(cfg->batch_max, sizeof *l->pend_jobs)) == NULL ||
+	    (l->ready_jobs = calloc(cfg->batch_max, sizeof *l->ready_jobs)) == NULL) {
 		rc = cl_why(why, ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -969,27 +1170,41 @@ log_index(struct log *l)
 	return l->ix;
 }
 
-size_t
-log_submit_many(struct log *l, struct log_job *const *jobs, size_t n, int *rc)
+/* log_submit_many and log_submit_group: a group's record, when wanted,
+ * is made before taking the lock; without memory the jobs go ungrouped,
+ * which changes only how they are spread over commits. */
+static size_t
+submit_jobs(struct log *l, struct log_job *const *jobs, size_t n, bool together, int *rc)
 {
+	struct group *g = NULL;
 	size_t room, k;
 
 	*rc = 0;
 	if (n == 0)
 		return 0;
+	if (together && n > 1)
+		g = malloc(sizeof *g);
 	pthread_mutex_lock(&l->mu);
 	if (l->stopping) {
 		pthread_mutex_unlock(&l->mu);
+		free(g);
 		*rc = LOG_ESTOPPED;
 		return 0;
 	}
 	room = l->in_flight < l->cfg.queue_max ? l->cfg.queue_max - l->in_flight : 0;
 	k = n < room ? n : room;
 	l->in_flight += k;
+	if (g != NULL && k < 2) {
+		free(g);
+		g = NULL;
+	}
+	if (g != NULL)
+		g->unverified = k;
 	for (size_t i = 0; i < k; i++) {
 		jobs[i]->status = 0;
 		jobs[i]->ckpt = NULL;
 		jobs[i]->why[0] = '\0';
+		js(jobs[i])->group = g;
 		queue_push(&l->verify_q, jobs[i]);
 	}
 	/* One wake-up for the lot: a verifier takes a fair share and leaves
@@ -1007,6 +1222,18 @@ log_submit_many(struct log *l, struct log_job *const *jobs, size_t n, int *rc)
 			metrics_reject(l->m, R_OVERLOAD);
 	}
 	return k;
+}
+
+size_t
+log_submit_many(struct log *l, struct log_job *const *jobs, size_t n, int *rc)
+{
+	return submit_jobs(l, jobs, n, false, rc);
+}
+
+size_t
+log_submit_group(struct log *l, struct log_job *const *jobs, size_t n, int *rc)
+{
+	return submit_jobs(l, jobs, n, true, rc);
 }
 
 int
@@ -1057,7 +1284,7 @@ log_stop(struct log *l)
 		if ((rc = st_batch_begin(l->st, &b)) == 0) {
 			if ((rc = st_batch_checkpoint_put(b, ck->note, ck->len)) != 0)
 				st_batch_abort(b);
-			else if ((rc = st_batch_commit(b)) == 0)
+			else if ((rc = st_batch_commit(b)) == 0 && (rc = st_sync(l->st)) == 0)
 				l->ckpt_stored_size = ck->size;
 		}
 		/* Only a record: the next start signs the stored tree again. */
@@ -1083,6 +1310,8 @@ log_free(struct log *l)
 		free(l->verifiers[i].arena);
 	free(l->verifiers);
 	free(l->batch_jobs);
+	free(l->pend_jobs);
+	free(l->ready_jobs);
 	if (l->ix_owned)
 		ix_close(l->ix);
 	edge_free(l->edge);
@@ -1125,8 +1354,14 @@ log_bulk_append(struct log *l, const uint8_t *const *bodies, const size_t *lens,
 			}
 			ptrs[k++] = j;
 		}
-		if (k > 0 && rc == 0)
-			rc = commit_batch(l, ptrs, k, why);
+		if (k > 0 && rc == 0) {
+			/* Synchronous: each batch durable and signed before the
+			 * next (its jobs' results are in jobs[], the pointers
+			 * commit_batch and pend_flush move around aside). */
+			if ((rc = commit_batch(l, ptrs, k, why)) == 0)
+				rc = pend_flush(l, why);
+			l->n_ready = 0;
+		}
 		if (l->ga != NULL)
 			offer_flush(l);
 		for (size_t i = 0; i < k; i++) {

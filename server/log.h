@@ -5,8 +5,10 @@
  * (decode the envelope, check its signature against the submitter
  * allowlist, decode and check the attestation), then to one committer
  * thread that appends whatever has arrived, up to a batch size, in one
- * LMDB write transaction, commits it durably, and only then signs one
- * checkpoint for the new tree and answers every job in the batch.
+ * LMDB write transaction and commits it; once the commit is durable (the
+ * next commit's flush, or a flush of its own when no batch follows), and
+ * only then, it signs one checkpoint for that tree and answers every job
+ * in the batch.
  *
  * Threads: jobs are answered through job->done on a log thread; the caller
  * hands the answer back to its own event loop.
@@ -32,7 +34,7 @@
 #define LOG_ESTOPPED (-1302) /* the log is shutting down */
 
 /* Bytes of struct log_job private to the log (checked in log.c). */
-#define LOG_JOB_PRIVATE (NIX_STORE_PATH_MAX + 96)
+#define LOG_JOB_PRIVATE (NIX_STORE_PATH_MAX + 112)
 
 /* A signed checkpoint, shared by reference count. */
 struct log_ckpt {
@@ -115,6 +117,16 @@ int log_submit(struct log *l, struct log_job *job) __attribute__((warn_unused_re
  * will not be called back), or LOG_ESTOPPED with none queued.  The
  * array is borrowed for the call only. */
 size_t log_submit_many(struct log *l, struct log_job *const *jobs, size_t n, int *rc)
+    __attribute__((warn_unused_result));
+
+/* As log_submit_many, for jobs the caller answers together (the envelopes
+ * of one batch request): the log may hold the verified ones until the
+ * last of them is verified, so that they land in few large commits rather
+ * than in one per verifier turn.  Every queued job is still checked,
+ * committed and answered exactly as a single submission is; the held ones
+ * go out sooner with any commit made for other jobs, when the commit queue
+ * fills (cfg.batch_max), or when the log stops. */
+size_t log_submit_group(struct log *l, struct log_job *const *jobs, size_t n, int *rc)
     __attribute__((warn_unused_result));
 
 /* A reference to the published checkpoint.  Without witnesses never NULL

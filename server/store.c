@@ -2,10 +2,14 @@
  * store.c: the LMDB store behind closurelogd.
  *
  * The log itself lives in one LMDB environment so that one write
- * transaction, committed with a full sync, makes a whole batch of entries,
- * the tiles they complete and the new tree size durable at once; a crash
- * leaves the previous batch intact and nothing half-done.  (The search
- * indexes, derived from it, are index.c's.)
+ * transaction makes a whole batch of entries, the tiles they complete and
+ * the new tree size durable at once; a crash leaves the previous batch
+ * intact and nothing half-done.  (The search indexes, derived from it, are
+ * index.c's.)  The environment is opened with MDB_NOMETASYNC: a commit
+ * flushes its data pages once and writes its meta page without a flush, and
+ * the next commit's data flush (or st_sync, on a quiet log) makes that meta
+ * page durable.  One device flush per commit instead of two; the log
+ * answers a batch only once its meta page is durable (docs/design.md).
  * Keys are big-endian so that LMDB's byte order is numeric order and entries
  * go in with MDB_APPEND.  Stored nodes are grouped by C2SP tile ("fat
  * tiles", see store.h) so that proofs and tiles cost a handful of lookups.
@@ -28,11 +32,12 @@
 
 /* ST_TEST_NOSYNC builds a deliberately broken store for
  * tests/powerloss_test.c (closurelogd-nosync): the power-loss harness must
- * catch it. */
+ * catch it.  (st_sync asks LMDB for a sync without forcing it, so that it
+ * does not sync there either.) */
 #ifdef ST_TEST_NOSYNC
 #define ST_ENV_FLAGS MDB_NOSYNC
 #else
-#define ST_ENV_FLAGS 0
+#define ST_ENV_FLAGS MDB_NOMETASYNC
 #endif
 
 struct st {
@@ -41,7 +46,8 @@ struct st {
 	char *dir;
 	size_t map_size;
 	unsigned env_flags;
-	bool bulk; /* st_sync_set(false): commits are not synced */
+	bool bulk;     /* st_sync_set(false): commits are not synced */
+	bool unsynced; /* the last commit's meta page is not flushed yet */
 	/* Readers hold it shared for the life of a snapshot; growing the map
 	 * and reopening the environment hold it exclusive, so that no read
 	 * transaction of this process is active then (LMDB's rule for
@@ -216,8 +222,9 @@ env_open(struct st *st, char *why)
 		goto fail;
 	}
 	/* MDB_NOTLS: a reader's transaction is renewed per request, possibly
-	 * on any thread of the pool that owns it.  No MDB_NOSYNC: commits are
-	 * durable when mdb_txn_commit returns. */
+	 * on any thread of the pool that owns it.  MDB_NOMETASYNC (not
+	 * MDB_NOSYNC): a commit's data pages are on disk when mdb_txn_commit
+	 * returns, its meta page after the next commit or st_sync. */
 	if ((rc = mdb_env_open(st->env, st->dir, MDB_NOTLS | st->env_flags, 0600)) != 0) {
 		cl_why(why, rc, "cannot open store in %s: %s", st->dir, mdb_strerror(rc));
 		goto fail;
@@ -231,6 +238,8 @@ env_open(struct st *st, char *why)
 	}
 	if ((rc = layout_check(txn, st, st->dir, why)) != 0)
 		goto fail;
+	/* Durable with the next commit: a lost one (new databases, a
+	 * migration) is simply done again at the next start. */
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != 0) {
@@ -395,9 +404,10 @@ st_close(struct st *st)
 		return;
 	if (st->env != NULL) {
 		readers_drop(st);
-		/* Every commit is already durable, but in the bulk loader's mode. */
-		if (st->bulk)
-			mdb_env_sync(st->env, 1);
+		/* The last commit's meta page (and, in the bulk loader's mode,
+		 * everything), if the owner did not flush it. */
+		if (st->unsynced || st->bulk)
+			mdb_env_sync(st->env, st->bulk);
 		mdb_env_close(st->env);
 	}
 	pthread_mutex_destroy(&st->readers_mu);
@@ -517,6 +527,8 @@ st_init(struct st *st, const char *origin, const char *vkey)
 		goto out;
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
+	if (rc == 0)
+		rc = st_sync(st);
 out:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
@@ -607,8 +619,24 @@ st_batch_commit(struct st_batch *b)
 {
 	int rc = mdb_txn_commit(b->txn);
 
+	if (rc == 0)
+		b->st->unsynced = true;
 	/* The handle is gone whether or not the commit worked. */
 	free(b);
+	return rc;
+}
+
+int
+st_sync(struct st *st)
+{
+	int rc;
+
+	if (st->env == NULL)
+		return ST_ECLOSED;
+	/* Not forced: under ST_TEST_NOSYNC (and the bulk loader's mode)
+	 * LMDB skips it, as it skips every commit's. */
+	if ((rc = mdb_env_sync(st->env, 0)) == 0)
+		st->unsynced = false;
 	return rc;
 }
 

@@ -20,8 +20,8 @@
  * submitter) are derived data kept by index.h in a second environment in
  * DIR/search/; index.c is the only other code that touches LMDB.
  *
- * Writes happen in batches (one LMDB write transaction, one durable
- * commit).  Reads go through a per-thread struct st_reader whose read
+ * Writes happen in batches (one LMDB write transaction and one device
+ * flush each; a batch is durable after the next commit or st_sync).  Reads go through a per-thread struct st_reader whose read
  * transaction is renewed for each request and reset right after: never held
  * across event-loop turns.  Pointers returned by reads are valid until the
  * reader is reset.
@@ -139,7 +139,7 @@ int st_meta_get(struct st *st, struct st_meta *m) __attribute__((warn_unused_res
 void st_meta_free(struct st_meta *m);
 
 /* Initialise an empty store with the log's origin and verifier key (one
- * durable commit).  Returns 0, CL_EINVAL if already initialised, or an
+ * commit, synced).  Returns 0, CL_EINVAL if already initialised, or an
  * LMDB code. */
 int st_init(struct st *st, const char *origin, const char *vkey)
     __attribute__((warn_unused_result));
@@ -170,9 +170,21 @@ int st_batch_size_put(struct st_batch *b, uint64_t size);
  * by an earlier batch (see docs/design.md). */
 int st_batch_checkpoint_put(struct st_batch *b, const uint8_t *note, size_t len);
 
-/* Commit durably (fsync), ending the batch.  On failure nothing of the
- * batch is stored.  Returns 0 or an LMDB code. */
+/* Commit, ending the batch.  When it returns 0, the batch's pages are on
+ * disk (one fdatasync), and so is the meta page of the commit before it:
+ * that commit is durable now.  This batch's own meta page, which makes it
+ * the store's state after a crash, is written but not yet flushed: it is
+ * durable once st_sync or the next st_batch_commit returns 0, and until
+ * then a crash leaves the store as the previous commit left it.  On failure
+ * nothing of the batch is stored; after an I/O error (positive errno) the
+ * previous commit's durability is unknown too (a failed flush may have
+ * dropped its meta page).  Returns 0 or an LMDB code. */
 int st_batch_commit(struct st_batch *b) __attribute__((warn_unused_result));
+
+/* Make the last commit durable: flush its meta page (one fdatasync).
+ * Returns 0, ST_ECLOSED or errno (after which, as after a failed commit,
+ * the last commit's durability is unknown). */
+int st_sync(struct st *st) __attribute__((warn_unused_result));
 
 /* Abandon the batch.  NULL is fine. */
 void st_batch_abort(struct st_batch *b);

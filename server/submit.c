@@ -15,8 +15,9 @@
  *
  * A batch queues each envelope as its own job, through the very path a
  * single submission takes (same verifier, signer-set rule and dedup), and
- * counts them down; all of them go to the log in one call, so the
- * verifiers share the batch out.  The job that brings the count to zero
+ * counts them down; all of them go to the log in one call (a group, see
+ * log_submit_group), so the verifiers share the batch out and the
+ * committer takes it in few commits.  The job that brings the count to zero
  * pushes the batch for its HTTP thread, which answers every envelope against the
  * latest checkpoint: each job's checkpoint covers its entry and the
  * latest is at least as large, so one checkpoint covers the whole batch.
@@ -312,8 +313,9 @@ sub_batch_post(struct rt *t, struct http_req *req)
 		}
 	}
 	/* All at once: one lock and one wake-up, and the verifiers share the
-	 * batch out between them. */
-	queued = log_submit_many(t->log, q, n_q, &rc);
+	 * batch out between them; as a group, so that it is committed in as
+	 * few commits as the log's batch size allows. */
+	queued = log_submit_group(t->log, q, n_q, &rc);
 	for (size_t i = queued; i < n_q; i++) {
 		/* The log counted the overload refusals. */
 		if (rc == LOG_EBUSY)

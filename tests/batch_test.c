@@ -1,11 +1,11 @@
 /*
  * batch_test.c: POST /v1/entries/batch against a real closurelogd on
- * 127.0.0.1:0: a batch of hundreds of distinct envelopes, all appended and
- * proven against one checkpoint; a batch mixing good, repeated, unknown-
- * signer, malformed, empty and already-logged envelopes; the count and byte
- * caps; truncated and garbled bodies; batches racing singles; a batch
- * larger than the queue's room; and
- * `closurelog submit` with many envelope files.
+ * 127.0.0.1:0: a batch of hundreds of distinct envelopes, all appended,
+ * proven against one checkpoint and committed as one group; a batch mixing
+ * good, repeated, unknown-signer, malformed, empty and already-logged
+ * envelopes; the count and byte caps; truncated and garbled bodies; batches
+ * racing singles; a batch larger than the queue's room; and `closurelog
+ * submit` with many envelope files.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -155,6 +155,32 @@ expect_entry(const struct h_server *s, uint64_t index, const uint8_t *env, size_
 	free(body);
 }
 
+/* A sample from the server's /metrics: the line that begins with name. */
+static double
+metric_get(const struct h_server *s, const char *name)
+{
+	char url[128];
+	uint8_t *body;
+	size_t len, nl = strlen(name);
+	long status;
+	double v = -1;
+
+	snprintf(url, sizeof url, "%s/metrics", s->url);
+	assert_int_equal(h_http("GET", url, NULL, 0, &status, &body, &len), 0);
+	assert_int_equal(status, 200);
+	for (char *p = (char *)body; p != NULL; p = strchr(p, '\n')) {
+		p += *p == '\n';
+		if (strncmp(p, name, nl) == 0 && p[nl] == ' ') {
+			v = strtod(p + nl + 1, NULL);
+			break;
+		}
+	}
+	free(body);
+	if (v < 0)
+		fail_msg("no %s in /metrics", name);
+	return v;
+}
+
 /* ---- Hundreds in one batch ---- */
 
 #define N_BIG 400
@@ -169,6 +195,7 @@ test_batch_many(void **state)
 	size_t lens[N_BIG];
 	struct bans b;
 	struct sth latest;
+	double commits;
 
 	(void)state;
 	h_tmpdir(dir, sizeof dir);
@@ -176,9 +203,12 @@ test_batch_many(void **state)
 	su_log_key(&s, &lk);
 	for (size_t i = 0; i < N_BIG; i++)
 		envs[i] = su_envelope(1000 + i, NULL, &lens[i]);
+	commits = metric_get(&s, "closurelog_batch_size_count");
 	post_batch(&s, &lk, envs, lens, N_BIG, &b);
 	if (b.status != 200)
 		fail_msg("batch: HTTP %ld %s", b.status, (char *)b.body);
+	/* Shared out over the verifiers, committed as one group. */
+	assert_int_equal(metric_get(&s, "closurelog_batch_size_count") - commits, 1);
 	/* One checkpoint covers all of them. */
 	assert_int_equal(b.c.size, N_BIG);
 	for (size_t i = 0; i < N_BIG; i++) {

@@ -50,7 +50,7 @@ test_dir_synced(void **state)
 	snprintf(subs, sizeof subs, "%s/submitters", dir);
 	h_write(subs, su_ci_vkey, strlen(su_ci_vkey));
 	assert_int_equal(mkdir(parent, 0700), 0);
-	pc_env_set(CL_PC_LIB, journal, 0, NULL);
+	pc_env_set(CL_PC_LIB, journal, 0, NULL, NULL);
 	h_server_start(&s, data, args);
 	pc_env_clear();
 	/* Started: everything it did before answering is journalled. */
@@ -73,7 +73,7 @@ test_dir_synced(void **state)
 		assert_int_equal(pc_copy(h_path(data, "log.key"), h_path(other, "log.key")), 0);
 		assert_int_equal(pc_copy(h_path(data, "log.pub"), h_path(other, "log.pub")), 0);
 		unlink(journal);
-		pc_env_set(CL_PC_LIB, journal, 0, NULL);
+		pc_env_set(CL_PC_LIB, journal, 0, NULL, NULL);
 		h_server_start(&s, other, args);
 		pc_env_clear();
 		assert_int_equal(pc_stats_read(journal, &st), 0);

@@ -4,7 +4,8 @@
  * signer-set refusal, bad payload, no submitters), checkpoints that cover
  * each answer and verify, a full queue, a stopped log, a restart that
  * signs the same checkpoint again from the store alone, and the bulk
- * loader through the same checks.
+ * loader through the same checks; a group (one batch request's envelopes)
+ * spread over the verifiers, answered once each and committed together.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -42,6 +43,7 @@ struct waiter {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool done;
+	unsigned calls; /* done() must be called exactly once */
 };
 
 static void
@@ -51,6 +53,7 @@ waiter_done(struct log_job *job)
 
 	pthread_mutex_lock(&w->mu);
 	w->done = true;
+	w->calls++;
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 }
@@ -79,10 +82,9 @@ waiter_wait(struct waiter *w)
 }
 
 static void
-env_open(struct env *e, unsigned queue_max, unsigned window_us)
+env_open_cfg(struct env *e, const struct log_cfg *cfg)
 {
 	char data[600], key[700], pub[700], why[CL_WHY_MAX];
-	struct log_cfg cfg = {2, queue_max, 64, window_us, 0, NULL, NULL, NULL};
 	struct st_meta meta;
 	char vkey[NOTE_VKEY_MAX];
 
@@ -103,8 +105,16 @@ env_open(struct env *e, unsigned queue_max, unsigned window_us)
 	if (allow_open(e->subs, &e->al, why) != 0)
 		fail_msg("allow_open: %s", why);
 	assert_non_null(e->m = metrics_new());
-	if (log_open(e->st, e->sg, e->al, e->m, &cfg, &e->l, why) != 0)
+	if (log_open(e->st, e->sg, e->al, e->m, cfg, &e->l, why) != 0)
 		fail_msg("log_open: %s", why);
+}
+
+static void
+env_open(struct env *e, unsigned queue_max, unsigned window_us)
+{
+	struct log_cfg cfg = {2, queue_max, 64, window_us, 0, NULL, NULL, NULL};
+
+	env_open_cfg(e, &cfg);
 }
 
 static void
@@ -382,6 +392,119 @@ test_submit_many(void **state)
 	h_rmrf(e.dir);
 }
 
+/* Submit n jobs as one group, wait for all; each is answered exactly once.
+ * Returns how many commits the log made meanwhile. */
+static uint64_t
+submit_group(struct env *e, struct waiter *w, uint8_t *const *bodies, const size_t *lens, size_t n)
+{
+	struct log_job **jobs = calloc(n, sizeof *jobs);
+	uint64_t commits = metrics_counter_get(e->m, M_BATCHES);
+	int rc = 1;
+
+	assert_non_null(jobs);
+	for (size_t i = 0; i < n; i++) {
+		waiter_init(&w[i], bodies[i], lens[i]);
+		jobs[i] = &w[i].job;
+	}
+	assert_int_equal(log_submit_group(e->l, jobs, n, &rc), n);
+	assert_int_equal(rc, 0);
+	for (size_t i = 0; i < n; i++) {
+		waiter_wait(&w[i]);
+		assert_int_equal(w[i].calls, 1);
+	}
+	free(jobs);
+	return metrics_counter_get(e->m, M_BATCHES) - commits;
+}
+
+/* A group is shared out over four verifiers and its verified jobs are
+ * held until the last is through: one commit, one checkpoint, each good
+ * envelope at its own index, each bad one refused with its own reason,
+ * and a repeat of an earlier one answered with that one's index.  A group
+ * larger than the batch size still goes out, in full batches. */
+static void
+test_submit_group(void **state)
+{
+	enum { NG = 120, BIG = 300 };
+	struct log_cfg cfg = {4, 10000, 256, 0, 0, NULL, NULL, NULL};
+	struct env e;
+	struct waiter w[BIG];
+	uint8_t *bodies[BIG], seen[NG + BIG] = {0}, *single;
+	size_t lens[BIG], n_good = 0, l_single;
+	struct note_signer stranger;
+	uint8_t seed[32];
+	uint64_t first;
+
+	(void)state;
+	memset(&e, 0, sizeof e);
+	h_tmpdir(e.dir, sizeof e.dir);
+	snprintf(e.subs, sizeof e.subs, "%s/subs", e.dir);
+	h_write(e.subs, su_ci_vkey, strlen(su_ci_vkey));
+	memset(seed, 0x42, sizeof seed);
+	assert_int_equal(note_signer_from_seed("stranger.example", seed, &stranger, NULL), 0);
+	env_open_cfg(&e, &cfg);
+	single = su_envelope(7, NULL, &l_single);
+	assert_int_equal(submit(&e, single, l_single, &first, NULL), 201);
+	for (size_t i = 0; i < NG; i++) {
+		if (i % 10 == 3) {
+			bodies[i] = su_envelope(1000 + i, &stranger, &lens[i]);
+		} else if (i % 10 == 6) {
+			bodies[i] = (uint8_t *)strdup("\xff\xff");
+			lens[i] = 2;
+		} else if (i == 9) {
+			bodies[i] = su_envelope(7, NULL, &lens[i]); /* logged above */
+		} else {
+			bodies[i] = su_envelope(1000 + i, NULL, &lens[i]);
+			n_good++;
+		}
+	}
+	assert_int_equal(submit_group(&e, w, bodies, lens, NG), 1);
+	for (size_t i = 0; i < NG; i++) {
+		struct log_job *j = &w[i].job;
+
+		if (i % 10 == 3) {
+			assert_int_equal(j->status, 403);
+			assert_non_null(strstr(j->why, "not an accepted submitter"));
+			assert_null(j->ckpt);
+		} else if (i % 10 == 6) {
+			assert_int_equal(j->status, 400);
+			assert_null(j->ckpt);
+		} else if (i == 9) {
+			assert_int_equal(j->status, 200);
+			assert_int_equal(j->index, first);
+		} else {
+			assert_int_equal(j->status, 201);
+			/* After the single, below the group's end, each once. */
+			assert_true(j->index > first && j->index <= n_good);
+			assert_false(seen[j->index]);
+			seen[j->index] = 1;
+		}
+		if (j->ckpt != NULL) {
+			/* One commit: one checkpoint for the whole group. */
+			assert_int_equal(j->ckpt->size, n_good + 1);
+			log_ckpt_unref(j->ckpt);
+		}
+	}
+	for (size_t i = 0; i < NG; i++)
+		free(bodies[i]);
+
+	/* Larger than a batch: more than one commit, every job answered. */
+	for (size_t i = 0; i < BIG; i++)
+		bodies[i] = su_envelope(5000 + i, NULL, &lens[i]);
+	assert_true(submit_group(&e, w, bodies, lens, BIG) >= (BIG + 255) / 256);
+	for (size_t i = 0; i < BIG; i++) {
+		assert_int_equal(w[i].job.status, 201);
+		assert_true(w[i].job.index > n_good && w[i].job.index <= n_good + BIG);
+		assert_false(seen[w[i].job.index]);
+		seen[w[i].job.index] = 1;
+		log_ckpt_unref(w[i].job.ckpt);
+		free(bodies[i]);
+	}
+	env_close(&e);
+	note_signer_wipe(&stranger);
+	free(single);
+	h_rmrf(e.dir);
+}
+
 /* The bulk loader: the same checks (but the signature) and the same tree. */
 static void
 test_bulk(void **state)
@@ -439,6 +562,7 @@ main(void)
 	    cmocka_unit_test(test_submissions),
 	    cmocka_unit_test(test_queue_full),
 	    cmocka_unit_test(test_submit_many),
+	    cmocka_unit_test(test_submit_group),
 	    cmocka_unit_test(test_bulk),
 	};
 

@@ -105,7 +105,7 @@ static char *saved_asan; /* ASAN_OPTIONS before pc_env_set, or NULL */
 static bool asan_saved;
 
 void
-pc_env_set(const char *lib, const char *journal, long cut, const char *fault)
+pc_env_set(const char *lib, const char *journal, long cut, const char *cut_op, const char *fault)
 {
 	const char *old = getenv("ASAN_OPTIONS");
 	char cutv[32], asan[1024];
@@ -114,6 +114,7 @@ pc_env_set(const char *lib, const char *journal, long cut, const char *fault)
 	setenv("LD_PRELOAD", lib, 1);
 	setenv("CL_PC_JOURNAL", journal, 1);
 	setenv("CL_PC_CUT", cut > 0 ? cutv : "", 1);
+	setenv("CL_PC_CUT_OP", cut > 0 && cut_op != NULL ? cut_op : "", 1);
 	setenv("CL_PC_FAULT", fault != NULL ? fault : "", 1);
 	if (!asan_saved) {
 		saved_asan = old != NULL ? strdup(old) : NULL;
@@ -130,6 +131,7 @@ pc_env_clear(void)
 	unsetenv("LD_PRELOAD");
 	unsetenv("CL_PC_JOURNAL");
 	unsetenv("CL_PC_CUT");
+	unsetenv("CL_PC_CUT_OP");
 	unsetenv("CL_PC_FAULT");
 	if (asan_saved) {
 		if (saved_asan != NULL)

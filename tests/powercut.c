@@ -17,9 +17,12 @@
  * Every record is journalled before the call returns to LMDB, so whatever
  * closurelogd did after a call (answer a client, sign) is ordered after it.
  *
- * Two knobs:
+ * Three knobs:
  *   CL_PC_CUT=N         the process kills itself with SIGKILL just before the
  *                       N-th watched call (a power cut at that instant);
+ *   CL_PC_CUT_OP=OP     CL_PC_CUT counts only the calls of OP (write, pwrite,
+ *                       fdatasync, fsync): a cut just before the N-th sync,
+ *                       say, lands between two commits' data flushes;
  *   CL_PC_FAULT=OP:N:E  the N-th call of OP (write, pwrite, fdatasync, fsync;
  *                       "write" counts write and writev) fails with errno E
  *                       without doing anything.  A failed sync is journalled
@@ -62,6 +65,7 @@ static unsigned n_names;
 static char *dirs[MAX_FD]; /* directories open, by descriptor */
 static int journal = -1;
 static long cut_at = -1, calls;
+static char cut_op = 0; /* 0: every watched call counts */
 static char fault_op = 0;
 static long fault_at = -1, fault_calls;
 static int fault_errno;
@@ -126,11 +130,22 @@ resolve(void)
 	resolving = false;
 }
 
+/* The operation byte for a knob's OP, or 0. */
+static char
+op_byte(const char *op)
+{
+	return strcmp(op, "write") == 0    ? PC_OP_WRITE
+	    : strcmp(op, "pwrite") == 0    ? PC_OP_PWRITE
+	    : strcmp(op, "fdatasync") == 0 ? PC_OP_FDATASYNC
+	    : strcmp(op, "fsync") == 0     ? PC_OP_FSYNC
+	                                   : 0;
+}
+
 __attribute__((constructor)) static void
 pc_init(void)
 {
 	const char *j = getenv("CL_PC_JOURNAL"), *c = getenv("CL_PC_CUT"),
-	           *f = getenv("CL_PC_FAULT");
+	           *f = getenv("CL_PC_FAULT"), *co = getenv("CL_PC_CUT_OP");
 
 	resolve();
 	if (j != NULL && j[0] != '\0' &&
@@ -138,6 +153,8 @@ pc_init(void)
 		die("cannot open the journal");
 	if (c != NULL && c[0] != '\0')
 		cut_at = strtol(c, NULL, 10);
+	if (co != NULL && co[0] != '\0' && (cut_op = op_byte(co)) == 0)
+		die("CL_PC_CUT_OP: unknown operation");
 	if (f != NULL && f[0] != '\0') {
 		char op[16];
 		long n;
@@ -145,12 +162,7 @@ pc_init(void)
 
 		if (sscanf(f, "%15[a-z]:%ld:%d", op, &n, &e) != 3)
 			die("CL_PC_FAULT must be OP:N:ERRNO");
-		fault_op = strcmp(op, "write") == 0 ? PC_OP_WRITE
-		    : strcmp(op, "pwrite") == 0     ? PC_OP_PWRITE
-		    : strcmp(op, "fdatasync") == 0  ? PC_OP_FDATASYNC
-		    : strcmp(op, "fsync") == 0      ? PC_OP_FSYNC
-		                                    : 0;
-		if (fault_op == 0)
+		if ((fault_op = op_byte(op)) == 0)
 			die("CL_PC_FAULT: unknown operation");
 		fault_at = n;
 		fault_errno = e;
@@ -234,11 +246,11 @@ watch(int fd, const char *path, int flags)
 static int
 before(char op, int fd)
 {
-	if (cut_at > 0 && ++calls >= cut_at)
+	char fam = op == PC_OP_WRITEV ? PC_OP_WRITE : op;
+
+	if (cut_at > 0 && (cut_op == 0 || fam == cut_op) && ++calls >= cut_at)
 		kill(getpid(), SIGKILL);
 	if (fault_op != 0) {
-		char fam = op == PC_OP_WRITEV ? PC_OP_WRITE : op;
-
 		if (fam == fault_op && ++fault_calls == fault_at) {
 			if (op == PC_OP_FDATASYNC || op == PC_OP_FSYNC)
 				journal_put(op, PC_F_FAILED, file_of[fd], 0, NULL, 0);

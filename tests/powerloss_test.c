@@ -12,12 +12,18 @@
  * transitive, so each cycle checks the checkpoints of the previous cycle and
  * the tree it started from; the end checks every acknowledgement again.
  *
+ * A third run cuts only just before an fdatasync: with the commit pipeline
+ * (a commit's meta page is flushed by the next commit's data flush), that
+ * is the instant where the last commit is on disk but its meta page is
+ * not, and where an answer sent too early would be lost.
+ *
  * The same harness runs a closurelogd built with MDB_NOSYNC
  * (closurelogd-nosync, tests only) and requires the checks to catch it, and
  * injects EIO and ENOSPC into every write, pwrite and fdatasync of a short
- * workload in turn.
+ * workload in turn, and EIO into the first syncs and writes of a
+ * concurrent one (a commit failing while the one before it is pending).
  *
- * Usage: powerloss_test [drop|torn|nosync|faults|mapgrow] [CYCLES]
+ * Usage: powerloss_test [drop|torn|synccut|nosync|faults|faults_concurrent|mapgrow] [CYCLES]
  * (no argument: all with the short cycle counts used by `make test`).
  */
 #include <errno.h>
@@ -59,6 +65,7 @@ struct pl {
 	char dir[512], data[600], db[700], base[700], journal[700], subs[700], err[700];
 	const char *daemon;
 	enum pc_mode mode;
+	const char *cut_op; /* cut before the n-th call of this kind (NULL: any) */
 	uint64_t seed;
 	struct note_verifier lk;
 	bool have_key;
@@ -72,6 +79,7 @@ struct pl {
 	struct pl_ck *cks;
 	size_t n_cks, cap_cks;
 	size_t calls_max; /* most watched calls seen in one uncut cycle */
+	size_t syncs_max; /* most fdatasyncs seen in one uncut cycle */
 	/* Numbers for the report. */
 	size_t cycles, cuts, start_cuts, acked, lost_writes, torn_blocks, search_cycles;
 	char why[1024]; /* the first violation */
@@ -173,7 +181,7 @@ pl_start(struct pl *p, struct h_server *s, bool bare, long cut, const char *faul
 	args[n] = NULL;
 	setenv("CL_TEST_DAEMON", p->daemon, 1);
 	if (!bare)
-		pc_env_set(CL_PC_LIB, p->journal, cut, fault);
+		pc_env_set(CL_PC_LIB, p->journal, cut, p->cut_op, fault);
 	rc = h_server_try_start(s, p->data, args, &status, out, sizeof out);
 	pc_env_clear();
 	unsetenv("CL_TEST_DAEMON");
@@ -384,6 +392,8 @@ pl_rebuild(struct pl *p, enum pc_mode mode)
 	calls = st.writes + st.syncs;
 	if (calls > p->calls_max)
 		p->calls_max = calls;
+	if (st.calls[PC_OP_FDATASYNC] > p->syncs_max)
+		p->syncs_max = st.calls[PC_OP_FDATASYNC];
 	unlink(p->journal);
 }
 
@@ -401,8 +411,11 @@ pl_run(struct pl *p, size_t cycles, size_t per_cycle)
 		/* The first cycle creates the store; the cut is somewhere in the
 		 * calls a cycle makes (learnt from the cycles so far), or after
 		 * the load when it lands beyond them. */
-		if (c > 0)
-			cut = 1 + (long)(rnd(p) % (p->calls_max + p->calls_max / 4 + 2));
+		if (c > 0) {
+			size_t most = p->cut_op != NULL ? p->syncs_max : p->calls_max;
+
+			cut = 1 + (long)(rnd(p) % (most + most / 4 + 2));
+		}
 		if ((rc = pl_start(p, &s, false, cut, NULL, NULL)) == -2) {
 			p->cuts++;
 			p->start_cuts++;
@@ -449,18 +462,22 @@ pl_run(struct pl *p, size_t cycles, size_t per_cycle)
 static size_t n_cycles = 0; /* 0: the short default */
 
 static void
-test_power_cuts(enum pc_mode mode, size_t cycles)
+test_power_cuts(enum pc_mode mode, const char *cut_op, size_t cycles)
 {
 	struct pl p;
 
 	pl_init(&p, "closurelogd", mode, 0x9e3779b97f4a7c15ull + (uint64_t)time(NULL));
+	p.cut_op = cut_op;
 	if (pl_run(&p, cycles, 24) != 0)
 		fail_msg("power cut %zu (seed base %s): %s", p.cycles, "time", p.why);
-	print_message("  %s: %zu cycles (%zu cut at a write or sync, %zu of them while starting; "
+	print_message("  %s: %zu cycles (%zu cut at %s, %zu of them while starting; "
 	              "the rest after the load; %zu wrote the search index too), %zu entries "
 	              "acknowledged, 0 lost; %zu unsynced writes dropped, %zu torn blocks landed\n",
-	    mode == PC_TORN ? "drop+torn" : "drop", p.cycles, p.cuts, p.start_cuts, p.search_cycles,
-	    p.acked, p.lost_writes, p.torn_blocks);
+	    cut_op != NULL        ? "sync cuts"
+	        : mode == PC_TORN ? "drop+torn"
+	                          : "drop",
+	    p.cycles, p.cuts, cut_op != NULL ? "an fdatasync" : "a write or sync", p.start_cuts,
+	    p.search_cycles, p.acked, p.lost_writes, p.torn_blocks);
 	pl_free(&p);
 }
 
@@ -468,14 +485,23 @@ static void
 test_drop(void **state)
 {
 	(void)state;
-	test_power_cuts(PC_DROP, n_cycles ? n_cycles : 100);
+	test_power_cuts(PC_DROP, NULL, n_cycles ? n_cycles : 100);
 }
 
 static void
 test_torn(void **state)
 {
 	(void)state;
-	test_power_cuts(PC_TORN, n_cycles ? n_cycles : 100);
+	test_power_cuts(PC_TORN, NULL, n_cycles ? n_cycles : 100);
+}
+
+/* Cuts just before a sync: between a commit's data flush and the next
+ * one, its meta page is written but not durable. */
+static void
+test_synccut(void **state)
+{
+	(void)state;
+	test_power_cuts(PC_TORN, "fdatasync", n_cycles ? n_cycles : 60);
 }
 
 /* The same harness must catch a store that does not sync. */
@@ -674,6 +700,86 @@ test_faults(void **state)
 	pl_free(&p);
 }
 
+/* Faults under concurrent load: a commit (or a flush) fails while the
+ * batch before it may be pending, committed with its meta page not yet
+ * flushed.  Whatever was acknowledged must survive a power cut, and the
+ * log must take submissions again.  For a failed fdatasync, a second run
+ * cuts the power at the very next one: then nothing the failed flush
+ * should have made durable has been made durable by a later commit. */
+static void
+test_faults_concurrent(void **state)
+{
+	static const char *const ops[] = {"fdatasync", "pwrite"};
+	struct pl p;
+	struct h_server s;
+	size_t runs = 0, cuts = 0, acked = 0, refused = 0;
+
+	(void)state;
+	pl_init(&p, "closurelogd", PC_DROP, 11);
+	if (pl_start(&p, &s, true, 0, NULL, NULL) != 0)
+		fail_msg("%s", p.why);
+	h_server_stop(&s, SIGTERM);
+	assert_int_equal(pc_base_add(p.base, p.db), 0);
+	{
+		char sdb[720];
+
+		snprintf(sdb, sizeof sdb, "%s/search/data.mdb", p.data);
+		assert_int_equal(pc_base_add(p.base, sdb), 0);
+	}
+	for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+		for (long n = 2; n <= 12; n++) {
+			for (int cut = 0; cut < (o == 0 ? 2 : 1); cut++) {
+				char spec[64];
+				struct pc_stats st;
+				size_t got;
+				int rc;
+
+				snprintf(spec, sizeof spec, "%s:%ld:%d", ops[o], n, EIO);
+				if (pc_base_restore(p.base) != 0)
+					fail_msg("restoring the base store: %s", strerror(errno));
+				unlink(p.journal);
+				p.n_acks = 0;
+				p.n_cks = 0;
+				p.cut_op = cut ? "fdatasync" : NULL;
+				rc = pl_start(&p, &s, false, cut ? n + 1 : 0, spec, NULL);
+				p.cut_op = NULL;
+				if (rc == -2)
+					continue; /* the cut landed in the start-up */
+				if (rc != 0)
+					fail_msg("%s: %s", spec, p.why);
+				got = pl_load(&p, &s, 24, true);
+				acked += got;
+				refused += 24 - got;
+				if (cut) {
+					h_server_stop(&s, SIGKILL);
+				} else {
+					/* Recovered: the next one is acknowledged. */
+					if (pl_load(&p, &s, 1, false) != 1)
+						fail_msg("%s: the log did not take a submission "
+						         "after the fault",
+						    spec);
+					h_server_stop(&s, SIGKILL);
+				}
+				if (pc_rebuild(p.journal, p.base, false, PC_DROP, 0, &st) != 0)
+					fail_msg("rebuilding: %s", strerror(errno));
+				if (pl_start(&p, &s, true, 0, NULL, NULL) != 0 ||
+				    pl_check(&p, &s, 0) != 0)
+					fail_msg("%s%s: after the power cut: %s", spec,
+					    cut ? " and a cut at the next fdatasync" : "", p.why);
+				h_server_stop(&s, SIGKILL);
+				runs++;
+				cuts += (size_t)cut;
+			}
+		}
+	}
+	print_message("  %zu faults under 4 concurrent clients (%zu of them cut at the next "
+	              "fdatasync): %zu submissions refused or cut off, %zu acknowledged, 0 lost; "
+	              "the log took submissions again after each fault\n",
+	    runs, cuts, refused, acked);
+	assert_true(refused > 0);
+	pl_free(&p);
+}
+
 /* ---- A map that grows online ---- */
 
 struct prober {
@@ -779,8 +885,10 @@ main(int argc, char **argv)
 	const struct CMUnitTest all[] = {
 	    cmocka_unit_test_teardown(test_drop, env_clear),
 	    cmocka_unit_test_teardown(test_torn, env_clear),
+	    cmocka_unit_test_teardown(test_synccut, env_clear),
 	    cmocka_unit_test_teardown(test_nosync_detected, env_clear),
 	    cmocka_unit_test_teardown(test_faults, env_clear),
+	    cmocka_unit_test_teardown(test_faults_concurrent, env_clear),
 	    cmocka_unit_test_teardown(test_mapgrow, env_clear),
 	};
 	const char *only = argc > 1 ? argv[1] : NULL;
