@@ -491,6 +491,7 @@ api_free(struct api *a)
 			event_base_free(t->base);
 		sub_free_spares(&t->rt);
 		st_reader_free(t->rt.reader);
+		pc_free(&t->rt.pcache);
 		free(t->arena_buf);
 	}
 	free(a->threads);

@@ -5,12 +5,22 @@
  * page per key, and the main store's commit is what every submitter waits
  * for.  So the committer only appends (entries, tiles) and hands each
  * entry's keys to an in-memory tail; this module's thread folds the tail
- * into a second LMDB environment in sorted runs of IX_BATCH or more, each
- * one durable commit that records how far it got.  The tail is a ring of
- * IX_TAIL_MAX records indexed by entry index, with a leaf-hash table for
- * deduplication (open addressing, keyed SipHash so that crafted leaf
- * hashes cannot make it cluster).  See index.h for the rules that keep
- * lookups exact across the hand-over.
+ * into a second LMDB environment.  Even there a growing B-tree would copy
+ * a page per key once it is much larger than a batch, so the environment
+ * is log-structured: each flush of the tail writes a new sorted *run* (its
+ * own named database, filled in key order with MDB_APPEND: dense pages,
+ * each written once), and runs of one level are merged, a bounded step at
+ * a time between flushes, into one of the next level (ixrun.h).  An entry
+ * is so rewritten O(log N) times, sequentially, and a run's keys carry
+ * the entry index, so runs over disjoint index ranges concatenate into
+ * ascending results.  In-memory Bloom filters on the leaf keys, one of
+ * every leaf held and one per run, let deduplication know a new leaf
+ * without reading a run, and read only the run that holds an old one.
+ *
+ * The tail is a ring of IX_TAIL_MAX records indexed by entry index, with a
+ * leaf-hash table for deduplication (open addressing, keyed SipHash so
+ * that crafted leaf hashes cannot make it cluster).  See index.h for the
+ * rules that keep lookups exact across the hand-over.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "index.h"
@@ -27,26 +37,40 @@
 #include <sodium.h>
 
 #include "cl.h"
+#include "ixrun.h"
 
 _Static_assert((IX_TAIL_MAX & (IX_TAIL_MAX - 1)) == 0, "IX_TAIL_MAX must be a power of two");
 
 /* The search environment's own layout version (meta "layout"); another
- * version is rebuilt, not refused: it is derived data. */
-#define IX_LAYOUT 1
+ * version is rebuilt, not refused: it is derived data.  1: one DUPSORT
+ * B-tree per key; 2: sorted runs (ixrun.h). */
+#define IX_LAYOUT 2
 
 #define IX_TABLE (2 * IX_TAIL_MAX) /* load factor <= 1/2 */
 /* Sparse (the file grows as needed), but address space all the same: some
  * environments (sanitizers, RLIMIT_AS) refuse a terabyte.  At ~160 bytes
- * per entry this is ~4 * 10^8 entries; past it the indexer fails with
- * MDB_MAP_FULL, says so, and the log refuses appends once the tail is
- * full (no online growth yet). */
-#define IX_MAP     ((size_t)64 << 30)
-#define LEAF_KEY   8               /* bytes of the leaf hash in the leaf index */
-#define N_DBS      (IX_N_KEYS + 1) /* leaf, then one per enum ix_which */
-#define DB_LEAF    IX_N_KEYS
+ * per entry, and room for a merge's copy, this is ~2 * 10^8 entries; past
+ * it the indexer fails with MDB_MAP_FULL, says so, and the log refuses
+ * appends once the tail is full (no online growth yet). */
+#define IX_MAP   ((size_t)64 << 30)
+#define LEAF_KEY 8 /* bytes of the leaf hash in the leaf keys */
+/* A run's keys: kind (0 leaf, 1 + enum ix_which), the key (LEAF_KEY bytes
+ * of the leaf hash, or 32), the entry index (u64 BE); values are empty. */
+#define KIND_LEAF  0
+#define KEY_LEAF   (1 + LEAF_KEY + 8)
+#define KEY_MAX    (1 + 32 + 8)
+#define N_KINDS    (IX_N_KEYS + 1)
 #define PROGRESS_S 5
 /* Entries without search keys named on stderr, at most, per catch-up. */
 #define SKIP_SAY_MAX 10
+/* Bloom filters, blocked (each key's probes in one 512-bit block: one
+ * cache line): at least this many bits per key, 7 probes (under 1 %
+ * false positives).  The filter of every leaf the log holds starts with
+ * room for batch * fanout^2 keys (2^20 by default) and adds filters twice
+ * as large as it grows: log2 of the log's size over that, filters. */
+#define BLOOM_BITS 12
+#define BLOOM_K    7
+#define SEEN_MAX   40
 
 struct rec {
 	uint64_t index;
@@ -56,28 +80,60 @@ struct rec {
 	bool has_submitter;
 };
 
+/* Leaf keys: a run's (the run over [from, to) in its slot), or up to cap
+ * of the log's. */
+struct bloom {
+	uint64_t from, to;
+	uint64_t cap, count;
+	uint64_t blocks; /* a power of two, 8 words each */
+	uint64_t w[];
+};
+
+/* The merge under way (the indexer's, between its steps). */
+struct merge {
+	bool on, started; /* started: the target was emptied */
+	size_t first;     /* runs [first, first + fanout) of ix->man */
+	uint8_t target;   /* a free slot */
+	uint8_t last[KEY_MAX];
+	size_t last_len; /* 0: nothing copied yet */
+	struct bloom *bloom;
+};
+
 struct ix {
 	struct st *st;
 	MDB_env *env;
-	MDB_dbi meta, db[N_DBS];
+	MDB_dbi meta, slot[IXR_SLOTS];
 	struct st_reader *reader; /* the indexer's, for the root at upto */
 	char *dir;                /* DIR/search */
 	uint8_t table_key[crypto_shorthash_KEYBYTES];
+	struct ix_tune tune;
+
+	/* The indexer's (ix_start's before the thread runs): the manifest as
+	 * last committed, and the merge in progress. */
+	struct ixr_set man;
+	struct merge mg;
 
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv, room_cv;
-	struct rec *ring; /* slot index % IX_TAIL_MAX, for the tail [low, next) */
-	uint64_t *table;  /* 0, or index + 1 of a tail entry */
-	uint64_t low;     /* = the search environment's upto */
-	uint64_t durable; /* [low, durable) may be indexed */
-	uint64_t next;    /* the next entry's index */
-	int err;          /* the indexer's last failure, 0 after a success */
+	struct rec *ring;               /* slot index % IX_TAIL_MAX, for the tail [low, next) */
+	uint64_t *table;                /* 0, or index + 1 of a tail entry */
+	uint64_t low;                   /* = the search environment's upto */
+	uint64_t durable;               /* [low, durable) may be indexed */
+	uint64_t next;                  /* the next entry's index */
+	struct bloom *bloom[IXR_SLOTS]; /* per slot, for the run it holds */
+	/* Every leaf in the tail or the runs (and some rolled back): a leaf
+	 * none of them may hold is new.  seen_lost: a filter could not be
+	 * allocated; every lookup reads the runs. */
+	struct bloom *seen[SEEN_MAX];
+	size_t n_seen;
+	bool seen_lost;
+	int err; /* the indexer's last failure, 0 after a success */
 	bool stopping, started;
 	bool room_wanted; /* the committer waits in ix_room */
 	pthread_t thread;
 };
 
-static const char *const db_names[N_DBS] = {"by_root", "by_nar", "by_submitter", "leaf"};
+static const struct ix_tune tune_default = {IX_BATCH, IX_FANOUT, IX_STEP, NULL, NULL};
 
 /* ---- The tail's leaf table (under mu) ---- */
 
@@ -146,20 +202,204 @@ table_delete(struct ix *ix, uint64_t index)
 	ix->table[i] = 0;
 }
 
-/* ---- The search environment ---- */
-
-struct pair {
-	uint8_t key[32];
-	uint64_t index;
-};
-
-static int
-pair_cmp(const void *a, const void *b)
+static void
+rec_fill(struct rec *r, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const char *root,
+    const uint8_t nar[32], const uint8_t *submitter)
 {
-	const struct pair *x = a, *y = b;
-	int c = memcmp(x->key, y->key, sizeof x->key);
+	r->index = index;
+	memcpy(r->leaf, leaf, MT_HASH_LEN);
+	r->has_keys = true;
+	crypto_hash_sha256(r->key[IX_BY_ROOT], (const uint8_t *)root, strlen(root));
+	memcpy(r->key[IX_BY_NAR], nar, 32);
+	r->has_submitter = submitter != NULL;
+	if (submitter != NULL)
+		memcpy(r->key[IX_BY_SUBMITTER], submitter, 32);
+	else
+		memset(r->key[IX_BY_SUBMITTER], 0, 32);
+}
 
-	return c != 0 ? c : (x->index > y->index) - (x->index < y->index);
+/* Whether the search environment describes a prefix of st's tree. */
+
+/* ---- Bloom filters (installed and probed under mu) ---- */
+
+static struct bloom *
+bloom_new(uint64_t cap, uint64_t from, uint64_t to)
+{
+	uint64_t blocks = 1;
+	struct bloom *b;
+
+	while (blocks * 512 < cap * BLOOM_BITS && blocks < ((uint64_t)1 << 30))
+		blocks <<= 1;
+	if ((b = calloc(1, sizeof *b + blocks * 64)) == NULL)
+		return NULL;
+	b->from = from;
+	b->to = to;
+	b->cap = cap;
+	b->blocks = blocks;
+	return b;
+}
+
+/* A key's block and probes come from the leaf hash's first 8 bytes
+ * (uniform: they are SHA-256 output; crafting collisions costs a run
+ * lookup, not a wrong answer): the block from the high half, the probes,
+ * 9 bits each, from the whole mixed (splitmix64's finalizer). */
+static const uint64_t *
+bloom_block(const struct bloom *b, const uint8_t p[LEAF_KEY], uint64_t *probes)
+{
+	uint64_t v, z;
+
+	memcpy(&v, p, sizeof v);
+	z = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	*probes = z ^ (z >> 31);
+	return &b->w[8 * ((v >> 32) & (b->blocks - 1))];
+}
+
+static void
+bloom_add(struct bloom *b, const uint8_t p[LEAF_KEY])
+{
+	uint64_t z, *blk = (uint64_t *)bloom_block(b, p, &z);
+
+	for (int i = 0; i < BLOOM_K; i++, z >>= 9)
+		blk[(z & 511) / 64] |= (uint64_t)1 << (z & 63);
+	b->count++;
+}
+
+static bool
+bloom_has(const struct bloom *b, const uint8_t p[LEAF_KEY])
+{
+	uint64_t z;
+	const uint64_t *blk = bloom_block(b, p, &z);
+
+	for (int i = 0; i < BLOOM_K; i++, z >>= 9) {
+		if ((blk[(z & 511) / 64] & (uint64_t)1 << (z & 63)) == 0)
+			return false;
+	}
+	return true;
+}
+
+/* Under mu: add leaf to the filter of every leaf the log holds. */
+static void
+seen_add(struct ix *ix, const uint8_t leaf[LEAF_KEY])
+{
+	struct bloom *last = ix->n_seen > 0 ? ix->seen[ix->n_seen - 1] : NULL;
+
+	if (ix->seen_lost)
+		return;
+	if (last == NULL || last->count >= last->cap) {
+		uint64_t cap = last != NULL
+		    ? 2 * last->cap
+		    : (uint64_t)ix->tune.batch * ix->tune.fanout * ix->tune.fanout;
+
+		if (ix->n_seen == SEEN_MAX || (last = bloom_new(cap, 0, 0)) == NULL) {
+			ix->seen_lost = true;
+			return;
+		}
+		ix->seen[ix->n_seen++] = last;
+	}
+	bloom_add(last, leaf);
+}
+
+/* Under mu: whether the log may hold leaf (no: it is new). */
+static bool
+seen_may_hold(const struct ix *ix, const uint8_t leaf[LEAF_KEY])
+{
+	if (ix->seen_lost)
+		return true;
+	for (size_t i = 0; i < ix->n_seen; i++) {
+		if (bloom_has(ix->seen[i], leaf))
+			return true;
+	}
+	return false;
+}
+
+/* Under mu: forget every leaf (the runs are emptied). */
+static void
+seen_clear(struct ix *ix)
+{
+	for (size_t i = 0; i < ix->n_seen; i++)
+		free(ix->seen[i]);
+	ix->n_seen = 0;
+	ix->seen_lost = false;
+}
+
+/* Make b the filter of its run's slot (b may be NULL: none). */
+static void
+bloom_install(struct ix *ix, uint8_t slot, struct bloom *b)
+{
+	pthread_mutex_lock(&ix->mu);
+	free(ix->bloom[slot]);
+	ix->bloom[slot] = b;
+	pthread_mutex_unlock(&ix->mu);
+}
+
+/* After a commit: make b (NULL: none) the filter of `slot`, drop the
+ * filters of the n_gone slots in gone, and, for a flush of the tail, trim
+ * the tail below upto. */
+static void
+publish(struct ix *ix, int slot, struct bloom *b, const uint8_t *gone, size_t n_gone, bool trim,
+    uint64_t upto)
+{
+	pthread_mutex_lock(&ix->mu);
+	for (size_t i = 0; i < n_gone; i++) {
+		free(ix->bloom[gone[i]]);
+		ix->bloom[gone[i]] = NULL;
+	}
+	if (slot >= 0) {
+		free(ix->bloom[slot]);
+		ix->bloom[slot] = b;
+	}
+	if (trim) {
+		for (uint64_t i = ix->low; i < upto; i++)
+			table_delete(ix, i);
+		ix->low = upto;
+		pthread_cond_broadcast(&ix->room_cv);
+	}
+	pthread_mutex_unlock(&ix->mu);
+}
+
+/* Which runs of s may hold leaf: want[i] for run i.  A run without its
+ * filter (a new one, not installed yet) may. */
+static void
+bloom_select(struct ix *ix, const struct ixr_set *s, const uint8_t leaf[LEAF_KEY], bool *want)
+{
+	pthread_mutex_lock(&ix->mu);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct bloom *b = ix->bloom[s->run[i].slot];
+
+		want[i] = b == NULL || b->from != s->run[i].from || b->to != s->run[i].to ||
+		    bloom_has(b, leaf);
+	}
+	pthread_mutex_unlock(&ix->mu);
+}
+
+/* ---- Keys and the manifest ---- */
+
+static size_t
+key_make(uint8_t out[KEY_MAX], int kind, const uint8_t *key, uint64_t index)
+{
+	size_t klen = kind == KIND_LEAF ? LEAF_KEY : 32;
+
+	out[0] = (uint8_t)kind;
+	memcpy(out + 1, key, klen);
+	cl_be64_put(out + 1 + klen, index);
+	return 1 + klen + 8;
+}
+
+/* A stored run key: its kind and index, or ST_ECORRUPT. */
+static int
+key_parse(const MDB_val *k, int *kind, uint64_t *index)
+{
+	const uint8_t *p = k->mv_data;
+
+	if (k->mv_size == KEY_LEAF && p[0] == KIND_LEAF)
+		*kind = KIND_LEAF;
+	else if (k->mv_size == KEY_MAX && p[0] >= 1 && p[0] < N_KINDS)
+		*kind = p[0];
+	else
+		return ST_ECORRUPT;
+	*index = cl_be64_get(p + k->mv_size - 8);
+	return 0;
 }
 
 static int
@@ -188,6 +428,29 @@ upto_get(struct ix *ix, MDB_txn *txn, uint64_t *upto)
 	return 0;
 }
 
+/* upto and the manifest of txn's snapshot. */
+static int
+man_get(struct ix *ix, MDB_txn *txn, uint64_t *upto, struct ixr_set *s)
+{
+	MDB_val k = {4, "runs"}, v = {0, NULL};
+	int rc;
+
+	s->n = 0;
+	if ((rc = upto_get(ix, txn, upto)) != 0)
+		return rc;
+	if ((rc = mdb_get(txn, ix->meta, &k, &v)) != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	return ixr_decode(v.mv_data, rc == 0 ? v.mv_size : 0, *upto, s);
+}
+
+static int
+man_put(MDB_txn *txn, MDB_dbi meta, const struct ixr_set *s)
+{
+	uint8_t b[IXR_MAX];
+
+	return meta_put(txn, meta, "runs", b, ixr_encode(s, b));
+}
+
 /* The main store's tree root at size, in a fresh snapshot of ix->reader. */
 static int
 root_at(struct ix *ix, uint64_t size, uint8_t root[MT_HASH_LEN])
@@ -204,83 +467,313 @@ root_at(struct ix *ix, uint64_t size, uint8_t root[MT_HASH_LEN])
 	return rc;
 }
 
+/* A slot no run of ix->man holds and no merge writes, or -1. */
+static int
+slot_free(const struct ix *ix)
+{
+	bool used[IXR_SLOTS] = {false};
+
+	for (size_t i = 0; i < ix->man.n; i++)
+		used[ix->man.run[i].slot] = true;
+	if (ix->mg.on)
+		used[ix->mg.target] = true;
+	for (int s = 0; s < IXR_SLOTS; s++) {
+		if (!used[s])
+			return s;
+	}
+	return -1;
+}
+
+static int
+write_begin(struct ix *ix, MDB_txn **txn)
+{
+	int rc;
+
+	/* The bulk loader's commits are not synced (ix_close syncs). */
+	if ((rc = mdb_env_set_flags(ix->env, MDB_NOSYNC, st_sync_on(ix->st) ? 0 : 1)) != 0)
+		return rc;
+	return mdb_txn_begin(ix->env, NULL, 0, txn);
+}
+
+static void
+committed(struct ix *ix, enum ix_commit what)
+{
+	if (ix->tune.after_commit != NULL)
+		ix->tune.after_commit(ix->tune.arg, what);
+}
+
+/* ---- Writing a run ---- */
+
+struct pair {
+	uint8_t key[32];
+	uint64_t index;
+};
+
+static int
+pair_cmp(const void *a, const void *b)
+{
+	const struct pair *x = a, *y = b;
+	int c = memcmp(x->key, y->key, sizeof x->key);
+
+	return c != 0 ? c : (x->index > y->index) - (x->index < y->index);
+}
+
 /* Index the n entries [upto - n, upto), entry i's record at
- * recs[(first + i) & mask], in one durable commit that also records upto and
- * the tree root there.  pairs: scratch for n. */
+ * recs[(first + i) & mask], as a new run in one durable commit that also
+ * records the manifest, upto and the tree root there.  pairs: scratch for
+ * n.  Needs a free slot.  On success the run's filter is installed. */
 static int
 run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size_t n, uint64_t upto,
-    struct pair *pairs)
+    struct pair *pairs, bool trim)
 {
 	MDB_txn *txn = NULL;
 	MDB_cursor *c = NULL;
+	struct bloom *bl = NULL;
+	struct ixr_set next = ix->man;
 	uint8_t root[MT_HASH_LEN], ub[8];
-	int rc;
+	int slot = slot_free(ix), rc;
 
+	if (slot < 0 || n == 0 || next.n == IXR_SLOTS)
+		return ST_ECORRUPT; /* the indexer merges before it needs one */
 	if ((rc = root_at(ix, upto, root)) != 0)
 		return rc;
-	if ((rc = mdb_env_set_flags(ix->env, MDB_NOSYNC, st_sync_on(ix->st) ? 0 : 1)) != 0 ||
-	    (rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0)
-		return rc;
-	for (int d = 0; d < N_DBS; d++) {
-		size_t m = 0, klen = d == DB_LEAF ? LEAF_KEY : 32;
+	if ((bl = bloom_new(n, upto - n, upto)) == NULL)
+		return ENOMEM;
+	if ((rc = write_begin(ix, &txn)) != 0)
+		goto out;
+	/* A merge's abandoned output may be left in a free slot. */
+	if ((rc = mdb_drop(txn, ix->slot[slot], 0)) != 0 ||
+	    (rc = mdb_cursor_open(txn, ix->slot[slot], &c)) != 0)
+		goto out;
+	for (int kind = 0; kind < N_KINDS; kind++) {
+		int d = kind - 1;
+		size_t m = 0, klen = kind == KIND_LEAF ? LEAF_KEY : 32;
 
 		for (size_t i = 0; i < n; i++) {
 			const struct rec *r = &recs[(first + i) & mask];
 
-			if (d != DB_LEAF &&
+			if (kind != KIND_LEAF &&
 			    (!r->has_keys || (d == IX_BY_SUBMITTER && !r->has_submitter)))
 				continue;
 			memset(pairs[m].key, 0, sizeof pairs[m].key);
-			memcpy(pairs[m].key, d == DB_LEAF ? r->leaf : r->key[d], klen);
+			memcpy(pairs[m].key, kind == KIND_LEAF ? r->leaf : r->key[d], klen);
 			pairs[m++].index = r->index;
 		}
-		/* In key order each B-tree page is copied once for the run. */
 		qsort(pairs, m, sizeof *pairs, pair_cmp);
-		if ((rc = mdb_cursor_open(txn, ix->db[d], &c)) != 0)
-			goto out;
 		for (size_t i = 0; i < m; i++) {
-			uint8_t ib[8];
-			MDB_val k = {klen, pairs[i].key}, v = {8, ib};
+			uint8_t kb[KEY_MAX];
+			MDB_val k = {key_make(kb, kind, pairs[i].key, pairs[i].index), kb},
+			        v = {0, ""};
 
-			cl_be64_put(ib, pairs[i].index);
-			if ((rc = mdb_cursor_put(c, &k, &v, MDB_NODUPDATA)) != 0) {
+			if (kind == KIND_LEAF)
+				bloom_add(bl, pairs[i].key);
+			if ((rc = mdb_cursor_put(c, &k, &v, MDB_APPEND)) != 0) {
 				/* Each entry is indexed once. */
 				rc = rc == MDB_KEYEXIST ? ST_ECORRUPT : rc;
 				goto out;
 			}
 		}
-		mdb_cursor_close(c);
-		c = NULL;
 	}
+	mdb_cursor_close(c);
+	c = NULL;
+	next.run[next.n++] = (struct ixr_run){(uint8_t)slot, upto - n, upto};
 	cl_be64_put(ub, upto);
-	if ((rc = meta_put(txn, ix->meta, "upto", ub, 8)) != 0 ||
+	if ((rc = man_put(txn, ix->meta, &next)) != 0 ||
+	    (rc = meta_put(txn, ix->meta, "upto", ub, 8)) != 0 ||
 	    (rc = meta_put(txn, ix->meta, "root", root, MT_HASH_LEN)) != 0)
 		goto out;
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
+	if (rc != 0)
+		goto out;
+	ix->man = next;
+	publish(ix, slot, bl, NULL, 0, trim, upto);
+	bl = NULL;
+	if (!trim) {
+		/* The catch-up's entries were never in the tail. */
+		pthread_mutex_lock(&ix->mu);
+		for (size_t i = 0; i < n; i++)
+			seen_add(ix, recs[(first + i) & mask].leaf);
+		pthread_mutex_unlock(&ix->mu);
+	}
+	committed(ix, IX_COMMIT_RUN);
 out:
 	if (c != NULL)
 		mdb_cursor_close(c);
 	if (txn != NULL)
 		mdb_txn_abort(txn);
+	free(bl);
 	return rc;
 }
 
-static void
-rec_fill(struct rec *r, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const char *root,
-    const uint8_t nar[32], const uint8_t *submitter)
+/* ---- Merging runs ---- */
+
+/* Whether a merge is under way or due. */
+static bool
+merge_due(struct ix *ix)
 {
-	r->index = index;
-	memcpy(r->leaf, leaf, MT_HASH_LEN);
-	r->has_keys = true;
-	crypto_hash_sha256(r->key[IX_BY_ROOT], (const uint8_t *)root, strlen(root));
-	memcpy(r->key[IX_BY_NAR], nar, 32);
-	r->has_submitter = submitter != NULL;
-	if (submitter != NULL)
-		memcpy(r->key[IX_BY_SUBMITTER], submitter, 32);
-	else
-		memset(r->key[IX_BY_SUBMITTER], 0, 32);
+	size_t first;
+
+	return ix->mg.on || ixr_pick(&ix->man, ix->tune.batch, ix->tune.fanout, &first);
 }
+
+static void
+merge_abandon(struct ix *ix)
+{
+	free(ix->mg.bloom);
+	memset(&ix->mg, 0, sizeof ix->mg);
+}
+
+/* Copy up to ix->tune.step keys of the merge (starting one if due) into
+ * its target, in one durable write transaction; the last step also swaps
+ * the target in for its sources in the manifest and empties them.  The
+ * sources are read in key order, one cursor each: their keys are unique
+ * (the index is in the key), so a step resumes just past the last key
+ * copied.  Each key is checked to lie in its run's range: a merge reads
+ * every key, so damage is found here.  Returns 0 (nothing due is 0 too)
+ * or an error, the merge then abandoned. */
+static int
+merge_step(struct ix *ix)
+{
+	struct merge *mg = &ix->mg;
+	unsigned fan = ix->tune.fanout;
+	MDB_txn *txn = NULL;
+	MDB_cursor *src[IXR_FANOUT_MAX] = {NULL}, *dst = NULL;
+	MDB_val key[IXR_FANOUT_MAX];
+	bool live[IXR_FANOUT_MAX];
+	const struct ixr_run *runs;
+	struct ixr_set next;
+	size_t copied = 0;
+	int rc, slot;
+
+	if (!mg->on) {
+		if (!ixr_pick(&ix->man, ix->tune.batch, fan, &mg->first))
+			return 0;
+		if ((slot = slot_free(ix)) < 0)
+			return ST_ECORRUPT; /* IXR_CROWDED leaves room */
+		mg->target = (uint8_t)slot;
+		mg->on = true;
+		mg->bloom =
+		    bloom_new(ix->man.run[mg->first + fan - 1].to - ix->man.run[mg->first].from,
+		        ix->man.run[mg->first].from, ix->man.run[mg->first + fan - 1].to);
+		if (mg->bloom == NULL) {
+			rc = ENOMEM;
+			goto out;
+		}
+	}
+	runs = &ix->man.run[mg->first];
+	if ((rc = write_begin(ix, &txn)) != 0)
+		goto out;
+	if (!mg->started && (rc = mdb_drop(txn, ix->slot[mg->target], 0)) != 0)
+		goto out;
+	mg->started = true;
+	if ((rc = mdb_cursor_open(txn, ix->slot[mg->target], &dst)) != 0)
+		goto out;
+	for (unsigned i = 0; i < fan; i++) {
+		MDB_val v;
+
+		if ((rc = mdb_cursor_open(txn, ix->slot[runs[i].slot], &src[i])) != 0)
+			goto out;
+		key[i] = (MDB_val){mg->last_len, mg->last};
+		rc = mdb_cursor_get(
+		    src[i], &key[i], &v, mg->last_len == 0 ? MDB_FIRST : MDB_SET_RANGE);
+		if (rc == 0 && mg->last_len > 0 && key[i].mv_size == mg->last_len &&
+		    memcmp(key[i].mv_data, mg->last, mg->last_len) == 0)
+			rc = mdb_cursor_get(src[i], &key[i], &v, MDB_NEXT);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			goto out;
+		live[i] = rc == 0;
+	}
+	for (;;) {
+		MDB_val v = {0, ""};
+		int kind, at = -1;
+		uint64_t index;
+
+		for (unsigned i = 0; i < fan; i++) {
+			if (live[i] &&
+			    (at < 0 || mdb_cmp(txn, ix->slot[mg->target], &key[i], &key[at]) < 0))
+				at = (int)i;
+		}
+		if (at < 0)
+			break; /* all copied */
+		if (copied == ix->tune.step)
+			goto partial;
+		if ((rc = key_parse(&key[at], &kind, &index)) != 0)
+			goto out;
+		if (index < runs[at].from || index >= runs[at].to) {
+			rc = ST_ECORRUPT;
+			goto out;
+		}
+		if (kind == KIND_LEAF)
+			bloom_add(mg->bloom, (const uint8_t *)key[at].mv_data + 1);
+		if ((rc = mdb_cursor_put(dst, &key[at], &v, MDB_APPEND)) != 0) {
+			rc = rc == MDB_KEYEXIST ? ST_ECORRUPT : rc;
+			goto out;
+		}
+		/* The key is read again at the next step's start: keep it. */
+		mg->last_len = key[at].mv_size;
+		memcpy(mg->last, key[at].mv_data, key[at].mv_size);
+		copied++;
+		rc = mdb_cursor_get(src[at], &key[at], &v, MDB_NEXT);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			goto out;
+		live[at] = rc == 0;
+	}
+	/* The swap: the target for its sources, which are emptied. */
+	next = ix->man;
+	ixr_replace(&next, mg->first, fan, mg->target);
+	for (unsigned i = 0; i < fan; i++) {
+		mdb_cursor_close(src[i]);
+		src[i] = NULL;
+		if ((rc = mdb_drop(txn, ix->slot[runs[i].slot], 0)) != 0)
+			goto out;
+	}
+	mdb_cursor_close(dst);
+	dst = NULL;
+	if ((rc = man_put(txn, ix->meta, &next)) != 0)
+		goto out;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		goto out;
+	{
+		uint8_t gone[IXR_FANOUT_MAX];
+
+		for (unsigned i = 0; i < fan; i++)
+			gone[i] = runs[i].slot;
+		ix->man = next;
+		publish(ix, mg->target, mg->bloom, gone, fan, false, 0);
+		mg->bloom = NULL;
+	}
+	merge_abandon(ix); /* done: nothing left to abandon */
+	committed(ix, IX_COMMIT_SWAP);
+	return 0;
+partial:
+	for (unsigned i = 0; i < fan; i++) {
+		mdb_cursor_close(src[i]);
+		src[i] = NULL;
+	}
+	mdb_cursor_close(dst);
+	dst = NULL;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc == 0)
+		committed(ix, IX_COMMIT_STEP);
+out:
+	for (unsigned i = 0; i < fan; i++) {
+		if (src[i] != NULL)
+			mdb_cursor_close(src[i]);
+	}
+	if (dst != NULL)
+		mdb_cursor_close(dst);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (rc != 0)
+		merge_abandon(ix);
+	return rc;
+}
+
+/* ---- The environment ---- */
 
 /* Whether the search environment describes a prefix of st's tree. */
 static int
@@ -289,6 +782,7 @@ env_check(struct ix *ix, uint64_t size, const char **bad)
 	MDB_txn *txn = NULL;
 	MDB_val k = {6, "layout"}, v;
 	uint8_t want[MT_HASH_LEN], lb[8];
+	struct ixr_set s;
 	uint64_t upto;
 	int rc;
 
@@ -307,7 +801,7 @@ env_check(struct ix *ix, uint64_t size, const char **bad)
 		rc = 0;
 		goto out;
 	}
-	if ((rc = upto_get(ix, txn, &upto)) != 0) {
+	if ((rc = man_get(ix, txn, &upto, &s)) != 0) {
 		*bad = "is unreadable";
 		rc = 0;
 		goto out;
@@ -332,7 +826,51 @@ out:
 	return rc;
 }
 
-/* Empty the search environment and record its layout, upto 0. */
+/* Whether a database name is this layout's. */
+static bool
+name_ours(const MDB_val *k)
+{
+	const char *p = k->mv_data;
+
+	return (k->mv_size == 4 && memcmp(p, "meta", 4) == 0) ||
+	    (k->mv_size == 5 && memcmp(p, "run", 3) == 0 && p[3] >= '0' && p[3] <= '9' &&
+	        p[4] >= '0' && p[4] <= '9' && (p[3] - '0') * 10 + (p[4] - '0') < IXR_SLOTS);
+}
+
+/* Delete the named databases of another layout (layout 1's "leaf",
+ * "by_root", ...), one at a time through the spare handle. */
+static int
+foreign_drop(MDB_txn *txn)
+{
+	for (;;) {
+		MDB_dbi main, d;
+		MDB_cursor *c;
+		MDB_val k, v;
+		char name[64] = "";
+		int rc;
+
+		if ((rc = mdb_dbi_open(txn, NULL, 0, &main)) != 0 ||
+		    (rc = mdb_cursor_open(txn, main, &c)) != 0)
+			return rc;
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			if (!name_ours(&k) && k.mv_size < sizeof name &&
+			    memchr(k.mv_data, '\0', k.mv_size) == NULL) {
+				memcpy(name, k.mv_data, k.mv_size);
+				break;
+			}
+		}
+		mdb_cursor_close(c);
+		if (rc == MDB_NOTFOUND)
+			return 0;
+		if (rc != 0)
+			return rc;
+		if ((rc = mdb_dbi_open(txn, name, 0, &d)) != 0 || (rc = mdb_drop(txn, d, 1)) != 0)
+			return rc;
+	}
+}
+
+/* Empty the search environment and record its layout, upto 0, no runs. */
 static int
 env_clear(struct ix *ix)
 {
@@ -342,8 +880,10 @@ env_clear(struct ix *ix)
 
 	if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0)
 		return rc;
-	for (int d = 0; d < N_DBS; d++) {
-		if ((rc = mdb_drop(txn, ix->db[d], 0)) != 0)
+	if ((rc = foreign_drop(txn)) != 0)
+		goto out;
+	for (int s = 0; s < IXR_SLOTS; s++) {
+		if ((rc = mdb_drop(txn, ix->slot[s], 0)) != 0)
 			goto out;
 	}
 	cl_be64_put(b, IX_LAYOUT);
@@ -351,8 +891,101 @@ env_clear(struct ix *ix)
 	    (rc = meta_put(txn, ix->meta, "layout", b, 8)) != 0)
 		goto out;
 	cl_be64_put(b, 0);
-	if ((rc = meta_put(txn, ix->meta, "upto", b, 8)) != 0)
+	if ((rc = meta_put(txn, ix->meta, "upto", b, 8)) != 0 ||
+	    (rc = meta_put(txn, ix->meta, "runs", "", 0)) != 0)
 		goto out;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		goto out;
+	{
+		uint8_t all[IXR_SLOTS];
+
+		for (int k = 0; k < IXR_SLOTS; k++)
+			all[k] = (uint8_t)k;
+		ix->man.n = 0;
+		merge_abandon(ix);
+		publish(ix, -1, NULL, all, IXR_SLOTS, false, 0);
+		pthread_mutex_lock(&ix->mu);
+		seen_clear(ix);
+		pthread_mutex_unlock(&ix->mu);
+	}
+out:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	return rc;
+}
+
+/* Load the manifest into ix->man, empty the slots it does not list (a
+ * merge cut short by a crash leaves its output there) and build the runs'
+ * filters, and the filter of every leaf, from their leaf keys: what
+ * ix_start needs before indexing. */
+static int
+env_load(struct ix *ix)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *c = NULL;
+	bool used[IXR_SLOTS] = {false};
+	uint64_t upto;
+	int rc;
+
+	merge_abandon(ix);
+	pthread_mutex_lock(&ix->mu);
+	seen_clear(ix);
+	pthread_mutex_unlock(&ix->mu);
+	if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0)
+		return rc;
+	if ((rc = man_get(ix, txn, &upto, &ix->man)) != 0)
+		goto out;
+	for (size_t i = 0; i < ix->man.n; i++)
+		used[ix->man.run[i].slot] = true;
+	for (int s = 0; s < IXR_SLOTS; s++) {
+		MDB_stat st;
+
+		bloom_install(ix, (uint8_t)s, NULL);
+		if (used[s])
+			continue;
+		if ((rc = mdb_stat(txn, ix->slot[s], &st)) != 0 ||
+		    (st.ms_entries > 0 && (rc = mdb_drop(txn, ix->slot[s], 0)) != 0))
+			goto out;
+	}
+	for (size_t i = 0; i < ix->man.n; i++) {
+		const struct ixr_run *run = &ix->man.run[i];
+		struct bloom *b = bloom_new(run->to - run->from, run->from, run->to);
+		uint8_t first = KIND_LEAF;
+		MDB_val k = {1, &first}, v;
+		int kind;
+		uint64_t index;
+
+		if (b == NULL) {
+			rc = ENOMEM;
+			goto out;
+		}
+		if ((rc = mdb_cursor_open(txn, ix->slot[run->slot], &c)) != 0) {
+			free(b);
+			goto out;
+		}
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			if ((rc = key_parse(&k, &kind, &index)) != 0 || kind != KIND_LEAF)
+				break;
+			if (index < run->from || index >= run->to) {
+				rc = ST_ECORRUPT;
+				break;
+			}
+			bloom_add(b, (const uint8_t *)k.mv_data + 1);
+			pthread_mutex_lock(&ix->mu);
+			seen_add(ix, (const uint8_t *)k.mv_data + 1);
+			pthread_mutex_unlock(&ix->mu);
+		}
+		mdb_cursor_close(c);
+		c = NULL;
+		if (rc != 0 && rc != MDB_NOTFOUND) {
+			free(b);
+			goto out;
+		}
+		bloom_install(ix, run->slot, b);
+	}
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 out:
@@ -361,29 +994,47 @@ out:
 	return rc;
 }
 
+/* Merge until no merge is due: for ix_start, which nothing waits on. */
+static int
+merge_all(struct ix *ix)
+{
+	int rc = 0;
+
+	while (rc == 0 && merge_due(ix))
+		rc = merge_step(ix);
+	return rc;
+}
+
 /* Index entries [from, size) of the main store, reading their keys with
- * keys(): the catch-up after a crash, or a whole rebuild.  An entry whose
- * keys cannot be read is indexed by its leaf hash only (deduplication
- * needs it), with a warning: one unreadable entry must not stop the log. */
+ * keys(): the catch-up after a crash, or a whole rebuild, in runs of
+ * batch * fanout entries (at most IX_TAIL_MAX), merged as they come.  An
+ * entry whose keys cannot be read is indexed by its leaf hash only
+ * (deduplication needs it), with a warning: one unreadable entry must not
+ * stop the log. */
 static int
 catch_up(struct ix *ix, uint64_t from, uint64_t size, ix_keys_fn keys, void *arg, char *why)
 {
-	struct rec *recs = malloc(IX_BATCH * sizeof *recs);
-	struct pair *pairs = malloc(IX_BATCH * sizeof *pairs);
+	size_t chunk = ix->tune.batch * ix->tune.fanout;
+	struct rec *recs = NULL;
+	struct pair *pairs = NULL;
 	struct ix_keys *k = malloc(sizeof *k);
-	time_t t0 = time(NULL), last = t0;
+	time_t last = time(NULL);
 	uint64_t skipped = 0;
 	int rc = 0;
 
+	if (chunk > IX_TAIL_MAX)
+		chunk = IX_TAIL_MAX;
+	recs = malloc(chunk * sizeof *recs);
+	pairs = malloc(chunk * sizeof *pairs);
 	if (recs == NULL || pairs == NULL || k == NULL) {
 		rc = cl_why(why, ENOMEM, "out of memory");
 		goto out;
 	}
-	if (size - from > IX_BATCH)
+	if (size - from > chunk)
 		fprintf(stderr, "closurelogd: indexing entries %llu to %llu for search\n",
 		    (unsigned long long)from, (unsigned long long)size);
 	while (from < size) {
-		size_t n = size - from < IX_BATCH ? (size_t)(size - from) : IX_BATCH;
+		size_t n = size - from < chunk ? (size_t)(size - from) : chunk;
 
 		if ((rc = st_reader_begin(ix->reader)) != 0) {
 			cl_why(why, rc, "store: %s", st_strerror(rc));
@@ -418,7 +1069,8 @@ catch_up(struct ix *ix, uint64_t from, uint64_t size, ix_keys_fn keys, void *arg
 		st_reader_end(ix->reader);
 		if (rc != 0)
 			goto out;
-		if ((rc = run_write(ix, recs, 0, SIZE_MAX, n, from + n, pairs)) != 0) {
+		if ((rc = run_write(ix, recs, 0, SIZE_MAX, n, from + n, pairs, false)) != 0 ||
+		    (rc = merge_all(ix)) != 0) {
 			cl_why(why, rc, "search index: %s", st_strerror(rc));
 			goto out;
 		}
@@ -449,7 +1101,8 @@ env_damaged(int rc)
 	    rc == MDB_PANIC || rc == MDB_PAGE_NOTFOUND || rc == ST_ECORRUPT;
 }
 
-/* Open the environment in ix->dir and its databases. */
+/* Open the environment in ix->dir and its databases: every run slot,
+ * once, here (LMDB's handles are for the whole environment's life). */
 static int
 env_open_once(struct ix *ix)
 {
@@ -458,15 +1111,17 @@ env_open_once(struct ix *ix)
 
 	if ((rc = mdb_env_create(&ix->env)) != 0)
 		return rc;
-	if ((rc = mdb_env_set_maxdbs(ix->env, N_DBS + 1)) != 0 ||
+	if ((rc = mdb_env_set_maxdbs(ix->env, IXR_SLOTS + 2)) != 0 ||
 	    (rc = mdb_env_set_mapsize(ix->env, IX_MAP)) != 0 ||
 	    (rc = mdb_env_open(ix->env, ix->dir, MDB_NOTLS, 0600)) != 0 ||
 	    (rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &ix->meta)) != 0)
 		goto fail;
-	for (int d = 0; d < N_DBS; d++) {
-		if ((rc = mdb_dbi_open(txn, db_names[d], MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED,
-		         &ix->db[d])) != 0)
+	for (int s = 0; s < IXR_SLOTS; s++) {
+		char name[8];
+
+		snprintf(name, sizeof name, "run%02d", s);
+		if ((rc = mdb_dbi_open(txn, name, MDB_CREATE, &ix->slot[s])) != 0)
 			goto fail;
 	}
 	rc = mdb_txn_commit(txn);
@@ -559,40 +1214,63 @@ env_prepare(struct ix *ix, uint64_t *size, char *why)
 
 /* ---- The indexer thread ---- */
 
+/* Whether the tail holds what the indexer should write now (under mu):
+ * a large run, what a waiting committer needs, or everything at the end. */
+static bool
+flush_due(const struct ix *ix)
+{
+	return ix->durable - ix->low >= ix->tune.batch ||
+	    ((ix->room_wanted || ix->stopping) && ix->durable > ix->low);
+}
+
+/* Flushes and merge steps take turns while both are due, so that neither
+ * the tail (bounded by ix_room) nor the number of runs outgrows the
+ * other; a merge step is bounded by tune.step keys, so a committer
+ * waiting for room waits at most one step and one run. */
 static void *
 indexer_main(void *arg)
 {
 	struct ix *ix = arg;
 	struct pair *pairs = malloc(IX_TAIL_MAX * sizeof *pairs);
+	bool merge_turn = false;
 
 	pthread_setname_np(pthread_self(), "cl-index");
 	pthread_mutex_lock(&ix->mu);
 	for (;;) {
 		uint64_t from, to;
+		bool flush, merge;
 		int rc;
 
-		/* Large runs only (and everything at the end): what waits is
-		 * in the tail meanwhile, found all the same. */
-		while (!ix->stopping && ix->durable - ix->low < IX_BATCH &&
-		    !(ix->room_wanted && ix->durable > ix->low))
+		/* ix->man and ix->mg are this thread's: read without mu. */
+		flush = flush_due(ix);
+		merge = merge_due(ix);
+		if (ix->stopping && !flush)
+			break; /* merges go on at the next start */
+		if (!flush && !merge) {
 			pthread_cond_wait(&ix->work_cv, &ix->mu);
-		ix->room_wanted = false;
-		if (ix->durable == ix->low) {
-			if (ix->stopping)
-				break;
 			continue;
 		}
+		/* Both due: the merge on its turn, or when a flush would find
+		 * no free slot; at the end, the flush. */
+		if (flush && merge)
+			merge = slot_free(ix) < 0 || (merge_turn && !ix->stopping);
+		flush = !merge;
+		if (flush)
+			ix->room_wanted = false;
+		merge_turn = flush;
 		from = ix->low;
 		to = ix->durable;
 		pthread_mutex_unlock(&ix->mu);
 
 		/* The committer neither changes nor drops tail entries below
 		 * durable: they can be read without the lock. */
-		if (pairs == NULL)
+		if (merge)
+			rc = merge_step(ix);
+		else if (pairs == NULL)
 			rc = ENOMEM;
 		else
 			rc = run_write(ix, ix->ring, (size_t)(from & (IX_TAIL_MAX - 1)),
-			    IX_TAIL_MAX - 1, (size_t)(to - from), to, pairs);
+			    IX_TAIL_MAX - 1, (size_t)(to - from), to, pairs, true);
 
 		pthread_mutex_lock(&ix->mu);
 		if (rc != 0) {
@@ -611,12 +1289,8 @@ indexer_main(void *arg)
 			pthread_cond_timedwait(&ix->work_cv, &ix->mu, &dl);
 			continue;
 		}
+		/* (A flush's run is visible now, and publish trimmed the tail.) */
 		ix->err = 0;
-		/* Visible in the search environment now: trim. */
-		for (uint64_t i = from; i < to; i++)
-			table_delete(ix, i);
-		ix->low = to;
-		pthread_cond_broadcast(&ix->room_cv);
 	}
 	pthread_mutex_unlock(&ix->mu);
 	free(pairs);
@@ -636,6 +1310,7 @@ ix_open(struct st *st, struct ix **out, char *why)
 	if ((ix = calloc(1, sizeof *ix)) == NULL)
 		return cl_why(why, ENOMEM, "out of memory");
 	ix->st = st;
+	ix->tune = tune_default;
 	pthread_mutex_init(&ix->mu, NULL);
 	pthread_cond_init(&ix->work_cv, NULL);
 	pthread_cond_init(&ix->room_cv, NULL);
@@ -663,10 +1338,34 @@ fail:
 }
 
 int
+ix_tune(struct ix *ix, const struct ix_tune *t)
+{
+	if (ix->started || t->batch == 0 || t->batch > IX_TAIL_MAX || t->fanout < 2 ||
+	    t->fanout > IXR_FANOUT_MAX || t->step == 0)
+		return CL_EINVAL;
+	ix->tune = *t;
+	return 0;
+}
+
+/* Load what the environment holds and index what it lacks of [0, size). */
+static int
+start_from_env(struct ix *ix, uint64_t size, ix_keys_fn keys, void *arg, char *why)
+{
+	uint64_t upto;
+	int rc;
+
+	if ((rc = env_load(ix)) != 0)
+		return cl_why(why, rc, "search index: %s", st_strerror(rc));
+	upto = ix->man.n > 0 ? ix->man.run[ix->man.n - 1].to : 0;
+	if ((rc = merge_all(ix)) != 0)
+		return cl_why(why, rc, "search index: %s", st_strerror(rc));
+	return catch_up(ix, upto, size, keys, arg, why);
+}
+
+int
 ix_start(struct ix *ix, ix_keys_fn keys, void *arg, char *why)
 {
-	uint64_t size, upto = 0;
-	MDB_txn *txn = NULL;
+	uint64_t size;
 	int rc;
 
 	if (ix->started)
@@ -674,14 +1373,8 @@ ix_start(struct ix *ix, ix_keys_fn keys, void *arg, char *why)
 	/* ix_open did this, privileged; again in case st grew since. */
 	if ((rc = env_prepare(ix, &size, why)) != 0)
 		return rc;
-	if ((rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn)) != 0)
-		return cl_why(why, rc, "search index: %s", st_strerror(rc));
-	rc = upto_get(ix, txn, &upto);
-	mdb_txn_abort(txn);
-	if (rc != 0)
-		return cl_why(why, rc, "search index: %s", st_strerror(rc));
-	rc = catch_up(ix, upto, size, keys, arg, why);
-	if (env_damaged(rc) && upto > 0) {
+	rc = start_from_env(ix, size, keys, arg, why);
+	if (env_damaged(rc)) {
 		/* Damaged where the check did not look: all again.  Emptied in
 		 * place if it can be: without privileges the files in DIR/search
 		 * (root's, under --user) cannot be made again. */
@@ -726,6 +1419,10 @@ ix_close(struct ix *ix)
 		mdb_env_close(ix->env);
 	}
 	st_reader_free(ix->reader);
+	merge_abandon(ix);
+	for (int s = 0; s < IXR_SLOTS; s++)
+		free(ix->bloom[s]);
+	seen_clear(ix);
 	free(ix->dir);
 	free(ix->table);
 	free(ix->ring);
@@ -750,7 +1447,7 @@ ix_room(struct ix *ix, size_t n)
 			rc = ix->err;
 			break;
 		}
-		/* Even a run shorter than IX_BATCH, for a batch that would
+		/* Even a run shorter than the batch, for a batch that would
 		 * not fit otherwise. */
 		ix->room_wanted = true;
 		pthread_cond_signal(&ix->work_cv);
@@ -761,45 +1458,69 @@ ix_room(struct ix *ix, size_t n)
 }
 
 /* The candidates for leaf in the search environment: entries below its
- * upto whose leaf hash begins like leaf's.  check(ctx, index, hash) gets
- * a candidate's real leaf hash; the first equal one is the answer. */
+ * upto whose leaf hash begins like leaf's, in the runs whose filters may
+ * hold it.  check(ctx, index, hash) gets a candidate's real leaf hash; the
+ * first equal one is the answer. */
 static int
 env_leaf_find(struct ix *ix, const uint8_t leaf[MT_HASH_LEN], uint64_t below,
     int (*check)(void *ctx, uint64_t index, uint8_t out[MT_HASH_LEN]), void *ctx, uint64_t *index)
 {
 	MDB_txn *txn = NULL;
 	MDB_cursor *c = NULL;
-	MDB_val k = {LEAF_KEY, (void *)leaf}, v;
+	struct ixr_set s;
+	bool want[IXR_SLOTS];
+	uint64_t upto;
 	int rc;
 
 	if ((rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return rc;
-	if ((rc = mdb_cursor_open(txn, ix->db[DB_LEAF], &c)) != 0)
+	if ((rc = man_get(ix, txn, &upto, &s)) != 0)
 		goto out;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
-		uint8_t got[MT_HASH_LEN];
-		uint64_t i;
+	bloom_select(ix, &s, leaf, want);
+	rc = MDB_NOTFOUND;
+	for (size_t i = 0; i < s.n && s.run[i].from < below && rc == MDB_NOTFOUND; i++) {
+		uint8_t kb[KEY_MAX];
+		MDB_val k = {key_make(kb, KIND_LEAF, leaf, s.run[i].from), kb}, v;
 
-		if (v.mv_size != 8) {
-			rc = ST_ECORRUPT;
-			break;
+		if (!want[i])
+			continue;
+		if ((rc = mdb_cursor_open(txn, ix->slot[s.run[i].slot], &c)) != 0)
+			goto out;
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			uint8_t got[MT_HASH_LEN];
+			uint64_t idx;
+			int kind;
+
+			if (k.mv_size != KEY_LEAF || memcmp(k.mv_data, kb, 1 + LEAF_KEY) != 0) {
+				rc = MDB_NOTFOUND;
+				break;
+			}
+			if ((rc = key_parse(&k, &kind, &idx)) != 0)
+				break;
+			if (idx < s.run[i].from || idx >= s.run[i].to) {
+				rc = ST_ECORRUPT;
+				break;
+			}
+			if (idx >= below) {
+				rc = MDB_NOTFOUND; /* indices ascend: none below */
+				break;
+			}
+			if ((rc = check(ctx, idx, got)) != 0)
+				break;
+			if (memcmp(got, leaf, MT_HASH_LEN) == 0) {
+				*index = idx;
+				break;
+			}
 		}
-		if ((i = cl_be64_get(v.mv_data)) >= below) {
-			rc = MDB_NOTFOUND; /* dups ascend: none below */
-			break;
-		}
-		if ((rc = check(ctx, i, got)) != 0)
-			break;
-		if (memcmp(got, leaf, MT_HASH_LEN) == 0) {
-			*index = i;
-			break;
-		}
+		mdb_cursor_close(c);
+		c = NULL;
 	}
 	if (rc == MDB_NOTFOUND)
 		rc = ST_ENOTFOUND;
 out:
-	mdb_cursor_close(c);
+	if (c != NULL)
+		mdb_cursor_close(c);
 	mdb_txn_abort(txn);
 	return rc;
 }
@@ -815,16 +1536,21 @@ batch_check(void *ctx, uint64_t index, uint8_t out[MT_HASH_LEN])
 int
 ix_dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
 {
-	bool found;
+	bool found, maybe;
 
 	/* The tail first, then a search snapshot opened after it: the tail is
 	 * trimmed only once the search commit covering the trimmed entries
 	 * is visible, so every entry is in the one or the other. */
 	pthread_mutex_lock(&ix->mu);
 	found = table_find(ix, leaf, index);
+	maybe = !found && seen_may_hold(ix, leaf);
 	pthread_mutex_unlock(&ix->mu);
 	if (found)
 		return 0;
+	/* Not in the tail, and by the filter of every leaf held, in no run:
+	 * a new leaf, the usual case, known without reading a run. */
+	if (!maybe)
+		return ST_ENOTFOUND;
 	return env_leaf_find(ix, leaf, UINT64_MAX, batch_check, b, index);
 }
 
@@ -842,6 +1568,7 @@ ix_add(struct ix *ix, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const cha
 	}
 	*rec_at(ix, ix->next) = r;
 	table_insert(ix, ix->next);
+	seen_add(ix, r.leaf);
 	ix->next++;
 	pthread_mutex_unlock(&ix->mu);
 	return 0;
@@ -882,13 +1609,16 @@ int
 ix_leaf_find(struct ix *ix, struct st_reader *r, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
 {
 	uint64_t size = st_reader_size(r);
-	bool found;
+	bool found, maybe;
 
 	pthread_mutex_lock(&ix->mu);
 	found = table_find(ix, leaf, index);
+	maybe = !found && seen_may_hold(ix, leaf);
 	pthread_mutex_unlock(&ix->mu);
 	if (found) /* a leaf is in the log once: past the snapshot, not yet */
 		return *index < size ? 0 : ST_ENOTFOUND;
+	if (!maybe)
+		return ST_ENOTFOUND;
 	return env_leaf_find(ix, leaf, size, reader_check, r, index);
 }
 
@@ -905,10 +1635,10 @@ ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *k
 {
 	uint64_t size, upto = 0, *tail = NULL;
 	size_t n_tail = 0;
-	uint8_t kb[32], sb[8];
+	uint8_t kb[32];
+	struct ixr_set s;
 	MDB_txn *txn = NULL;
 	MDB_cursor *c = NULL;
-	MDB_val k = {32, kb}, v = {8, sb};
 	int rc;
 
 	*n = 0;
@@ -927,7 +1657,7 @@ ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *k
 	 * tail: the tail holds everything from the snapshot's upto on. */
 	pthread_mutex_lock(&ix->mu);
 	if ((rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn)) == 0 &&
-	    (rc = upto_get(ix, txn, &upto)) == 0) {
+	    (rc = man_get(ix, txn, &upto, &s)) == 0) {
 		uint64_t end = size < ix->next ? size : ix->next;
 
 		for (uint64_t i = start > upto ? start : upto; i < end && n_tail <= max; i++) {
@@ -938,28 +1668,46 @@ ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *k
 	pthread_mutex_unlock(&ix->mu);
 	if (rc != 0)
 		goto out;
-	if ((rc = mdb_cursor_open(txn, ix->db[which], &c)) != 0)
-		goto out;
-	cl_be64_put(sb, start);
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
-		uint64_t idx;
+	/* The runs cover disjoint ranges in index order: their results,
+	 * one after the other, ascend. */
+	for (size_t i = 0; i < s.n && s.run[i].from < size && !*more; i++) {
+		const struct ixr_run *run = &s.run[i];
+		uint8_t pb[KEY_MAX];
+		MDB_val k = {key_make(pb, 1 + which, kb, start > run->from ? start : run->from),
+		            pb},
+		        v;
 
-		if (v.mv_size != 8) {
-			rc = ST_ECORRUPT;
+		if (run->to <= start)
+			continue;
+		if ((rc = mdb_cursor_open(txn, ix->slot[run->slot], &c)) != 0)
 			goto out;
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			uint64_t idx;
+			int kind;
+
+			if (k.mv_size != KEY_MAX || memcmp(k.mv_data, pb, 1 + 32) != 0)
+				break;
+			if ((rc = key_parse(&k, &kind, &idx)) != 0)
+				goto out;
+			if (idx < run->from || idx >= run->to) {
+				rc = ST_ECORRUPT;
+				goto out;
+			}
+			if (idx >= size)
+				break;
+			if (*n == max) {
+				*more = true;
+				break;
+			}
+			out[(*n)++] = idx;
 		}
-		if ((idx = cl_be64_get(v.mv_data)) >= size || idx >= upto)
-			break;
-		if (*n == max) {
-			*more = true;
-			break;
-		}
-		out[(*n)++] = idx;
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			goto out;
+		rc = 0;
+		mdb_cursor_close(c);
+		c = NULL;
 	}
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		goto out;
-	rc = 0;
 	for (size_t i = 0; i < n_tail && !*more; i++) {
 		if (*n == max)
 			*more = true;
@@ -967,7 +1715,8 @@ ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *k
 			out[(*n)++] = tail[i];
 	}
 out:
-	mdb_cursor_close(c);
+	if (c != NULL)
+		mdb_cursor_close(c);
 	if (txn != NULL)
 		mdb_txn_abort(txn);
 	free(tail);

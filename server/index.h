@@ -4,32 +4,52 @@
  * The main store (store.h) holds only what the tree needs per commit:
  * meta, entries, fat tiles.  The indexes that map a key to entries (leaf
  * hash, store path root, narHash, submitter) are derived data in a second
- * LMDB environment, DIR/search/, written by an indexer thread in large
- * sorted batches, each in its own durable write transaction that also
- * records "upto" (the entries [0, upto) it indexes) and the tree's root at
- * upto.  Entries at or above upto are in an in-memory *tail*, filled by the
- * committer as it appends.  Lookups are exact: the search environment below
- * its upto, plus the tail above it, cut at the caller's snapshot size.
+ * LMDB environment, DIR/search/, written by an indexer thread.  Entries at
+ * or above its "upto" are in an in-memory *tail*, filled by the committer
+ * as it appends.  Lookups are exact: the search environment below its
+ * upto, plus the tail above it, cut at the caller's snapshot size.
  *
- * Rules (docs/design.md, "Search indexes"):
+ * Layout (docs/design.md, "Search indexes"): the environment is a set of
+ * sorted *runs* (ixrun.h), each a named database holding every key of one
+ * contiguous range of entries, written once in key order.  Each flush of
+ * the tail (at least tune.batch durable entries, or what a waiting
+ * committer needs) writes one new run in one durable transaction that also
+ * records the manifest (which run covers which range), upto and the tree's
+ * root at upto.  Runs of one level (by size: a factor of tune.fanout per
+ * level) are merged, tune.fanout adjacent ones into one, in steps of at
+ * most tune.step keys per write transaction, taking turns with flushes;
+ * the last step swaps the merged run in for its sources in the manifest,
+ * in one transaction.  So each entry is rewritten O(log N) times,
+ * sequentially, and there are O(fanout * log N) runs; readers take the
+ * manifest from their own read transaction, so a swap is atomic for them.
+ * In-memory Bloom filters on the leaf keys (one of every leaf held, one
+ * per run; about 5 bytes per entry) let a lookup of a new leaf read no
+ * run, and of an old one, only the run that holds it.
+ *
+ * Rules:
  *  - the indexer indexes only entries whose main commit is durable
  *    (ix_committed), so a power cut leaves upto <= the main store's size;
  *  - the tail is trimmed only after the search commit covering the trimmed
  *    entries is visible, and a lookup reads the tail before it opens its
  *    search snapshot, so every entry is always in one or the other;
  *  - the tail never holds more than IX_TAIL_MAX entries: the committer
- *    waits for the indexer (ix_room) rather than exceed it;
+ *    waits for the indexer (ix_room) rather than exceed it, and waits at
+ *    most one merge step and one run for it;
  *  - at ix_open the search environment must be behind or at the main
- *    store's size with the same root there; anything else (missing, ahead,
- *    another tree, unreadable) is rebuilt from the entries, and the entries
- *    since its upto are indexed before ix_open returns, so the tail starts
- *    empty.
+ *    store's size with the same root there, and its manifest must decode;
+ *    anything else (missing, ahead, another tree, another layout,
+ *    unreadable) is rebuilt from the entries, and the entries since its
+ *    upto are indexed before ix_start returns, so the tail starts empty;
+ *  - a crash at any point leaves the last committed manifest, which is
+ *    whole: a merge cut short leaves only its partial output in a slot the
+ *    manifest does not list, emptied at the next start, and starts again.
  *
  * Keys: the leaf index is keyed by the first 8 bytes of the leaf hash, and
  * each candidate is checked against the leaf hash in the main store's
  * level-0 tile (a crafted prefix collision costs a lookup, never a wrong
  * answer); root keys are the SHA-256 of the store path; narHash and
- * submitter keys are their 32 bytes.  Values are u64 BE indices (DUPSORT).
+ * submitter keys are their 32 bytes.  A run's key is kind, key, entry
+ * index (u64 BE), so each run is one plain sorted database.
  *
  * Thread safety: one committer (ix_room, ix_dedup_find, ix_add,
  * ix_committed, ix_rollback), any number of readers (ix_leaf_find,
@@ -53,10 +73,15 @@
  * yet durable, and the next one's. */
 #define IX_TAIL_MAX 131072
 
-/* The indexer writes once this many durable entries wait, and everything
- * at ix_close.  (No timer: what a quiet log leaves in the tail is found
- * there, and its writes do not depend on timing.) */
+/* The indexer writes a run once this many durable entries wait, and
+ * everything at ix_close.  (No timer: what a quiet log leaves in the tail
+ * is found there, and its writes do not depend on timing.) */
 #define IX_BATCH 16384
+/* This many adjacent runs of one level merge into one. */
+#define IX_FANOUT 8
+/* The most keys a merge step copies in one write transaction (about 0.1 s
+ * of work): what a flush, and so a committer, may wait behind. */
+#define IX_STEP 262144
 
 enum ix_which {
 	IX_BY_ROOT = 0,  /* key: store path string */
@@ -90,13 +115,38 @@ struct ix;
 int ix_open(struct st *st, struct ix **out, char *why) __attribute__((warn_unused_result));
 
 /* Bring the index up to st: check it again (st may have grown since
- * ix_open), index every entry st holds that it lacks (progress on
+ * ix_open), build the runs' filters (reading every run's leaf keys once),
+ * finish due merges, index every entry st holds that it lacks (progress on
  * stderr for long runs; all of them again, the index emptied in place, if
- * it turns out damaged meanwhile), and start the indexer thread.  keys/arg derive
+ * it turns out damaged meanwhile, a merge finding a key outside its run's
+ * range, say), and start the indexer thread.  keys/arg derive
  * keys from entries, only inside this call.  Once only.  Returns 0 or an
  * error with why. */
 int ix_start(struct ix *ix, ix_keys_fn keys, void *arg, char *why)
     __attribute__((warn_unused_result));
+
+/* What the indexer just committed, for ix_tune.after_commit. */
+enum ix_commit {
+	IX_COMMIT_RUN,  /* a new run from the tail (or the catch-up) */
+	IX_COMMIT_STEP, /* part of a merge, not yet listed */
+	IX_COMMIT_SWAP, /* a merge's last step: its run replaces its sources */
+};
+
+/* The indexer's sizes (defaults IX_BATCH, IX_FANOUT, IX_STEP), and a
+ * function called, in the thread that wrote it, after each of its commits
+ * (NULL: none; tests stop a process there to crash at every step). */
+struct ix_tune {
+	size_t batch;    /* 1..IX_TAIL_MAX */
+	unsigned fanout; /* 2..16 */
+	size_t step;     /* >= 1 */
+	void (*after_commit)(void *arg, enum ix_commit what);
+	void *arg;
+};
+
+/* Use t (copied) instead of the defaults: between ix_open and ix_start
+ * only.  Returns 0, or CL_EINVAL (nothing changed) if started or a size is
+ * out of range. */
+int ix_tune(struct ix *ix, const struct ix_tune *t) __attribute__((warn_unused_result));
 
 /* Index every durable entry still in the tail, stop the indexer and close.
  * NULL is fine.  No other call may be running. */
@@ -110,7 +160,7 @@ void ix_close(struct ix *ix);
 int ix_room(struct ix *ix, size_t n) __attribute__((warn_unused_result));
 
 /* Index of the entry with leaf hash `leaf`, committed or added since the
- * last commit: the tail, then the search environment below its upto, each
+ * last commit: the tail, then the runs whose filters may hold it, each
  * candidate checked against the level-0 tiles through b.  Returns 0,
  * ST_ENOTFOUND or an error. */
 int ix_dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_LEN],

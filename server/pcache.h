@@ -1,27 +1,35 @@
 /*
  * pcache.h: inclusion and consistency proofs from the store, with the
- * folded right edges of the tree sizes recently asked for.
+ * folded right edges of the tree sizes recently asked for and a copy of the
+ * tree's upper nodes.
  *
  * Almost every proof is asked against the latest published checkpoint, and
  * every proof against a size N has up to popcount(N) - 1 hashes that are no
  * single stored node but a fold of N's right edge (merkle.h, struct
  * mt_edge).  A pcache keeps those folds for the last PC_SLOTS sizes, so a
- * proof reads one stored node per hash (the tiles along its path) and
- * hashes nothing.
+ * proof reads one stored node per hash and hashes nothing.
+ *
+ * It also keeps every stored node of height PC_TOP_HEIGHT and above that
+ * it has read (the nodes of the fat tiles of level 1 and up), in one flat
+ * array per height: 1/128 of the tree's nodes, 2.5 MB at 10^7 entries.  A
+ * proof then reads only its leaf's level-0 tile from the store: one LMDB
+ * look-up and a few pages of the map, instead of three or four look-ups
+ * whose pages, spread over a multi-GB map, miss the TLB and the caches.  A
+ * miss copies the whole fat tile the node is in (its nodes complete in the
+ * snapshot), since the next proofs need its neighbours.  A height is kept
+ * only while the tree has at most PC_TOP_WIDTH complete nodes there, which
+ * bounds the copy (32 MiB at most) at any log size; the heights below the
+ * ones kept are read from the store as before.
  *
  * The tree of a given size never changes (the log only appends), so a size
- * names its edge for the life of the store: a cached edge is exactly what
- * the store would give, and a new checkpoint simply brings a new size.
- *
- * It also remembers the last stored nodes it read (PC_NODES of them,
- * direct-mapped): a complete node never changes either, and the proofs of
- * one run of submission answers, or of a burst of reads, share their upper
- * nodes.  A miss fetches the node's aligned group of PC_GROUP at its
- * height with it (one tile, mostly), as far as the snapshot holds them
- * complete, since the next proofs of the run need its neighbours.
+ * names its edge for the life of the store, and a complete node never
+ * changes: what the cache holds is exactly what the store would give.  A
+ * node is served from the cache only if it is complete in the caller's
+ * snapshot, and a size only if the snapshot covers it, so a pcache never
+ * answers for more of the tree than the snapshot holds.
  *
  * One pcache per thread (it lives in struct rt); not shared, no locks.  A
- * zeroed struct pcache is empty and needs no set-up or clean-up.
+ * zeroed struct pcache is empty; pc_free releases what it has allocated.
  */
 #ifndef CL_PCACHE_H
 #define CL_PCACHE_H
@@ -32,28 +40,35 @@
 #include "merkle.h"
 #include "store.h"
 
-#define PC_SLOTS 4    /* sizes kept: the latest checkpoint's and a few asked for */
-#define PC_NODES 1024 /* stored nodes kept; a power of two */
-#define PC_GROUP 8    /* nodes fetched with each miss; a power of two */
+#define PC_SLOTS      4         /* sizes kept: the latest checkpoint's and a few asked for */
+#define PC_TOP_HEIGHT 8         /* the lowest height kept: tile level 1 */
+#ifndef PC_TOP_WIDTH            /* (tests build pcache.c with a small one) */
+#define PC_TOP_WIDTH (1u << 18) /* most complete nodes of one height for it to be kept */
+#endif
 
-struct pc_node {
-	uint64_t index;
-	uint8_t height1; /* height + 1; 0: an empty slot */
-	uint8_t hash[MT_HASH_LEN];
+/* The kept nodes of one height h: hash[i] is node (h, i) if bit i of have is
+ * set.  cap: nodes there is room for. */
+struct pc_row {
+	uint8_t (*hash)[MT_HASH_LEN];
+	uint64_t *have;
+	uint64_t cap;
 };
 
 struct pcache {
 	struct mt_edge edge[PC_SLOTS]; /* size 0: an empty slot */
 	unsigned next;                 /* the slot a new size replaces */
 	uint64_t hits, misses;         /* edges found, edges loaded (for tests) */
-	struct pc_node node[PC_NODES];
+	uint64_t tile_loads;           /* fat tiles copied into top (for tests) */
+	struct pc_row top[64 - PC_TOP_HEIGHT];
 };
 
 /* PATH(index, D[size]) into path (room for MT_PROOF_MAX hashes), *n_path
- * its length.  r: the caller's open snapshot, which must cover size; the
- * edge of size is loaded from it unless pc has it.  Returns 0, MT_EINVAL
- * if index >= size, or the store's error (ST_ENOTFOUND for a size beyond
- * the snapshot, ST_ECORRUPT, an LMDB code); then *n_path is 0. */
+ * its length.  r: the caller's open snapshot; the edge of size is loaded
+ * from it unless pc has it, and nodes pc lacks are read from it.  Returns
+ * 0, MT_EINVAL if index >= size, or the store's error (ST_ENOTFOUND for a
+ * size beyond the snapshot, ST_ECORRUPT, an LMDB code); then *n_path is 0.
+ * Running out of memory for the copy is no error: the nodes are then read
+ * from the store. */
 int pc_inclusion(struct pcache *pc, struct st_reader *r, uint64_t index, uint64_t size,
     uint8_t (*path)[MT_HASH_LEN], size_t *n_path) __attribute__((warn_unused_result));
 
@@ -61,5 +76,8 @@ int pc_inclusion(struct pcache *pc, struct st_reader *r, uint64_t index, uint64_
  * store's error. */
 int pc_consistency(struct pcache *pc, struct st_reader *r, uint64_t m, uint64_t n,
     uint8_t (*path)[MT_HASH_LEN], size_t *n_path) __attribute__((warn_unused_result));
+
+/* Free the copied nodes; pc is then empty (a zeroed pcache).  NULL is fine. */
+void pc_free(struct pcache *pc);
 
 #endif

@@ -40,7 +40,8 @@ struct rt {
 	struct log *log;
 	struct metrics *m;
 	struct st_reader *reader;
-	struct pcache pcache; /* proofs' edges and nodes (v1read.c, submit.c); zeroed: empty */
+	struct pcache
+	    pcache; /* proofs' edges and nodes (v1read.c, submit.c); zeroed: empty; pc_free */
 	struct wire_arena arena;
 	char query[RT_QUERY_MAX + 1]; /* decoded query values of the current request */
 	/* Submissions and batches answered by the log, waiting for this

@@ -2,15 +2,21 @@
  * index_test.c: the search indexes (server/index.c) over a real store, fed
  * the way the committer feeds them.  Against a naive model: deduplication
  * and leaf lookups find every entry at its index, on either side of the
- * hand-over from the tail to the search environment, while the indexer
- * runs and a second thread looks entries up without pause (a trim before
- * the search commit is visible, or a lookup that reads them in the wrong
- * order, would lose one); search results are exact, ascending, paged, and
- * never past the reader's snapshot; the tail never holds more than
- * IX_TAIL_MAX entries.  A rolled-back batch is forgotten.  At start, a
- * search environment behind the log (a power cut) is caught up with only
- * the missing entries; one that is missing, ahead of the log, for another
- * tree, or a damaged file, is rebuilt.
+ * hand-over from the tail to the search runs, while the indexer writes and
+ * merges runs and a second thread looks entries up and searches without
+ * pause (a trim before the search commit is visible, a lookup that reads
+ * them in the wrong order, or a reader that sees a half-swapped manifest,
+ * would lose one); search results are exact, ascending, paged, and never
+ * past the reader's snapshot, also for a snapshot older than several
+ * merges; the tail never holds more than IX_TAIL_MAX entries.  All of it
+ * with the production sizes and with small runs and merge steps (ix_tune),
+ * through many flushes, merges and swaps.  A rolled-back batch is
+ * forgotten.  A crash right after any commit of a rebuild with merges
+ * leaves an environment the next start accepts without rebuilding.  At
+ * start, a search environment behind the log (a power cut) is caught up
+ * with only the missing entries; one that is missing, ahead of the log,
+ * for another tree, of another layout, with a manifest that does not
+ * decode, or a damaged file, is rebuilt.
  */
 #include <pthread.h>
 #include <pwd.h>
@@ -28,6 +34,7 @@
 #include "edge.h"
 #include "harness.h"
 #include "index.h"
+#include "ixrun.h"
 #include "store.h"
 #include "testutil.h"
 
@@ -37,8 +44,38 @@ struct fx {
 	struct ix *ix;
 	struct edge *edge;
 	size_t keys_calls;
-	uint64_t bad_keys; /* entry bad_keys - 1's keys cannot be read (0: none) */
+	uint64_t bad_keys;   /* entry bad_keys - 1's keys cannot be read (0: none) */
+	bool tuned;          /* ix_tune(tune) before ix_start */
+	struct ix_tune tune; /* after_commit: fx_commit, arg the fx */
+	atomic_size_t commits[IX_COMMIT_SWAP + 1];
+	size_t exit_at; /* in a child: _exit(0) after this many commits (0: never) */
+	size_t chunk;   /* append commits at most this many entries at once (0: all) */
 };
+
+/* The indexer's commits, counted by kind; in a crash child, the process
+ * ends after the exit_at-th (a crash at that point: nothing after it
+ * reaches the disk, nothing is closed). */
+static void
+fx_commit(void *arg, enum ix_commit what)
+{
+	struct fx *f = arg;
+	size_t total = 0;
+
+	atomic_fetch_add(&f->commits[what], 1);
+	for (int i = 0; i <= IX_COMMIT_SWAP; i++)
+		total += atomic_load(&f->commits[i]);
+	if (f->exit_at != 0 && total == f->exit_at)
+		_exit(0);
+}
+
+/* Small runs, merged three at a time in steps of a few hundred keys:
+ * many flushes, merges and swaps in a test's few thousand entries. */
+static void
+fx_small(struct fx *f, size_t batch, size_t step)
+{
+	f->tuned = true;
+	f->tune = (struct ix_tune){batch, 3, step, fx_commit, f};
+}
 
 /* Entry i: 16 bytes holding i; its keys: root "r<i % 3>", narHash {i % 5},
  * submitter {9} for even i only. */
@@ -102,6 +139,8 @@ fx_start(struct fx *f)
 	assert_int_equal(edge_load(f->edge, f->st, &size, why), 0);
 	f->keys_calls = 0;
 	assert_int_equal(ix_open(f->st, &f->ix, why), 0);
+	if (f->tuned)
+		assert_int_equal(ix_tune(f->ix, &f->tune), 0);
 	assert_int_equal(ix_start(f->ix, test_keys, f, why), 0);
 }
 
@@ -116,10 +155,10 @@ fx_stop(struct fx *f)
 	f->st = NULL;
 }
 
-/* Append entries [size, size + n) as the committer does; with every batch
- * the tail stays within its bound. */
+/* Append entries [size, size + n) as the committer does, in one batch;
+ * with every batch the tail stays within its bound. */
 static void
-append(struct fx *f, size_t n)
+append_batch(struct fx *f, size_t n)
 {
 	struct st_batch *b;
 	uint64_t size = edge_size(f->edge), upto, tail, idx;
@@ -152,16 +191,29 @@ append(struct fx *f, size_t n)
 	assert_true(tail <= IX_TAIL_MAX);
 }
 
+/* Append n entries in batches of at most f->chunk. */
+static void
+append(struct fx *f, size_t n)
+{
+	while (n > 0) {
+		size_t k = f->chunk != 0 && n > f->chunk ? f->chunk : n;
+
+		append_batch(f, k);
+		n -= k;
+	}
+}
+
 /* Wait (generously) until the indexer has taken what it takes: all but
- * fewer than IX_BATCH entries. */
+ * fewer than a batch of entries. */
 static void
 drain(struct fx *f)
 {
+	size_t batch = f->tuned ? f->tune.batch : IX_BATCH;
 	uint64_t upto, tail;
 
 	for (int i = 0; i < 6000; i++) {
 		ix_stat(f->ix, &upto, &tail);
-		if (tail < IX_BATCH)
+		if (tail < batch)
 			return;
 		usleep(10000);
 	}
@@ -264,8 +316,32 @@ check_searches(struct fx *f)
 struct hammer {
 	struct fx *f;
 	atomic_bool stop;
-	size_t lookups;
+	size_t lookups, searches;
 };
+
+/* One page of ix_search by narHash {k} from start in r, checked exactly:
+ * the matches are the indices equal to k mod 5.  NULL, or what is wrong
+ * (no cmocka asserts outside the test's thread). */
+static const char *
+search_probe(struct fx *f, struct st_reader *r, uint64_t start, unsigned k)
+{
+	uint64_t size = st_reader_size(r), out[8], want = start + (k + 5 - start % 5) % 5;
+	uint8_t nar[32] = {(uint8_t)k};
+	size_t n;
+	bool more;
+
+	if (ix_search(f->ix, r, IX_BY_NAR, nar, 32, start, out, 8, &n, &more) != 0)
+		return "a search failed during the hand-over";
+	for (size_t i = 0; i < n; i++, want += 5) {
+		if (out[i] != want)
+			return "a search result was wrong during the hand-over";
+	}
+	if (n < 8 && want < size)
+		return "a search missed results during the hand-over";
+	if (more != (n == 8 && want < size))
+		return "a search said more wrongly during the hand-over";
+	return NULL;
+}
 
 /* Look committed entries up without pause while the indexer hands them
  * over: every one must be found. */
@@ -295,6 +371,17 @@ hammer_main(void *arg)
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 		/* Mostly the newest entries: those the hand-over moves. */
 		i = x % 4 == 0 ? x % size : size - 1 - (x >> 8) % (size < 40000 ? size : 40000);
+		if (x % 3 == 0) {
+			const char *bad = search_probe(h->f, r, i, (unsigned)(x >> 40) % 5);
+
+			st_reader_end(r);
+			if (bad != NULL) {
+				st_reader_free(r);
+				return (void *)bad;
+			}
+			h->searches++;
+			continue;
+		}
 		body_of(i, body);
 		mt_leaf_hash(leaf, body, sizeof body);
 		rc = ix_leaf_find(h->f->ix, r, leaf, &idx);
@@ -316,45 +403,45 @@ append50_main(void *arg)
 	return NULL;
 }
 
+/* Appends in steps of many sizes, each checked at once (the tail holds
+ * the newest) and, every third, once indexed, with a second thread
+ * looking entries up and searching without pause all the while. */
 static void
-test_model(void **state)
+model(struct fx *f)
 {
 	static const size_t steps[] = {1, 300, 20000, 5, 17000, 65536, 65536, 65536, 3, 12000};
-	struct fx f = {0};
-	struct hammer h = {&f, false, 0};
+	struct hammer h = {f, false, 0, 0};
 	pthread_t t;
 	void *res;
 	uint64_t size = 0;
 
-	(void)state;
-	h_tmpdir(f.dir, sizeof f.dir);
-	fx_start(&f);
+	h_tmpdir(f->dir, sizeof f->dir);
+	fx_start(f);
 	assert_int_equal(pthread_create(&t, NULL, hammer_main, &h), 0);
 	for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
 		struct st_reader *old;
 
-		append(&f, steps[s]);
+		append(f, steps[s]);
 		size += steps[s];
-		/* At once (the tail holds the newest), then once indexed. */
-		check_leaves(&f, size);
-		check_searches(&f);
+		check_leaves(f, size);
+		check_searches(f);
 		if (s % 3 == 1) {
-			drain(&f);
-			check_leaves(&f, size);
-			check_searches(&f);
+			drain(f);
+			check_leaves(f, size);
+			check_searches(f);
 		}
 		/* A snapshot sees nothing appended after it (by another
 		 * thread, as the committer would). */
-		assert_int_equal(st_reader_new(f.st, &old), 0);
+		assert_int_equal(st_reader_new(f->st, &old), 0);
 		assert_int_equal(st_reader_begin(old), 0);
 		{
 			pthread_t w;
 
-			assert_int_equal(pthread_create(&w, NULL, append50_main, &f), 0);
+			assert_int_equal(pthread_create(&w, NULL, append50_main, f), 0);
 			assert_int_equal(pthread_join(w, NULL), 0);
 		}
 		size += 50;
-		check_search(&f, old, IX_BY_ROOT, "r2", 2,
+		check_search(f, old, IX_BY_ROOT, "r2", 2,
 		    st_reader_size(old) > 40 ? st_reader_size(old) - 40 : 0, 64);
 		{
 			uint8_t body[16], leaf[MT_HASH_LEN];
@@ -362,7 +449,7 @@ test_model(void **state)
 
 			body_of(size - 1, body);
 			mt_leaf_hash(leaf, body, sizeof body);
-			assert_int_equal(ix_leaf_find(f.ix, old, leaf, &idx), ST_ENOTFOUND);
+			assert_int_equal(ix_leaf_find(f->ix, old, leaf, &idx), ST_ENOTFOUND);
 		}
 		st_reader_end(old);
 		st_reader_free(old);
@@ -371,13 +458,184 @@ test_model(void **state)
 	assert_int_equal(pthread_join(t, &res), 0);
 	if (res != NULL)
 		fail_msg("%s", (char *)res);
-	assert_true(h.lookups > 0);
-	print_message("  %llu entries, %zu lookups during the hand-over\n",
-	    (unsigned long long)size, h.lookups);
-	assert_int_equal(ix_room(f.ix, IX_TAIL_MAX + 1), CL_EINVAL);
+	assert_true(h.lookups > 0 && h.searches > 0);
+	print_message("  %llu entries, %zu lookups and %zu searches during the hand-over\n",
+	    (unsigned long long)size, h.lookups, h.searches);
+	assert_int_equal(ix_room(f->ix, IX_TAIL_MAX + 1), CL_EINVAL);
 	assert_int_equal(
-	    ix_search(f.ix, NULL, IX_BY_NAR, "short", 5, 0, NULL, 1, &(size_t){0}, &(bool){false}),
+	    ix_search(f->ix, NULL, IX_BY_NAR, "short", 5, 0, NULL, 1, &(size_t){0}, &(bool){false}),
 	    CL_EINVAL);
+	/* Started: too late to tune. */
+	assert_int_equal(ix_tune(f->ix, &f->tune), CL_EINVAL);
+	fx_stop(f);
+	h_rmrf(f->dir);
+}
+
+static void
+test_model(void **state)
+{
+	struct fx f = {0};
+
+	(void)state;
+	f.tune = (struct ix_tune){IX_BATCH, IX_FANOUT, IX_STEP, NULL, NULL};
+	model(&f);
+}
+
+/* The same with small runs and merge steps: lookups and searches stay
+ * exact, ascending and paged across many flushes, merges and swaps (the
+ * hammer's read transactions straddle them), deduplication strict across
+ * the runs and the tail. */
+static void
+test_model_merges(void **state)
+{
+	struct fx f = {0};
+
+	(void)state;
+	fx_small(&f, 1000, 5000);
+	f.chunk = 700;
+	model(&f);
+	print_message("  %zu runs, %zu merge steps, %zu swaps\n",
+	    atomic_load(&f.commits[IX_COMMIT_RUN]), atomic_load(&f.commits[IX_COMMIT_STEP]),
+	    atomic_load(&f.commits[IX_COMMIT_SWAP]));
+	assert_true(atomic_load(&f.commits[IX_COMMIT_STEP]) > 10);
+	assert_true(atomic_load(&f.commits[IX_COMMIT_SWAP]) > 10);
+}
+
+/* A bad tune is refused. */
+static void
+test_tune(void **state)
+{
+	static const struct ix_tune bad[] = {
+	    {0, 8, 100, NULL, NULL},
+	    {IX_TAIL_MAX + 1, 8, 100, NULL, NULL},
+	    {100, 1, 100, NULL, NULL},
+	    {100, 17, 100, NULL, NULL},
+	    {100, 8, 0, NULL, NULL},
+	};
+	struct fx f = {0};
+	char why[256];
+
+	(void)state;
+	h_tmpdir(f.dir, sizeof f.dir);
+	assert_int_equal(st_open(f.dir, (size_t)1 << 30, &f.st, why), 0);
+	assert_int_equal(st_init(f.st, "example.org/log", "example.org/log+12345678+AQ"), 0);
+	assert_int_equal(ix_open(f.st, &f.ix, why), 0);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(ix_tune(f.ix, &bad[i]), CL_EINVAL);
+	ix_close(f.ix);
+	st_close(f.st);
+	h_rmrf(f.dir);
+}
+
+/* A crash right after any commit of a rebuild that writes runs and merges
+ * them (the child ends there: nothing after it is written, nothing is
+ * closed): the next start accepts what is on disk, indexing only what it
+ * lacks (never a rebuild), finishes the merges, and answers exactly. */
+static void
+test_crash(void **state)
+{
+	enum { N = 2000 };
+	struct fx f;
+	char path[700];
+	size_t total = 0;
+
+	(void)state;
+	memset(&f, 0, sizeof f);
+	h_tmpdir(f.dir, sizeof f.dir);
+	fx_start(&f);
+	append(&f, N);
+	fx_stop(&f);
+	snprintf(path, sizeof path, "%s/search", f.dir);
+	/* How many commits a whole rebuild makes. */
+	h_rmrf(path);
+	fx_small(&f, 50, 400);
+	fx_start(&f);
+	fx_stop(&f);
+	for (int i = 0; i <= IX_COMMIT_SWAP; i++)
+		total += atomic_load(&f.commits[i]);
+	assert_true(atomic_load(&f.commits[IX_COMMIT_STEP]) > 3);
+	assert_true(atomic_load(&f.commits[IX_COMMIT_SWAP]) > 2);
+	for (size_t k = 1; k <= total; k++) {
+		int status;
+		pid_t pid;
+
+		h_rmrf(path);
+		for (int i = 0; i <= IX_COMMIT_SWAP; i++)
+			atomic_store(&f.commits[i], 0);
+		f.exit_at = k;
+		fflush(NULL);
+		assert_true((pid = fork()) >= 0);
+		if (pid == 0) {
+			/* (No cmocka asserts in the child.) */
+			char why[256];
+
+			if (st_open(f.dir, (size_t)1 << 30, &f.st, why) == 0 &&
+			    ix_open(f.st, &f.ix, why) == 0 && ix_tune(f.ix, &f.tune) == 0 &&
+			    ix_start(f.ix, test_keys, &f, why) != 0)
+				_exit(4);
+			_exit(3); /* the crash did not come */
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		if (WEXITSTATUS(status) != 0)
+			fail_msg("the child did not stop at commit %zu", k);
+		f.exit_at = 0;
+		fx_start(&f);
+		if (f.keys_calls >= N)
+			fail_msg("rebuilt after a crash at commit %zu", k);
+		check_leaves(&f, N);
+		check_searches(&f);
+		fx_stop(&f);
+	}
+	print_message("  a crash after each of %zu commits\n", total);
+	h_rmrf(f.dir);
+}
+
+/* A reader whose snapshot predates merges and their swaps (the runs it
+ * was answered from are gone, their slots reused): its answers are still
+ * exact for its snapshot, nothing past it. */
+static void
+test_reader_across_swaps(void **state)
+{
+	static const uint8_t sub[32] = {9};
+	struct fx f = {0};
+	struct st_reader *r;
+	uint64_t size, idx;
+	size_t swaps;
+
+	(void)state;
+	h_tmpdir(f.dir, sizeof f.dir);
+	fx_small(&f, 100, 200);
+	f.chunk = 100;
+	fx_start(&f);
+	append(&f, 1000);
+	drain(&f);
+	assert_int_equal(st_reader_new(f.st, &r), 0);
+	assert_int_equal(st_reader_begin(r), 0);
+	size = st_reader_size(r);
+	swaps = atomic_load(&f.commits[IX_COMMIT_SWAP]);
+	append(&f, 4000);
+	for (int i = 0; i < 6000 && atomic_load(&f.commits[IX_COMMIT_SWAP]) < swaps + 3; i++)
+		usleep(10000);
+	assert_true(atomic_load(&f.commits[IX_COMMIT_SWAP]) >= swaps + 3);
+	check_search(&f, r, IX_BY_ROOT, "r0", 2, 0, 64);
+	check_search(&f, r, IX_BY_SUBMITTER, sub, 32, size / 2, 9);
+	for (uint64_t i = 0; i < size + 300; i += 7) {
+		uint8_t body[16], leaf[MT_HASH_LEN];
+
+		body_of(i, body);
+		mt_leaf_hash(leaf, body, sizeof body);
+		if (i < size) {
+			assert_int_equal(ix_leaf_find(f.ix, r, leaf, &idx), 0);
+			assert_int_equal(idx, i);
+		} else {
+			assert_int_equal(ix_leaf_find(f.ix, r, leaf, &idx), ST_ENOTFOUND);
+		}
+	}
+	st_reader_end(r);
+	st_reader_free(r);
+	check_leaves(&f, 5000);
+	check_searches(&f);
 	fx_stop(&f);
 	h_rmrf(f.dir);
 }
@@ -441,6 +699,73 @@ raw_meta_put(const char *dir, const char *key, const void *val, size_t len)
 	mdb_env_close(env);
 }
 
+/* Make database `name` (DUPSORT, one record) in a closed search
+ * environment, as another layout would have it. */
+static void
+raw_db_put(const char *dir, const char *name)
+{
+	char path[700];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi d;
+
+	snprintf(path, sizeof path, "%s/search", dir);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, name, MDB_CREATE | MDB_DUPSORT, &d), 0);
+	assert_int_equal(
+	    mdb_put(txn, d, &(MDB_val){8, "12345678"}, &(MDB_val){8, "00000001"}, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static bool
+raw_db_exists(const char *dir, const char *name)
+{
+	char path[700];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi d;
+	int rc;
+
+	snprintf(path, sizeof path, "%s/search", dir);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	rc = mdb_dbi_open(txn, name, 0, &d);
+	assert_true(rc == 0 || rc == MDB_NOTFOUND);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rc == 0;
+}
+
+/* The manifest of a closed search environment. */
+static void
+raw_runs_get(const char *dir, struct ixr_set *runs)
+{
+	char path[700];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta;
+	MDB_val v, u;
+
+	snprintf(path, sizeof path, "%s/search", dir);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	assert_int_equal(mdb_get(txn, meta, &(MDB_val){4, "upto"}, &u), 0);
+	assert_int_equal(u.mv_size, 8);
+	assert_int_equal(mdb_get(txn, meta, &(MDB_val){4, "runs"}, &v), 0);
+	assert_int_equal(ixr_decode(v.mv_data, v.mv_size, cl_be64_get(u.mv_data), runs), 0);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
 static void
 file_copy(const char *from, const char *to)
 {
@@ -476,8 +801,10 @@ test_restart(void **state)
 {
 	struct fx f = {0};
 	char saved[600], path[700];
-	uint8_t b8[8], junk[MT_HASH_LEN] = {1};
+	uint8_t b8[8], junk[MT_HASH_LEN] = {1}, man[IXR_MAX];
+	struct ixr_set runs;
 	uint64_t behind;
+	size_t len;
 
 	(void)state;
 	h_tmpdir(f.dir, sizeof f.dir);
@@ -505,25 +832,47 @@ test_restart(void **state)
 	behind = 23000;
 
 	/* Ahead of the log (an older main store put back), for another tree,
-	 * missing, or a damaged file: rebuilt from every entry. */
-	for (int c = 0; c < 4; c++) {
+	 * missing, a damaged file, another layout, or a manifest that does not
+	 * decode: rebuilt from every entry. */
+	for (int c = 0; c < 6; c++) {
 		if (c == 0) {
+			raw_runs_get(f.dir, &runs);
+			runs.run[runs.n - 1].to = behind + 5;
 			cl_be64_put(b8, behind + 5);
 			raw_meta_put(f.dir, "upto", b8, 8);
+			raw_meta_put(f.dir, "runs", man, ixr_encode(&runs, man));
 		} else if (c == 1) {
 			raw_meta_put(f.dir, "root", junk, sizeof junk);
 		} else if (c == 2) {
 			snprintf(path, sizeof path, "%s/search", f.dir);
 			h_rmrf(path);
-		} else {
+		} else if (c == 3) {
 			snprintf(path, sizeof path, "%s/search/data.mdb", f.dir);
 			assert_int_equal(truncate(path, 100), 0);
+		} else if (c == 4) {
+			/* Layout 1: one DUPSORT B-tree per key. */
+			cl_be64_put(b8, 1);
+			raw_meta_put(f.dir, "layout", b8, 8);
+			raw_db_put(f.dir, "leaf");
+			raw_db_put(f.dir, "by_root");
+		} else {
+			/* A manifest that does not decode. */
+			raw_runs_get(f.dir, &runs);
+			assert_true(runs.n >= 1);
+			len = ixr_encode(&runs, man);
+			raw_meta_put(f.dir, "runs", man, len - 1);
 		}
 		fx_start(&f);
 		assert_int_equal(f.keys_calls, behind);
 		check_leaves(&f, behind);
 		check_searches(&f);
 		fx_stop(&f);
+		if (c == 4) {
+			/* Its databases are gone, not left to take space. */
+			assert_false(raw_db_exists(f.dir, "leaf"));
+			assert_false(raw_db_exists(f.dir, "by_root"));
+			assert_true(raw_db_exists(f.dir, "run00"));
+		}
 	}
 	h_rmrf(f.dir);
 }
@@ -635,7 +984,8 @@ test_unreadable_keys(void **state)
 	h_rmrf(f.dir);
 }
 
-/* Damage found only while catching up (an entry indexed twice), after the
+/* Damage found only while starting (a run holding entries past its range),
+ * after the
  * server dropped root for --user: the index is rebuilt in place (it was:
  * its files unlinked in root's DIR/search, EACCES, the server refused to
  * start).  Needs root and a "nobody" user, as CI has. */
@@ -645,7 +995,8 @@ test_repair_unprivileged(void **state)
 	struct passwd *pw = getpwnam("nobody");
 	struct fx f;
 	struct st_reader *r;
-	uint8_t root[MT_HASH_LEN], b8[8];
+	struct ixr_set runs;
+	uint8_t root[MT_HASH_LEN], b8[8], man[IXR_MAX];
 	int status;
 	pid_t pid;
 
@@ -662,10 +1013,15 @@ test_repair_unprivileged(void **state)
 	st_reader_end(r);
 	st_reader_free(r);
 	fx_stop(&f);
-	/* It says it has [0, 60) (the right root there) but holds [0, 100). */
+	/* It says it has [0, 60) (the right root there, one run) but its run
+	 * holds [0, 100): found only when the run is read. */
+	raw_runs_get(f.dir, &runs);
+	assert_int_equal(runs.n, 1);
+	runs.run[0].to = 60;
 	cl_be64_put(b8, 60);
 	raw_meta_put(f.dir, "upto", b8, 8);
 	raw_meta_put(f.dir, "root", root, sizeof root);
+	raw_meta_put(f.dir, "runs", man, ixr_encode(&runs, man));
 	fflush(NULL);
 	assert_true((pid = fork()) >= 0);
 	if (pid == 0) {
@@ -700,6 +1056,10 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_model),
+	    cmocka_unit_test(test_model_merges),
+	    cmocka_unit_test(test_tune),
+	    cmocka_unit_test(test_crash),
+	    cmocka_unit_test(test_reader_across_swaps),
 	    cmocka_unit_test(test_rollback),
 	    cmocka_unit_test(test_restart),
 	    cmocka_unit_test(test_stale_reader),

@@ -8,6 +8,7 @@
  * spread over the verifiers, answered once each and committed together.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,8 @@ struct env {
 	struct metrics *m;
 	struct log *l;
 	struct note_verifier lk;
+	const struct ix_tune *tune; /* NULL: the log opens its own index */
+	struct ix *ix;
 };
 
 /* A job and a way to wait for it. */
@@ -86,6 +89,7 @@ static void
 env_open_cfg(struct env *e, const struct log_cfg *cfg)
 {
 	char data[600], key[700], pub[700], why[CL_WHY_MAX];
+	struct log_cfg c;
 	struct st_meta meta;
 	char vkey[NOTE_VKEY_MAX];
 
@@ -106,7 +110,14 @@ env_open_cfg(struct env *e, const struct log_cfg *cfg)
 	if (allow_open(e->subs, &e->al, why) != 0)
 		fail_msg("allow_open: %s", why);
 	assert_non_null(e->m = metrics_new());
-	if (log_open(e->st, e->sg, e->al, e->m, cfg, &e->l, why) != 0)
+	c = *cfg;
+	if (e->tune != NULL) {
+		if (ix_open(e->st, &e->ix, why) != 0)
+			fail_msg("ix_open: %s", why);
+		assert_int_equal(ix_tune(e->ix, e->tune), 0);
+		c.ix = e->ix;
+	}
+	if (log_open(e->st, e->sg, e->al, e->m, &c, &e->l, why) != 0)
 		fail_msg("log_open: %s", why);
 }
 
@@ -123,6 +134,8 @@ env_close(struct env *e)
 {
 	log_stop(e->l);
 	log_free(e->l);
+	ix_close(e->ix);
+	e->ix = NULL;
 	metrics_free(e->m);
 	allow_close(e->al);
 	signer_close(e->sg);
@@ -506,9 +519,11 @@ test_submit_group(void **state)
 	h_rmrf(e.dir);
 }
 
-/* The bulk loader: the same checks (but the signature) and the same tree. */
+/* The bulk loader: the same checks (but the signature) and the same tree;
+ * with tune, over an index that writes many small runs and merges them
+ * while the load goes on (deduplication stays strict across them). */
 static void
-test_bulk(void **state)
+bulk(const struct ix_tune *tune)
 {
 	struct env e;
 	enum { NB = 300 };
@@ -517,21 +532,32 @@ test_bulk(void **state)
 	char why[CL_WHY_MAX];
 	struct log_ckpt *c;
 
-	(void)state;
 	memset(&e, 0, sizeof e);
+	e.tune = tune;
 	h_tmpdir(e.dir, sizeof e.dir);
 	snprintf(e.subs, sizeof e.subs, "%s/subs", e.dir);
 	h_write(e.subs, su_ci_vkey, strlen(su_ci_vkey));
 	env_open(&e, 1000, 0);
 	for (size_t i = 0; i < NB; i++)
 		bodies[i] = su_envelope(100 + i, NULL, &lens[i]);
-	assert_int_equal(
-	    log_bulk_append(e.l, (const uint8_t *const *)bodies, lens, NB, &appended, why), 0);
-	assert_int_equal(appended, NB);
-	/* Again: all duplicates. */
-	assert_int_equal(
-	    log_bulk_append(e.l, (const uint8_t *const *)bodies, lens, NB, &appended, why), 0);
-	assert_int_equal(appended, 0);
+	for (size_t at = 0; at < NB; at += 50) {
+		assert_int_equal(log_bulk_append(e.l, (const uint8_t *const *)bodies + at,
+		                     lens + at, 50, &appended, why),
+		    0);
+		assert_int_equal(appended, 50);
+	}
+	/* Again: all duplicates, wherever they are now; and after a restart,
+	 * with the tail empty and every entry in the search runs. */
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			env_close(&e);
+			env_open(&e, 1000, 0);
+		}
+		assert_int_equal(
+		    log_bulk_append(e.l, (const uint8_t *const *)bodies, lens, NB, &appended, why),
+		    0);
+		assert_int_equal(appended, 0);
+	}
 	/* A malformed one is refused by name. */
 	bodies[NB] = (uint8_t *)"\xff";
 	lens[NB] = 1;
@@ -585,6 +611,25 @@ test_batch_max_tail(void **state)
 	signer_close(e.sg);
 	st_close(e.st);
 	h_rmrf(e.dir);
+}
+
+static void
+count_swaps(void *arg, enum ix_commit what)
+{
+	if (what == IX_COMMIT_SWAP)
+		atomic_fetch_add((atomic_size_t *)arg, 1);
+}
+
+static void
+test_bulk(void **state)
+{
+	static atomic_size_t swaps;
+	const struct ix_tune small = {16, 2, 40, count_swaps, &swaps};
+
+	(void)state;
+	bulk(NULL);
+	bulk(&small);
+	assert_true(atomic_load(&swaps) > 0); /* merged while loading */
 }
 
 int

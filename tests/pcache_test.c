@@ -5,6 +5,11 @@
  * near each right-edge boundary of each new size, random indices and old
  * sizes, consistency proofs, and the cache's slots moving on as new sizes
  * come.  One pcache lives through the whole growth, as a thread's does.
+ * Then a snapshot older than what the cache holds (it must not answer for
+ * more than its snapshot), and a tree past level 2 against a store-only
+ * proof and a root kept apart, and the copy out of memory (realloc is
+ * wrapped).  pcache_narrow_test runs the same with PC_TOP_WIDTH 4, so that
+ * heights leave the upper-node copy as it grows.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +24,18 @@
 #define N 1300 /* past 5 full level-0 tiles and into level 1 */
 
 typedef uint8_t hash_t[MT_HASH_LEN];
+
+/* realloc fails while realloc_off is set (linked with --wrap=realloc). */
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+
+static bool realloc_off;
+
+void *
+__wrap_realloc(void *p, size_t n)
+{
+	return realloc_off ? NULL : __real_realloc(p, n);
+}
 
 static hash_t leaves[N];
 
@@ -169,12 +186,235 @@ test_pcache_differential(void **state)
 		step = step * 3 % 263 + 1;
 	}
 	assert_true(pc->hits > pc->misses);
+	assert_true(pc->tile_loads > 0);
 	st_reader_free(r);
 	edge_free(e);
 	st_close(st);
 	h_rmrf(dir);
+	pc_free(pc);
+	pc_free(NULL);
 	free(pc);
 	tu_naive_teardown();
+}
+
+/* A snapshot older than what the cache has seen: sizes beyond it fail,
+ * sizes within it still answer right, from a cache filled by a newer one. */
+static void
+test_pcache_old_snapshot(void **state)
+{
+	char dir[512], why[256];
+	struct st *st;
+	struct edge *e;
+	struct st_reader *r, *old;
+	struct pcache *pc = calloc(1, sizeof *pc);
+	hash_t path[MT_PROOF_MAX];
+	size_t n = 1;
+	uint64_t seed = 0x2545f4914f6cdd1dULL;
+
+	(void)state;
+	assert_non_null(pc);
+	for (uint64_t i = 0; i < N; i++) {
+		uint8_t b[8];
+
+		memcpy(b, &i, sizeof b);
+		mt_leaf_hash(leaves[i], b, sizeof b);
+	}
+	tu_naive_setup((const uint8_t(*)[MT_HASH_LEN])leaves, N);
+	h_tmpdir(dir, sizeof dir);
+	if (st_open(dir, (size_t)64 << 20, &st, why) != 0)
+		fail_msg("st_open: %s", why);
+	assert_int_equal(st_init(st, "example.org/log", "example.org/log+00000000+AQ"), 0);
+	assert_int_equal(edge_new(&e), 0);
+	assert_int_equal(st_reader_new(st, &r), 0);
+	assert_int_equal(st_reader_new(st, &old), 0);
+	grow(st, e, 0, 600);
+	assert_int_equal(st_reader_begin(old), 0);
+	grow(st, e, 600, N);
+	assert_int_equal(st_reader_begin(r), 0);
+	for (uint64_t k = 0; k < 200; k++)
+		check_inclusion(pc, r, rng(&seed) % N, N);
+	check_consistency(pc, r, 600, N);
+	assert_int_equal(pc_inclusion(pc, old, 0, N, path, &n), ST_ENOTFOUND);
+	assert_int_equal(n, 0);
+	n = 1;
+	assert_int_equal(pc_inclusion(pc, old, 599, 601, path, &n), ST_ENOTFOUND);
+	assert_int_equal(n, 0);
+	assert_int_equal(pc_consistency(pc, old, 600, N, path, &n), ST_ENOTFOUND);
+	assert_int_equal(pc_inclusion(pc, old, 600, 600, path, &n), MT_EINVAL);
+	for (uint64_t k = 0; k < 600; k += 7)
+		check_inclusion(pc, old, k, 600);
+	for (uint64_t k = 0; k <= 600; k += 37)
+		check_consistency(pc, old, k, 600);
+	st_reader_end(old);
+	st_reader_end(r);
+	st_reader_free(old);
+	st_reader_free(r);
+	edge_free(e);
+	st_close(st);
+	h_rmrf(dir);
+	pc_free(pc);
+	free(pc);
+	tu_naive_teardown();
+}
+
+/* No memory for the copy: every answer still right, from the store, and
+ * nothing kept; with memory back, the copy fills. */
+static void
+test_pcache_no_memory(void **state)
+{
+	char dir[512], why[256];
+	struct st *st;
+	struct edge *e;
+	struct st_reader *r;
+	struct pcache *pc = calloc(1, sizeof *pc);
+	uint64_t seed = 0x5851f42d4c957f2dULL, kept = 0;
+
+	(void)state;
+	assert_non_null(pc);
+	for (uint64_t i = 0; i < N; i++) {
+		uint8_t b[8];
+
+		memcpy(b, &i, sizeof b);
+		mt_leaf_hash(leaves[i], b, sizeof b);
+	}
+	tu_naive_setup((const uint8_t(*)[MT_HASH_LEN])leaves, N);
+	h_tmpdir(dir, sizeof dir);
+	if (st_open(dir, (size_t)64 << 20, &st, why) != 0)
+		fail_msg("st_open: %s", why);
+	assert_int_equal(st_init(st, "example.org/log", "example.org/log+00000000+AQ"), 0);
+	assert_int_equal(edge_new(&e), 0);
+	assert_int_equal(st_reader_new(st, &r), 0);
+	grow(st, e, 0, N);
+	assert_int_equal(st_reader_begin(r), 0);
+	realloc_off = true;
+	for (uint64_t k = 0; k < 100; k++)
+		check_inclusion(pc, r, rng(&seed) % N, N);
+	check_consistency(pc, r, 1024, N);
+	realloc_off = false;
+	assert_true(pc->tile_loads > 0);
+	for (unsigned h = 0; h < 64 - PC_TOP_HEIGHT; h++)
+		assert_int_equal(pc->top[h].cap, 0);
+	for (uint64_t k = 0; k < 100; k++)
+		check_inclusion(pc, r, rng(&seed) % N, N);
+	for (unsigned h = 0; h < 64 - PC_TOP_HEIGHT; h++)
+		kept += pc->top[h].cap;
+	assert_true(kept > 0);
+	st_reader_end(r);
+	st_reader_free(r);
+	edge_free(e);
+	st_close(st);
+	h_rmrf(dir);
+	pc_free(pc);
+	free(pc);
+	tu_naive_teardown();
+}
+
+#define BIG 70000 /* past the first level-2 tile (65 536 leaves) */
+
+static hash_t big[BIG];
+
+/* Proofs at sizes into level 2 equal the store-only ones and verify against
+ * roots computed apart from the store; asked again, they load no tile. */
+static void
+test_pcache_level2(void **state)
+{
+	char dir[512], why[256];
+	struct st *st;
+	struct edge *e;
+	struct st_reader *r;
+	struct pcache *pc = calloc(1, sizeof *pc);
+	struct mt_range range;
+	uint64_t size = 0, seed = 0x9e3779b97f4a7c15ULL;
+	static const uint64_t steps[] = {
+	    65535, 65536, 65537, 65791, 65792, 66000, 67 * 1024 + 3, BIG - 1, BIG};
+
+	(void)state;
+	assert_non_null(pc);
+	h_tmpdir(dir, sizeof dir);
+	if (st_open(dir, (size_t)256 << 20, &st, why) != 0)
+		fail_msg("st_open: %s", why);
+	assert_int_equal(st_init(st, "example.org/log", "example.org/log+00000000+AQ"), 0);
+	assert_int_equal(edge_new(&e), 0);
+	assert_int_equal(st_reader_new(st, &r), 0);
+	mt_range_init(&range);
+	for (uint64_t i = 0; i < BIG; i++) {
+		uint8_t b[8];
+
+		memcpy(b, &i, sizeof b);
+		mt_leaf_hash(big[i], b, sizeof b);
+	}
+	for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+		struct st_batch *b;
+		uint64_t idx[64], loads;
+		uint8_t root[MT_HASH_LEN];
+
+		assert_int_equal(st_batch_begin(st, &b), 0);
+		for (; size < steps[s]; size++) {
+			uint8_t body[8];
+
+			memcpy(body, &size, sizeof body);
+			assert_int_equal(st_batch_entry_put(b, size, body, sizeof body), 0);
+			assert_int_equal(edge_append(e, b, big[size]), 0);
+			assert_int_equal(mt_range_append(&range, big[size], NULL, NULL), 0);
+		}
+		assert_int_equal(edge_flush(e, b), 0);
+		assert_int_equal(st_batch_size_put(b, size), 0);
+		assert_int_equal(st_batch_commit(b), 0);
+		edge_committed(e);
+		mt_range_root(&range, root);
+		assert_int_equal(st_reader_begin(r), 0);
+		for (size_t k = 0; k < 64; k++)
+			idx[k] = k < 4 ? size - 1 - k : rng(&seed) % size;
+		for (int pass = 0; pass < 2; pass++) {
+			loads = pc->tile_loads;
+			for (size_t k = 0; k < 64; k++) {
+				hash_t got[MT_PROOF_MAX], plain[MT_PROOF_MAX];
+				size_t n, np;
+
+				assert_int_equal(pc_inclusion(pc, r, idx[k], size, got, &n), 0);
+				assert_int_equal(
+				    mt_inclusion_prove(idx[k], size, st_node_read, r, plain, &np),
+				    0);
+				assert_int_equal(n, np);
+				assert_memory_equal(got, plain, n * MT_HASH_LEN);
+				assert_int_equal(mt_inclusion_verify(big[idx[k]], idx[k], size,
+				                     MT_PATH(got), n, root),
+				    0);
+				/* One flipped bit anywhere in the path fails. */
+				got[k % n][k % MT_HASH_LEN] ^= 1;
+				assert_int_not_equal(mt_inclusion_verify(big[idx[k]], idx[k], size,
+				                         MT_PATH(got), n, root),
+				    0);
+			}
+			if (pass == 1)
+				assert_int_equal(pc->tile_loads, loads);
+		}
+		for (size_t k = 0; k < 16; k++) {
+			hash_t got[MT_PROOF_MAX], plain[MT_PROOF_MAX];
+			uint64_t m = rng(&seed) % (size + 1);
+			size_t n, np;
+
+			assert_int_equal(pc_consistency(pc, r, m, size, got, &n), 0);
+			assert_int_equal(
+			    mt_consistency_prove(m, size, st_node_read, r, plain, &np), 0);
+			assert_int_equal(n, np);
+			if (n > 0)
+				assert_memory_equal(got, plain, n * MT_HASH_LEN);
+		}
+		st_reader_end(r);
+	}
+	/* What is kept: heights of at most PC_TOP_WIDTH complete nodes
+	 * (the proofs above visited every height), the top one always. */
+	for (unsigned h = PC_TOP_HEIGHT; h < 64; h++)
+		assert_true(
+		    pc->top[h - PC_TOP_HEIGHT].cap == 0 || ((uint64_t)BIG >> h) <= PC_TOP_WIDTH);
+	assert_true(pc->top[16 - PC_TOP_HEIGHT].cap > 0);
+	st_reader_free(r);
+	edge_free(e);
+	st_close(st);
+	h_rmrf(dir);
+	pc_free(pc);
+	free(pc);
 }
 
 int
@@ -182,6 +422,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pcache_differential),
+	    cmocka_unit_test(test_pcache_old_snapshot),
+	    cmocka_unit_test(test_pcache_no_memory),
+	    cmocka_unit_test(test_pcache_level2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
