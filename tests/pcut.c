@@ -200,7 +200,13 @@ static int
 journal_read(const char *path, struct journal *j, struct pc_stats *s)
 {
 	size_t first[PC_FILES_MAX] = {0}; /* first write not yet resolved, by file */
+	/* The journal's file for each of the writing process's numbers: a
+	 * journal may hold several processes in turn (a crash, then a
+	 * restart on the same files), each naming its files from 0. */
+	size_t map[PC_FILES_MAX];
 
+	for (size_t f = 0; f < PC_FILES_MAX; f++)
+		map[f] = PC_FILES_MAX;
 	memset(j, 0, sizeof *j);
 	memset(s, 0, sizeof *s);
 	if (read_all(path, &j->buf, &j->len) != 0)
@@ -218,14 +224,32 @@ journal_read(const char *path, struct journal *j, struct pc_stats *s)
 		data = j->buf + at;
 		at += r.len;
 		s->calls[(unsigned char)r.op]++;
-		switch (r.op) {
-		case PC_OP_NAME:
-			if (r.file != j->n_files || r.len >= sizeof j->paths[0])
+		if (r.op == PC_OP_WRITE || r.op == PC_OP_PWRITE || r.op == PC_OP_FDATASYNC ||
+		    r.op == PC_OP_FSYNC) {
+			if (map[r.file] == PC_FILES_MAX)
 				goto bad;
-			memcpy(j->paths[r.file], data, r.len);
-			j->paths[r.file][r.len] = '\0';
-			j->n_files++;
+			r.file = map[r.file];
+		}
+		switch (r.op) {
+		case PC_OP_NAME: {
+			size_t f = 0;
+
+			if (r.len >= sizeof j->paths[0])
+				goto bad;
+			while (f < j->n_files &&
+			    !(strlen(j->paths[f]) == r.len &&
+			        memcmp(j->paths[f], data, r.len) == 0))
+				f++;
+			if (f == PC_FILES_MAX)
+				goto bad;
+			if (f == j->n_files) {
+				memcpy(j->paths[f], data, r.len);
+				j->paths[f][r.len] = '\0';
+				j->n_files++;
+			}
+			map[r.file] = f;
 			break;
+		}
 		case PC_OP_WRITE:
 		case PC_OP_PWRITE:
 			if (r.file >= j->n_files)
