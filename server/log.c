@@ -1052,6 +1052,13 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 	}
 	if ((rc = edge_load(l->edge, st, &size, why)) != 0)
 		goto fail;
+	/* The stored tree may be a crashed process's last commit, its meta
+	 * page still only in the page cache: flush it before indexing or
+	 * signing it. */
+	if ((rc = st_sync(st)) != 0) {
+		cl_why(why, rc, "store: %s", st_strerror(rc));
+		goto fail;
+	}
 	{
 		struct keys_ctx kc = {l, {0}};
 		void *buf = malloc(WIRE_ARENA_MIN);

@@ -97,7 +97,8 @@ struct log;
 /* Start the log over an initialised store: rebuild the tree state from the
  * store alone, bring the search index up to the store (index.h: ix_start,
  * which may rebuild it, with progress on stderr), check that the recorded checkpoint's root is the stored
- * tree's root at the checkpoint's size, sign the checkpoint for the stored
+ * tree's root at the checkpoint's size, flush the stored tree (a crashed
+ * process's last meta page may be in the page cache only) and sign it for the stored
  * size, and start the threads.  Refuses (CL_EINVAL) while the store does
  * not sync (st_sync_on): nothing is signed over data that may not last. The checkpoint on record may carry
  * cosignatures after the log's signature line.  st, sg, al and m stay owned by the caller and must outlive the
