@@ -788,7 +788,8 @@ struct scale_point {
 	double verify_bound_per_s;  /* Ed25519 bound of all cores at this size: the mean of */
 	double verify_before_per_s; /* one core's rate times the cores just before the batch run */
 	double verify_after_per_s;  /* and just after it */
-	double store_bytes_per_entry; /* the data dir's disk use / size_after */
+	double store_bytes_per_entry;  /* the main store's disk use (DIR) / size_after */
+	double search_bytes_per_entry; /* the search indexes' (DIR/search) / size_after */
 };
 
 struct scale {
@@ -1017,7 +1018,7 @@ static void scale_write(const struct opts *o, const struct limits *lim, const st
 static void
 bench_scale(const struct opts *o, const struct limits *lim, struct scale *sc)
 {
-	char data[PATH_MAX + 16], cmd[PATH_MAX * 3];
+	char data[PATH_MAX + 16], path[PATH_MAX + 32], cmd[PATH_MAX * 3];
 	struct server s;
 	uint64_t have = 0, next = SCALE_FIRST;
 
@@ -1084,6 +1085,8 @@ bench_scale(const struct opts *o, const struct limits *lim, struct scale *sc)
 		server_stop(&s);
 		p->size_after = have;
 		p->store_bytes_per_entry = (double)ps_dir_bytes(data) / (double)have;
+		snprintf(path, sizeof path, "%s/search", data);
+		p->search_bytes_per_entry = (double)ps_dir_bytes(path) / (double)have;
 		sc->failures += p->single.failed + p->batch.failed;
 		fprintf(stderr,
 		    "size %" PRIu64 ": %.0f appends/s single (p99 %.1f ms), %.0f entries/s batch, "
@@ -1304,6 +1307,8 @@ scale_write(const struct opts *o, const struct limits *lim, const struct scale *
 		json_object_set_new(r, "startup_s", json_real(p->startup_s));
 		json_object_set_new(
 		    r, "store_bytes_per_entry", json_real(p->store_bytes_per_entry));
+		json_object_set_new(
+		    r, "search_bytes_per_entry", json_real(p->search_bytes_per_entry));
 		json_object_set_new(r, "proofs_per_s", json_real(p->proofs_per_s));
 		json_object_set_new(r, "proof_p50_ms", json_real(p->proof_p50_us / 1e3));
 		json_object_set_new(r, "proof_p99_ms", json_real(p->proof_p99_us / 1e3));
@@ -1360,20 +1365,20 @@ scale_write(const struct opts *o, const struct limits *lim, const struct scale *
 	fprintf(f,
 	    "| log size | load avg | single appends/s | p50 / p99 | batch entries/s | "
 	    "of Ed25519 bound | batch request p50 / p99 | proofs/s | tiles/s | "
-	    "bulk load entries/s | store B/entry |\n"
+	    "bulk load entries/s | store B/entry (+ search indexes) |\n"
 	    "|---|---|---|---|---|---|---|---|---|---|---|\n");
 	for (size_t i = 0; i < sc->n; i++) {
 		const struct scale_point *p = &sc->pt[i];
 
 		fprintf(f,
 		    "| %" PRIu64 " | %.1f | %.0f | %.0f / %.0f ms | %.0f | %.2f of %.0f | "
-		    "%.2f / %.2f s | %.0f | %.0f | %.0f | %.0f |\n",
+		    "%.2f / %.2f s | %.0f | %.0f | %.0f | %.0f (+ %.0f) |\n",
 		    p->size, p->loadavg, p->single.per_s, p->single.p50_us / 1e3,
 		    p->single.p99_us / 1e3, p->batch.per_s, p->batch.per_s / p->verify_bound_per_s,
 		    p->verify_bound_per_s, p->batch.p50_us / 1e6, p->batch.p99_us / 1e6,
 		    p->proofs_per_s, p->tiles_per_s,
 		    p->bulk_append_s > 0 ? (double)p->bulk_entries / p->bulk_append_s : 0,
-		    p->store_bytes_per_entry);
+		    p->store_bytes_per_entry, p->search_bytes_per_entry);
 	}
 	fprintf(f,
 	    "\nThe write path per appended entry (`sizes[].single` and `sizes[].batch`):\n\n"
