@@ -48,6 +48,54 @@ rng(uint64_t *s)
 	return *s;
 }
 
+/* Each test's world: a new store, its edge, a reader and a proof cache. */
+struct fx {
+	char dir[512];
+	struct st *st;
+	struct edge *e;
+	struct st_reader *r;
+	struct pcache *pc;
+};
+
+static void
+fx_open(struct fx *f, size_t map_bytes)
+{
+	char why[256];
+
+	f->pc = calloc(1, sizeof *f->pc);
+	assert_non_null(f->pc);
+	h_tmpdir(f->dir, sizeof f->dir);
+	if (st_open(f->dir, map_bytes, &f->st, why) != 0)
+		fail_msg("st_open: %s", why);
+	assert_int_equal(st_init(f->st, "example.org/log", "example.org/log+00000000+AQ"), 0);
+	assert_int_equal(edge_new(&f->e), 0);
+	assert_int_equal(st_reader_new(f->st, &f->r), 0);
+}
+
+static void
+fx_close(struct fx *f)
+{
+	st_reader_free(f->r);
+	edge_free(f->e);
+	st_close(f->st);
+	h_rmrf(f->dir);
+	pc_free(f->pc);
+	free(f->pc);
+}
+
+/* leaves[] and the naive model over them (tu_naive_teardown after). */
+static void
+leaves_init(void)
+{
+	for (uint64_t i = 0; i < N; i++) {
+		uint8_t b[8];
+
+		memcpy(b, &i, sizeof b);
+		mt_leaf_hash(leaves[i], b, sizeof b);
+	}
+	tu_naive_setup((const uint8_t(*)[MT_HASH_LEN])leaves, N);
+}
+
 /* Append leaves[from..to) in one committed batch. */
 static void
 grow(struct st *st, struct edge *e, uint64_t from, uint64_t to)
@@ -104,29 +152,13 @@ check_consistency(struct pcache *pc, struct st_reader *r, uint64_t m, uint64_t s
 static void
 test_pcache_differential(void **state)
 {
-	char dir[512], why[256];
-	struct st *st;
-	struct edge *e;
-	struct st_reader *r;
-	struct pcache *pc = calloc(1, sizeof *pc);
+	struct fx f = {0};
 	uint64_t size = 0, seed = 0x9e3779b97f4a7c15ULL;
 	unsigned step = 1;
 
 	(void)state;
-	assert_non_null(pc);
-	for (uint64_t i = 0; i < N; i++) {
-		uint8_t b[8];
-
-		memcpy(b, &i, sizeof b);
-		mt_leaf_hash(leaves[i], b, sizeof b);
-	}
-	tu_naive_setup((const uint8_t(*)[MT_HASH_LEN])leaves, N);
-	h_tmpdir(dir, sizeof dir);
-	if (st_open(dir, (size_t)64 << 20, &st, why) != 0)
-		fail_msg("st_open: %s", why);
-	assert_int_equal(st_init(st, "example.org/log", "example.org/log+00000000+AQ"), 0);
-	assert_int_equal(edge_new(&e), 0);
-	assert_int_equal(st_reader_new(st, &r), 0);
+	leaves_init();
+	fx_open(&f, (size_t)64 << 20);
 	while (size < N) {
 		uint64_t to = size + step < N ? size + step : N, misses;
 
@@ -136,19 +168,19 @@ test_pcache_differential(void **state)
 			hash_t path[MT_PROOF_MAX];
 			size_t n;
 
-			assert_int_equal(st_reader_begin(r), 0);
-			assert_int_equal(pc_inclusion(pc, r, 0, to, path, &n), ST_ENOTFOUND);
+			assert_int_equal(st_reader_begin(f.r), 0);
+			assert_int_equal(pc_inclusion(f.pc, f.r, 0, to, path, &n), ST_ENOTFOUND);
 			assert_int_equal(n, 0);
-			st_reader_end(r);
+			st_reader_end(f.r);
 		}
-		grow(st, e, size, to);
+		grow(f.st, f.e, size, to);
 		size = to;
-		assert_int_equal(st_reader_begin(r), 0);
+		assert_int_equal(st_reader_begin(f.r), 0);
 		/* The new size: its edge is loaded once, then reused. */
-		misses = pc->misses;
-		check_inclusion(pc, r, size - 1, size);
+		misses = f.pc->misses;
+		check_inclusion(f.pc, f.r, size - 1, size);
 		misses += size >= 2; /* a one-leaf tree's proofs read nothing */
-		assert_int_equal(pc->misses, misses);
+		assert_int_equal(f.pc->misses, misses);
 		/* Every index next to each right-edge boundary of this size
 		 * (where the edge's folds start), the first and the last. */
 		for (unsigned h = 0; h < 64; h++) {
@@ -158,42 +190,37 @@ test_pcache_differential(void **state)
 				continue;
 			for (uint64_t d = 0; d < 3; d++) {
 				if (x + d < size)
-					check_inclusion(pc, r, x + d, size);
+					check_inclusion(f.pc, f.r, x + d, size);
 				if (x >= d + 1)
-					check_inclusion(pc, r, x - d - 1, size);
+					check_inclusion(f.pc, f.r, x - d - 1, size);
 			}
-			check_consistency(pc, r, x, size);
+			check_consistency(f.pc, f.r, x, size);
 			if (x + 1 < size)
-				check_consistency(pc, r, x + 1, size);
+				check_consistency(f.pc, f.r, x + 1, size);
 		}
-		check_inclusion(pc, r, 0, size);
+		check_inclusion(f.pc, f.r, 0, size);
 		/* Every index of small trees, random ones of larger ones. */
 		for (uint64_t k = 0; k < (size <= 300 ? size : 40); k++)
-			check_inclusion(pc, r, size <= 300 ? k : rng(&seed) % size, size);
+			check_inclusion(f.pc, f.r, size <= 300 ? k : rng(&seed) % size, size);
 		for (uint64_t k = 0; k < 20; k++)
-			check_consistency(pc, r, rng(&seed) % (size + 1), size);
-		assert_int_equal(pc->misses, misses);
+			check_consistency(f.pc, f.r, rng(&seed) % (size + 1), size);
+		assert_int_equal(f.pc->misses, misses);
 		/* Older sizes (a client's own size=): each loads its edge once
 		 * and leaves the current one cached while slots remain. */
 		for (int k = 0; k < 3; k++) {
 			uint64_t old = 1 + rng(&seed) % size;
 
-			check_inclusion(pc, r, rng(&seed) % old, old);
-			check_consistency(pc, r, rng(&seed) % (old + 1), old);
+			check_inclusion(f.pc, f.r, rng(&seed) % old, old);
+			check_consistency(f.pc, f.r, rng(&seed) % (old + 1), old);
 		}
-		check_inclusion(pc, r, rng(&seed) % size, size);
-		st_reader_end(r);
+		check_inclusion(f.pc, f.r, rng(&seed) % size, size);
+		st_reader_end(f.r);
 		step = step * 3 % 263 + 1;
 	}
-	assert_true(pc->hits > pc->misses);
-	assert_true(pc->tile_loads > 0);
-	st_reader_free(r);
-	edge_free(e);
-	st_close(st);
-	h_rmrf(dir);
-	pc_free(pc);
+	assert_true(f.pc->hits > f.pc->misses);
+	assert_true(f.pc->tile_loads > 0);
+	fx_close(&f);
 	pc_free(NULL);
-	free(pc);
 	tu_naive_teardown();
 }
 
@@ -202,58 +229,38 @@ test_pcache_differential(void **state)
 static void
 test_pcache_old_snapshot(void **state)
 {
-	char dir[512], why[256];
-	struct st *st;
-	struct edge *e;
-	struct st_reader *r, *old;
-	struct pcache *pc = calloc(1, sizeof *pc);
+	struct fx f = {0};
+	struct st_reader *old;
 	hash_t path[MT_PROOF_MAX];
 	size_t n = 1;
 	uint64_t seed = 0x2545f4914f6cdd1dULL;
 
 	(void)state;
-	assert_non_null(pc);
-	for (uint64_t i = 0; i < N; i++) {
-		uint8_t b[8];
-
-		memcpy(b, &i, sizeof b);
-		mt_leaf_hash(leaves[i], b, sizeof b);
-	}
-	tu_naive_setup((const uint8_t(*)[MT_HASH_LEN])leaves, N);
-	h_tmpdir(dir, sizeof dir);
-	if (st_open(dir, (size_t)64 << 20, &st, why) != 0)
-		fail_msg("st_open: %s", why);
-	assert_int_equal(st_init(st, "example.org/log", "example.org/log+00000000+AQ"), 0);
-	assert_int_equal(edge_new(&e), 0);
-	assert_int_equal(st_reader_new(st, &r), 0);
-	assert_int_equal(st_reader_new(st, &old), 0);
-	grow(st, e, 0, 600);
+	leaves_init();
+	fx_open(&f, (size_t)64 << 20);
+	assert_int_equal(st_reader_new(f.st, &old), 0);
+	grow(f.st, f.e, 0, 600);
 	assert_int_equal(st_reader_begin(old), 0);
-	grow(st, e, 600, N);
-	assert_int_equal(st_reader_begin(r), 0);
+	grow(f.st, f.e, 600, N);
+	assert_int_equal(st_reader_begin(f.r), 0);
 	for (uint64_t k = 0; k < 200; k++)
-		check_inclusion(pc, r, rng(&seed) % N, N);
-	check_consistency(pc, r, 600, N);
-	assert_int_equal(pc_inclusion(pc, old, 0, N, path, &n), ST_ENOTFOUND);
+		check_inclusion(f.pc, f.r, rng(&seed) % N, N);
+	check_consistency(f.pc, f.r, 600, N);
+	assert_int_equal(pc_inclusion(f.pc, old, 0, N, path, &n), ST_ENOTFOUND);
 	assert_int_equal(n, 0);
 	n = 1;
-	assert_int_equal(pc_inclusion(pc, old, 599, 601, path, &n), ST_ENOTFOUND);
+	assert_int_equal(pc_inclusion(f.pc, old, 599, 601, path, &n), ST_ENOTFOUND);
 	assert_int_equal(n, 0);
-	assert_int_equal(pc_consistency(pc, old, 600, N, path, &n), ST_ENOTFOUND);
-	assert_int_equal(pc_inclusion(pc, old, 600, 600, path, &n), MT_EINVAL);
+	assert_int_equal(pc_consistency(f.pc, old, 600, N, path, &n), ST_ENOTFOUND);
+	assert_int_equal(pc_inclusion(f.pc, old, 600, 600, path, &n), MT_EINVAL);
 	for (uint64_t k = 0; k < 600; k += 7)
-		check_inclusion(pc, old, k, 600);
+		check_inclusion(f.pc, old, k, 600);
 	for (uint64_t k = 0; k <= 600; k += 37)
-		check_consistency(pc, old, k, 600);
+		check_consistency(f.pc, old, k, 600);
 	st_reader_end(old);
-	st_reader_end(r);
+	st_reader_end(f.r);
 	st_reader_free(old);
-	st_reader_free(r);
-	edge_free(e);
-	st_close(st);
-	h_rmrf(dir);
-	pc_free(pc);
-	free(pc);
+	fx_close(&f);
 	tu_naive_teardown();
 }
 
@@ -262,50 +269,29 @@ test_pcache_old_snapshot(void **state)
 static void
 test_pcache_no_memory(void **state)
 {
-	char dir[512], why[256];
-	struct st *st;
-	struct edge *e;
-	struct st_reader *r;
-	struct pcache *pc = calloc(1, sizeof *pc);
+	struct fx f = {0};
 	uint64_t seed = 0x5851f42d4c957f2dULL, kept = 0;
 
 	(void)state;
-	assert_non_null(pc);
-	for (uint64_t i = 0; i < N; i++) {
-		uint8_t b[8];
-
-		memcpy(b, &i, sizeof b);
-		mt_leaf_hash(leaves[i], b, sizeof b);
-	}
-	tu_naive_setup((const uint8_t(*)[MT_HASH_LEN])leaves, N);
-	h_tmpdir(dir, sizeof dir);
-	if (st_open(dir, (size_t)64 << 20, &st, why) != 0)
-		fail_msg("st_open: %s", why);
-	assert_int_equal(st_init(st, "example.org/log", "example.org/log+00000000+AQ"), 0);
-	assert_int_equal(edge_new(&e), 0);
-	assert_int_equal(st_reader_new(st, &r), 0);
-	grow(st, e, 0, N);
-	assert_int_equal(st_reader_begin(r), 0);
+	leaves_init();
+	fx_open(&f, (size_t)64 << 20);
+	grow(f.st, f.e, 0, N);
+	assert_int_equal(st_reader_begin(f.r), 0);
 	realloc_off = true;
 	for (uint64_t k = 0; k < 100; k++)
-		check_inclusion(pc, r, rng(&seed) % N, N);
-	check_consistency(pc, r, 1024, N);
+		check_inclusion(f.pc, f.r, rng(&seed) % N, N);
+	check_consistency(f.pc, f.r, 1024, N);
 	realloc_off = false;
-	assert_true(pc->tile_loads > 0);
+	assert_true(f.pc->tile_loads > 0);
 	for (unsigned h = 0; h < 64 - PC_TOP_HEIGHT; h++)
-		assert_int_equal(pc->top[h].cap, 0);
+		assert_int_equal(f.pc->top[h].cap, 0);
 	for (uint64_t k = 0; k < 100; k++)
-		check_inclusion(pc, r, rng(&seed) % N, N);
+		check_inclusion(f.pc, f.r, rng(&seed) % N, N);
 	for (unsigned h = 0; h < 64 - PC_TOP_HEIGHT; h++)
-		kept += pc->top[h].cap;
+		kept += f.pc->top[h].cap;
 	assert_true(kept > 0);
-	st_reader_end(r);
-	st_reader_free(r);
-	edge_free(e);
-	st_close(st);
-	h_rmrf(dir);
-	pc_free(pc);
-	free(pc);
+	st_reader_end(f.r);
+	fx_close(&f);
 	tu_naive_teardown();
 }
 
@@ -318,24 +304,14 @@ static hash_t big[BIG];
 static void
 test_pcache_level2(void **state)
 {
-	char dir[512], why[256];
-	struct st *st;
-	struct edge *e;
-	struct st_reader *r;
-	struct pcache *pc = calloc(1, sizeof *pc);
+	struct fx f = {0};
 	struct mt_range range;
 	uint64_t size = 0, seed = 0x9e3779b97f4a7c15ULL;
 	static const uint64_t steps[] = {
 	    65535, 65536, 65537, 65791, 65792, 66000, 67 * 1024 + 3, BIG - 1, BIG};
 
 	(void)state;
-	assert_non_null(pc);
-	h_tmpdir(dir, sizeof dir);
-	if (st_open(dir, (size_t)256 << 20, &st, why) != 0)
-		fail_msg("st_open: %s", why);
-	assert_int_equal(st_init(st, "example.org/log", "example.org/log+00000000+AQ"), 0);
-	assert_int_equal(edge_new(&e), 0);
-	assert_int_equal(st_reader_new(st, &r), 0);
+	fx_open(&f, (size_t)256 << 20);
 	mt_range_init(&range);
 	for (uint64_t i = 0; i < BIG; i++) {
 		uint8_t b[8];
@@ -348,32 +324,32 @@ test_pcache_level2(void **state)
 		uint64_t idx[64], loads;
 		uint8_t root[MT_HASH_LEN];
 
-		assert_int_equal(st_batch_begin(st, &b), 0);
+		assert_int_equal(st_batch_begin(f.st, &b), 0);
 		for (; size < steps[s]; size++) {
 			uint8_t body[8];
 
 			memcpy(body, &size, sizeof body);
 			assert_int_equal(st_batch_entry_put(b, size, body, sizeof body), 0);
-			assert_int_equal(edge_append(e, b, big[size]), 0);
+			assert_int_equal(edge_append(f.e, b, big[size]), 0);
 			assert_int_equal(mt_range_append(&range, big[size], NULL, NULL), 0);
 		}
-		assert_int_equal(edge_flush(e, b), 0);
+		assert_int_equal(edge_flush(f.e, b), 0);
 		assert_int_equal(st_batch_size_put(b, size), 0);
 		assert_int_equal(st_batch_commit(b), 0);
-		edge_committed(e);
+		edge_committed(f.e);
 		mt_range_root(&range, root);
-		assert_int_equal(st_reader_begin(r), 0);
+		assert_int_equal(st_reader_begin(f.r), 0);
 		for (size_t k = 0; k < 64; k++)
 			idx[k] = k < 4 ? size - 1 - k : rng(&seed) % size;
 		for (int pass = 0; pass < 2; pass++) {
-			loads = pc->tile_loads;
+			loads = f.pc->tile_loads;
 			for (size_t k = 0; k < 64; k++) {
 				hash_t got[MT_PROOF_MAX], plain[MT_PROOF_MAX];
 				size_t n, np;
 
-				assert_int_equal(pc_inclusion(pc, r, idx[k], size, got, &n), 0);
+				assert_int_equal(pc_inclusion(f.pc, f.r, idx[k], size, got, &n), 0);
 				assert_int_equal(
-				    mt_inclusion_prove(idx[k], size, st_node_read, r, plain, &np),
+				    mt_inclusion_prove(idx[k], size, st_node_read, f.r, plain, &np),
 				    0);
 				assert_int_equal(n, np);
 				assert_memory_equal(got, plain, n * MT_HASH_LEN);
@@ -387,34 +363,29 @@ test_pcache_level2(void **state)
 				    0);
 			}
 			if (pass == 1)
-				assert_int_equal(pc->tile_loads, loads);
+				assert_int_equal(f.pc->tile_loads, loads);
 		}
 		for (size_t k = 0; k < 16; k++) {
 			hash_t got[MT_PROOF_MAX], plain[MT_PROOF_MAX];
 			uint64_t m = rng(&seed) % (size + 1);
 			size_t n, np;
 
-			assert_int_equal(pc_consistency(pc, r, m, size, got, &n), 0);
+			assert_int_equal(pc_consistency(f.pc, f.r, m, size, got, &n), 0);
 			assert_int_equal(
-			    mt_consistency_prove(m, size, st_node_read, r, plain, &np), 0);
+			    mt_consistency_prove(m, size, st_node_read, f.r, plain, &np), 0);
 			assert_int_equal(n, np);
 			if (n > 0)
 				assert_memory_equal(got, plain, n * MT_HASH_LEN);
 		}
-		st_reader_end(r);
+		st_reader_end(f.r);
 	}
 	/* What is kept: heights of at most PC_TOP_WIDTH complete nodes
 	 * (the proofs above visited every height), the top one always. */
 	for (unsigned h = PC_TOP_HEIGHT; h < 64; h++)
 		assert_true(
-		    pc->top[h - PC_TOP_HEIGHT].cap == 0 || ((uint64_t)BIG >> h) <= PC_TOP_WIDTH);
-	assert_true(pc->top[16 - PC_TOP_HEIGHT].cap > 0);
-	st_reader_free(r);
-	edge_free(e);
-	st_close(st);
-	h_rmrf(dir);
-	pc_free(pc);
-	free(pc);
+		    f.pc->top[h - PC_TOP_HEIGHT].cap == 0 || ((uint64_t)BIG >> h) <= PC_TOP_WIDTH);
+	assert_true(f.pc->top[16 - PC_TOP_HEIGHT].cap > 0);
+	fx_close(&f);
 }
 
 int
