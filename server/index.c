@@ -13,9 +13,12 @@
  * a time between flushes, into one of the next level (ixrun.h).  An entry
  * is so rewritten O(log N) times, sequentially, and a run's keys carry
  * the entry index, so runs over disjoint index ranges concatenate into
- * ascending results.  In-memory Bloom filters on the leaf keys, one of
- * every leaf held and one per run, let deduplication know a new leaf
- * without reading a run, and read only the run that holds an old one.
+ * ascending results.  Keys are 10 bytes (kind, a 32-bit keyed hash or
+ * submitter number, a 40-bit index): 20 bytes a record, four records an
+ * entry; a hash match is only a candidate, confirmed against the entry.
+ * In-memory Bloom filters on the leaf keys, one of every leaf held and
+ * one per run, let deduplication know a new leaf without reading a run,
+ * and read only the run that holds an old one.
  *
  * The tail is a ring of IX_TAIL_MAX records indexed by entry index, with a
  * leaf-hash table for deduplication (open addressing, keyed SipHash so
@@ -43,23 +46,28 @@ _Static_assert((IX_TAIL_MAX & (IX_TAIL_MAX - 1)) == 0, "IX_TAIL_MAX must be a po
 
 /* The search environment's own layout version (meta "layout"); another
  * version is rebuilt, not refused: it is derived data.  1: one DUPSORT
- * B-tree per key; 2: sorted runs (ixrun.h). */
-#define IX_LAYOUT 2
+ * B-tree per key; 2: sorted runs (ixrun.h) of full keys; 3: of short
+ * hashed keys. */
+#define IX_LAYOUT 3
 
 #define IX_TABLE (2 * IX_TAIL_MAX) /* load factor <= 1/2 */
 /* Sparse (the file grows as needed), but address space all the same: some
- * environments (sanitizers, RLIMIT_AS) refuse a terabyte.  At ~160 bytes
- * per entry, and room for a merge's copy, this is ~2 * 10^8 entries; past
+ * environments (sanitizers, RLIMIT_AS) refuse a terabyte.  At ~80 bytes
+ * per entry, and room for a merge's copy, this is ~4 * 10^8 entries; past
  * it the indexer fails with MDB_MAP_FULL, says so, and the log refuses
  * appends once the tail is full (no online growth yet). */
-#define IX_MAP   ((size_t)64 << 30)
-#define LEAF_KEY 8 /* bytes of the leaf hash in the leaf keys */
-/* A run's keys: kind (0 leaf, 1 + enum ix_which), the key (LEAF_KEY bytes
- * of the leaf hash, or 32), the entry index (u64 BE); values are empty. */
+#define IX_MAP ((size_t)64 << 30)
+/* A run's keys: kind (0 leaf, 1 + enum ix_which), a 32-bit value (the
+ * keyed hash of the leaf hash, of the root's SHA-256 or of the narHash;
+ * the submitter's number in "subs"), the entry index (40 bits), all
+ * big-endian; values are empty.  10 bytes: LMDB takes 8 + 10 + 2 bytes of
+ * a page per record. */
 #define KIND_LEAF  0
-#define KEY_LEAF   (1 + LEAF_KEY + 8)
-#define KEY_MAX    (1 + 32 + 8)
+#define KEY_PREFIX 5 /* kind and value */
+#define KEY_LEN    (KEY_PREFIX + 5)
+#define INDEX_MAX  ((uint64_t)1 << 40)
 #define N_KINDS    (IX_N_KEYS + 1)
+#define HKEY_LEN   crypto_shorthash_KEYBYTES
 #define PROGRESS_S 5
 /* Entries without search keys named on stderr, at most, per catch-up. */
 #define SKIP_SAY_MAX 10
@@ -76,6 +84,7 @@ struct rec {
 	uint64_t index;
 	uint8_t leaf[MT_HASH_LEN];
 	uint8_t key[IX_N_KEYS][32]; /* SHA-256 of the root, narHash, submitter */
+	uint32_t hleaf;             /* the leaf's key value (key_hash) */
 	bool has_keys;              /* false: only the leaf hash is indexed */
 	bool has_submitter;
 };
@@ -89,12 +98,21 @@ struct bloom {
 	uint64_t w[];
 };
 
+/* The filters of every leaf the log holds (tail and runs, and some rolled
+ * back): a leaf none of them may hold is new.  lost: a filter could not
+ * be allocated; every lookup reads the runs. */
+struct seen {
+	struct bloom *f[SEEN_MAX];
+	size_t n;
+	bool lost;
+};
+
 /* The merge under way (the indexer's, between its steps). */
 struct merge {
 	bool on, started; /* started: the target was emptied */
 	size_t first;     /* runs [first, first + fanout) of ix->man */
 	uint8_t target;   /* a free slot */
-	uint8_t last[KEY_MAX];
+	uint8_t last[KEY_LEN];
 	size_t last_len; /* 0: nothing copied yet */
 	struct bloom *bloom;
 };
@@ -102,11 +120,17 @@ struct merge {
 struct ix {
 	struct st *st;
 	MDB_env *env;
-	MDB_dbi meta, slot[IXR_SLOTS];
+	MDB_dbi meta, subs, slot[IXR_SLOTS];
 	struct st_reader *reader; /* the indexer's, for the root at upto */
 	char *dir;                /* DIR/search */
 	uint8_t table_key[crypto_shorthash_KEYBYTES];
 	struct ix_tune tune;
+	/* The environment's key of the hashed keys (meta "hash"), and their
+	 * mask: set at ix_open and ix_start, before any reader or indexer. */
+	uint8_t hkey[HKEY_LEN];
+	uint32_t hmask;
+	ix_fields_fn fields;
+	void *fields_arg;
 
 	/* The indexer's (ix_start's before the thread runs): the manifest as
 	 * last committed, and the merge in progress. */
@@ -121,19 +145,33 @@ struct ix {
 	uint64_t durable;               /* [low, durable) may be indexed */
 	uint64_t next;                  /* the next entry's index */
 	struct bloom *bloom[IXR_SLOTS]; /* per slot, for the run it holds */
-	/* Every leaf in the tail or the runs (and some rolled back): a leaf
-	 * none of them may hold is new.  seen_lost: a filter could not be
-	 * allocated; every lookup reads the runs. */
-	struct bloom *seen[SEEN_MAX];
-	size_t n_seen;
-	bool seen_lost;
-	int err; /* the indexer's last failure, 0 after a success */
+	struct seen seen;               /* every leaf in the tail or the runs */
+	int err;                        /* the indexer's last failure, 0 after a success */
 	bool stopping, started;
 	bool room_wanted; /* the committer waits in ix_room */
 	pthread_t thread;
 };
 
-static const struct ix_tune tune_default = {IX_BATCH, IX_FANOUT, IX_STEP, NULL, NULL};
+static const struct ix_tune tune_default = {IX_BATCH, IX_FANOUT, IX_STEP, NULL, NULL, 32};
+
+/* The bits kept of a hashed key's value (ix_tune.hash_bits). */
+static unsigned
+hash_bits(const struct ix *ix)
+{
+	return ix->tune.hash_bits == 0 ? 32 : ix->tune.hash_bits;
+}
+
+/* The 32-bit value of a hashed key: SipHash-2-4 under the environment's
+ * key, so that nobody can make keys collide on purpose (a collision costs
+ * a confirmation read, never a wrong answer), cut to ix->hmask. */
+static uint32_t
+key_hash(const struct ix *ix, const uint8_t *p, size_t len)
+{
+	uint8_t h[crypto_shorthash_BYTES];
+
+	crypto_shorthash(h, p, len, ix->hkey);
+	return cl_be32_get(h) & ix->hmask;
+}
 
 /* ---- The tail's leaf table (under mu) ---- */
 
@@ -203,11 +241,12 @@ table_delete(struct ix *ix, uint64_t index)
 }
 
 static void
-rec_fill(struct rec *r, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const char *root,
-    const uint8_t nar[32], const uint8_t *submitter)
+rec_fill(const struct ix *ix, struct rec *r, uint64_t index, const uint8_t leaf[MT_HASH_LEN],
+    const char *root, const uint8_t nar[32], const uint8_t *submitter)
 {
 	r->index = index;
 	memcpy(r->leaf, leaf, MT_HASH_LEN);
+	r->hleaf = key_hash(ix, leaf, MT_HASH_LEN);
 	r->has_keys = true;
 	crypto_hash_sha256(r->key[IX_BY_ROOT], (const uint8_t *)root, strlen(root));
 	memcpy(r->key[IX_BY_NAR], nar, 32);
@@ -217,8 +256,6 @@ rec_fill(struct rec *r, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const c
 	else
 		memset(r->key[IX_BY_SUBMITTER], 0, 32);
 }
-
-/* Whether the search environment describes a prefix of st's tree. */
 
 /* ---- Bloom filters (installed and probed under mu) ---- */
 
@@ -239,26 +276,29 @@ bloom_new(uint64_t cap, uint64_t from, uint64_t to)
 	return b;
 }
 
-/* A key's block and probes come from the leaf hash's first 8 bytes
- * (uniform: they are SHA-256 output; crafting collisions costs a run
- * lookup, not a wrong answer): the block from the high half, the probes,
- * 9 bits each, from the whole mixed (splitmix64's finalizer). */
-static const uint64_t *
-bloom_block(const struct bloom *b, const uint8_t p[LEAF_KEY], uint64_t *probes)
+static uint64_t
+mix64(uint64_t z)
 {
-	uint64_t v, z;
-
-	memcpy(&v, p, sizeof v);
-	z = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	*probes = z ^ (z >> 31);
-	return &b->w[8 * ((v >> 32) & (b->blocks - 1))];
+	return z ^ (z >> 31);
+}
+
+/* A key's block and probes come from the leaf's 32-bit key value (uniform:
+ * keyed SipHash output; leaves with equal values are one key to the
+ * filters, a false positive for the other): the probes, 9 bits each, and
+ * the block from two mixes of it (splitmix64's finalizer). */
+static const uint64_t *
+bloom_block(const struct bloom *b, uint32_t h, uint64_t *probes)
+{
+	*probes = mix64(h);
+	return &b->w[8 * (mix64(h ^ 0x9e3779b97f4a7c15u) & (b->blocks - 1))];
 }
 
 static void
-bloom_add(struct bloom *b, const uint8_t p[LEAF_KEY])
+bloom_add(struct bloom *b, uint32_t h)
 {
-	uint64_t z, *blk = (uint64_t *)bloom_block(b, p, &z);
+	uint64_t z, *blk = (uint64_t *)bloom_block(b, h, &z);
 
 	for (int i = 0; i < BLOOM_K; i++, z >>= 9)
 		blk[(z & 511) / 64] |= (uint64_t)1 << (z & 63);
@@ -266,10 +306,10 @@ bloom_add(struct bloom *b, const uint8_t p[LEAF_KEY])
 }
 
 static bool
-bloom_has(const struct bloom *b, const uint8_t p[LEAF_KEY])
+bloom_has(const struct bloom *b, uint32_t h)
 {
 	uint64_t z;
-	const uint64_t *blk = bloom_block(b, p, &z);
+	const uint64_t *blk = bloom_block(b, h, &z);
 
 	for (int i = 0; i < BLOOM_K; i++, z >>= 9) {
 		if ((blk[(z & 511) / 64] & (uint64_t)1 << (z & 63)) == 0)
@@ -278,59 +318,49 @@ bloom_has(const struct bloom *b, const uint8_t p[LEAF_KEY])
 	return true;
 }
 
-/* Under mu: add leaf to the filter of every leaf the log holds. */
+/* Add a leaf's key value to s (ix->seen under mu, or one being built),
+ * whose first filter has room for batch * fanout^2 keys. */
 static void
-seen_add(struct ix *ix, const uint8_t leaf[LEAF_KEY])
+seen_add(const struct ix *ix, struct seen *s, uint32_t h)
 {
-	struct bloom *last = ix->n_seen > 0 ? ix->seen[ix->n_seen - 1] : NULL;
+	struct bloom *last = s->n > 0 ? s->f[s->n - 1] : NULL;
 
-	if (ix->seen_lost)
+	if (s->lost)
 		return;
 	if (last == NULL || last->count >= last->cap) {
 		uint64_t cap = last != NULL
 		    ? 2 * last->cap
 		    : (uint64_t)ix->tune.batch * ix->tune.fanout * ix->tune.fanout;
 
-		if (ix->n_seen == SEEN_MAX || (last = bloom_new(cap, 0, 0)) == NULL) {
-			ix->seen_lost = true;
+		if (s->n == SEEN_MAX || (last = bloom_new(cap, 0, 0)) == NULL) {
+			s->lost = true;
 			return;
 		}
-		ix->seen[ix->n_seen++] = last;
+		s->f[s->n++] = last;
 	}
-	bloom_add(last, leaf);
+	bloom_add(last, h);
 }
 
-/* Under mu: whether the log may hold leaf (no: it is new). */
+/* Whether the log may hold a leaf of key value h (no: it is new). */
 static bool
-seen_may_hold(const struct ix *ix, const uint8_t leaf[LEAF_KEY])
+seen_may_hold(const struct seen *s, uint32_t h)
 {
-	if (ix->seen_lost)
+	if (s->lost)
 		return true;
-	for (size_t i = 0; i < ix->n_seen; i++) {
-		if (bloom_has(ix->seen[i], leaf))
+	for (size_t i = 0; i < s->n; i++) {
+		if (bloom_has(s->f[i], h))
 			return true;
 	}
 	return false;
 }
 
-/* Under mu: forget every leaf (the runs are emptied). */
+/* Forget every leaf (the runs are emptied). */
 static void
-seen_clear(struct ix *ix)
+seen_clear(struct seen *s)
 {
-	for (size_t i = 0; i < ix->n_seen; i++)
-		free(ix->seen[i]);
-	ix->n_seen = 0;
-	ix->seen_lost = false;
-}
-
-/* Make b the filter of its run's slot (b may be NULL: none). */
-static void
-bloom_install(struct ix *ix, uint8_t slot, struct bloom *b)
-{
-	pthread_mutex_lock(&ix->mu);
-	free(ix->bloom[slot]);
-	ix->bloom[slot] = b;
-	pthread_mutex_unlock(&ix->mu);
+	for (size_t i = 0; i < s->n; i++)
+		free(s->f[i]);
+	memset(s, 0, sizeof *s);
 }
 
 /* After a commit: make b (NULL: none) the filter of `slot`, drop the
@@ -361,7 +391,7 @@ publish(struct ix *ix, int slot, struct bloom *b, const uint8_t *gone, size_t n_
 /* Which runs of s may hold leaf: want[i] for run i.  A run without its
  * filter (a new one, not installed yet) may. */
 static void
-bloom_select(struct ix *ix, const struct ixr_set *s, const uint8_t leaf[LEAF_KEY], bool *want)
+bloom_select(struct ix *ix, const struct ixr_set *s, uint32_t leaf, bool *want)
 {
 	pthread_mutex_lock(&ix->mu);
 	for (size_t i = 0; i < s->n; i++) {
@@ -376,29 +406,26 @@ bloom_select(struct ix *ix, const struct ixr_set *s, const uint8_t leaf[LEAF_KEY
 /* ---- Keys and the manifest ---- */
 
 static size_t
-key_make(uint8_t out[KEY_MAX], int kind, const uint8_t *key, uint64_t index)
+key_make(uint8_t out[KEY_LEN], int kind, uint32_t value, uint64_t index)
 {
-	size_t klen = kind == KIND_LEAF ? LEAF_KEY : 32;
-
 	out[0] = (uint8_t)kind;
-	memcpy(out + 1, key, klen);
-	cl_be64_put(out + 1 + klen, index);
-	return 1 + klen + 8;
+	cl_be32_put(out + 1, value);
+	out[KEY_PREFIX] = (uint8_t)(index >> 32);
+	cl_be32_put(out + KEY_PREFIX + 1, (uint32_t)index);
+	return KEY_LEN;
 }
 
-/* A stored run key: its kind and index, or ST_ECORRUPT. */
+/* A stored run key: its kind, value and index, or ST_ECORRUPT. */
 static int
-key_parse(const MDB_val *k, int *kind, uint64_t *index)
+key_parse(const MDB_val *k, int *kind, uint32_t *value, uint64_t *index)
 {
 	const uint8_t *p = k->mv_data;
 
-	if (k->mv_size == KEY_LEAF && p[0] == KIND_LEAF)
-		*kind = KIND_LEAF;
-	else if (k->mv_size == KEY_MAX && p[0] >= 1 && p[0] < N_KINDS)
-		*kind = p[0];
-	else
+	if (k->mv_size != KEY_LEN || p[0] >= N_KINDS)
 		return ST_ECORRUPT;
-	*index = cl_be64_get(p + k->mv_size - 8);
+	*kind = p[0];
+	*value = cl_be32_get(p + 1);
+	*index = (uint64_t)p[KEY_PREFIX] << 32 | cl_be32_get(p + KEY_PREFIX + 1);
 	return 0;
 }
 
@@ -505,7 +532,7 @@ committed(struct ix *ix, enum ix_commit what)
 /* ---- Writing a run ---- */
 
 struct pair {
-	uint8_t key[32];
+	uint32_t value;
 	uint64_t index;
 };
 
@@ -513,15 +540,53 @@ static int
 pair_cmp(const void *a, const void *b)
 {
 	const struct pair *x = a, *y = b;
-	int c = memcmp(x->key, y->key, sizeof x->key);
 
-	return c != 0 ? c : (x->index > y->index) - (x->index < y->index);
+	if (x->value != y->value)
+		return (x->value > y->value) - (x->value < y->value);
+	return (x->index > y->index) - (x->index < y->index);
+}
+
+/* The number of submitter key `key` in txn's dictionary, a new one (the
+ * next, in txn) if it has none.  memo: the last key looked up in txn, and
+ * its number (*have false: none yet). */
+static int
+sub_number(
+    struct ix *ix, MDB_txn *txn, const uint8_t key[32], uint8_t memo[32], uint32_t *id, bool *have)
+{
+	MDB_val k = {32, (void *)key}, v;
+	uint8_t b[4];
+	MDB_stat st;
+	int rc;
+
+	if (*have && memcmp(memo, key, 32) == 0)
+		return 0;
+	if ((rc = mdb_get(txn, ix->subs, &k, &v)) == 0) {
+		if (v.mv_size != 4)
+			return ST_ECORRUPT;
+		*id = cl_be32_get(v.mv_data);
+	} else if (rc == MDB_NOTFOUND) {
+		if ((rc = mdb_stat(txn, ix->subs, &st)) != 0)
+			return rc;
+		if (st.ms_entries >= UINT32_MAX)
+			return EOVERFLOW;
+		*id = (uint32_t)st.ms_entries;
+		cl_be32_put(b, *id);
+		v = (MDB_val){4, b};
+		if ((rc = mdb_put(txn, ix->subs, &k, &v, MDB_NOOVERWRITE)) != 0)
+			return rc;
+	} else {
+		return rc;
+	}
+	memcpy(memo, key, 32);
+	*have = true;
+	return 0;
 }
 
 /* Index the n entries [upto - n, upto), entry i's record at
  * recs[(first + i) & mask], as a new run in one durable commit that also
- * records the manifest, upto and the tree root there.  pairs: scratch for
- * n.  Needs a free slot.  On success the run's filter is installed. */
+ * records the manifest, upto and the tree root there (and the submitter
+ * keys new to the dictionary).  pairs: scratch for n.  Needs a free slot.
+ * On success the run's filter is installed. */
 static int
 run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size_t n, uint64_t upto,
     struct pair *pairs, bool trim)
@@ -530,11 +595,15 @@ run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size
 	MDB_cursor *c = NULL;
 	struct bloom *bl = NULL;
 	struct ixr_set next = ix->man;
-	uint8_t root[MT_HASH_LEN], ub[8];
+	uint8_t root[MT_HASH_LEN], ub[8], memo[32];
+	bool have = false;
+	uint32_t id = 0;
 	int slot = slot_free(ix), rc;
 
 	if (slot < 0 || n == 0 || next.n == IXR_SLOTS)
 		return ST_ECORRUPT; /* the indexer merges before it needs one */
+	if (upto > INDEX_MAX)
+		return EOVERFLOW; /* far past what the map holds */
 	if ((rc = root_at(ix, upto, root)) != 0)
 		return rc;
 	if ((bl = bloom_new(n, upto - n, upto)) == NULL)
@@ -547,26 +616,33 @@ run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size
 		goto out;
 	for (int kind = 0; kind < N_KINDS; kind++) {
 		int d = kind - 1;
-		size_t m = 0, klen = kind == KIND_LEAF ? LEAF_KEY : 32;
+		size_t m = 0;
 
 		for (size_t i = 0; i < n; i++) {
 			const struct rec *r = &recs[(first + i) & mask];
+			uint32_t v;
 
-			if (kind != KIND_LEAF &&
-			    (!r->has_keys || (d == IX_BY_SUBMITTER && !r->has_submitter)))
+			if (kind == KIND_LEAF) {
+				v = r->hleaf;
+			} else if (!r->has_keys || (d == IX_BY_SUBMITTER && !r->has_submitter)) {
 				continue;
-			memset(pairs[m].key, 0, sizeof pairs[m].key);
-			memcpy(pairs[m].key, kind == KIND_LEAF ? r->leaf : r->key[d], klen);
-			pairs[m++].index = r->index;
+			} else if (d == IX_BY_SUBMITTER) {
+				if ((rc = sub_number(ix, txn, r->key[d], memo, &id, &have)) != 0)
+					goto out;
+				v = id;
+			} else {
+				v = key_hash(ix, r->key[d], 32);
+			}
+			pairs[m++] = (struct pair){v, r->index};
 		}
 		qsort(pairs, m, sizeof *pairs, pair_cmp);
 		for (size_t i = 0; i < m; i++) {
-			uint8_t kb[KEY_MAX];
-			MDB_val k = {key_make(kb, kind, pairs[i].key, pairs[i].index), kb},
+			uint8_t kb[KEY_LEN];
+			MDB_val k = {key_make(kb, kind, pairs[i].value, pairs[i].index), kb},
 			        v = {0, ""};
 
 			if (kind == KIND_LEAF)
-				bloom_add(bl, pairs[i].key);
+				bloom_add(bl, pairs[i].value);
 			if ((rc = mdb_cursor_put(c, &k, &v, MDB_APPEND)) != 0) {
 				/* Each entry is indexed once. */
 				rc = rc == MDB_KEYEXIST ? ST_ECORRUPT : rc;
@@ -593,7 +669,7 @@ run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size
 		/* The catch-up's entries were never in the tail. */
 		pthread_mutex_lock(&ix->mu);
 		for (size_t i = 0; i < n; i++)
-			seen_add(ix, recs[(first + i) & mask].leaf);
+			seen_add(ix, &ix->seen, recs[(first + i) & mask].hleaf);
 		pthread_mutex_unlock(&ix->mu);
 	}
 	committed(ix, IX_COMMIT_RUN);
@@ -687,6 +763,7 @@ merge_step(struct ix *ix)
 	for (;;) {
 		MDB_val v = {0, ""};
 		int kind, at = -1;
+		uint32_t value;
 		uint64_t index;
 
 		for (unsigned i = 0; i < fan; i++) {
@@ -698,14 +775,14 @@ merge_step(struct ix *ix)
 			break; /* all copied */
 		if (copied == ix->tune.step)
 			goto partial;
-		if ((rc = key_parse(&key[at], &kind, &index)) != 0)
+		if ((rc = key_parse(&key[at], &kind, &value, &index)) != 0)
 			goto out;
 		if (index < runs[at].from || index >= runs[at].to) {
 			rc = ST_ECORRUPT;
 			goto out;
 		}
 		if (kind == KIND_LEAF)
-			bloom_add(mg->bloom, (const uint8_t *)key[at].mv_data + 1);
+			bloom_add(mg->bloom, value);
 		if ((rc = mdb_cursor_put(dst, &key[at], &v, MDB_APPEND)) != 0) {
 			rc = rc == MDB_KEYEXIST ? ST_ECORRUPT : rc;
 			goto out;
@@ -775,9 +852,10 @@ out:
 
 /* ---- The environment ---- */
 
-/* Whether the search environment describes a prefix of st's tree. */
+/* Whether the search environment describes a prefix of st's tree, its
+ * keys hashed to the tuned bits (once tuned: `tuned`, at ix_start). */
 static int
-env_check(struct ix *ix, uint64_t size, const char **bad)
+env_check(struct ix *ix, uint64_t size, bool tuned, const char **bad)
 {
 	MDB_txn *txn = NULL;
 	MDB_val k = {6, "layout"}, v;
@@ -810,6 +888,16 @@ env_check(struct ix *ix, uint64_t size, const char **bad)
 		*bad = "is ahead of the log";
 		goto out;
 	}
+	k = (MDB_val){4, "hash"};
+	if (mdb_get(txn, ix->meta, &k, &v) != 0 || v.mv_size != HKEY_LEN + 1) {
+		*bad = "is unreadable";
+		goto out;
+	}
+	if (tuned && ((const uint8_t *)v.mv_data)[HKEY_LEN] != hash_bits(ix)) {
+		*bad = "has keys of another hash width";
+		goto out;
+	}
+	memcpy(ix->hkey, v.mv_data, HKEY_LEN);
 	if (upto == 0)
 		goto out;
 	k = (MDB_val){4, "root"};
@@ -832,7 +920,7 @@ name_ours(const MDB_val *k)
 {
 	const char *p = k->mv_data;
 
-	return (k->mv_size == 4 && memcmp(p, "meta", 4) == 0) ||
+	return (k->mv_size == 4 && (memcmp(p, "meta", 4) == 0 || memcmp(p, "subs", 4) == 0)) ||
 	    (k->mv_size == 5 && memcmp(p, "run", 3) == 0 && p[3] >= '0' && p[3] <= '9' &&
 	        p[4] >= '0' && p[4] <= '9' && (p[3] - '0') * 10 + (p[4] - '0') < IXR_SLOTS);
 }
@@ -870,12 +958,13 @@ foreign_drop(MDB_txn *txn)
 	}
 }
 
-/* Empty the search environment and record its layout, upto 0, no runs. */
+/* Empty the search environment and record its layout, a new key for its
+ * hashed keys, upto 0, no runs. */
 static int
 env_clear(struct ix *ix)
 {
 	MDB_txn *txn = NULL;
-	uint8_t b[8];
+	uint8_t b[8], hk[HKEY_LEN + 1];
 	int rc;
 
 	if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0)
@@ -886,9 +975,12 @@ env_clear(struct ix *ix)
 		if ((rc = mdb_drop(txn, ix->slot[s], 0)) != 0)
 			goto out;
 	}
+	crypto_shorthash_keygen(hk);
+	hk[HKEY_LEN] = (uint8_t)hash_bits(ix);
 	cl_be64_put(b, IX_LAYOUT);
-	if ((rc = mdb_drop(txn, ix->meta, 0)) != 0 ||
-	    (rc = meta_put(txn, ix->meta, "layout", b, 8)) != 0)
+	if ((rc = mdb_drop(txn, ix->meta, 0)) != 0 || (rc = mdb_drop(txn, ix->subs, 0)) != 0 ||
+	    (rc = meta_put(txn, ix->meta, "layout", b, 8)) != 0 ||
+	    (rc = meta_put(txn, ix->meta, "hash", hk, sizeof hk)) != 0)
 		goto out;
 	cl_be64_put(b, 0);
 	if ((rc = meta_put(txn, ix->meta, "upto", b, 8)) != 0 ||
@@ -898,6 +990,7 @@ env_clear(struct ix *ix)
 	txn = NULL;
 	if (rc != 0)
 		goto out;
+	memcpy(ix->hkey, hk, HKEY_LEN);
 	{
 		uint8_t all[IXR_SLOTS];
 
@@ -907,10 +1000,11 @@ env_clear(struct ix *ix)
 		merge_abandon(ix);
 		publish(ix, -1, NULL, all, IXR_SLOTS, false, 0);
 		pthread_mutex_lock(&ix->mu);
-		seen_clear(ix);
+		seen_clear(&ix->seen);
 		pthread_mutex_unlock(&ix->mu);
 	}
 out:
+	sodium_memzero(hk, sizeof hk);
 	if (txn != NULL)
 		mdb_txn_abort(txn);
 	return rc;
@@ -919,20 +1013,20 @@ out:
 /* Load the manifest into ix->man, empty the slots it does not list (a
  * merge cut short by a crash leaves its output there) and build the runs'
  * filters, and the filter of every leaf, from their leaf keys: what
- * ix_start needs before indexing. */
+ * ix_start needs before indexing.  The filters are built without the lock
+ * and swapped in once. */
 static int
 env_load(struct ix *ix)
 {
 	MDB_txn *txn = NULL;
 	MDB_cursor *c = NULL;
+	struct bloom *runs[IXR_SLOTS] = {NULL};
+	struct seen all = {0};
 	bool used[IXR_SLOTS] = {false};
 	uint64_t upto;
 	int rc;
 
 	merge_abandon(ix);
-	pthread_mutex_lock(&ix->mu);
-	seen_clear(ix);
-	pthread_mutex_unlock(&ix->mu);
 	if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0)
 		return rc;
 	if ((rc = man_get(ix, txn, &upto, &ix->man)) != 0)
@@ -942,7 +1036,6 @@ env_load(struct ix *ix)
 	for (int s = 0; s < IXR_SLOTS; s++) {
 		MDB_stat st;
 
-		bloom_install(ix, (uint8_t)s, NULL);
 		if (used[s])
 			continue;
 		if ((rc = mdb_stat(txn, ix->slot[s], &st)) != 0 ||
@@ -955,42 +1048,51 @@ env_load(struct ix *ix)
 		uint8_t first = KIND_LEAF;
 		MDB_val k = {1, &first}, v;
 		int kind;
+		uint32_t value;
 		uint64_t index;
 
-		if (b == NULL) {
+		if ((runs[run->slot] = b) == NULL) {
 			rc = ENOMEM;
 			goto out;
 		}
-		if ((rc = mdb_cursor_open(txn, ix->slot[run->slot], &c)) != 0) {
-			free(b);
+		if ((rc = mdb_cursor_open(txn, ix->slot[run->slot], &c)) != 0)
 			goto out;
-		}
 		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
 		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-			if ((rc = key_parse(&k, &kind, &index)) != 0 || kind != KIND_LEAF)
+			if ((rc = key_parse(&k, &kind, &value, &index)) != 0 || kind != KIND_LEAF)
 				break;
 			if (index < run->from || index >= run->to) {
 				rc = ST_ECORRUPT;
 				break;
 			}
-			bloom_add(b, (const uint8_t *)k.mv_data + 1);
-			pthread_mutex_lock(&ix->mu);
-			seen_add(ix, (const uint8_t *)k.mv_data + 1);
-			pthread_mutex_unlock(&ix->mu);
+			bloom_add(b, value);
+			seen_add(ix, &all, value);
 		}
 		mdb_cursor_close(c);
 		c = NULL;
-		if (rc != 0 && rc != MDB_NOTFOUND) {
-			free(b);
+		if (rc != 0 && rc != MDB_NOTFOUND)
 			goto out;
-		}
-		bloom_install(ix, run->slot, b);
 	}
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
+	if (rc != 0)
+		goto out;
+	pthread_mutex_lock(&ix->mu);
+	for (int s = 0; s < IXR_SLOTS; s++) {
+		free(ix->bloom[s]);
+		ix->bloom[s] = runs[s];
+		runs[s] = NULL;
+	}
+	seen_clear(&ix->seen);
+	ix->seen = all;
+	memset(&all, 0, sizeof all);
+	pthread_mutex_unlock(&ix->mu);
 out:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
+	for (int s = 0; s < IXR_SLOTS; s++)
+		free(runs[s]);
+	seen_clear(&all);
 	return rc;
 }
 
@@ -1060,10 +1162,11 @@ catch_up(struct ix *ix, uint64_t from, uint64_t size, ix_keys_fn keys, void *arg
 				memset(&recs[i], 0, sizeof recs[i]);
 				recs[i].index = from + i;
 				memcpy(recs[i].leaf, leaf, MT_HASH_LEN);
+				recs[i].hleaf = key_hash(ix, leaf, MT_HASH_LEN);
 				rc = 0;
 				continue;
 			}
-			rec_fill(&recs[i], from + i, leaf, k->root, k->nar,
+			rec_fill(ix, &recs[i], from + i, leaf, k->root, k->nar,
 			    k->has_submitter ? k->submitter : NULL);
 		}
 		st_reader_end(ix->reader);
@@ -1111,11 +1214,12 @@ env_open_once(struct ix *ix)
 
 	if ((rc = mdb_env_create(&ix->env)) != 0)
 		return rc;
-	if ((rc = mdb_env_set_maxdbs(ix->env, IXR_SLOTS + 2)) != 0 ||
+	if ((rc = mdb_env_set_maxdbs(ix->env, IXR_SLOTS + 3)) != 0 ||
 	    (rc = mdb_env_set_mapsize(ix->env, IX_MAP)) != 0 ||
 	    (rc = mdb_env_open(ix->env, ix->dir, MDB_NOTLS, 0600)) != 0 ||
 	    (rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &ix->meta)) != 0)
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &ix->meta)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "subs", MDB_CREATE, &ix->subs)) != 0)
 		goto fail;
 	for (int s = 0; s < IXR_SLOTS; s++) {
 		char name[8];
@@ -1182,9 +1286,9 @@ env_open(struct ix *ix, char *why)
 
 /* Check the search environment against st (its size into *size), and
  * empty it, or make its files again if damaged, if it does not describe a
- * prefix of st's tree. */
+ * prefix of st's tree (or, tuned, has keys of other bits). */
 static int
-env_prepare(struct ix *ix, uint64_t *size, char *why)
+env_prepare(struct ix *ix, uint64_t *size, bool tuned, char *why)
 {
 	const char *bad = NULL;
 	int rc;
@@ -1193,7 +1297,7 @@ env_prepare(struct ix *ix, uint64_t *size, char *why)
 		return cl_why(why, rc, "store: %s", st_strerror(rc));
 	*size = st_reader_size(ix->reader);
 	st_reader_end(ix->reader);
-	rc = env_check(ix, *size, &bad);
+	rc = env_check(ix, *size, tuned, &bad);
 	if (env_damaged(rc) && (rc = env_recreate(ix, rc)) == 0)
 		bad = "is new";
 	if (rc != 0)
@@ -1311,6 +1415,7 @@ ix_open(struct st *st, struct ix **out, char *why)
 		return cl_why(why, ENOMEM, "out of memory");
 	ix->st = st;
 	ix->tune = tune_default;
+	ix->hmask = UINT32_MAX;
 	pthread_mutex_init(&ix->mu, NULL);
 	pthread_cond_init(&ix->work_cv, NULL);
 	pthread_cond_init(&ix->room_cv, NULL);
@@ -1328,7 +1433,7 @@ ix_open(struct st *st, struct ix **out, char *why)
 		goto fail;
 	/* Damage is repaired here, still privileged: making the files again
 	 * needs to write in DIR/search, root's under --user. */
-	if ((rc = env_prepare(ix, &size, why)) != 0)
+	if ((rc = env_prepare(ix, &size, false, why)) != 0)
 		goto fail;
 	*out = ix;
 	return 0;
@@ -1341,9 +1446,10 @@ int
 ix_tune(struct ix *ix, const struct ix_tune *t)
 {
 	if (ix->started || t->batch == 0 || t->batch > IX_TAIL_MAX || t->fanout < 2 ||
-	    t->fanout > IXR_FANOUT_MAX || t->step == 0)
+	    t->fanout > IXR_FANOUT_MAX || t->step == 0 || t->hash_bits > 32)
 		return CL_EINVAL;
 	ix->tune = *t;
+	ix->hmask = hash_bits(ix) == 32 ? UINT32_MAX : ((uint32_t)1 << hash_bits(ix)) - 1;
 	return 0;
 }
 
@@ -1363,15 +1469,18 @@ start_from_env(struct ix *ix, uint64_t size, ix_keys_fn keys, void *arg, char *w
 }
 
 int
-ix_start(struct ix *ix, ix_keys_fn keys, void *arg, char *why)
+ix_start(
+    struct ix *ix, ix_keys_fn keys, void *arg, ix_fields_fn fields, void *fields_arg, char *why)
 {
 	uint64_t size;
 	int rc;
 
 	if (ix->started)
 		return cl_why(why, CL_EINVAL, "search index: already started");
+	ix->fields = fields;
+	ix->fields_arg = fields_arg;
 	/* ix_open did this, privileged; again in case st grew since. */
-	if ((rc = env_prepare(ix, &size, why)) != 0)
+	if ((rc = env_prepare(ix, &size, true, why)) != 0)
 		return rc;
 	rc = start_from_env(ix, size, keys, arg, why);
 	if (env_damaged(rc)) {
@@ -1422,7 +1531,8 @@ ix_close(struct ix *ix)
 	merge_abandon(ix);
 	for (int s = 0; s < IXR_SLOTS; s++)
 		free(ix->bloom[s]);
-	seen_clear(ix);
+	seen_clear(&ix->seen);
+	sodium_memzero(ix->hkey, sizeof ix->hkey);
 	free(ix->dir);
 	free(ix->table);
 	free(ix->ring);
@@ -1458,11 +1568,11 @@ ix_room(struct ix *ix, size_t n)
 }
 
 /* The candidates for leaf in the search environment: entries below its
- * upto whose leaf hash begins like leaf's, in the runs whose filters may
+ * upto whose leaf key value is h, leaf's, in the runs whose filters may
  * hold it.  check(ctx, index, hash) gets a candidate's real leaf hash; the
  * first equal one is the answer. */
 static int
-env_leaf_find(struct ix *ix, const uint8_t leaf[MT_HASH_LEN], uint64_t below,
+env_leaf_find(struct ix *ix, const uint8_t leaf[MT_HASH_LEN], uint32_t h, uint64_t below,
     int (*check)(void *ctx, uint64_t index, uint8_t out[MT_HASH_LEN]), void *ctx, uint64_t *index)
 {
 	MDB_txn *txn = NULL;
@@ -1476,11 +1586,11 @@ env_leaf_find(struct ix *ix, const uint8_t leaf[MT_HASH_LEN], uint64_t below,
 		return rc;
 	if ((rc = man_get(ix, txn, &upto, &s)) != 0)
 		goto out;
-	bloom_select(ix, &s, leaf, want);
+	bloom_select(ix, &s, h, want);
 	rc = MDB_NOTFOUND;
 	for (size_t i = 0; i < s.n && s.run[i].from < below && rc == MDB_NOTFOUND; i++) {
-		uint8_t kb[KEY_MAX];
-		MDB_val k = {key_make(kb, KIND_LEAF, leaf, s.run[i].from), kb}, v;
+		uint8_t kb[KEY_LEN];
+		MDB_val k = {key_make(kb, KIND_LEAF, h, s.run[i].from), kb}, v;
 
 		if (!want[i])
 			continue;
@@ -1490,13 +1600,14 @@ env_leaf_find(struct ix *ix, const uint8_t leaf[MT_HASH_LEN], uint64_t below,
 		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 			uint8_t got[MT_HASH_LEN];
 			uint64_t idx;
+			uint32_t value;
 			int kind;
 
-			if (k.mv_size != KEY_LEAF || memcmp(k.mv_data, kb, 1 + LEAF_KEY) != 0) {
+			if (k.mv_size != KEY_LEN || memcmp(k.mv_data, kb, KEY_PREFIX) != 0) {
 				rc = MDB_NOTFOUND;
 				break;
 			}
-			if ((rc = key_parse(&k, &kind, &idx)) != 0)
+			if ((rc = key_parse(&k, &kind, &value, &idx)) != 0)
 				break;
 			if (idx < s.run[i].from || idx >= s.run[i].to) {
 				rc = ST_ECORRUPT;
@@ -1536,6 +1647,7 @@ batch_check(void *ctx, uint64_t index, uint8_t out[MT_HASH_LEN])
 int
 ix_dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
 {
+	uint32_t h = key_hash(ix, leaf, MT_HASH_LEN);
 	bool found, maybe;
 
 	/* The tail first, then a search snapshot opened after it: the tail is
@@ -1543,7 +1655,7 @@ ix_dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_LEN]
 	 * is visible, so every entry is in the one or the other. */
 	pthread_mutex_lock(&ix->mu);
 	found = table_find(ix, leaf, index);
-	maybe = !found && seen_may_hold(ix, leaf);
+	maybe = !found && seen_may_hold(&ix->seen, h);
 	pthread_mutex_unlock(&ix->mu);
 	if (found)
 		return 0;
@@ -1551,7 +1663,7 @@ ix_dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_LEN]
 	 * a new leaf, the usual case, known without reading a run. */
 	if (!maybe)
 		return ST_ENOTFOUND;
-	return env_leaf_find(ix, leaf, UINT64_MAX, batch_check, b, index);
+	return env_leaf_find(ix, leaf, h, UINT64_MAX, batch_check, b, index);
 }
 
 int
@@ -1560,7 +1672,7 @@ ix_add(struct ix *ix, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const cha
 {
 	struct rec r;
 
-	rec_fill(&r, index, leaf, root, nar, submitter);
+	rec_fill(ix, &r, index, leaf, root, nar, submitter);
 	pthread_mutex_lock(&ix->mu);
 	if (index != ix->next) {
 		pthread_mutex_unlock(&ix->mu);
@@ -1568,7 +1680,7 @@ ix_add(struct ix *ix, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const cha
 	}
 	*rec_at(ix, ix->next) = r;
 	table_insert(ix, ix->next);
-	seen_add(ix, r.leaf);
+	seen_add(ix, &ix->seen, r.hleaf);
 	ix->next++;
 	pthread_mutex_unlock(&ix->mu);
 	return 0;
@@ -1609,17 +1721,18 @@ int
 ix_leaf_find(struct ix *ix, struct st_reader *r, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
 {
 	uint64_t size = st_reader_size(r);
+	uint32_t h = key_hash(ix, leaf, MT_HASH_LEN);
 	bool found, maybe;
 
 	pthread_mutex_lock(&ix->mu);
 	found = table_find(ix, leaf, index);
-	maybe = !found && seen_may_hold(ix, leaf);
+	maybe = !found && seen_may_hold(&ix->seen, h);
 	pthread_mutex_unlock(&ix->mu);
 	if (found) /* a leaf is in the log once: past the snapshot, not yet */
 		return *index < size ? 0 : ST_ENOTFOUND;
 	if (!maybe)
 		return ST_ENOTFOUND;
-	return env_leaf_find(ix, leaf, size, reader_check, r, index);
+	return env_leaf_find(ix, leaf, h, size, reader_check, r, index);
 }
 
 static bool
@@ -1629,6 +1742,25 @@ rec_has(const struct rec *r, enum ix_which which, const uint8_t key[32])
 	    memcmp(r->key[which], key, 32) == 0;
 }
 
+/* Whether entry idx of r is under key (key_len bytes) in index `which`
+ * (root or narHash): 1, 0, or an error. */
+static int
+confirm(struct ix *ix, struct st_reader *r, enum ix_which which, const void *key, size_t key_len,
+    uint64_t idx, struct ix_keys *k)
+{
+	const uint8_t *data;
+	size_t len;
+	int rc;
+
+	if ((rc = st_entry_get(r, idx, &data, &len)) != 0)
+		return rc == ST_ENOTFOUND ? ST_ECORRUPT : rc;
+	if (ix->fields == NULL || ix->fields(ix->fields_arg, data, len, k) != 0)
+		return 0;
+	if (which == IX_BY_NAR)
+		return memcmp(k->nar, key, 32) == 0;
+	return strnlen(k->root, sizeof k->root) == key_len && memcmp(k->root, key, key_len) == 0;
+}
+
 int
 ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *key, size_t key_len,
     uint64_t start, uint64_t *out, size_t max, size_t *n, bool *more)
@@ -1636,7 +1768,9 @@ ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *k
 	uint64_t size, upto = 0, *tail = NULL;
 	size_t n_tail = 0;
 	uint8_t kb[32];
+	uint32_t value = 0;
 	struct ixr_set s;
+	struct ix_keys *fk = NULL;
 	MDB_txn *txn = NULL;
 	MDB_cursor *c = NULL;
 	int rc;
@@ -1651,8 +1785,11 @@ ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *k
 		crypto_hash_sha256(kb, key, key_len);
 	else
 		memcpy(kb, key, 32);
-	if ((tail = malloc((max + 1) * sizeof *tail)) == NULL)
-		return ENOMEM;
+	if ((tail = malloc((max + 1) * sizeof *tail)) == NULL ||
+	    (fk = malloc(sizeof *fk)) == NULL) {
+		rc = ENOMEM;
+		goto out;
+	}
 	/* Under the lock, so that no trim falls between the snapshot and the
 	 * tail: the tail holds everything from the snapshot's upto on. */
 	pthread_mutex_lock(&ix->mu);
@@ -1668,12 +1805,29 @@ ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *k
 	pthread_mutex_unlock(&ix->mu);
 	if (rc != 0)
 		goto out;
+	if (which == IX_BY_SUBMITTER) {
+		/* Exact: the key's number, if the runs hold it at all. */
+		MDB_val k = {32, kb}, v;
+
+		if ((rc = mdb_get(txn, ix->subs, &k, &v)) == MDB_NOTFOUND)
+			s.n = 0;
+		else if (rc != 0)
+			goto out;
+		else if (v.mv_size != 4) {
+			rc = ST_ECORRUPT;
+			goto out;
+		} else
+			value = cl_be32_get(v.mv_data);
+		rc = 0;
+	} else {
+		value = key_hash(ix, kb, 32);
+	}
 	/* The runs cover disjoint ranges in index order: their results,
 	 * one after the other, ascend. */
 	for (size_t i = 0; i < s.n && s.run[i].from < size && !*more; i++) {
 		const struct ixr_run *run = &s.run[i];
-		uint8_t pb[KEY_MAX];
-		MDB_val k = {key_make(pb, 1 + which, kb, start > run->from ? start : run->from),
+		uint8_t pb[KEY_LEN];
+		MDB_val k = {key_make(pb, 1 + which, value, start > run->from ? start : run->from),
 		            pb},
 		        v;
 
@@ -1684,11 +1838,12 @@ ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *k
 		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
 		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 			uint64_t idx;
+			uint32_t got;
 			int kind;
 
-			if (k.mv_size != KEY_MAX || memcmp(k.mv_data, pb, 1 + 32) != 0)
+			if (k.mv_size != KEY_LEN || memcmp(k.mv_data, pb, KEY_PREFIX) != 0)
 				break;
-			if ((rc = key_parse(&k, &kind, &idx)) != 0)
+			if ((rc = key_parse(&k, &kind, &got, &idx)) != 0)
 				goto out;
 			if (idx < run->from || idx >= run->to) {
 				rc = ST_ECORRUPT;
@@ -1696,13 +1851,21 @@ ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *k
 			}
 			if (idx >= size)
 				break;
+			/* A hashed key's candidate counts only once the entry
+			 * itself says so. */
+			if (which != IX_BY_SUBMITTER &&
+			    (rc = confirm(ix, r, which, key, key_len, idx, fk)) != 1) {
+				if (rc != 0)
+					goto out;
+				continue;
+			}
 			if (*n == max) {
 				*more = true;
 				break;
 			}
 			out[(*n)++] = idx;
 		}
-		if (rc != 0 && rc != MDB_NOTFOUND)
+		if (rc != 0 && rc != 1 && rc != MDB_NOTFOUND)
 			goto out;
 		rc = 0;
 		mdb_cursor_close(c);
@@ -1719,6 +1882,7 @@ out:
 		mdb_cursor_close(c);
 	if (txn != NULL)
 		mdb_txn_abort(txn);
+	free(fk);
 	free(tail);
 	if (rc != 0)
 		*n = 0;

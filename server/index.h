@@ -44,12 +44,18 @@
  *    whole: a merge cut short leaves only its partial output in a slot the
  *    manifest does not list, emptied at the next start, and starts again.
  *
- * Keys: the leaf index is keyed by the first 8 bytes of the leaf hash, and
- * each candidate is checked against the leaf hash in the main store's
- * level-0 tile (a crafted prefix collision costs a lookup, never a wrong
- * answer); root keys are the SHA-256 of the store path; narHash and
- * submitter keys are their 32 bytes.  A run's key is kind, key, entry
- * index (u64 BE), so each run is one plain sorted database.
+ * Keys (layout 3): every key of a run is 10 bytes, kind (u8), a 32-bit
+ * value, the entry index (40 bits, big-endian), so that each record takes
+ * 20 bytes of a page.  For the leaf hash, the root (its SHA-256) and the
+ * narHash the value is their keyed hash (SipHash with the environment's
+ * own random key, cut to 32 bits), so candidates can collide: a leaf
+ * candidate is checked against the leaf hash in the main store's level-0
+ * tile, and a root or narHash candidate against the field decoded from
+ * the entry itself (ix_fields_fn), so a collision costs a read, never a
+ * wrong answer.  Submitter keys are few: the value is the key's number in
+ * the environment's dictionary of submitter keys ("subs"), exact.  A
+ * run's keys are unique (the index is in them), so each run is one plain
+ * sorted database.
  *
  * Thread safety: one committer (ix_room, ix_dedup_find, ix_add,
  * ix_committed, ix_rollback), any number of readers (ix_leaf_find,
@@ -104,6 +110,14 @@ struct ix_keys {
  * ix_search), with a warning on stderr, and the rebuild goes on. */
 typedef int (*ix_keys_fn)(void *arg, const uint8_t *leaf_bytes, size_t len, struct ix_keys *out);
 
+/* Decode a stored entry's store path root and narHash into out->root and
+ * out->nar (the rest of out is not read), without checking its signatures
+ * (they were checked before it was stored): to confirm a search candidate.
+ * leaf_bytes: len bytes, borrowed.  Called by ix_search in any reader
+ * thread, several at once: must be thread-safe.  Returns 0, or an error:
+ * the entry then matches no root or narHash search. */
+typedef int (*ix_fields_fn)(void *arg, const uint8_t *leaf_bytes, size_t len, struct ix_keys *out);
+
 struct ix;
 
 /* Open (creating it if needed, mode 0700) DIR/search for the store st (DIR
@@ -120,10 +134,11 @@ int ix_open(struct st *st, struct ix **out, char *why) __attribute__((warn_unuse
  * stderr for long runs; all of them again, the index emptied in place, if
  * it turns out damaged meanwhile, a merge finding a key outside its run's
  * range, say), and start the indexer thread.  keys/arg derive
- * keys from entries, only inside this call.  Once only.  Returns 0 or an
- * error with why. */
-int ix_start(struct ix *ix, ix_keys_fn keys, void *arg, char *why)
-    __attribute__((warn_unused_result));
+ * keys from entries, only inside this call; fields/fields_arg decode the
+ * fields ix_search confirms, kept until ix_close (fields_arg must live as
+ * long).  Once only.  Returns 0 or an error with why. */
+int ix_start(struct ix *ix, ix_keys_fn keys, void *arg, ix_fields_fn fields, void *fields_arg,
+    char *why) __attribute__((warn_unused_result));
 
 /* What the indexer just committed, for ix_tune.after_commit. */
 enum ix_commit {
@@ -134,13 +149,17 @@ enum ix_commit {
 
 /* The indexer's sizes (defaults IX_BATCH, IX_FANOUT, IX_STEP), and a
  * function called, in the thread that wrote it, after each of its commits
- * (NULL: none; tests stop a process there to crash at every step). */
+ * (NULL: none; tests stop a process there to crash at every step).
+ * hash_bits (tests): keep only that many low bits of the hashed keys, so
+ * that distinct keys collide; an environment written with other bits is
+ * rebuilt. */
 struct ix_tune {
 	size_t batch;    /* 1..IX_TAIL_MAX */
 	unsigned fanout; /* 2..16 */
 	size_t step;     /* >= 1 */
 	void (*after_commit)(void *arg, enum ix_commit what);
 	void *arg;
+	unsigned hash_bits; /* 1..32, or 0: 32 */
 };
 
 /* Use t (copied) instead of the defaults: between ix_open and ix_start
@@ -193,7 +212,9 @@ int ix_leaf_find(struct ix *ix, struct st_reader *r, const uint8_t leaf[MT_HASH_
 /* Indices of the entries under `key` (key_len bytes, 1..511) in index
  * `which` that are >= start and below r's snapshot size, ascending: at most
  * max into out[], their number into *n, whether more follow into *more.
- * Returns 0 (no match is *n == 0), CL_EINVAL or an error. */
+ * Each root or narHash candidate of the runs is read from r and confirmed
+ * (ix_fields_fn).  Returns 0 (no match is *n == 0), CL_EINVAL or an
+ * error. */
 int ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *key,
     size_t key_len, uint64_t start, uint64_t *out, size_t max, size_t *n, bool *more)
     __attribute__((warn_unused_result));

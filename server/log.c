@@ -709,6 +709,32 @@ entry_keys(void *arg, const uint8_t *leaf_bytes, size_t len, struct ix_keys *out
 	return 0;
 }
 
+/* An ix_fields_fn (arg: the log): a stored entry's root and narHash, to
+ * confirm a search candidate; its own arena, so any thread at once. */
+static int
+entry_fields(void *arg, const uint8_t *leaf_bytes, size_t len, struct ix_keys *out)
+{
+	struct wire_arena a;
+	struct log_job j;
+	void *buf = malloc(WIRE_ARENA_MIN);
+	int rc = 0;
+
+	if (buf == NULL)
+		return ENOMEM;
+	wire_arena_init(&a, buf, WIRE_ARENA_MIN);
+	memset(&j, 0, sizeof j);
+	j.body = leaf_bytes;
+	j.len = len;
+	if (prepare(arg, &a, &j, false)) {
+		memcpy(out->root, js(&j)->root, sizeof out->root);
+		memcpy(out->nar, js(&j)->nar, 32);
+	} else {
+		rc = ST_ECORRUPT; /* it was checked before it was stored */
+	}
+	free(buf);
+	return rc;
+}
+
 static void
 queue_push(struct queue *q, struct log_job *j)
 {
@@ -1072,7 +1098,7 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 		if (l->ix == NULL && (rc = ix_open(st, &l->ix, why)) == 0)
 			l->ix_owned = true;
 		if (rc == 0)
-			rc = ix_start(l->ix, entry_keys, &kc, why);
+			rc = ix_start(l->ix, entry_keys, &kc, entry_fields, l, why);
 		free(buf);
 		if (rc != 0)
 			goto fail;

@@ -624,7 +624,7 @@ static void
 test_bulk(void **state)
 {
 	static atomic_size_t swaps;
-	const struct ix_tune small = {16, 2, 40, count_swaps, &swaps};
+	const struct ix_tune small = {16, 2, 40, count_swaps, &swaps, 0};
 
 	(void)state;
 	bulk(NULL);
