@@ -690,7 +690,7 @@ merge_due(struct ix *ix)
 {
 	size_t first;
 
-	return ix->mg.on || ixr_pick(&ix->man, ix->tune.batch, ix->tune.fanout, &first);
+	return ix->mg.on || ixr_pick(&ix->man, ix->tune.batch, ix->tune.fanout, IX_TOP, &first);
 }
 
 static void
@@ -723,7 +723,7 @@ merge_step(struct ix *ix)
 	int rc, slot;
 
 	if (!mg->on) {
-		if (!ixr_pick(&ix->man, ix->tune.batch, fan, &mg->first))
+		if (!ixr_pick(&ix->man, ix->tune.batch, fan, IX_TOP, &mg->first))
 			return 0;
 		if ((slot = slot_free(ix)) < 0)
 			return ST_ECORRUPT; /* IXR_CROWDED leaves room */

@@ -85,6 +85,12 @@
 #define IX_BATCH 16384
 /* This many adjacent runs of one level merge into one. */
 #define IX_FANOUT 8
+/* Runs of this level and above (by default batch * fanout^2 = 2^20
+ * entries and more) are merged only once the slots are crowded (ixr_pick):
+ * so no merge is larger than a 2^20-entry run (about 80 MB of free pages
+ * kept for it) until some 4 * 10^7 entries, and searches read a run per
+ * 2^20 entries beyond. */
+#define IX_TOP 2
 /* The most keys a merge step copies in one write transaction (about 0.1 s
  * of work): what a flush, and so a committer, may wait behind. */
 #define IX_STEP 262144

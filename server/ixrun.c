@@ -69,7 +69,7 @@ run_len(const struct ixr_run *r)
 }
 
 bool
-ixr_pick(const struct ixr_set *s, uint64_t base, unsigned fanout, size_t *first)
+ixr_pick(const struct ixr_set *s, uint64_t base, unsigned fanout, unsigned top, size_t *first)
 {
 	unsigned best = ~0u;
 	uint64_t least = UINT64_MAX;
@@ -82,7 +82,7 @@ ixr_pick(const struct ixr_set *s, uint64_t base, unsigned fanout, size_t *first)
 
 		while (j < fanout && ixr_level(run_len(&s->run[i + j]), base, fanout) == lv)
 			j++;
-		if (j == fanout && lv < best) {
+		if (j == fanout && lv < top && lv < best) {
 			best = lv;
 			*first = i;
 		}

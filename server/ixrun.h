@@ -56,11 +56,14 @@ int ixr_decode(const uint8_t *p, size_t len, uint64_t upto, struct ixr_set *out)
  * for each factor of fanout (base >= 1, 2 <= fanout <= IXR_FANOUT_MAX). */
 unsigned ixr_level(uint64_t n, uint64_t base, unsigned fanout);
 
-/* The next merge for s, if any: `fanout` adjacent runs of one level, the
- * lowest such level, oldest first; or, once s holds IXR_CROWDED runs or
- * more, the adjacent `fanout` with the fewest entries.  On true, runs
+/* The next merge for s, if any: `fanout` adjacent runs of one level below
+ * `top`, the lowest such level, oldest first; or, once s holds IXR_CROWDED
+ * runs or more, the adjacent `fanout` with the fewest entries, whatever
+ * their levels.  (Runs of level top and above so merge only when crowded:
+ * a merge needs room for its output beside its sources, so the largest
+ * merge sets how much free space the file keeps.)  On true, runs
  * [*first, *first + fanout) of s are to be merged into one. */
-bool ixr_pick(const struct ixr_set *s, uint64_t base, unsigned fanout, size_t *first);
+bool ixr_pick(const struct ixr_set *s, uint64_t base, unsigned fanout, unsigned top, size_t *first);
 
 /* Replace runs [first, first + count) of s by one run in `slot` covering
  * their ranges.  first + count <= s->n, count >= 1. */

@@ -14,6 +14,7 @@
 
 #include "cl.h"
 #include "harness.h"
+#include "index.h"
 #include "ixrun.h"
 #include "store.h"
 #include "testutil.h"
@@ -135,19 +136,20 @@ free_slot(const struct ixr_set *s, int target)
 }
 
 /* Flush runs of `flush` entries (varied by the step number when vary) for
- * `rounds` flushes, starting a merge whenever one is due and finishing it
- * `lag` flushes later, as the indexer does with merges that take turns
- * (sooner if a flush finds no free slot: it waits for the merge then).
- * The manifest stays whole, a started merge always finds a target, and at
- * most `bound` runs (a merge's target counted) exist at once.  Returns the
- * most runs seen. */
+ * `rounds` flushes, starting a merge (ixr_pick with `top`) whenever one is
+ * due and finishing it `lag` flushes later, as the indexer does with
+ * merges that take turns (sooner if a flush finds no free slot: it waits
+ * for the merge then).  The manifest stays whole, a started merge always
+ * finds a target, and at most `bound` runs (a merge's target counted)
+ * exist at once.  Returns the most runs seen; the most entries one merge
+ * took into *largest (if not NULL). */
 static size_t
-simulate(uint64_t base, unsigned fanout, uint64_t flush, bool vary, size_t rounds, size_t lag,
-    size_t bound)
+simulate(uint64_t base, unsigned fanout, unsigned top, uint64_t flush, bool vary, size_t rounds,
+    size_t lag, size_t bound, uint64_t *largest)
 {
 	struct ixr_set s = {0};
 	uint8_t b[IXR_MAX];
-	uint64_t upto = 0;
+	uint64_t upto = 0, big = 0;
 	size_t most = 0, first = 0, wait = 0;
 	int target = -1, slot;
 
@@ -167,9 +169,11 @@ simulate(uint64_t base, unsigned fanout, uint64_t flush, bool vary, size_t round
 			ixr_replace(&s, first, fanout, (uint8_t)target);
 			target = -1;
 		}
-		if (target < 0 && ixr_pick(&s, base, fanout, &first)) {
+		if (target < 0 && ixr_pick(&s, base, fanout, top, &first)) {
 			if (first + fanout > s.n)
 				fail_msg("merge past the manifest");
+			if (s.run[first + fanout - 1].to - s.run[first].from > big)
+				big = s.run[first + fanout - 1].to - s.run[first].from;
 			if ((target = free_slot(&s, -1)) < 0)
 				fail_msg("no slot for a merge at flush %zu", r);
 			wait = 0;
@@ -183,24 +187,44 @@ simulate(uint64_t base, unsigned fanout, uint64_t flush, bool vary, size_t round
 	}
 	if (most > bound)
 		fail_msg("%zu runs at once, bound %zu", most, bound);
+	if (largest != NULL)
+		*largest = big;
 	return most;
 }
 
 static void
 test_policy(void **state)
 {
+	uint64_t big;
+	size_t most;
+
 	(void)state;
 	/* Merges keep up: fanout - 1 runs per level, log_8 of 10^7 / 16384
-	 * levels (10^7 entries in flushes of 16384). */
-	assert_true(simulate(16384, 8, 16384, false, 610, 0, 7 * 5) >= 8 - 1);
+	 * levels (10^7 entries in flushes of 16384), without a top level. */
+	assert_true(simulate(16384, 8, ~0u, 16384, false, 610, 0, 7 * 5, &big) >= 8 - 1);
+	assert_int_equal(big, (uint64_t)1 << 23); /* a run of 2^23 made at once */
+	/* The indexer's: levels 0 and 1 merge, runs of 2^20 entries (level 2)
+	 * and more stay until the slots are crowded, so no merge takes more
+	 * than 2^20 entries up to 10^7 (7 + 7 + 9 runs), and beyond, at 10^8,
+	 * the crowded rule keeps every flush a slot, merging far less than
+	 * the whole. */
+	assert_true(simulate(16384, 8, IX_TOP, 16384, false, 610, 0, 7 + 7 + 9, &big) > 7 + 7);
+	assert_int_equal(big, (uint64_t)1 << 20);
+	most = simulate(16384, 8, IX_TOP, 16384, false, 6100, 0, IXR_SLOTS, &big);
+	assert_true(big < (uint64_t)6100 * 16384 / 4);
+	print_message("  10^8 entries: at most %zu runs, the largest merge %llu entries\n", most,
+	    (unsigned long long)big);
+	simulate(16384, 8, IX_TOP, 16384, true, 6100, 3, IXR_SLOTS, NULL);
 	/* Flushes of varied size, merges a few flushes behind. */
-	simulate(16384, 8, 16384, true, 3000, 3, IXR_SLOTS);
-	simulate(64, 3, 40, true, 20000, 2, IXR_SLOTS);
+	simulate(16384, 8, ~0u, 16384, true, 3000, 3, IXR_SLOTS, NULL);
+	simulate(64, 3, ~0u, 40, true, 20000, 2, IXR_SLOTS, NULL);
+	simulate(64, 3, IX_TOP, 40, true, 20000, 2, IXR_SLOTS, NULL);
 	/* Extreme sizes: one-entry runs, fanout 2, merges far behind: the
 	 * crowded rule still leaves a free slot for every flush. */
-	simulate(1, 2, 1, false, 50000, 0, 17 * 1 + 1);
-	simulate(1, 2, 1, false, 20000, 6, IXR_SLOTS);
-	simulate(1000, 16, 1, false, 20000, 9, IXR_SLOTS);
+	simulate(1, 2, ~0u, 1, false, 50000, 0, 17 * 1 + 1, NULL);
+	simulate(1, 2, ~0u, 1, false, 20000, 6, IXR_SLOTS, NULL);
+	simulate(1000, 16, ~0u, 1, false, 20000, 9, IXR_SLOTS, NULL);
+	simulate(1, 2, 0, 1, false, 20000, 6, IXR_SLOTS, NULL);
 }
 
 int

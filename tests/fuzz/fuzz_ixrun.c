@@ -42,7 +42,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    memcmp(again, data + 8, size - 8) != 0)
 		abort();
 	/* A merge it picks lies inside the manifest and keeps it whole. */
-	if (ixr_pick(&s, 1 + data[7] % 64, 2 + data[6] % (IXR_FANOUT_MAX - 1), &first)) {
+	if (ixr_pick(
+	        &s, 1 + data[7] % 64, 2 + data[6] % (IXR_FANOUT_MAX - 1), data[5] % 8, &first)) {
 		unsigned fan = 2 + data[6] % (IXR_FANOUT_MAX - 1);
 		uint8_t enc[IXR_MAX];
 
