@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1107,71 +1108,133 @@ merge_all(struct ix *ix)
 	return rc;
 }
 
+/* The most threads a catch-up reads keys with (each a signature check per
+ * entry, in a rebuild: the cores make it faster). */
+#define FILL_MAX 8
+
+/* One thread's share of a catch-up's chunk: recs[i] for the i in [0, n)
+ * with i % nw == w, entry from + i, read in its own snapshot of r. */
+struct fill {
+	struct ix *ix;
+	ix_keys_fn keys;
+	void *arg;
+	struct st_reader *r;
+	struct rec *recs;
+	uint64_t from;
+	size_t n, w, nw;
+	atomic_uint_fast64_t *skipped;
+	int rc;
+	char why[CL_WHY_MAX];
+};
+
+static void *
+fill_main(void *arg)
+{
+	struct fill *f = arg;
+	struct ix_keys k;
+	int rc;
+
+	if ((rc = st_reader_begin(f->r)) != 0) {
+		f->rc = cl_why(f->why, rc, "store: %s", st_strerror(rc));
+		return NULL;
+	}
+	for (size_t i = f->w; i < f->n; i += f->nw) {
+		const uint8_t *data;
+		uint8_t leaf[MT_HASH_LEN];
+		uint64_t at = f->from + i;
+		size_t len;
+
+		if ((rc = st_entry_get(f->r, at, &data, &len)) != 0) {
+			f->rc = cl_why(
+			    f->why, rc, "entry %llu: %s", (unsigned long long)at, st_strerror(rc));
+			break;
+		}
+		mt_leaf_hash(leaf, data, len);
+		if (f->keys(f->arg, data, len, &k) != 0) {
+			if (atomic_fetch_add(f->skipped, 1) < SKIP_SAY_MAX)
+				fprintf(stderr,
+				    "closurelogd: entry %llu: cannot read its search keys; it is "
+				    "found by its leaf hash only, not by search\n",
+				    (unsigned long long)at);
+			memset(&f->recs[i], 0, sizeof f->recs[i]);
+			f->recs[i].index = at;
+			memcpy(f->recs[i].leaf, leaf, MT_HASH_LEN);
+			f->recs[i].hleaf = key_hash(f->ix, leaf, MT_HASH_LEN);
+			continue;
+		}
+		rec_fill(f->ix, &f->recs[i], at, leaf, k.root, k.nar,
+		    k.has_submitter ? k.submitter : NULL);
+	}
+	st_reader_end(f->r);
+	return NULL;
+}
+
 /* Index entries [from, size) of the main store, reading their keys with
- * keys(): the catch-up after a crash, or a whole rebuild, in runs of
- * batch * fanout entries (at most IX_TAIL_MAX), merged as they come.  An
- * entry whose keys cannot be read is indexed by its leaf hash only
- * (deduplication needs it), with a warning: one unreadable entry must not
- * stop the log. */
+ * keys() (in up to FILL_MAX threads, one per core): the catch-up after a
+ * crash, or a whole rebuild, in runs of batch * fanout entries (at most
+ * IX_TAIL_MAX), merged as they come.  An entry whose keys cannot be read
+ * is indexed by its leaf hash only (deduplication needs it), with a
+ * warning: one unreadable entry must not stop the log. */
 static int
 catch_up(struct ix *ix, uint64_t from, uint64_t size, ix_keys_fn keys, void *arg, char *why)
 {
-	size_t chunk = ix->tune.batch * ix->tune.fanout;
+	size_t chunk = ix->tune.batch * ix->tune.fanout, nw = 1;
 	struct rec *recs = NULL;
 	struct pair *pairs = NULL;
-	struct ix_keys *k = malloc(sizeof *k);
+	struct fill fl[FILL_MAX];
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	time_t last = time(NULL);
-	uint64_t skipped = 0;
+	atomic_uint_fast64_t skipped = 0;
 	int rc = 0;
 
 	if (chunk > IX_TAIL_MAX)
 		chunk = IX_TAIL_MAX;
+	/* Threads only for a long catch-up: a rebuild. */
+	if (size - from > chunk && cores > 1)
+		nw = cores < FILL_MAX ? (size_t)cores : FILL_MAX;
+	memset(fl, 0, sizeof fl);
 	recs = malloc(chunk * sizeof *recs);
 	pairs = malloc(chunk * sizeof *pairs);
-	if (recs == NULL || pairs == NULL || k == NULL) {
+	if (recs == NULL || pairs == NULL) {
 		rc = cl_why(why, ENOMEM, "out of memory");
 		goto out;
+	}
+	for (size_t w = 0; w < nw; w++) {
+		fl[w] =
+		    (struct fill){ix, keys, arg, ix->reader, recs, 0, 0, w, nw, &skipped, 0, ""};
+		if (w > 0 && (rc = st_reader_new(ix->st, &fl[w].r)) != 0) {
+			fl[w].r = NULL;
+			cl_why(why, rc, "store: %s", st_strerror(rc));
+			goto out;
+		}
 	}
 	if (size - from > chunk)
 		fprintf(stderr, "closurelogd: indexing entries %llu to %llu for search\n",
 		    (unsigned long long)from, (unsigned long long)size);
 	while (from < size) {
-		size_t n = size - from < chunk ? (size_t)(size - from) : chunk;
+		size_t n = size - from < chunk ? (size_t)(size - from) : chunk, started = 1;
+		pthread_t t[FILL_MAX];
 
-		if ((rc = st_reader_begin(ix->reader)) != 0) {
-			cl_why(why, rc, "store: %s", st_strerror(rc));
-			goto out;
+		for (size_t w = 0; w < nw; w++) {
+			fl[w].from = from;
+			fl[w].n = n;
+			fl[w].rc = 0;
 		}
-		for (size_t i = 0; i < n && rc == 0; i++) {
-			const uint8_t *data;
-			uint8_t leaf[MT_HASH_LEN];
-			size_t len;
-
-			if ((rc = st_entry_get(ix->reader, from + i, &data, &len)) != 0) {
-				cl_why(why, rc, "entry %llu: %s", (unsigned long long)(from + i),
-				    st_strerror(rc));
-				break;
-			}
-			mt_leaf_hash(leaf, data, len);
-			if ((rc = keys(arg, data, len, k)) != 0) {
-				if (skipped++ < SKIP_SAY_MAX)
-					fprintf(stderr,
-					    "closurelogd: entry %llu: cannot read its search keys; "
-					    "it is found by its leaf hash only, not by search\n",
-					    (unsigned long long)(from + i));
-				memset(&recs[i], 0, sizeof recs[i]);
-				recs[i].index = from + i;
-				memcpy(recs[i].leaf, leaf, MT_HASH_LEN);
-				recs[i].hleaf = key_hash(ix, leaf, MT_HASH_LEN);
-				rc = 0;
-				continue;
-			}
-			rec_fill(ix, &recs[i], from + i, leaf, k->root, k->nar,
-			    k->has_submitter ? k->submitter : NULL);
+		for (; started < nw; started++) {
+			if (pthread_create(&t[started], NULL, fill_main, &fl[started]) != 0)
+				break; /* fewer threads: this one reads their share */
 		}
-		st_reader_end(ix->reader);
-		if (rc != 0)
-			goto out;
+		for (size_t w = started; w < nw; w++)
+			fill_main(&fl[w]);
+		fill_main(&fl[0]);
+		for (size_t w = 1; w < started; w++)
+			pthread_join(t[w], NULL);
+		for (size_t w = 0; w < nw; w++) {
+			if (fl[w].rc != 0) {
+				rc = cl_why(why, fl[w].rc, "%s", fl[w].why);
+				goto out;
+			}
+		}
 		if ((rc = run_write(ix, recs, 0, SIZE_MAX, n, from + n, pairs, false)) != 0 ||
 		    (rc = merge_all(ix)) != 0) {
 			cl_why(why, rc, "search index: %s", st_strerror(rc));
@@ -1189,7 +1252,8 @@ out:
 		fprintf(stderr,
 		    "closurelogd: %llu entr%s without search keys (found by leaf hash only)\n",
 		    (unsigned long long)skipped, skipped == 1 ? "y" : "ies");
-	free(k);
+	for (size_t w = 1; w < nw; w++)
+		st_reader_free(fl[w].r);
 	free(pairs);
 	free(recs);
 	return rc;

@@ -111,8 +111,9 @@ struct ix_keys {
 };
 
 /* Derive the search keys of a stored entry (leaf bytes, len long, borrowed)
- * for a rebuild.  Returns 0 or an error: the entry is then indexed by its
- * leaf hash only (found by ix_leaf_find and ix_dedup_find, never by
+ * for a rebuild.  Called from several threads at once (one per core):
+ * must be thread-safe.  Returns 0 or an error: the entry is then indexed
+ * by its leaf hash only (found by ix_leaf_find and ix_dedup_find, never by
  * ix_search), with a warning on stderr, and the rebuild goes on. */
 typedef int (*ix_keys_fn)(void *arg, const uint8_t *leaf_bytes, size_t len, struct ix_keys *out);
 
@@ -136,8 +137,8 @@ int ix_open(struct st *st, struct ix **out, char *why) __attribute__((warn_unuse
 
 /* Bring the index up to st: check it again (st may have grown since
  * ix_open), build the runs' filters (reading every run's leaf keys once),
- * finish due merges, index every entry st holds that it lacks (progress on
- * stderr for long runs; all of them again, the index emptied in place, if
+ * finish due merges, index every entry st holds that it lacks (its keys
+ * read in a thread per core; progress on stderr for long runs; all of them again, the index emptied in place, if
  * it turns out damaged meanwhile, a merge finding a key outside its run's
  * range, say), and start the indexer thread.  keys/arg derive
  * keys from entries, only inside this call; fields/fields_arg decode the

@@ -683,36 +683,11 @@ out:
 	return ok;
 }
 
-/* An ix_keys_fn: the search keys of a stored entry, for rebuilding the
- * search indexes.  The submitter is the allowlisted key that signed it,
- * if one does now. */
-struct keys_ctx {
-	struct log *l;
-	struct wire_arena a;
-};
-
+/* The search keys of a stored entry, decoded in an arena of its own (so
+ * any thread at once): the submitter, if `sig`, is the allowlisted key
+ * that signed it, if one does now. */
 static int
-entry_keys(void *arg, const uint8_t *leaf_bytes, size_t len, struct ix_keys *out)
-{
-	struct keys_ctx *c = arg;
-	struct log_job j;
-
-	memset(&j, 0, sizeof j);
-	j.body = leaf_bytes;
-	j.len = len;
-	if (!prepare(c->l, &c->a, &j, true) && !prepare(c->l, &c->a, &j, false))
-		return ST_ECORRUPT; /* it was checked before it was stored */
-	memcpy(out->root, js(&j)->root, sizeof out->root);
-	memcpy(out->nar, js(&j)->nar, 32);
-	memcpy(out->submitter, js(&j)->submitter, 32);
-	out->has_submitter = js(&j)->signed_by_submitter;
-	return 0;
-}
-
-/* An ix_fields_fn (arg: the log): a stored entry's root and narHash, to
- * confirm a search candidate; its own arena, so any thread at once. */
-static int
-entry_fields(void *arg, const uint8_t *leaf_bytes, size_t len, struct ix_keys *out)
+entry_decode(struct log *l, const uint8_t *leaf_bytes, size_t len, bool sig, struct ix_keys *out)
 {
 	struct wire_arena a;
 	struct log_job j;
@@ -725,14 +700,31 @@ entry_fields(void *arg, const uint8_t *leaf_bytes, size_t len, struct ix_keys *o
 	memset(&j, 0, sizeof j);
 	j.body = leaf_bytes;
 	j.len = len;
-	if (prepare(arg, &a, &j, false)) {
+	if ((sig && prepare(l, &a, &j, true)) || prepare(l, &a, &j, false)) {
 		memcpy(out->root, js(&j)->root, sizeof out->root);
 		memcpy(out->nar, js(&j)->nar, 32);
+		memcpy(out->submitter, js(&j)->submitter, 32);
+		out->has_submitter = js(&j)->signed_by_submitter;
 	} else {
 		rc = ST_ECORRUPT; /* it was checked before it was stored */
 	}
 	free(buf);
 	return rc;
+}
+
+/* An ix_keys_fn (arg: the log), for rebuilding the search indexes. */
+static int
+entry_keys(void *arg, const uint8_t *leaf_bytes, size_t len, struct ix_keys *out)
+{
+	return entry_decode(arg, leaf_bytes, len, true, out);
+}
+
+/* An ix_fields_fn (arg: the log): a stored entry's root and narHash, to
+ * confirm a search candidate. */
+static int
+entry_fields(void *arg, const uint8_t *leaf_bytes, size_t len, struct ix_keys *out)
+{
+	return entry_decode(arg, leaf_bytes, len, false, out);
 }
 
 static void
@@ -1085,24 +1077,13 @@ log_open(struct st *st, struct signer *sg, struct allow *al, struct metrics *m,
 		cl_why(why, rc, "store: %s", st_strerror(rc));
 		goto fail;
 	}
-	{
-		struct keys_ctx kc = {l, {0}};
-		void *buf = malloc(WIRE_ARENA_MIN);
-
-		if (buf == NULL) {
-			rc = cl_why(why, ENOMEM, "out of memory");
-			goto fail;
-		}
-		wire_arena_init(&kc.a, buf, WIRE_ARENA_MIN);
-		l->ix = cfg->ix;
-		if (l->ix == NULL && (rc = ix_open(st, &l->ix, why)) == 0)
-			l->ix_owned = true;
-		if (rc == 0)
-			rc = ix_start(l->ix, entry_keys, &kc, entry_fields, l, why);
-		free(buf);
-		if (rc != 0)
-			goto fail;
-	}
+	l->ix = cfg->ix;
+	if (l->ix == NULL && (rc = ix_open(st, &l->ix, why)) == 0)
+		l->ix_owned = true;
+	if (rc == 0)
+		rc = ix_start(l->ix, entry_keys, l, entry_fields, l, why);
+	if (rc != 0)
+		goto fail;
 	edge_root(l->edge, root);
 	if ((rc = ckpt_make(l, size, root, &ck)) != 0) {
 		cl_why(why, rc, "cannot sign the checkpoint: %s", cl_strerror(rc));

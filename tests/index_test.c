@@ -46,7 +46,7 @@ struct fx {
 	struct st *st;
 	struct ix *ix;
 	struct edge *edge;
-	size_t keys_calls;
+	atomic_size_t keys_calls;
 	uint64_t bad_keys;   /* entry bad_keys - 1's keys cannot be read (0: none) */
 	bool tuned;          /* ix_tune(tune) before ix_start */
 	struct ix_tune tune; /* after_commit: fx_commit, arg the fx */
@@ -122,7 +122,7 @@ test_keys(void *arg, const uint8_t *leaf_bytes, size_t len, struct ix_keys *out)
 	if (len != 16)
 		return CL_EINVAL;
 	memcpy(&i, leaf_bytes, sizeof i);
-	f->keys_calls++;
+	atomic_fetch_add(&f->keys_calls, 1);
 	if (i + 1 == f->bad_keys)
 		return ST_ECORRUPT;
 	keys_of(i, out);
@@ -155,7 +155,7 @@ fx_start(struct fx *f)
 	assert_true(rc == 0 || rc == CL_EINVAL); /* new, or initialised before */
 	assert_int_equal(edge_new(&f->edge), 0);
 	assert_int_equal(edge_load(f->edge, f->st, &size, why), 0);
-	f->keys_calls = 0;
+	atomic_store(&f->keys_calls, 0);
 	assert_int_equal(ix_open(f->st, &f->ix, why), 0);
 	if (f->tuned)
 		assert_int_equal(ix_tune(f->ix, &f->tune), 0);
@@ -1048,7 +1048,8 @@ test_room_short_run(void **state)
  * stored; a parser change, say) does not stop the rebuild: it is found by
  * its leaf hash, not by search, and every other entry is indexed.  With
  * full and with one-bit key hashes (its leaf key colliding with half the
- * others: still a strict duplicate, never a search result). */
+ * others: still a strict duplicate, never a search result), read by
+ * several threads. */
 static void
 unreadable_keys(unsigned bits)
 {
@@ -1063,7 +1064,8 @@ unreadable_keys(unsigned bits)
 	memset(&f, 0, sizeof f);
 	h_tmpdir(f.dir, sizeof f.dir);
 	f.tuned = true;
-	f.tune = (struct ix_tune){IX_BATCH, IX_FANOUT, IX_STEP, NULL, NULL, bits};
+	/* Runs of 15 entries: the rebuild reads keys in a thread per core. */
+	f.tune = (struct ix_tune){5, 3, 100, NULL, NULL, bits};
 	fx_start(&f);
 	append(&f, 50);
 	fx_stop(&f);
