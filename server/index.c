@@ -1109,8 +1109,10 @@ merge_all(struct ix *ix)
 }
 
 /* The most threads a catch-up reads keys with (each a signature check per
- * entry, in a rebuild: the cores make it faster). */
-#define FILL_MAX 8
+ * entry, in a rebuild: the cores make it faster), from this many entries
+ * (or a chunk) on. */
+#define FILL_MAX  8
+#define FILL_FROM 4096
 
 /* One thread's share of a catch-up's chunk: recs[i] for the i in [0, n)
  * with i % nw == w, entry from + i, read in its own snapshot of r. */
@@ -1190,7 +1192,7 @@ catch_up(struct ix *ix, uint64_t from, uint64_t size, ix_keys_fn keys, void *arg
 	if (chunk > IX_TAIL_MAX)
 		chunk = IX_TAIL_MAX;
 	/* Threads only for a long catch-up: a rebuild. */
-	if (size - from > chunk && cores > 1)
+	if (size - from > (chunk < FILL_FROM ? chunk : FILL_FROM) && cores > 1)
 		nw = cores < FILL_MAX ? (size_t)cores : FILL_MAX;
 	memset(fl, 0, sizeof fl);
 	recs = malloc(chunk * sizeof *recs);
