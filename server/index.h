@@ -20,7 +20,8 @@
  * most tune.step keys per write transaction, taking turns with flushes;
  * the last step swaps the merged run in for its sources in the manifest,
  * in one transaction.  So each entry is rewritten O(log N) times,
- * sequentially, and there are O(fanout * log N) runs; readers take the
+ * sequentially, and there are O(fanout * log N) runs (runs of level IX_TOP
+ * and above merge only once the slots are crowded); readers take the
  * manifest from their own read transaction, so a swap is atomic for them.
  * In-memory Bloom filters on the leaf keys (one of every leaf held, one
  * per run; about 5 bytes per entry) let a lookup of a new leaf read no
