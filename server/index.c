@@ -63,7 +63,12 @@ _Static_assert((IX_TAIL_MAX & (IX_TAIL_MAX - 1)) == 0, "IX_TAIL_MAX must be a po
  * the submitter's number in "subs"), the entry index (40 bits), all
  * big-endian; values are empty.  10 bytes: LMDB takes 8 + 10 + 2 bytes of
  * a page per record. */
-#define KIND_LEAF  0
+#define KIND_LEAF 0
+/* A marker, KIND_MARK | kind (root or narHash), the value, the index of
+ * one of them: the run's records of that value are of more than one key
+ * (a hash collision inside the run).  Unmarked, they are all of one key,
+ * so a search confirms one of them for the whole run. */
+#define KIND_MARK  0x80
 #define KEY_PREFIX 5 /* kind and value */
 #define KEY_LEN    (KEY_PREFIX + 5)
 #define INDEX_MAX  ((uint64_t)1 << 40)
@@ -108,6 +113,12 @@ struct seen {
 	bool lost;
 };
 
+/* Markers to write (KIND_MARK), in key order; at: the next to write. */
+struct marks {
+	uint8_t (*k)[KEY_LEN];
+	size_t n, cap, at;
+};
+
 /* The merge under way (the indexer's, between its steps). */
 struct merge {
 	bool on, started; /* started: the target was emptied */
@@ -116,6 +127,16 @@ struct merge {
 	uint8_t last[KEY_LEN];
 	size_t last_len; /* 0: nothing copied yet */
 	struct bloom *bloom;
+	/* The records of one hashed kind and value being copied (g_kind 0:
+	 * none): from source g_src last, the first of them entry g_first,
+	 * whose field's digest is g_digest (g_have), marked or not. */
+	int g_kind;
+	uint32_t g_value;
+	unsigned g_src;
+	uint64_t g_first;
+	bool g_have, g_marked;
+	uint8_t g_digest[32];
+	struct marks marks; /* found by this merge */
 };
 
 struct ix {
@@ -153,13 +174,13 @@ struct ix {
 	pthread_t thread;
 };
 
-static const struct ix_tune tune_default = {IX_BATCH, IX_FANOUT, IX_STEP, NULL, NULL, 32};
+static const struct ix_tune tune_default = {IX_BATCH, IX_FANOUT, IX_STEP, NULL, NULL, 0};
 
-/* The bits kept of a hashed key's value (ix_tune.hash_bits). */
+/* The bits kept of a hashed key's value (32 - ix_tune.hash_drop). */
 static unsigned
 hash_bits(const struct ix *ix)
 {
-	return ix->tune.hash_bits == 0 ? 32 : ix->tune.hash_bits;
+	return 32 - ix->tune.hash_drop;
 }
 
 /* The 32-bit value of a hashed key: SipHash-2-4 under the environment's
@@ -416,13 +437,43 @@ key_make(uint8_t out[KEY_LEN], int kind, uint32_t value, uint64_t index)
 	return KEY_LEN;
 }
 
+/* Whether a kind's values are hashes, confirmed against the entry. */
+static bool
+kind_hashed(int kind)
+{
+	return kind == 1 + IX_BY_ROOT || kind == 1 + IX_BY_NAR;
+}
+
+static int
+marks_add(struct marks *m, int kind, uint32_t value, uint64_t index)
+{
+	if (m->n == m->cap) {
+		size_t cap = m->cap == 0 ? 64 : 2 * m->cap;
+		void *k = realloc(m->k, cap * sizeof *m->k);
+
+		if (k == NULL)
+			return ENOMEM;
+		m->k = k;
+		m->cap = cap;
+	}
+	key_make(m->k[m->n++], KIND_MARK | kind, value, index);
+	return 0;
+}
+
+static void
+marks_free(struct marks *m)
+{
+	free(m->k);
+	memset(m, 0, sizeof *m);
+}
+
 /* A stored run key: its kind, value and index, or ST_ECORRUPT. */
 static int
 key_parse(const MDB_val *k, int *kind, uint32_t *value, uint64_t *index)
 {
 	const uint8_t *p = k->mv_data;
 
-	if (k->mv_size != KEY_LEN || p[0] >= N_KINDS)
+	if (k->mv_size != KEY_LEN || (p[0] >= N_KINDS && !kind_hashed(p[0] & ~KIND_MARK)))
 		return ST_ECORRUPT;
 	*kind = p[0];
 	*value = cl_be32_get(p + 1);
@@ -586,8 +637,9 @@ sub_number(
 /* Index the n entries [upto - n, upto), entry i's record at
  * recs[(first + i) & mask], as a new run in one durable commit that also
  * records the manifest, upto and the tree root there (and the submitter
- * keys new to the dictionary).  pairs: scratch for n.  Needs a free slot.
- * On success the run's filter is installed. */
+ * keys new to the dictionary).  A value of a hashed kind whose records are
+ * of more than one key is marked.  pairs: scratch for n.  Needs a free
+ * slot.  On success the run's filter is installed. */
 static int
 run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size_t n, uint64_t upto,
     struct pair *pairs, bool trim)
@@ -596,6 +648,7 @@ run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size
 	MDB_cursor *c = NULL;
 	struct bloom *bl = NULL;
 	struct ixr_set next = ix->man;
+	struct marks mk = {0};
 	uint8_t root[MT_HASH_LEN], ub[8], memo[32];
 	bool have = false;
 	uint32_t id = 0;
@@ -637,6 +690,21 @@ run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size
 			pairs[m++] = (struct pair){v, r->index};
 		}
 		qsort(pairs, m, sizeof *pairs, pair_cmp);
+		for (size_t i = 0, j; kind_hashed(kind) && i < m; i = j) {
+			const uint8_t *k0 =
+			    recs[(first + (pairs[i].index - (upto - n))) & mask].key[d];
+			bool mixed = false;
+
+			for (j = i + 1; j < m && pairs[j].value == pairs[i].value; j++) {
+				const struct rec *r =
+				    &recs[(first + (pairs[j].index - (upto - n))) & mask];
+
+				mixed = mixed || memcmp(r->key[d], k0, 32) != 0;
+			}
+			if (mixed &&
+			    (rc = marks_add(&mk, kind, pairs[i].value, pairs[i].index)) != 0)
+				goto out;
+		}
 		for (size_t i = 0; i < m; i++) {
 			uint8_t kb[KEY_LEN];
 			MDB_val k = {key_make(kb, kind, pairs[i].value, pairs[i].index), kb},
@@ -650,6 +718,12 @@ run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size
 				goto out;
 			}
 		}
+	}
+	for (size_t i = 0; i < mk.n; i++) {
+		MDB_val k = {KEY_LEN, mk.k[i]}, v = {0, ""};
+
+		if ((rc = mdb_cursor_put(c, &k, &v, MDB_APPEND)) != 0)
+			goto out;
 	}
 	mdb_cursor_close(c);
 	c = NULL;
@@ -679,6 +753,7 @@ out:
 		mdb_cursor_close(c);
 	if (txn != NULL)
 		mdb_txn_abort(txn);
+	marks_free(&mk);
 	free(bl);
 	return rc;
 }
@@ -698,17 +773,88 @@ static void
 merge_abandon(struct ix *ix)
 {
 	free(ix->mg.bloom);
+	marks_free(&ix->mg.marks);
 	memset(&ix->mg, 0, sizeof ix->mg);
+}
+
+/* The digest a hashed key of `kind` is made of (the root's SHA-256, the
+ * narHash) for entry idx, decoded from the entry in ix->reader's open
+ * snapshot; *ok false if the entry does not decode.  Returns 0 or an
+ * error. */
+static int
+field_digest(struct ix *ix, int kind, uint64_t idx, uint8_t out[32], bool *ok)
+{
+	const uint8_t *data;
+	struct ix_keys k;
+	size_t len;
+	int rc;
+
+	*ok = false;
+	if ((rc = st_entry_get(ix->reader, idx, &data, &len)) != 0)
+		return rc == ST_ENOTFOUND ? ST_ECORRUPT : rc;
+	if (ix->fields == NULL || ix->fields(ix->fields_arg, data, len, &k) != 0)
+		return 0;
+	*ok = true;
+	if (kind == 1 + IX_BY_ROOT)
+		crypto_hash_sha256(out, (const uint8_t *)k.root, strnlen(k.root, sizeof k.root));
+	else
+		memcpy(out, k.nar, 32);
+	return 0;
+}
+
+/* Follow the merge's records of hashed kinds (record `index`, of `kind`
+ * and `value`, from source src) and mark a value whose records from two
+ * sources are of different keys (each source's own are of one key, or
+ * marked there).  *reading: whether ix->reader has a snapshot open. */
+static int
+merge_track(struct ix *ix, int kind, uint32_t value, uint64_t index, unsigned src, bool *reading)
+{
+	struct merge *mg = &ix->mg;
+	uint8_t d[32];
+	bool ok = false;
+	int rc;
+
+	if (!kind_hashed(kind))
+		return 0;
+	if (mg->g_kind != kind || mg->g_value != value) {
+		mg->g_kind = kind;
+		mg->g_value = value;
+		mg->g_src = src;
+		mg->g_first = index;
+		mg->g_have = mg->g_marked = false;
+		return 0;
+	}
+	if (src == mg->g_src || mg->g_marked)
+		return 0;
+	mg->g_src = src;
+	if (!*reading) {
+		if ((rc = st_reader_begin(ix->reader)) != 0)
+			return rc;
+		*reading = true;
+	}
+	if (!mg->g_have &&
+	    (rc = field_digest(ix, kind, mg->g_first, mg->g_digest, &mg->g_have)) != 0)
+		return rc;
+	if (mg->g_have && (rc = field_digest(ix, kind, index, d, &ok)) != 0)
+		return rc;
+	/* Different, or unknown: confirm each. */
+	if (!ok || memcmp(d, mg->g_digest, 32) != 0) {
+		mg->g_marked = true;
+		return marks_add(&mg->marks, kind, value, mg->g_first);
+	}
+	return 0;
 }
 
 /* Copy up to ix->tune.step keys of the merge (starting one if due) into
  * its target, in one durable write transaction; the last step also swaps
  * the target in for its sources in the manifest and empties them.  The
  * sources are read in key order, one cursor each: their keys are unique
- * (the index is in the key), so a step resumes just past the last key
- * copied.  Each key is checked to lie in its run's range: a merge reads
- * every key, so damage is found here.  Returns 0 (nothing due is 0 too)
- * or an error, the merge then abandoned. */
+ * (the index is in the key; a marker both a source and the merge hold is
+ * written once), so a step resumes just past the last key copied.  Each
+ * key is checked to lie in its run's range: a merge reads every key, so
+ * damage is found here.  A hashed value whose records come from several
+ * sources is marked unless their entries agree (merge_track).  Returns 0
+ * (nothing due is 0 too) or an error, the merge then abandoned. */
 static int
 merge_step(struct ix *ix)
 {
@@ -721,6 +867,7 @@ merge_step(struct ix *ix)
 	const struct ixr_run *runs;
 	struct ixr_set next;
 	size_t copied = 0;
+	bool reading = false; /* ix->reader has a snapshot open (merge_track) */
 	int rc, slot;
 
 	if (!mg->on) {
@@ -762,7 +909,8 @@ merge_step(struct ix *ix)
 		live[i] = rc == 0;
 	}
 	for (;;) {
-		MDB_val v = {0, ""};
+		MDB_val v = {0, ""}, k;
+		const uint8_t *mark = mg->marks.at < mg->marks.n ? mg->marks.k[mg->marks.at] : NULL;
 		int kind, at = -1;
 		uint32_t value;
 		uint64_t index;
@@ -772,31 +920,51 @@ merge_step(struct ix *ix)
 			    (at < 0 || mdb_cmp(txn, ix->slot[mg->target], &key[i], &key[at]) < 0))
 				at = (int)i;
 		}
-		if (at < 0)
+		if (at >= 0) {
+			if ((rc = key_parse(&key[at], &kind, &value, &index)) != 0)
+				goto out;
+			if (index < runs[at].from || index >= runs[at].to) {
+				rc = ST_ECORRUPT;
+				goto out;
+			}
+		}
+		/* The markers this merge found sort after every record: they
+		 * are written among the sources' own. */
+		if (mark != NULL && (at < 0 || memcmp(mark, key[at].mv_data, KEY_LEN) < 0))
+			at = -2;
+		if (at == -1)
 			break; /* all copied */
 		if (copied == ix->tune.step)
 			goto partial;
-		if ((rc = key_parse(&key[at], &kind, &value, &index)) != 0)
-			goto out;
-		if (index < runs[at].from || index >= runs[at].to) {
-			rc = ST_ECORRUPT;
-			goto out;
-		}
-		if (kind == KIND_LEAF)
+		k = at >= 0 ? key[at] : (MDB_val){KEY_LEN, (void *)mark};
+		if (at >= 0 && kind == KIND_LEAF)
 			bloom_add(mg->bloom, value);
-		if ((rc = mdb_cursor_put(dst, &key[at], &v, MDB_APPEND)) != 0) {
-			rc = rc == MDB_KEYEXIST ? ST_ECORRUPT : rc;
+		if (at >= 0 &&
+		    (rc = merge_track(ix, kind, value, index, (unsigned)at, &reading)) != 0)
 			goto out;
+		/* A marker found again (by this merge and a source) once. */
+		if (mg->last_len != KEY_LEN || memcmp(k.mv_data, mg->last, KEY_LEN) != 0) {
+			if ((rc = mdb_cursor_put(dst, &k, &v, MDB_APPEND)) != 0) {
+				rc = rc == MDB_KEYEXIST ? ST_ECORRUPT : rc;
+				goto out;
+			}
 		}
 		/* The key is read again at the next step's start: keep it. */
-		mg->last_len = key[at].mv_size;
-		memcpy(mg->last, key[at].mv_data, key[at].mv_size);
+		mg->last_len = KEY_LEN;
+		memcpy(mg->last, k.mv_data, KEY_LEN);
 		copied++;
+		if (at < 0) {
+			mg->marks.at++;
+			continue;
+		}
 		rc = mdb_cursor_get(src[at], &key[at], &v, MDB_NEXT);
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			goto out;
 		live[at] = rc == 0;
 	}
+	if (reading)
+		st_reader_end(ix->reader);
+	reading = false;
 	/* The swap: the target for its sources, which are emptied. */
 	next = ix->man;
 	ixr_replace(&next, mg->first, fan, mg->target);
@@ -827,6 +995,9 @@ merge_step(struct ix *ix)
 	committed(ix, IX_COMMIT_SWAP);
 	return 0;
 partial:
+	if (reading)
+		st_reader_end(ix->reader);
+	reading = false;
 	for (unsigned i = 0; i < fan; i++) {
 		mdb_cursor_close(src[i]);
 		src[i] = NULL;
@@ -846,6 +1017,8 @@ out:
 		mdb_cursor_close(dst);
 	if (txn != NULL)
 		mdb_txn_abort(txn);
+	if (reading)
+		st_reader_end(ix->reader);
 	if (rc != 0)
 		merge_abandon(ix);
 	return rc;
@@ -1512,10 +1685,10 @@ int
 ix_tune(struct ix *ix, const struct ix_tune *t)
 {
 	if (ix->started || t->batch == 0 || t->batch > IX_TAIL_MAX || t->fanout < 2 ||
-	    t->fanout > IXR_FANOUT_MAX || t->step == 0 || t->hash_bits > 32)
+	    t->fanout > IXR_FANOUT_MAX || t->step == 0 || t->hash_drop > 32)
 		return CL_EINVAL;
 	ix->tune = *t;
-	ix->hmask = hash_bits(ix) == 32 ? UINT32_MAX : ((uint32_t)1 << hash_bits(ix)) - 1;
+	ix->hmask = t->hash_drop == 32 ? 0 : UINT32_MAX >> t->hash_drop;
 	return 0;
 }
 
@@ -1809,22 +1982,26 @@ rec_has(const struct rec *r, enum ix_which which, const uint8_t key[32])
 }
 
 /* Whether entry idx of r is under key (key_len bytes) in index `which`
- * (root or narHash): 1, 0, or an error. */
+ * (root or narHash), into *match (scratch: k).  Returns 0 or an error. */
 static int
 confirm(struct ix *ix, struct st_reader *r, enum ix_which which, const void *key, size_t key_len,
-    uint64_t idx, struct ix_keys *k)
+    uint64_t idx, struct ix_keys *k, bool *match)
 {
 	const uint8_t *data;
 	size_t len;
 	int rc;
 
+	*match = false;
 	if ((rc = st_entry_get(r, idx, &data, &len)) != 0)
 		return rc == ST_ENOTFOUND ? ST_ECORRUPT : rc;
 	if (ix->fields == NULL || ix->fields(ix->fields_arg, data, len, k) != 0)
 		return 0;
 	if (which == IX_BY_NAR)
-		return memcmp(k->nar, key, 32) == 0;
-	return strnlen(k->root, sizeof k->root) == key_len && memcmp(k->root, key, key_len) == 0;
+		*match = memcmp(k->nar, key, 32) == 0;
+	else
+		*match = strnlen(k->root, sizeof k->root) == key_len &&
+		    memcmp(k->root, key, key_len) == 0;
+	return 0;
 }
 
 int
@@ -1893,14 +2070,26 @@ ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *k
 	for (size_t i = 0; i < s.n && s.run[i].from < size && !*more; i++) {
 		const struct ixr_run *run = &s.run[i];
 		uint8_t pb[KEY_LEN];
-		MDB_val k = {key_make(pb, 1 + which, value, start > run->from ? start : run->from),
-		            pb},
-		        v;
+		MDB_val k = {key_make(pb, KIND_MARK | (1 + which), value, 0), pb}, v;
+		/* Of a hashed value, the run's records are of one key unless
+		 * marked: one confirmation stands for them all (agree: -1
+		 * unknown, 0 no, 1 yes); marked, each is confirmed. */
+		int agree = -1;
+		bool each = false;
 
 		if (run->to <= start)
 			continue;
 		if ((rc = mdb_cursor_open(txn, ix->slot[run->slot], &c)) != 0)
 			goto out;
+		if (which != IX_BY_SUBMITTER) {
+			rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+			if (rc != 0 && rc != MDB_NOTFOUND)
+				goto out;
+			each = rc == 0 && k.mv_size == KEY_LEN &&
+			    memcmp(k.mv_data, pb, KEY_PREFIX) == 0;
+		}
+		k = (MDB_val){
+		    key_make(pb, 1 + which, value, start > run->from ? start : run->from), pb};
 		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
 		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 			uint64_t idx;
@@ -1919,10 +2108,17 @@ ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *k
 				break;
 			/* A hashed key's candidate counts only once the entry
 			 * itself says so. */
-			if (which != IX_BY_SUBMITTER &&
-			    (rc = confirm(ix, r, which, key, key_len, idx, fk)) != 1) {
-				if (rc != 0)
+			if (which != IX_BY_SUBMITTER && (each || agree < 0)) {
+				bool match;
+
+				if ((rc = confirm(ix, r, which, key, key_len, idx, fk, &match)) !=
+				    0)
 					goto out;
+				agree = match;
+			}
+			if (agree == 0) {
+				if (!each)
+					break; /* none of this run's are */
 				continue;
 			}
 			if (*n == max) {
@@ -1931,7 +2127,7 @@ ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *k
 			}
 			out[(*n)++] = idx;
 		}
-		if (rc != 0 && rc != 1 && rc != MDB_NOTFOUND)
+		if (rc != 0 && rc != MDB_NOTFOUND)
 			goto out;
 		rc = 0;
 		mdb_cursor_close(c);

@@ -158,16 +158,16 @@ enum ix_commit {
 /* The indexer's sizes (defaults IX_BATCH, IX_FANOUT, IX_STEP), and a
  * function called, in the thread that wrote it, after each of its commits
  * (NULL: none; tests stop a process there to crash at every step).
- * hash_bits (tests): keep only that many low bits of the hashed keys, so
- * that distinct keys collide; an environment written with other bits is
- * rebuilt. */
+ * hash_drop (tests): drop that many high bits of the hashed keys' values
+ * (32: all, every key collides with every other), so that distinct keys
+ * collide; an environment written with other bits is rebuilt. */
 struct ix_tune {
 	size_t batch;    /* 1..IX_TAIL_MAX */
 	unsigned fanout; /* 2..16 */
 	size_t step;     /* >= 1 */
 	void (*after_commit)(void *arg, enum ix_commit what);
 	void *arg;
-	unsigned hash_bits; /* 1..32, or 0: 32 */
+	unsigned hash_drop; /* 0..32, 0 in production */
 };
 
 /* Use t (copied) instead of the defaults: between ix_open and ix_start

@@ -11,7 +11,7 @@
  * merges; the tail never holds more than IX_TAIL_MAX entries.  All of it
  * with the production sizes and with small runs and merge steps (ix_tune),
  * through many flushes, merges and swaps, and with the keys hashed to one
- * bit (ix_tune.hash_bits), so that every search and leaf candidate
+ * bit or none (ix_tune.hash_drop), so that every search and leaf candidate
  * collides with half the others and only confirmation against the entry
  * keeps the answers exact.  A rolled-back batch is
  * forgotten.  A crash right after any commit of a rebuild with merges
@@ -82,7 +82,11 @@ fx_small(struct fx *f, size_t batch, size_t step)
 }
 
 /* Entry i: 16 bytes holding i; its keys: root "r<i % 3>", narHash {i % 5},
- * submitter {9} for i % 4 == 0, {8} for i % 4 == 2, none for odd i. */
+ * submitter {9} for i % 4 == 0, {8} for i % 4 == 2, none for odd i.  With
+ * `blocks` set (test_collisions only), root and narHash go by blocks of
+ * that many entries instead: j = i / blocks for i. */
+static uint64_t blocks;
+
 static void
 body_of(uint64_t i, uint8_t body[16])
 {
@@ -93,9 +97,11 @@ body_of(uint64_t i, uint8_t body[16])
 static void
 keys_of(uint64_t i, struct ix_keys *k)
 {
+	uint64_t j = blocks != 0 ? i / blocks : i;
+
 	memset(k, 0, sizeof *k);
-	snprintf(k->root, sizeof k->root, "r%u", (unsigned)(i % 3));
-	k->nar[0] = (uint8_t)(i % 5);
+	snprintf(k->root, sizeof k->root, "r%u", (unsigned)(j % 3));
+	k->nar[0] = (uint8_t)(j % 5);
 	k->submitter[0] = i % 4 == 0 ? 9 : 8;
 	k->has_submitter = i % 2 == 0;
 }
@@ -558,28 +564,39 @@ check_all_searches(struct fx *f)
 	st_reader_free(r);
 }
 
-/* Keys hashed to one bit (ix_tune.hash_bits): every leaf, root and
- * narHash key collides with about half the others.  Searches stay exact,
+/* Keys hashed to no bit at all (ix_tune.hash_drop): every leaf, root and
+ * narHash key collides with every other (then to one bit: with about half
+ * of them).  Searches stay exact,
  * ascending and paged (a candidate counts only once the entry confirms
- * it), deduplication strict (append_batch: each new entry, colliding with
- * hundreds, is not found and is appended, then found at its index;
+ * it, or, for a run whose records of that value are unmarked, one of them
+ * does), deduplication strict (append_batch: each new entry, colliding
+ * with hundreds, is not found and is appended, then found at its index;
  * check_leaves: every identical entry gets its index back), in the tail,
- * in runs and merges, and from the runs after a restart. */
+ * in runs and merges, and from the runs after a restart.  With keys by
+ * blocks of entries: of 37, most runs (of 100) mark their collisions
+ * themselves; of 300, each run holds one key per value, another run the
+ * same value of another key, and only their merge can mark it. */
 static void
-test_collisions(void **state)
+collisions(uint64_t b)
 {
 	struct fx f = {0};
 
-	(void)state;
+	blocks = b;
 	h_tmpdir(f.dir, sizeof f.dir);
 	fx_small(&f, 100, 300);
-	f.tune.hash_bits = 1;
+	f.tune.hash_drop = 32;
 	f.chunk = 100;
 	f.settle = true;
 	fx_start(&f);
-	append(&f, 1050);
-	check_leaves(&f, 1050);
-	check_all_searches(&f);
+	/* Checked as runs are made and merged, not only at the end. */
+	for (uint64_t n = 0; n < 1050;) {
+		size_t k = n + 100 <= 1050 ? 100 : (size_t)(1050 - n);
+
+		append(&f, k);
+		n += k;
+		check_leaves(&f, n);
+		check_all_searches(&f);
+	}
 	fx_stop(&f);
 	assert_true(atomic_load(&f.commits[IX_COMMIT_SWAP]) > 2);
 	fx_start(&f); /* all of it from the runs now */
@@ -591,13 +608,23 @@ test_collisions(void **state)
 	check_all_searches(&f);
 	fx_stop(&f);
 	/* Written with other bits: rebuilt, not misread. */
-	f.tune.hash_bits = 2;
+	f.tune.hash_drop = 31;
 	fx_start(&f);
 	assert_int_equal(f.keys_calls, 1057);
 	check_leaves(&f, 1057);
 	check_all_searches(&f);
 	fx_stop(&f);
 	h_rmrf(f.dir);
+	blocks = 0;
+}
+
+static void
+test_collisions(void **state)
+{
+	(void)state;
+	collisions(0);
+	collisions(37);
+	collisions(300);
 }
 
 /* A bad tune is refused. */
@@ -1047,11 +1074,11 @@ test_room_short_run(void **state)
 /* An entry whose search keys cannot be read (it parsed when it was
  * stored; a parser change, say) does not stop the rebuild: it is found by
  * its leaf hash, not by search, and every other entry is indexed.  With
- * full and with one-bit key hashes (its leaf key colliding with half the
+ * full and with no-bit key hashes (its leaf key colliding with all the
  * others: still a strict duplicate, never a search result), read by
  * several threads. */
 static void
-unreadable_keys(unsigned bits)
+unreadable_keys(unsigned drop)
 {
 	static const uint8_t nar2[32] = {2};
 	struct fx f;
@@ -1065,7 +1092,7 @@ unreadable_keys(unsigned bits)
 	h_tmpdir(f.dir, sizeof f.dir);
 	f.tuned = true;
 	/* Runs of 15 entries: the rebuild reads keys in a thread per core. */
-	f.tune = (struct ix_tune){5, 3, 100, NULL, NULL, bits};
+	f.tune = (struct ix_tune){5, 3, 100, NULL, NULL, drop};
 	fx_start(&f);
 	append(&f, 50);
 	fx_stop(&f);
@@ -1105,7 +1132,7 @@ test_unreadable_keys(void **state)
 {
 	(void)state;
 	unreadable_keys(0);
-	unreadable_keys(1);
+	unreadable_keys(32);
 }
 
 /* Damage found only while starting (a run holding entries past its range),
