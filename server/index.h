@@ -53,7 +53,9 @@
  * candidate is checked against the leaf hash in the main store's level-0
  * tile, and a root or narHash candidate against the field decoded from
  * the entry itself (ix_fields_fn), so a collision costs a read, never a
- * wrong answer.  Submitter keys are few: the value is the key's number in
+ * wrong answer; a run marks the values whose records in it are of more
+ * than one key, and confirms one candidate of an unmarked value for all
+ * its others.  Submitter keys are few: the value is the key's number in
  * the environment's dictionary of submitter keys ("subs"), exact.  A
  * run's keys are unique (the index is in them), so each run is one plain
  * sorted database.
