@@ -588,14 +588,30 @@ struct pair {
 	uint64_t index;
 };
 
-static int
-pair_cmp(const void *a, const void *b)
+/* Sort the m pairs at p, which are in index order, by value (stable, so
+ * by value and index): an LSD radix sort of the 32-bit values, a byte a
+ * pass (a pass whose byte is the same for all is skipped), through tmp
+ * (m more). */
+static void
+pairs_sort(struct pair *p, struct pair *tmp, size_t m)
 {
-	const struct pair *x = a, *y = b;
+	for (unsigned shift = 0; shift < 32; shift += 8) {
+		size_t count[256] = {0}, at = 0;
 
-	if (x->value != y->value)
-		return (x->value > y->value) - (x->value < y->value);
-	return (x->index > y->index) - (x->index < y->index);
+		for (size_t i = 0; i < m; i++)
+			count[(p[i].value >> shift) & 0xff]++;
+		if (m == 0 || count[(p[0].value >> shift) & 0xff] == m)
+			continue;
+		for (unsigned b = 0; b < 256; b++) {
+			size_t c = count[b];
+
+			count[b] = at;
+			at += c;
+		}
+		for (size_t i = 0; i < m; i++)
+			tmp[count[(p[i].value >> shift) & 0xff]++] = p[i];
+		memcpy(p, tmp, m * sizeof *p);
+	}
 }
 
 /* The number of submitter key `key` in txn's dictionary, a new one (the
@@ -638,7 +654,7 @@ sub_number(
  * recs[(first + i) & mask], as a new run in one durable commit that also
  * records the manifest, upto and the tree root there (and the submitter
  * keys new to the dictionary).  A value of a hashed kind whose records are
- * of more than one key is marked.  pairs: scratch for n.  Needs a free
+ * of more than one key is marked.  pairs: scratch for 2 * n.  Needs a free
  * slot.  On success the run's filter is installed. */
 static int
 run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size_t n, uint64_t upto,
@@ -689,7 +705,7 @@ run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size
 			}
 			pairs[m++] = (struct pair){v, r->index};
 		}
-		qsort(pairs, m, sizeof *pairs, pair_cmp);
+		pairs_sort(pairs, pairs + n, m);
 		for (size_t i = 0, j; kind_hashed(kind) && i < m; i = j) {
 			const uint8_t *k0 =
 			    recs[(first + (pairs[i].index - (upto - n))) & mask].key[d];
@@ -1369,7 +1385,7 @@ catch_up(struct ix *ix, uint64_t from, uint64_t size, ix_keys_fn keys, void *arg
 		nw = cores < FILL_MAX ? (size_t)cores : FILL_MAX;
 	memset(fl, 0, sizeof fl);
 	recs = malloc(chunk * sizeof *recs);
-	pairs = malloc(chunk * sizeof *pairs);
+	pairs = malloc(2 * chunk * sizeof *pairs);
 	if (recs == NULL || pairs == NULL) {
 		rc = cl_why(why, ENOMEM, "out of memory");
 		goto out;
@@ -1574,7 +1590,7 @@ static void *
 indexer_main(void *arg)
 {
 	struct ix *ix = arg;
-	struct pair *pairs = malloc(IX_TAIL_MAX * sizeof *pairs);
+	struct pair *pairs = malloc(2 * IX_TAIL_MAX * sizeof *pairs);
 	bool merge_turn = false;
 
 	pthread_setname_np(pthread_self(), "cl-index");
