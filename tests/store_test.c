@@ -28,6 +28,21 @@ leaf_of(uint64_t i, uint8_t leaf[MT_HASH_LEN])
 	mt_leaf_hash(leaf, b, sizeof b);
 }
 
+/* Entry i's body: i, then bytes that do not compress. */
+static void
+body_fill(uint8_t *body, size_t len, uint64_t i)
+{
+	uint64_t x = i * 0x9e3779b97f4a7c15ull | 1;
+
+	for (size_t j = 0; j < len; j++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		body[j] = (uint8_t)(x >> 24);
+	}
+	memcpy(body, &i, len < sizeof i ? len : sizeof i);
+}
+
 /* Put entries [from, to) and the level-0 tiles holding their leaf hashes
  * (as edge.c would). */
 static int
@@ -44,8 +59,7 @@ put_range(struct st_batch *b, uint64_t from, uint64_t to, size_t body_len)
 				leaf_of(j, tile + (j % 256) * MT_HASH_LEN);
 		}
 		leaf_of(i, tile + (i % 256) * MT_HASH_LEN);
-		memset(body, 0, body_len);
-		memcpy(body, &i, sizeof i);
+		body_fill(body, body_len, i);
 		if ((rc = st_batch_entry_put(b, i, body, body_len)) != 0)
 			return rc;
 		if ((i % 256 == 255 || i + 1 == to) &&
