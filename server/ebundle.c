@@ -24,6 +24,10 @@
 #include "cl.h"
 #include "store.h"
 
+/* RFC 8878 3.1.1.1.1: the Frame_Header_Descriptor (the byte after the
+ * magic number) has the Content_Checksum_Flag in bit 2. */
+#define FHD_CHECKSUM 0x04
+
 struct eb_enc {
 	ZSTD_CCtx *cctx;
 	uint8_t *raw, *z;
@@ -38,6 +42,12 @@ struct eb_dec {
 	uint32_t off[EB_ENTRIES]; /* where entry j's bytes start in raw */
 	uint16_t len[EB_ENTRIES];
 };
+
+static uint32_t
+le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
 
 /* Make *buf hold at least want bytes (growing by doubling). */
 static int
@@ -66,7 +76,7 @@ eb_enc_new(struct eb_enc **out)
 	if (e == NULL || (e->cctx = ZSTD_createCCtx()) == NULL ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(e->cctx, ZSTD_c_compressionLevel, EB_LEVEL)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(e->cctx, ZSTD_c_contentSizeFlag, 1)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(e->cctx, ZSTD_c_checksumFlag, 0))) {
+	    ZSTD_isError(ZSTD_CCtx_setParameter(e->cctx, ZSTD_c_checksumFlag, 1))) {
 		eb_enc_free(e);
 		return ENOMEM;
 	}
@@ -193,8 +203,11 @@ eb_decode(struct eb_dec *d, const uint8_t *z, size_t len)
 
 	d->raw_len = 0;
 	/* Exactly one frame (zstd's magic, not a skippable frame), all of z,
-	 * no dictionary, and a declared size in range, before allocating. */
-	if (ZSTD_findFrameCompressedSize(z, len) != len || ZSTD_getDictID_fromFrame(z, len) != 0)
+	 * with a content checksum (so that a flipped bit in the data is
+	 * refused rather than served), no dictionary, and a declared size in
+	 * range, before allocating. */
+	if (len < 5 || le32(z) != ZSTD_MAGICNUMBER || (z[4] & FHD_CHECKSUM) == 0 ||
+	    ZSTD_findFrameCompressedSize(z, len) != len || ZSTD_getDictID_fromFrame(z, len) != 0)
 		return ST_ECORRUPT;
 	size = ZSTD_getFrameContentSize(z, len);
 	if (size == ZSTD_CONTENTSIZE_UNKNOWN || size == ZSTD_CONTENTSIZE_ERROR ||

@@ -4,9 +4,11 @@
  * bundle's own byte format (per entry a big-endian uint16 length, then the
  * entry), as one zstd frame.
  *
- * The frame records its decompressed size; the decoder refuses anything but
- * exactly one frame, without a dictionary, whose content size is known, at
- * most EB_RAW_MAX, and is exactly what decompressing gives, holding exactly
+ * The frame records its decompressed size and a checksum of it (XXH64, 4
+ * bytes); the decoder refuses anything but exactly one frame, with a
+ * checksum that matches, without a dictionary, whose content size is
+ * known, at most EB_RAW_MAX, and is exactly what decompressing gives,
+ * holding exactly
  * EB_ENTRIES entries of 1 .. CL_ENTRY_MAX bytes with nothing after the last.
  * The stored bytes are input like any other: a damaged value is refused,
  * never trusted.
