@@ -29,7 +29,7 @@
 
 /* The zstd level bundles are written with: docs/design.md ("Entry
  * bundles") has the measurements behind it. */
-#define EB_LEVEL 1
+#define EB_LEVEL (-3)
 
 struct eb_enc;
 struct eb_dec;
