@@ -80,7 +80,7 @@ su_envelope(uint64_t n, const struct note_signer *signer, size_t *len)
 uint8_t *
 su_envelope_noisy(uint64_t n, size_t *len)
 {
-	uint8_t seed[randombytes_SEEDBYTES] = {0}, noise[150];
+	uint8_t seed[randombytes_SEEDBYTES] = {0}, noise[200];
 	char url[2 * sizeof noise + 64];
 	size_t at;
 

@@ -26,7 +26,7 @@ void su_init(void);
 /* A distinct signed envelope for n (malloc'd).  signer NULL: the CI key. */
 uint8_t *su_envelope(uint64_t n, const struct note_signer *signer, size_t *len);
 
-/* su_envelope by the CI key with a run URL of 300 random hex digits, so
+/* su_envelope by the CI key with a run URL of 400 random hex digits, so
  * that the store's compression cannot make it small (malloc'd). */
 uint8_t *su_envelope_noisy(uint64_t n, size_t *len);
 
