@@ -281,10 +281,12 @@ bundle_put(struct st *st, MDB_txn *txn, uint64_t k)
 }
 
 /* Add entries [from, to), each stored under its own key, to the encoder,
- * and delete them, in txn.  Returns 0, ST_ECORRUPT (one is missing, or not
- * an entry), ENOMEM or an LMDB code. */
+ * and delete them, in txn.  only: the entries database holds nothing else
+ * (the batch path), so that it is emptied at once rather than key by key.
+ * Returns 0, ST_ECORRUPT (one is missing, or not an entry, or with only,
+ * others are there), ENOMEM or an LMDB code. */
 static int
-entries_move(struct st *st, MDB_txn *txn, uint64_t from, uint64_t to)
+entries_move(struct st *st, MDB_txn *txn, uint64_t from, uint64_t to, bool only)
 {
 	MDB_cursor *c = NULL;
 	uint8_t kb[8];
@@ -313,6 +315,14 @@ entries_move(struct st *st, MDB_txn *txn, uint64_t from, uint64_t to)
 	mdb_cursor_close(c);
 	if (rc == MDB_NOTFOUND)
 		rc = ST_ECORRUPT;
+	if (rc == 0 && only) {
+		MDB_stat s;
+
+		if ((rc = mdb_stat(txn, st->entries, &s)) == 0 && s.ms_entries != to - from)
+			rc = ST_ECORRUPT;
+		/* Frees the database's pages, without touching each key. */
+		return rc != 0 ? rc : mdb_drop(txn, st->entries, 0);
+	}
 	for (uint64_t i = from; rc == 0 && i < to; i++) {
 		u64_key(kb, &k, i);
 		rc = mdb_del(txn, st->entries, &k, NULL);
@@ -373,8 +383,8 @@ layout_convert(struct st *st, char *why)
 		end = full - next < CONVERT_STEP ? full : next + CONVERT_STEP;
 		for (uint64_t b = next; b < end; b++) {
 			eb_enc_reset(st->enc);
-			if ((rc = entries_move(st, txn, b * EB_ENTRIES, (b + 1) * EB_ENTRIES)) !=
-			        0 ||
+			if ((rc = entries_move(
+			         st, txn, b * EB_ENTRIES, (b + 1) * EB_ENTRIES, false)) != 0 ||
 			    (rc = bundle_put(st, txn, b)) != 0)
 				goto fail;
 		}
@@ -786,7 +796,7 @@ batch_seal(struct st_batch *b, uint64_t k)
 	if ((rc = enc_ready(st)) != 0)
 		return rc;
 	eb_enc_reset(st->enc);
-	if ((rc = entries_move(st, b->txn, k * EB_ENTRIES, b->pend_first)) != 0)
+	if ((rc = entries_move(st, b->txn, k * EB_ENTRIES, b->pend_first, true)) != 0)
 		return rc;
 	for (unsigned j = 0; j < b->n_pend; j++) {
 		const uint8_t *p = st->pend + st->pend_off[j];
