@@ -198,7 +198,7 @@ layout_check(MDB_txn *txn, struct st *st, const char *dir, bool *convert, char *
 	*convert = layout == LAYOUT_UNBUNDLED;
 	if (layout != ST_LAYOUT && layout != LAYOUT_UNBUNDLED) {
 		cl_why(why, ST_ELAYOUT,
-		    "store in %s has layout version %llu; this closurelogd reads %d", dir,
+		    "store in %s has layout version %llu; this closurelogd reads 1 to %d", dir,
 		    (unsigned long long)layout, ST_LAYOUT);
 		return ST_ELAYOUT;
 	}
