@@ -1304,7 +1304,9 @@ merge_all(struct ix *ix)
 #define FILL_FROM 4096
 
 /* One thread's share of a catch-up's chunk: recs[i] for the i in [0, n)
- * with i % nw == w, entry from + i, read in its own snapshot of r. */
+ * in the w-th of nw equal stretches (so that each reads its entry
+ * bundles in turn, decoding each once), entry from + i, read in its own
+ * snapshot of r. */
 struct fill {
 	struct ix *ix;
 	ix_keys_fn keys;
@@ -1329,7 +1331,7 @@ fill_main(void *arg)
 		f->rc = cl_why(f->why, rc, "store: %s", st_strerror(rc));
 		return NULL;
 	}
-	for (size_t i = f->w; i < f->n; i += f->nw) {
+	for (size_t i = f->n * f->w / f->nw; i < f->n * (f->w + 1) / f->nw; i++) {
 		const uint8_t *data;
 		uint8_t leaf[MT_HASH_LEN];
 		uint64_t at = f->from + i;
