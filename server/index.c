@@ -129,13 +129,12 @@ struct merge {
 	struct bloom *bloom;
 	/* The records of one hashed kind and value being copied (g_kind 0:
 	 * none): from source g_src last, the first of them entry g_first,
-	 * whose field's digest is g_digest (g_have), marked or not. */
+	 * marked or not. */
 	int g_kind;
 	uint32_t g_value;
 	unsigned g_src;
 	uint64_t g_first;
-	bool g_have, g_marked;
-	uint8_t g_digest[32];
+	bool g_marked;
 	struct marks marks; /* found by this merge */
 };
 
@@ -793,42 +792,16 @@ merge_abandon(struct ix *ix)
 	memset(&ix->mg, 0, sizeof ix->mg);
 }
 
-/* The digest a hashed key of `kind` is made of (the root's SHA-256, the
- * narHash) for entry idx, decoded from the entry in ix->reader's open
- * snapshot; *ok false if the entry does not decode.  Returns 0 or an
- * error. */
-static int
-field_digest(struct ix *ix, int kind, uint64_t idx, uint8_t out[32], bool *ok)
-{
-	const uint8_t *data;
-	struct ix_keys k;
-	size_t len;
-	int rc;
-
-	*ok = false;
-	if ((rc = st_entry_get(ix->reader, idx, &data, &len)) != 0)
-		return rc == ST_ENOTFOUND ? ST_ECORRUPT : rc;
-	if (ix->fields == NULL || ix->fields(ix->fields_arg, data, len, &k) != 0)
-		return 0;
-	*ok = true;
-	if (kind == 1 + IX_BY_ROOT)
-		crypto_hash_sha256(out, (const uint8_t *)k.root, strnlen(k.root, sizeof k.root));
-	else
-		memcpy(out, k.nar, 32);
-	return 0;
-}
-
 /* Follow the merge's records of hashed kinds (record `index`, of `kind`
- * and `value`, from source src) and mark a value whose records from two
- * sources are of different keys (each source's own are of one key, or
- * marked there).  *reading: whether ix->reader has a snapshot open. */
+ * and `value`, from source src) and mark each value whose records come
+ * from two sources or more: they may be of different keys (each source's
+ * own are of one key, or marked there).  Not read from the entries to
+ * tell: those reads fall all over the log, each decoding an entry bundle,
+ * 9 us per entry merged with the bench's 1000 repeated roots. */
 static int
-merge_track(struct ix *ix, int kind, uint32_t value, uint64_t index, unsigned src, bool *reading)
+merge_track(struct ix *ix, int kind, uint32_t value, uint64_t index, unsigned src)
 {
 	struct merge *mg = &ix->mg;
-	uint8_t d[32];
-	bool ok = false;
-	int rc;
 
 	if (!kind_hashed(kind))
 		return 0;
@@ -837,28 +810,13 @@ merge_track(struct ix *ix, int kind, uint32_t value, uint64_t index, unsigned sr
 		mg->g_value = value;
 		mg->g_src = src;
 		mg->g_first = index;
-		mg->g_have = mg->g_marked = false;
+		mg->g_marked = false;
 		return 0;
 	}
 	if (src == mg->g_src || mg->g_marked)
 		return 0;
-	mg->g_src = src;
-	if (!*reading) {
-		if ((rc = st_reader_begin(ix->reader)) != 0)
-			return rc;
-		*reading = true;
-	}
-	if (!mg->g_have &&
-	    (rc = field_digest(ix, kind, mg->g_first, mg->g_digest, &mg->g_have)) != 0)
-		return rc;
-	if (mg->g_have && (rc = field_digest(ix, kind, index, d, &ok)) != 0)
-		return rc;
-	/* Different, or unknown: confirm each. */
-	if (!ok || memcmp(d, mg->g_digest, 32) != 0) {
-		mg->g_marked = true;
-		return marks_add(&mg->marks, kind, value, mg->g_first);
-	}
-	return 0;
+	mg->g_marked = true;
+	return marks_add(&mg->marks, kind, value, mg->g_first);
 }
 
 /* Copy up to ix->tune.step keys of the merge (starting one if due) into
@@ -869,7 +827,7 @@ merge_track(struct ix *ix, int kind, uint32_t value, uint64_t index, unsigned sr
  * written once), so a step resumes just past the last key copied.  Each
  * key is checked to lie in its run's range: a merge reads every key, so
  * damage is found here.  A hashed value whose records come from several
- * sources is marked unless their entries agree (merge_track).  Returns 0
+ * sources is marked (merge_track).  Returns 0
  * (nothing due is 0 too) or an error, the merge then abandoned. */
 static int
 merge_step(struct ix *ix)
@@ -883,7 +841,6 @@ merge_step(struct ix *ix)
 	const struct ixr_run *runs;
 	struct ixr_set next;
 	size_t copied = 0;
-	bool reading = false; /* ix->reader has a snapshot open (merge_track) */
 	int rc, slot;
 
 	if (!mg->on) {
@@ -955,8 +912,7 @@ merge_step(struct ix *ix)
 		k = at >= 0 ? key[at] : (MDB_val){KEY_LEN, (void *)mark};
 		if (at >= 0 && kind == KIND_LEAF)
 			bloom_add(mg->bloom, value);
-		if (at >= 0 &&
-		    (rc = merge_track(ix, kind, value, index, (unsigned)at, &reading)) != 0)
+		if (at >= 0 && (rc = merge_track(ix, kind, value, index, (unsigned)at)) != 0)
 			goto out;
 		/* A marker found again (by this merge and a source) once. */
 		if (mg->last_len != KEY_LEN || memcmp(k.mv_data, mg->last, KEY_LEN) != 0) {
@@ -978,9 +934,6 @@ merge_step(struct ix *ix)
 			goto out;
 		live[at] = rc == 0;
 	}
-	if (reading)
-		st_reader_end(ix->reader);
-	reading = false;
 	/* The swap: the target for its sources, which are emptied. */
 	next = ix->man;
 	ixr_replace(&next, mg->first, fan, mg->target);
@@ -1011,9 +964,6 @@ merge_step(struct ix *ix)
 	committed(ix, IX_COMMIT_SWAP);
 	return 0;
 partial:
-	if (reading)
-		st_reader_end(ix->reader);
-	reading = false;
 	for (unsigned i = 0; i < fan; i++) {
 		mdb_cursor_close(src[i]);
 		src[i] = NULL;
@@ -1033,8 +983,6 @@ out:
 		mdb_cursor_close(dst);
 	if (txn != NULL)
 		mdb_txn_abort(txn);
-	if (reading)
-		st_reader_end(ix->reader);
 	if (rc != 0)
 		merge_abandon(ix);
 	return rc;
