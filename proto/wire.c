@@ -5,8 +5,9 @@
  * repeated non-repeated fields, explicit defaults, unpacked scalars, long
  * varints) and keeps unknown fields.  A transparency log must not: two
  * spellings of one attestation would be two leaves.  So every decoder
- * unpacks into the arena, refuses unknown fields at any depth, packs the
- * message again and requires the very same bytes.  Only then are the
+ * unpacks into the arena, refuses unknown fields at any depth, and
+ * requires the very bytes that packing the message again would give
+ * (checked on the input in one pass, wirecanon.c).  Only then are the
  * fields converted and checked.
  */
 #include "wire.h"
@@ -19,6 +20,7 @@
 #include "cl.h"
 #include "closurelog.pb-c.h"
 #include "nix.h"
+#include "wirecanon.h"
 
 /* ---- Arena ---- */
 
@@ -67,48 +69,12 @@ pb_free(void *data, void *ptr)
 
 /* ---- Canonical decoding ---- */
 
-/* The tag of the first unknown field anywhere in m, or 0. */
-static uint32_t
-unknown_tag(const ProtobufCMessage *m)
-{
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const char *base = (const char *)m;
-
-	if (m->n_unknown_fields > 0)
-		return m->unknown_fields[0].tag;
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		uint32_t t;
-
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *)(base + f->quantifier_offset);
-			ProtobufCMessage *const *v =
-			    *(ProtobufCMessage *const *const *)(base + f->offset);
-
-			for (size_t j = 0; j < n; j++) {
-				if (v[j] != NULL && (t = unknown_tag(v[j])) != 0)
-					return t;
-			}
-		} else {
-			const ProtobufCMessage *sub =
-			    *(ProtobufCMessage *const *)(base + f->offset);
-
-			if (sub != NULL && (t = unknown_tag(sub)) != 0)
-				return t;
-		}
-	}
-	return 0;
-}
-
 static ProtobufCMessage *
 decode(struct wire_arena *a, const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
     size_t cap, const char *what, int *rc, char *why)
 {
 	ProtobufCAllocator al = {pb_alloc, pb_free, a};
 	ProtobufCMessage *m;
-	uint8_t *again;
 	uint32_t tag;
 
 	if (len > cap) {
@@ -129,23 +95,14 @@ decode(struct wire_arena *a, const ProtobufCMessageDescriptor *d, const uint8_t 
 			*rc = cl_why(why, CL_EINVAL, "%s: malformed protobuf", what);
 		return NULL;
 	}
-	if ((tag = unknown_tag(m)) != 0) {
+	if ((tag = wire_unknown_tag(m)) != 0) {
 		*rc = cl_why(why, CL_EINVAL, "%s: unknown field number %u", what, (unsigned)tag);
 		return NULL;
 	}
-	if (protobuf_c_message_get_packed_size(m) != len) {
+	/* Exactly what packing m again would give (wirecanon.h). */
+	if (!wire_canonical(d, buf, len)) {
 		*rc = cl_why(why, CL_ENONCANON, "%s: not canonically encoded", what);
 		return NULL;
-	}
-	if (len > 0) {
-		if ((again = wire_arena_alloc(a, len)) == NULL) {
-			*rc = cl_why(why, CL_ENOMEM, "%s: decoding arena exhausted", what);
-			return NULL;
-		}
-		if (protobuf_c_message_pack(m, again) != len || memcmp(again, buf, len) != 0) {
-			*rc = cl_why(why, CL_ENONCANON, "%s: not canonically encoded", what);
-			return NULL;
-		}
 	}
 	*rc = 0;
 	return m;
@@ -321,9 +278,10 @@ check_digest_name(const char *s, char *why)
  * required, with a known algorithm and matching length; system matches
  * [a-z0-9_]+-[a-z0-9_]+; URLs are printable ASCII with a scheme; trusted
  * keys are "<name>:<base64 of 32 bytes>"; counts and lengths within caps;
- * successors distinct and not the root.  Returns 0 or CL_EINVAL/CL_ETOOBIG. */
+ * successors distinct and not the root.  nar (NULL: not wanted) gets the
+ * digest of nar_hash.  Returns 0 or CL_EINVAL/CL_ETOOBIG. */
 static int
-wire_attestation_check(const struct cl_attestation *att, char *why)
+wire_attestation_check(const struct cl_attestation *att, uint8_t nar[32], char *why)
 {
 	char field[64], inner[CL_WHY_MAX];
 	int rc;
@@ -334,7 +292,7 @@ wire_attestation_check(const struct cl_attestation *att, char *why)
 		return cl_why(why, rc, "root: %.200s", inner);
 	if (att->nar_hash == NULL || att->nar_hash[0] == '\0')
 		return cl_why(why, CL_EINVAL, "nar_hash: missing");
-	if ((rc = nix_nar_hash_check(att->nar_hash, strlen(att->nar_hash), NULL, inner)) != 0)
+	if ((rc = nix_nar_hash_check(att->nar_hash, strlen(att->nar_hash), nar, inner)) != 0)
 		return cl_why(why, rc, "nar_hash: %.200s", inner);
 	if (att->flake_lock.algorithm == NULL && att->flake_lock.len == 0)
 		return cl_why(why, CL_EINVAL, "flake_lock_digest: missing");
@@ -420,7 +378,7 @@ wire_attestation_encode(struct wire_arena *a, const struct cl_attestation *att, 
 
 	*out = NULL;
 	*len = 0;
-	if ((rc = wire_attestation_check(att, why)) != 0)
+	if ((rc = wire_attestation_check(att, NULL, why)) != 0)
 		return rc;
 	m.root = (char *)att->root;
 	m.nar_hash = (char *)att->nar_hash;
@@ -535,7 +493,7 @@ wire_attestation_decode(
 		att->extra = ex;
 		att->n_extra = m->n_extra_digests;
 	}
-	if ((rc = wire_attestation_check(att, why)) != 0)
+	if ((rc = wire_attestation_check(att, att->nar_digest, why)) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -904,29 +862,6 @@ wire_bundle_decode(
 
 /* ---- Batches ---- */
 
-/* A minimal base-128 varint at buf[*at..len); false if truncated, longer
- * than 64 bits or not minimal (a last byte of 0 after the first). */
-static bool
-varint_read(const uint8_t *buf, size_t len, size_t *at, uint64_t *v)
-{
-	uint64_t x = 0;
-
-	for (unsigned i = 0; i < 10 && *at < len; i++) {
-		uint8_t b = buf[(*at)++];
-
-		if (i == 9 && b > 1)
-			return false;
-		x |= (uint64_t)(b & 0x7f) << (7 * i);
-		if ((b & 0x80) == 0) {
-			if (b == 0 && i > 0)
-				return false;
-			*v = x;
-			return true;
-		}
-	}
-	return false;
-}
-
 int
 wire_batch_decode(
     const uint8_t *buf, size_t len, struct cl_span *out, size_t max, size_t *n, char *why)
@@ -937,13 +872,13 @@ wire_batch_decode(
 	while (at < len) {
 		uint64_t tag, elen;
 
-		if (!varint_read(buf, len, &at, &tag))
+		if (!wire_varint_read(buf, len, &at, &tag))
 			return cl_why(
 			    why, CL_EINVAL, "entry batch: malformed field tag at byte %zu", at);
 		if (tag != ((1 << 3) | 2))
 			return cl_why(why, CL_EINVAL, "entry batch: unknown field number %llu",
 			    (unsigned long long)(tag >> 3));
-		if (!varint_read(buf, len, &at, &elen) || elen > len - at)
+		if (!wire_varint_read(buf, len, &at, &elen) || elen > len - at)
 			return cl_why(why, CL_EINVAL,
 			    "entry batch.envelopes[%zu]: truncated or malformed length", k);
 		if (k == max)

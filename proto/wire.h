@@ -104,6 +104,9 @@ struct cl_attestation {
 	uint64_t build_time;
 	const struct cl_extra_digest *extra;
 	size_t n_extra;
+	/* Set by wire_attestation_decode: the 32 bytes nar_hash spells
+	 * (ignored by the encoder). */
+	uint8_t nar_digest[32];
 };
 
 /* Check, then serialize att canonically into the arena.  *out points into

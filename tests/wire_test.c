@@ -117,6 +117,33 @@ test_dsse_vectors(void **state)
 	json_decref(v);
 }
 
+/* The PAE's decimal lengths, against printf's, at every digit count. */
+static void
+test_dsse_pae_lengths(void **state)
+{
+	static const size_t lens[] = {0, 1, 9, 10, 11, 99, 100, 999, 1000, 4096, 9999, 10000, 65535,
+	    99999, 100000, 999999, 1000000};
+	static uint8_t payload[1000001], out[1000100];
+	static char want[1000100];
+	const char *type = CL_PAYLOAD_TYPE;
+
+	(void)state;
+	memset(payload, 'p', sizeof payload);
+	for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+		for (size_t tl = 0; tl <= strlen(type); tl += strlen(type)) {
+			size_t n = dsse_pae(type, tl, payload, lens[i], out, sizeof out);
+			int h = snprintf(
+			    want, sizeof want, "DSSEv1 %zu %.*s %zu ", tl, (int)tl, type, lens[i]);
+
+			assert_int_equal(n, (size_t)h + lens[i]);
+			assert_int_equal(n, dsse_pae_len(tl, lens[i]));
+			assert_memory_equal(out, want, (size_t)h);
+			assert_memory_equal(out + h, payload, lens[i]);
+			assert_int_equal(dsse_pae(type, tl, payload, lens[i], out, n - 1), 0);
+		}
+	}
+}
+
 /* ---- Attestations ---- */
 
 static void
@@ -164,6 +191,14 @@ test_attestation_roundtrip(void **state)
 	assert_int_equal(wire_attestation_encode(&arena, &att, &buf, &len, why), 0);
 	assert_int_equal(wire_attestation_decode(&arena, buf, len, &back, why), 0);
 	assert_att_equal(&att, &back);
+	/* The decoder hands out the digest nar_hash spells. */
+	{
+		static const uint8_t want[32] = {0xb6, 0xc4, 0x01, 0xcd, 0xe9, 0xa4, 0x68, 0x3e,
+		    0x8f, 0xf5, 0x3a, 0x84, 0xc0, 0x59, 0x92, 0xea, 0x61, 0x5c, 0x0b, 0x05, 0x11,
+		    0x94, 0x27, 0xa8, 0x76, 0x70, 0x7b, 0x5a, 0xb4, 0xfa, 0x5a, 0x65};
+
+		assert_memory_equal(back.nar_digest, want, 32);
+	}
 	/* Encoding is deterministic and decoding reproduces the bytes. */
 	assert_int_equal(wire_attestation_encode(&arena, &back, &buf2, &len2, why), 0);
 	assert_int_equal(len, len2);
@@ -1067,6 +1102,7 @@ main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(test_dsse_vectors, setup),
+	    cmocka_unit_test(test_dsse_pae_lengths),
 	    cmocka_unit_test_setup(test_attestation_roundtrip, setup),
 	    cmocka_unit_test_setup(test_attestation_canonical, setup),
 	    cmocka_unit_test_setup(test_attestation_fields, setup),
