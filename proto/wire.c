@@ -913,16 +913,10 @@ wire_batch_encode(
 	return encode(a, &m.base, SIZE_MAX, out, len, NULL);
 }
 
-/* The most one result's protobuf-c structs and packed bytes take. */
-#define BATCH_RESULT_ROOM                                                                          \
-	(sizeof(Closurelog__V1__BatchEntryResult) + sizeof(Closurelog__V1__InclusionProof) +       \
-	    sizeof(void *) + MT_PROOF_MAX * (sizeof(ProtobufCBinaryData) + MT_HASH_LEN + 2) +      \
-	    CL_WHY_MAX + 128)
-
 size_t
 wire_batch_response_arena(size_t n, size_t ckpt_len)
 {
-	return n * BATCH_RESULT_ROOM + 2 * ckpt_len + 1024;
+	return n * WIRE_BATCH_RESULT_MAX + wire_batch_checkpoint_size(ckpt_len) + 16;
 }
 
 size_t
@@ -940,53 +934,142 @@ batch_result_ok(const struct cl_batch_result *r)
 	    strlen(r->reason) < CL_WHY_MAX && strchr(r->reason, '\n') == NULL;
 }
 
+/* Varints and fields as protobuf-c packs them (the batch answer is
+ * written by hand: see wire_batch_result_put). */
+static size_t
+varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static size_t
+varint_put(uint64_t v, uint8_t *out)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		out[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	out[n++] = (uint8_t)v;
+	return n;
+}
+
+/* A length-delimited field's tag (field < 16) and length. */
+static size_t
+ld_head_put(unsigned field, size_t len, uint8_t *out)
+{
+	out[0] = (uint8_t)(field << 3 | 2);
+	return 1 + varint_put(len, out + 1);
+}
+
+/* A varint field (field < 16), left out at 0 as proto3 does. */
+static size_t
+vi_field_put(unsigned field, uint64_t v, uint8_t *out)
+{
+	if (v == 0)
+		return 0;
+	out[0] = (uint8_t)(field << 3);
+	return 1 + varint_put(v, out + 1);
+}
+
+size_t
+wire_batch_result_put(const struct cl_batch_result *x, uint8_t out[WIRE_BATCH_RESULT_MAX])
+{
+	size_t body, ip = 0, at;
+
+	if (!batch_result_ok(x))
+		return 0;
+	/* BatchEntryResult's fields in number order: status, then index,
+	 * leaf_hash and inclusion for a logged one, reason for a refusal. */
+	body = 1 + varint_len(x->status);
+	if (x->status < 400) {
+		const struct cl_proof *p = &x->inclusion;
+
+		if (p->a != x->index || p->n > MT_PROOF_MAX)
+			return 0;
+		ip = (p->a != 0 ? 1 + varint_len(p->a) : 0) +
+		    (p->b != 0 ? 1 + varint_len(p->b) : 0) + p->n * (2 + MT_HASH_LEN);
+		body += (x->index != 0 ? 1 + varint_len(x->index) : 0) + 2 + MT_HASH_LEN + 1 +
+		    varint_len(ip) + ip;
+	} else {
+		size_t r = strlen(x->reason);
+
+		body += 1 + varint_len(r) + r;
+	}
+	at = ld_head_put(1, body, out);
+	at += vi_field_put(1, x->status, out + at);
+	if (x->status < 400) {
+		const struct cl_proof *p = &x->inclusion;
+
+		at += vi_field_put(2, x->index, out + at);
+		at += ld_head_put(3, MT_HASH_LEN, out + at);
+		memcpy(out + at, x->leaf_hash, MT_HASH_LEN);
+		at += MT_HASH_LEN;
+		at += ld_head_put(4, ip, out + at);
+		at += vi_field_put(1, p->a, out + at);
+		at += vi_field_put(2, p->b, out + at);
+		for (size_t i = 0; i < p->n; i++) {
+			at += ld_head_put(3, MT_HASH_LEN, out + at);
+			memcpy(out + at, p->hashes[i], MT_HASH_LEN);
+			at += MT_HASH_LEN;
+		}
+	} else {
+		size_t r = strlen(x->reason);
+
+		at += ld_head_put(5, r, out + at);
+		memcpy(out + at, x->reason, r);
+		at += r;
+	}
+	return at;
+}
+
+size_t
+wire_batch_checkpoint_size(size_t len)
+{
+	return 1 + varint_len(len) + len;
+}
+
+size_t
+wire_batch_checkpoint_put(const uint8_t *ckpt, size_t len, uint8_t *out)
+{
+	size_t at;
+
+	if (len == 0 || len > CL_CHECKPOINT_MAX)
+		return 0;
+	at = ld_head_put(2, len, out);
+	memcpy(out + at, ckpt, len);
+	return at + len;
+}
+
 int
 wire_batch_response_encode(
     struct wire_arena *a, const struct cl_batch_response *r, const uint8_t **out, size_t *len)
 {
-	Closurelog__V1__BatchResponse m = CLOSURELOG__V1__BATCH_RESPONSE__INIT;
-	Closurelog__V1__BatchEntryResult **v = NULL;
-	int rc;
+	uint8_t *buf;
+	size_t at = 0, n;
 
+	*out = NULL;
+	*len = 0;
 	if (r->n > CL_BATCH_MAX || r->checkpoint_len == 0 || r->checkpoint_len > CL_CHECKPOINT_MAX)
 		return CL_EINVAL;
-	if (r->n > 0 && (v = wire_arena_alloc(a, r->n * sizeof *v)) == NULL)
+	if ((buf = wire_arena_alloc(a, wire_batch_response_arena(r->n, r->checkpoint_len))) == NULL)
 		return CL_ENOMEM;
 	for (size_t i = 0; i < r->n; i++) {
-		const struct cl_batch_result *x = &r->results[i];
-		Closurelog__V1__BatchEntryResult *e = wire_arena_alloc(a, sizeof *e);
-
-		if (e == NULL)
-			return CL_ENOMEM;
-		if (!batch_result_ok(x))
+		if ((n = wire_batch_result_put(&r->results[i], buf + at)) == 0)
 			return CL_EINVAL;
-		closurelog__v1__batch_entry_result__init(e);
-		e->status = x->status;
-		if (x->status < 400) {
-			Closurelog__V1__InclusionProof *ip = wire_arena_alloc(a, sizeof *ip);
-
-			if (ip == NULL)
-				return CL_ENOMEM;
-			closurelog__v1__inclusion_proof__init(ip);
-			if (x->inclusion.a != x->index)
-				return CL_EINVAL;
-			if ((rc = proof_to_pb(a, &x->inclusion, &ip->index, &ip->tree_size,
-			         &ip->n_hashes, &ip->hashes)) != 0)
-				return rc;
-			e->index = x->index;
-			e->leaf_hash.data = (uint8_t *)x->leaf_hash;
-			e->leaf_hash.len = MT_HASH_LEN;
-			e->inclusion = ip;
-		} else {
-			e->reason = (char *)x->reason;
-		}
-		v[i] = e;
+		at += n;
 	}
-	m.results = v;
-	m.n_results = r->n;
-	m.checkpoint.data = (uint8_t *)r->checkpoint;
-	m.checkpoint.len = r->checkpoint_len;
-	return encode(a, &m.base, SIZE_MAX, out, len, NULL);
+	at += wire_batch_checkpoint_put(r->checkpoint, r->checkpoint_len, buf + at);
+	*out = buf;
+	*len = at;
+	return 0;
 }
 
 int

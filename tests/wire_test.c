@@ -1075,6 +1075,94 @@ test_batch_response(void **state)
 	assert_int_equal(wire_batch_response_encode(&arena, &r, &out, &len), CL_EINVAL);
 }
 
+/* The answer written piece by piece is what the canonical decoder takes
+ * back (so protobuf-c's own encoding of what it decodes) with every field
+ * as given: random results of every kind, indices and sizes of every varint
+ * length, proofs of 0 to MT_PROOF_MAX hashes, reasons of 1 to 255 bytes. */
+static void
+test_batch_response_pieces(void **state)
+{
+	static struct cl_batch_result res[8];
+	static char reasons[8][CL_WHY_MAX];
+	static uint8_t pieces[8 * WIRE_BATCH_RESULT_MAX + 64];
+	uint64_t x = 0x2545f4914f6cdd1dULL;
+	char why[CL_WHY_MAX];
+
+	(void)state;
+	for (int round = 0; round < 3000; round++) {
+		struct cl_batch_response r = {res, 1 + round % 8, (const uint8_t *)"note\n", 5}, d;
+		const uint8_t *out;
+		size_t len, at = 0;
+
+		for (size_t i = 0; i < r.n; i++) {
+			struct cl_batch_result *e = &res[i];
+
+#define NEXT (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+			memset(e, 0, sizeof *e);
+			switch (NEXT % 4) {
+			case 0:
+			case 1:
+				e->status = NEXT % 2 ? 201 : 200;
+				e->index = NEXT % 3 == 0 ? 0 : NEXT >> (NEXT % 64);
+				e->inclusion.a = e->index;
+				e->inclusion.b = NEXT % 5 == 0 ? 0 : NEXT >> (NEXT % 64);
+				e->inclusion.n = NEXT % (MT_PROOF_MAX + 1);
+				for (size_t h = 0; h < e->inclusion.n; h++)
+					memset(e->inclusion.hashes[h], (int)(NEXT & 0xff),
+					    MT_HASH_LEN);
+				memset(e->leaf_hash, (int)(NEXT & 0xff), MT_HASH_LEN);
+				break;
+			default: {
+				size_t n = 1 + NEXT % (CL_WHY_MAX - 1);
+
+				e->status = 400 + (unsigned)(NEXT % 200);
+				for (size_t k = 0; k < n; k++)
+					reasons[i][k] = (char)(' ' + NEXT % 95);
+				reasons[i][n] = '\0';
+				e->reason = reasons[i];
+			}
+			}
+#undef NEXT
+			len = wire_batch_result_put(e, pieces + at);
+			assert_true(len > 0 && len <= WIRE_BATCH_RESULT_MAX);
+			at += len;
+		}
+		at += wire_batch_checkpoint_put(r.checkpoint, r.checkpoint_len, pieces + at);
+		wire_arena_reset(&arena);
+		assert_int_equal(wire_batch_response_encode(&arena, &r, &out, &len), 0);
+		assert_int_equal(len, at);
+		assert_memory_equal(out, pieces, len);
+		assert_int_equal(wire_batch_response_decode(&arena, out, len, r.n, &d, why), 0);
+		assert_int_equal(d.n, r.n);
+		for (size_t i = 0; i < r.n; i++) {
+			assert_int_equal(d.results[i].status, res[i].status);
+			if (res[i].status >= 400) {
+				assert_string_equal(d.results[i].reason, res[i].reason);
+				continue;
+			}
+			assert_int_equal(d.results[i].index, res[i].index);
+			assert_memory_equal(d.results[i].leaf_hash, res[i].leaf_hash, MT_HASH_LEN);
+			assert_int_equal(d.results[i].inclusion.b, res[i].inclusion.b);
+			assert_int_equal(d.results[i].inclusion.n, res[i].inclusion.n);
+			assert_memory_equal(d.results[i].inclusion.hashes, res[i].inclusion.hashes,
+			    res[i].inclusion.n * MT_HASH_LEN);
+		}
+	}
+	/* What the encoder refuses, each piece refuses. */
+	memset(&res[0], 0, sizeof res[0]);
+	res[0].status = 201;
+	res[0].inclusion.n = MT_PROOF_MAX + 1;
+	assert_int_equal(wire_batch_result_put(&res[0], pieces), 0);
+	res[0].inclusion.n = 0;
+	res[0].inclusion.a = 1;
+	assert_int_equal(wire_batch_result_put(&res[0], pieces), 0);
+	res[0].status = 302;
+	res[0].inclusion.a = 0;
+	assert_int_equal(wire_batch_result_put(&res[0], pieces), 0);
+	assert_int_equal(wire_batch_checkpoint_put((const uint8_t *)"", 0, pieces), 0);
+	assert_int_equal(wire_batch_checkpoint_put(pieces, CL_CHECKPOINT_MAX + 1, pieces), 0);
+}
+
 static void
 test_base64_strict(void **state)
 {
@@ -1114,6 +1202,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_base64_strict),
 	    cmocka_unit_test_setup(test_batch, setup),
 	    cmocka_unit_test_setup(test_batch_response, setup),
+	    cmocka_unit_test_setup(test_batch_response_pieces, setup),
 	};
 
 	if (sodium_init() < 0)
