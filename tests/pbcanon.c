@@ -22,7 +22,8 @@ pbc_repacks(const ProtobufCMessageDescriptor *d, const uint8_t *b, size_t len)
 
 		if (n > sizeof again)
 			abort();
-		rc = n == len && protobuf_c_message_pack(m, again) == n && memcmp(again, b, n) == 0;
+		rc = n == len && protobuf_c_message_pack(m, again) == n &&
+		    (n == 0 || memcmp(again, b, n) == 0);
 	}
 	protobuf_c_message_free_unpacked(m, NULL);
 	return rc;

@@ -1075,6 +1075,25 @@ test_batch_response(void **state)
 	assert_int_equal(wire_batch_response_encode(&arena, &r, &out, &len), CL_EINVAL);
 }
 
+/* xorshift64: the next of *s. */
+static uint64_t
+xs(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* A value of a random bit length, so of every varint length. */
+static uint64_t
+xs_wide(uint64_t *s)
+{
+	uint64_t v = xs(s);
+
+	return v >> (xs(s) % 64);
+}
+
 /* The answer written piece by piece is what the canonical decoder takes
  * back (so protobuf-c's own encoding of what it decodes) with every field
  * as given: random results of every kind, indices and sizes of every varint
@@ -1097,32 +1116,30 @@ test_batch_response_pieces(void **state)
 		for (size_t i = 0; i < r.n; i++) {
 			struct cl_batch_result *e = &res[i];
 
-#define NEXT (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
 			memset(e, 0, sizeof *e);
-			switch (NEXT % 4) {
+			switch (xs(&x) % 4) {
 			case 0:
 			case 1:
-				e->status = NEXT % 2 ? 201 : 200;
-				e->index = NEXT % 3 == 0 ? 0 : NEXT >> (NEXT % 64);
+				e->status = xs(&x) % 2 ? 201 : 200;
+				e->index = xs(&x) % 3 == 0 ? 0 : xs_wide(&x);
 				e->inclusion.a = e->index;
-				e->inclusion.b = NEXT % 5 == 0 ? 0 : NEXT >> (NEXT % 64);
-				e->inclusion.n = NEXT % (MT_PROOF_MAX + 1);
+				e->inclusion.b = xs(&x) % 5 == 0 ? 0 : xs_wide(&x);
+				e->inclusion.n = xs(&x) % (MT_PROOF_MAX + 1);
 				for (size_t h = 0; h < e->inclusion.n; h++)
-					memset(e->inclusion.hashes[h], (int)(NEXT & 0xff),
+					memset(e->inclusion.hashes[h], (int)(xs(&x) & 0xff),
 					    MT_HASH_LEN);
-				memset(e->leaf_hash, (int)(NEXT & 0xff), MT_HASH_LEN);
+				memset(e->leaf_hash, (int)(xs(&x) & 0xff), MT_HASH_LEN);
 				break;
 			default: {
-				size_t n = 1 + NEXT % (CL_WHY_MAX - 1);
+				size_t n = 1 + xs(&x) % (CL_WHY_MAX - 1);
 
-				e->status = 400 + (unsigned)(NEXT % 200);
+				e->status = 400 + (unsigned)(xs(&x) % 200);
 				for (size_t k = 0; k < n; k++)
-					reasons[i][k] = (char)(' ' + NEXT % 95);
+					reasons[i][k] = (char)(' ' + xs(&x) % 95);
 				reasons[i][n] = '\0';
 				e->reason = reasons[i];
 			}
 			}
-#undef NEXT
 			len = wire_batch_result_put(e, pieces + at);
 			assert_true(len > 0 && len <= WIRE_BATCH_RESULT_MAX);
 			at += len;
