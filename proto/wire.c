@@ -458,8 +458,14 @@ wire_attestation_decode(
 	att->n_successors = m->n_successors;
 	att->system = att->builder_id = att->run_url = "";
 	if (m->build != NULL) {
-		/* An empty BuildMetadata would be a second spelling of none. */
-		if (protobuf_c_message_get_packed_size(&m->build->base) == 0) {
+		const Closurelog__V1__BuildMetadata *b = m->build;
+
+		/* An empty BuildMetadata would be a second spelling of none: one
+		 * whose fields are all defaults packs to nothing (it has no
+		 * unknown fields). */
+		if (b->system[0] == '\0' && b->sandbox == 0 && b->n_substituters == 0 &&
+		    b->n_trusted_public_keys == 0 && b->builder_id[0] == '\0' &&
+		    b->run_url[0] == '\0' && b->build_time == 0) {
 			rc = cl_why(why, CL_ENONCANON, "build: empty message must be left out");
 			goto fail;
 		}

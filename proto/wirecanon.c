@@ -131,6 +131,7 @@ wire_canonical(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t l
 {
 	const ProtobufCFieldDescriptor *prev = NULL;
 	size_t at = 0;
+	unsigned next = 0; /* where the next field is looked for in d->fields */
 
 	while (at < len) {
 		const ProtobufCFieldDescriptor *f;
@@ -142,14 +143,20 @@ wire_canonical(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t l
 		    (key >> 3) > UINT32_MAX)
 			return false;
 		wt = (unsigned)(key & 7);
-		f = protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
-		if (f == NULL || !field_supported(f))
+		/* In pack's order (the descriptor's, ascending numbers), so the
+		 * field is found looking on from the previous one: a number not
+		 * there is unknown or out of order.  Only the elements of an
+		 * unpacked repeated field follow their own kind. */
+		while (next < d->n_fields && d->fields[next].id < key >> 3)
+			next++;
+		if (next == d->n_fields || d->fields[next].id != key >> 3)
+			return false;
+		f = &d->fields[next];
+		if (!field_supported(f))
 			return false;
 		rep = f->label == PROTOBUF_C_LABEL_REPEATED;
 		packed = (f->flags & PROTOBUF_C_FIELD_FLAG_PACKED) != 0;
-		/* In pack's order; only the elements of an unpacked repeated
-		 * field follow their own kind. */
-		if (prev != NULL && (f < prev || (f == prev && (!rep || packed))))
+		if (f == prev && (!rep || packed))
 			return false;
 		prev = f;
 		if (is_varint_type(f->type) && !packed) {

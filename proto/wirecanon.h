@@ -38,7 +38,9 @@ uint32_t wire_unknown_tag(const ProtobufCMessage *m);
  * 32-bit value; no NUL byte in a string.  Field types other than those
  * closurelog.proto uses (uint64, uint32, bool, enum, string, bytes,
  * message) and oneof or proto2 labels are refused: extend this with the
- * schema (wirecanon_test fails for a type it does not know).  Reads only
+ * schema (wirecanon_test fails for a type it does not know).  d's fields
+ * must be in ascending number order, as protoc-c writes them
+ * (wire_canonical_supported checks it).  Reads only
  * buf; no allocation.  Recurses once per nested message, as deep as the
  * input nests them: call it only on what protobuf-c unpacked (whose own
  * recursion went as deep). */

@@ -340,6 +340,26 @@ test_attestation_canonical(void **state)
 	pb_bytes(&p, 3, d.b, d.n);
 	pb_bytes(&p, 5, "", 0);
 	assert_int_equal(decode_att(&p, why), CL_ENONCANON);
+	assert_non_null(strstr(why, "build: empty message must be left out"));
+	/* Any one field makes it not empty. */
+	for (unsigned field = 1; field <= 7; field++) {
+		struct pb b1 = {{0}, 0};
+
+		if (field == 2 || field == 7)
+			pb_uint(&b1, field, 1);
+		else if (field == 3 || field == 6)
+			pb_str(&b1, field, "https://cache.example");
+		else if (field == 4)
+			pb_str(&b1, field, good_keys[0]);
+		else
+			pb_str(&b1, field, field == 1 ? "x86_64-linux" : "builder");
+		p.n = 0;
+		pb_str(&p, 1, good_root);
+		pb_str(&p, 2, nar);
+		pb_bytes(&p, 3, d.b, d.n);
+		pb_bytes(&p, 5, b1.b, b1.n);
+		assert_int_equal(decode_att(&p, why), 0);
+	}
 
 	/* A length written as a non-minimal varint. */
 	p.n = 0;
