@@ -50,6 +50,7 @@
 #include "loadgen.h"
 #include "log.h"
 #include "merkle.h"
+#include "nix.h"
 #include "procstat.h"
 #include "sth.h"
 #include "store.h"
@@ -152,32 +153,64 @@ keys_init(void)
 	}
 }
 
-/* A distinct, signed envelope for entry n, in a malloc'd buffer. */
+/* 32 bytes that look random, a function of (what, n) only, so that envelope
+ * n is the same in every run. */
+static void
+bench_digest(const char *what, uint64_t n, uint8_t out[32])
+{
+	uint8_t key[8];
+
+	cl_be64_put(key, n);
+	crypto_generichash(out, 32, (const uint8_t *)what, strlen(what), key, sizeof key);
+}
+
+/* A distinct, signed envelope for entry n, in a malloc'd buffer, as a CI
+ * would attest a build: nothing in it repeats across entries but what
+ * repeats in a real log, so that compressing the stored entries is not
+ * flattered.  1000 distinct outputs (root, with its own nix32 hash part and
+ * a package name and version; the narHash follows the root, as for a
+ * reproducible build), so search has something to do; per entry a random
+ * flake.lock digest, one of four systems, one of 40 builders, a run URL
+ * with the CI's run and job numbers, and a build time. */
 static uint8_t *
 envelope(struct wire_arena *a, uint64_t n, size_t *len)
 {
-	static const uint8_t lock[32] = {1, 2, 3};
+	static const char *const pkgs[] = {"hello", "openssl", "python3.11-requests",
+	    "rustc-wrapper", "glibc", "nodejs-slim", "curl", "systemd-minimal", "gcc-wrapper",
+	    "perl5.38.2-JSON-PP", "zlib", "coreutils-full", "postgresql", "nix-info"};
+	static const char *const systems[] = {
+	    "x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin"};
 	struct cl_attestation att;
+	struct nix_hash nar = {NIX_SHA256, 32, {0}};
+	uint8_t hpart[32], lock[32], r[32];
+	char root[128], hash32[64], nar_sri[NIX_HASH_STR_MAX], builder[64], url[128];
+	uint64_t p = n % 1000;
+	uint8_t *out;
 	const uint8_t *payload, *env;
 	size_t plen;
-	char root[80], builder[48], url[80];
-	uint8_t *out;
 
 	wire_arena_reset(a);
 	memset(&att, 0, sizeof att);
-	/* 1000 distinct roots, so search has something to do. */
-	snprintf(root, sizeof root, "/nix/store/1pmb65l4shli0xi5qs4z86ga1jxwiimq-pkg-%" PRIu64,
-	    n % 1000);
-	snprintf(builder, sizeof builder, "bench-runner-%" PRIu64, n);
-	snprintf(url, sizeof url, "https://ci.example.com/runs/%" PRIu64, n);
+	bench_digest("root", p, hpart);
+	nix_base32_encode(hpart, 20, hash32);
+	snprintf(root, sizeof root, "/nix/store/%s-%s-%u.%u.%u", hash32,
+	    pkgs[p % (sizeof pkgs / sizeof pkgs[0])], (unsigned)(p % 7), (unsigned)(p / 7 % 30),
+	    (unsigned)(p % 11));
+	bench_digest("nar", p, nar.bytes);
+	nix_hash_sri(&nar, nar_sri, sizeof nar_sri);
+	bench_digest("lock", n, lock);
+	bench_digest("meta", n, r);
+	snprintf(builder, sizeof builder, "nix-builder-%02u.ci.example.org", r[0] % 40u);
+	snprintf(url, sizeof url, "https://ci.example.org/nixos/infra/runs/%" PRIu64 "/jobs/%u",
+	    7100000000u + n / 50 * 7 + r[1] % 5, (unsigned)cl_be32_get(r + 2) % 900000000u);
 	att.root = root;
-	att.nar_hash = "sha256-tsQBzemkaD6P9TqEwFmS6mFcCwURlCeodnB7WrT6WmU=";
+	att.nar_hash = nar_sri;
 	att.flake_lock = (struct cl_digest){"sha256", lock, 32};
-	att.system = "x86_64-linux";
+	att.system = systems[r[6] % 4 == 3 ? r[7] % 4 : 0];
 	att.sandbox = CL_SANDBOX_ON;
 	att.builder_id = builder;
 	att.run_url = url;
-	att.build_time = 1700000000 + n;
+	att.build_time = 1700000000 + n * 3 + r[8] % 60;
 	if (wire_attestation_encode(a, &att, &payload, &plen, NULL) != 0 ||
 	    dsse_sign(a, &submitters[n % N_SUBMITTERS], payload, plen, &env, len, NULL) != 0)
 		die("cannot make envelope %" PRIu64, n);

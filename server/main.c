@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -188,6 +189,32 @@ on_signer_died(void *arg, const char *why)
 	pthread_mutex_unlock(&d->mu);
 }
 
+/* st_open's progress while it converts an older store's entries into
+ * bundles: a line at the start, every 5 s, and at the end. */
+struct convert_say {
+	const char *dir;
+	time_t last;
+};
+
+static void
+on_convert(void *arg, uint64_t done, uint64_t total)
+{
+	struct convert_say *c = arg;
+	time_t now = time(NULL);
+
+	if (c->last == 0)
+		fprintf(stderr,
+		    "closurelogd: converting the store in %s to layout %d: %llu of %llu entries "
+		    "into bundles\n",
+		    c->dir, ST_LAYOUT, (unsigned long long)done, (unsigned long long)total);
+	else if (done == total || now - c->last >= 5)
+		fprintf(stderr, "closurelogd: converted %llu of %llu entries into bundles\n",
+		    (unsigned long long)done, (unsigned long long)total);
+	else
+		return;
+	c->last = now;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -202,6 +229,7 @@ main(int argc, char **argv)
 	struct ga *ga = NULL;
 	struct api *api = NULL;
 	struct signer_death death = {PTHREAD_MUTEX_INITIALIZER, NULL, false};
+	struct convert_say convert = {NULL, 0};
 	struct note_verifier v;
 	struct log_cfg lc;
 	char why[CL_WHY_MAX], vkey[NOTE_VKEY_MAX], pub_path[CFG_PATH_MAX + 8];
@@ -241,7 +269,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "closurelogd: %s\n", why);
 		goto out;
 	}
-	if ((rc = st_open(c.data_dir, c.map_size, &st, why)) != 0) {
+	convert.dir = c.data_dir;
+	if ((rc = st_open_progress(c.data_dir, c.map_size, on_convert, &convert, &st, why)) != 0) {
 		what = "store";
 		goto out;
 	}

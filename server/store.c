@@ -29,6 +29,7 @@
 #include <lmdb.h>
 
 #include "cl.h"
+#include "ebundle.h"
 
 /* ST_TEST_NOSYNC builds a deliberately broken store for
  * tests/powerloss_test.c (closurelogd-nosync): the power-loss harness must
@@ -42,10 +43,24 @@
 
 struct st {
 	MDB_env *env; /* NULL after a reopen that failed */
-	MDB_dbi meta, entries, tiles;
+	MDB_dbi meta, entries, bundles, tiles;
 	char *dir;
 	size_t map_size;
 	unsigned env_flags;
+	/* Bumped by every reopen (under the lock held exclusive): a reader's
+	 * decoded bundle is reused only within one environment. */
+	uint64_t gen;
+	/* While st_open converts a layout 3 store: its progress reports. */
+	st_progress_fn *progress;
+	void *progress_ctx;
+	/* The writer's (one batch at a time): the bundle encoder, and the
+	 * entries of the batch's open bundle, written individually at commit
+	 * unless the batch completes it (pend: each a uint16 BE length and
+	 * the bytes; pend_off[j] where entry j's length starts). */
+	struct eb_enc *enc;
+	uint8_t *pend;
+	size_t pend_len, pend_cap;
+	uint32_t pend_off[EB_ENTRIES];
 	bool bulk;     /* st_sync_set(false): commits are not synced */
 	bool unsynced; /* the last commit's meta page is not flushed yet */
 	/* Readers hold it shared for the life of a snapshot; growing the map
@@ -60,6 +75,9 @@ struct st {
 struct st_batch {
 	struct st *st;
 	MDB_txn *txn;
+	uint64_t next;       /* the index the next entry must have */
+	uint64_t pend_first; /* index of st->pend's first entry */
+	unsigned n_pend;     /* entries in st->pend */
 };
 
 struct st_reader {
@@ -68,10 +86,23 @@ struct st_reader {
 	bool active;
 	uint64_t size;
 	struct st_reader *next;
+	/* The last bundle decoded (dec_ok): bundle dec_index of environment
+	 * generation dec_gen.  A bundle never changes once written, so
+	 * sequential reads decode each once, across snapshots too. */
+	struct eb_dec *dec;
+	bool dec_ok;
+	uint64_t dec_index, dec_gen;
 };
 
 /* The databases of layouts 1 and 2 that layout 3 keeps in DIR/search. */
 static const char *const old_dbs[] = {"leaves", "by_root", "by_nar", "by_submitter"};
+
+/* Layout 3: every entry under its own key, no bundles. */
+#define LAYOUT_UNBUNDLED 3
+
+/* Full bundles converted per write transaction (about 6 MB of entries read
+ * and 3 MB of bundles written): each step is short and atomic. */
+#define CONVERT_STEP 64
 
 const char *
 st_strerror(int rc)
@@ -137,12 +168,14 @@ layout_migrate(MDB_txn *txn, struct st *st)
 	rc = mdb_del(txn, st->meta, &k, NULL);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	return meta_u64_put(txn, st, "layout", ST_LAYOUT);
+	return meta_u64_put(txn, st, "layout", LAYOUT_UNBUNDLED);
 }
 
-/* Bring an initialised store to ST_LAYOUT inside txn, or refuse it. */
+/* Bring an initialised store to layout 3 or ST_LAYOUT inside txn, or refuse
+ * it.  *convert: it is (now) layout 3, its full bundles still to be written
+ * (layout_convert). */
 static int
-layout_check(MDB_txn *txn, struct st *st, const char *dir, char *why)
+layout_check(MDB_txn *txn, struct st *st, const char *dir, bool *convert, char *why)
 {
 	MDB_val v;
 	uint64_t layout;
@@ -160,11 +193,12 @@ layout_check(MDB_txn *txn, struct st *st, const char *dir, char *why)
 	if (layout == 1 || layout == 2) {
 		if ((rc = layout_migrate(txn, st)) != 0)
 			goto fail;
-		return 0;
+		layout = LAYOUT_UNBUNDLED;
 	}
-	if (layout != ST_LAYOUT) {
+	*convert = layout == LAYOUT_UNBUNDLED;
+	if (layout != ST_LAYOUT && layout != LAYOUT_UNBUNDLED) {
 		cl_why(why, ST_ELAYOUT,
-		    "store in %s has layout version %llu; this closurelogd reads %d", dir,
+		    "store in %s has layout version %llu; this closurelogd reads 1 to %d", dir,
 		    (unsigned long long)layout, ST_LAYOUT);
 		return ST_ELAYOUT;
 	}
@@ -208,15 +242,182 @@ dir_parent(const char *path, char *buf, size_t cap)
 	return buf;
 }
 
+/* ---- Full bundles ---- */
+
+static void
+u64_key(uint8_t out[8], MDB_val *k, uint64_t v)
+{
+	cl_be64_put(out, v);
+	k->mv_size = 8;
+	k->mv_data = out;
+}
+
+/* The writer's encoder, made on first use. */
+static int
+enc_ready(struct st *st)
+{
+	if (st->enc == NULL)
+		return eb_enc_new(&st->enc);
+	return 0;
+}
+
+/* Compress the encoder's EB_ENTRIES entries as full bundle k, in txn. */
+static int
+bundle_put(struct st *st, MDB_txn *txn, uint64_t k)
+{
+	const uint8_t *z;
+	size_t len;
+	uint8_t kb[8];
+	MDB_val key, v;
+	int rc;
+
+	if ((rc = eb_enc_finish(st->enc, &z, &len)) != 0)
+		return rc;
+	u64_key(kb, &key, k);
+	v.mv_size = len;
+	v.mv_data = (void *)z;
+	/* MDB_APPEND also enforces that bundles are only ever added. */
+	return mdb_put(txn, st->bundles, &key, &v, MDB_APPEND);
+}
+
+/* Add entries [from, to), each stored under its own key, to the encoder,
+ * and delete them, in txn.  only: the entries database holds nothing else
+ * (the batch path), so that it is emptied at once rather than key by key.
+ * Returns 0, ST_ECORRUPT (one is missing, or not an entry, or with only,
+ * others are there), ENOMEM or an LMDB code. */
+static int
+entries_move(struct st *st, MDB_txn *txn, uint64_t from, uint64_t to, bool only)
+{
+	MDB_cursor *c = NULL;
+	uint8_t kb[8];
+	MDB_val k, v;
+	int rc;
+
+	if (from == to)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, st->entries, &c)) != 0)
+		return rc;
+	u64_key(kb, &k, from);
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
+	for (uint64_t i = from; rc == 0;) {
+		if (k.mv_size != 8 || cl_be64_get(k.mv_data) != i) {
+			rc = ST_ECORRUPT;
+			break;
+		}
+		/* Copied: the deletes below may move the pages. */
+		rc = eb_enc_add(st->enc, v.mv_data, v.mv_size);
+		if (rc == CL_EINVAL || rc == CL_ETOOBIG)
+			rc = ST_ECORRUPT;
+		if (rc != 0 || ++i == to)
+			break;
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		rc = ST_ECORRUPT;
+	if (rc == 0 && only) {
+		MDB_stat s;
+
+		if ((rc = mdb_stat(txn, st->entries, &s)) == 0 && s.ms_entries != to - from)
+			rc = ST_ECORRUPT;
+		/* Frees the database's pages, without touching each key. */
+		return rc != 0 ? rc : mdb_drop(txn, st->entries, 0);
+	}
+	for (uint64_t i = from; rc == 0 && i < to; i++) {
+		u64_key(kb, &k, i);
+		rc = mdb_del(txn, st->entries, &k, NULL);
+	}
+	return rc;
+}
+
+/* Layout 3 to ST_LAYOUT: write every full bundle from its entries (and
+ * delete them), CONVERT_STEP bundles per write transaction, then record the
+ * layout and flush.  Each step is atomic and the next one starts after the
+ * last bundle written, so a crash at any point leaves a store that the next
+ * st_open goes on converting.  Done before st_open returns: nothing reads
+ * the store, nor signs over it, before it is converted and durable. */
+static int
+layout_convert(struct st *st, char *why)
+{
+	MDB_txn *txn = NULL;
+	bool first = true;
+	int rc;
+
+	if ((rc = enc_ready(st)) != 0)
+		goto fail;
+	for (;;) {
+		MDB_cursor *c = NULL;
+		MDB_val k, v;
+		uint64_t size, full, next = 0, end;
+
+		if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0 ||
+		    (rc = meta_u64_get(txn, st, "size", &size)) != 0)
+			goto fail;
+		full = size / EB_ENTRIES;
+		if ((rc = mdb_cursor_open(txn, st->bundles, &c)) != 0)
+			goto fail;
+		rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+		if (rc == 0 && k.mv_size == 8)
+			next = cl_be64_get(k.mv_data) + 1;
+		else if (rc == 0)
+			rc = ST_ECORRUPT;
+		mdb_cursor_close(c);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			goto fail;
+		if (next > full) {
+			rc = ST_ECORRUPT;
+			goto fail;
+		}
+		if (first && st->progress != NULL)
+			st->progress(st->progress_ctx, next * EB_ENTRIES, full * EB_ENTRIES);
+		first = false;
+		if (next == full) {
+			if ((rc = meta_u64_put(txn, st, "layout", ST_LAYOUT)) != 0)
+				goto fail;
+			rc = mdb_txn_commit(txn);
+			txn = NULL;
+			if (rc != 0)
+				goto fail;
+			break;
+		}
+		end = full - next < CONVERT_STEP ? full : next + CONVERT_STEP;
+		for (uint64_t b = next; b < end; b++) {
+			eb_enc_reset(st->enc);
+			if ((rc = entries_move(
+			         st, txn, b * EB_ENTRIES, (b + 1) * EB_ENTRIES, false)) != 0 ||
+			    (rc = bundle_put(st, txn, b)) != 0)
+				goto fail;
+		}
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+		if (rc != 0)
+			goto fail;
+		if (st->progress != NULL)
+			st->progress(st->progress_ctx, end * EB_ENTRIES, full * EB_ENTRIES);
+	}
+	/* The layout record, and with it every step, durable. */
+	st->unsynced = true;
+	if ((rc = st_sync(st)) != 0)
+		goto fail;
+	return 0;
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	cl_why(why, rc, "cannot convert the store in %s to layout %d: %s", st->dir, ST_LAYOUT,
+	    st_strerror(rc));
+	return rc;
+}
+
 /* Create and open the LMDB environment and its databases in st->env. */
 static int
 env_open(struct st *st, char *why)
 {
 	MDB_txn *txn = NULL;
+	bool convert = false;
 	int rc;
 
 	if ((rc = mdb_env_create(&st->env)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(st->env, 3 + sizeof old_dbs / sizeof old_dbs[0])) != 0 ||
+	    (rc = mdb_env_set_maxdbs(st->env, 4 + sizeof old_dbs / sizeof old_dbs[0])) != 0 ||
 	    (rc = mdb_env_set_mapsize(st->env, st->map_size)) != 0) {
 		cl_why(why, rc, "lmdb: %s", mdb_strerror(rc));
 		goto fail;
@@ -232,11 +433,12 @@ env_open(struct st *st, char *why)
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &st->entries)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "bundles", MDB_CREATE, &st->bundles)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "tiles", MDB_CREATE, &st->tiles)) != 0) {
 		cl_why(why, rc, "cannot open store databases: %s", mdb_strerror(rc));
 		goto fail;
 	}
-	if ((rc = layout_check(txn, st, st->dir, why)) != 0)
+	if ((rc = layout_check(txn, st, st->dir, &convert, why)) != 0)
 		goto fail;
 	/* Durable with the next commit: a lost one (new databases, a
 	 * migration) is simply done again at the next start. */
@@ -246,6 +448,8 @@ env_open(struct st *st, char *why)
 		cl_why(why, rc, "cannot open store: %s", st_strerror(rc));
 		goto fail;
 	}
+	if (convert && (rc = layout_convert(st, why)) != 0)
+		goto fail;
 	return 0;
 fail:
 	if (txn != NULL)
@@ -282,6 +486,13 @@ st_dir_create(const char *dir, char *why)
 int
 st_open(const char *dir, size_t map_size, struct st **out, char *why)
 {
+	return st_open_progress(dir, map_size, NULL, NULL, out, why);
+}
+
+int
+st_open_progress(const char *dir, size_t map_size, st_progress_fn *progress, void *ctx,
+    struct st **out, char *why)
+{
 	pthread_rwlockattr_t ra;
 	struct st *st;
 	int rc;
@@ -293,6 +504,8 @@ st_open(const char *dir, size_t map_size, struct st **out, char *why)
 	}
 	st->map_size = map_size;
 	st->env_flags = ST_ENV_FLAGS;
+	st->progress = progress;
+	st->progress_ctx = ctx;
 	/* Writers first: a reopen or a map growth must not wait behind a
 	 * stream of readers (no thread takes the lock twice). */
 	pthread_rwlockattr_init(&ra);
@@ -302,7 +515,9 @@ st_open(const char *dir, size_t map_size, struct st **out, char *why)
 	pthread_mutex_init(&st->readers_mu, NULL);
 	if ((rc = st_dir_create(dir, why)) != 0)
 		goto fail;
-	if ((rc = env_open(st, why)) != 0)
+	rc = env_open(st, why);
+	st->progress = NULL;
+	if (rc != 0)
 		goto fail;
 	/* The entries LMDB just made in it (data.mdb, lock.mdb) must be
 	 * durable too before anything is acknowledged. */
@@ -372,6 +587,7 @@ st_reopen(struct st *st, char *why)
 	if (st->env != NULL)
 		mdb_env_close(st->env);
 	st->env = NULL;
+	st->gen++;
 	rc = env_open(st, why);
 	pthread_rwlock_unlock(&st->lock);
 	return rc;
@@ -412,6 +628,8 @@ st_close(struct st *st)
 	}
 	pthread_mutex_destroy(&st->readers_mu);
 	pthread_rwlock_destroy(&st->lock);
+	eb_enc_free(st->enc);
+	free(st->pend);
 	free(st->dir);
 	free(st);
 }
@@ -551,23 +769,102 @@ st_batch_begin(struct st *st, struct st_batch **out)
 		rc = ST_ECLOSED;
 	else
 		rc = mdb_txn_begin(st->env, NULL, 0, &b->txn);
+	if (rc == 0) {
+		rc = meta_u64_get(b->txn, st, "size", &b->next);
+		if (rc == ST_ENOTFOUND)
+			rc = 0; /* not initialised: empty */
+		if (rc != 0)
+			mdb_txn_abort(b->txn);
+	}
 	if (rc != 0) {
 		free(b);
 		return rc;
 	}
+	st->pend_len = 0;
 	*out = b;
+	return 0;
+}
+
+/* The batch completed full bundle k: write it from the entries committed
+ * before (deleting their keys) and the batch's, in the batch. */
+static int
+batch_seal(struct st_batch *b, uint64_t k)
+{
+	struct st *st = b->st;
+	int rc;
+
+	if ((rc = enc_ready(st)) != 0)
+		return rc;
+	eb_enc_reset(st->enc);
+	if ((rc = entries_move(st, b->txn, k * EB_ENTRIES, b->pend_first, true)) != 0)
+		return rc;
+	for (unsigned j = 0; j < b->n_pend; j++) {
+		const uint8_t *p = st->pend + st->pend_off[j];
+
+		if ((rc = eb_enc_add(st->enc, p + 2, (size_t)p[0] << 8 | p[1])) != 0)
+			return rc;
+	}
+	if ((rc = bundle_put(st, b->txn, k)) != 0)
+		return rc;
+	b->n_pend = 0;
+	st->pend_len = 0;
 	return 0;
 }
 
 int
 st_batch_entry_put(struct st_batch *b, uint64_t index, const uint8_t *leaf_bytes, size_t len)
 {
-	uint8_t ib[8];
-	MDB_val k = {8, ib}, v = {len, (void *)leaf_bytes};
+	struct st *st = b->st;
 
-	cl_be64_put(ib, index);
-	/* MDB_APPEND also enforces that indices only ever grow. */
-	return mdb_put(b->txn, b->st->entries, &k, &v, MDB_APPEND);
+	if (len == 0 || index != b->next)
+		return CL_EINVAL;
+	if (len > CL_ENTRY_MAX)
+		return CL_ETOOBIG;
+	/* Kept until the batch completes the bundle or commits: an entry
+	 * whose bundle the batch completes is written only inside it. */
+	if (len + 2 > st->pend_cap - st->pend_len) {
+		size_t cap = st->pend_cap == 0 ? 65536 : st->pend_cap;
+		uint8_t *p;
+
+		while (cap - st->pend_len < len + 2)
+			cap *= 2;
+		if ((p = realloc(st->pend, cap)) == NULL)
+			return ENOMEM;
+		st->pend = p;
+		st->pend_cap = cap;
+	}
+	if (b->n_pend == 0)
+		b->pend_first = index;
+	st->pend_off[b->n_pend++] = (uint32_t)st->pend_len;
+	st->pend[st->pend_len] = (uint8_t)(len >> 8);
+	st->pend[st->pend_len + 1] = (uint8_t)len;
+	memcpy(st->pend + st->pend_len + 2, leaf_bytes, len);
+	st->pend_len += len + 2;
+	b->next++;
+	if (b->next % EB_ENTRIES == 0)
+		return batch_seal(b, index / EB_ENTRIES);
+	return 0;
+}
+
+/* Write the batch's entries of its open bundle, each under its own key. */
+static int
+batch_pend_write(struct st_batch *b)
+{
+	struct st *st = b->st;
+
+	for (unsigned j = 0; j < b->n_pend; j++) {
+		uint8_t kb[8];
+		uint8_t *p = st->pend + st->pend_off[j];
+		MDB_val k, v = {(size_t)p[0] << 8 | p[1], p + 2};
+		int rc;
+
+		u64_key(kb, &k, b->pend_first + j);
+		/* MDB_APPEND also enforces that indices only ever grow. */
+		if ((rc = mdb_put(b->txn, st->entries, &k, &v, MDB_APPEND)) != 0)
+			return rc;
+	}
+	b->n_pend = 0;
+	return 0;
 }
 
 static void
@@ -617,9 +914,11 @@ st_batch_checkpoint_put(struct st_batch *b, const uint8_t *note, size_t len)
 int
 st_batch_commit(struct st_batch *b)
 {
-	int rc = mdb_txn_commit(b->txn);
+	int rc = batch_pend_write(b);
 
-	if (rc == 0)
+	if (rc != 0)
+		mdb_txn_abort(b->txn);
+	else if ((rc = mdb_txn_commit(b->txn)) == 0)
 		b->st->unsynced = true;
 	/* The handle is gone whether or not the commit worked. */
 	free(b);
@@ -686,6 +985,7 @@ st_reader_free(struct st_reader *r)
 	pthread_mutex_unlock(&st->readers_mu);
 	if (r->txn != NULL)
 		mdb_txn_abort(r->txn);
+	eb_dec_free(r->dec);
 	free(r);
 }
 
@@ -733,20 +1033,66 @@ st_reader_size(struct st_reader *r)
 	return r->size;
 }
 
+/* Decode full bundle k of the snapshot into r->dec, unless it holds it. */
+static int
+bundle_load(struct st_reader *r, uint64_t k)
+{
+	uint8_t kb[8];
+	MDB_val key, v;
+	int rc;
+
+	if (r->dec_ok && r->dec_index == k && r->dec_gen == r->st->gen)
+		return 0;
+	r->dec_ok = false;
+	if (r->dec == NULL && (rc = eb_dec_new(&r->dec)) != 0)
+		return rc;
+	u64_key(kb, &key, k);
+	/* Below the snapshot's size every full bundle is there. */
+	if ((rc = mdb_get(r->txn, r->st->bundles, &key, &v)) != 0)
+		return rc == MDB_NOTFOUND ? ST_ECORRUPT : rc;
+	if ((rc = eb_decode(r->dec, v.mv_data, v.mv_size)) != 0)
+		return rc;
+	r->dec_ok = true;
+	r->dec_index = k;
+	r->dec_gen = r->st->gen;
+	return 0;
+}
+
 int
 st_entry_get(struct st_reader *r, uint64_t index, const uint8_t **data, size_t *len)
 {
 	uint8_t ib[8];
-	MDB_val k = {8, ib}, v;
+	MDB_val k, v;
 	int rc;
 
 	if (index >= r->size)
 		return ST_ENOTFOUND;
-	cl_be64_put(ib, index);
+	if (index / EB_ENTRIES < r->size / EB_ENTRIES) {
+		if ((rc = bundle_load(r, index / EB_ENTRIES)) != 0)
+			return rc;
+		eb_dec_entry(r->dec, (unsigned)(index % EB_ENTRIES), data, len);
+		return 0;
+	}
+	u64_key(ib, &k, index);
 	if ((rc = mdb_get(r->txn, r->st->entries, &k, &v)) != 0)
 		return rc == MDB_NOTFOUND ? ST_ECORRUPT : rc;
+	if (v.mv_size == 0 || v.mv_size > CL_ENTRY_MAX)
+		return ST_ECORRUPT;
 	*data = v.mv_data;
 	*len = v.mv_size;
+	return 0;
+}
+
+int
+st_bundle_get(struct st_reader *r, uint64_t index, const uint8_t **data, size_t *len)
+{
+	int rc;
+
+	if (index >= r->size / EB_ENTRIES)
+		return ST_ENOTFOUND;
+	if ((rc = bundle_load(r, index)) != 0)
+		return rc;
+	eb_dec_raw(r->dec, data, len);
 	return 0;
 }
 

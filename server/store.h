@@ -5,7 +5,15 @@
  *   meta      "origin", "vkey", "size" (u64 BE), "checkpoint" (signed note),
  *             "layout" (u64 BE, ST_LAYOUT)
  *   entries   u64 BE index -> the leaf (serialized Envelope)      MDB_APPEND
+ *             only for the entries of the last, incomplete bundle
+ *   bundles   u64 BE bundle index -> full C2SP entry bundle N (entries
+ *             256N .. 256N+255), zstd-compressed (ebundle.h)  MDB_APPEND
  *   tiles     u64 BE (level << 56 | index) -> one *fat tile*
+ *
+ * An entry is written once under its own key, while its bundle is
+ * incomplete, and once inside its bundle: the commit that completes a
+ * bundle writes it as one value and deletes its entries' keys.  (An entry
+ * whose bundle its own batch completes is only written inside it.)
  *
  * A fat tile holds every stored node of one C2SP tile's subtree: the 256
  * hashes at height 8L (the C2SP tile body, first) and the 255 complete
@@ -24,7 +32,8 @@
  * flush each; a batch is durable after the next commit or st_sync).  Reads go through a per-thread struct st_reader whose read
  * transaction is renewed for each request and reset right after: never held
  * across event-loop turns.  Pointers returned by reads are valid until the
- * reader is reset.
+ * reader is reset, but those of st_entry_get and st_bundle_get, which are
+ * valid only until the reader's next call of either, too.
  *
  * Errors: 0, ST_ENOTFOUND, CL_E* codes, or LMDB's own codes (MDB_MAP_FULL
  * and friends, negative, -30800 .. -30780); st_strerror() names them all.
@@ -47,8 +56,12 @@
  * search indexes in this environment (databases leaves, by_root, by_nar,
  * by_submitter, meta "leaves_upto"); st_open migrates them by dropping
  * those, and index.h rebuilds the search environment from the entries.
- * Any other version is refused with ST_ELAYOUT. */
-#define ST_LAYOUT 3
+ * Layout 3 kept every entry under its own key: st_open converts it (and 1
+ * and 2 after their migration) by writing its full bundles, in short
+ * atomic steps that a crash leaves to the next st_open to go on with, and
+ * flushes the result before it returns.  Any other version is refused with
+ * ST_ELAYOUT. */
+#define ST_LAYOUT 4
 
 #define ST_TILE_HASHES 510
 #define ST_TILE_BYTES  (ST_TILE_HASHES * MT_HASH_LEN)
@@ -70,10 +83,21 @@ struct st_reader;
 
 /* Open (creating if needed) the store in directory `dir` with an LMDB map of
  * map_size bytes (rounded up to the page size; it may grow the file to that
- * size sparsely), migrating a layout 1 or 2 store to ST_LAYOUT.  Returns 0,
- * ST_ELAYOUT (why names the version), errno or an LMDB code. */
+ * size sparsely), bringing a layout 1, 2 or 3 store to ST_LAYOUT.  Returns
+ * 0, ST_ELAYOUT (why names the version), ST_ECORRUPT (a layout 3 store
+ * whose entries contradict its size), errno or an LMDB code (MDB_MAP_FULL:
+ * the map is too small to convert the store). */
 int st_open(const char *dir, size_t map_size, struct st **out, char *why)
     __attribute__((warn_unused_result));
+
+/* Reports the conversion of a layout 3 store: `done` of the `total` entries
+ * in full bundles are converted.  Called once before the first step and
+ * after each (every 16 384 entries). */
+typedef void st_progress_fn(void *ctx, uint64_t done, uint64_t total);
+
+/* st_open, calling progress(ctx, ...) (if not NULL) while it converts. */
+int st_open_progress(const char *dir, size_t map_size, st_progress_fn *progress, void *ctx,
+    struct st **out, char *why) __attribute__((warn_unused_result));
 
 /* Create directory dir (mode 0700) if it does not exist, and then fsync
  * its parent so that the new entry is durable.  st_open does this itself;
@@ -149,8 +173,13 @@ int st_init(struct st *st, const char *origin, const char *vkey)
 /* Begin the (only) write transaction.  Returns 0 or an LMDB code. */
 int st_batch_begin(struct st *st, struct st_batch **out) __attribute__((warn_unused_result));
 
-/* Add entry `index` (which must be the next index) with its leaf bytes.
- * Returns 0 or an LMDB code (MDB_MAP_FULL...). */
+/* Add entry `index` (which must be the next index: the stored size, then
+ * one more per call) with its leaf_bytes (len bytes, copied).  When it
+ * completes its bundle, the bundle is compressed and written in the batch.
+ * Returns 0, CL_EINVAL (another index, or len 0), CL_ETOOBIG (len above
+ * CL_ENTRY_MAX), ST_ECORRUPT (an earlier entry of the bundle is missing),
+ * ENOMEM or an LMDB code (MDB_MAP_FULL...); after an error, abort the
+ * batch. */
 int st_batch_entry_put(struct st_batch *b, uint64_t index, const uint8_t *leaf_bytes, size_t len);
 
 /* The leaf hash of entry `index` as committed (from its level-0 tile), in
@@ -208,9 +237,21 @@ void st_reader_end(struct st_reader *r);
 /* Committed tree size in this snapshot (0 for an empty log). */
 uint64_t st_reader_size(struct st_reader *r);
 
-/* The leaf bytes of entry `index`: *data points into the map, valid until
- * st_reader_end.  Returns 0, ST_ENOTFOUND or an LMDB code. */
+/* The leaf bytes of entry `index`: *data points into the map or into the
+ * reader's decoded bundle, valid until the reader's next st_entry_get or
+ * st_bundle_get, or st_reader_end, whichever is first.  The reader keeps
+ * the last bundle it decoded, so reading a bundle's entries in turn decodes
+ * it once.  Returns 0, ST_ENOTFOUND (index at or beyond the snapshot's
+ * size), ST_ECORRUPT (missing, or a stored bundle that does not decode),
+ * ENOMEM or an LMDB code. */
 int st_entry_get(struct st_reader *r, uint64_t index, const uint8_t **data, size_t *len)
+    __attribute__((warn_unused_result));
+
+/* Full entry bundle `index` (entries 256 index .. 256 index + 255) as C2SP
+ * serves it (each entry a big-endian uint16 length and its bytes): *data,
+ * *len valid as st_entry_get's.  Returns 0, ST_ENOTFOUND (the bundle is not
+ * full in this snapshot), or st_entry_get's errors. */
+int st_bundle_get(struct st_reader *r, uint64_t index, const uint8_t **data, size_t *len)
     __attribute__((warn_unused_result));
 
 /* Fat tile (level, index): *tile points at ST_TILE_BYTES in the map.

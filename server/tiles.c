@@ -63,6 +63,15 @@ int
 tiles_bundle(struct st_reader *r, uint64_t index, unsigned width,
     int (*put)(void *ctx, const void *data, size_t len), void *ctx)
 {
+	/* A full bundle is stored in this very form: one piece. */
+	if (width == MT_TILE_WIDTH) {
+		const uint8_t *data;
+		size_t len;
+		int rc = st_bundle_get(r, index, &data, &len);
+
+		if (rc != ST_ENOTFOUND)
+			return rc != 0 ? rc : put(ctx, data, len);
+	}
 	for (unsigned j = 0; j < width; j++) {
 		const uint8_t *data;
 		size_t len;

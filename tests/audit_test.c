@@ -35,6 +35,7 @@
 
 #include "cl.h"
 #include "dsse.h"
+#include "ebundle.h"
 #include "key.h"
 #include "sth.h"
 #include "wire.h"
@@ -760,7 +761,9 @@ test_tampered_state(void **state)
 	h_server_stop(&s, SIGTERM);
 }
 
-/* Flip one byte of entry `index` in the store of a stopped server. */
+/* Flip one byte of entry `index` in the store of a stopped server: under
+ * its own key, or inside its full bundle, which is then written again as a
+ * well-formed bundle (the damage is in the entry, not in the encoding). */
 static void
 corrupt_entry(const char *data, uint64_t index)
 {
@@ -770,23 +773,54 @@ corrupt_entry(const char *data, uint64_t index)
 	MDB_val k, v, nv;
 	uint8_t key[8], *copy;
 
-	for (int i = 0; i < 8; i++)
-		key[i] = (uint8_t)(index >> (56 - 8 * i));
 	assert_int_equal(mdb_env_create(&env), 0);
 	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
 	assert_int_equal(mdb_env_set_mapsize(env, (size_t)1 << 30), 0);
 	assert_int_equal(mdb_env_open(env, data, 0, 0600), 0);
 	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
 	assert_int_equal(mdb_dbi_open(txn, "entries", 0, &dbi), 0);
+	cl_be64_put(key, index);
 	k.mv_size = sizeof key;
 	k.mv_data = key;
-	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
-	copy = malloc(v.mv_size);
-	assert_non_null(copy);
-	memcpy(copy, v.mv_data, v.mv_size);
-	copy[v.mv_size / 2] ^= 0x01;
-	nv.mv_size = v.mv_size;
-	nv.mv_data = copy;
+	if (mdb_get(txn, dbi, &k, &v) == 0) {
+		copy = malloc(v.mv_size);
+		assert_non_null(copy);
+		memcpy(copy, v.mv_data, v.mv_size);
+		copy[v.mv_size / 2] ^= 0x01;
+		nv.mv_size = v.mv_size;
+		nv.mv_data = copy;
+	} else {
+		struct eb_dec *d;
+		struct eb_enc *e;
+		const uint8_t *z;
+		size_t zlen;
+
+		assert_int_equal(mdb_dbi_open(txn, "bundles", 0, &dbi), 0);
+		cl_be64_put(key, index / EB_ENTRIES);
+		assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+		assert_int_equal(eb_dec_new(&d), 0);
+		assert_int_equal(eb_enc_new(&e), 0);
+		assert_int_equal(eb_decode(d, v.mv_data, v.mv_size), 0);
+		for (unsigned j = 0; j < EB_ENTRIES; j++) {
+			const uint8_t *p;
+			size_t n;
+			uint8_t buf[CL_ENTRY_MAX];
+
+			eb_dec_entry(d, j, &p, &n);
+			memcpy(buf, p, n);
+			if (j == index % EB_ENTRIES)
+				buf[n / 2] ^= 0x01;
+			assert_int_equal(eb_enc_add(e, buf, n), 0);
+		}
+		assert_int_equal(eb_enc_finish(e, &z, &zlen), 0);
+		copy = malloc(zlen);
+		assert_non_null(copy);
+		memcpy(copy, z, zlen);
+		nv.mv_size = zlen;
+		nv.mv_data = copy;
+		eb_enc_free(e);
+		eb_dec_free(d);
+	}
 	assert_int_equal(mdb_put(txn, dbi, &k, &nv, 0), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);

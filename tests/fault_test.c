@@ -237,7 +237,8 @@ test_map_full(void **state)
 	while (n < 4000) {
 		struct su_ack a;
 
-		envs[n] = su_envelope(n, NULL, &lens[n]);
+		/* Noisy: bundles compress envelopes that differ in little. */
+		envs[n] = su_envelope_noisy(n, &lens[n]);
 		status = su_submit(&s, &lk, envs[n], lens[n], &a, why);
 		acked_n += status == 201;
 		n++;

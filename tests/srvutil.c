@@ -35,8 +35,8 @@ su_init(void)
 	note_verifier_format(&su_ci_pub, su_ci_vkey, sizeof su_ci_vkey);
 }
 
-uint8_t *
-su_envelope(uint64_t n, const struct note_signer *signer, size_t *len)
+static uint8_t *
+envelope_make(uint64_t n, const struct note_signer *signer, const char *run_url, size_t *len)
 {
 	static const uint8_t lock[32] = {7};
 	static const char *const roots[] = {
@@ -60,7 +60,7 @@ su_envelope(uint64_t n, const struct note_signer *signer, size_t *len)
 	att.system = "x86_64-linux";
 	att.sandbox = CL_SANDBOX_ON;
 	att.builder_id = builder;
-	att.run_url = "";
+	att.run_url = run_url;
 	att.build_time = 1700000000 + n;
 	if (wire_attestation_encode(&a, &att, &payload, &plen, NULL) != 0 ||
 	    dsse_sign(&a, signer != NULL ? signer : &su_ci, payload, plen, &env, len, NULL) != 0)
@@ -69,6 +69,26 @@ su_envelope(uint64_t n, const struct note_signer *signer, size_t *len)
 	assert_non_null(out);
 	memcpy(out, env, *len);
 	return out;
+}
+
+uint8_t *
+su_envelope(uint64_t n, const struct note_signer *signer, size_t *len)
+{
+	return envelope_make(n, signer, "", len);
+}
+
+uint8_t *
+su_envelope_noisy(uint64_t n, size_t *len)
+{
+	uint8_t seed[randombytes_SEEDBYTES] = {0}, noise[200];
+	char url[2 * sizeof noise + 64];
+	size_t at;
+
+	memcpy(seed, &n, sizeof n);
+	randombytes_buf_deterministic(noise, sizeof noise, seed);
+	at = (size_t)snprintf(url, sizeof url, "https://ci.example.com/runs/");
+	sodium_bin2hex(url + at, sizeof url - at, noise, sizeof noise);
+	return envelope_make(n, NULL, url, len);
 }
 
 void

@@ -26,6 +26,10 @@ void su_init(void);
 /* A distinct signed envelope for n (malloc'd).  signer NULL: the CI key. */
 uint8_t *su_envelope(uint64_t n, const struct note_signer *signer, size_t *len);
 
+/* su_envelope by the CI key with a run URL of 400 random hex digits, so
+ * that the store's compression cannot make it small (malloc'd). */
+uint8_t *su_envelope_noisy(uint64_t n, size_t *len);
+
 /* Write dir/submitters holding the CI key and start a server on data dir
  * dir/data with extra arguments.  dir is made by h_tmpdir. */
 void su_start(struct h_server *s, const char *dir, const char *const *extra);

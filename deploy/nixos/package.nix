@@ -15,6 +15,7 @@
 , libevent
 , jansson
 , curl
+, zstd
 , src
 }:
 
@@ -24,7 +25,7 @@ stdenv.mkDerivation {
   inherit src;
 
   nativeBuildInputs = [ cmake pkg-config protobufc help2man ];
-  buildInputs = [ libsodium lmdb libevent protobufc jansson curl ];
+  buildInputs = [ libsodium lmdb libevent protobufc jansson curl zstd ];
 
   cmakeFlags = [
     # The test suite runs real servers, strace and systemd-analyze; it runs
