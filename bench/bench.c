@@ -56,9 +56,15 @@
 #include "store.h"
 #include "tile.h"
 #include "tproof.h"
+#include "vbound.h"
 #include "wire.h"
 
 #define N_SUBMITTERS 8
+
+/* Envelope numbers of the load generator's submissions in the size sweep:
+ * far above any the bulk loader writes (it numbers them by log index), so
+ * every timed submission is a new envelope. */
+#define SCALE_FIRST 1000000000000ULL
 
 #define OPT_PATH  1024 /* room for file names below these in PATH_MAX buffers */
 #define SCALE_MAX 8    /* log sizes in one sweep */
@@ -261,22 +267,57 @@ struct limits {
 	size_t env_len;
 };
 
-/* Ed25519 verifications per second on one core, of an envelope-sized
- * message, over n verifications. */
+/* What the bound verifies: the DSSE PAE of a bench envelope (what the
+ * log's verifiers verify, so the same SHA-512 work), its signature and
+ * key.  Set by bound_init. */
+static struct vb_msg bound_m;
+
+static void
+bound_init(void)
+{
+	static uint8_t pae[CL_ENTRY_MAX + 128], sig[64];
+	struct wire_arena a;
+	void *buf = malloc(WIRE_ARENA_MIN);
+	struct cl_envelope e;
+	uint8_t *env;
+	size_t len;
+
+	if (buf == NULL)
+		die("out of memory");
+	wire_arena_init(&a, buf, WIRE_ARENA_MIN);
+	env = envelope(&a, SCALE_FIRST, &len);
+	if (wire_envelope_decode(&a, env, len, &e, NULL) != 0 || e.sigs[0].sig_len != sizeof sig)
+		die("cannot decode the bench's own envelope");
+	bound_m.len = dsse_pae(
+	    e.payload_type, strlen(e.payload_type), e.payload, e.payload_len, pae, sizeof pae);
+	memcpy(sig, e.sigs[0].sig, sizeof sig);
+	bound_m.msg = pae;
+	bound_m.sig = sig;
+	bound_m.pk = submitters[SCALE_FIRST % N_SUBMITTERS].sk + 32;
+	if (bound_m.len == 0 || vb_one_core(&bound_m, 1) == 0)
+		die("the bench's own envelope does not verify");
+	free(env);
+	free(buf);
+}
+
+/* Ed25519 verifications per second on one core, of the bound's message,
+ * over n verifications. */
 static double
 ed25519_rate(int n)
 {
-	uint8_t msg[352], sig[64];
-	double t;
+	double r = vb_one_core(&bound_m, n);
 
-	memset(msg, 0x5a, sizeof msg);
-	crypto_sign_detached(sig, NULL, msg, sizeof msg, submitters[0].sk);
-	t = lg_now();
-	for (int i = 0; i < n; i++) {
-		if (crypto_sign_verify_detached(sig, msg, sizeof msg, submitters[0].sk + 32) != 0)
-			die("verify");
-	}
-	return n / (lg_now() - t);
+	if (r == 0)
+		die("verify");
+	return r;
+}
+
+/* Add `rounds` samples of the bound to v (see vbound.h). */
+static void
+bound_sample(struct vb *v, const struct opts *o, int rounds)
+{
+	if (vb_sample(v, rounds, o->quick ? 500 : 2000) != 0)
+		die("verify");
 }
 
 static void
@@ -785,11 +826,6 @@ run_gets(
 	return st->achieved_rate;
 }
 
-/* Envelope numbers of the load generator's submissions in the size sweep:
- * far above any the bulk loader writes (it numbers them by log index), so
- * every timed submission is a new envelope. */
-#define SCALE_FIRST 1000000000000ULL
-
 /* One timed submission run at one log size. */
 struct phase {
 	size_t sent, requests;      /* envelopes, HTTP requests */
@@ -817,10 +853,11 @@ struct scale_point {
 	double proofs_per_s, tiles_per_s, read_cores;
 	uint32_t proof_p50_us, proof_p99_us, tile_p50_us;
 	struct phase single, batch;
-	size_t batch_proofs;        /* inclusion proofs checked in batch answers */
-	double verify_bound_per_s;  /* Ed25519 bound of all cores at this size: the mean of */
-	double verify_before_per_s; /* one core's rate times the cores just before the batch run */
-	double verify_after_per_s;  /* and just after it */
+	size_t batch_proofs; /* inclusion proofs checked in batch answers */
+	/* The Ed25519 bound of all cores next to the batch run (vbound.h):
+	 * from the samples taken just before and just after it together, and
+	 * from each side's alone. */
+	struct vb_bound bound, bound_before, bound_after;
 	double store_bytes_per_entry;  /* the main store's disk use (DIR) / size_after */
 	double search_bytes_per_entry; /* the search indexes' (DIR/search) / size_after */
 };
@@ -1103,17 +1140,27 @@ bench_scale(const struct opts *o, const struct limits *lim, struct scale *sc)
 		have += p->single.ok;
 		/* The bound again, just before and just after the batch run: on
 		 * a shared machine what a core gives changes during a long sweep,
-		 * and one sample next to a run of seconds is noisy.  One core's
-		 * rate times the cores: all cores verifying at once would read
-		 * lower whenever other work shares the machine, and flatter the
-		 * ratio. */
-		p->verify_before_per_s =
-		    ed25519_rate(o->quick ? 2000 : 10000) * (double)sysconf(_SC_NPROCESSORS_ONLN);
-		fprintf(stderr, "size %" PRIu64 ": batch submissions...\n", have);
-		scale_batch(o, &s, tid, itid, &next, &p->batch, &p->batch_proofs);
-		p->verify_after_per_s =
-		    ed25519_rate(o->quick ? 2000 : 10000) * (double)sysconf(_SC_NPROCESSORS_ONLN);
-		p->verify_bound_per_s = (p->verify_before_per_s + p->verify_after_per_s) / 2;
+		 * and one sample next to a run of seconds is noisy.  So several
+		 * short samples each side, each the larger of one core's rate
+		 * times the cores and all cores verifying at once (vbound.h). */
+		{
+			struct vb before, after, both;
+
+			vb_init(&before, &bound_m, (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+			after = before;
+			bound_sample(&before, o, 3);
+			fprintf(stderr, "size %" PRIu64 ": batch submissions...\n", have);
+			scale_batch(o, &s, tid, itid, &next, &p->batch, &p->batch_proofs);
+			bound_sample(&after, o, 3);
+			both = before;
+			for (size_t i = 0; i < after.n && both.n < VB_SAMPLES_MAX; i++, both.n++) {
+				both.single[both.n] = after.single[i];
+				both.all[both.n] = after.all[i];
+			}
+			vb_bound_get(&before, &p->bound_before);
+			vb_bound_get(&after, &p->bound_after);
+			vb_bound_get(&both, &p->bound);
+		}
 		have += p->batch.ok;
 		server_stop(&s);
 		p->size_after = have;
@@ -1279,6 +1326,21 @@ limits_json(const struct limits *lim)
 	return jl;
 }
 
+/* How a bound came out of its samples (vbound.h). */
+static json_t *
+bound_json(const struct vb_bound *b)
+{
+	json_t *j = json_object();
+
+	json_object_set_new(j, "per_s", json_real(b->per_s));
+	json_object_set_new(j, "one_core_times_cores_per_s", json_real(b->single_x_cores));
+	json_object_set_new(j, "all_cores_at_once_per_s", json_real(b->all_cores));
+	json_object_set_new(j, "lowest_sample_per_s", json_real(b->lo));
+	json_object_set_new(j, "highest_sample_per_s", json_real(b->hi));
+	json_object_set_new(j, "samples", json_integer((json_int_t)b->n));
+	return j;
+}
+
 static json_t *
 phase_json(const struct phase *ph, double bound)
 {
@@ -1348,13 +1410,14 @@ scale_write(const struct opts *o, const struct limits *lim, const struct scale *
 		json_object_set_new(r, "tiles_per_s", json_real(p->tiles_per_s));
 		json_object_set_new(r, "tile_p50_ms", json_real(p->tile_p50_us / 1e3));
 		json_object_set_new(r, "read_server_cores", json_real(p->read_cores));
-		json_object_set_new(r, "verify_bound_per_s", json_real(p->verify_bound_per_s));
+		json_object_set_new(r, "verify_bound_per_s", json_real(p->bound.per_s));
 		json_object_set_new(
-		    r, "verify_bound_before_batch_per_s", json_real(p->verify_before_per_s));
+		    r, "verify_bound_before_batch_per_s", json_real(p->bound_before.per_s));
 		json_object_set_new(
-		    r, "verify_bound_after_batch_per_s", json_real(p->verify_after_per_s));
-		json_object_set_new(r, "single", phase_json(&p->single, p->verify_bound_per_s));
-		json_object_set_new(r, "batch", phase_json(&p->batch, p->verify_bound_per_s));
+		    r, "verify_bound_after_batch_per_s", json_real(p->bound_after.per_s));
+		json_object_set_new(r, "verify_bound", bound_json(&p->bound));
+		json_object_set_new(r, "single", phase_json(&p->single, p->bound.per_s));
+		json_object_set_new(r, "batch", phase_json(&p->batch, p->bound.per_s));
 		json_object_set_new(
 		    r, "batch_proofs_checked", json_integer((json_int_t)p->batch_proofs));
 		json_array_append_new(jp, r);
@@ -1380,7 +1443,7 @@ scale_write(const struct opts *o, const struct limits *lim, const struct scale *
 		    p->size, p->single.per_s, p->batch.per_s, p->single.p99_us / 1e3,
 		    p->batch.p99_us / 1e3, p->single.commit_cpu_us, p->single.commit_wchar,
 		    p->single.write_bytes, p->store_bytes_per_entry, p->proofs_per_s,
-		    p->verify_bound_per_s);
+		    p->bound.per_s);
 	}
 	fclose(f);
 	/* The tables of BENCHMARKS.md, "Appends as the log grows", ready to
@@ -1391,7 +1454,9 @@ scale_write(const struct opts *o, const struct limits *lim, const struct scale *
 	fprintf(f,
 	    "Load average %.1f at the start, %.1f at the end; Ed25519 bound of %ld cores "
 	    "%.0f/s at the start (one core's rate times the cores; each size's ratio is to the "
-	    "mean of that bound taken just before and just after its batch run); "
+	    "bound sampled 3 times just before and 3 times just after its batch run, the larger "
+	    "of the mean of one core's rate times the cores and the mean of all cores verifying "
+	    "at once, the DSSE PAE of a bench envelope each time); "
 	    "batches of %zu envelopes over %u connections.\n\n",
 	    sc->loadavg_start, sc->loadavg_end, sysconf(_SC_NPROCESSORS_ONLN), bound, o->batch_b,
 	    o->batch_conns);
@@ -1407,11 +1472,25 @@ scale_write(const struct opts *o, const struct limits *lim, const struct scale *
 		    "| %" PRIu64 " | %.1f | %.0f | %.0f / %.0f ms | %.0f | %.2f of %.0f | "
 		    "%.2f / %.2f s | %.0f | %.0f | %.0f | %.0f (+ %.0f) |\n",
 		    p->size, p->loadavg, p->single.per_s, p->single.p50_us / 1e3,
-		    p->single.p99_us / 1e3, p->batch.per_s, p->batch.per_s / p->verify_bound_per_s,
-		    p->verify_bound_per_s, p->batch.p50_us / 1e6, p->batch.p99_us / 1e6,
-		    p->proofs_per_s, p->tiles_per_s,
+		    p->single.p99_us / 1e3, p->batch.per_s, p->batch.per_s / p->bound.per_s,
+		    p->bound.per_s, p->batch.p50_us / 1e6, p->batch.p99_us / 1e6, p->proofs_per_s,
+		    p->tiles_per_s,
 		    p->bulk_append_s > 0 ? (double)p->bulk_entries / p->bulk_append_s : 0,
 		    p->store_bytes_per_entry, p->search_bytes_per_entry);
+	}
+	fprintf(f,
+	    "\nThe Ed25519 bound next to each batch run (`sizes[].verify_bound`):\n\n"
+	    "| log size | bound/s | one core × cores | all cores at once | samples (lowest – "
+	    "highest) | before / after the run |\n"
+	    "|---|---|---|---|---|---|\n");
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct scale_point *p = &sc->pt[i];
+
+		fprintf(f,
+		    "| %" PRIu64 " | %.0f | %.0f | %.0f | %zu (%.0f – %.0f) | %.0f / %.0f |\n",
+		    p->size, p->bound.per_s, p->bound.single_x_cores, p->bound.all_cores,
+		    p->bound.n, p->bound.lo, p->bound.hi, p->bound_before.per_s,
+		    p->bound_after.per_s);
 	}
 	fprintf(f,
 	    "\nThe write path per appended entry (`sizes[].single` and `sizes[].batch`):\n\n"
@@ -1453,8 +1532,8 @@ report_scale(const struct limits *lim, const struct scale *sc)
 		printf("%10" PRIu64 " %9.0f %8.1f %9.0f %6.2f %9.1f %9.1f %9.0f %8.0f %9.0f %9.0f "
 		       "%9.1f\n",
 		    p->size, p->single.per_s, p->single.p99_us / 1e3, p->batch.per_s,
-		    p->batch.per_s / p->verify_bound_per_s, p->batch.p99_us / 1e3,
-		    p->single.commit_cpu_us, p->single.commit_wchar, p->store_bytes_per_entry,
+		    p->batch.per_s / p->bound.per_s, p->batch.p99_us / 1e3, p->single.commit_cpu_us,
+		    p->single.commit_wchar, p->store_bytes_per_entry,
 		    p->bulk_append_s > 0 ? (double)p->bulk_entries / p->bulk_append_s : 0,
 		    p->proofs_per_s, p->single.lg_cpu_us);
 	}
@@ -1649,6 +1728,9 @@ batchload_main(int argc, char **argv)
 	struct lg_batch_tally t;
 	struct lg_stats st;
 	char pub[PATH_MAX + 16];
+	struct opts o = {.quick = false};
+	struct vb vb;
+	struct vb_bound b;
 
 	if (bsz < 1 || bsz > CL_BATCH_MAX || conns < 1 || conns > 4096 || n < bsz)
 		die("batchload: B 1..%d, CONNS 1..4096, N >= B", CL_BATCH_MAX);
@@ -1659,11 +1741,20 @@ batchload_main(int argc, char **argv)
 	snprintf(pub, sizeof pub, "%s/log.pub", argv[3]);
 	if (key_verifier_load(pub, &s.log_key, NULL) != 0)
 		die("cannot read %s", pub);
+	bound_init();
+	vb_init(&vb, &bound_m, (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+	bound_sample(&vb, &o, 3);
 	batch_run(&s, first, n / bsz, bsz, conns, 0, 0, NULL, &t, &st);
+	bound_sample(&vb, &o, 3);
+	vb_bound_get(&vb, &b);
 	printf("%zu/%zu appended and proved, %zu failed, %.0f entries/s, request p50 %.1f ms, "
 	       "p99 %.1f ms, max %.1f ms\n",
 	    t.appended, n / bsz * bsz, lg_batch_failures(&t), t.appended / st.seconds,
 	    st.p50_us / 1e3, st.p99_us / 1e3, st.max_us / 1e3);
+	printf("%.3f of the Ed25519 bound %.0f/s (one core x %u %.0f, all at once %.0f; "
+	       "%zu samples %.0f-%.0f)\n",
+	    t.appended / st.seconds / b.per_s, b.per_s, vb.cores, b.single_x_cores, b.all_cores,
+	    b.n, b.lo, b.hi);
 	return lg_batch_failures(&t) == 0 ? 0 : 1;
 }
 
@@ -1789,6 +1880,7 @@ main(int argc, char **argv)
 		die("mkdtemp: %s", strerror(errno));
 	cleanup_arm(o.work);
 	keys_init();
+	bound_init();
 	if (!o.scale_only) {
 		fprintf(stderr, "HTTP front end CPU...\n");
 		bench_http_cpu(&o, &hc);

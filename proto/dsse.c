@@ -34,24 +34,36 @@ dsse_pae_len(size_t type_len, size_t payload_len)
 	return 7 + dec_len(type_len) + 1 + type_len + 1 + dec_len(payload_len) + 1 + payload_len;
 }
 
+/* Write n in decimal at out; returns the digits written (dec_len(n)).
+ * By hand, not by snprintf: this is on every verification's path. */
+static size_t
+dec_put(size_t n, uint8_t *out)
+{
+	size_t d = dec_len(n);
+
+	for (size_t i = d; i > 0; i--) {
+		out[i - 1] = (uint8_t)('0' + n % 10);
+		n /= 10;
+	}
+	return d;
+}
+
 size_t
 dsse_pae(const char *type, size_t type_len, const uint8_t *payload, size_t payload_len,
     uint8_t *out, size_t cap)
 {
-	size_t need = dsse_pae_len(type_len, payload_len), at;
-	char head[64];
-	int n;
+	size_t need = dsse_pae_len(type_len, payload_len), at = 7;
 
 	if (cap < need)
 		return 0;
-	n = snprintf(head, sizeof head, "DSSEv1 %zu ", type_len);
-	memcpy(out, head, (size_t)n);
-	at = (size_t)n;
+	memcpy(out, "DSSEv1 ", 7);
+	at += dec_put(type_len, out + at);
+	out[at++] = ' ';
 	memcpy(out + at, type, type_len);
 	at += type_len;
-	n = snprintf(head, sizeof head, " %zu ", payload_len);
-	memcpy(out + at, head, (size_t)n);
-	at += (size_t)n;
+	out[at++] = ' ';
+	at += dec_put(payload_len, out + at);
+	out[at++] = ' ';
 	if (payload_len > 0)
 		memcpy(out + at, payload, payload_len);
 	return at + payload_len;

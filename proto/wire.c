@@ -5,8 +5,9 @@
  * repeated non-repeated fields, explicit defaults, unpacked scalars, long
  * varints) and keeps unknown fields.  A transparency log must not: two
  * spellings of one attestation would be two leaves.  So every decoder
- * unpacks into the arena, refuses unknown fields at any depth, packs the
- * message again and requires the very same bytes.  Only then are the
+ * unpacks into the arena, refuses unknown fields at any depth, and
+ * requires the very bytes that packing the message again would give
+ * (checked on the input in one pass, wirecanon.c).  Only then are the
  * fields converted and checked.
  */
 #include "wire.h"
@@ -19,6 +20,7 @@
 #include "cl.h"
 #include "closurelog.pb-c.h"
 #include "nix.h"
+#include "wirecanon.h"
 
 /* ---- Arena ---- */
 
@@ -67,48 +69,12 @@ pb_free(void *data, void *ptr)
 
 /* ---- Canonical decoding ---- */
 
-/* The tag of the first unknown field anywhere in m, or 0. */
-static uint32_t
-unknown_tag(const ProtobufCMessage *m)
-{
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const char *base = (const char *)m;
-
-	if (m->n_unknown_fields > 0)
-		return m->unknown_fields[0].tag;
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		uint32_t t;
-
-		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *)(base + f->quantifier_offset);
-			ProtobufCMessage *const *v =
-			    *(ProtobufCMessage *const *const *)(base + f->offset);
-
-			for (size_t j = 0; j < n; j++) {
-				if (v[j] != NULL && (t = unknown_tag(v[j])) != 0)
-					return t;
-			}
-		} else {
-			const ProtobufCMessage *sub =
-			    *(ProtobufCMessage *const *)(base + f->offset);
-
-			if (sub != NULL && (t = unknown_tag(sub)) != 0)
-				return t;
-		}
-	}
-	return 0;
-}
-
 static ProtobufCMessage *
 decode(struct wire_arena *a, const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
     size_t cap, const char *what, int *rc, char *why)
 {
 	ProtobufCAllocator al = {pb_alloc, pb_free, a};
 	ProtobufCMessage *m;
-	uint8_t *again;
 	uint32_t tag;
 
 	if (len > cap) {
@@ -129,23 +95,14 @@ decode(struct wire_arena *a, const ProtobufCMessageDescriptor *d, const uint8_t 
 			*rc = cl_why(why, CL_EINVAL, "%s: malformed protobuf", what);
 		return NULL;
 	}
-	if ((tag = unknown_tag(m)) != 0) {
+	if ((tag = wire_unknown_tag(m)) != 0) {
 		*rc = cl_why(why, CL_EINVAL, "%s: unknown field number %u", what, (unsigned)tag);
 		return NULL;
 	}
-	if (protobuf_c_message_get_packed_size(m) != len) {
+	/* Exactly what packing m again would give (wirecanon.h). */
+	if (!wire_canonical(d, buf, len)) {
 		*rc = cl_why(why, CL_ENONCANON, "%s: not canonically encoded", what);
 		return NULL;
-	}
-	if (len > 0) {
-		if ((again = wire_arena_alloc(a, len)) == NULL) {
-			*rc = cl_why(why, CL_ENOMEM, "%s: decoding arena exhausted", what);
-			return NULL;
-		}
-		if (protobuf_c_message_pack(m, again) != len || memcmp(again, buf, len) != 0) {
-			*rc = cl_why(why, CL_ENONCANON, "%s: not canonically encoded", what);
-			return NULL;
-		}
 	}
 	*rc = 0;
 	return m;
@@ -321,9 +278,10 @@ check_digest_name(const char *s, char *why)
  * required, with a known algorithm and matching length; system matches
  * [a-z0-9_]+-[a-z0-9_]+; URLs are printable ASCII with a scheme; trusted
  * keys are "<name>:<base64 of 32 bytes>"; counts and lengths within caps;
- * successors distinct and not the root.  Returns 0 or CL_EINVAL/CL_ETOOBIG. */
+ * successors distinct and not the root.  nar (NULL: not wanted) gets the
+ * digest of nar_hash.  Returns 0 or CL_EINVAL/CL_ETOOBIG. */
 static int
-wire_attestation_check(const struct cl_attestation *att, char *why)
+wire_attestation_check(const struct cl_attestation *att, uint8_t nar[32], char *why)
 {
 	char field[64], inner[CL_WHY_MAX];
 	int rc;
@@ -334,7 +292,7 @@ wire_attestation_check(const struct cl_attestation *att, char *why)
 		return cl_why(why, rc, "root: %.200s", inner);
 	if (att->nar_hash == NULL || att->nar_hash[0] == '\0')
 		return cl_why(why, CL_EINVAL, "nar_hash: missing");
-	if ((rc = nix_nar_hash_check(att->nar_hash, strlen(att->nar_hash), NULL, inner)) != 0)
+	if ((rc = nix_nar_hash_check(att->nar_hash, strlen(att->nar_hash), nar, inner)) != 0)
 		return cl_why(why, rc, "nar_hash: %.200s", inner);
 	if (att->flake_lock.algorithm == NULL && att->flake_lock.len == 0)
 		return cl_why(why, CL_EINVAL, "flake_lock_digest: missing");
@@ -420,7 +378,7 @@ wire_attestation_encode(struct wire_arena *a, const struct cl_attestation *att, 
 
 	*out = NULL;
 	*len = 0;
-	if ((rc = wire_attestation_check(att, why)) != 0)
+	if ((rc = wire_attestation_check(att, NULL, why)) != 0)
 		return rc;
 	m.root = (char *)att->root;
 	m.nar_hash = (char *)att->nar_hash;
@@ -500,8 +458,14 @@ wire_attestation_decode(
 	att->n_successors = m->n_successors;
 	att->system = att->builder_id = att->run_url = "";
 	if (m->build != NULL) {
-		/* An empty BuildMetadata would be a second spelling of none. */
-		if (protobuf_c_message_get_packed_size(&m->build->base) == 0) {
+		const Closurelog__V1__BuildMetadata *b = m->build;
+
+		/* An empty BuildMetadata would be a second spelling of none: one
+		 * whose fields are all defaults packs to nothing (it has no
+		 * unknown fields). */
+		if (b->system[0] == '\0' && b->sandbox == 0 && b->n_substituters == 0 &&
+		    b->n_trusted_public_keys == 0 && b->builder_id[0] == '\0' &&
+		    b->run_url[0] == '\0' && b->build_time == 0) {
 			rc = cl_why(why, CL_ENONCANON, "build: empty message must be left out");
 			goto fail;
 		}
@@ -535,7 +499,7 @@ wire_attestation_decode(
 		att->extra = ex;
 		att->n_extra = m->n_extra_digests;
 	}
-	if ((rc = wire_attestation_check(att, why)) != 0)
+	if ((rc = wire_attestation_check(att, att->nar_digest, why)) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -904,29 +868,6 @@ wire_bundle_decode(
 
 /* ---- Batches ---- */
 
-/* A minimal base-128 varint at buf[*at..len); false if truncated, longer
- * than 64 bits or not minimal (a last byte of 0 after the first). */
-static bool
-varint_read(const uint8_t *buf, size_t len, size_t *at, uint64_t *v)
-{
-	uint64_t x = 0;
-
-	for (unsigned i = 0; i < 10 && *at < len; i++) {
-		uint8_t b = buf[(*at)++];
-
-		if (i == 9 && b > 1)
-			return false;
-		x |= (uint64_t)(b & 0x7f) << (7 * i);
-		if ((b & 0x80) == 0) {
-			if (b == 0 && i > 0)
-				return false;
-			*v = x;
-			return true;
-		}
-	}
-	return false;
-}
-
 int
 wire_batch_decode(
     const uint8_t *buf, size_t len, struct cl_span *out, size_t max, size_t *n, char *why)
@@ -937,13 +878,13 @@ wire_batch_decode(
 	while (at < len) {
 		uint64_t tag, elen;
 
-		if (!varint_read(buf, len, &at, &tag))
+		if (!wire_varint_read(buf, len, &at, &tag))
 			return cl_why(
 			    why, CL_EINVAL, "entry batch: malformed field tag at byte %zu", at);
 		if (tag != ((1 << 3) | 2))
 			return cl_why(why, CL_EINVAL, "entry batch: unknown field number %llu",
 			    (unsigned long long)(tag >> 3));
-		if (!varint_read(buf, len, &at, &elen) || elen > len - at)
+		if (!wire_varint_read(buf, len, &at, &elen) || elen > len - at)
 			return cl_why(why, CL_EINVAL,
 			    "entry batch.envelopes[%zu]: truncated or malformed length", k);
 		if (k == max)
@@ -978,16 +919,10 @@ wire_batch_encode(
 	return encode(a, &m.base, SIZE_MAX, out, len, NULL);
 }
 
-/* The most one result's protobuf-c structs and packed bytes take. */
-#define BATCH_RESULT_ROOM                                                                          \
-	(sizeof(Closurelog__V1__BatchEntryResult) + sizeof(Closurelog__V1__InclusionProof) +       \
-	    sizeof(void *) + MT_PROOF_MAX * (sizeof(ProtobufCBinaryData) + MT_HASH_LEN + 2) +      \
-	    CL_WHY_MAX + 128)
-
 size_t
 wire_batch_response_arena(size_t n, size_t ckpt_len)
 {
-	return n * BATCH_RESULT_ROOM + 2 * ckpt_len + 1024;
+	return n * WIRE_BATCH_RESULT_MAX + wire_batch_checkpoint_size(ckpt_len) + 16;
 }
 
 size_t
@@ -1005,53 +940,142 @@ batch_result_ok(const struct cl_batch_result *r)
 	    strlen(r->reason) < CL_WHY_MAX && strchr(r->reason, '\n') == NULL;
 }
 
+/* Varints and fields as protobuf-c packs them (the batch answer is
+ * written by hand: see wire_batch_result_put). */
+static size_t
+varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static size_t
+varint_put(uint64_t v, uint8_t *out)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		out[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	out[n++] = (uint8_t)v;
+	return n;
+}
+
+/* A length-delimited field's tag (field < 16) and length. */
+static size_t
+ld_head_put(unsigned field, size_t len, uint8_t *out)
+{
+	out[0] = (uint8_t)(field << 3 | 2);
+	return 1 + varint_put(len, out + 1);
+}
+
+/* A varint field (field < 16), left out at 0 as proto3 does. */
+static size_t
+vi_field_put(unsigned field, uint64_t v, uint8_t *out)
+{
+	if (v == 0)
+		return 0;
+	out[0] = (uint8_t)(field << 3);
+	return 1 + varint_put(v, out + 1);
+}
+
+size_t
+wire_batch_result_put(const struct cl_batch_result *x, uint8_t out[WIRE_BATCH_RESULT_MAX])
+{
+	size_t body, ip = 0, at;
+
+	if (!batch_result_ok(x))
+		return 0;
+	/* BatchEntryResult's fields in number order: status, then index,
+	 * leaf_hash and inclusion for a logged one, reason for a refusal. */
+	body = 1 + varint_len(x->status);
+	if (x->status < 400) {
+		const struct cl_proof *p = &x->inclusion;
+
+		if (p->a != x->index || p->n > MT_PROOF_MAX)
+			return 0;
+		ip = (p->a != 0 ? 1 + varint_len(p->a) : 0) +
+		    (p->b != 0 ? 1 + varint_len(p->b) : 0) + p->n * (2 + MT_HASH_LEN);
+		body += (x->index != 0 ? 1 + varint_len(x->index) : 0) + 2 + MT_HASH_LEN + 1 +
+		    varint_len(ip) + ip;
+	} else {
+		size_t r = strlen(x->reason);
+
+		body += 1 + varint_len(r) + r;
+	}
+	at = ld_head_put(1, body, out);
+	at += vi_field_put(1, x->status, out + at);
+	if (x->status < 400) {
+		const struct cl_proof *p = &x->inclusion;
+
+		at += vi_field_put(2, x->index, out + at);
+		at += ld_head_put(3, MT_HASH_LEN, out + at);
+		memcpy(out + at, x->leaf_hash, MT_HASH_LEN);
+		at += MT_HASH_LEN;
+		at += ld_head_put(4, ip, out + at);
+		at += vi_field_put(1, p->a, out + at);
+		at += vi_field_put(2, p->b, out + at);
+		for (size_t i = 0; i < p->n; i++) {
+			at += ld_head_put(3, MT_HASH_LEN, out + at);
+			memcpy(out + at, p->hashes[i], MT_HASH_LEN);
+			at += MT_HASH_LEN;
+		}
+	} else {
+		size_t r = strlen(x->reason);
+
+		at += ld_head_put(5, r, out + at);
+		memcpy(out + at, x->reason, r);
+		at += r;
+	}
+	return at;
+}
+
+size_t
+wire_batch_checkpoint_size(size_t len)
+{
+	return 1 + varint_len(len) + len;
+}
+
+size_t
+wire_batch_checkpoint_put(const uint8_t *ckpt, size_t len, uint8_t *out)
+{
+	size_t at;
+
+	if (len == 0 || len > CL_CHECKPOINT_MAX)
+		return 0;
+	at = ld_head_put(2, len, out);
+	memcpy(out + at, ckpt, len);
+	return at + len;
+}
+
 int
 wire_batch_response_encode(
     struct wire_arena *a, const struct cl_batch_response *r, const uint8_t **out, size_t *len)
 {
-	Closurelog__V1__BatchResponse m = CLOSURELOG__V1__BATCH_RESPONSE__INIT;
-	Closurelog__V1__BatchEntryResult **v = NULL;
-	int rc;
+	uint8_t *buf;
+	size_t at = 0, n;
 
+	*out = NULL;
+	*len = 0;
 	if (r->n > CL_BATCH_MAX || r->checkpoint_len == 0 || r->checkpoint_len > CL_CHECKPOINT_MAX)
 		return CL_EINVAL;
-	if (r->n > 0 && (v = wire_arena_alloc(a, r->n * sizeof *v)) == NULL)
+	if ((buf = wire_arena_alloc(a, wire_batch_response_arena(r->n, r->checkpoint_len))) == NULL)
 		return CL_ENOMEM;
 	for (size_t i = 0; i < r->n; i++) {
-		const struct cl_batch_result *x = &r->results[i];
-		Closurelog__V1__BatchEntryResult *e = wire_arena_alloc(a, sizeof *e);
-
-		if (e == NULL)
-			return CL_ENOMEM;
-		if (!batch_result_ok(x))
+		if ((n = wire_batch_result_put(&r->results[i], buf + at)) == 0)
 			return CL_EINVAL;
-		closurelog__v1__batch_entry_result__init(e);
-		e->status = x->status;
-		if (x->status < 400) {
-			Closurelog__V1__InclusionProof *ip = wire_arena_alloc(a, sizeof *ip);
-
-			if (ip == NULL)
-				return CL_ENOMEM;
-			closurelog__v1__inclusion_proof__init(ip);
-			if (x->inclusion.a != x->index)
-				return CL_EINVAL;
-			if ((rc = proof_to_pb(a, &x->inclusion, &ip->index, &ip->tree_size,
-			         &ip->n_hashes, &ip->hashes)) != 0)
-				return rc;
-			e->index = x->index;
-			e->leaf_hash.data = (uint8_t *)x->leaf_hash;
-			e->leaf_hash.len = MT_HASH_LEN;
-			e->inclusion = ip;
-		} else {
-			e->reason = (char *)x->reason;
-		}
-		v[i] = e;
+		at += n;
 	}
-	m.results = v;
-	m.n_results = r->n;
-	m.checkpoint.data = (uint8_t *)r->checkpoint;
-	m.checkpoint.len = r->checkpoint_len;
-	return encode(a, &m.base, SIZE_MAX, out, len, NULL);
+	at += wire_batch_checkpoint_put(r->checkpoint, r->checkpoint_len, buf + at);
+	*out = buf;
+	*len = at;
+	return 0;
 }
 
 int

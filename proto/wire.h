@@ -104,6 +104,9 @@ struct cl_attestation {
 	uint64_t build_time;
 	const struct cl_extra_digest *extra;
 	size_t n_extra;
+	/* Set by wire_attestation_decode: the 32 bytes nar_hash spells
+	 * (ignored by the encoder). */
+	uint8_t nar_digest[32];
 };
 
 /* Check, then serialize att canonically into the arena.  *out points into
@@ -270,10 +273,29 @@ size_t wire_batch_response_arena(size_t n, size_t ckpt_len);
 size_t wire_batch_decode_arena(size_t len, size_t n);
 
 /* Encode r (results and checkpoint borrowed) into the arena.  Returns 0,
- * CL_EINVAL (a result that breaks the rules of struct cl_batch_result) or
- * CL_ENOMEM. */
+ * CL_EINVAL (a result that breaks the rules of struct cl_batch_result,
+ * inclusion.a other than index, more than MT_PROOF_MAX hashes; no or too
+ * large a checkpoint; more than CL_BATCH_MAX results) or CL_ENOMEM. */
 int wire_batch_response_encode(struct wire_arena *a, const struct cl_batch_response *r,
     const uint8_t **out, size_t *len) __attribute__((warn_unused_result));
+
+/* The same BatchResponse written piece by piece, as a server makes its
+ * results one at a time: the pieces of results[0..n) in order, then the
+ * checkpoint's, concatenated, are exactly what wire_batch_response_encode
+ * writes (protobuf-c's canonical encoding).  No allocation. */
+#define WIRE_BATCH_RESULT_MAX                                                                      \
+	(3 + 6 + 11 + 2 + MT_HASH_LEN + 3 + 11 + 11 + MT_PROOF_MAX * (2 + MT_HASH_LEN))
+
+/* One result's piece into out (room for WIRE_BATCH_RESULT_MAX bytes).
+ * Returns its length, or 0 for a result wire_batch_response_encode
+ * refuses. */
+size_t wire_batch_result_put(const struct cl_batch_result *x, uint8_t out[WIRE_BATCH_RESULT_MAX]);
+
+/* The checkpoint's piece (the last) and its length: out needs
+ * wire_batch_checkpoint_size(len) bytes.  Returns the length written, or
+ * 0 if len is 0 or above CL_CHECKPOINT_MAX. */
+size_t wire_batch_checkpoint_size(size_t len);
+size_t wire_batch_checkpoint_put(const uint8_t *ckpt, size_t len, uint8_t *out);
 
 /* Decode an untrusted BatchResponse of at most max results (canonical, no
  * unknown fields): every result follows the rules of struct

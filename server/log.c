@@ -619,18 +619,18 @@ fail:
 
 /* ---- Verification ---- */
 
-/* Check one submission and fill in its leaf hash and search keys.  Returns
- * true if it may be appended; otherwise the job holds the refusal. */
+/* Check one submission and fill in its leaf hash and search keys; keys:
+ * the submitter allowlist its signatures must verify under (the caller
+ * holds it, allow_acquire), or NULL to check no signature.  Returns true
+ * if it may be appended; otherwise the job holds the refusal. */
 static bool
-prepare(struct log *l, struct wire_arena *a, struct log_job *j, bool check_sig)
+prepare(struct wire_arena *a, struct log_job *j, const struct allow_list *keys)
 {
-	const struct allow_list *keys = NULL;
 	struct cl_envelope env;
 	struct cl_attestation att;
 	size_t who = 0;
 	char why[CL_WHY_MAX];
 	int rc;
-	bool ok = false;
 
 	wire_arena_reset(a);
 	if ((rc = wire_envelope_decode(a, j->body, j->len, &env, why)) != 0) {
@@ -639,12 +639,11 @@ prepare(struct log *l, struct wire_arena *a, struct log_job *j, bool check_sig)
 		job_fail(j, 400, rc == CL_ETOOBIG ? R_TOO_BIG : R_MALFORMED, "%s", why);
 		return false;
 	}
-	if (check_sig) {
-		keys = allow_acquire(l->al);
+	if (keys != NULL) {
 		if (keys->n == 0) {
 			job_fail(j, 403, R_NO_SUBMITTERS, "%s",
 			    "this log accepts no submitters yet (the submitters file is empty)");
-			goto out;
+			return false;
 		}
 		/* Every signature must be by an allowlisted key and verify, in
 		 * ascending keyid order: anyone can read an entry, and a set
@@ -657,30 +656,23 @@ prepare(struct log *l, struct wire_arena *a, struct log_job *j, bool check_sig)
 				    why);
 			else
 				job_fail(j, rc == CL_ENOMEM ? 500 : 400, R_MALFORMED, "%s", why);
-			goto out;
+			return false;
 		}
 		memcpy(js(j)->submitter, keys->keys[who].pub, 32);
 	}
-	js(j)->signed_by_submitter = check_sig;
+	js(j)->signed_by_submitter = keys != NULL;
 	/* Only the verified payload bytes are parsed. */
 	if ((rc = wire_attestation_decode(a, env.payload, env.payload_len, &att, why)) != 0) {
 		job_fail(j, 400,
 		    rc == CL_EINVAL || rc == CL_ETOOBIG ? R_INVALID_FIELD : R_MALFORMED, "%s", why);
-		goto out;
+		return false;
 	}
-	/* The decoder checked both: the digest cannot fail to come out, and a
-	 * store path fits its root. */
-	if ((rc = nix_nar_hash_check(att.nar_hash, strlen(att.nar_hash), js(j)->nar, why)) != 0) {
-		job_fail(j, 400, R_INVALID_FIELD, "nar_hash: %s", why);
-		goto out;
-	}
+	/* The decoder checked both: it decoded the digest, and a store path
+	 * fits its root. */
+	memcpy(js(j)->nar, att.nar_digest, sizeof js(j)->nar);
 	memcpy(js(j)->root, att.root, strlen(att.root) + 1);
 	mt_leaf_hash(j->leaf, j->body, j->len);
-	ok = true;
-out:
-	if (keys != NULL)
-		allow_release(l->al, keys);
-	return ok;
+	return true;
 }
 
 /* The search keys of a stored entry, decoded in an arena of its own (so
@@ -689,6 +681,7 @@ out:
 static int
 entry_decode(struct log *l, const uint8_t *leaf_bytes, size_t len, bool sig, struct ix_keys *out)
 {
+	const struct allow_list *keys;
 	struct wire_arena a;
 	struct log_job j;
 	void *buf = malloc(WIRE_ARENA_MIN);
@@ -696,11 +689,12 @@ entry_decode(struct log *l, const uint8_t *leaf_bytes, size_t len, bool sig, str
 
 	if (buf == NULL)
 		return ENOMEM;
+	keys = sig ? allow_acquire(l->al) : NULL;
 	wire_arena_init(&a, buf, WIRE_ARENA_MIN);
 	memset(&j, 0, sizeof j);
 	j.body = leaf_bytes;
 	j.len = len;
-	if ((sig && prepare(l, &a, &j, true)) || prepare(l, &a, &j, false)) {
+	if ((keys != NULL && prepare(&a, &j, keys)) || prepare(&a, &j, NULL)) {
 		memcpy(out->root, js(&j)->root, sizeof out->root);
 		memcpy(out->nar, js(&j)->nar, 32);
 		memcpy(out->submitter, js(&j)->submitter, 32);
@@ -708,6 +702,8 @@ entry_decode(struct log *l, const uint8_t *leaf_bytes, size_t len, bool sig, str
 	} else {
 		rc = ST_ECORRUPT; /* it was checked before it was stored */
 	}
+	if (keys != NULL)
+		allow_release(l->al, keys);
 	free(buf);
 	return rc;
 }
@@ -821,9 +817,12 @@ verifier_main(void *arg)
 		struct log_job *refused[VERIFY_BATCH];
 		size_t n_refused = 0, ready = 0;
 		bool ok[VERIFY_BATCH];
+		/* One allowlist for the turn: a reload applies from the next. */
+		const struct allow_list *keys = allow_acquire(l->al);
 
 		for (size_t i = 0; i < n; i++)
-			ok[i] = prepare(l, &a, mine[i], true);
+			ok[i] = prepare(&a, mine[i], keys);
+		allow_release(l->al, keys);
 		pthread_mutex_lock(&l->mu);
 		for (size_t i = 0; i < n; i++) {
 			struct group *g = js(mine[i])->group;
@@ -1364,7 +1363,7 @@ log_bulk_append(struct log *l, const uint8_t *const *bodies, const size_t *lens,
 			memset(j, 0, sizeof *j);
 			j->body = bodies[at];
 			j->len = lens[at];
-			if (!prepare(l, &a, j, false)) {
+			if (!prepare(&a, j, NULL)) {
 				rc = cl_why(why, CL_EINVAL, "entry %zu: %s", at, j->why);
 				break;
 			}

@@ -195,19 +195,49 @@ run(struct pcache *pc, struct st_reader *r, const struct mt_plan *p, uint64_t si
 	return mt_plan_run_edge(p, e, node_read, &(struct pc_read){pc, r}, path, n_path, NULL);
 }
 
+/* Leaves per level-0 tile, and its height. */
+#define TILE_H 8
+
 int
 pc_inclusion(struct pcache *pc, struct st_reader *r, uint64_t index, uint64_t size,
     uint8_t (*path)[MT_HASH_LEN], size_t *n_path)
 {
+	struct pc_upper *u = &pc->upper;
+	uint64_t tile = index >> TILE_H;
+	bool complete = index < size && tile < size >> TILE_H;
 	struct mt_plan p;
 	int rc;
 
 	*n_path = 0;
+	if (index < size && size > st_reader_size(r))
+		return ST_ENOTFOUND; /* nothing cached answers for more than r holds */
+	/* In a complete tile the path's first 8 hashes are the leaf's
+	 * siblings inside it, single stored nodes, and the rest depends only
+	 * on the tile and the size (RFC 6962 splits a range at a multiple of
+	 * 256 whenever it is larger, so the tile is one of its subtrees). */
+	if (complete && u->size == size && u->tile == tile) {
+		struct mt_node nodes[TILE_H];
+
+		for (unsigned h = 0; h < TILE_H; h++)
+			nodes[h] = (struct mt_node){(index >> h) ^ 1, (uint8_t)h};
+		if ((rc = st_node_read(r, nodes, TILE_H, path)) != 0)
+			return rc;
+		memcpy(path[TILE_H], u->hash, u->n * MT_HASH_LEN);
+		*n_path = TILE_H + u->n;
+		pc->upper_hits++;
+		return 0;
+	}
 	if ((rc = mt_inclusion_plan(index, size, &p)) != 0)
 		return rc;
-	if (size > st_reader_size(r))
-		return ST_ENOTFOUND; /* nothing cached answers for more than r holds */
-	return run(pc, r, &p, size, path, n_path);
+	if ((rc = run(pc, r, &p, size, path, n_path)) != 0)
+		return rc;
+	if (complete && *n_path >= TILE_H) {
+		u->size = size;
+		u->tile = tile;
+		u->n = *n_path - TILE_H;
+		memcpy(u->hash, path[TILE_H], u->n * MT_HASH_LEN);
+	}
+	return 0;
 }
 
 int

@@ -54,16 +54,28 @@ struct pc_row {
 	uint64_t cap;
 };
 
+/* The part of an inclusion proof above the leaf's level-0 tile: the same
+ * for every leaf of a complete tile at one tree size (pc_inclusion). */
+struct pc_upper {
+	uint64_t size, tile; /* size 0: none */
+	size_t n;
+	uint8_t hash[MT_PROOF_MAX][MT_HASH_LEN];
+};
+
 struct pcache {
 	struct mt_edge edge[PC_SLOTS]; /* size 0: an empty slot */
 	unsigned next;                 /* the slot a new size replaces */
 	uint64_t hits, misses;         /* edges found, edges loaded (for tests) */
 	uint64_t tile_loads;           /* fat tiles copied into top (for tests) */
+	uint64_t upper_hits;           /* proofs that reused `upper` (for tests) */
 	struct pc_row top[64 - PC_TOP_HEIGHT];
+	struct pc_upper upper; /* of the last proof in a complete tile */
 };
 
 /* PATH(index, D[size]) into path (room for MT_PROOF_MAX hashes), *n_path
- * its length.  r: the caller's open snapshot; the edge of size is loaded
+ * its length.  For a leaf of a complete level-0 tile, the hashes above the
+ * tile are those of the previous proof when it was in the same tile at
+ * the same size (a batch's consecutive leaves): only the 8 below are read.  r: the caller's open snapshot; the edge of size is loaded
  * from it unless pc has it, and nodes pc lacks are read from it.  Returns
  * 0, MT_EINVAL if index >= size, or the store's error (ST_ENOTFOUND for a
  * size beyond the snapshot, ST_ECORRUPT, an LMDB code); then *n_path is 0.

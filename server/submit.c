@@ -31,6 +31,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <event2/buffer.h>
+
 #define SPARE_MAX 1024
 
 /* A batch: one log_job per envelope, answered together when the last is
@@ -137,18 +139,27 @@ sub_answer(struct sub *s, bool reader_open)
 	rt_reply_pb(t, s->req, j->status, rc, out, len);
 }
 
-/* Answer a batch whose jobs are all done, then free it. */
+/* Bits of v (0 for 0): an inclusion proof at size v has at most that many
+ * hashes. */
+static size_t
+bits(uint64_t v)
+{
+	return v == 0 ? 0 : 64 - (size_t)__builtin_clzll(v);
+}
+
+/* Answer a batch whose jobs are all done, then free it.  The answer is
+ * written result by result as each proof is made (wire_batch_result_put)
+ * into the evbuffer that goes out, so nothing the size of the batch is
+ * built beside it: no array of results with room for the longest proof,
+ * no protobuf-c structs, no second copy of the bytes. */
 static void
 batch_answer(struct rt *t, struct sub_batch *b)
 {
 	struct log_ckpt *ck = log_checkpoint(t->log); /* NULL before the first cosigned one */
-	struct cl_batch_result *res = calloc(b->n > 0 ? b->n : 1, sizeof *res);
-	struct cl_batch_response r;
-	struct wire_arena a;
-	void *abuf = NULL;
-	const uint8_t *out = NULL;
-	size_t len = 0;
-	int rc;
+	struct evbuffer *body = NULL;
+	struct cl_batch_result x;
+	uint8_t piece[WIRE_BATCH_RESULT_MAX];
+	int rc = 0, enc = 0; /* the proofs', the encoding's */
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct log_ckpt *jc = b->jobs[i].job.ckpt;
@@ -165,47 +176,61 @@ batch_answer(struct rt *t, struct sub_batch *b)
 		    "not published: no witness-cosigned checkpoint yet; resubmit the batch");
 		goto out;
 	}
-	if (res == NULL || (abuf = malloc(wire_batch_response_arena(b->n, ck->len))) == NULL) {
+	/* Room for the results at about the proof length of this size, in one
+	 * block (a longer answer only takes more blocks). */
+	if ((body = evbuffer_new()) == NULL ||
+	    evbuffer_expand(body,
+	        b->n * (64 + (2 + MT_HASH_LEN) * bits(ck->size)) +
+	            wire_batch_checkpoint_size(ck->len)) != 0) {
 		rt_fail(t, b->req, 503, R_OVERLOAD, NULL, "out of memory");
 		goto out;
 	}
 	/* Begun after taking ck: the snapshot holds every node under it. */
 	if (!rt_reader_begin(t, b->req))
 		goto out;
-	rc = 0;
-	for (size_t i = 0; i < b->n && rc == 0; i++) {
+	for (size_t i = 0; i < b->n && rc == 0 && enc == 0; i++) {
 		struct log_job *j = &b->jobs[i].job;
-		struct cl_batch_result *x = &res[i];
+		size_t n;
 
-		x->status = (unsigned)j->status;
+		x.status = (unsigned)j->status;
+		x.reason = NULL;
 		if (j->status >= 400) {
-			x->reason = j->why[0] != '\0' ? j->why : "refused";
-			continue;
+			x.reason = j->why[0] != '\0' ? j->why : "refused";
+		} else {
+			x.index = j->index;
+			memcpy(x.leaf_hash, j->leaf, MT_HASH_LEN);
+			x.inclusion.a = j->index;
+			x.inclusion.b = ck->size;
+			if ((rc = prove(t, j->index, ck->size, &x.inclusion)) != 0)
+				break;
 		}
-		x->index = j->index;
-		memcpy(x->leaf_hash, j->leaf, MT_HASH_LEN);
-		x->inclusion.a = j->index;
-		x->inclusion.b = ck->size;
-		rc = prove(t, j->index, ck->size, &x->inclusion);
+		if ((n = wire_batch_result_put(&x, piece)) == 0)
+			enc = CL_EINVAL;
+		else if (evbuffer_add(body, piece, n) != 0)
+			enc = CL_ENOMEM;
 	}
 	st_reader_end(t->reader);
-	if (rc != 0) {
-		rt_fail(t, b->req, 500, R_STORAGE, NULL, "proof failed: %s", st_strerror(rc));
-		goto out;
+	if (rc == 0 && enc == 0) {
+		size_t n = wire_batch_checkpoint_put(ck->note, ck->len, piece);
+
+		if (n == 0)
+			enc = CL_EINVAL;
+		else if (evbuffer_add(body, piece, n) != 0)
+			enc = CL_ENOMEM;
 	}
-	wire_arena_init(&a, abuf, wire_batch_response_arena(b->n, ck->len));
-	r.results = res;
-	r.n = b->n;
-	r.checkpoint = ck->note;
-	r.checkpoint_len = ck->len;
-	rc = wire_batch_response_encode(&a, &r, &out, &len);
-	rt_reply_pb(t, b->req, 200, rc, out, len);
+	if (rc != 0)
+		rt_fail(t, b->req, 500, R_STORAGE, NULL, "proof failed: %s", st_strerror(rc));
+	else if (enc != 0)
+		rt_fail(
+		    t, b->req, 500, -1, NULL, "encoding the answer failed: %s", cl_strerror(enc));
+	else
+		http_reply_buffer(b->req, 200, RT_CT_PROTOBUF, RT_CACHE_NO_CACHE, body);
 out:
 	for (size_t i = 0; i < b->n; i++)
 		log_ckpt_unref(b->jobs[i].job.ckpt);
 	log_ckpt_unref(ck);
-	free(abuf);
-	free(res);
+	if (body != NULL)
+		evbuffer_free(body);
 	free(b);
 }
 

@@ -224,6 +224,53 @@ test_pcache_differential(void **state)
 	tu_naive_teardown();
 }
 
+/* A batch's proofs: consecutive leaves of one tile at one size reuse the
+ * hashes above the tile, and every proof is still the naive one, whatever
+ * the order, across tile boundaries, the partial last tile, sizes taken in
+ * turn (each replaces the other's reuse). */
+static void
+test_pcache_batch_proofs(void **state)
+{
+	struct fx f = {0};
+	uint64_t sizes[] = {256, 257, 511, 512, 1024, 1100, N}, hits;
+
+	(void)state;
+	leaves_init();
+	fx_open(&f, (size_t)64 << 20);
+	grow(f.st, f.e, 0, N);
+	assert_int_equal(st_reader_begin(f.r), 0);
+	for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+		uint64_t size = sizes[s];
+
+		hits = f.pc->upper_hits;
+		for (uint64_t i = 0; i < size; i++)
+			check_inclusion(f.pc, f.r, i, size);
+		/* All but the first of each complete tile. */
+		assert_int_equal(f.pc->upper_hits - hits, (size >> 8) * 255);
+		for (uint64_t i = size; i-- > 0;)
+			check_inclusion(f.pc, f.r, i, size);
+		/* Two sizes in turn, and leaves in two tiles in turn. */
+		for (uint64_t i = 0; i + 300 < size; i += 7) {
+			check_inclusion(f.pc, f.r, i, size);
+			check_inclusion(f.pc, f.r, i, size - 1);
+			check_inclusion(f.pc, f.r, i + 300, size);
+		}
+	}
+	/* A size beyond the snapshot: refused, though its tile's neighbour
+	 * was just proved at the snapshot's size. */
+	{
+		hash_t path[MT_PROOF_MAX];
+		size_t n;
+
+		check_inclusion(f.pc, f.r, 3, N);
+		assert_int_equal(pc_inclusion(f.pc, f.r, 4, N + 1, path, &n), ST_ENOTFOUND);
+		assert_int_equal(n, 0);
+	}
+	st_reader_end(f.r);
+	fx_close(&f);
+	tu_naive_teardown();
+}
+
 /* A snapshot older than what the cache has seen: sizes beyond it fail,
  * sizes within it still answer right, from a cache filled by a newer one. */
 static void
@@ -393,6 +440,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pcache_differential),
+	    cmocka_unit_test(test_pcache_batch_proofs),
 	    cmocka_unit_test(test_pcache_old_snapshot),
 	    cmocka_unit_test(test_pcache_no_memory),
 	    cmocka_unit_test(test_pcache_level2),

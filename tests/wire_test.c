@@ -117,6 +117,33 @@ test_dsse_vectors(void **state)
 	json_decref(v);
 }
 
+/* The PAE's decimal lengths, against printf's, at every digit count. */
+static void
+test_dsse_pae_lengths(void **state)
+{
+	static const size_t lens[] = {0, 1, 9, 10, 11, 99, 100, 999, 1000, 4096, 9999, 10000, 65535,
+	    99999, 100000, 999999, 1000000};
+	static uint8_t payload[1000001], out[1000100];
+	static char want[1000100];
+	const char *type = CL_PAYLOAD_TYPE;
+
+	(void)state;
+	memset(payload, 'p', sizeof payload);
+	for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+		for (size_t tl = 0; tl <= strlen(type); tl += strlen(type)) {
+			size_t n = dsse_pae(type, tl, payload, lens[i], out, sizeof out);
+			int h = snprintf(
+			    want, sizeof want, "DSSEv1 %zu %.*s %zu ", tl, (int)tl, type, lens[i]);
+
+			assert_int_equal(n, (size_t)h + lens[i]);
+			assert_int_equal(n, dsse_pae_len(tl, lens[i]));
+			assert_memory_equal(out, want, (size_t)h);
+			assert_memory_equal(out + h, payload, lens[i]);
+			assert_int_equal(dsse_pae(type, tl, payload, lens[i], out, n - 1), 0);
+		}
+	}
+}
+
 /* ---- Attestations ---- */
 
 static void
@@ -164,6 +191,14 @@ test_attestation_roundtrip(void **state)
 	assert_int_equal(wire_attestation_encode(&arena, &att, &buf, &len, why), 0);
 	assert_int_equal(wire_attestation_decode(&arena, buf, len, &back, why), 0);
 	assert_att_equal(&att, &back);
+	/* The decoder hands out the digest nar_hash spells. */
+	{
+		static const uint8_t want[32] = {0xb6, 0xc4, 0x01, 0xcd, 0xe9, 0xa4, 0x68, 0x3e,
+		    0x8f, 0xf5, 0x3a, 0x84, 0xc0, 0x59, 0x92, 0xea, 0x61, 0x5c, 0x0b, 0x05, 0x11,
+		    0x94, 0x27, 0xa8, 0x76, 0x70, 0x7b, 0x5a, 0xb4, 0xfa, 0x5a, 0x65};
+
+		assert_memory_equal(back.nar_digest, want, 32);
+	}
 	/* Encoding is deterministic and decoding reproduces the bytes. */
 	assert_int_equal(wire_attestation_encode(&arena, &back, &buf2, &len2, why), 0);
 	assert_int_equal(len, len2);
@@ -305,6 +340,26 @@ test_attestation_canonical(void **state)
 	pb_bytes(&p, 3, d.b, d.n);
 	pb_bytes(&p, 5, "", 0);
 	assert_int_equal(decode_att(&p, why), CL_ENONCANON);
+	assert_non_null(strstr(why, "build: empty message must be left out"));
+	/* Any one field makes it not empty. */
+	for (unsigned field = 1; field <= 7; field++) {
+		struct pb b1 = {{0}, 0};
+
+		if (field == 2 || field == 7)
+			pb_uint(&b1, field, 1);
+		else if (field == 3 || field == 6)
+			pb_str(&b1, field, "https://cache.example");
+		else if (field == 4)
+			pb_str(&b1, field, good_keys[0]);
+		else
+			pb_str(&b1, field, field == 1 ? "x86_64-linux" : "builder");
+		p.n = 0;
+		pb_str(&p, 1, good_root);
+		pb_str(&p, 2, nar);
+		pb_bytes(&p, 3, d.b, d.n);
+		pb_bytes(&p, 5, b1.b, b1.n);
+		assert_int_equal(decode_att(&p, why), 0);
+	}
 
 	/* A length written as a non-minimal varint. */
 	p.n = 0;
@@ -1040,6 +1095,111 @@ test_batch_response(void **state)
 	assert_int_equal(wire_batch_response_encode(&arena, &r, &out, &len), CL_EINVAL);
 }
 
+/* xorshift64: the next of *s. */
+static uint64_t
+xs(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* A value of a random bit length, so of every varint length. */
+static uint64_t
+xs_wide(uint64_t *s)
+{
+	uint64_t v = xs(s);
+
+	return v >> (xs(s) % 64);
+}
+
+/* The answer written piece by piece is what the canonical decoder takes
+ * back (so protobuf-c's own encoding of what it decodes) with every field
+ * as given: random results of every kind, indices and sizes of every varint
+ * length, proofs of 0 to MT_PROOF_MAX hashes, reasons of 1 to 255 bytes. */
+static void
+test_batch_response_pieces(void **state)
+{
+	static struct cl_batch_result res[8];
+	static char reasons[8][CL_WHY_MAX];
+	static uint8_t pieces[8 * WIRE_BATCH_RESULT_MAX + 64];
+	uint64_t x = 0x2545f4914f6cdd1dULL;
+	char why[CL_WHY_MAX];
+
+	(void)state;
+	for (int round = 0; round < 3000; round++) {
+		struct cl_batch_response r = {res, 1 + round % 8, (const uint8_t *)"note\n", 5}, d;
+		const uint8_t *out;
+		size_t len, at = 0;
+
+		for (size_t i = 0; i < r.n; i++) {
+			struct cl_batch_result *e = &res[i];
+
+			memset(e, 0, sizeof *e);
+			switch (xs(&x) % 4) {
+			case 0:
+			case 1:
+				e->status = xs(&x) % 2 ? 201 : 200;
+				e->index = xs(&x) % 3 == 0 ? 0 : xs_wide(&x);
+				e->inclusion.a = e->index;
+				e->inclusion.b = xs(&x) % 5 == 0 ? 0 : xs_wide(&x);
+				e->inclusion.n = xs(&x) % (MT_PROOF_MAX + 1);
+				for (size_t h = 0; h < e->inclusion.n; h++)
+					memset(e->inclusion.hashes[h], (int)(xs(&x) & 0xff),
+					    MT_HASH_LEN);
+				memset(e->leaf_hash, (int)(xs(&x) & 0xff), MT_HASH_LEN);
+				break;
+			default: {
+				size_t n = 1 + xs(&x) % (CL_WHY_MAX - 1);
+
+				e->status = 400 + (unsigned)(xs(&x) % 200);
+				for (size_t k = 0; k < n; k++)
+					reasons[i][k] = (char)(' ' + xs(&x) % 95);
+				reasons[i][n] = '\0';
+				e->reason = reasons[i];
+			}
+			}
+			len = wire_batch_result_put(e, pieces + at);
+			assert_true(len > 0 && len <= WIRE_BATCH_RESULT_MAX);
+			at += len;
+		}
+		at += wire_batch_checkpoint_put(r.checkpoint, r.checkpoint_len, pieces + at);
+		wire_arena_reset(&arena);
+		assert_int_equal(wire_batch_response_encode(&arena, &r, &out, &len), 0);
+		assert_int_equal(len, at);
+		assert_memory_equal(out, pieces, len);
+		assert_int_equal(wire_batch_response_decode(&arena, out, len, r.n, &d, why), 0);
+		assert_int_equal(d.n, r.n);
+		for (size_t i = 0; i < r.n; i++) {
+			assert_int_equal(d.results[i].status, res[i].status);
+			if (res[i].status >= 400) {
+				assert_string_equal(d.results[i].reason, res[i].reason);
+				continue;
+			}
+			assert_int_equal(d.results[i].index, res[i].index);
+			assert_memory_equal(d.results[i].leaf_hash, res[i].leaf_hash, MT_HASH_LEN);
+			assert_int_equal(d.results[i].inclusion.b, res[i].inclusion.b);
+			assert_int_equal(d.results[i].inclusion.n, res[i].inclusion.n);
+			assert_memory_equal(d.results[i].inclusion.hashes, res[i].inclusion.hashes,
+			    res[i].inclusion.n * MT_HASH_LEN);
+		}
+	}
+	/* What the encoder refuses, each piece refuses. */
+	memset(&res[0], 0, sizeof res[0]);
+	res[0].status = 201;
+	res[0].inclusion.n = MT_PROOF_MAX + 1;
+	assert_int_equal(wire_batch_result_put(&res[0], pieces), 0);
+	res[0].inclusion.n = 0;
+	res[0].inclusion.a = 1;
+	assert_int_equal(wire_batch_result_put(&res[0], pieces), 0);
+	res[0].status = 302;
+	res[0].inclusion.a = 0;
+	assert_int_equal(wire_batch_result_put(&res[0], pieces), 0);
+	assert_int_equal(wire_batch_checkpoint_put((const uint8_t *)"", 0, pieces), 0);
+	assert_int_equal(wire_batch_checkpoint_put(pieces, CL_CHECKPOINT_MAX + 1, pieces), 0);
+}
+
 static void
 test_base64_strict(void **state)
 {
@@ -1067,6 +1227,7 @@ main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(test_dsse_vectors, setup),
+	    cmocka_unit_test(test_dsse_pae_lengths),
 	    cmocka_unit_test_setup(test_attestation_roundtrip, setup),
 	    cmocka_unit_test_setup(test_attestation_canonical, setup),
 	    cmocka_unit_test_setup(test_attestation_fields, setup),
@@ -1078,6 +1239,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_base64_strict),
 	    cmocka_unit_test_setup(test_batch, setup),
 	    cmocka_unit_test_setup(test_batch_response, setup),
+	    cmocka_unit_test_setup(test_batch_response_pieces, setup),
 	};
 
 	if (sodium_init() < 0)
