@@ -59,17 +59,6 @@ struct fx {
 
 static struct fx fx;
 
-static long
-get(const char *url, uint8_t **body, size_t *len)
-{
-	long status = 0;
-
-	*body = NULL;
-	if (h_http("GET", url, NULL, 0, &status, body, len) != 0)
-		return 0;
-	return status;
-}
-
 /* Every tile path of the tree of N leaves: entry bundles and hash tiles,
  * full and partial. */
 static void
@@ -104,7 +93,7 @@ served_check(const struct h_server *s, bool take)
 	size_t len;
 
 	snprintf(url, sizeof url, "%s/checkpoint", s->url);
-	assert_int_equal(get(url, &body, &len), 200);
+	assert_int_equal(h_get(url, &body, &len), 200);
 	if (take) {
 		fx.ckpt = body;
 		fx.ckpt_len = len;
@@ -118,7 +107,7 @@ served_check(const struct h_server *s, bool take)
 	}
 	for (size_t i = 0; i < fx.n_tiles; i++) {
 		snprintf(url, sizeof url, "%s/%s", s->url, fx.paths[i]);
-		if (get(url, &body, &len) != 200)
+		if (h_get(url, &body, &len) != 200)
 			fail_msg("%s: not served", fx.paths[i]);
 		if (take) {
 			fx.tiles[i] = body;

@@ -492,3 +492,14 @@ h_tree_within(const char *sub, const char *super)
 		closedir(d);
 	return ok;
 }
+
+long
+h_get(const char *url, uint8_t **body, size_t *len)
+{
+	long status = 0;
+
+	*body = NULL;
+	if (h_http("GET", url, NULL, 0, &status, body, len) != 0)
+		return 0;
+	return status;
+}

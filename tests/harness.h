@@ -74,6 +74,10 @@ const char *h_path(const char *dir, const char *name);
 int h_http(const char *method, const char *url, const void *data, size_t data_len, long *status,
     uint8_t **body, size_t *len);
 
+/* GET url with h_http; returns the HTTP status, 0 on a network failure
+ * (*body NULL then). */
+long h_get(const char *url, uint8_t **body, size_t *len);
+
 /* Whether every regular file under sub (recursively; names starting with
  * '.' skipped) is under super too, with the same bytes.  Prints the first
  * one that is not. */

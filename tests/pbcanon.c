@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "closurelog.pb-c.h"
 #include "wirecanon.h"
 
 int
@@ -28,3 +29,21 @@ pbc_repacks(const ProtobufCMessageDescriptor *d, const uint8_t *b, size_t len)
 	protobuf_c_message_free_unpacked(m, NULL);
 	return rc;
 }
+
+const ProtobufCMessageDescriptor *const pbc_types[] = {
+    &closurelog__v1__digest__descriptor,
+    &closurelog__v1__extra_digest__descriptor,
+    &closurelog__v1__build_metadata__descriptor,
+    &closurelog__v1__closure_attestation__descriptor,
+    &closurelog__v1__signature__descriptor,
+    &closurelog__v1__envelope__descriptor,
+    &closurelog__v1__inclusion_proof__descriptor,
+    &closurelog__v1__consistency_proof__descriptor,
+    &closurelog__v1__submit_response__descriptor,
+    &closurelog__v1__entry__descriptor,
+    &closurelog__v1__search_result__descriptor,
+    &closurelog__v1__proof_bundle__descriptor,
+    &closurelog__v1__entry_batch__descriptor,
+    &closurelog__v1__batch_entry_result__descriptor,
+    &closurelog__v1__batch_response__descriptor,
+};

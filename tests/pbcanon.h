@@ -19,4 +19,9 @@
  * 1 MiB. */
 int pbc_repacks(const ProtobufCMessageDescriptor *d, const uint8_t *b, size_t len);
 
+/* Every message type of closurelog.proto: a message added there is added
+ * here too, with the count (pbcanon.c does not build with another count). */
+#define PBC_N_TYPES 15
+extern const ProtobufCMessageDescriptor *const pbc_types[PBC_N_TYPES];
+
 #endif

@@ -202,17 +202,6 @@ pl_start(struct pl *p, struct h_server *s, bool bare, long cut, const char *faul
 }
 
 /* GET url into *body; returns the status (0 on a network error). */
-static long
-pl_get(const char *url, uint8_t **body, size_t *len)
-{
-	long status = 0;
-
-	*body = NULL;
-	if (h_http("GET", url, NULL, 0, &status, body, len) != 0)
-		return 0;
-	return status;
-}
-
 /* The checks after a cycle, on a freshly started server.  On success the
  * recovered head replaces the checkpoints to check next time. */
 static int
@@ -226,7 +215,7 @@ pl_check(struct pl *p, const struct h_server *s, size_t from_ack)
 	int rc = 0;
 
 	snprintf(url, sizeof url, "%s/checkpoint", s->url);
-	if (pl_get(url, &body, &len) != 200 || sth_open(body, len, &p->lk, NULL, &head, w) != 0) {
+	if (h_get(url, &body, &len) != 200 || sth_open(body, len, &p->lk, NULL, &head, w) != 0) {
 		free(body);
 		return pl_fail(p, "no valid checkpoint after recovery");
 	}
@@ -256,7 +245,7 @@ pl_check(struct pl *p, const struct h_server *s, size_t from_ack)
 		snprintf(url, sizeof url, "%s/v1/proof/consistency?from=%" PRIu64 "&to=%" PRIu64,
 		    s->url, c->size, head.size);
 		wire_arena_init(&a, abuf, sizeof abuf);
-		if (pl_get(url, &body, &len) != 200 ||
+		if (h_get(url, &body, &len) != 200 ||
 		    wire_consistency_decode(&a, body, len, &pr, w) != 0 ||
 		    mt_consistency_verify(
 		        c->size, head.size, c->root, head.root, MT_PATH(pr.hashes), pr.n) != 0)
@@ -274,7 +263,7 @@ pl_check(struct pl *p, const struct h_server *s, size_t from_ack)
 
 		snprintf(url, sizeof url, "%s/v1/entries/%" PRIu64, s->url, k->index);
 		wire_arena_init(&a, abuf, sizeof abuf);
-		st = pl_get(url, &body, &len);
+		st = h_get(url, &body, &len);
 		if (st != 200 || wire_entry_decode(&a, body, len, &e, w) != 0 ||
 		    e.envelope_len != p->lens[k->env] ||
 		    memcmp(e.envelope, p->envs[k->env], e.envelope_len) != 0)
@@ -306,7 +295,7 @@ pl_check(struct pl *p, const struct h_server *s, size_t from_ack)
 		snprintf(url, sizeof url, "%s/v1/proof/inclusion?leaf_hash=%s&size=%" PRIu64,
 		    s->url, hex, head.size);
 		wire_arena_init(&a, abuf, sizeof abuf);
-		st = pl_get(url, &body, &len);
+		st = h_get(url, &body, &len);
 		if (st != 200 || wire_inclusion_decode(&a, body, len, &pr, w) != 0 ||
 		    pr.a != k->index)
 			rc = pl_fail(p,
@@ -886,7 +875,7 @@ prober_main(void *arg)
 
 		snprintf(url, sizeof url, "%s/%s", pr->s->url,
 		    pr->reads % 2 ? "checkpoint" : "v1/entries/0");
-		st = pl_get(url, &body, &len);
+		st = h_get(url, &body, &len);
 		free(body);
 		pr->bad += st != 200;
 		pr->reads++;
@@ -1010,7 +999,7 @@ test_crash_restart(void **state)
 		if (pl_start(&p, &s, false, 0, NULL, NULL) != 0)
 			fail_msg("cut %ld: %s", cut, p.why);
 		snprintf(url, sizeof url, "%s/checkpoint", s.url);
-		if (pl_get(url, &body, &len) != 200 ||
+		if (h_get(url, &body, &len) != 200 ||
 		    sth_open(body, len, &p.lk, NULL, &head, w) != 0)
 			fail_msg("cut %ld: no valid checkpoint after the crash", cut);
 		free(body);

@@ -14,24 +14,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const ProtobufCMessageDescriptor *const types[] = {
-    &closurelog__v1__digest__descriptor,
-    &closurelog__v1__extra_digest__descriptor,
-    &closurelog__v1__build_metadata__descriptor,
-    &closurelog__v1__closure_attestation__descriptor,
-    &closurelog__v1__signature__descriptor,
-    &closurelog__v1__envelope__descriptor,
-    &closurelog__v1__inclusion_proof__descriptor,
-    &closurelog__v1__consistency_proof__descriptor,
-    &closurelog__v1__submit_response__descriptor,
-    &closurelog__v1__entry__descriptor,
-    &closurelog__v1__search_result__descriptor,
-    &closurelog__v1__proof_bundle__descriptor,
-    &closurelog__v1__entry_batch__descriptor,
-    &closurelog__v1__batch_entry_result__descriptor,
-    &closurelog__v1__batch_response__descriptor,
-};
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -40,7 +22,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0 || size > 65536)
 		return 0;
-	d = types[data[0] % (sizeof types / sizeof types[0])];
+	d = pbc_types[data[0] % PBC_N_TYPES];
 	if ((want = pbc_repacks(d, data + 1, size - 1)) < 0)
 		return 0;
 	if (wire_canonical(d, data + 1, size - 1) != (want == 1))
