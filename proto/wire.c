@@ -1042,8 +1042,10 @@ wire_batch_checkpoint_size(size_t len)
 	return 1 + varint_len(len) + len;
 }
 
+_Static_assert(CL_CHECKPOINT_MAX < 1 << 14, "a checkpoint's length takes two varint bytes");
+
 size_t
-wire_batch_checkpoint_put(const uint8_t *ckpt, size_t len, uint8_t *out)
+wire_batch_checkpoint_put(const uint8_t *ckpt, size_t len, uint8_t out[WIRE_BATCH_CHECKPOINT_MAX])
 {
 	size_t at;
 

@@ -294,8 +294,10 @@ size_t wire_batch_result_put(const struct cl_batch_result *x, uint8_t out[WIRE_B
 /* The checkpoint's piece (the last) and its length: out needs
  * wire_batch_checkpoint_size(len) bytes.  Returns the length written, or
  * 0 if len is 0 or above CL_CHECKPOINT_MAX. */
+#define WIRE_BATCH_CHECKPOINT_MAX (1 + 2 + CL_CHECKPOINT_MAX) /* its largest piece */
 size_t wire_batch_checkpoint_size(size_t len);
-size_t wire_batch_checkpoint_put(const uint8_t *ckpt, size_t len, uint8_t *out);
+size_t wire_batch_checkpoint_put(
+    const uint8_t *ckpt, size_t len, uint8_t out[WIRE_BATCH_CHECKPOINT_MAX]);
 
 /* Decode an untrusted BatchResponse of at most max results (canonical, no
  * unknown fields): every result follows the rules of struct

@@ -1960,8 +1960,12 @@ confirm(struct ix *ix, struct st_reader *r, enum ix_which which, const void *key
 	*match = false;
 	if ((rc = st_entry_get(r, idx, &data, &len)) != 0)
 		return rc == ST_ENOTFOUND ? ST_ECORRUPT : rc;
-	if (ix->fields == NULL || ix->fields(ix->fields_arg, data, len, k) != 0)
+	if (ix->fields == NULL)
 		return 0;
+	/* An entry that does not decode has no keys (no match); any other
+	 * failure (out of memory) fails the search rather than hide hits. */
+	if ((rc = ix->fields(ix->fields_arg, data, len, k)) != 0)
+		return rc == ST_ECORRUPT ? 0 : rc;
 	if (which == IX_BY_NAR)
 		*match = memcmp(k->nar, key, 32) == 0;
 	else

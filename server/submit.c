@@ -158,7 +158,11 @@ batch_answer(struct rt *t, struct sub_batch *b)
 	struct log_ckpt *ck = log_checkpoint(t->log); /* NULL before the first cosigned one */
 	struct evbuffer *body = NULL;
 	struct cl_batch_result x;
-	uint8_t piece[WIRE_BATCH_RESULT_MAX];
+	/* A result's piece, then the checkpoint's: a cosigned checkpoint with
+	 * many witnesses is longer than a result. */
+	uint8_t piece[WIRE_BATCH_RESULT_MAX > WIRE_BATCH_CHECKPOINT_MAX
+	        ? WIRE_BATCH_RESULT_MAX
+	        : WIRE_BATCH_CHECKPOINT_MAX];
 	int rc = 0, enc = 0; /* the proofs', the encoding's */
 
 	for (size_t i = 0; i < b->n; i++) {

@@ -1198,6 +1198,20 @@ test_batch_response_pieces(void **state)
 	assert_int_equal(wire_batch_result_put(&res[0], pieces), 0);
 	assert_int_equal(wire_batch_checkpoint_put((const uint8_t *)"", 0, pieces), 0);
 	assert_int_equal(wire_batch_checkpoint_put(pieces, CL_CHECKPOINT_MAX + 1, pieces), 0);
+	/* The longest checkpoint (many witnesses' cosignatures) fills exactly
+	 * WIRE_BATCH_CHECKPOINT_MAX, more than a result's piece (under ASan
+	 * a byte past the exact-size buffer fails). */
+	uint8_t *ck = calloc(1, CL_CHECKPOINT_MAX), *big = malloc(WIRE_BATCH_CHECKPOINT_MAX);
+
+	assert_non_null(ck);
+	assert_non_null(big);
+	assert_true(WIRE_BATCH_CHECKPOINT_MAX > WIRE_BATCH_RESULT_MAX);
+	assert_int_equal(wire_batch_checkpoint_size(CL_CHECKPOINT_MAX), WIRE_BATCH_CHECKPOINT_MAX);
+	assert_int_equal(
+	    wire_batch_checkpoint_put(ck, CL_CHECKPOINT_MAX, big), WIRE_BATCH_CHECKPOINT_MAX);
+	assert_memory_equal(big + 3, ck, CL_CHECKPOINT_MAX);
+	free(ck);
+	free(big);
 }
 
 static void
