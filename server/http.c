@@ -319,45 +319,68 @@ head_num(struct head *h, size_t v)
 	head_put(h, d + i, sizeof d - i);
 }
 
-/* Queue the status line and headers of an answer, and with them the body
- * (body[0..len), NULL: none) when it fits the same copy.  Returns 0 or -1;
- * *body_queued says whether the body went too. */
+/* Put the status line and headers of an answer together in h, and after
+ * them the body (body[0..len), NULL: none) when it fits.  Returns 0 or -1;
+ * *body_in says whether the body went in too. */
 static int
-head_add(struct http_conn *c, int status, const char *ctype, const char *headers, size_t len,
-    bool keep, const void *body, bool *body_queued)
+head_make(struct http_conn *c, struct head *h, int status, const char *ctype, const char *headers,
+    size_t len, bool keep, const void *body, bool *body_in)
 {
 	/* Built by hand, not by printf: this is on every answer's path. */
-	struct head h;
-
-	h.n = 0;
-	h.over = false;
-	*body_queued = false;
-	head_str(&h, "HTTP/1.1 ");
-	head_num(&h, (size_t)status);
-	head_str(&h, " ");
-	head_str(&h, http_reason(status));
-	head_str(&h, "\r\nDate: ");
-	head_str(&h, date_now(c->w));
-	head_str(&h, "\r\nContent-Type: ");
-	head_str(&h, ctype);
-	head_str(&h, "\r\nContent-Length: ");
-	head_num(&h, len);
-	head_str(&h, "\r\n");
+	h->n = 0;
+	h->over = false;
+	*body_in = false;
+	head_str(h, "HTTP/1.1 ");
+	head_num(h, (size_t)status);
+	head_str(h, " ");
+	head_str(h, http_reason(status));
+	head_str(h, "\r\nDate: ");
+	head_str(h, date_now(c->w));
+	head_str(h, "\r\nContent-Type: ");
+	head_str(h, ctype);
+	head_str(h, "\r\nContent-Length: ");
+	head_num(h, len);
+	head_str(h, "\r\n");
 	if (headers != NULL)
-		head_str(&h, headers);
+		head_str(h, headers);
 	if (!keep)
-		head_str(&h, "Connection: close\r\n");
+		head_str(h, "Connection: close\r\n");
 	else if (c->p.http_minor == 0)
-		head_str(&h, "Connection: keep-alive\r\n");
-	head_str(&h, "\r\n");
+		head_str(h, "Connection: keep-alive\r\n");
+	head_str(h, "\r\n");
 	/* The head alone must fit what it always had (under 512 bytes). */
-	if (h.over || h.n >= 512)
+	if (h->over || h->n >= 512)
 		return -1;
-	if (body != NULL && len > 0 && len <= sizeof h.b - h.n) {
-		head_put(&h, body, len);
-		*body_queued = true;
+	if (body != NULL && len > 0 && len <= sizeof h->b - h->n) {
+		head_put(h, body, len);
+		*body_in = true;
 	}
-	return evbuffer_add(c->out, h.b, h.n);
+	return 0;
+}
+
+/* Queue h's bytes, or send them at once when they are the connection's
+ * whole output and no pipelined request waits behind this one: a lone
+ * answer then costs one send from where it was put together, with no copy
+ * into the output buffer.  (A pipelined run is still answered in one write
+ * by conn_flush.)  What the kernel does not take, or refuses, is queued,
+ * and conn_flush deals with it as with any output.  Returns 0 or -1. */
+static int
+head_out(struct http_conn *c, const struct head *h)
+{
+	size_t off = 0;
+
+	if (evbuffer_get_length(c->out) == 0 && !c->writing && c->in_off == c->in_len) {
+		ssize_t n;
+
+		do
+			n = send(c->fd, h->b, h->n, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n > 0)
+			off = (size_t)n;
+	}
+	if (off == h->n)
+		return 0;
+	return evbuffer_add(c->out, h->b + off, h->n - off);
 }
 
 /* After an answer is queued: count it, move on to the next request. */
@@ -390,16 +413,21 @@ reply_live(struct http_conn *c, int status, const char *ctype, const char *heade
 	bool keep = keep_alive(c, close_after);
 	bool head = c->req.method == HTTP_V_HEAD;
 	size_t blen = buf != NULL ? evbuffer_get_length(buf) : len;
+	struct head h;
 	bool queued;
 
-	if (head_add(c, status, ctype, headers, blen, keep, head || buf != NULL ? NULL : body,
+	if (head_make(c, &h, status, ctype, headers, blen, keep, head || buf != NULL ? NULL : body,
 	        &queued) != 0) {
 		keep = false;
 	} else if (!head && !queued) {
+		if (evbuffer_add(c->out, h.b, h.n) != 0)
+			keep = false;
 		if (buf != NULL)
 			evbuffer_add_buffer(c->out, buf);
 		else if (len > 0 && evbuffer_add(c->out, body, len) != 0)
 			keep = false;
+	} else if (head_out(c, &h) != 0) {
+		keep = false;
 	}
 	if (buf != NULL)
 		evbuffer_drain(buf, evbuffer_get_length(buf));
