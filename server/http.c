@@ -19,7 +19,12 @@
  *  - One timer per connection, on libevent's common timeouts (O(1)): the
  *    request deadline from a request's first byte, the idle deadline
  *    between requests and while the peer is not reading, none while the
- *    handler has the request.
+ *    handler has the request.  The deadline is a number; the event moves
+ *    only when the deadline comes earlier than the event fires, and an
+ *    event that fires early is re-added for the rest.
+ *  - A lone answer (nothing queued before it, no pipelined request behind
+ *    it) is sent at once from the buffer it was put together in; only
+ *    what the kernel does not take goes through the output evbuffer.
  *  - Every refusal the layer makes is one text/plain line and closes the
  *    connection: after a framing error the rest of the stream cannot be
  *    trusted (request smuggling).  Closing is a half close and a short
@@ -62,10 +67,18 @@ enum conn_state {
 
 struct worker;
 
+/* A connection deadline's length: libevent's common timeout, and seconds. */
+struct timeout {
+	const struct timeval *tv;
+	double s;
+};
+
 struct http_conn {
 	struct worker *w;
 	int fd;
 	struct event *rd, *wr, *timer;
+	double deadline; /* monotonic seconds the timer is for; 0: none */
+	double armed;    /* when the pending timer event fires; 0: not pending */
 	http_parser p;
 	enum conn_state state;
 	bool fresh;       /* no request yet on this connection */
@@ -115,7 +128,7 @@ struct worker {
 	struct event_base *base;
 	void *arg;
 	struct http_conn *conns;
-	const struct timeval *t_request, *t_idle, *t_linger;
+	struct timeout t_request, t_idle, t_linger;
 	struct event *adopt;
 	pthread_mutex_t mu;
 	struct handoff *queue;
@@ -142,6 +155,16 @@ now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct timeval
+tv_of(double s)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)s;
+	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+	return tv;
 }
 
 const char *
@@ -240,13 +263,24 @@ conn_close(struct http_conn *c)
 		conn_free(c);
 }
 
+/* Set the connection's deadline to `t` from now (NULL: none).  The timer
+ * event is moved only when the deadline comes earlier than it fires: a
+ * request moves the deadline three times (its first byte, the handler,
+ * the answer), and re-adding the event each time cost more than the rest
+ * of the bookkeeping of a request.  An event that fires before the
+ * deadline is re-added for the time left (timer_cb). */
 static void
-timer_set(struct http_conn *c, const struct timeval *tv)
+timer_set(struct http_conn *c, const struct timeout *t)
 {
-	if (tv == NULL)
-		event_del(c->timer);
-	else
-		event_add(c->timer, tv);
+	if (t == NULL) {
+		c->deadline = 0;
+		return;
+	}
+	c->deadline = now_s() + t->s;
+	if (c->armed == 0 || c->deadline < c->armed) {
+		event_add(c->timer, t->tv);
+		c->armed = c->deadline;
+	}
 }
 
 /* Reset the per-request state for the next request. */
@@ -513,7 +547,7 @@ conn_linger(struct http_conn *c)
 		event_add(c->rd, NULL);
 		c->reading_off = false;
 	}
-	timer_set(c, c->w->t_linger);
+	timer_set(c, &c->w->t_linger);
 }
 
 /* Send what is queued.  Returns false if the connection is gone. */
@@ -543,7 +577,7 @@ conn_flush(struct http_conn *c)
 			c->writing = true;
 		}
 		if (c->state != C_BUSY)
-			timer_set(c, c->w->t_idle);
+			timer_set(c, &c->w->t_idle);
 		return true;
 	}
 	if (c->writing) {
@@ -990,7 +1024,7 @@ conn_process(struct http_conn *c)
 			if (c->req.t0 == 0)
 				c->req.t0 = now_s();
 			if (!c->fresh)
-				timer_set(c, c->w->t_request);
+				timer_set(c, &c->w->t_request);
 		}
 		n = http_parser_execute(&c->p, &settings, (const char *)start, avail);
 		c->in_off += n;
@@ -1023,7 +1057,7 @@ conn_process(struct http_conn *c)
 		c->in_off = 0;
 	}
 	if (c->state == C_WAIT && !c->closing)
-		timer_set(c, c->w->t_idle);
+		timer_set(c, &c->w->t_idle);
 	if (c->peer_eof && c->state != C_LINGER && !c->closing) {
 		/* Nothing more will come: send what is answered, then close (a
 		 * partial request is abandoned). */
@@ -1091,9 +1125,21 @@ static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_conn *c = arg;
+	double now;
 
 	(void)fd;
 	(void)what;
+	c->armed = 0;
+	if (c->deadline == 0)
+		return; /* none since the event was added */
+	if ((now = now_s()) < c->deadline) {
+		struct timeval tv = tv_of(c->deadline - now);
+
+		event_add(c->timer, &tv);
+		c->armed = c->deadline;
+		return;
+	}
+	c->deadline = 0;
 	switch (c->state) {
 	case C_BUSY:
 		return; /* the server is working on it */
@@ -1163,7 +1209,7 @@ conn_start(struct worker *w, int fd, const struct sockaddr_storage *peer)
 	if (h->hooks.conn != NULL)
 		h->hooks.conn(w->arg, 1);
 	/* The first request's deadline runs from the connection. */
-	timer_set(c, w->t_request);
+	timer_set(c, &w->t_request);
 }
 
 static void
@@ -1238,16 +1284,6 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 
 /* ---- Setup ---- */
 
-static struct timeval
-tv_of(double s)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)s;
-	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
-	return tv;
-}
-
 int
 http_new(const struct http_limits *lim, int listen_fd, unsigned n, struct event_base *const *bases,
     http_handler_fn fn, const struct http_hooks *hooks, void *const *args, struct http **out,
@@ -1281,11 +1317,14 @@ http_new(const struct http_limits *lim, int listen_fd, unsigned n, struct event_
 		w->base = bases[i];
 		w->arg = args[i];
 		pthread_mutex_init(&w->mu, NULL);
-		w->t_request = event_base_init_common_timeout(bases[i], &tr);
-		w->t_idle = event_base_init_common_timeout(bases[i], &ti);
-		w->t_linger = event_base_init_common_timeout(bases[i], &tl);
+		w->t_request.tv = event_base_init_common_timeout(bases[i], &tr);
+		w->t_request.s = lim->request_timeout;
+		w->t_idle.tv = event_base_init_common_timeout(bases[i], &ti);
+		w->t_idle.s = lim->idle_timeout;
+		w->t_linger.tv = event_base_init_common_timeout(bases[i], &tl);
+		w->t_linger.s = LINGER_SEC;
 		w->adopt = event_new(bases[i], -1, 0, adopt_cb, w);
-		if (w->t_request == NULL || w->t_idle == NULL || w->t_linger == NULL ||
+		if (w->t_request.tv == NULL || w->t_idle.tv == NULL || w->t_linger.tv == NULL ||
 		    w->adopt == NULL) {
 			http_free(h);
 			return cl_why(why, ENOMEM, "libevent: cannot create events");
