@@ -199,7 +199,7 @@ run(struct pcache *pc, struct st_reader *r, const struct mt_plan *p, uint64_t si
 #define TILE_H 8
 
 /* PATH(index, D[size]) for index < size, straight from the bits instead of
- * through a general plan (mt_inclusion_plan, mt_plan_run_edge: a third of
+ * through a general plan (mt_inclusion_plan, mt_plan_run_edge: an eighth of
  * the CPU a proof took in user space).  With inner the bit length of
  * index ^ (size - 1), the path is, bottom up, the sibling (h, (index >> h)
  * ^ 1) of every height h < inner, then the left sibling (h, (index >> h)
