@@ -760,7 +760,8 @@ test_batch_witnesses(void **state)
 	for (int i = 0; i < N_WIT; i++) {
 		/* The last takes what the others leave. */
 		wit_start(&w[i], dir, s.vkey, i, i < N_WIT - 1 ? each : names - each * (N_WIT - 1));
-		assert_int_equal(note_verifier_parse(w[i].vkey, strlen(w[i].vkey), &wkey[i], NULL), 0);
+		assert_int_equal(
+		    note_verifier_parse(w[i].vkey, strlen(w[i].vkey), &wkey[i], NULL), 0);
 		snprintf(warg[i], sizeof warg[i], "%s=%s/", w[i].vkey, w[i].url);
 		args[2 + 2 * i] = "--witness";
 		args[3 + 2 * i] = warg[i];
