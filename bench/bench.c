@@ -1646,7 +1646,8 @@ usage(int code)
 	    "       closurelog-bench bulkload DATA_DIR TOTAL\n"
 	    "       closurelog-bench submitters FILE\n"
 	    "       closurelog-bench load PORT N CONNS [RATE] [FIRST]\n"
-	    "       closurelog-bench batchload PORT DATA_DIR N B CONNS [FIRST]\n");
+	    "       closurelog-bench batchload PORT DATA_DIR N B CONNS [FIRST]\n"
+	    "       closurelog-bench proofs PORT N CONNS SIZE\n");
 	exit(code);
 }
 
