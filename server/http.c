@@ -7,7 +7,7 @@
  *    can join the port; the accepting thread deals connections out round
  *    robin, so the threads still share the load.  A handed-over socket
  *    travels through a small locked queue and an event_active.
- *  - Raw sockets, not bufferevents: a request costs one read, and the
+ *  - Raw sockets, not bufferevents: a request costs one recv, and the
  *    answers of one turn of the loop one write; read interest stays on
  *    (it is dropped only when the input buffer is full or the connection
  *    is closing) and write interest is asked for only when the kernel
@@ -1101,7 +1101,8 @@ read_cb(evutil_socket_t fd, short what, void *arg)
 		c->reading_off = true;
 		return;
 	}
-	n = read(fd, c->in + c->in_len, IN_CAP - c->in_len);
+	/* recv, not read: the socket call, without the file layer's checks. */
+	n = recv(fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
