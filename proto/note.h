@@ -26,6 +26,10 @@
 #define NOTE_VKEY_MAX    (NOTE_NAME_MAX + 1 + 8 + 1 + 48 + 1)  /* vkey string + NUL */
 #define NOTE_SKEY_MAX    (12 + NOTE_VKEY_MAX)                  /* "PRIVATE+KEY+" + ... */
 #define NOTE_SIGLINE_MAX (4 + NOTE_NAME_MAX + 1 + 104 + 1 + 1) /* one Ed25519 line + NUL */
+/* A cosignature/v1 line by a key named with name_len bytes: the em dash
+ * and space, the name, a space, base64 of key hash, timestamp and
+ * signature (4 + 8 + 64 bytes), the newline. */
+#define NOTE_COSIG_LINE_LEN(name_len) (4 + (name_len) + 1 + 104 + 1)
 /* Longest text a cosignature/v1 is made or checked over.  Ed25519 needs the
  * whole signed message in one buffer, and the note code does not allocate,
  * so the message is built on the stack: note_cosign_line() fails and

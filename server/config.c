@@ -45,6 +45,9 @@
 #include "cl.h"
 #include "file.h"
 #include "key.h"
+#include "note.h"
+#include "sth.h"
+#include "wire.h"
 
 #define CFG_LINE_MAX  4096
 #define RATE_BURST_NA (-1.0)
@@ -805,6 +808,7 @@ int
 cfg_finish(struct cfg *c, char *why)
 {
 	long cpus;
+	size_t longest = STH_NOTE_MAX;
 
 	if (c->data_dir[0] == '\0')
 		return cl_why(why, 2, "--data: empty path");
@@ -852,7 +856,17 @@ cfg_finish(struct cfg *c, char *why)
 			    strcmp(c->witness_key[j].name, v->name) == 0)
 				return cl_why(why, 2, "--witness: %s is given twice", v->name);
 		}
+		longest += NOTE_COSIG_LINE_LEN(strlen(v->name));
 	}
+	/* Every answer carries the checkpoint, and API messages cap it: one
+	 * cosigned by every witness must fit beside the longest line the log
+	 * itself can sign. */
+	if (longest > CL_CHECKPOINT_MAX)
+		return cl_why(why, 2,
+		    "--witness: a checkpoint cosigned by all %zu witnesses could be %zu bytes, "
+		    "more than the %d an answer carries; use fewer witnesses or shorter "
+		    "witness names",
+		    c->n_witnesses, longest, CL_CHECKPOINT_MAX);
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -687,6 +688,135 @@ test_cli_many(void **state)
 	h_rmrf(dir);
 }
 
+/* ---- The longest checkpoint ---- */
+
+/* As many witnesses as closurelogd takes, with names as long as fit: one
+ * cosigned by all of them is as long as an answer may carry. */
+#define N_WIT     32 /* closurelogd's GA_WITNESSES_MAX */
+#define WIT_NAMES (CL_CHECKPOINT_MAX - STH_NOTE_MAX - N_WIT * NOTE_COSIG_LINE_LEN(0))
+
+/* Start witness i in dir, named with exactly len bytes. */
+static void
+wit_start(struct h_witness *w, const char *dir, const char *log_vkey, int i, size_t len)
+{
+	char name[NOTE_NAME_MAX + 1], wdir[700];
+	const char *args[] = {"--log", log_vkey, "--name", name, NULL};
+	int at = snprintf(name, sizeof name, "w%02d.many.test/", i);
+
+	assert_true(len > (size_t)at && len <= NOTE_NAME_MAX);
+	memset(name + at, 'n', len - (size_t)at);
+	name[len] = '\0';
+	snprintf(wdir, sizeof wdir, "%s/witness%d-%zu", dir, i, len);
+	h_witness_start(w, wdir, args);
+}
+
+/* How many of keys[0..N_WIT) cosigned the log-signed note. */
+static size_t
+cosigned_by(const uint8_t *note, size_t len, const struct note_verifier *keys)
+{
+	struct note *n = malloc(sizeof *n);
+	char why[CL_WHY_MAX];
+	size_t k;
+
+	assert_non_null(n);
+	if (note_open(note, len, keys, N_WIT, n, why) != 0)
+		fail_msg("cosigned checkpoint: %s", why);
+	k = note_keys_verified(n, N_WIT);
+	free(n);
+	return k;
+}
+
+/* One witness name longer than fits is refused at start (exit 2, with the
+ * reason); at the limit, every answer, single and batch, carries the
+ * checkpoint with every cosignature, and its proofs verify. */
+static void
+test_batch_witnesses(void **state)
+{
+	enum { N = 300 };
+	static struct h_witness w[N_WIT + 1];
+	static char warg[N_WIT][sizeof w[0].vkey + sizeof w[0].url + 2];
+	static struct note_verifier wkey[N_WIT];
+	const char *args[2 * N_WIT + 3];
+	char dir[512], data[600], subs[600], err[2048] = "", url[128];
+	struct h_server s;
+	struct note_verifier lk;
+	uint8_t *envs[N];
+	size_t lens[N], names = WIT_NAMES, each = names / N_WIT, len;
+	struct bans b;
+	struct su_ack a;
+	double deadline;
+	long st;
+	int status = 0;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, NULL);
+	su_log_key(&s, &lk);
+	h_server_stop(&s, SIGTERM);
+	snprintf(data, sizeof data, "%s/data", dir);
+	snprintf(subs, sizeof subs, "%s/submitters", dir);
+	args[0] = "--submitters";
+	args[1] = subs;
+	for (int i = 0; i < N_WIT; i++) {
+		/* The last takes what the others leave. */
+		wit_start(&w[i], dir, s.vkey, i, i < N_WIT - 1 ? each : names - each * (N_WIT - 1));
+		assert_int_equal(
+		    note_verifier_parse(w[i].vkey, strlen(w[i].vkey), &wkey[i], NULL), 0);
+		snprintf(warg[i], sizeof warg[i], "%s=%s/", w[i].vkey, w[i].url);
+		args[2 + 2 * i] = "--witness";
+		args[3 + 2 * i] = warg[i];
+	}
+	args[2 + 2 * N_WIT] = NULL;
+
+	/* One byte more in one name: refused, naming the cap. */
+	wit_start(&w[N_WIT], dir, s.vkey, N_WIT - 1, names - each * (N_WIT - 1) + 1);
+	snprintf(warg[N_WIT - 1], sizeof warg[0], "%s=%s/", w[N_WIT].vkey, w[N_WIT].url);
+	assert_int_equal(h_server_try_start(&s, data, args, &status, err, sizeof err), -1);
+	assert_int_equal(status, 2);
+	if (strstr(err, "could be 8193 bytes") == NULL)
+		fail_msg("no clear reason: %s", err);
+	h_witness_stop(&w[N_WIT], SIGTERM);
+	snprintf(warg[N_WIT - 1], sizeof warg[0], "%s=%s/", w[N_WIT - 1].vkey, w[N_WIT - 1].url);
+
+	h_server_start(&s, data, args);
+	snprintf(url, sizeof url, "%s/checkpoint", s.url);
+	for (deadline = h_now() + 60;;) {
+		uint8_t *ck;
+
+		st = h_get(url, &ck, &len);
+		free(ck);
+		if (st == 200)
+			break;
+		assert_int_equal(st, 503);
+		assert_true(h_now() < deadline);
+		usleep(50000);
+	}
+	for (size_t i = 0; i < N; i++)
+		envs[i] = su_envelope(90000 + i, NULL, &lens[i]);
+	post_batch(&s, &lk, envs, lens, N, &b);
+	if (b.status != 200)
+		fail_msg("batch: %ld %.*s", b.status, (int)b.len, (char *)b.body);
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(b.r.results[i].status, 201);
+	/* Longer than the piece of one result, as long as the cap allows
+	 * less the log's line, which here is shorter than the longest. */
+	assert_true(b.r.checkpoint_len > CL_CHECKPOINT_MAX - STH_NOTE_MAX);
+	assert_int_equal(cosigned_by(b.r.checkpoint, b.r.checkpoint_len, wkey), N_WIT);
+	bans_free(&b);
+
+	free(envs[0]);
+	envs[0] = su_envelope(99999, NULL, &lens[0]);
+	assert_int_equal(su_submit(&s, &lk, envs[0], lens[0], &a, NULL), 201);
+	assert_int_equal(cosigned_by(a.note, a.note_len, wkey), N_WIT);
+
+	for (size_t i = 0; i < N; i++)
+		free(envs[i]);
+	assert_int_equal(WEXITSTATUS(h_server_stop(&s, SIGTERM)), 0);
+	for (int i = 0; i < N_WIT; i++)
+		h_witness_stop(&w[i], SIGTERM);
+	h_rmrf(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -697,6 +827,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_batch_concurrent),
 	    cmocka_unit_test(test_batch_backpressure),
 	    cmocka_unit_test(test_cli_many),
+	    cmocka_unit_test(test_batch_witnesses),
 	};
 
 	(void)argc;

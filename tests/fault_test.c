@@ -377,15 +377,6 @@ test_too_many_connections(void **state)
 	h_rmrf(dir);
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 test_slow_clients(void **state)
 {
@@ -408,7 +399,7 @@ test_slow_clients(void **state)
 		assert_int_equal(
 		    send(slow[i], partial, sizeof partial - 1, 0), (ssize_t)sizeof partial - 1);
 	}
-	t0 = now_s();
+	t0 = h_now();
 	for (int round = 0; round < 15; round++) {
 		for (int i = 0; i < 6; i++)
 			(void)send(slow[i], "a", 1, MSG_NOSIGNAL);
@@ -437,7 +428,7 @@ test_slow_clients(void **state)
 		assert_true(got > 13 && strncmp(buf, "HTTP/1.1 408 ", 13) == 0);
 		close(slow[i]);
 	}
-	assert_true(now_s() - t0 < 10);
+	assert_true(h_now() - t0 < 10);
 	h_server_stop(&s, SIGTERM);
 	h_rmrf(dir);
 }

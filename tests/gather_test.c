@@ -39,15 +39,6 @@ struct env {
 
 static struct env E;
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Start closurelogd on data with the three witnesses, k = 2. */
 static void
 log_start(struct h_server *s, const char *data)
@@ -108,11 +99,11 @@ get(const struct h_server *s, const char *path, long *status)
 static void
 metrics_wait(const struct h_server *s, const char *want)
 {
-	double deadline = now_s() + 30;
+	double deadline = h_now() + 30;
 	char *m = NULL;
 	long st;
 
-	while (now_s() < deadline) {
+	while (h_now() < deadline) {
 		free(m);
 		m = get(s, "/metrics", &st);
 		if (st == 200 && strstr(m, want) != NULL) {
@@ -160,11 +151,11 @@ wit_answers(int i, int status)
 static void
 all_cosigned_wait(const struct h_server *s, uint64_t size)
 {
-	double deadline = now_s() + 30;
+	double deadline = h_now() + 30;
 	char key[160], *m = NULL;
 	long st;
 
-	while (now_s() < deadline) {
+	while (h_now() < deadline) {
 		int ok = 0;
 
 		free(m);
@@ -261,7 +252,7 @@ test_load(void **state)
 	uint64_t max_size = 0;
 	char *ck;
 	long st;
-	double deadline = now_s() + 30;
+	double deadline = h_now() + 30;
 
 	(void)state;
 	assert_non_null(res);
@@ -273,7 +264,7 @@ test_load(void **state)
 		assert_int_equal(st, 503);
 		assert_non_null(strstr(ck, "cosigned"));
 		free(ck);
-		assert_true(now_s() < deadline);
+		assert_true(h_now() < deadline);
 		usleep(20000);
 	}
 	assert_true(cosigners((uint8_t *)ck, strlen(ck)) >= QUORUM);
@@ -527,14 +518,14 @@ test_failures(void **state)
 	 * refused earlier is in, cosigned (200, already logged). */
 	assert_int_equal(kill(E.w[1].pid, SIGCONT), 0);
 	assert_int_equal(kill(E.w[2].pid, SIGCONT), 0);
-	deadline = now_s() + 60;
+	deadline = h_now() + 60;
 	do {
 		st = submit(&E.s, pending, &ack, why);
 		if (st == 200 || st == 201)
 			break;
 		assert_int_equal(st, 503);
 		usleep(100000);
-	} while (now_s() < deadline);
+	} while (h_now() < deadline);
 	if (st != 200)
 		fail_msg("after the witnesses came back: %ld %s", st, why);
 	assert_true(cosigners(ack.note, ack.note_len) >= QUORUM);
@@ -626,7 +617,7 @@ test_rollback(void **state)
 	wit_restart(0, "-old");
 	wit_restart(1, "-old");
 	{
-		double deadline = now_s() + 90;
+		double deadline = h_now() + 90;
 
 		do {
 			st = submit(&o, UINT64_MAX, &ack, why);
@@ -634,7 +625,7 @@ test_rollback(void **state)
 				break;
 			assert_int_equal(st, 503);
 			usleep(200000);
-		} while (now_s() < deadline);
+		} while (h_now() < deadline);
 		if (st != 201)
 			fail_msg("witnesses back, still: %ld %s", st, why);
 	}

@@ -58,8 +58,25 @@ h_bin(const char *name)
 	return b;
 }
 
-static double
-now_s(void)
+/* A daemon's command line: its fixed arguments and the caller's extras. */
+#define H_ARGV_MAX 160
+
+/* Append the NULL-terminated extra to argv[0..n) and terminate it; fails
+ * the test rather than drop arguments that do not fit.  Returns the count. */
+static int
+extra_add(const char **argv, int n, const char *const *extra)
+{
+	for (int i = 0; extra != NULL && extra[i] != NULL; i++) {
+		if (n >= H_ARGV_MAX - 1)
+			fail_msg("more than %d arguments for %s", H_ARGV_MAX - 1, argv[0]);
+		argv[n++] = extra[i];
+	}
+	argv[n] = NULL;
+	return n;
+}
+
+double
+h_now(void)
 {
 	struct timespec ts;
 
@@ -94,8 +111,8 @@ spawn_serving(const char *const *argv, const char *port_file, const char *err_fi
 		_exit(127);
 	}
 	close(errfd);
-	deadline = now_s() + 10;
-	while (now_s() < deadline) {
+	deadline = h_now() + 10;
+	while (h_now() < deadline) {
 		FILE *f = fopen(port_file, "r");
 		int st;
 
@@ -129,7 +146,7 @@ h_server_try_start(struct h_server *s, const char *data_dir, const char *const *
     char *stderr_out, size_t cap)
 {
 	char port_file[600], err_file[600];
-	const char *argv[64];
+	const char *argv[H_ARGV_MAX];
 	int n = 0;
 
 	memset(s, 0, sizeof *s);
@@ -146,9 +163,7 @@ h_server_try_start(struct h_server *s, const char *data_dir, const char *const *
 	argv[n++] = "127.0.0.1:0";
 	argv[n++] = "--port-file";
 	argv[n++] = port_file;
-	for (int i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
-		argv[n++] = extra[i];
-	argv[n] = NULL;
+	n = extra_add(argv, n, extra);
 	if (spawn_serving(argv, port_file, err_file, &s->pid, &s->port, status, stderr_out, cap) !=
 	    0)
 		return -1;
@@ -390,7 +405,7 @@ h_witness_try_start(struct h_witness *w, const char *data_dir, const char *const
     int *status, char *stderr_out, size_t cap)
 {
 	char port_file[600], err_file[600];
-	const char *argv[64];
+	const char *argv[H_ARGV_MAX];
 	int n = 0;
 
 	memset(w, 0, sizeof *w);
@@ -405,9 +420,7 @@ h_witness_try_start(struct h_witness *w, const char *data_dir, const char *const
 	argv[n++] = "127.0.0.1:0";
 	argv[n++] = "--port-file";
 	argv[n++] = port_file;
-	for (int i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
-		argv[n++] = extra[i];
-	argv[n] = NULL;
+	n = extra_add(argv, n, extra);
 	if (spawn_serving(argv, port_file, err_file, &w->pid, &w->port, status, stderr_out, cap) !=
 	    0)
 		return -1;

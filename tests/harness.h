@@ -89,6 +89,9 @@ void h_write(const char *path, const void *data, size_t len);
 /* Read a file into a malloc'd buffer (NUL added) or fail the test. */
 uint8_t *h_read(const char *path, size_t *len);
 
+/* Seconds on the monotonic clock, for the tests' polling deadlines. */
+double h_now(void);
+
 /* A closurelog-witness on 127.0.0.1:0. */
 struct h_witness {
 	pid_t pid;

@@ -34,15 +34,6 @@
 
 #define N_ENTRIES 600 /* two full tiles and bundles, and partial ones (88) */
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* A port that was free a moment ago. */
 static unsigned
 free_port(void)
@@ -107,8 +98,8 @@ nginx_start(struct nginx *n, const char *dir, const char *tiles, const struct h_
 			_exit(127);
 		}
 		snprintf(n->url, sizeof n->url, "http://127.0.0.1:%u", port);
-		deadline = now_s() + 30;
-		while (now_s() < deadline) {
+		deadline = h_now() + 30;
+		while (h_now() < deadline) {
 			char u[96];
 			long status = 0;
 			int st;

@@ -14,6 +14,7 @@
 #include "merkle.h"
 #include "note.h"
 #include "sth.h"
+#include "wire.h"
 
 /* The CI submitter key (fixed seed) and its verifier key string. */
 extern struct note_signer su_ci;
@@ -41,7 +42,7 @@ struct su_ack {
 	uint8_t leaf[MT_HASH_LEN];
 	bool duplicate;
 	struct sth ckpt; /* parsed (ext pointers are not kept) */
-	uint8_t note[1024];
+	uint8_t note[CL_CHECKPOINT_MAX];
 	size_t note_len;
 };
 
