@@ -7,7 +7,8 @@
  * only copies bytes.  The answer is checked after the run, off the clock,
  * as strictly as `closurelog submit` checks it: decoding the answer
  * canonically, one result per envelope, the checkpoint's signature, and
- * each logged envelope's leaf hash and inclusion proof.  Anything short of
+ * each logged envelope's leaf hash and inclusion proof (every hash of it,
+ * through the answer's cache of proven nodes, mt_vcache).  Anything short of
  * a verified 201 is not an append, so a refused envelope can never be
  * counted as one.
  */
@@ -48,6 +49,7 @@ lg_batch_check(struct wire_arena *a, const struct note_verifier *log_key,
 {
 	struct cl_batch_response br;
 	struct sth c;
+	struct mt_vcache vc;
 
 	if (proof_every == 0)
 		proof_every = 1;
@@ -62,6 +64,9 @@ lg_batch_check(struct wire_arena *a, const struct note_verifier *log_key,
 		return;
 	}
 	t->checkpoints++;
+	/* The answers share most of their paths: each proof is folded only
+	 * up to a node an earlier one proved, and matched from there. */
+	mt_vcache_init(&vc, c.size, c.root);
 	if (c.size > t->max_size)
 		t->max_size = c.size;
 	for (size_t i = 0; i < n; i++) {
@@ -80,8 +85,8 @@ lg_batch_check(struct wire_arena *a, const struct note_verifier *log_key,
 			continue;
 		}
 		if (i % proof_every == 0) {
-			if (mt_inclusion_verify(leaf, x->index, c.size,
-			        MT_PATH(x->inclusion.hashes), x->inclusion.n, c.root) != 0) {
+			if (mt_inclusion_verify_cached(&vc, leaf, x->index,
+			        MT_PATH(x->inclusion.hashes), x->inclusion.n) != 0) {
 				t->bad++;
 				continue;
 			}

@@ -491,6 +491,92 @@ mt_inclusion_verify(const uint8_t leaf[MT_HASH_LEN], uint64_t index, uint64_t si
 	return sodium_memcmp(r, root, MT_HASH_LEN) == 0 ? 0 : MT_EBADPROOF;
 }
 
+void
+mt_vcache_init(struct mt_vcache *c, uint64_t size, const uint8_t root[MT_HASH_LEN])
+{
+	c->size = size;
+	memcpy(c->root, root, MT_HASH_LEN);
+	c->have = 0;
+}
+
+/* The invariant: c's nodes all lie on the one path stored in c->tail (a
+ * node and the nodes above it), each with the number of that path's hashes
+ * from it to the root.  At the start of a step the state (fn, sn) is
+ * index >> level and (size - 1) >> level, so (level, fn) names the node
+ * being folded, and fixes the rest of the path. */
+int
+mt_inclusion_verify_cached(struct mt_vcache *c, const uint8_t leaf[MT_HASH_LEN], uint64_t index,
+    const uint8_t (*path)[MT_HASH_LEN], size_t n_path)
+{
+	uint8_t r[MT_HASH_LEN], val[MT_INCLUSION_MAX][MT_HASH_LEN];
+	uint8_t lv[MT_INCLUSION_MAX];
+	uint64_t fns[MT_INCLUSION_MAX], fn, sn;
+	unsigned level = 0;
+	size_t met = SIZE_MAX;
+
+	if (index >= c->size)
+		return MT_EINVAL;
+	if (n_path != mt_inclusion_len(index, c->size))
+		return MT_EPROOFLEN;
+	fn = index;
+	sn = c->size - 1;
+	memcpy(r, leaf, MT_HASH_LEN);
+	for (size_t i = 0; i < n_path; i++) {
+		const uint8_t *p = path[i];
+
+		if (sn == 0)
+			return MT_EPROOFLEN;
+		/* sn != 0: there is tree above, so level < 64. */
+		if ((c->have >> level & 1) != 0 && c->fn[level] == fn) {
+			size_t k = n_path - i;
+
+			if (c->rest[level] != k ||
+			    sodium_memcmp(c->node[level], r, MT_HASH_LEN) != 0 ||
+			    memcmp(path[i], c->tail[MT_INCLUSION_MAX - k], k * MT_HASH_LEN) != 0)
+				return MT_EBADPROOF;
+			met = i;
+			break;
+		}
+		lv[i] = (uint8_t)level;
+		fns[i] = fn;
+		memcpy(val[i], r, MT_HASH_LEN);
+		if ((fn & 1) == 1 || fn == sn) {
+			mt_node_hash(r, p, r);
+			while ((fn & 1) == 0 && fn != 0) {
+				fn >>= 1;
+				sn >>= 1;
+				level++;
+			}
+		} else {
+			mt_node_hash(r, r, p);
+		}
+		fn >>= 1;
+		sn >>= 1;
+		level++;
+	}
+	if (met == SIZE_MAX) {
+		if (sn != 0)
+			return MT_EPROOFLEN;
+		if (sodium_memcmp(r, c->root, MT_HASH_LEN) != 0)
+			return MT_EBADPROOF;
+		c->have = 0;
+		met = n_path;
+	} else {
+		/* The matched node and those above it stay: they are on this
+		 * path too.  The ones below were another leaf's. */
+		c->have &= ~(uint64_t)0 << level;
+	}
+	for (size_t j = 0; j < met; j++) {
+		c->have |= (uint64_t)1 << lv[j];
+		c->fn[lv[j]] = fns[j];
+		c->rest[lv[j]] = (uint8_t)(n_path - j);
+		memcpy(c->node[lv[j]], val[j], MT_HASH_LEN);
+	}
+	if (n_path > 0)
+		memcpy(c->tail[MT_INCLUSION_MAX - n_path], path[0], n_path * MT_HASH_LEN);
+	return 0;
+}
+
 int
 mt_consistency_verify(uint64_t m, uint64_t n, const uint8_t old_root[MT_HASH_LEN],
     const uint8_t new_root[MT_HASH_LEN], const uint8_t (*path)[MT_HASH_LEN], size_t n_path)

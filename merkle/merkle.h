@@ -186,6 +186,35 @@ int mt_inclusion_verify(const uint8_t leaf[MT_HASH_LEN], uint64_t index, uint64_
     const uint8_t (*path)[MT_HASH_LEN], size_t n_path, const uint8_t root[MT_HASH_LEN])
     __attribute__((warn_unused_result));
 
+/* Nodes proven to lead to one tree's root, for checking many inclusion
+ * proofs against the same (size, root): the answers of one batch share
+ * most of their paths.  A proof checked through the cache is checked in
+ * full, as by mt_inclusion_verify: its hashes are folded up to the first
+ * node an earlier proof already led to the root through, and from there on
+ * its remaining hashes must equal that proof's, byte for byte (the rest of
+ * a path is fixed by the node and the size).  Per level, the latest proven
+ * node; about 4 KiB, caller-owned, no allocation. */
+struct mt_vcache {
+	uint64_t size;
+	uint8_t root[MT_HASH_LEN];
+	uint64_t have;                  /* bit L: node[L] and fn[L] are set */
+	uint64_t fn[MT_INCLUSION_MAX];  /* a level's node: its index at that level */
+	uint8_t rest[MT_INCLUSION_MAX]; /* hashes from it to the root */
+	uint8_t node[MT_INCLUSION_MAX][MT_HASH_LEN];
+	/* The path those nodes were proven with, right-aligned: the last k
+	 * hashes to the root are tail[MT_INCLUSION_MAX - k ..). */
+	uint8_t tail[MT_INCLUSION_MAX][MT_HASH_LEN];
+};
+
+/* Start c empty, for the `size`-leaf tree whose root is `root` (copied). */
+void mt_vcache_init(struct mt_vcache *c, uint64_t size, const uint8_t root[MT_HASH_LEN]);
+
+/* mt_inclusion_verify against c's size and root, with its results and
+ * errors; a valid proof's nodes are added to c, a failed one changes
+ * nothing. */
+int mt_inclusion_verify_cached(struct mt_vcache *c, const uint8_t leaf[MT_HASH_LEN], uint64_t index,
+    const uint8_t (*path)[MT_HASH_LEN], size_t n_path) __attribute__((warn_unused_result));
+
 /* Check that the m-leaf tree with root old_root is a prefix of the n-leaf
  * tree with root new_root.  Cases outside the RFC (merkle.md): m == 0 needs
  * an empty path and old_root the empty tree's root (the spec allows nothing

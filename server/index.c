@@ -213,20 +213,22 @@ rec_at(const struct ix *ix, uint64_t index)
 	return &ix->ring[index & (IX_TAIL_MAX - 1)];
 }
 
+/* Insert tail entry index, whose leaf's slot_of is `slot`. */
 static void
-table_insert(struct ix *ix, uint64_t index)
+table_insert(struct ix *ix, uint64_t index, size_t slot)
 {
-	size_t i = slot_of(ix, rec_at(ix, index)->leaf);
+	size_t i = slot;
 
 	while (ix->table[i] != 0)
 		i = (i + 1) & (IX_TABLE - 1);
 	ix->table[i] = index + 1;
 }
 
+/* Find leaf, whose slot_of is `slot`. */
 static bool
-table_find(const struct ix *ix, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
+table_find(const struct ix *ix, const uint8_t leaf[MT_HASH_LEN], size_t slot, uint64_t *index)
 {
-	for (size_t i = slot_of(ix, leaf); ix->table[i] != 0; i = (i + 1) & (IX_TABLE - 1)) {
+	for (size_t i = slot; ix->table[i] != 0; i = (i + 1) & (IX_TABLE - 1)) {
 		if (memcmp(rec_at(ix, ix->table[i] - 1)->leaf, leaf, MT_HASH_LEN) == 0) {
 			*index = ix->table[i] - 1;
 			return true;
@@ -261,13 +263,14 @@ table_delete(struct ix *ix, uint64_t index)
 	ix->table[i] = 0;
 }
 
+/* r for entry index, with its leaf's key value hleaf (key_hash). */
 static void
-rec_fill(const struct ix *ix, struct rec *r, uint64_t index, const uint8_t leaf[MT_HASH_LEN],
+rec_fill(struct rec *r, uint64_t index, const uint8_t leaf[MT_HASH_LEN], uint32_t hleaf,
     const char *root, const uint8_t nar[32], const uint8_t *submitter)
 {
 	r->index = index;
 	memcpy(r->leaf, leaf, MT_HASH_LEN);
-	r->hleaf = key_hash(ix, leaf, MT_HASH_LEN);
+	r->hleaf = hleaf;
 	r->has_keys = true;
 	crypto_hash_sha256(r->key[IX_BY_ROOT], (const uint8_t *)root, strlen(root));
 	memcpy(r->key[IX_BY_NAR], nar, 32);
@@ -1303,7 +1306,7 @@ fill_main(void *arg)
 			f->recs[i].hleaf = key_hash(f->ix, leaf, MT_HASH_LEN);
 			continue;
 		}
-		rec_fill(f->ix, &f->recs[i], at, leaf, k.root, k.nar,
+		rec_fill(&f->recs[i], at, leaf, key_hash(f->ix, leaf, MT_HASH_LEN), k.root, k.nar,
 		    k.has_submitter ? k.submitter : NULL);
 	}
 	st_reader_end(f->r);
@@ -1849,18 +1852,34 @@ batch_check(void *ctx, uint64_t index, uint8_t out[MT_HASH_LEN])
 	return rc == ST_ENOTFOUND ? ST_ECORRUPT : rc;
 }
 
-int
-ix_dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], uint64_t *index)
+void
+ix_probe_make(struct ix *ix, const uint8_t leaf[MT_HASH_LEN], struct ix_probe *p)
 {
-	uint32_t h = key_hash(ix, leaf, MT_HASH_LEN);
+	memcpy(p->leaf, leaf, MT_HASH_LEN);
+	p->h = key_hash(ix, leaf, MT_HASH_LEN);
+	p->slot = (uint32_t)slot_of(ix, leaf);
+	/* The table never moves; the filters change under mu. */
+	__builtin_prefetch(&ix->table[p->slot]);
+	pthread_mutex_lock(&ix->mu);
+	for (size_t i = 0; i < ix->seen.n; i++) {
+		uint64_t z;
+
+		__builtin_prefetch(bloom_block(ix->seen.f[i], p->h, &z));
+	}
+	pthread_mutex_unlock(&ix->mu);
+}
+
+int
+ix_dedup_find(struct ix *ix, struct st_batch *b, const struct ix_probe *p, uint64_t *index)
+{
 	bool found, maybe;
 
 	/* The tail first, then a search snapshot opened after it: the tail is
 	 * trimmed only once the search commit covering the trimmed entries
 	 * is visible, so every entry is in the one or the other. */
 	pthread_mutex_lock(&ix->mu);
-	found = table_find(ix, leaf, index);
-	maybe = !found && seen_may_hold(&ix->seen, h);
+	found = table_find(ix, p->leaf, p->slot, index);
+	maybe = !found && seen_may_hold(&ix->seen, p->h);
 	pthread_mutex_unlock(&ix->mu);
 	if (found)
 		return 0;
@@ -1868,23 +1887,23 @@ ix_dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_LEN]
 	 * a new leaf, the usual case, known without reading a run. */
 	if (!maybe)
 		return ST_ENOTFOUND;
-	return env_leaf_find(ix, leaf, h, UINT64_MAX, batch_check, b, index);
+	return env_leaf_find(ix, p->leaf, p->h, UINT64_MAX, batch_check, b, index);
 }
 
 int
-ix_add(struct ix *ix, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const char *root,
+ix_add(struct ix *ix, uint64_t index, const struct ix_probe *p, const char *root,
     const uint8_t nar[32], const uint8_t *submitter)
 {
 	struct rec r;
 
-	rec_fill(ix, &r, index, leaf, root, nar, submitter);
+	rec_fill(&r, index, p->leaf, p->h, root, nar, submitter);
 	pthread_mutex_lock(&ix->mu);
 	if (index != ix->next) {
 		pthread_mutex_unlock(&ix->mu);
 		return ST_ECORRUPT;
 	}
 	*rec_at(ix, ix->next) = r;
-	table_insert(ix, ix->next);
+	table_insert(ix, ix->next, p->slot);
 	seen_add(ix, &ix->seen, r.hleaf);
 	ix->next++;
 	pthread_mutex_unlock(&ix->mu);
@@ -1930,7 +1949,7 @@ ix_leaf_find(struct ix *ix, struct st_reader *r, const uint8_t leaf[MT_HASH_LEN]
 	bool found, maybe;
 
 	pthread_mutex_lock(&ix->mu);
-	found = table_find(ix, leaf, index);
+	found = table_find(ix, leaf, slot_of(ix, leaf), index);
 	maybe = !found && seen_may_hold(&ix->seen, h);
 	pthread_mutex_unlock(&ix->mu);
 	if (found) /* a leaf is in the log once: past the snapshot, not yet */

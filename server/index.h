@@ -60,7 +60,7 @@
  * run's keys are unique (the index is in them), so each run is one plain
  * sorted database.
  *
- * Thread safety: one committer (ix_room, ix_dedup_find, ix_add,
+ * Thread safety: one committer (ix_room, ix_probe_make, ix_dedup_find, ix_add,
  * ix_committed, ix_rollback), any number of readers (ix_leaf_find,
  * ix_search) and the module's own indexer thread.
  */
@@ -188,20 +188,34 @@ void ix_close(struct ix *ix);
  * indexer's last error if the tail is full and the indexer is failing. */
 int ix_room(struct ix *ix, size_t n) __attribute__((warn_unused_result));
 
-/* Index of the entry with leaf hash `leaf`, committed or added since the
+/* A leaf hash with its keyed hashes (the tail table's slot, the filters'
+ * value), made once for both ix_dedup_find and ix_add.  Opaque; valid for
+ * the ix it was made for. */
+struct ix_probe {
+	uint8_t leaf[MT_HASH_LEN];
+	uint32_t h, slot;
+};
+
+/* Make p for leaf (copied), and start loading the memory ix_dedup_find
+ * will read for it (its slot of the tail's table, its blocks of the leaf
+ * filters): made a few entries ahead, the lookups then wait for no cache
+ * miss.  The committer only. */
+void ix_probe_make(struct ix *ix, const uint8_t leaf[MT_HASH_LEN], struct ix_probe *p);
+
+/* Index of the entry with p's leaf hash, committed or added since the
  * last commit: the tail, then the runs whose filters may hold it, each
  * candidate checked against the level-0 tiles through b.  Returns 0,
  * ST_ENOTFOUND or an error. */
-int ix_dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_LEN],
-    uint64_t *index) __attribute__((warn_unused_result));
+int ix_dedup_find(struct ix *ix, struct st_batch *b, const struct ix_probe *p, uint64_t *index)
+    __attribute__((warn_unused_result));
 
-/* Add entry `index` (the next one) to the tail: its leaf hash, store path
+/* Add entry `index` (the next one) to the tail: p's leaf hash, store path
  * root (NUL-terminated), narHash and submitter key (NULL for none), all
  * copied.  Only within the room an ix_room(n) made for this batch (at most
  * n adds before the next ix_committed or ix_rollback).  Returns 0, or
  * ST_ECORRUPT (nothing added) if index is not the tail's next: the tail
  * and the tree disagree. */
-int ix_add(struct ix *ix, uint64_t index, const uint8_t leaf[MT_HASH_LEN], const char *root,
+int ix_add(struct ix *ix, uint64_t index, const struct ix_probe *p, const char *root,
     const uint8_t nar[32], const uint8_t *submitter) __attribute__((warn_unused_result));
 
 /* The entries below size are durable in the main store: the indexer may

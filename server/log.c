@@ -278,6 +278,10 @@ job_fail(struct log_job *job, int status, enum metrics_reject reason, const char
 	cl_why(job->why, status, fmt, detail);
 }
 
+/* The entries batch_write looks up ahead of the one it writes: their
+ * table slots and filter blocks load meanwhile (ix_probe_make). */
+#define PROBE_AHEAD 8
+
 /* Write a batch of prepared jobs in one transaction and commit it.  Jobs
  * already in the log (committed, or earlier in this batch) get status 200
  * and their original index.  Returns 0, 1 if there was nothing to write
@@ -289,6 +293,7 @@ static int
 batch_write(
     struct log *l, struct log_job **jobs, size_t n, const struct log_ckpt *prev, size_t *appended)
 {
+	struct ix_probe pr[PROBE_AHEAD];
 	int rc;
 
 	*appended = 0;
@@ -297,12 +302,19 @@ batch_write(
 		return rc;
 	if ((rc = st_batch_begin(l->st, &l->batch)) != 0)
 		return rc;
+	for (size_t i = 0; i < n && i < PROBE_AHEAD; i++)
+		ix_probe_make(l->ix, jobs[i]->leaf, &pr[i]);
 	for (size_t i = 0; i < n; i++) {
 		struct log_job *j = jobs[i];
+		const struct ix_probe *p = &pr[i % PROBE_AHEAD];
 
+		/* The slot the last entry's probe left free. */
+		if (i > 0 && i - 1 + PROBE_AHEAD < n)
+			ix_probe_make(
+			    l->ix, jobs[i - 1 + PROBE_AHEAD]->leaf, &pr[(i - 1) % PROBE_AHEAD]);
 		/* A leaf hash is the entry's SHA-256: equal hashes are equal
 		 * entries. */
-		rc = ix_dedup_find(l->ix, l->batch, j->leaf, &j->index);
+		rc = ix_dedup_find(l->ix, l->batch, p, &j->index);
 		if (rc == 0) {
 			j->status = 200;
 			continue;
@@ -314,7 +326,7 @@ batch_write(
 			goto fail;
 		if ((rc = edge_append(l->edge, l->batch, j->leaf)) != 0)
 			goto fail;
-		if ((rc = ix_add(l->ix, j->index, j->leaf, js(j)->root, js(j)->nar,
+		if ((rc = ix_add(l->ix, j->index, p, js(j)->root, js(j)->nar,
 		         js(j)->signed_by_submitter ? js(j)->submitter : NULL)) != 0)
 			goto fail;
 		j->status = 201;

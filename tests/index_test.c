@@ -87,6 +87,26 @@ fx_small(struct fx *f, size_t batch, size_t step)
  * that many entries instead: j = i / blocks for i. */
 static uint64_t blocks;
 
+/* The committer's calls, each through its own probe. */
+static int
+dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], uint64_t *idx)
+{
+	struct ix_probe p;
+
+	ix_probe_make(ix, leaf, &p);
+	return ix_dedup_find(ix, b, &p, idx);
+}
+
+static int
+tail_add(struct ix *ix, uint64_t i, const uint8_t leaf[MT_HASH_LEN], const char *root,
+    const uint8_t nar[32], const uint8_t *submitter)
+{
+	struct ix_probe p;
+
+	ix_probe_make(ix, leaf, &p);
+	return ix_add(ix, i, &p, root, nar, submitter);
+}
+
 static void
 body_of(uint64_t i, uint8_t body[16])
 {
@@ -196,13 +216,14 @@ append_batch(struct fx *f, size_t n)
 		body_of(i, body);
 		keys_of(i, &k);
 		mt_leaf_hash(leaf, body, sizeof body);
-		assert_int_equal(ix_dedup_find(f->ix, b, leaf, &idx), ST_ENOTFOUND);
+		assert_int_equal(dedup_find(f->ix, b, leaf, &idx), ST_ENOTFOUND);
 		assert_int_equal(st_batch_entry_put(b, i, body, sizeof body), 0);
 		assert_int_equal(edge_append(f->edge, b, leaf), 0);
 		assert_int_equal(
-		    ix_add(f->ix, i, leaf, k.root, k.nar, k.has_submitter ? k.submitter : NULL), 0);
+		    tail_add(f->ix, i, leaf, k.root, k.nar, k.has_submitter ? k.submitter : NULL),
+		    0);
 		/* Found at once, in the same batch. */
-		assert_int_equal(ix_dedup_find(f->ix, b, leaf, &idx), 0);
+		assert_int_equal(dedup_find(f->ix, b, leaf, &idx), 0);
 		assert_int_equal(idx, i);
 	}
 	assert_int_equal(edge_flush(f->edge, b), 0);
@@ -274,7 +295,7 @@ check_leaves(struct fx *f, uint64_t size)
 			body_of(i, body);
 			mt_leaf_hash(leaf, body, sizeof body);
 			if (pass == 0)
-				rc = ix_dedup_find(f->ix, b, leaf, &idx);
+				rc = dedup_find(f->ix, b, leaf, &idx);
 			else
 				rc = ix_leaf_find(f->ix, r, leaf, &idx);
 			if (i < size) {
@@ -793,15 +814,15 @@ test_rollback(void **state)
 		body_of(i, body);
 		keys_of(i, &k);
 		mt_leaf_hash(leaf, body, sizeof body);
-		assert_int_equal(ix_add(f.ix, i, leaf, k.root, k.nar, NULL), 0);
+		assert_int_equal(tail_add(f.ix, i, leaf, k.root, k.nar, NULL), 0);
 	}
 	/* The tail refuses an index that is not its next one. */
-	assert_int_equal(ix_add(f.ix, 30, leaf, k.root, k.nar, NULL), ST_ECORRUPT);
-	assert_int_equal(ix_dedup_find(f.ix, b, leaf, &idx), 0);
+	assert_int_equal(tail_add(f.ix, 30, leaf, k.root, k.nar, NULL), ST_ECORRUPT);
+	assert_int_equal(dedup_find(f.ix, b, leaf, &idx), 0);
 	st_batch_abort(b);
 	ix_rollback(f.ix);
 	assert_int_equal(st_batch_begin(f.st, &b), 0);
-	assert_int_equal(ix_dedup_find(f.ix, b, leaf, &idx), ST_ENOTFOUND);
+	assert_int_equal(dedup_find(f.ix, b, leaf, &idx), ST_ENOTFOUND);
 	st_batch_abort(b);
 	append(&f, 10); /* entries 10..19 for real */
 	check_leaves(&f, 20);

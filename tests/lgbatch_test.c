@@ -166,6 +166,128 @@ test_counts(void **state)
 	assert_int_equal(WEXITSTATUS(h_server_stop(&s, SIGTERM)), 0);
 }
 
+/* Check envs[0..B) against the answer made of res's results as mutated
+ * (re-encoded with res's checkpoint) into *t. */
+static void
+check_mutant(const struct note_verifier *lk, const struct cl_span *envs,
+    const struct cl_batch_response *res, struct cl_batch_result *x, struct lg_batch_tally *t)
+{
+	struct cl_batch_response m = *res;
+	struct wire_arena ea, ca;
+	size_t ecap = wire_batch_response_arena(B, res->checkpoint_len);
+	void *ebuf = malloc(ecap), *cbuf;
+	const uint8_t *out;
+	struct lg_res r = {200, 0, NULL, 0};
+
+	assert_non_null(ebuf);
+	m.results = x;
+	wire_arena_init(&ea, ebuf, ecap);
+	assert_int_equal(wire_batch_response_encode(&ea, &m, &out, &r.len), 0);
+	r.body = (uint8_t *)out;
+	assert_non_null(cbuf = malloc(wire_batch_decode_arena(r.len, B)));
+	wire_arena_init(&ca, cbuf, wire_batch_decode_arena(r.len, B));
+	memset(t, 0, sizeof *t);
+	lg_batch_check(&ca, lk, envs, B, &r, 1, t);
+	free(cbuf);
+	free(ebuf);
+}
+
+/* Bad proofs inside an otherwise good answer, at the first result (which
+ * fills the cache of proven nodes), in the middle and at the end (checked
+ * against it): every bit flip of every hash, the wrong index, a proof
+ * truncated or extended, two results' proofs swapped, each fails exactly
+ * its own envelopes and no other. */
+static void
+test_bad_proofs(void **state)
+{
+	char dir[512];
+	struct h_server s;
+	struct note_verifier lk;
+	struct lg_batch_tally t;
+	struct cl_batch_response res;
+	struct cl_batch_result *x;
+	struct wire_arena a;
+	struct run r;
+	void *buf;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, NULL);
+	su_log_key(&s, &lk);
+	/* The last request's results share most of their paths. */
+	run_build(&r, &s, 3000, NULL, N_REQ, B);
+	run_go(&r, &s, &lk, &t);
+	assert_int_equal(t.appended, N);
+	assert_non_null(buf = malloc(wire_batch_decode_arena(r.res[N_REQ - 1].len, B)));
+	wire_arena_init(&a, buf, wire_batch_decode_arena(r.res[N_REQ - 1].len, B));
+	assert_int_equal(wire_batch_response_decode(
+	                     &a, r.res[N_REQ - 1].body, r.res[N_REQ - 1].len, B, &res, NULL),
+	    0);
+	assert_int_equal(res.n, B);
+	assert_non_null(x = malloc(B * sizeof *x));
+	const struct cl_span *envs = &r.spans[(N_REQ - 1) * B];
+
+	/* Unchanged, re-encoded: all verify. */
+	memcpy(x, res.results, B * sizeof *x);
+	check_mutant(&lk, envs, &res, x, &t);
+	assert_int_equal(t.appended, B);
+	assert_int_equal(t.proofs, B);
+	for (size_t k = 0; k < B; k += (k == 0 ? B / 2 : B / 2 - 1)) {
+		const struct cl_proof *p = &res.results[k].inclusion;
+
+		assert_true(p->n >= 3);
+		for (size_t j = 0; j < p->n; j++) {
+			for (unsigned bit = 0; bit < 8 * MT_HASH_LEN; bit++) {
+				memcpy(x, res.results, B * sizeof *x);
+				x[k].inclusion.hashes[j][bit / 8] ^= (uint8_t)(1u << (bit % 8));
+				check_mutant(&lk, envs, &res, x, &t);
+				assert_int_equal(t.bad, 1);
+				assert_int_equal(t.appended, B - 1);
+			}
+		}
+		/* The wrong index (its proof's own position and a neighbour's). */
+		for (int d = -2; d <= 2; d++) {
+			if (d == 0 || (d < 0 && res.results[k].index < (uint64_t)-d))
+				continue;
+			memcpy(x, res.results, B * sizeof *x);
+			x[k].index = x[k].inclusion.a = res.results[k].index + (uint64_t)(int64_t)d;
+			check_mutant(&lk, envs, &res, x, &t);
+			assert_int_equal(t.bad, 1);
+			assert_int_equal(t.appended, B - 1);
+		}
+		/* Truncated at either end; extended. */
+		memcpy(x, res.results, B * sizeof *x);
+		x[k].inclusion.n--;
+		check_mutant(&lk, envs, &res, x, &t);
+		assert_int_equal(t.bad, 1);
+		memcpy(x, res.results, B * sizeof *x);
+		x[k].inclusion.n--;
+		memmove(x[k].inclusion.hashes[0], x[k].inclusion.hashes[1],
+		    x[k].inclusion.n * MT_HASH_LEN);
+		check_mutant(&lk, envs, &res, x, &t);
+		assert_int_equal(t.bad, 1);
+		memcpy(x, res.results, B * sizeof *x);
+		memcpy(x[k].inclusion.hashes[x[k].inclusion.n++], x[k].leaf_hash, MT_HASH_LEN);
+		check_mutant(&lk, envs, &res, x, &t);
+		assert_int_equal(t.bad, 1);
+		/* Swapped with the next result's proof. */
+		if (k + 1 < B) {
+			memcpy(x, res.results, B * sizeof *x);
+			x[k].inclusion = res.results[k + 1].inclusion;
+			x[k].inclusion.a = x[k].index;
+			x[k + 1].inclusion = res.results[k].inclusion;
+			x[k + 1].inclusion.a = x[k + 1].index;
+			check_mutant(&lk, envs, &res, x, &t);
+			assert_int_equal(t.bad, 2);
+			assert_int_equal(t.appended, B - 2);
+		}
+	}
+	free(x);
+	free(buf);
+	run_free(&r);
+	assert_int_equal(WEXITSTATUS(h_server_stop(&s, SIGTERM)), 0);
+}
+
 /* A whole request refused (over --batch-max-entries): all its envelopes
  * are failures. */
 static void
@@ -197,6 +319,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_counts),
 	    cmocka_unit_test(test_request_refused),
+	    cmocka_unit_test(test_bad_proofs),
 	};
 
 	(void)argc;

@@ -543,11 +543,26 @@ test_edge_large(void **state)
 
 /* ---- Mutations: every corruption of a valid proof must fail ---- */
 
+static uint64_t rng_next(uint64_t *s);
+
 #define MUT_ALL_BITS 32 /* sizes up to here get every bit flipped */
 
+/* mt_inclusion_verify, and with c for this size and root, the cached
+ * check too, which must give the same answer (c warm from valid proofs). */
+static int
+vfy(struct mt_vcache *c, const uint8_t *leaf, uint64_t i, uint64_t size, hash_t *path, size_t n,
+    const uint8_t *root)
+{
+	int rc = mt_inclusion_verify(leaf, i, size, MT_PATH(path), n, root);
+
+	if (c != NULL && c->size == size && memcmp(c->root, root, 32) == 0)
+		assert_int_equal(mt_inclusion_verify_cached(c, leaf, i, MT_PATH(path), n), rc);
+	return rc;
+}
+
 static void
-mutate_inclusion(
-    hash_t *lv, hash_t *roots, uint64_t i, uint64_t size, hash_t *path, size_t n, uint64_t bitstep)
+mutate_inclusion(struct mt_vcache *c, hash_t *lv, hash_t *roots, uint64_t i, uint64_t size,
+    hash_t *path, size_t n, uint64_t bitstep)
 {
 	hash_t bad[MT_PROOF_MAX + 1];
 	uint8_t leaf[32], root[32];
@@ -557,38 +572,38 @@ mutate_inclusion(
 		for (uint64_t bit = j % bitstep; bit < 256; bit += bitstep) {
 			memcpy(bad, path, n * 32);
 			bad[j][bit / 8] ^= (uint8_t)(1u << (bit % 8));
-			assert_int_equal(
-			    mt_inclusion_verify(lv[i], i, size, MT_PATH(bad), n, roots[size]),
-			    MT_EBADPROOF);
+			assert_int_equal(vfy(c, lv[i], i, size, bad, n, roots[size]), MT_EBADPROOF);
 		}
 	}
 	for (uint64_t bit = i % bitstep; bit < 256; bit += bitstep) {
 		memcpy(leaf, lv[i], 32);
 		leaf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-		assert_int_not_equal(
-		    mt_inclusion_verify(leaf, i, size, MT_PATH(path), n, roots[size]), 0);
+		assert_int_not_equal(vfy(c, leaf, i, size, path, n, roots[size]), 0);
 		memcpy(root, roots[size], 32);
 		root[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		assert_int_not_equal(
 		    mt_inclusion_verify(lv[i], i, size, MT_PATH(path), n, root), 0);
 	}
+	if (c != NULL) {
+		struct mt_vcache w;
+
+		/* A cache for another root proves nothing. */
+		mt_vcache_init(&w, size, root);
+		assert_int_equal(
+		    mt_inclusion_verify_cached(&w, lv[i], i, MT_PATH(path), n), MT_EBADPROOF);
+	}
 	/* Truncated at either end, or with a hash added at either end. */
 	if (n > 0) {
+		assert_int_equal(vfy(c, lv[i], i, size, path, n - 1, roots[size]), MT_EPROOFLEN);
 		assert_int_equal(
-		    mt_inclusion_verify(lv[i], i, size, MT_PATH(path), n - 1, roots[size]),
-		    MT_EPROOFLEN);
-		assert_int_equal(
-		    mt_inclusion_verify(lv[i], i, size, MT_PATH(path + 1), n - 1, roots[size]),
-		    MT_EPROOFLEN);
+		    vfy(c, lv[i], i, size, path + 1, n - 1, roots[size]), MT_EPROOFLEN);
 	}
 	memcpy(bad, path, n * 32);
 	memcpy(bad[n], roots[size], 32);
-	assert_int_equal(
-	    mt_inclusion_verify(lv[i], i, size, MT_PATH(bad), n + 1, roots[size]), MT_EPROOFLEN);
+	assert_int_equal(vfy(c, lv[i], i, size, bad, n + 1, roots[size]), MT_EPROOFLEN);
 	memcpy(bad[0], lv[i], 32);
 	memcpy(bad + 1, path, n * 32);
-	assert_int_equal(
-	    mt_inclusion_verify(lv[i], i, size, MT_PATH(bad), n + 1, roots[size]), MT_EPROOFLEN);
+	assert_int_equal(vfy(c, lv[i], i, size, bad, n + 1, roots[size]), MT_EPROOFLEN);
 	/* Any other index, with this leaf or the leaf really there: all of them
 	 * in small trees, a spread of 16 beyond. */
 	for (uint64_t j = 1; j < size && j <= (size <= MUT_ALL_BITS ? size : 16); j++) {
@@ -596,10 +611,8 @@ mutate_inclusion(
 
 		if (k == i)
 			continue;
-		assert_int_not_equal(
-		    mt_inclusion_verify(lv[i], k, size, MT_PATH(path), n, roots[size]), 0);
-		assert_int_not_equal(
-		    mt_inclusion_verify(lv[k], k, size, MT_PATH(path), n, roots[size]), 0);
+		assert_int_not_equal(vfy(c, lv[i], k, size, path, n, roots[size]), 0);
+		assert_int_not_equal(vfy(c, lv[k], k, size, path, n, roots[size]), 0);
 	}
 	/* Any other size, against that size's real root.  (Against this
 	 * size's root a path can fold identically for another size, e.g.
@@ -611,6 +624,64 @@ mutate_inclusion(
 		assert_int_not_equal(
 		    mt_inclusion_verify(lv[i], i, s, MT_PATH(path), n, roots[s]), 0);
 	}
+	/* No failure left anything behind: the proof still verifies. */
+	if (c != NULL)
+		assert_int_equal(mt_inclusion_verify_cached(c, lv[i], i, MT_PATH(path), n), 0);
+}
+
+/* Warm c (for size) with valid proofs: of i itself (odd i: its own nodes
+ * are then met at the leaf) or of its neighbours (met higher up). */
+static void
+warm(struct mt_vcache *c, struct tu_memstore *ms, hash_t *lv, uint64_t i, uint64_t size)
+{
+	hash_t p[MT_PROOF_MAX];
+	size_t n;
+
+	for (uint64_t d = 0; d < 3; d++) {
+		uint64_t k = (i & 1) ? i : i + d - 1;
+
+		if (k >= size || ((i & 1) == 0 && k == i))
+			continue;
+		assert_int_equal(mt_inclusion_prove(k, size, tu_ms_read, ms, p, &n), 0);
+		assert_int_equal(mt_inclusion_verify_cached(c, lv[k], k, MT_PATH(p), n), 0);
+	}
+}
+
+/* The cached check over whole trees, in several orders and with repeats:
+ * every valid proof passes, however much of its path was met already. */
+static void
+test_vcache(void **state)
+{
+	hash_t *lv = leaves_ascii(NAIVE_MAX);
+	struct tu_memstore ms = {0};
+	struct mt_range r;
+	hash_t path[MT_PROOF_MAX];
+	uint8_t root[32];
+	uint64_t seed = 12;
+	size_t n;
+
+	(void)state;
+	ms_build(&ms, &r, lv, NAIVE_MAX);
+	for (uint64_t size = 1; size <= NAIVE_MAX; size += (size < 70 ? 1 : 53)) {
+		for (int order = 0; order < 3; order++) {
+			struct mt_vcache c;
+
+			assert_int_equal(mt_root_at(size, tu_ms_read, &ms, root), 0);
+			mt_vcache_init(&c, size, root);
+			for (uint64_t j = 0; j < 2 * size; j++) {
+				uint64_t i = order == 0 ? j % size
+				    : order == 1        ? size - 1 - j % size
+				                        : rng_next(&seed) % size;
+
+				assert_int_equal(
+				    mt_inclusion_prove(i, size, tu_ms_read, &ms, path, &n), 0);
+				assert_int_equal(
+				    mt_inclusion_verify_cached(&c, lv[i], i, MT_PATH(path), n), 0);
+			}
+		}
+	}
+	tu_ms_free(&ms);
+	free(lv);
 }
 
 static void
@@ -682,8 +753,13 @@ test_mutations(void **state)
 		uint64_t bitstep = size <= MUT_ALL_BITS ? 1 : 37;
 
 		for (uint64_t i = 0; i < size; i += (size <= MUT_ALL_BITS ? 1 : 13)) {
+			struct mt_vcache c;
+
 			assert_int_equal(mt_inclusion_prove(i, size, tu_ms_read, &ms, path, &n), 0);
-			mutate_inclusion(lv, roots, i, size, path, n, bitstep);
+			mutate_inclusion(NULL, lv, roots, i, size, path, n, bitstep);
+			mt_vcache_init(&c, size, roots[size]);
+			warm(&c, &ms, lv, i, size);
+			mutate_inclusion(&c, lv, roots, i, size, path, n, bitstep);
 		}
 		for (uint64_t m = 1; m < size; m += (size <= MUT_ALL_BITS ? 1 : 13)) {
 			assert_int_equal(
@@ -805,6 +881,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_edge),
 	    cmocka_unit_test(test_edge_large),
 	    cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_vcache),
 	    cmocka_unit_test(test_plan_bounds),
 	    cmocka_unit_test(test_emit_failure),
 	};
