@@ -127,6 +127,25 @@ eb_enc_add(struct eb_enc *e, const uint8_t *data, size_t len)
 	return 0;
 }
 
+/* Our code for a failed zstd call's result z. */
+static int
+zstd_error(size_t z)
+{
+	ZSTD_ErrorCode c = ZSTD_getErrorCode(z);
+
+	if (c == ZSTD_error_memory_allocation)
+		return ENOMEM;
+	return (int)c < EB_EZSTD - EB_EZSTD_LAST ? EB_EZSTD - (int)c : EB_EZSTD_LAST;
+}
+
+const char *
+eb_strerror(int rc)
+{
+	if (rc >= EB_EZSTD || rc < EB_EZSTD_LAST)
+		return NULL;
+	return ZSTD_getErrorString((ZSTD_ErrorCode)(EB_EZSTD - rc));
+}
+
 int
 eb_enc_finish(struct eb_enc *e, const uint8_t **out, size_t *len)
 {
@@ -141,7 +160,7 @@ eb_enc_finish(struct eb_enc *e, const uint8_t **out, size_t *len)
 	/* A one-shot compression: the frame records the content size. */
 	n = ZSTD_compress2(e->cctx, e->z, e->z_cap, e->raw, e->raw_len);
 	if (ZSTD_isError(n))
-		return ENOMEM;
+		return zstd_error(n);
 	*out = e->z;
 	*len = n;
 	return 0;

@@ -53,10 +53,22 @@ size_t eb_enc_count(const struct eb_enc *e);
 int eb_enc_add(struct eb_enc *e, const uint8_t *data, size_t len)
     __attribute__((warn_unused_result));
 
+/* zstd failed for a reason other than memory: with a buffer of
+ * ZSTD_compressBound bytes that is an internal error (zstd refused how it
+ * was called), reported as EB_EZSTD minus zstd's ZSTD_ErrorCode, in
+ * [EB_EZSTD_LAST, EB_EZSTD) (a code past the band gets EB_EZSTD_LAST);
+ * eb_strerror names it in zstd's words. */
+#define EB_EZSTD      (-1400)
+#define EB_EZSTD_LAST (-1499)
+
+/* zstd's own description of an EB_EZSTD code (a static string), or NULL
+ * for a code outside the band. */
+const char *eb_strerror(int rc);
+
 /* Compress the EB_ENTRIES entries added: *out points at *len bytes owned by
  * the encoder, valid until its next call.  Returns 0, CL_EINVAL (fewer than
- * EB_ENTRIES added) or ENOMEM (also for any zstd failure: with a buffer of
- * ZSTD_compressBound bytes, only its allocations can fail). */
+ * EB_ENTRIES added), ENOMEM (zstd could not allocate, or the output buffer
+ * could not grow) or an EB_EZSTD code (any other zstd failure). */
 int eb_enc_finish(struct eb_enc *e, const uint8_t **out, size_t *len)
     __attribute__((warn_unused_result));
 

@@ -1350,61 +1350,161 @@ log_free(struct log *l)
 	free(l);
 }
 
+/* ---- Bulk load ---- */
+
+/* Entries [0, n) of a bulk load's batch to check and hash (prepare) into
+ * jobs[0, n), in arena a, on one thread: the loader's own or its helper.
+ * bad gets the first refused entry's place, or n. */
+struct bulk_part {
+	const uint8_t *const *bodies;
+	const size_t *lens;
+	struct log_job *jobs;
+	size_t n;
+	struct wire_arena *a;
+	size_t bad;
+};
+
+static void
+bulk_prepare(struct bulk_part *p)
+{
+	p->bad = p->n;
+	for (size_t i = 0; i < p->n; i++) {
+		struct log_job *j = &p->jobs[i];
+
+		memset(j, 0, sizeof *j);
+		j->body = p->bodies[i];
+		j->len = p->lens[i];
+		if (!prepare(p->a, j, NULL)) {
+			p->bad = i;
+			return;
+		}
+	}
+}
+
+static void *
+bulk_prepare_main(void *arg)
+{
+	bulk_prepare(arg);
+	return NULL;
+}
+
+/* Run p on a helper thread (*started) or, should none start, on this one.
+ * The helper owns p, its jobs and its arena until bulk_join. */
+static void
+bulk_start(struct bulk_part *p, pthread_t *t, bool *started)
+{
+	*started = pthread_create(t, NULL, bulk_prepare_main, p) == 0;
+	if (!*started)
+		bulk_prepare(p);
+}
+
+static void
+bulk_join(pthread_t t, bool started)
+{
+	if (started)
+		pthread_join(t, NULL);
+}
+
+/* Commit the k prepared jobs[] as one batch, as the committer does, and
+ * count the new entries into *appended.  ptrs: k slots. */
+static int
+bulk_commit(struct log *l, struct log_job *jobs, struct log_job **ptrs, size_t k, size_t *appended,
+    char *why)
+{
+	int rc;
+
+	for (size_t i = 0; i < k; i++)
+		ptrs[i] = &jobs[i];
+	/* Synchronous: each batch durable and signed before the next (its
+	 * jobs' results are in jobs[], the pointers commit_batch and pend_flush
+	 * move around aside).  The committer's state, so under log.mu: a
+	 * committer woken meanwhile must not see this batch pending and flush
+	 * and answer it too. */
+	pthread_mutex_lock(&l->mu);
+	if ((rc = commit_batch(l, ptrs, k, why)) == 0)
+		rc = pend_flush(l, why);
+	l->n_ready = 0;
+	pthread_mutex_unlock(&l->mu);
+	if (l->ga != NULL)
+		offer_flush(l);
+	for (size_t i = 0; i < k; i++) {
+		if (jobs[i].status == 201)
+			(*appended)++;
+		log_ckpt_unref(jobs[i].ckpt);
+	}
+	return rc;
+}
+
+/* Two threads, one core each: while this one commits batch N (dedup, the
+ * store's puts, bundle compression, the tree's nodes and tiles), a helper
+ * checks and hashes batch N+1 (decoding, the canonical-form checks and the
+ * leaf hashes, about half of an entry's cost).  The first batch, with
+ * nothing to commit beside it, is prepared in two halves at once.  Every
+ * batch is committed by this thread, in order, through commit_batch, so
+ * the store holds exactly what the committer would write; a refused entry
+ * stops the load before its batch, as it always has. */
 int
 log_bulk_append(struct log *l, const uint8_t *const *bodies, const size_t *lens, size_t n,
     size_t *appended, char *why)
 {
-	struct wire_arena a;
-	void *buf = malloc(WIRE_ARENA_MIN);
-	struct log_job *jobs = calloc(l->cfg.batch_max, sizeof *jobs);
+	struct wire_arena a[2];
+	void *buf[2] = {malloc(WIRE_ARENA_MIN), malloc(WIRE_ARENA_MIN)};
+	struct log_job *jobs[2] = {
+	    calloc(l->cfg.batch_max, sizeof *jobs[0]), calloc(l->cfg.batch_max, sizeof *jobs[1])};
 	struct log_job **ptrs = calloc(l->cfg.batch_max, sizeof *ptrs);
+	size_t at = 0, k, bad, max = l->cfg.batch_max;
+	unsigned cur = 0;
 	int rc = 0;
 
 	*appended = 0;
-	if (buf == NULL || jobs == NULL || ptrs == NULL) {
+	if (buf[0] == NULL || buf[1] == NULL || jobs[0] == NULL || jobs[1] == NULL ||
+	    ptrs == NULL) {
 		rc = cl_why(why, ENOMEM, "out of memory");
 		goto out;
 	}
-	wire_arena_init(&a, buf, WIRE_ARENA_MIN);
-	for (size_t at = 0; at < n && rc == 0;) {
-		size_t k = 0;
+	wire_arena_init(&a[0], buf[0], WIRE_ARENA_MIN);
+	wire_arena_init(&a[1], buf[1], WIRE_ARENA_MIN);
+	k = n < max ? n : max;
+	{
+		struct bulk_part lo = {bodies, lens, jobs[0], k / 2, &a[0], 0};
+		struct bulk_part hi = {
+		    bodies + k / 2, lens + k / 2, jobs[0] + k / 2, k - k / 2, &a[1], 0};
+		pthread_t t;
+		bool started = false;
 
-		for (; at < n && k < l->cfg.batch_max; at++) {
-			struct log_job *j = &jobs[k];
+		if (hi.n > 0)
+			bulk_start(&hi, &t, &started);
+		bulk_prepare(&lo);
+		bulk_join(t, started);
+		bad = lo.bad < lo.n ? lo.bad : lo.n + hi.bad;
+	}
+	while (k > 0) {
+		size_t nk = n - at - k < max ? n - at - k : max;
+		struct bulk_part next = {
+		    bodies + at + k, lens + at + k, jobs[cur ^ 1], nk, &a[1], 0};
+		pthread_t t;
+		bool started = false;
 
-			memset(j, 0, sizeof *j);
-			j->body = bodies[at];
-			j->len = lens[at];
-			if (!prepare(&a, j, NULL)) {
-				rc = cl_why(why, CL_EINVAL, "entry %zu: %s", at, j->why);
-				break;
-			}
-			ptrs[k++] = j;
+		if (bad < k) {
+			rc = cl_why(why, CL_EINVAL, "entry %zu: %s", at + bad, jobs[cur][bad].why);
+			break;
 		}
-		if (k > 0 && rc == 0) {
-			/* Synchronous: each batch durable and signed before the
-			 * next (its jobs' results are in jobs[], the pointers
-			 * commit_batch and pend_flush move around aside).  The
-			 * committer's state, so under log.mu: a committer woken
-			 * meanwhile must not see this batch pending and flush
-			 * and answer it too. */
-			pthread_mutex_lock(&l->mu);
-			if ((rc = commit_batch(l, ptrs, k, why)) == 0)
-				rc = pend_flush(l, why);
-			l->n_ready = 0;
-			pthread_mutex_unlock(&l->mu);
-		}
-		if (l->ga != NULL)
-			offer_flush(l);
-		for (size_t i = 0; i < k; i++) {
-			if (jobs[i].status == 201)
-				(*appended)++;
-			log_ckpt_unref(jobs[i].ckpt);
-		}
+		if (nk > 0)
+			bulk_start(&next, &t, &started);
+		rc = bulk_commit(l, jobs[cur], ptrs, k, appended, why);
+		bulk_join(t, started);
+		if (rc != 0)
+			break;
+		at += k;
+		k = nk;
+		bad = next.bad;
+		cur ^= 1;
 	}
 out:
 	free(ptrs);
-	free(jobs);
-	free(buf);
+	free(jobs[1]);
+	free(jobs[0]);
+	free(buf[1]);
+	free(buf[0]);
 	return rc;
 }

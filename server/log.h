@@ -149,8 +149,11 @@ void log_free(struct log *l);
 /* Bulk load, for building large trees in benchmarks: append the given
  * leaves (serialized envelopes) synchronously through the same checks
  * (except the signature, which is not verified), the same store code and
- * the same Merkle code as the committer, in batches of cfg.batch_max.
- * Only while no submissions are in flight.  With the store's sync turned
+ * the same Merkle code as the committer, in batches of cfg.batch_max,
+ * each committed on the calling thread while a helper thread it starts
+ * (and joins before returning) checks the next; the store gets exactly
+ * what the committer would write.  Only while no submissions are in
+ * flight.  With the store's sync turned
  * off (the benchmark's st_sync_set) nothing is signed: the published
  * checkpoint stays the one from before.  Returns 0 or the first error;
  * *appended gets the number of new entries. */

@@ -119,6 +119,8 @@ st_strerror(int rc)
 		return "storage map is full";
 	if (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE)
 		return mdb_strerror(rc);
+	if (eb_strerror(rc) != NULL)
+		return eb_strerror(rc);
 	return cl_strerror(rc);
 }
 

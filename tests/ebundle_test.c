@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "cl.h"
 #include "ebundle.h"
@@ -294,6 +295,35 @@ test_not_bundles(void **state)
 	free(raw);
 }
 
+/* A zstd failure in the encoder other than for memory is an internal
+ * error, reported in its own band and named in zstd's words by
+ * eb_strerror and st_strerror; nothing outside the band is zstd's.  (The
+ * failure itself cannot be driven: the encoder compresses into a buffer
+ * of ZSTD_compressBound bytes, and libzstd's own allocations are not ours
+ * to make fail.) */
+static void
+test_zstd_errors(void **state)
+{
+	static const ZSTD_ErrorCode codes[] = {ZSTD_error_GENERIC, ZSTD_error_parameter_unsupported,
+	    ZSTD_error_stage_wrong, ZSTD_error_dstSize_tooSmall};
+	static const int others[] = {
+	    0, ENOMEM, CL_EINVAL, ST_ECORRUPT, EB_EZSTD, EB_EZSTD_LAST - 1};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+		int rc = EB_EZSTD - (int)codes[i];
+
+		assert_true(rc < EB_EZSTD && rc >= EB_EZSTD_LAST);
+		assert_non_null(eb_strerror(rc));
+		assert_string_equal(eb_strerror(rc), ZSTD_getErrorString(codes[i]));
+		assert_string_equal(st_strerror(rc), ZSTD_getErrorString(codes[i]));
+	}
+	assert_non_null(eb_strerror(EB_EZSTD_LAST));
+	for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+		assert_null(eb_strerror(others[i]));
+	assert_string_equal(st_strerror(ST_ECORRUPT), "store is inconsistent");
+}
+
 int
 main(void)
 {
@@ -303,6 +333,7 @@ main(void)
 	    cmocka_unit_test(test_truncated),
 	    cmocka_unit_test(test_bit_flips),
 	    cmocka_unit_test(test_not_bundles),
+	    cmocka_unit_test(test_zstd_errors),
 	};
 
 	if (sodium_init() < 0)

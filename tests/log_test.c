@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include <lmdb.h>
 #include <sodium.h>
 
 #include "allow.h"
@@ -576,6 +578,27 @@ bulk(const struct ix_tune *tune)
 		assert_int_equal(submit(&e, bodies[7], lens[7], &idx, why), 200);
 		assert_int_equal(idx, 7);
 	}
+	/* A malformed one in a later batch of a call (batches of 64, the
+	 * next prepared while one is committed): the batches before its own
+	 * are in, its own is not, and it is named by its place in the call. */
+	{
+		enum { M = 200, BAD = 150 };
+		uint8_t *more[M];
+		size_t ml[M];
+
+		for (size_t i = 0; i < M; i++)
+			more[i] = su_envelope(1000 + i, NULL, &ml[i]);
+		more[BAD][0] ^= 0xff;
+		assert_int_not_equal(
+		    log_bulk_append(e.l, (const uint8_t *const *)more, ml, M, &appended, why), 0);
+		assert_int_equal(appended, 128);
+		assert_non_null(strstr(why, "entry 150:"));
+		c = log_checkpoint(e.l);
+		assert_int_equal(c->size, NB + 128);
+		log_ckpt_unref(c);
+		for (size_t i = 0; i < M; i++)
+			free(more[i]);
+	}
 	for (size_t i = 0; i < NB; i++)
 		free(bodies[i]);
 	env_close(&e);
@@ -613,6 +636,159 @@ test_batch_max_tail(void **state)
 	h_rmrf(e.dir);
 }
 
+/* Every key and value of database `name` in the LMDB environments ea and
+ * eb is the same; returns how many records it holds (0 if neither has it). */
+static size_t
+db_same(MDB_env *ea, MDB_env *eb, const char *name)
+{
+	MDB_txn *ta, *tb;
+	MDB_dbi da, db;
+	MDB_cursor *ca, *cb;
+	MDB_val ka, va, kb, vb;
+	size_t n = 0;
+	int ra, rb;
+
+	assert_int_equal(mdb_txn_begin(ea, NULL, MDB_RDONLY, &ta), 0);
+	assert_int_equal(mdb_txn_begin(eb, NULL, MDB_RDONLY, &tb), 0);
+	ra = mdb_dbi_open(ta, name, 0, &da);
+	rb = mdb_dbi_open(tb, name, 0, &db);
+	assert_int_equal(ra, rb);
+	if (ra == 0) {
+		assert_int_equal(mdb_cursor_open(ta, da, &ca), 0);
+		assert_int_equal(mdb_cursor_open(tb, db, &cb), 0);
+		for (MDB_cursor_op op = MDB_FIRST;; op = MDB_NEXT) {
+			ra = mdb_cursor_get(ca, &ka, &va, op);
+			rb = mdb_cursor_get(cb, &kb, &vb, op);
+			assert_int_equal(ra, rb);
+			if (ra != 0)
+				break;
+			/* A main database's values are the named databases'
+			 * own records (page numbers): only its keys must match. */
+			assert_memory_equal(ka.mv_data, kb.mv_data, ka.mv_size);
+			assert_int_equal(ka.mv_size, kb.mv_size);
+			if (name != NULL) {
+				assert_int_equal(va.mv_size, vb.mv_size);
+				assert_memory_equal(va.mv_data, vb.mv_data, va.mv_size);
+			}
+			n++;
+		}
+		assert_int_equal(ra, MDB_NOTFOUND);
+		mdb_cursor_close(ca);
+		mdb_cursor_close(cb);
+	} else {
+		assert_int_equal(ra, MDB_NOTFOUND);
+	}
+	mdb_txn_abort(ta);
+	mdb_txn_abort(tb);
+	return n;
+}
+
+static MDB_env *
+env_mdb(const char *dir)
+{
+	MDB_env *env;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+	assert_int_equal(mdb_env_open(env, h_path(dir, "data"), MDB_RDONLY, 0600), 0);
+	return env;
+}
+
+/* The bulk loader writes what the committer writes: the same envelopes
+ * (every 50th a repeat of an earlier one), bulk-loaded in calls of several
+ * sizes over batches of 64 (a call of one entry, of one batch and one
+ * more, of many batches, so that a helper thread prepares some batches
+ * while others are committed), and submitted through the verifier and the
+ * committer, leave every key and value of the log's databases the same:
+ * the size, the signed checkpoint on record (the same log key), the tiles,
+ * the compressed bundles and the open bundle's entries. */
+static void
+test_bulk_same_store(void **state)
+{
+	enum { N = 1000 };
+	static const size_t calls[] = {1, 63, 64, 65, 300, 507};
+	struct env a, b;
+	struct log_cfg cfg = {1, N, 64, 0, 0, NULL, NULL, NULL};
+	uint8_t *bodies[N];
+	size_t lens[N], at = 0, appended, fresh = 0;
+	struct waiter *w = calloc(N, sizeof *w);
+	struct log_job *jobs[N];
+	char why[CL_WHY_MAX];
+	MDB_env *ea, *eb;
+	int rc = 1;
+
+	(void)state;
+	assert_non_null(w);
+	for (size_t i = 0; i < N; i++) {
+		if (i % 50 == 49) {
+			bodies[i] = bodies[i - 7];
+			lens[i] = lens[i - 7];
+		} else {
+			bodies[i] = su_envelope(500 + i, NULL, &lens[i]);
+			fresh++;
+		}
+	}
+	memset(&a, 0, sizeof a);
+	memset(&b, 0, sizeof b);
+	h_tmpdir(a.dir, sizeof a.dir);
+	h_tmpdir(b.dir, sizeof b.dir);
+	snprintf(a.subs, sizeof a.subs, "%s/subs", a.dir);
+	snprintf(b.subs, sizeof b.subs, "%s/subs", b.dir);
+	h_write(a.subs, su_ci_vkey, strlen(su_ci_vkey));
+	h_write(b.subs, su_ci_vkey, strlen(su_ci_vkey));
+	env_open_cfg(&a, &cfg);
+	for (size_t c = 0; c < sizeof calls / sizeof calls[0]; c++) {
+		assert_int_equal(log_bulk_append(a.l, (const uint8_t *const *)bodies + at,
+		                     lens + at, calls[c], &appended, why),
+		    0);
+		at += calls[c];
+	}
+	assert_int_equal(at, N);
+	env_close(&a);
+
+	/* The same log key, so that the same tree gets the same checkpoint. */
+	assert_int_equal(mkdir(h_path(b.dir, "data"), 0700), 0);
+	for (int k = 0; k < 2; k++) {
+		const char *f = k == 0 ? "data/log.key" : "data/log.pub";
+		size_t len;
+		uint8_t *bytes = h_read(h_path(a.dir, f), &len);
+
+		h_write(h_path(b.dir, f), bytes, len);
+		assert_int_equal(chmod(h_path(b.dir, f), 0600), 0);
+		free(bytes);
+	}
+	env_open_cfg(&b, &cfg); /* one verifier: committed in submission order */
+	for (size_t i = 0; i < N; i++) {
+		waiter_init(&w[i], bodies[i], lens[i]);
+		jobs[i] = &w[i].job;
+	}
+	assert_int_equal(log_submit_many(b.l, jobs, N, &rc), N);
+	assert_int_equal(rc, 0);
+	for (size_t i = 0; i < N; i++) {
+		waiter_wait(&w[i]);
+		assert_int_equal(w[i].job.status, i % 50 == 49 ? 200 : 201);
+		log_ckpt_unref(w[i].job.ckpt);
+	}
+	env_close(&b);
+
+	ea = env_mdb(a.dir);
+	eb = env_mdb(b.dir);
+	assert_int_equal(db_same(ea, eb, NULL), 4);
+	assert_int_equal(db_same(ea, eb, "bundles"), fresh / 256);
+	assert_int_equal(db_same(ea, eb, "entries"), fresh % 256);
+	assert_true(db_same(ea, eb, "tiles") > fresh / 256);
+	assert_true(db_same(ea, eb, "meta") >= 4); /* size and checkpoint among them */
+	mdb_env_close(ea);
+	mdb_env_close(eb);
+	for (size_t i = 0; i < N; i++) {
+		if (i % 50 != 49)
+			free(bodies[i]);
+	}
+	free(w);
+	h_rmrf(a.dir);
+	h_rmrf(b.dir);
+}
+
 static void
 count_swaps(void *arg, enum ix_commit what)
 {
@@ -641,6 +817,7 @@ main(void)
 	    cmocka_unit_test(test_submit_many),
 	    cmocka_unit_test(test_submit_group),
 	    cmocka_unit_test(test_bulk),
+	    cmocka_unit_test(test_bulk_same_store),
 	    cmocka_unit_test(test_batch_max_tail),
 	};
 
