@@ -7,7 +7,7 @@
  *    can join the port; the accepting thread deals connections out round
  *    robin, so the threads still share the load.  A handed-over socket
  *    travels through a small locked queue and an event_active.
- *  - Raw sockets, not bufferevents: a request costs one read, and the
+ *  - Raw sockets, not bufferevents: a request costs one recv, and the
  *    answers of one turn of the loop one write; read interest stays on
  *    (it is dropped only when the input buffer is full or the connection
  *    is closing) and write interest is asked for only when the kernel
@@ -19,7 +19,12 @@
  *  - One timer per connection, on libevent's common timeouts (O(1)): the
  *    request deadline from a request's first byte, the idle deadline
  *    between requests and while the peer is not reading, none while the
- *    handler has the request.
+ *    handler has the request.  The deadline is a number; the event moves
+ *    only when the deadline comes earlier than the event fires, and an
+ *    event that fires early is re-added for the rest.
+ *  - A lone answer (nothing queued before it, no pipelined request behind
+ *    it) is sent at once from the buffer it was put together in; only
+ *    what the kernel does not take goes through the output evbuffer.
  *  - Every refusal the layer makes is one text/plain line and closes the
  *    connection: after a framing error the rest of the stream cannot be
  *    trusted (request smuggling).  Closing is a half close and a short
@@ -62,10 +67,18 @@ enum conn_state {
 
 struct worker;
 
+/* A connection deadline's length: libevent's common timeout, and seconds. */
+struct timeout {
+	const struct timeval *tv;
+	double s;
+};
+
 struct http_conn {
 	struct worker *w;
 	int fd;
 	struct event *rd, *wr, *timer;
+	double deadline; /* monotonic seconds the timer is for; 0: none */
+	double armed;    /* when the pending timer event fires; 0: not pending */
 	http_parser p;
 	enum conn_state state;
 	bool fresh;       /* no request yet on this connection */
@@ -115,7 +128,7 @@ struct worker {
 	struct event_base *base;
 	void *arg;
 	struct http_conn *conns;
-	const struct timeval *t_request, *t_idle, *t_linger;
+	struct timeout t_request, t_idle, t_linger;
 	struct event *adopt;
 	pthread_mutex_t mu;
 	struct handoff *queue;
@@ -142,6 +155,16 @@ now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct timeval
+tv_of(double s)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)s;
+	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+	return tv;
 }
 
 const char *
@@ -240,13 +263,24 @@ conn_close(struct http_conn *c)
 		conn_free(c);
 }
 
+/* Set the connection's deadline to `t` from now (NULL: none).  The timer
+ * event is moved only when the deadline comes earlier than it fires: a
+ * request moves the deadline three times (its first byte, the handler,
+ * the answer), and re-adding the event each time cost more than the rest
+ * of the bookkeeping of a request.  An event that fires before the
+ * deadline is re-added for the time left (timer_cb). */
 static void
-timer_set(struct http_conn *c, const struct timeval *tv)
+timer_set(struct http_conn *c, const struct timeout *t)
 {
-	if (tv == NULL)
-		event_del(c->timer);
-	else
-		event_add(c->timer, tv);
+	if (t == NULL) {
+		c->deadline = 0;
+		return;
+	}
+	c->deadline = now_s() + t->s;
+	if (c->armed == 0 || c->deadline < c->armed) {
+		event_add(c->timer, t->tv);
+		c->armed = c->deadline;
+	}
 }
 
 /* Reset the per-request state for the next request. */
@@ -319,45 +353,68 @@ head_num(struct head *h, size_t v)
 	head_put(h, d + i, sizeof d - i);
 }
 
-/* Queue the status line and headers of an answer, and with them the body
- * (body[0..len), NULL: none) when it fits the same copy.  Returns 0 or -1;
- * *body_queued says whether the body went too. */
+/* Put the status line and headers of an answer together in h, and after
+ * them the body (body[0..len), NULL: none) when it fits.  Returns 0 or -1;
+ * *body_in says whether the body went in too. */
 static int
-head_add(struct http_conn *c, int status, const char *ctype, const char *headers, size_t len,
-    bool keep, const void *body, bool *body_queued)
+head_make(struct http_conn *c, struct head *h, int status, const char *ctype, const char *headers,
+    size_t len, bool keep, const void *body, bool *body_in)
 {
 	/* Built by hand, not by printf: this is on every answer's path. */
-	struct head h;
-
-	h.n = 0;
-	h.over = false;
-	*body_queued = false;
-	head_str(&h, "HTTP/1.1 ");
-	head_num(&h, (size_t)status);
-	head_str(&h, " ");
-	head_str(&h, http_reason(status));
-	head_str(&h, "\r\nDate: ");
-	head_str(&h, date_now(c->w));
-	head_str(&h, "\r\nContent-Type: ");
-	head_str(&h, ctype);
-	head_str(&h, "\r\nContent-Length: ");
-	head_num(&h, len);
-	head_str(&h, "\r\n");
+	h->n = 0;
+	h->over = false;
+	*body_in = false;
+	head_str(h, "HTTP/1.1 ");
+	head_num(h, (size_t)status);
+	head_str(h, " ");
+	head_str(h, http_reason(status));
+	head_str(h, "\r\nDate: ");
+	head_str(h, date_now(c->w));
+	head_str(h, "\r\nContent-Type: ");
+	head_str(h, ctype);
+	head_str(h, "\r\nContent-Length: ");
+	head_num(h, len);
+	head_str(h, "\r\n");
 	if (headers != NULL)
-		head_str(&h, headers);
+		head_str(h, headers);
 	if (!keep)
-		head_str(&h, "Connection: close\r\n");
+		head_str(h, "Connection: close\r\n");
 	else if (c->p.http_minor == 0)
-		head_str(&h, "Connection: keep-alive\r\n");
-	head_str(&h, "\r\n");
+		head_str(h, "Connection: keep-alive\r\n");
+	head_str(h, "\r\n");
 	/* The head alone must fit what it always had (under 512 bytes). */
-	if (h.over || h.n >= 512)
+	if (h->over || h->n >= 512)
 		return -1;
-	if (body != NULL && len > 0 && len <= sizeof h.b - h.n) {
-		head_put(&h, body, len);
-		*body_queued = true;
+	if (body != NULL && len > 0 && len <= sizeof h->b - h->n) {
+		head_put(h, body, len);
+		*body_in = true;
 	}
-	return evbuffer_add(c->out, h.b, h.n);
+	return 0;
+}
+
+/* Queue h's bytes, or send them at once when they are the connection's
+ * whole output and no pipelined request waits behind this one: a lone
+ * answer then costs one send from where it was put together, with no copy
+ * into the output buffer.  (A pipelined run is still answered in one write
+ * by conn_flush.)  What the kernel does not take, or refuses, is queued,
+ * and conn_flush deals with it as with any output.  Returns 0 or -1. */
+static int
+head_out(struct http_conn *c, const struct head *h)
+{
+	size_t off = 0;
+
+	if (evbuffer_get_length(c->out) == 0 && !c->writing && c->in_off == c->in_len) {
+		ssize_t n;
+
+		do
+			n = send(c->fd, h->b, h->n, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n > 0)
+			off = (size_t)n;
+	}
+	if (off == h->n)
+		return 0;
+	return evbuffer_add(c->out, h->b + off, h->n - off);
 }
 
 /* After an answer is queued: count it, move on to the next request. */
@@ -390,16 +447,21 @@ reply_live(struct http_conn *c, int status, const char *ctype, const char *heade
 	bool keep = keep_alive(c, close_after);
 	bool head = c->req.method == HTTP_V_HEAD;
 	size_t blen = buf != NULL ? evbuffer_get_length(buf) : len;
+	struct head h;
 	bool queued;
 
-	if (head_add(c, status, ctype, headers, blen, keep, head || buf != NULL ? NULL : body,
+	if (head_make(c, &h, status, ctype, headers, blen, keep, head || buf != NULL ? NULL : body,
 	        &queued) != 0) {
 		keep = false;
 	} else if (!head && !queued) {
+		if (evbuffer_add(c->out, h.b, h.n) != 0)
+			keep = false;
 		if (buf != NULL)
 			evbuffer_add_buffer(c->out, buf);
 		else if (len > 0 && evbuffer_add(c->out, body, len) != 0)
 			keep = false;
+	} else if (head_out(c, &h) != 0) {
+		keep = false;
 	}
 	if (buf != NULL)
 		evbuffer_drain(buf, evbuffer_get_length(buf));
@@ -485,7 +547,7 @@ conn_linger(struct http_conn *c)
 		event_add(c->rd, NULL);
 		c->reading_off = false;
 	}
-	timer_set(c, c->w->t_linger);
+	timer_set(c, &c->w->t_linger);
 }
 
 /* Send what is queued.  Returns false if the connection is gone. */
@@ -515,7 +577,7 @@ conn_flush(struct http_conn *c)
 			c->writing = true;
 		}
 		if (c->state != C_BUSY)
-			timer_set(c, c->w->t_idle);
+			timer_set(c, &c->w->t_idle);
 		return true;
 	}
 	if (c->writing) {
@@ -962,7 +1024,7 @@ conn_process(struct http_conn *c)
 			if (c->req.t0 == 0)
 				c->req.t0 = now_s();
 			if (!c->fresh)
-				timer_set(c, c->w->t_request);
+				timer_set(c, &c->w->t_request);
 		}
 		n = http_parser_execute(&c->p, &settings, (const char *)start, avail);
 		c->in_off += n;
@@ -995,7 +1057,7 @@ conn_process(struct http_conn *c)
 		c->in_off = 0;
 	}
 	if (c->state == C_WAIT && !c->closing)
-		timer_set(c, c->w->t_idle);
+		timer_set(c, &c->w->t_idle);
 	if (c->peer_eof && c->state != C_LINGER && !c->closing) {
 		/* Nothing more will come: send what is answered, then close (a
 		 * partial request is abandoned). */
@@ -1039,7 +1101,8 @@ read_cb(evutil_socket_t fd, short what, void *arg)
 		c->reading_off = true;
 		return;
 	}
-	n = read(fd, c->in + c->in_len, IN_CAP - c->in_len);
+	/* recv, not read: the socket call, without the file layer's checks. */
+	n = recv(fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
@@ -1063,9 +1126,21 @@ static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_conn *c = arg;
+	double now;
 
 	(void)fd;
 	(void)what;
+	c->armed = 0;
+	if (c->deadline == 0)
+		return; /* none since the event was added */
+	if ((now = now_s()) < c->deadline) {
+		struct timeval tv = tv_of(c->deadline - now);
+
+		event_add(c->timer, &tv);
+		c->armed = c->deadline;
+		return;
+	}
+	c->deadline = 0;
 	switch (c->state) {
 	case C_BUSY:
 		return; /* the server is working on it */
@@ -1135,7 +1210,7 @@ conn_start(struct worker *w, int fd, const struct sockaddr_storage *peer)
 	if (h->hooks.conn != NULL)
 		h->hooks.conn(w->arg, 1);
 	/* The first request's deadline runs from the connection. */
-	timer_set(c, w->t_request);
+	timer_set(c, &w->t_request);
 }
 
 static void
@@ -1210,16 +1285,6 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 
 /* ---- Setup ---- */
 
-static struct timeval
-tv_of(double s)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)s;
-	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
-	return tv;
-}
-
 int
 http_new(const struct http_limits *lim, int listen_fd, unsigned n, struct event_base *const *bases,
     http_handler_fn fn, const struct http_hooks *hooks, void *const *args, struct http **out,
@@ -1253,11 +1318,14 @@ http_new(const struct http_limits *lim, int listen_fd, unsigned n, struct event_
 		w->base = bases[i];
 		w->arg = args[i];
 		pthread_mutex_init(&w->mu, NULL);
-		w->t_request = event_base_init_common_timeout(bases[i], &tr);
-		w->t_idle = event_base_init_common_timeout(bases[i], &ti);
-		w->t_linger = event_base_init_common_timeout(bases[i], &tl);
+		w->t_request.tv = event_base_init_common_timeout(bases[i], &tr);
+		w->t_request.s = lim->request_timeout;
+		w->t_idle.tv = event_base_init_common_timeout(bases[i], &ti);
+		w->t_idle.s = lim->idle_timeout;
+		w->t_linger.tv = event_base_init_common_timeout(bases[i], &tl);
+		w->t_linger.s = LINGER_SEC;
 		w->adopt = event_new(bases[i], -1, 0, adopt_cb, w);
-		if (w->t_request == NULL || w->t_idle == NULL || w->t_linger == NULL ||
+		if (w->t_request.tv == NULL || w->t_idle.tv == NULL || w->t_linger.tv == NULL ||
 		    w->adopt == NULL) {
 			http_free(h);
 			return cl_why(why, ENOMEM, "libevent: cannot create events");

@@ -119,17 +119,23 @@ node_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HA
 	struct mt_node miss[MT_NODES_MAX];
 	uint8_t got[MT_NODES_MAX][MT_HASH_LEN];
 	size_t at[MT_NODES_MAX], k = 0;
+	const struct pc_row *from[MT_NODES_MAX];
 	uint64_t size = st_reader_size(c->r);
 	int rc;
 
 	if (n > MT_NODES_MAX)
 		return CL_EINVAL;
+	/* First where each node is, prefetching the kept ones: a proof's
+	 * nodes are one per height, far apart in rows of megabytes, and their
+	 * cache misses then overlap instead of coming one after the other.
+	 * They are copied afterwards, since a tile load may move a row. */
 	for (size_t i = 0; i < n; i++) {
 		unsigned h = nodes[i].height;
 		uint64_t x = nodes[i].index;
 		struct pc_row *row =
 		    h >= PC_TOP_HEIGHT && h < 64 ? &pc->top[h - PC_TOP_HEIGHT] : NULL;
 
+		from[i] = NULL;
 		if (row != NULL && !top_kept(h, size) && row->cap > 0)
 			row_free(row); /* the tree outgrew the bound at h */
 		if (row != NULL && top_kept(h, size) && x < size >> h) {
@@ -137,17 +143,21 @@ node_read(void *ctx, const struct mt_node *nodes, size_t n, uint8_t (*out)[MT_HA
 			    (rc = top_load(pc, c->r, h / 8, x >> (8 - h % 8))) != 0)
 				return rc;
 			if (row_has(row, x)) {
-				memcpy(out[i], row->hash[x], MT_HASH_LEN);
+				__builtin_prefetch(row->hash[x]);
+				__builtin_prefetch(row->hash[x] + MT_HASH_LEN - 1);
+				from[i] = row;
 				continue;
 			}
 		}
 		miss[k] = nodes[i];
 		at[k++] = i;
 	}
-	if (k == 0)
-		return 0;
-	if ((rc = st_node_read(c->r, miss, k, got)) != 0)
+	if (k > 0 && (rc = st_node_read(c->r, miss, k, got)) != 0)
 		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (from[i] != NULL)
+			memcpy(out[i], from[i]->hash[nodes[i].index], MT_HASH_LEN);
+	}
 	for (size_t j = 0; j < k; j++)
 		memcpy(out[at[j]], got[j], MT_HASH_LEN);
 	return 0;
@@ -198,6 +208,51 @@ run(struct pcache *pc, struct st_reader *r, const struct mt_plan *p, uint64_t si
 /* Leaves per level-0 tile, and its height. */
 #define TILE_H 8
 
+/* PATH(index, D[size]) for index < size, straight from the bits instead of
+ * through a general plan (mt_inclusion_plan, mt_plan_run_edge: an eighth of
+ * the CPU a proof took in user space).  With inner the bit length of
+ * index ^ (size - 1), the path is, bottom up, the sibling (h, (index >> h)
+ * ^ 1) of every height h < inner, then the left sibling (h, (index >> h)
+ * ^ 1) of every height h >= inner where index has bit h set.  All are
+ * complete stored nodes but one: the sibling at height inner - 1 (the
+ * right one) covers [x, size) with x = size with its bits below inner - 1
+ * cleared, and is complete only if those bits are all zero; else it is
+ * the edge's fold at the highest of them (struct mt_edge).  pcache_test
+ * checks this against mt_inclusion_prove at many sizes and indices. */
+static int
+inclusion_direct(struct pcache *pc, struct st_reader *r, uint64_t index, uint64_t size,
+    uint8_t (*path)[MT_HASH_LEN], size_t *n_path)
+{
+	struct mt_node nodes[64];
+	uint64_t x = index ^ (size - 1), low;
+	unsigned inner = x == 0 ? 0 : 64 - (unsigned)__builtin_clzll(x);
+	size_t n = 0, at = 0;
+	const struct mt_edge *e = NULL;
+	int rc;
+
+	low = inner > 1 ? size & (((uint64_t)1 << (inner - 1)) - 1) : 0;
+	for (unsigned h = 0; h < 64; h++) {
+		if (h < inner || (index >> h & 1) != 0) {
+			if (h + 1 == inner && low != 0) {
+				at = n; /* the fold goes here, between the stored nodes */
+				continue;
+			}
+			nodes[n++] = (struct mt_node){(index >> h) ^ 1, (uint8_t)h};
+		}
+	}
+	if (low != 0 && (rc = edge_get(pc, r, size, &e)) != 0)
+		return rc;
+	if (n > 0 && (rc = node_read(&(struct pc_read){pc, r}, nodes, n, path)) != 0)
+		return rc;
+	if (e != NULL) {
+		memmove(path[at + 1], path[at], (n - at) * MT_HASH_LEN);
+		memcpy(path[at], e->fold[63 - __builtin_clzll(low)], MT_HASH_LEN);
+		n++;
+	}
+	*n_path = n;
+	return 0;
+}
+
 int
 pc_inclusion(struct pcache *pc, struct st_reader *r, uint64_t index, uint64_t size,
     uint8_t (*path)[MT_HASH_LEN], size_t *n_path)
@@ -205,7 +260,6 @@ pc_inclusion(struct pcache *pc, struct st_reader *r, uint64_t index, uint64_t si
 	struct pc_upper *u = &pc->upper;
 	uint64_t tile = index >> TILE_H;
 	bool complete = index < size && tile < size >> TILE_H;
-	struct mt_plan p;
 	int rc;
 
 	*n_path = 0;
@@ -227,9 +281,9 @@ pc_inclusion(struct pcache *pc, struct st_reader *r, uint64_t index, uint64_t si
 		pc->upper_hits++;
 		return 0;
 	}
-	if ((rc = mt_inclusion_plan(index, size, &p)) != 0)
-		return rc;
-	if ((rc = run(pc, r, &p, size, path, n_path)) != 0)
+	if (index >= size)
+		return MT_EINVAL;
+	if ((rc = inclusion_direct(pc, r, index, size, path, n_path)) != 0)
 		return rc;
 	if (complete && *n_path >= TILE_H) {
 		u->size = size;

@@ -75,8 +75,11 @@ struct pcache {
 /* PATH(index, D[size]) into path (room for MT_PROOF_MAX hashes), *n_path
  * its length.  For a leaf of a complete level-0 tile, the hashes above the
  * tile are those of the previous proof when it was in the same tile at
- * the same size (a batch's consecutive leaves): only the 8 below are read.  r: the caller's open snapshot; the edge of size is loaded
- * from it unless pc has it, and nodes pc lacks are read from it.  Returns
+ * the same size (a batch's consecutive leaves): only the 8 below are read.
+ * The path is computed from the bits of index and size (no plan): stored
+ * nodes and at most one fold of size's edge.  r: the caller's open
+ * snapshot; the edge of size is loaded from it when the path needs a fold
+ * and pc does not have it, and nodes pc lacks are read from it.  Returns
  * 0, MT_EINVAL if index >= size, or the store's error (ST_ENOTFOUND for a
  * size beyond the snapshot, ST_ECORRUPT, an LMDB code); then *n_path is 0.
  * Running out of memory for the copy is no error: the nodes are then read

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -315,6 +316,19 @@ test_queries(void **state)
 	    {"/v1/proof/inclusion?index=%30", NULL}, /* decodes to "0": fine, see below */
 	    {"/v1/proof/inclusion?index=0&index=0", "twice"},
 	    {"/v1/proof/inclusion?index=0&foo=1", "unknown parameter"},
+	    /* Indices: canonical decimals below the size (1 here), nothing else. */
+	    {"/v1/proof/inclusion?index=1", "not below size 1"},
+	    {"/v1/proof/inclusion?index=18446744073709551615", "not below size 1"},
+	    {"/v1/proof/inclusion?index=18446744073709551616", "index: not a decimal"},
+	    {"/v1/proof/inclusion?index=99999999999999999999999", "index: not a decimal"},
+	    {"/v1/proof/inclusion?index=-1", "index: not a decimal"},
+	    {"/v1/proof/inclusion?index=%2B0", "index: not a decimal"},
+	    {"/v1/proof/inclusion?index=0x0", "index: not a decimal"},
+	    {"/v1/proof/inclusion?index=%200", "index: not a decimal"},
+	    {"/v1/proof/inclusion?index=0&size=0", "not below size 0"},
+	    {"/v1/proof/inclusion?index=0&size=01", "size: not a decimal"},
+	    {"/v1/proof/inclusion?index=0&size=2", "beyond the log's size 1"},
+	    {"/v1/proof/inclusion?index=0&size=1", NULL},
 	    {"/v1/proof/consistency?from=0&from=0", "twice"},
 	    {"/v1/search?root=/nix/store/00000000000000000000000000000000-x%00junk",
 	        "control character"},
@@ -498,6 +512,55 @@ test_pipelining(void **state)
 	h_rmrf(dir);
 }
 
+/* A client that sends requests one by one and reads nothing until the end:
+ * answers leave either in one send each, straight from the layer's own
+ * buffer (a request that came alone), or through the output buffer
+ * (requests that came together), interleaved; every one arrives whole and
+ * in order, and the connection stays in step.  (The pacing only makes lone
+ * requests likely; the test holds either way.) */
+static void
+test_unread_answers(void **state)
+{
+	enum { N = 400 };
+	char dir[512];
+	struct h_server s;
+	struct rh_resp r, first;
+	const char *req = "GET /v1/entries/0 HTTP/1.1\r\nHost: x\r\n\r\n";
+	int fd;
+
+	(void)state;
+	start_with_one_entry(&s, dir);
+	fd = rh_open(s.port);
+	rh_reset();
+	rh_send_str(fd, req);
+	assert_int_equal(rh_read(fd, &first, false), 0);
+	assert_int_equal(first.status, 200);
+	for (int i = 0; i < N; i++) {
+		struct timespec pace = {0, 200000};
+
+		rh_send_str(fd, req);
+		nanosleep(&pace, NULL);
+	}
+	for (int i = 0; i < N; i++) {
+		if (rh_read(fd, &r, false) != 0)
+			fail_msg("answer %d of %d: connection ended", i, N);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(r.len, first.len);
+		assert_memory_equal(r.body, first.body, first.len);
+		free(r.body);
+	}
+	/* The connection is still in step. */
+	rh_send_str(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(rh_read(fd, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal((char *)r.body, "ok 1\n");
+	free(r.body);
+	free(first.body);
+	close(fd);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0);
+	h_rmrf(dir);
+}
+
 /* ---- Keep-alive and deadlines ---- */
 
 /* A keep-alive connection idle for well over --request-timeout (1 s) is
@@ -652,6 +715,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_queries),
 	    cmocka_unit_test(test_submissions),
 	    cmocka_unit_test(test_pipelining),
+	    cmocka_unit_test(test_unread_answers),
 	    cmocka_unit_test(test_idle_and_deadline),
 	    cmocka_unit_test(test_port_exclusive),
 	    cmocka_unit_test(test_entry_not_published),
