@@ -8,13 +8,14 @@
  * into a second LMDB environment.  Even there a growing B-tree would copy
  * a page per key once it is much larger than a batch, so the environment
  * is log-structured: each flush of the tail writes a new sorted *run* (its
- * own named database, filled in key order with MDB_APPEND: dense pages,
- * each written once), and runs of one level are merged, a bounded step at
+ * own named database, filled in key order with MDB_APPEND, its keys
+ * packed in blocks (ixblk.h): dense pages, each written once, one put per
+ * block), and runs of one level are merged, a bounded step at
  * a time between flushes, into one of the next level (ixrun.h).  An entry
  * is so rewritten O(log N) times, sequentially, and a run's keys carry
  * the entry index, so runs over disjoint index ranges concatenate into
  * ascending results.  Keys are 10 bytes (kind, a 32-bit keyed hash or
- * submitter number, a 40-bit index): 20 bytes a record, four records an
+ * submitter number, a 40-bit index): 10 bytes a key, four keys an
  * entry; a hash match is only a candidate, confirmed against the entry.
  * In-memory Bloom filters on the leaf keys, one of every leaf held and
  * one per run, let deduplication know a new leaf without reading a run,
