@@ -47,7 +47,9 @@ static const char usage[] =
     "\n"
     "  -o BUNDLE   where to write the bundle; with several envelopes, a directory\n"
     "              (one ENVELOPE-base-name.bundle each).  Default: ENVELOPE.bundle\n"
-    "              beside each envelope.\n"
+    "              beside each envelope.  Every bundle is durable before it is\n"
+    "              reported; a batch's bundles in one directory are flushed together\n"
+    "              (one syncfs of their file system, one fsync of the directory).\n"
     "  --json      print one JSON array: for each envelope logged, {envelope, index,\n"
     "              duplicate, checkpoint, checkpoint_signature_checked, bundle}\n"
     "              (failures are reported on stderr, one line each)\n"
@@ -143,58 +145,53 @@ report(struct submit *s, const struct item *it, int code, const struct cl_batch_
 }
 
 /* Check one logged envelope's answer against the opened checkpoint c (its
- * note is ckpt), then write its bundle.  Returns CLI_OK or CLI_FAIL. */
+ * note is ckpt) and make its bundle: malloc'd into *bundle (the caller
+ * frees it).  Returns CLI_OK, or CLI_FAIL with msg (CLI_MSG_MAX bytes). */
 static int
-check_answer(struct submit *s, const struct item *it, const struct cl_batch_result *r,
-    const uint8_t *ckpt, size_t ckpt_len, const struct sth *c)
+make_bundle(struct submit *s, const struct item *it, const struct cl_batch_result *r,
+    const uint8_t *ckpt, size_t ckpt_len, const struct sth *c, uint8_t **bundle, size_t *bundle_len,
+    char *msg)
 {
 	uint8_t leaf[MT_HASH_LEN];
 	struct tproof *tp = wire_arena_alloc(&s->a, sizeof *tp);
 	uint8_t *text = wire_arena_alloc(&s->a, CL_TPROOF_MAX);
-	const uint8_t *bundle;
+	const uint8_t *enc;
 	struct cl_bundle b;
-	size_t text_len, bundle_len;
-	char why[CL_WHY_MAX], msg[CLI_MSG_MAX];
+	size_t text_len;
 	int rc;
 
+	*bundle = NULL;
 	if (tp == NULL || text == NULL)
-		return report(s, it, CLI_FAIL, r, c, "out of memory");
+		return cli_why(msg, CLI_FAIL, "out of memory");
 	mt_leaf_hash(leaf, it->buf, it->len);
 	if (sodium_memcmp(leaf, r->leaf_hash, MT_HASH_LEN) != 0)
-		return report(s, it, CLI_FAIL, r, c, "the log answered for a different leaf hash");
-	if (r->inclusion.a != r->index || r->inclusion.b != c->size) {
-		snprintf(msg, sizeof msg,
+		return cli_why(msg, CLI_FAIL, "the log answered for a different leaf hash");
+	if (r->inclusion.a != r->index || r->inclusion.b != c->size)
+		return cli_why(msg, CLI_FAIL,
 		    "the inclusion proof is not for index %llu in the checkpoint",
 		    (unsigned long long)r->index);
-		return report(s, it, CLI_FAIL, r, c, msg);
-	}
 	if ((rc = mt_inclusion_verify(leaf, r->index, c->size, MT_PATH(r->inclusion.hashes),
-	         r->inclusion.n, c->root)) != 0) {
-		snprintf(msg, sizeof msg,
+	         r->inclusion.n, c->root)) != 0)
+		return cli_why(msg, CLI_FAIL,
 		    "inclusion proof does not lead to the checkpoint root (%s)", cl_strerror(rc));
-		return report(s, it, CLI_FAIL, r, c, msg);
-	}
 	memset(tp, 0, sizeof *tp);
 	tp->index = r->index;
 	tp->n_path = r->inclusion.n;
 	memcpy(tp->path, r->inclusion.hashes, r->inclusion.n * MT_HASH_LEN);
 	tp->checkpoint = ckpt;
 	tp->checkpoint_len = ckpt_len;
-	if ((rc = tproof_format(tp, text, CL_TPROOF_MAX, &text_len)) != 0) {
-		snprintf(msg, sizeof msg, "cannot write the tlog-proof: %s", cl_strerror(rc));
-		return report(s, it, CLI_FAIL, r, c, msg);
-	}
+	if ((rc = tproof_format(tp, text, CL_TPROOF_MAX, &text_len)) != 0)
+		return cli_why(msg, CLI_FAIL, "cannot write the tlog-proof: %s", cl_strerror(rc));
 	b.envelope = it->buf;
 	b.envelope_len = it->len;
 	b.tlog_proof = text;
 	b.tlog_proof_len = text_len;
-	if ((rc = wire_bundle_encode(&s->a, &b, &bundle, &bundle_len)) != 0) {
-		snprintf(msg, sizeof msg, "cannot encode the bundle: %s", cl_strerror(rc));
-		return report(s, it, CLI_FAIL, r, c, msg);
-	}
-	if (cl_file_write(it->bundle, bundle, bundle_len, 0644, CL_FILE_STREAM, why) != 0)
-		return report(s, it, CLI_FAIL, r, c, why);
-	return report(s, it, CLI_OK, r, c, NULL);
+	if ((rc = wire_bundle_encode(&s->a, &b, &enc, bundle_len)) != 0)
+		return cli_why(msg, CLI_FAIL, "cannot encode the bundle: %s", cl_strerror(rc));
+	if ((*bundle = malloc(*bundle_len)) == NULL)
+		return cli_why(msg, CLI_FAIL, "out of memory");
+	memcpy(*bundle, enc, *bundle_len);
+	return CLI_OK;
 }
 
 /* Read an envelope and refuse locally what the log would refuse. */
@@ -232,6 +229,8 @@ submit_one(struct submit *s, struct item *it)
 	struct cl_batch_result br;
 	struct cli_http_resp resp = {0};
 	struct sth c;
+	uint8_t *bundle = NULL;
+	size_t bundle_len;
 	char why[CL_WHY_MAX], msg[CLI_MSG_MAX], url[2100];
 	int rc;
 
@@ -264,7 +263,14 @@ submit_one(struct submit *s, struct item *it)
 	br.index = r.index;
 	memcpy(br.leaf_hash, r.leaf_hash, MT_HASH_LEN);
 	br.inclusion = r.inclusion;
-	rc = check_answer(s, it, &br, r.checkpoint, r.checkpoint_len, &c);
+	if ((rc = make_bundle(s, it, &br, r.checkpoint, r.checkpoint_len, &c, &bundle, &bundle_len,
+	         msg)) != CLI_OK)
+		rc = report(s, it, rc, &br, &c, msg);
+	else if (cl_file_write(it->bundle, bundle, bundle_len, 0644, CL_FILE_STREAM, why) != 0)
+		rc = report(s, it, CLI_FAIL, &br, &c, why);
+	else
+		rc = report(s, it, CLI_OK, &br, &c, NULL);
+	free(bundle);
 out:
 	cli_http_resp_free(&resp);
 	item_unload(it);
@@ -279,6 +285,11 @@ batch_send(struct submit *s, struct item *items, const size_t *todo, size_t n, s
     size_t *n_retry, void *dbuf, size_t dcap)
 {
 	struct cl_span *envs = calloc(n, sizeof *envs);
+	struct cl_file_out *files = NULL;
+	static char oom[] = "out of memory", again[] = "to be sent again";
+	/* Per envelope: why its answer did not check out, or `again`. */
+	char **fails = NULL;
+	size_t n_files = 0;
 	struct cli_http_resp resp = {0};
 	struct cl_batch_response br;
 	struct wire_arena ea, da;
@@ -336,27 +347,67 @@ batch_send(struct submit *s, struct item *items, const size_t *todo, size_t n, s
 		worst = rc;
 		goto out;
 	}
+	if ((files = calloc(n, sizeof *files)) == NULL ||
+	    (fails = calloc(n, sizeof *fails)) == NULL) {
+		worst = cli_fail(CLI_FAIL, "out of memory");
+		goto out;
+	}
+	/* Check every answer and make its bundle, then write all the bundles
+	 * with one flush (cl_file_write_many), then report in order. */
 	for (size_t i = 0; i < n; i++) {
 		const struct cl_batch_result *r = &br.results[i];
 		struct item *it = &items[todo[i]];
+		uint8_t *bundle;
 
 		if (r->status == 503 && it->tries + 1 < s->http.attempts) {
 			it->tries++;
 			retry[(*n_retry)++] = todo[i];
+			fails[i] = again;
 			continue;
 		}
+		if (r->status >= 400)
+			continue;
 		wire_arena_reset(&s->a);
+		if (make_bundle(s, it, r, br.checkpoint, br.checkpoint_len, &c, &bundle,
+		        &files[n_files].len, msg) != CLI_OK) {
+			if ((fails[i] = strdup(msg)) == NULL)
+				fails[i] = oom;
+			continue;
+		}
+		files[n_files].path = it->bundle;
+		files[n_files++].buf = bundle;
+	}
+	cl_file_write_many(files, n_files, 0644);
+	for (size_t i = 0, f = 0; i < n; i++) {
+		const struct cl_batch_result *r = &br.results[i];
+		struct item *it = &items[todo[i]];
+
+		if (fails[i] == again)
+			continue;
 		if (r->status >= 400) {
 			snprintf(msg, sizeof msg, "the log refused it (HTTP %u: %s)", r->status,
 			    r->reason);
 			rc = report(s, it, CLI_FAIL, r, &c, msg);
+		} else if (fails[i] != NULL) {
+			rc = report(s, it, CLI_FAIL, r, &c, fails[i]);
 		} else {
-			rc = check_answer(s, it, r, br.checkpoint, br.checkpoint_len, &c);
+			/* The bundles are in the order of their envelopes. */
+			rc = report(s, it, files[f].rc == 0 ? CLI_OK : CLI_FAIL, r, &c,
+			    files[f].rc == 0 ? NULL : files[f].why);
+			f++;
 		}
 		if (rc > worst)
 			worst = rc;
 	}
 out:
+	for (size_t i = 0; fails != NULL && i < n; i++) {
+		if (fails[i] != oom && fails[i] != again)
+			free(fails[i]);
+	}
+	for (size_t f = 0; f < n_files; f++)
+		free((void *)files[f].buf);
+	free(fails);
+	free(files);
 	cli_http_resp_free(&resp);
 	free(ebuf);
 	free(envs);
