@@ -147,6 +147,9 @@ bits(uint64_t v)
 	return v == 0 ? 0 : 64 - (size_t)__builtin_clzll(v);
 }
 
+/* How many jobs ahead batch_answer prefetches. */
+#define JOB_AHEAD 8
+
 /* Answer a batch whose jobs are all done, then free it.  The answer is
  * written result by result as each proof is made (wire_batch_result_put)
  * into the evbuffer that goes out, so nothing the size of the batch is
@@ -167,6 +170,13 @@ batch_answer(struct rt *t, struct sub_batch *b)
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct log_ckpt *jc = b->jobs[i].job.ckpt;
+
+		/* The log threads wrote every job on other cores: ask for the
+		 * ones ahead before each miss stalls the loop. */
+		if (i + JOB_AHEAD < b->n) {
+			__builtin_prefetch(&b->jobs[i + JOB_AHEAD].job.status);
+			__builtin_prefetch(&b->jobs[i + JOB_AHEAD].job.ckpt);
+		}
 
 		/* The latest is never smaller than a job's; keep the rule local. */
 		if (jc != NULL && (ck == NULL || jc->size > ck->size)) {
