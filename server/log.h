@@ -68,8 +68,7 @@ struct log_job {
 	char why[CL_WHY_MAX];  /* when status >= 400: one line */
 
 	/* Room for the log's own state of the job (the queue link, the search
-	 * keys it extracted); opaque outside log.c, which sets each part of
-	 * it before reading it: the submitter need not clear it. */
+	 * keys it extracted); opaque outside log.c. */
 	_Alignas(max_align_t) unsigned char log_private[LOG_JOB_PRIVATE];
 };
 

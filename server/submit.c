@@ -147,9 +147,6 @@ bits(uint64_t v)
 	return v == 0 ? 0 : 64 - (size_t)__builtin_clzll(v);
 }
 
-/* How many jobs ahead batch_answer prefetches. */
-#define JOB_AHEAD 8
-
 /* Answer a batch whose jobs are all done, then free it.  The answer is
  * written result by result as each proof is made (wire_batch_result_put)
  * into the evbuffer that goes out, so nothing the size of the batch is
@@ -170,13 +167,6 @@ batch_answer(struct rt *t, struct sub_batch *b)
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct log_ckpt *jc = b->jobs[i].job.ckpt;
-
-		/* The log threads wrote every job on other cores: ask for the
-		 * ones ahead before each miss stalls the loop. */
-		if (i + JOB_AHEAD < b->n) {
-			__builtin_prefetch(&b->jobs[i + JOB_AHEAD].job.status);
-			__builtin_prefetch(&b->jobs[i + JOB_AHEAD].job.ckpt);
-		}
 
 		/* The latest is never smaller than a job's; keep the rule local. */
 		if (jc != NULL && (ck == NULL || jc->size > ck->size)) {
@@ -273,23 +263,6 @@ bjob_done(struct log_job *job)
 		batch_finished(b);
 }
 
-/* A batch job's public fields as a zeroed job has them (the log fills its
- * private state itself, log.h). */
-static void
-job_clear(struct log_job *j)
-{
-	j->body = NULL;
-	j->len = 0;
-	j->done = NULL;
-	j->arg = NULL;
-	j->status = 0;
-	j->reason = 0;
-	j->why[0] = '\0';
-	j->index = 0;
-	memset(j->leaf, 0, sizeof j->leaf);
-	j->ckpt = NULL;
-}
-
 /* Refuse one envelope of a batch without queueing it; reject >= 0 counts
  * that reason (as rt_fail does). */
 static void bjob_refuse(struct rt *t, struct log_job *j, int status, int reject, const char *fmt,
@@ -340,11 +313,7 @@ sub_batch_post(struct rt *t, struct http_req *req)
 		    rc == CL_ETOOBIG ? " (--batch-max-entries)" : "");
 		goto out;
 	}
-	/* Not calloc: a job is ~700 bytes, mostly the reason buffer and the
-	 * log's private state, which their owners fill before they read them;
-	 * zeroing hundreds of kilobytes per batch cost more than the rest of
-	 * the request's parsing.  Each job's public fields are set below. */
-	if ((b = malloc(sizeof *b + n * sizeof b->jobs[0])) == NULL ||
+	if ((b = calloc(1, sizeof *b + n * sizeof b->jobs[0])) == NULL ||
 	    (q = malloc(n * sizeof *q)) == NULL) {
 		free(b);
 		rt_fail(t, req, 503, R_OVERLOAD, NULL, "out of memory");
@@ -352,14 +321,12 @@ sub_batch_post(struct rt *t, struct http_req *req)
 	}
 	b->t = t;
 	b->req = req;
-	b->next_done = NULL;
 	b->n = n;
 	atomic_init(&b->pending, n + 1);
 	for (size_t i = 0; i < n; i++) {
 		struct log_job *j = &b->jobs[i].job;
 
 		b->jobs[i].b = b;
-		job_clear(j);
 		/* The refusals sub_post gives a body of this size. */
 		if (envs[i].len == 0) {
 			bjob_refuse(t, j, 400, R_MALFORMED, "empty envelope");
