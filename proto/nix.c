@@ -44,13 +44,47 @@ algo_index(enum nix_algo a)
 	return -1;
 }
 
-/* Value of a nix32 digit, or -1.  memchr, not strchr: NUL is not a digit. */
+/* Each nix32 digit's value plus one, by byte (0: not a digit), so that a
+ * store path's 32 digits cost a load each, not a scan of the alphabet
+ * (nix_test holds it to b32_alphabet for all 256 bytes). */
+static const uint8_t b32_value[256] = {['0'] = 1,
+    ['1'] = 2,
+    ['2'] = 3,
+    ['3'] = 4,
+    ['4'] = 5,
+    ['5'] = 6,
+    ['6'] = 7,
+    ['7'] = 8,
+    ['8'] = 9,
+    ['9'] = 10,
+    ['a'] = 11,
+    ['b'] = 12,
+    ['c'] = 13,
+    ['d'] = 14,
+    ['f'] = 15,
+    ['g'] = 16,
+    ['h'] = 17,
+    ['i'] = 18,
+    ['j'] = 19,
+    ['k'] = 20,
+    ['l'] = 21,
+    ['m'] = 22,
+    ['n'] = 23,
+    ['p'] = 24,
+    ['q'] = 25,
+    ['r'] = 26,
+    ['s'] = 27,
+    ['v'] = 28,
+    ['w'] = 29,
+    ['x'] = 30,
+    ['y'] = 31,
+    ['z'] = 32};
+
+/* Value of a nix32 digit, or -1 (NUL and bytes from 0x80 up included). */
 static int
 b32_digit(unsigned char c)
 {
-	const char *p = memchr(b32_alphabet, c, sizeof b32_alphabet);
-
-	return p == NULL ? -1 : (int)(p - b32_alphabet);
+	return (int)b32_value[c] - 1;
 }
 
 /* A byte as a reason names it: "character 'x'" if printable ASCII, else
@@ -365,7 +399,7 @@ static int
 name_char_ok(unsigned char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	    memchr("+-._?=", c, 6) != NULL;
+	    c == '+' || c == '-' || c == '.' || c == '_' || c == '?' || c == '=';
 }
 
 int

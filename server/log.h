@@ -56,14 +56,16 @@ struct log_job {
 	void (*done)(struct log_job *job); /* called exactly once, on a log thread */
 	void *arg;
 
-	/* Results, valid in and after done(). */
+	/* Results, valid in and after done().  The reason text comes last: a
+	 * batch's answer reads the others of every job, in one cache line or
+	 * two. */
 	int status; /* 201 appended, 200 already logged, else an HTTP error status */
 	enum metrics_reject reason; /* when status >= 400 */
-	char why[CL_WHY_MAX];       /* when status >= 400: one line */
 	uint64_t index;
 	uint8_t leaf[MT_HASH_LEN];
 	struct log_ckpt *ckpt; /* when status < 400: a checkpoint that covers index;
 				* the job owns this reference (log_ckpt_unref it) */
+	char why[CL_WHY_MAX];  /* when status >= 400: one line */
 
 	/* Room for the log's own state of the job (the queue link, the search
 	 * keys it extracted); opaque outside log.c. */

@@ -4,6 +4,7 @@
  * malformed hashes and store paths that must be refused with a reason, and
  * nix32 round trips of random digests.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,6 +455,37 @@ test_store_path_reasons(void **state)
 	}
 }
 
+/* Every byte, in the hash part and in the name, against a naive model of
+ * the two alphabets (nix.c looks both up by table). */
+static void
+test_store_path_bytes(void **state)
+{
+	static const char nix32[] = "0123456789abcdfghijklmnpqrsvwxyz";
+	static const char name_extra[] = "+-._?=";
+	char s[sizeof SP + 8], why[CL_WHY_MAX];
+	size_t base = strlen(SP);
+
+	(void)state;
+	for (unsigned c = 0; c < 256; c++) {
+		bool digit = c != 0 && strchr(nix32, (int)c) != NULL;
+		bool name = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || (c != 0 && strchr(name_extra, (int)c) != NULL);
+
+		/* Every position of the hash part. */
+		for (size_t k = base - 33; k < base - 1; k++) {
+			memcpy(s, SP "foo", base + 3);
+			s[k] = (char)c;
+			if ((nix_store_path_check(s, base + 3, why) == 0) != digit)
+				fail_msg("byte 0x%02x at offset %zu of the hash part", c, k);
+		}
+		/* The middle of a name, where no rule but the alphabet applies. */
+		memcpy(s, SP "fxo", base + 3);
+		s[base + 1] = (char)c;
+		if ((nix_store_path_check(s, base + 3, why) == 0) != name)
+			fail_msg("byte 0x%02x in a name", c);
+	}
+}
+
 /* ---- Hashes that must be refused ---- */
 
 #define Z64  "0000000000000000000000000000000000000000000000000000000000000000"
@@ -857,6 +889,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_store_paths),
 	    cmocka_unit_test(test_store_path_lengths),
 	    cmocka_unit_test(test_store_path_reasons),
+	    cmocka_unit_test(test_store_path_bytes),
 	    cmocka_unit_test(test_bad_hashes),
 	    cmocka_unit_test(test_good_hashes),
 	    cmocka_unit_test(test_hash_reasons),
