@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1612,25 +1611,6 @@ indexer_main(void *arg)
 
 /* ---- Life cycle ---- */
 
-/* n bytes for the tail's ring or table (zeroed if `zero`), for free():
- * aligned to and asking for 2 MiB pages, so that the committer's
- * scattered reads and writes in them (one slot per entry) miss the TLB
- * rarely, and a fresh ring costs ten page faults rather than thousands.
- * The advice is only that: without huge pages this is plain memory. */
-static void *
-tail_alloc(size_t n, bool zero)
-{
-	const size_t huge = (size_t)2 << 20;
-	void *p = NULL;
-
-	if (posix_memalign(&p, huge, (n + huge - 1) / huge * huge) != 0)
-		return NULL;
-	(void)madvise(p, n, MADV_HUGEPAGE);
-	if (zero)
-		memset(p, 0, n);
-	return p;
-}
-
 int
 ix_open(struct st *st, struct ix **out, char *why)
 {
@@ -1648,8 +1628,8 @@ ix_open(struct st *st, struct ix **out, char *why)
 	pthread_cond_init(&ix->work_cv, NULL);
 	pthread_cond_init(&ix->room_cv, NULL);
 	crypto_shorthash_keygen(ix->table_key);
-	if ((ix->ring = tail_alloc(IX_TAIL_MAX * sizeof *ix->ring, false)) == NULL ||
-	    (ix->table = tail_alloc(IX_TABLE * sizeof *ix->table, true)) == NULL) {
+	if ((ix->ring = malloc(IX_TAIL_MAX * sizeof *ix->ring)) == NULL ||
+	    (ix->table = calloc(IX_TABLE, sizeof *ix->table)) == NULL) {
 		rc = cl_why(why, ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -1878,7 +1858,7 @@ ix_probe_make(struct ix *ix, const uint8_t leaf[MT_HASH_LEN], struct ix_probe *p
 	memcpy(p->leaf, leaf, MT_HASH_LEN);
 	p->h = key_hash(ix, leaf, MT_HASH_LEN);
 	p->slot = (uint32_t)slot_of(ix, leaf);
-	/* The table never moves; the filters change under mu. */
+	/* The table never moves. */
 	__builtin_prefetch(&ix->table[p->slot]);
 }
 
