@@ -1858,13 +1858,19 @@ ix_probe_make(struct ix *ix, const uint8_t leaf[MT_HASH_LEN], struct ix_probe *p
 	memcpy(p->leaf, leaf, MT_HASH_LEN);
 	p->h = key_hash(ix, leaf, MT_HASH_LEN);
 	p->slot = (uint32_t)slot_of(ix, leaf);
-	/* The table never moves. */
+	/* The table never moves; the filters change under mu. */
 	__builtin_prefetch(&ix->table[p->slot]);
+	pthread_mutex_lock(&ix->mu);
+	for (size_t i = 0; i < ix->seen.n; i++) {
+		uint64_t z;
+
+		__builtin_prefetch(bloom_block(ix->seen.f[i], p->h, &z));
+	}
+	pthread_mutex_unlock(&ix->mu);
 }
 
 int
-ix_dedup_find(struct ix *ix, struct st_batch *b, const struct ix_probe *p,
-    const struct ix_probe *ahead, uint64_t *index)
+ix_dedup_find(struct ix *ix, struct st_batch *b, const struct ix_probe *p, uint64_t *index)
 {
 	bool found, maybe;
 
@@ -1874,13 +1880,6 @@ ix_dedup_find(struct ix *ix, struct st_batch *b, const struct ix_probe *p,
 	pthread_mutex_lock(&ix->mu);
 	found = table_find(ix, p->leaf, p->slot, index);
 	maybe = !found && seen_may_hold(&ix->seen, p->h);
-	/* The filters change under mu: their blocks for a later lookup are
-	 * found here, where mu is held anyway. */
-	for (size_t i = 0; ahead != NULL && i < ix->seen.n; i++) {
-		uint64_t z;
-
-		__builtin_prefetch(bloom_block(ix->seen.f[i], ahead->h, &z));
-	}
 	pthread_mutex_unlock(&ix->mu);
 	if (found)
 		return 0;

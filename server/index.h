@@ -196,20 +196,18 @@ struct ix_probe {
 	uint32_t h, slot;
 };
 
-/* Make p for leaf (copied), and start loading its slot of the tail's
- * table, which ix_dedup_find will read: made a few entries ahead, the
- * lookup then waits for no cache miss.  Takes no lock.  The committer
- * only. */
+/* Make p for leaf (copied), and start loading the memory ix_dedup_find
+ * will read for it (its slot of the tail's table, its blocks of the leaf
+ * filters): made a few entries ahead, the lookups then wait for no cache
+ * miss.  The committer only. */
 void ix_probe_make(struct ix *ix, const uint8_t leaf[MT_HASH_LEN], struct ix_probe *p);
 
 /* Index of the entry with p's leaf hash, committed or added since the
  * last commit: the tail, then the runs whose filters may hold it, each
- * candidate checked against the level-0 tiles through b.  ahead: the
- * probe of a lookup to come a few entries later, or NULL: its blocks of
- * the leaf filters start loading (both borrowed for the call).  Returns
- * 0, ST_ENOTFOUND or an error. */
-int ix_dedup_find(struct ix *ix, struct st_batch *b, const struct ix_probe *p,
-    const struct ix_probe *ahead, uint64_t *index) __attribute__((warn_unused_result));
+ * candidate checked against the level-0 tiles through b.  Returns 0,
+ * ST_ENOTFOUND or an error. */
+int ix_dedup_find(struct ix *ix, struct st_batch *b, const struct ix_probe *p, uint64_t *index)
+    __attribute__((warn_unused_result));
 
 /* Add entry `index` (the next one) to the tail: p's leaf hash, store path
  * root (NUL-terminated), narHash and submitter key (NULL for none), all

@@ -292,7 +292,8 @@ job_prefetch(struct log_job *j)
 	__builtin_prefetch(&j->body);
 	__builtin_prefetch(&j->status, 1);
 	__builtin_prefetch(&j->leaf[MT_HASH_LEN - 1], 1);
-	__builtin_prefetch(js(j)->root);
+	__builtin_prefetch(js(j)->root); /* a store path spans two lines */
+	__builtin_prefetch(js(j)->root + 64);
 	__builtin_prefetch(js(j)->nar);
 	__builtin_prefetch(&js(j)->signed_by_submitter);
 }
@@ -348,9 +349,7 @@ batch_write(
 			job_prefetch(jobs[i + 2 * PROBE_AHEAD]);
 		/* A leaf hash is the entry's SHA-256: equal hashes are equal
 		 * entries. */
-		rc = ix_dedup_find(l->ix, l->batch, p,
-		    i + PROBE_AHEAD - 1 < n ? &pr[(i + PROBE_AHEAD - 1) % PROBE_AHEAD] : NULL,
-		    &j->index);
+		rc = ix_dedup_find(l->ix, l->batch, p, &j->index);
 		if (rc == 0) {
 			j->status = 200;
 			continue;

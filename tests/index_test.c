@@ -94,7 +94,7 @@ dedup_find(struct ix *ix, struct st_batch *b, const uint8_t leaf[MT_HASH_LEN], u
 	struct ix_probe p;
 
 	ix_probe_make(ix, leaf, &p);
-	return ix_dedup_find(ix, b, &p, NULL, idx);
+	return ix_dedup_find(ix, b, &p, idx);
 }
 
 static int
