@@ -1,12 +1,12 @@
 /*
  * vbound.c: sampling the Ed25519 verification bound (see vbound.h).
  *
- * A round is one single-core sample and then one with a thread per core,
- * back to back, so that both kinds see the same minute of the machine.
- * The all-core sample is timed from before the first thread starts to
- * after the last one ends: starting threads costs microseconds against a
- * sample of tenths of a second, and counting it only lowers that kind,
- * which the bound then does not use unless it is still the larger.
+ * A round is one sample with one thread and then one with a thread per
+ * core, back to back, so that both kinds see the same seconds of the
+ * machine.  In a sample every thread waits until all exist, then verifies
+ * until its own clock says the sample's time is up; its rate is what it
+ * did over the time it measured, and the sample is the sum of the rates.
+ * A thread that the machine slows only lowers its own rate.
  */
 #include "vbound.h"
 
@@ -34,15 +34,10 @@ vb_init(struct vb *v, const struct vb_msg *m, unsigned cores)
 	v->cores = cores < 1 ? 1 : cores > VB_THREADS_MAX ? VB_THREADS_MAX : cores;
 }
 
-/* n verifications; false if one fails. */
 static bool
-verify_n(const struct vb_msg *m, int n)
+verify(const struct vb_msg *m)
 {
-	for (int i = 0; i < n; i++) {
-		if (crypto_sign_verify_detached(m->sig, m->msg, m->len, m->pk) != 0)
-			return false;
-	}
-	return true;
+	return crypto_sign_verify_detached(m->sig, m->msg, m->len, m->pk) == 0;
 }
 
 double
@@ -50,58 +45,92 @@ vb_one_core(const struct vb_msg *m, int n)
 {
 	double t = now();
 
-	if (n < 1 || !verify_n(m, n))
+	if (n < 1)
 		return 0;
+	for (int i = 0; i < n; i++) {
+		if (!verify(m))
+			return 0;
+	}
 	return n / (now() - t);
 }
 
+/* Where the threads of a sample wait until all of them exist. */
+struct gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int state; /* 0 waiting, 1 go, -1 give up */
+};
+
 struct worker {
 	const struct vb_msg *m;
-	int n;
-	bool ok;
+	struct gate *g;
+	double seconds;
+	double rate; /* out: verifications per second; 0 if one failed */
 };
 
 static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
+	double t0, t;
+	long n = 0;
+	int state;
 
-	w->ok = verify_n(w->m, w->n);
+	pthread_mutex_lock(&w->g->mu);
+	while ((state = w->g->state) == 0)
+		pthread_cond_wait(&w->g->cv, &w->g->mu);
+	pthread_mutex_unlock(&w->g->mu);
+	if (state < 0)
+		return NULL;
+	t0 = now();
+	do {
+		if (!verify(w->m))
+			return NULL;
+		n++;
+	} while ((t = now()) - t0 < w->seconds);
+	w->rate = (double)n / (t - t0);
 	return NULL;
 }
 
-/* All cores at once: verifications per second of wall time; 0 on failure. */
+/* `threads` threads verifying at once for `seconds`: the sum of their
+ * rates; 0 on failure. */
 static double
-all_cores(const struct vb_msg *m, unsigned cores, int n)
+sample(const struct vb_msg *m, unsigned threads, double seconds)
 {
+	struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
 	pthread_t t[VB_THREADS_MAX];
 	struct worker w[VB_THREADS_MAX];
 	unsigned started = 0;
-	bool ok = true;
-	double t0 = now(), dt;
+	double sum = 0;
+	bool ok;
 
-	for (; started < cores; started++) {
-		w[started] = (struct worker){m, n, false};
-		if (pthread_create(&t[started], NULL, worker_main, &w[started]) != 0) {
-			ok = false;
+	for (; started < threads; started++) {
+		w[started] = (struct worker){m, &g, seconds, 0};
+		if (pthread_create(&t[started], NULL, worker_main, &w[started]) != 0)
 			break;
-		}
 	}
+	ok = started == threads;
+	pthread_mutex_lock(&g.mu);
+	g.state = ok ? 1 : -1;
+	pthread_cond_broadcast(&g.cv);
+	pthread_mutex_unlock(&g.mu);
 	for (unsigned i = 0; i < started; i++) {
 		pthread_join(t[i], NULL);
-		ok = ok && w[i].ok;
+		ok = ok && w[i].rate > 0;
+		sum += w[i].rate;
 	}
-	dt = now() - t0;
-	return ok ? (double)cores * n / dt : 0;
+	return ok ? sum : 0;
 }
 
 int
-vb_sample(struct vb *v, int rounds, int n)
+vb_sample(struct vb *v, int rounds, double seconds)
 {
+	if (!(seconds > 0))
+		return -1;
 	for (int r = 0; r < rounds && v->n < VB_SAMPLES_MAX; r++) {
-		double one = vb_one_core(&v->m, n), all;
+		double one = sample(&v->m, 1, seconds), all;
 
-		if (one == 0 || (all = all_cores(&v->m, v->cores, n)) == 0)
+		if (one == 0 || (all = sample(&v->m, v->cores, seconds)) == 0)
 			return -1;
 		v->single[v->n] = one * v->cores;
 		v->all[v->n] = all;
@@ -113,21 +142,16 @@ vb_sample(struct vb *v, int rounds, int n)
 void
 vb_bound_get(const struct vb *v, struct vb_bound *out)
 {
-	const double *won;
-
 	memset(out, 0, sizeof *out);
 	if (v->n == 0)
 		return;
+	out->lo = out->hi = v->all[0];
 	for (size_t i = 0; i < v->n; i++) {
 		out->single_x_cores += v->single[i] / (double)v->n;
 		out->all_cores += v->all[i] / (double)v->n;
+		out->lo = v->all[i] < out->lo ? v->all[i] : out->lo;
+		out->hi = v->all[i] > out->hi ? v->all[i] : out->hi;
 	}
-	won = out->all_cores > out->single_x_cores ? v->all : v->single;
-	out->per_s = won == v->all ? out->all_cores : out->single_x_cores;
-	out->lo = out->hi = won[0];
-	for (size_t i = 1; i < v->n; i++) {
-		out->lo = won[i] < out->lo ? won[i] : out->lo;
-		out->hi = won[i] > out->hi ? won[i] : out->hi;
-	}
+	out->per_s = out->all_cores;
 	out->n = v->n;
 }

@@ -7,6 +7,8 @@
  * and the inclusion proof leads from the leaf to the checkpoint's root.
  * Only then is the bundle written.
  */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +49,9 @@ static const char usage[] =
     "\n"
     "  -o BUNDLE   where to write the bundle; with several envelopes, a directory\n"
     "              (one ENVELOPE-base-name.bundle each).  Default: ENVELOPE.bundle\n"
-    "              beside each envelope.\n"
+    "              beside each envelope.  Every bundle is durable before it is\n"
+    "              reported; a batch's bundles in one directory are flushed together\n"
+    "              (one syncfs of their file system, one fsync of the directory).\n"
     "  --json      print one JSON array: for each envelope logged, {envelope, index,\n"
     "              duplicate, checkpoint, checkpoint_signature_checked, bundle}\n"
     "              (failures are reported on stderr, one line each)\n"
@@ -143,58 +147,53 @@ report(struct submit *s, const struct item *it, int code, const struct cl_batch_
 }
 
 /* Check one logged envelope's answer against the opened checkpoint c (its
- * note is ckpt), then write its bundle.  Returns CLI_OK or CLI_FAIL. */
+ * note is ckpt) and make its bundle: malloc'd into *bundle (the caller
+ * frees it).  Returns CLI_OK, or CLI_FAIL with msg (CLI_MSG_MAX bytes). */
 static int
-check_answer(struct submit *s, const struct item *it, const struct cl_batch_result *r,
-    const uint8_t *ckpt, size_t ckpt_len, const struct sth *c)
+make_bundle(struct submit *s, const struct item *it, const struct cl_batch_result *r,
+    const uint8_t *ckpt, size_t ckpt_len, const struct sth *c, uint8_t **bundle, size_t *bundle_len,
+    char *msg)
 {
 	uint8_t leaf[MT_HASH_LEN];
 	struct tproof *tp = wire_arena_alloc(&s->a, sizeof *tp);
 	uint8_t *text = wire_arena_alloc(&s->a, CL_TPROOF_MAX);
-	const uint8_t *bundle;
+	const uint8_t *enc;
 	struct cl_bundle b;
-	size_t text_len, bundle_len;
-	char why[CL_WHY_MAX], msg[CLI_MSG_MAX];
+	size_t text_len;
 	int rc;
 
+	*bundle = NULL;
 	if (tp == NULL || text == NULL)
-		return report(s, it, CLI_FAIL, r, c, "out of memory");
+		return cli_why(msg, CLI_FAIL, "out of memory");
 	mt_leaf_hash(leaf, it->buf, it->len);
 	if (sodium_memcmp(leaf, r->leaf_hash, MT_HASH_LEN) != 0)
-		return report(s, it, CLI_FAIL, r, c, "the log answered for a different leaf hash");
-	if (r->inclusion.a != r->index || r->inclusion.b != c->size) {
-		snprintf(msg, sizeof msg,
+		return cli_why(msg, CLI_FAIL, "the log answered for a different leaf hash");
+	if (r->inclusion.a != r->index || r->inclusion.b != c->size)
+		return cli_why(msg, CLI_FAIL,
 		    "the inclusion proof is not for index %llu in the checkpoint",
 		    (unsigned long long)r->index);
-		return report(s, it, CLI_FAIL, r, c, msg);
-	}
 	if ((rc = mt_inclusion_verify(leaf, r->index, c->size, MT_PATH(r->inclusion.hashes),
-	         r->inclusion.n, c->root)) != 0) {
-		snprintf(msg, sizeof msg,
+	         r->inclusion.n, c->root)) != 0)
+		return cli_why(msg, CLI_FAIL,
 		    "inclusion proof does not lead to the checkpoint root (%s)", cl_strerror(rc));
-		return report(s, it, CLI_FAIL, r, c, msg);
-	}
 	memset(tp, 0, sizeof *tp);
 	tp->index = r->index;
 	tp->n_path = r->inclusion.n;
 	memcpy(tp->path, r->inclusion.hashes, r->inclusion.n * MT_HASH_LEN);
 	tp->checkpoint = ckpt;
 	tp->checkpoint_len = ckpt_len;
-	if ((rc = tproof_format(tp, text, CL_TPROOF_MAX, &text_len)) != 0) {
-		snprintf(msg, sizeof msg, "cannot write the tlog-proof: %s", cl_strerror(rc));
-		return report(s, it, CLI_FAIL, r, c, msg);
-	}
+	if ((rc = tproof_format(tp, text, CL_TPROOF_MAX, &text_len)) != 0)
+		return cli_why(msg, CLI_FAIL, "cannot write the tlog-proof: %s", cl_strerror(rc));
 	b.envelope = it->buf;
 	b.envelope_len = it->len;
 	b.tlog_proof = text;
 	b.tlog_proof_len = text_len;
-	if ((rc = wire_bundle_encode(&s->a, &b, &bundle, &bundle_len)) != 0) {
-		snprintf(msg, sizeof msg, "cannot encode the bundle: %s", cl_strerror(rc));
-		return report(s, it, CLI_FAIL, r, c, msg);
-	}
-	if (cl_file_write(it->bundle, bundle, bundle_len, 0644, CL_FILE_STREAM, why) != 0)
-		return report(s, it, CLI_FAIL, r, c, why);
-	return report(s, it, CLI_OK, r, c, NULL);
+	if ((rc = wire_bundle_encode(&s->a, &b, &enc, bundle_len)) != 0)
+		return cli_why(msg, CLI_FAIL, "cannot encode the bundle: %s", cl_strerror(rc));
+	if ((*bundle = malloc(*bundle_len)) == NULL)
+		return cli_why(msg, CLI_FAIL, "out of memory");
+	memcpy(*bundle, enc, *bundle_len);
+	return CLI_OK;
 }
 
 /* Read an envelope and refuse locally what the log would refuse. */
@@ -232,6 +231,8 @@ submit_one(struct submit *s, struct item *it)
 	struct cl_batch_result br;
 	struct cli_http_resp resp = {0};
 	struct sth c;
+	uint8_t *bundle = NULL;
+	size_t bundle_len;
 	char why[CL_WHY_MAX], msg[CLI_MSG_MAX], url[2100];
 	int rc;
 
@@ -264,57 +265,123 @@ submit_one(struct submit *s, struct item *it)
 	br.index = r.index;
 	memcpy(br.leaf_hash, r.leaf_hash, MT_HASH_LEN);
 	br.inclusion = r.inclusion;
-	rc = check_answer(s, it, &br, r.checkpoint, r.checkpoint_len, &c);
+	if ((rc = make_bundle(s, it, &br, r.checkpoint, r.checkpoint_len, &c, &bundle, &bundle_len,
+	         msg)) != CLI_OK)
+		rc = report(s, it, rc, &br, &c, msg);
+	else if (cl_file_write(it->bundle, bundle, bundle_len, 0644, CL_FILE_STREAM, why) != 0)
+		rc = report(s, it, CLI_FAIL, &br, &c, why);
+	else
+		rc = report(s, it, CLI_OK, &br, &c, NULL);
+	free(bundle);
 out:
 	cli_http_resp_free(&resp);
 	item_unload(it);
 	return rc;
 }
 
-/* Send items[todo[0..n)] as one batch and judge every result.  Those the
- * log answered with 503 go to *retry (room for n).  Returns the worst exit
- * code among them. */
-static int
-batch_send(struct submit *s, struct item *items, const size_t *todo, size_t n, size_t *retry,
-    size_t *n_retry, void *dbuf, size_t dcap)
-{
-	struct cl_span *envs = calloc(n, sizeof *envs);
-	struct cli_http_resp resp = {0};
-	struct cl_batch_response br;
-	struct wire_arena ea, da;
-	void *ebuf = NULL;
+/* A batch on its way to the log, sent from a thread of its own, so that
+ * the next batch travels while the last one's answers are checked and its
+ * bundles flushed. */
+struct flight {
+	struct submit *s;
+	size_t *batch; /* its envelopes, as indices into the items */
+	size_t n;      /* 0: no batch */
+	void *ebuf;    /* the request body's arena */
 	const uint8_t *body;
-	size_t body_len, ecap = 64;
+	size_t body_len;
+	struct cli_http_resp resp;
+	int rc; /* 0, or the exit code for the whole batch with msg */
+	char msg[CLI_MSG_MAX];
+	pthread_t t;
+	bool thread; /* t runs flight_main */
+};
+
+/* Room for the log's answer to n envelopes. */
+static size_t
+answer_cap(size_t n)
+{
+	return n * (MT_PROOF_MAX * (MT_HASH_LEN + 2) + CL_WHY_MAX + 64) + CL_CHECKPOINT_MAX + 1024;
+}
+
+static void *
+flight_main(void *arg)
+{
+	struct flight *f = arg;
+	char why[CL_WHY_MAX], url[2100];
+
+	snprintf(url, sizeof url, "%s/v1/entries/batch", f->s->url);
+	f->rc = cli_http_request(
+	    &f->s->http, url, f->body, f->body_len, answer_cap(f->n), &f->resp, why);
+	if (f->rc == 0 && (f->rc = cli_http_answer(&f->resp, why)) != 0)
+		snprintf(f->msg, sizeof f->msg, "the log refused the batch (%s)", why);
+	else if (f->rc != 0)
+		snprintf(f->msg, sizeof f->msg, "%s", why);
+	return NULL;
+}
+
+/* Encode f's envelopes and send them, from a new thread (or from this one
+ * if none can start). */
+static void
+flight_start(struct submit *s, const struct item *items, struct flight *f)
+{
+	struct cl_span *envs = calloc(f->n, sizeof *envs);
+	struct wire_arena ea;
+	size_t ecap = 64;
+
+	f->s = s;
+	f->rc = 0;
+	f->thread = false;
+	memset(&f->resp, 0, sizeof f->resp);
+	for (size_t i = 0; i < f->n; i++)
+		ecap += items[f->batch[i]].len + 32;
+	if (envs == NULL || (f->ebuf = malloc(ecap)) == NULL) {
+		f->rc = cli_why(f->msg, CLI_FAIL, "out of memory");
+		free(envs);
+		return;
+	}
+	for (size_t i = 0; i < f->n; i++) {
+		envs[i].data = items[f->batch[i]].buf;
+		envs[i].len = items[f->batch[i]].len;
+	}
+	wire_arena_init(&ea, f->ebuf, ecap);
+	if (wire_batch_encode(&ea, envs, f->n, &f->body, &f->body_len) != 0)
+		f->rc = cli_why(f->msg, CLI_FAIL, "cannot encode a batch");
+	free(envs);
+	if (f->rc != 0)
+		return;
+	if (pthread_create(&f->t, NULL, flight_main, f) == 0)
+		f->thread = true;
+	else
+		flight_main(f);
+}
+
+/* Wait for f's answer, judge every result and free what f holds.  Those
+ * the log answered with 503 go to *retry (room for f->n).  Returns the
+ * worst exit code among them. */
+static int
+flight_land(
+    struct item *items, struct flight *f, size_t *retry, size_t *n_retry, void *dbuf, size_t dcap)
+{
+	struct submit *s = f->s;
+	struct cl_file_out *files = NULL;
+	static char oom[] = "out of memory", again[] = "to be sent again";
+	/* Per envelope: why its answer did not check out, or `again`. */
+	char **fails = NULL;
+	size_t n = f->n, n_files = 0;
+	struct cl_batch_response br;
+	struct wire_arena da;
 	struct sth c;
-	char why[CL_WHY_MAX], msg[CLI_MSG_MAX], url[2100];
-	int rc = CLI_OK, worst = CLI_OK;
+	char why[CL_WHY_MAX], msg[CLI_MSG_MAX];
+	int rc, worst = CLI_OK;
 
 	*n_retry = 0;
-	for (size_t i = 0; i < n; i++)
-		ecap += items[todo[i]].len + 32;
-	if (envs == NULL || (ebuf = malloc(ecap)) == NULL) {
-		worst = cli_fail(CLI_FAIL, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		envs[i].data = items[todo[i]].buf;
-		envs[i].len = items[todo[i]].len;
-	}
-	wire_arena_init(&ea, ebuf, ecap);
-	if (wire_batch_encode(&ea, envs, n, &body, &body_len) != 0) {
-		worst = cli_fail(CLI_FAIL, "cannot encode a batch");
-		goto out;
-	}
-	snprintf(url, sizeof url, "%s/v1/entries/batch", s->url);
-	rc = cli_http_request(&s->http, url, body, body_len,
-	    n * (MT_PROOF_MAX * (MT_HASH_LEN + 2) + CL_WHY_MAX + 64) + CL_CHECKPOINT_MAX + 1024,
-	    &resp, why);
-	if (rc == 0 && (rc = cli_http_answer(&resp, why)) != 0)
-		snprintf(msg, sizeof msg, "the log refused the batch (%s)", why);
-	else if (rc != 0)
-		snprintf(msg, sizeof msg, "%s", why);
+	if (f->thread)
+		pthread_join(f->t, NULL);
+	rc = f->rc;
+	snprintf(msg, sizeof msg, "%s", f->msg);
 	wire_arena_init(&da, dbuf, dcap);
-	if (rc == 0 && wire_batch_response_decode(&da, resp.body, resp.len, n, &br, why) != 0) {
+	if (rc == 0 &&
+	    wire_batch_response_decode(&da, f->resp.body, f->resp.len, n, &br, why) != 0) {
 		snprintf(msg, sizeof msg, "malformed answer from the log: %s", why);
 		rc = CLI_FAIL;
 	}
@@ -329,58 +396,101 @@ batch_send(struct submit *s, struct item *items, const size_t *todo, size_t n, s
 		snprintf(msg, sizeof msg, "the log's checkpoint does not verify: %s", why);
 		rc = CLI_FAIL;
 	}
+	if (rc == 0 &&
+	    ((files = calloc(n, sizeof *files)) == NULL ||
+	        (fails = calloc(n, sizeof *fails)) == NULL)) {
+		snprintf(msg, sizeof msg, "out of memory");
+		rc = CLI_FAIL;
+	}
 	if (rc != 0) {
 		/* The whole batch failed: every envelope in it with the reason. */
 		for (size_t i = 0; i < n; i++)
-			report(s, &items[todo[i]], rc, NULL, NULL, msg);
+			report(s, &items[f->batch[i]], rc, NULL, NULL, msg);
 		worst = rc;
 		goto out;
 	}
+	/* Check every answer and make its bundle, then write all the bundles
+	 * with one flush (cl_file_write_many), then report in order. */
 	for (size_t i = 0; i < n; i++) {
 		const struct cl_batch_result *r = &br.results[i];
-		struct item *it = &items[todo[i]];
+		struct item *it = &items[f->batch[i]];
+		uint8_t *bundle;
 
 		if (r->status == 503 && it->tries + 1 < s->http.attempts) {
 			it->tries++;
-			retry[(*n_retry)++] = todo[i];
+			retry[(*n_retry)++] = f->batch[i];
+			fails[i] = again;
 			continue;
 		}
+		if (r->status >= 400)
+			continue;
 		wire_arena_reset(&s->a);
+		if (make_bundle(s, it, r, br.checkpoint, br.checkpoint_len, &c, &bundle,
+		        &files[n_files].len, msg) != CLI_OK) {
+			if ((fails[i] = strdup(msg)) == NULL)
+				fails[i] = oom;
+			continue;
+		}
+		files[n_files].path = it->bundle;
+		files[n_files++].buf = bundle;
+	}
+	cl_file_write_many(files, n_files, 0644);
+	for (size_t i = 0, k = 0; i < n; i++) {
+		const struct cl_batch_result *r = &br.results[i];
+		struct item *it = &items[f->batch[i]];
+
+		if (fails[i] == again)
+			continue;
 		if (r->status >= 400) {
 			snprintf(msg, sizeof msg, "the log refused it (HTTP %u: %s)", r->status,
 			    r->reason);
 			rc = report(s, it, CLI_FAIL, r, &c, msg);
+		} else if (fails[i] != NULL) {
+			rc = report(s, it, CLI_FAIL, r, &c, fails[i]);
 		} else {
-			rc = check_answer(s, it, r, br.checkpoint, br.checkpoint_len, &c);
+			/* The bundles are in the order of their envelopes. */
+			rc = report(s, it, files[k].rc == 0 ? CLI_OK : CLI_FAIL, r, &c,
+			    files[k].rc == 0 ? NULL : files[k].why);
+			k++;
 		}
 		if (rc > worst)
 			worst = rc;
 	}
 out:
-	cli_http_resp_free(&resp);
-	free(ebuf);
-	free(envs);
+	for (size_t i = 0; fails != NULL && i < n; i++) {
+		if (fails[i] != oom && fails[i] != again)
+			free(fails[i]);
+	}
+	for (size_t k = 0; k < n_files; k++)
+		free((void *)files[k].buf);
+	free(fails);
+	free(files);
+	cli_http_resp_free(&f->resp);
+	free(f->ebuf);
+	f->ebuf = NULL;
 	return worst;
 }
 
-/* Submit items through POST /v1/entries/batch, in batches within
- * max_n envelopes and max_bytes bytes. */
+/* Submit items through POST /v1/entries/batch, in batches within max_n
+ * envelopes and max_bytes bytes, two at a time: while one batch travels,
+ * the one before it is judged. */
 static int
 submit_many(struct submit *s, struct item *items, size_t n_items, size_t max_n, size_t max_bytes)
 {
-	size_t *todo = calloc(n_items, sizeof *todo), *batch = calloc(max_n, sizeof *batch);
-	size_t *retry = calloc(max_n, sizeof *retry);
+	size_t *todo = calloc(n_items, sizeof *todo), *retry = calloc(max_n, sizeof *retry);
 	size_t n_todo = 0, head = 0, done = 0,
-	       dcap = wire_batch_decode_arena(
-	           max_n * (MT_PROOF_MAX * (MT_HASH_LEN + 2) + CL_WHY_MAX + 64) +
-	               CL_CHECKPOINT_MAX + 1024,
-	           max_n);
+	       dcap = wire_batch_decode_arena(answer_cap(max_n), max_n);
+	struct flight fl[2];
 	void *dbuf = malloc(dcap);
 	double last = now_s();
 	long backoff = s->http.backoff_ms;
-	int worst = CLI_OK, rc;
+	int worst = CLI_OK, rc, cur = 0;
 
-	if (todo == NULL || batch == NULL || retry == NULL || dbuf == NULL) {
+	memset(fl, 0, sizeof fl);
+	fl[0].batch = calloc(max_n, sizeof *fl[0].batch);
+	fl[1].batch = calloc(max_n, sizeof *fl[1].batch);
+	if (todo == NULL || retry == NULL || dbuf == NULL || fl[0].batch == NULL ||
+	    fl[1].batch == NULL) {
 		worst = cli_fail(CLI_FAIL, "out of memory");
 		goto out;
 	}
@@ -388,10 +498,12 @@ submit_many(struct submit *s, struct item *items, size_t n_items, size_t max_n, 
 		todo[n_todo++] = i;
 	/* todo is a queue: retried envelopes go back at its end (its room
 	 * is enough: each leaves it before it returns). */
-	while (head < n_todo) {
-		size_t n = 0, bytes = 0, n_retry = 0;
+	for (;;) {
+		struct flight *f = &fl[cur], *prev = &fl[1 - cur];
+		size_t bytes = 0, n_retry = 0;
 
-		while (head < n_todo && n < max_n) {
+		f->n = 0;
+		while (head < n_todo && f->n < max_n) {
 			struct item *it = &items[todo[head]];
 
 			if ((rc = item_load(s, it)) != CLI_OK) {
@@ -401,25 +513,31 @@ submit_many(struct submit *s, struct item *items, size_t n_items, size_t max_n, 
 				done++;
 				continue;
 			}
-			if (n > 0 && bytes + it->len + 8 > max_bytes)
+			if (f->n > 0 && bytes + it->len + 8 > max_bytes)
 				break;
 			bytes += it->len + 8;
-			batch[n++] = todo[head++];
+			f->batch[f->n++] = todo[head++];
 		}
-		if (n == 0)
+		if (f->n > 0)
+			flight_start(s, items, f);
+		if (prev->n == 0 && f->n == 0)
+			break;
+		cur = 1 - cur;
+		if (prev->n == 0)
 			continue;
-		if ((rc = batch_send(s, items, batch, n, retry, &n_retry, dbuf, dcap)) > worst)
+		if ((rc = flight_land(items, prev, retry, &n_retry, dbuf, dcap)) > worst)
 			worst = rc;
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < prev->n; i++) {
 			bool again = false;
 
 			for (size_t k = 0; k < n_retry && !again; k++)
-				again = retry[k] == batch[i];
+				again = retry[k] == prev->batch[i];
 			if (!again) {
-				item_unload(&items[batch[i]]);
+				item_unload(&items[prev->batch[i]]);
 				done++;
 			}
 		}
+		prev->n = 0;
 		/* Move the unfinished to the end of the queue; the slots freed
 		 * at its front make room, and head only grows. */
 		if (n_retry > 0) {
@@ -443,7 +561,8 @@ submit_many(struct submit *s, struct item *items, size_t n_items, size_t max_n, 
 out:
 	free(dbuf);
 	free(retry);
-	free(batch);
+	free(fl[0].batch);
+	free(fl[1].batch);
 	free(todo);
 	return worst;
 }

@@ -9,6 +9,7 @@
  * temporary names carry random bytes, so that a stale one never blocks a
  * write and two writers never share one.
  */
+#define _GNU_SOURCE /* syncfs */
 #include "file.h"
 
 #include <errno.h>
@@ -232,14 +233,72 @@ place(const char *tmp, const char *path, unsigned flags, bool *have_tmp, char *w
 	return 0;
 }
 
+/* Write buf[0..len) with exactly `mode` to a fresh temporary name beside
+ * path, into tmp, fsync'd when sync says so.  On failure nothing is left
+ * behind and why names the file. */
+static int
+tmp_write(const char *path, const void *buf, size_t len, mode_t mode, bool sync, char tmp[PATH_MAX],
+    char *why)
+{
+	char rnd_hex[17];
+	uint8_t rnd[8];
+	int fd, rc = 0, n;
+
+	randombytes_buf(rnd, sizeof rnd);
+	cl_hex_encode(rnd, sizeof rnd, rnd_hex);
+	if ((n = snprintf(tmp, PATH_MAX, "%s.tmp.%s", path, rnd_hex)) < 0 || n >= PATH_MAX)
+		return cl_why(why, ENAMETOOLONG, "%s: path too long", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = errno;
+		return cl_why(why, rc, "cannot create %s: %s", tmp, strerror(rc));
+	}
+	/* Exactly `mode`, whatever the umask. */
+	if (fchmod(fd, mode) != 0 || (rc = write_all(fd, buf, len)) != 0 ||
+	    (sync && fsync(fd) != 0))
+		rc = rc != 0 ? rc : errno;
+	if (close(fd) != 0 && rc == 0)
+		rc = errno;
+	if (rc != 0) {
+		cl_why(why, rc, "cannot write %s: %s", tmp, strerror(rc));
+		unlink(tmp);
+	}
+	return rc;
+}
+
+/* Make directory entries made in dfd (dir) durable.  Some file systems
+ * cannot fsync a directory (EINVAL): nothing to do there. */
+static int
+dir_sync(int dfd, const char *dir, char *why)
+{
+	int rc;
+
+	if (fsync(dfd) != 0 && errno != EINVAL) {
+		rc = errno;
+		return cl_why(why, rc, "cannot fsync directory %s: %s", dir, strerror(rc));
+	}
+	return 0;
+}
+
+/* Open directory dir into *dfd; 0 or errno, with why. */
+static int
+dir_open(const char *dir, int *dfd, char *why)
+{
+	int rc;
+
+	if ((*dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+		return 0;
+	rc = errno;
+	return cl_why(why, rc, "cannot open directory %s: %s", dir, strerror(rc));
+}
+
 int
 cl_file_write(const char *path, const void *buf, size_t len, mode_t mode, unsigned flags, char *why)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX], rnd_hex[17];
-	uint8_t rnd[8];
+	char tmp[PATH_MAX], dir[PATH_MAX];
 	struct stat st;
-	int fd = -1, dfd = -1, rc, n;
-	bool have_tmp = false;
+	int dfd, rc;
+	bool have_tmp;
 
 	if (path == NULL || *path == '\0')
 		return cl_why(why, CL_EINVAL, "the file name is empty");
@@ -251,34 +310,13 @@ cl_file_write(const char *path, const void *buf, size_t len, mode_t mode, unsign
 	if ((rc = dir_of(path, dir)) != 0)
 		return cl_why(why, rc, "%s: %s", path,
 		    rc == CL_EINVAL ? "names a directory" : "path too long");
-	randombytes_buf(rnd, sizeof rnd);
-	cl_hex_encode(rnd, sizeof rnd, rnd_hex);
-	if ((n = snprintf(tmp, sizeof tmp, "%s.tmp.%s", path, rnd_hex)) < 0 ||
-	    (size_t)n >= sizeof tmp)
-		return cl_why(why, ENAMETOOLONG, "%s: path too long", path);
 	/* Fail early, before any data touches the disk; link() is what makes
 	 * the no-overwrite rule atomic. */
 	if ((flags & CL_FILE_EXCL) && lstat(path, &st) == 0)
 		return cl_why(why, EEXIST, "%s already exists; not overwriting it", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = errno;
-		return cl_why(why, rc, "cannot create %s: %s", tmp, strerror(rc));
-	}
+	if ((rc = tmp_write(path, buf, len, mode, true, tmp, why)) != 0)
+		return rc;
 	have_tmp = true;
-	/* Exactly `mode`, whatever the umask. */
-	if (fchmod(fd, mode) != 0 || (rc = write_all(fd, buf, len)) != 0 || fsync(fd) != 0) {
-		rc = rc != 0 ? rc : errno;
-		cl_why(why, rc, "cannot write %s: %s", tmp, strerror(rc));
-		goto out;
-	}
-	rc = close(fd);
-	fd = -1;
-	if (rc != 0) {
-		rc = errno;
-		cl_why(why, rc, "cannot write %s: %s", tmp, strerror(rc));
-		goto out;
-	}
 	if ((rc = place(tmp, path, flags, &have_tmp, why)) != 0)
 		goto out;
 	if (have_tmp) {
@@ -290,25 +328,100 @@ cl_file_write(const char *path, const void *buf, size_t len, mode_t mode, unsign
 			goto out;
 		}
 	}
-	/* Make the new name durable.  Some file systems cannot fsync a
-	 * directory (EINVAL): nothing to do there. */
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		rc = errno;
-		cl_why(why, rc, "cannot open directory %s: %s", dir, strerror(rc));
-		goto out;
-	}
-	if (fsync(dfd) != 0 && errno != EINVAL) {
-		rc = errno;
-		cl_why(why, rc, "cannot fsync directory %s: %s", dir, strerror(rc));
-		goto out;
-	}
-	rc = 0;
+	if ((rc = dir_open(dir, &dfd, why)) != 0)
+		return rc;
+	rc = dir_sync(dfd, dir, why);
+	close(dfd);
 out:
-	if (dfd >= 0)
-		close(dfd);
-	if (fd >= 0)
-		close(fd);
 	if (have_tmp)
 		unlink(tmp);
 	return rc;
+}
+
+/* Write files[0..n), all in directory dir (open as dfd), as cl_file_write
+ * without flags would, with one flush of the file system for all their
+ * data and one of the directory for all their names. */
+static void
+write_group(struct cl_file_out *files, size_t n, mode_t mode, const char *dir, int dfd)
+{
+	char(*tmp)[PATH_MAX] = malloc(n * sizeof *tmp);
+	char why[CL_WHY_MAX];
+	int rc = 0;
+
+	if (tmp == NULL) {
+		for (size_t i = 0; i < n; i++)
+			files[i].rc =
+			    cl_why(files[i].why, ENOMEM, "%s: out of memory", files[i].path);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		files[i].rc = tmp_write(
+		    files[i].path, files[i].buf, files[i].len, mode, false, tmp[i], files[i].why);
+	/* dfd was opened before the data was written, so syncfs reports any
+	 * write-back error since. */
+	if (syncfs(dfd) != 0) {
+		rc = errno;
+		cl_why(why, rc, "cannot flush the file system of %s: %s", dir, strerror(rc));
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (files[i].rc != 0)
+			continue;
+		if (rc != 0) {
+			files[i].rc = rc;
+			snprintf(files[i].why, CL_WHY_MAX, "%s", why);
+			unlink(tmp[i]);
+		} else if (rename(tmp[i], files[i].path) != 0) {
+			files[i].rc = errno;
+			cl_why(files[i].why, files[i].rc, "cannot rename %s to %s: %s", tmp[i],
+			    files[i].path, strerror(files[i].rc));
+			unlink(tmp[i]);
+		}
+	}
+	if (rc == 0 && (rc = dir_sync(dfd, dir, why)) != 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (files[i].rc == 0) {
+				files[i].rc = rc;
+				snprintf(files[i].why, CL_WHY_MAX, "%s", why);
+			}
+		}
+	}
+	free(tmp);
+}
+
+int
+cl_file_write_many(struct cl_file_out *files, size_t n, mode_t mode)
+{
+	int worst = 0;
+
+	for (size_t i = 0, j; i < n; i = j) {
+		char dir[PATH_MAX], next[PATH_MAX];
+		int rc = files[i].path == NULL || *files[i].path == '\0'
+		    ? CL_EINVAL
+		    : dir_of(files[i].path, dir);
+		int dfd;
+
+		j = i + 1;
+		if (rc != 0) {
+			files[i].rc = cl_why(files[i].why, rc, "%s: %s",
+			    files[i].path != NULL ? files[i].path : "",
+			    rc == CL_EINVAL ? "not a file name" : "path too long");
+			worst = worst != 0 ? worst : rc;
+			continue;
+		}
+		while (j < n && files[j].path != NULL && *files[j].path != '\0' &&
+		    dir_of(files[j].path, next) == 0 && strcmp(next, dir) == 0)
+			j++;
+		if ((rc = dir_open(dir, &dfd, NULL)) != 0) {
+			for (size_t k = i; k < j; k++)
+				files[k].rc =
+				    cl_why(files[k].why, rc, "%s: cannot open its directory: %s",
+				        files[k].path, strerror(rc));
+		} else {
+			write_group(files + i, j - i, mode, dir, dfd);
+			close(dfd);
+		}
+		for (size_t k = i; k < j && worst == 0; k++)
+			worst = files[k].rc;
+	}
+	return worst;
 }

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cl.h"
+
 /* Flags of cl_file_read and cl_file_write. */
 #define CL_FILE_SECRET 0x1 /* read: refuse a file group or others may access (CL_EKEYPERM) */
 #define CL_FILE_STREAM 0x2 /* "-" is stdin / stdout; read: pipes and devices too */
@@ -41,5 +43,25 @@ int cl_file_read(const char *path, size_t cap, unsigned flags, uint8_t **buf, si
  * failure no temporary file is left behind. */
 int cl_file_write(const char *path, const void *buf, size_t len, mode_t mode, unsigned flags,
     char *why) __attribute__((warn_unused_result));
+
+/* One file of cl_file_write_many: path and buf[0..len) are the caller's;
+ * rc (0 or as cl_file_write) and why are filled in. */
+struct cl_file_out {
+	const char *path;
+	const void *buf;
+	size_t len;
+	int rc;
+	char why[CL_WHY_MAX];
+};
+
+/* Write every file of files[0..n) as cl_file_write(path, buf, len, mode,
+ * 0, why) would, each replacing what its path held, but with fewer
+ * flushes: for each run of neighbours in one directory, their temporary
+ * files are written, the file system holding them is flushed once
+ * (syncfs), they are renamed into place, and the directory is flushed
+ * once.  A file whose write fails does not stop the others; when a flush
+ * fails, every file of its run fails.  Returns 0 if every file was
+ * written, or the first error. */
+int cl_file_write_many(struct cl_file_out *files, size_t n, mode_t mode);
 
 #endif

@@ -665,18 +665,43 @@ test_cli_many(void **state)
 			fail_msg("verify %s: exit %d: %s", bundle, r.status, r.err);
 		h_run_free(&r);
 	}
-	/* Again, plus the stranger's: the rest already logged, the stranger's
-	 * listed with the log's reason, exit 1. */
+	/* Again, plus the stranger's, with one bundle's name taken by a
+	 * directory: the rest already logged and their bundles written, in
+	 * order; the stranger's listed with the log's reason, the blocked
+	 * bundle with why it could not be written; exit 1. */
+	{
+		char b[700];
+
+		snprintf(b, sizeof b, "%s/e005.env.bundle", outdir);
+		assert_int_equal(unlink(b), 0);
+		assert_int_equal(mkdir(b, 0755), 0);
+		snprintf(b, sizeof b, "%s/e006.env.bundle", outdir);
+		assert_int_equal(unlink(b), 0);
+	}
 	n = 10; /* drop --json */
 	for (size_t i = 0; i <= N_FILES; i++)
 		argv[n++] = files[i];
 	argv[n] = NULL;
 	h_run(&r, NULL, argv);
 	assert_int_equal(r.status, 1);
-	assert_int_equal(count(r.out, "already logged at index"), N_FILES);
+	assert_int_equal(count(r.out, "already logged at index"), N_FILES - 1);
 	assert_non_null(strstr(r.err, "stranger.env: the log refused it (HTTP 403"));
 	assert_int_equal(count(r.err, "refused"), 1);
+	assert_non_null(strstr(r.err, "e005.env: cannot rename"));
+	assert_non_null(strstr(r.err, "e005.env.bundle: Is a directory"));
+	assert_true(strstr(r.out, "e004.env: already") < strstr(r.out, "e006.env: already"));
+	assert_true(strstr(r.out, "e006.env: already") < strstr(r.out, "e007.env: already"));
 	h_run_free(&r);
+	{
+		char bundle[700];
+
+		snprintf(bundle, sizeof bundle, "%s/e006.env.bundle", outdir);
+		h_closurelog(
+		    &r, "verify", "--log-key", s.vkey, "--submitter-key", su_ci_vkey, bundle, NULL);
+		if (r.status != 0)
+			fail_msg("verify %s: exit %d: %s", bundle, r.status, r.err);
+		h_run_free(&r);
+	}
 	{
 		struct stat st;
 		char b[700];

@@ -37,11 +37,11 @@ put(const char *name, const char *data, mode_t mode)
 	assert_int_equal(chmod(path(name), mode), 0);
 }
 
-/* Files in dir whose name contains s. */
+/* Files in directory in whose name contains s. */
 static int
-count(const char *s)
+count_in(const char *in, const char *s)
 {
-	DIR *d = opendir(dir);
+	DIR *d = opendir(in);
 	struct dirent *e;
 	int n = 0;
 
@@ -50,6 +50,13 @@ count(const char *s)
 		n += strstr(e->d_name, s) != NULL;
 	closedir(d);
 	return n;
+}
+
+/* Files in dir whose name contains s. */
+static int
+count(const char *s)
+{
+	return count_in(dir, s);
 }
 
 static int
@@ -166,12 +173,103 @@ test_write(void **state)
 	umask(old);
 }
 
+/* Many files with few flushes: each written as cl_file_write would (exact
+ * mode, replacing), runs of neighbours in one directory together, and a
+ * file that cannot be written fails alone, with a reason naming it. */
+static void
+test_write_many(void **state)
+{
+	static const struct {
+		const char *name; /* in dir; NULL: the empty name; "BIG": a path too long */
+		const char *data;
+		int want; /* 0, an errno or a CL_E code; -1: any error */
+	} cases[] = {
+	    {"m1", "first", 0},
+	    {"m2", "second, replacing", 0},
+	    {"mdir", "over a directory", -1},
+	    {"sub/m3", "in another directory", 0},
+	    {"m4", "back in the first", 0},
+	    {"missing/m5", "no such directory", ENOENT},
+	    {NULL, "an empty name", CL_EINVAL},
+	    {"msub/", "names a directory", CL_EINVAL},
+	    {"BIG", "a path too long", ENAMETOOLONG},
+	    {"m6", "last", 0},
+	};
+	enum { N = sizeof cases / sizeof cases[0] };
+	static char paths[N][5000];
+	struct cl_file_out files[N];
+	char why[CL_WHY_MAX];
+	uint8_t *b;
+	size_t len;
+	struct stat st;
+	mode_t old = umask(077);
+	int rc;
+
+	(void)state;
+	assert_int_equal(mkdir(path("sub"), 0700), 0);
+	assert_int_equal(mkdir(path("mdir"), 0700), 0);
+	put("m2", "old", 0600);
+	for (size_t i = 0; i < N; i++) {
+		if (cases[i].name == NULL) {
+			paths[i][0] = '\0';
+		} else if (strcmp(cases[i].name, "BIG") == 0) {
+			/* Over PATH_MAX, in components short enough to be names. */
+			int n = snprintf(paths[i], sizeof paths[i], "%s", dir);
+
+			while (n < 4200)
+				n += snprintf(
+				    paths[i] + n, sizeof paths[i] - (size_t)n, "/%0100d", 0);
+		} else {
+			snprintf(paths[i], sizeof paths[i], "%s", path(cases[i].name));
+		}
+		files[i] = (struct cl_file_out){
+		    .path = paths[i], .buf = cases[i].data, .len = strlen(cases[i].data)};
+	}
+	/* The first failure is what it returns. */
+	rc = cl_file_write_many(files, N, 0644);
+	assert_int_not_equal(files[2].rc, 0);
+	assert_int_equal(rc, files[2].rc);
+	for (size_t i = 0; i < N; i++) {
+		if (cases[i].want == 0) {
+			assert_int_equal(files[i].rc, 0);
+			assert_int_equal(stat(paths[i], &st), 0);
+			assert_int_equal(st.st_mode & 07777, 0644);
+			assert_int_equal(cl_file_read(paths[i], 100, 0, &b, &len, why), 0);
+			assert_int_equal(len, strlen(cases[i].data));
+			assert_memory_equal(b, cases[i].data, len);
+			free(b);
+			continue;
+		}
+		if (cases[i].want != -1)
+			assert_int_equal(files[i].rc, cases[i].want);
+		else
+			assert_int_not_equal(files[i].rc, 0);
+		if (cases[i].name != NULL && strcmp(cases[i].name, "BIG") != 0)
+			if (strstr(files[i].why, paths[i]) == NULL)
+				fail_msg("%zu: %s", i, files[i].why);
+	}
+	/* The directory is still one, and no temporary file is left. */
+	assert_int_equal(stat(path("mdir"), &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(count(".tmp."), 0);
+	assert_int_equal(count_in(path("sub"), ".tmp."), 0);
+	/* All good: 0. */
+	files[0] = (struct cl_file_out){.path = paths[0], .buf = "again", .len = 5};
+	files[1] = (struct cl_file_out){.path = paths[3], .buf = "again", .len = 5};
+	assert_int_equal(cl_file_write_many(files, 2, 0600), 0);
+	assert_int_equal(stat(paths[3], &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(cl_file_write_many(files, 0, 0600), 0);
+	umask(old);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_read),
 	    cmocka_unit_test(test_write),
+	    cmocka_unit_test(test_write_many),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -561,6 +561,74 @@ test_unread_answers(void **state)
 	h_rmrf(dir);
 }
 
+/* Answers to a client that reads nothing: once the connection's buffers
+ * are full (a megabyte or two on loopback), a lone answer is taken by the
+ * kernel only in part and the rest is queued, and every later answer is
+ * queued behind it.  Paced so that most requests are alone when they are
+ * answered (the direct send), with answers of some kilobytes (a partial
+ * tile of 100 hashes) so that the buffers fill soon, alternating with a
+ * short one so that a lost, doubled or reordered piece shows.  All must
+ * arrive whole and in order once the client reads. */
+static void
+test_partial_sends(void **state)
+{
+	enum { ENTRIES = 100, N = 3000 };
+	static const char *const reqs[2] = {
+	    "GET /tile/0/000.p/100 HTTP/1.1\r\nHost: x\r\n\r\n",
+	    "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+	};
+	char dir[512];
+	struct h_server s;
+	struct note_verifier lk;
+	struct su_ack a;
+	struct rh_resp r, want[2];
+	int fd;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, NULL);
+	su_log_key(&s, &lk);
+	for (int i = 0; i < ENTRIES; i++) {
+		size_t len;
+		uint8_t *env = su_envelope(1000 + i, NULL, &len);
+
+		assert_int_equal(su_submit(&s, &lk, env, len, &a, NULL), 201);
+		free(env);
+	}
+	for (int k = 0; k < 2; k++) {
+		fd = rh_open(s.port);
+		rh_reset();
+		rh_send_str(fd, reqs[k]);
+		assert_int_equal(rh_read(fd, &want[k], false), 0);
+		assert_int_equal(want[k].status, 200);
+		close(fd);
+	}
+	assert_int_equal(want[0].len, 32 * ENTRIES);
+	fd = rh_open(s.port);
+	rh_reset();
+	for (int i = 0; i < N; i++) {
+		struct timespec pace = {0, 300000};
+
+		rh_send_str(fd, reqs[i % 2]);
+		nanosleep(&pace, NULL);
+	}
+	for (int i = 0; i < N; i++) {
+		const struct rh_resp *w = &want[i % 2];
+
+		if (rh_read(fd, &r, false) != 0)
+			fail_msg("answer %d of %d: connection ended", i, N);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(r.len, w->len);
+		assert_memory_equal(r.body, w->body, w->len);
+		free(r.body);
+	}
+	free(want[0].body);
+	free(want[1].body);
+	close(fd);
+	assert_int_equal(h_server_stop(&s, SIGTERM), 0);
+	h_rmrf(dir);
+}
+
 /* ---- Keep-alive and deadlines ---- */
 
 /* A keep-alive connection idle for well over --request-timeout (1 s) is
@@ -716,6 +784,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_submissions),
 	    cmocka_unit_test(test_pipelining),
 	    cmocka_unit_test(test_unread_answers),
+	    cmocka_unit_test(test_partial_sends),
 	    cmocka_unit_test(test_idle_and_deadline),
 	    cmocka_unit_test(test_port_exclusive),
 	    cmocka_unit_test(test_entry_not_published),
