@@ -282,6 +282,33 @@ job_fail(struct log_job *job, int status, enum metrics_reject reason, const char
  * table slots and filter blocks load meanwhile (ix_probe_make). */
 #define PROBE_AHEAD 8
 
+/* Start loading what batch_write reads of job j: its fields, its body
+ * (copied into the store) and the search keys a verifier wrote.  A verifier
+ * thread on another core wrote them all, so each line is a cache miss
+ * that would otherwise stall the committer once per line. */
+static void
+job_prefetch(struct log_job *j)
+{
+	__builtin_prefetch(&j->body);
+	__builtin_prefetch(&j->status, 1);
+	__builtin_prefetch(&j->leaf[MT_HASH_LEN - 1], 1);
+	__builtin_prefetch(js(j)->root); /* a store path spans two lines */
+	__builtin_prefetch(js(j)->root + 64);
+	__builtin_prefetch(js(j)->nar);
+	__builtin_prefetch(&js(j)->signed_by_submitter);
+}
+
+/* Start loading the first kilobyte of job j's body (the hardware follows
+ * on from there), written on another core: for the verifier that decodes
+ * it next, and the committer that copies it into the store.  j itself
+ * should be on its way already. */
+static void
+body_prefetch(const struct log_job *j)
+{
+	for (size_t off = 0; off < j->len && off < 1024; off += 64)
+		__builtin_prefetch(j->body + off);
+}
+
 /* Write a batch of prepared jobs in one transaction and commit it.  Jobs
  * already in the log (committed, or earlier in this batch) get status 200
  * and their original index.  Returns 0, 1 if there was nothing to write
@@ -302,16 +329,26 @@ batch_write(
 		return rc;
 	if ((rc = st_batch_begin(l->st, &l->batch)) != 0)
 		return rc;
-	for (size_t i = 0; i < n && i < PROBE_AHEAD; i++)
+	/* Jobs two strides ahead have their fields loading, jobs one stride
+	 * ahead their bodies and probes. */
+	for (size_t i = 0; i < n && i < 2 * PROBE_AHEAD; i++)
+		job_prefetch(jobs[i]);
+	for (size_t i = 0; i < n && i < PROBE_AHEAD; i++) {
 		ix_probe_make(l->ix, jobs[i]->leaf, &pr[i]);
+		body_prefetch(jobs[i]);
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct log_job *j = jobs[i];
 		const struct ix_probe *p = &pr[i % PROBE_AHEAD];
 
 		/* The slot the last entry's probe left free. */
-		if (i > 0 && i - 1 + PROBE_AHEAD < n)
+		if (i > 0 && i - 1 + PROBE_AHEAD < n) {
 			ix_probe_make(
 			    l->ix, jobs[i - 1 + PROBE_AHEAD]->leaf, &pr[(i - 1) % PROBE_AHEAD]);
+			body_prefetch(jobs[i - 1 + PROBE_AHEAD]);
+		}
+		if (i + 2 * PROBE_AHEAD < n)
+			job_prefetch(jobs[i + 2 * PROBE_AHEAD]);
 		/* A leaf hash is the entry's SHA-256: equal hashes are equal
 		 * entries. */
 		rc = ix_dedup_find(l->ix, l->batch, p, &j->index);
@@ -798,20 +835,6 @@ struct verifier {
 	pthread_t tid;
 	void *arena;
 };
-
-/* Bring a job's body towards this core while another job's signature is
- * checked: the HTTP thread wrote it on another core, and each miss would
- * otherwise stall the decoding (up to the first 2 kB, more than a typical
- * envelope).  The job itself should be on its way already (the turn
- * prefetches every job it takes). */
-static void
-body_prefetch(const struct log_job *j)
-{
-	size_t n = j->len < 2048 ? j->len : 2048;
-
-	for (size_t at = 0; at < n; at += 64)
-		__builtin_prefetch(j->body + at);
-}
 
 /* Verifiers take up to this many jobs per turn: fewer lock round trips,
  * and the signature code stays warm in the core's caches. */
