@@ -8,13 +8,14 @@
  * into a second LMDB environment.  Even there a growing B-tree would copy
  * a page per key once it is much larger than a batch, so the environment
  * is log-structured: each flush of the tail writes a new sorted *run* (its
- * own named database, filled in key order with MDB_APPEND: dense pages,
- * each written once), and runs of one level are merged, a bounded step at
+ * own named database, filled in key order with MDB_APPEND, its keys
+ * packed in blocks (ixblk.h): dense pages, each written once, one put per
+ * block), and runs of one level are merged, a bounded step at
  * a time between flushes, into one of the next level (ixrun.h).  An entry
  * is so rewritten O(log N) times, sequentially, and a run's keys carry
  * the entry index, so runs over disjoint index ranges concatenate into
  * ascending results.  Keys are 10 bytes (kind, a 32-bit keyed hash or
- * submitter number, a 40-bit index): 20 bytes a record, four records an
+ * submitter number, a 40-bit index): 10 bytes a key, four keys an
  * entry; a hash match is only a candidate, confirmed against the entry.
  * In-memory Bloom filters on the leaf keys, one of every leaf held and
  * one per run, let deduplication know a new leaf without reading a run,
@@ -41,6 +42,7 @@
 #include <sodium.h>
 
 #include "cl.h"
+#include "ixblk.h"
 #include "ixrun.h"
 
 _Static_assert((IX_TAIL_MAX & (IX_TAIL_MAX - 1)) == 0, "IX_TAIL_MAX must be a power of two");
@@ -49,9 +51,16 @@ _Static_assert((IX_TAIL_MAX & (IX_TAIL_MAX - 1)) == 0, "IX_TAIL_MAX must be a po
  * version is rebuilt, not refused: it is derived data.  1: one DUPSORT
  * B-tree per key; 2: sorted runs (ixrun.h) of full keys; 3: of short
  * hashed keys. */
-#define IX_LAYOUT 3
+#define IX_LAYOUT 4
 
 #define IX_TABLE (2 * IX_TAIL_MAX) /* load factor <= 1/2 */
+/* A table cell: the entry's index + 1 in the low TABLE_BITS bits, its
+ * leaf's slot_of above them, so that a deletion's shifts hash nothing. */
+#define TABLE_BITS              44
+#define TABLE_CELL(index, slot) ((uint64_t)(slot) << TABLE_BITS | ((index) + 1))
+#define CELL_INDEX(c)           (((c) & (((uint64_t)1 << TABLE_BITS) - 1)) - 1)
+#define CELL_SLOT(c)            ((size_t)((c) >> TABLE_BITS))
+_Static_assert(IX_TABLE <= (1 << (64 - TABLE_BITS)), "a slot fits a cell");
 /* Sparse (the file grows as needed), but address space all the same: some
  * environments (sanitizers, RLIMIT_AS) refuse a terabyte.  At ~80 bytes
  * per entry, and room for a merge's copy, this is ~4 * 10^8 entries; past
@@ -71,6 +80,7 @@ _Static_assert((IX_TAIL_MAX & (IX_TAIL_MAX - 1)) == 0, "IX_TAIL_MAX must be a po
 #define KIND_MARK  0x80
 #define KEY_PREFIX 5 /* kind and value */
 #define KEY_LEN    (KEY_PREFIX + 5)
+_Static_assert(KEY_LEN == IXB_KEY, "run keys are ixblk's");
 #define INDEX_MAX  ((uint64_t)1 << 40)
 #define N_KINDS    (IX_N_KEYS + 1)
 #define HKEY_LEN   crypto_shorthash_KEYBYTES
@@ -91,6 +101,7 @@ struct rec {
 	uint8_t leaf[MT_HASH_LEN];
 	uint8_t key[IX_N_KEYS][32]; /* SHA-256 of the root, narHash, submitter */
 	uint32_t hleaf;             /* the leaf's key value (key_hash) */
+	uint32_t slot;              /* in the tail: its leaf's slot_of */
 	bool has_keys;              /* false: only the leaf hash is indexed */
 	bool has_submitter;
 };
@@ -161,7 +172,7 @@ struct ix {
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv, room_cv;
 	struct rec *ring;               /* slot index % IX_TAIL_MAX, for the tail [low, next) */
-	uint64_t *table;                /* 0, or index + 1 of a tail entry */
+	uint64_t *table;                /* 0, or a tail entry's TABLE_CELL */
 	uint64_t low;                   /* = the search environment's upto */
 	uint64_t durable;               /* [low, durable) may be indexed */
 	uint64_t next;                  /* the next entry's index */
@@ -221,7 +232,7 @@ table_insert(struct ix *ix, uint64_t index, size_t slot)
 
 	while (ix->table[i] != 0)
 		i = (i + 1) & (IX_TABLE - 1);
-	ix->table[i] = index + 1;
+	ix->table[i] = TABLE_CELL(index, slot);
 }
 
 /* Find leaf, whose slot_of is `slot`. */
@@ -229,23 +240,28 @@ static bool
 table_find(const struct ix *ix, const uint8_t leaf[MT_HASH_LEN], size_t slot, uint64_t *index)
 {
 	for (size_t i = slot; ix->table[i] != 0; i = (i + 1) & (IX_TABLE - 1)) {
-		if (memcmp(rec_at(ix, ix->table[i] - 1)->leaf, leaf, MT_HASH_LEN) == 0) {
-			*index = ix->table[i] - 1;
+		uint64_t at = CELL_INDEX(ix->table[i]);
+
+		/* Only a cell of the same slot can hold leaf. */
+		if (CELL_SLOT(ix->table[i]) == slot &&
+		    memcmp(rec_at(ix, at)->leaf, leaf, MT_HASH_LEN) == 0) {
+			*index = at;
 			return true;
 		}
 	}
 	return false;
 }
 
-/* Remove tail entry `index` (its record still in the ring), shifting the
- * rest of its probe run back (linear probing's deletion without
- * tombstones). */
+/* Remove tail entry `index` (its record, with its slot, still in the
+ * ring), shifting the rest of its probe run back (linear probing's
+ * deletion without tombstones). */
 static void
 table_delete(struct ix *ix, uint64_t index)
 {
-	size_t i = slot_of(ix, rec_at(ix, index)->leaf), j;
+	size_t i = rec_at(ix, index)->slot, j;
+	uint64_t cell = TABLE_CELL(index, i);
 
-	while (ix->table[i] != index + 1)
+	while (ix->table[i] != cell)
 		i = (i + 1) & (IX_TABLE - 1);
 	for (j = i;;) {
 		size_t k;
@@ -253,7 +269,7 @@ table_delete(struct ix *ix, uint64_t index)
 		j = (j + 1) & (IX_TABLE - 1);
 		if (ix->table[j] == 0)
 			break;
-		k = slot_of(ix, rec_at(ix, ix->table[j] - 1)->leaf);
+		k = CELL_SLOT(ix->table[j]);
 		/* The entry at j stays if its home k lies cyclically in (i, j]. */
 		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
 			continue;
@@ -667,6 +683,7 @@ run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size
 	struct bloom *bl = NULL;
 	struct ixr_set next = ix->man;
 	struct marks mk = {0};
+	struct ixb_writer *w = NULL;
 	uint8_t root[MT_HASH_LEN], ub[8], memo[32];
 	bool have = false;
 	uint32_t id = 0;
@@ -678,14 +695,17 @@ run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size
 		return EOVERFLOW; /* far past what the map holds */
 	if ((rc = root_at(ix, upto, root)) != 0)
 		return rc;
-	if ((bl = bloom_new(n, upto - n, upto)) == NULL)
-		return ENOMEM;
+	if ((bl = bloom_new(n, upto - n, upto)) == NULL || (w = malloc(sizeof *w)) == NULL) {
+		rc = ENOMEM;
+		goto out;
+	}
 	if ((rc = write_begin(ix, &txn)) != 0)
 		goto out;
 	/* A merge's abandoned output may be left in a free slot. */
 	if ((rc = mdb_drop(txn, ix->slot[slot], 0)) != 0 ||
 	    (rc = mdb_cursor_open(txn, ix->slot[slot], &c)) != 0)
 		goto out;
+	ixb_writer_init(w, c, NULL);
 	for (int kind = 0; kind < N_KINDS; kind++) {
 		int d = kind - 1;
 		size_t m = 0;
@@ -725,24 +745,21 @@ run_write(struct ix *ix, const struct rec *recs, size_t first, size_t mask, size
 		}
 		for (size_t i = 0; i < m; i++) {
 			uint8_t kb[KEY_LEN];
-			MDB_val k = {key_make(kb, kind, pairs[i].value, pairs[i].index), kb},
-			        v = {0, ""};
 
+			key_make(kb, kind, pairs[i].value, pairs[i].index);
 			if (kind == KIND_LEAF)
 				bloom_add(bl, pairs[i].value);
-			if ((rc = mdb_cursor_put(c, &k, &v, MDB_APPEND)) != 0) {
-				/* Each entry is indexed once. */
-				rc = rc == MDB_KEYEXIST ? ST_ECORRUPT : rc;
+			/* Each entry is indexed once: out of order is ST_ECORRUPT. */
+			if ((rc = ixb_put(w, kb)) != 0)
 				goto out;
-			}
 		}
 	}
 	for (size_t i = 0; i < mk.n; i++) {
-		MDB_val k = {KEY_LEN, mk.k[i]}, v = {0, ""};
-
-		if ((rc = mdb_cursor_put(c, &k, &v, MDB_APPEND)) != 0)
+		if ((rc = ixb_put(w, mk.k[i])) != 0)
 			goto out;
 	}
+	if ((rc = ixb_flush(w)) != 0)
+		goto out;
 	mdb_cursor_close(c);
 	c = NULL;
 	next.run[next.n++] = (struct ixr_run){(uint8_t)slot, upto - n, upto};
@@ -772,6 +789,7 @@ out:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
 	marks_free(&mk);
+	free(w);
 	free(bl);
 	return rc;
 }
@@ -838,8 +856,10 @@ merge_step(struct ix *ix)
 	struct merge *mg = &ix->mg;
 	unsigned fan = ix->tune.fanout;
 	MDB_txn *txn = NULL;
-	MDB_cursor *src[IXR_FANOUT_MAX] = {NULL}, *dst = NULL;
-	MDB_val key[IXR_FANOUT_MAX];
+	MDB_cursor *cur[IXR_FANOUT_MAX] = {NULL}, *dst = NULL;
+	struct ixb_cursor src[IXR_FANOUT_MAX];
+	struct ixb_writer w;
+	const uint8_t *key[IXR_FANOUT_MAX];
 	bool live[IXR_FANOUT_MAX];
 	const struct ixr_run *runs;
 	struct ixr_set next;
@@ -869,35 +889,34 @@ merge_step(struct ix *ix)
 	mg->started = true;
 	if ((rc = mdb_cursor_open(txn, ix->slot[mg->target], &dst)) != 0)
 		goto out;
+	ixb_writer_init(&w, dst, mg->last_len > 0 ? mg->last : NULL);
 	for (unsigned i = 0; i < fan; i++) {
-		MDB_val v;
-
-		if ((rc = mdb_cursor_open(txn, ix->slot[runs[i].slot], &src[i])) != 0)
+		if ((rc = mdb_cursor_open(txn, ix->slot[runs[i].slot], &cur[i])) != 0)
 			goto out;
-		key[i] = (MDB_val){mg->last_len, mg->last};
-		rc = mdb_cursor_get(
-		    src[i], &key[i], &v, mg->last_len == 0 ? MDB_FIRST : MDB_SET_RANGE);
-		if (rc == 0 && mg->last_len > 0 && key[i].mv_size == mg->last_len &&
-		    memcmp(key[i].mv_data, mg->last, mg->last_len) == 0)
-			rc = mdb_cursor_get(src[i], &key[i], &v, MDB_NEXT);
+		ixb_cursor_init(&src[i], cur[i]);
+		rc = mg->last_len == 0 ? ixb_first(&src[i]) : ixb_seek(&src[i], mg->last);
+		if (rc == 0 && mg->last_len > 0 && ixb_cmp(ixb_key(&src[i]), mg->last) == 0)
+			rc = ixb_next(&src[i]);
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			goto out;
 		live[i] = rc == 0;
+		key[i] = live[i] ? ixb_key(&src[i]) : NULL;
 	}
 	for (;;) {
-		MDB_val v = {0, ""}, k;
 		const uint8_t *mark = mg->marks.at < mg->marks.n ? mg->marks.k[mg->marks.at] : NULL;
+		const uint8_t *k;
 		int kind, at = -1;
 		uint32_t value;
 		uint64_t index;
 
 		for (unsigned i = 0; i < fan; i++) {
-			if (live[i] &&
-			    (at < 0 || mdb_cmp(txn, ix->slot[mg->target], &key[i], &key[at]) < 0))
+			if (live[i] && (at < 0 || ixb_cmp(key[i], key[at]) < 0))
 				at = (int)i;
 		}
 		if (at >= 0) {
-			if ((rc = key_parse(&key[at], &kind, &value, &index)) != 0)
+			MDB_val kv = {KEY_LEN, (void *)key[at]};
+
+			if ((rc = key_parse(&kv, &kind, &value, &index)) != 0)
 				goto out;
 			if (index < runs[at].from || index >= runs[at].to) {
 				rc = ST_ECORRUPT;
@@ -906,43 +925,45 @@ merge_step(struct ix *ix)
 		}
 		/* The markers this merge found sort after every record: they
 		 * are written among the sources' own. */
-		if (mark != NULL && (at < 0 || memcmp(mark, key[at].mv_data, KEY_LEN) < 0))
+		if (mark != NULL && (at < 0 || ixb_cmp(mark, key[at]) < 0))
 			at = -2;
 		if (at == -1)
 			break; /* all copied */
 		if (copied == ix->tune.step)
 			goto partial;
-		k = at >= 0 ? key[at] : (MDB_val){KEY_LEN, (void *)mark};
+		k = at >= 0 ? key[at] : mark;
 		if (at >= 0 && kind == KIND_LEAF)
 			bloom_add(mg->bloom, value);
 		if (at >= 0 && (rc = merge_track(ix, kind, value, index, (unsigned)at)) != 0)
 			goto out;
-		/* A marker found again (by this merge and a source) once. */
-		if (mg->last_len != KEY_LEN || memcmp(k.mv_data, mg->last, KEY_LEN) != 0) {
-			if ((rc = mdb_cursor_put(dst, &k, &v, MDB_APPEND)) != 0) {
-				rc = rc == MDB_KEYEXIST ? ST_ECORRUPT : rc;
+		/* A marker found again (by this merge and a source) once; any
+		 * other key out of order is ST_ECORRUPT. */
+		if (mg->last_len != KEY_LEN || ixb_cmp(k, mg->last) != 0) {
+			if ((rc = ixb_put(&w, k)) != 0)
 				goto out;
-			}
 		}
 		/* The key is read again at the next step's start: keep it. */
 		mg->last_len = KEY_LEN;
-		memcpy(mg->last, k.mv_data, KEY_LEN);
+		memcpy(mg->last, k, KEY_LEN);
 		copied++;
 		if (at < 0) {
 			mg->marks.at++;
 			continue;
 		}
-		rc = mdb_cursor_get(src[at], &key[at], &v, MDB_NEXT);
+		rc = ixb_next(&src[at]);
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			goto out;
 		live[at] = rc == 0;
+		key[at] = live[at] ? ixb_key(&src[at]) : NULL;
 	}
+	if ((rc = ixb_flush(&w)) != 0)
+		goto out;
 	/* The swap: the target for its sources, which are emptied. */
 	next = ix->man;
 	ixr_replace(&next, mg->first, fan, mg->target);
 	for (unsigned i = 0; i < fan; i++) {
-		mdb_cursor_close(src[i]);
-		src[i] = NULL;
+		mdb_cursor_close(cur[i]);
+		cur[i] = NULL;
 		if ((rc = mdb_drop(txn, ix->slot[runs[i].slot], 0)) != 0)
 			goto out;
 	}
@@ -967,9 +988,11 @@ merge_step(struct ix *ix)
 	committed(ix, IX_COMMIT_SWAP);
 	return 0;
 partial:
+	if ((rc = ixb_flush(&w)) != 0)
+		goto out;
 	for (unsigned i = 0; i < fan; i++) {
-		mdb_cursor_close(src[i]);
-		src[i] = NULL;
+		mdb_cursor_close(cur[i]);
+		cur[i] = NULL;
 	}
 	mdb_cursor_close(dst);
 	dst = NULL;
@@ -979,8 +1002,8 @@ partial:
 		committed(ix, IX_COMMIT_STEP);
 out:
 	for (unsigned i = 0; i < fan; i++) {
-		if (src[i] != NULL)
-			mdb_cursor_close(src[i]);
+		if (cur[i] != NULL)
+			mdb_cursor_close(cur[i]);
 	}
 	if (dst != NULL)
 		mdb_cursor_close(dst);
@@ -1186,8 +1209,7 @@ env_load(struct ix *ix)
 	for (size_t i = 0; i < ix->man.n; i++) {
 		const struct ixr_run *run = &ix->man.run[i];
 		struct bloom *b = bloom_new(run->to - run->from, run->from, run->to);
-		uint8_t first = KIND_LEAF;
-		MDB_val k = {1, &first}, v;
+		struct ixb_cursor r;
 		int kind;
 		uint32_t value;
 		uint64_t index;
@@ -1198,8 +1220,11 @@ env_load(struct ix *ix)
 		}
 		if ((rc = mdb_cursor_open(txn, ix->slot[run->slot], &c)) != 0)
 			goto out;
-		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		ixb_cursor_init(&r, c);
+		/* Leaf keys (kind 0) come first. */
+		for (rc = ixb_first(&r); rc == 0; rc = ixb_next(&r)) {
+			MDB_val k = {KEY_LEN, (void *)ixb_key(&r)};
+
 			if ((rc = key_parse(&k, &kind, &value, &index)) != 0 || kind != KIND_LEAF)
 				break;
 			if (index < run->from || index >= run->to) {
@@ -1798,20 +1823,22 @@ env_leaf_find(struct ix *ix, const uint8_t leaf[MT_HASH_LEN], uint32_t h, uint64
 	rc = MDB_NOTFOUND;
 	for (size_t i = 0; i < s.n && s.run[i].from < below && rc == MDB_NOTFOUND; i++) {
 		uint8_t kb[KEY_LEN];
-		MDB_val k = {key_make(kb, KIND_LEAF, h, s.run[i].from), kb}, v;
+		struct ixb_cursor r;
 
 		if (!want[i])
 			continue;
+		key_make(kb, KIND_LEAF, h, s.run[i].from);
 		if ((rc = mdb_cursor_open(txn, ix->slot[s.run[i].slot], &c)) != 0)
 			goto out;
-		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		ixb_cursor_init(&r, c);
+		for (rc = ixb_seek(&r, kb); rc == 0; rc = ixb_next(&r)) {
+			MDB_val k = {KEY_LEN, (void *)ixb_key(&r)};
 			uint8_t got[MT_HASH_LEN];
 			uint64_t idx;
 			uint32_t value;
 			int kind;
 
-			if (k.mv_size != KEY_LEN || memcmp(k.mv_data, kb, KEY_PREFIX) != 0) {
+			if (memcmp(k.mv_data, kb, KEY_PREFIX) != 0) {
 				rc = MDB_NOTFOUND;
 				break;
 			}
@@ -1897,6 +1924,7 @@ ix_add(struct ix *ix, uint64_t index, const struct ix_probe *p, const char *root
 	struct rec r;
 
 	rec_fill(&r, index, p->leaf, p->h, root, nar, submitter);
+	r.slot = p->slot;
 	pthread_mutex_lock(&ix->mu);
 	if (index != ix->next) {
 		pthread_mutex_unlock(&ix->mu);
@@ -2059,7 +2087,7 @@ ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *k
 	for (size_t i = 0; i < s.n && s.run[i].from < size && !*more; i++) {
 		const struct ixr_run *run = &s.run[i];
 		uint8_t pb[KEY_LEN];
-		MDB_val k = {key_make(pb, KIND_MARK | (1 + which), value, 0), pb}, v;
+		struct ixb_cursor bc;
 		/* Of a hashed value, the run's records are of one key unless
 		 * marked: one confirmation stands for them all (agree: -1
 		 * unknown, 0 no, 1 yes); marked, each is confirmed. */
@@ -2070,22 +2098,22 @@ ix_search(struct ix *ix, struct st_reader *r, enum ix_which which, const void *k
 			continue;
 		if ((rc = mdb_cursor_open(txn, ix->slot[run->slot], &c)) != 0)
 			goto out;
+		ixb_cursor_init(&bc, c);
 		if (which != IX_BY_SUBMITTER) {
-			rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+			key_make(pb, KIND_MARK | (1 + which), value, 0);
+			rc = ixb_seek(&bc, pb);
 			if (rc != 0 && rc != MDB_NOTFOUND)
 				goto out;
-			each = rc == 0 && k.mv_size == KEY_LEN &&
-			    memcmp(k.mv_data, pb, KEY_PREFIX) == 0;
+			each = rc == 0 && memcmp(ixb_key(&bc), pb, KEY_PREFIX) == 0;
 		}
-		k = (MDB_val){
-		    key_make(pb, 1 + which, value, start > run->from ? start : run->from), pb};
-		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		key_make(pb, 1 + which, value, start > run->from ? start : run->from);
+		for (rc = ixb_seek(&bc, pb); rc == 0; rc = ixb_next(&bc)) {
+			MDB_val k = {KEY_LEN, (void *)ixb_key(&bc)};
 			uint64_t idx;
 			uint32_t got;
 			int kind;
 
-			if (k.mv_size != KEY_LEN || memcmp(k.mv_data, pb, KEY_PREFIX) != 0)
+			if (memcmp(k.mv_data, pb, KEY_PREFIX) != 0)
 				break;
 			if ((rc = key_parse(&k, &kind, &got, &idx)) != 0)
 				goto out;

@@ -45,9 +45,9 @@
  *    whole: a merge cut short leaves only its partial output in a slot the
  *    manifest does not list, emptied at the next start, and starts again.
  *
- * Keys (layout 3): every key of a run is 10 bytes, kind (u8), a 32-bit
- * value, the entry index (40 bits, big-endian), so that each record takes
- * 20 bytes of a page.  For the leaf hash, the root (its SHA-256) and the
+ * Keys (layout 4): every key of a run is 10 bytes, kind (u8), a 32-bit
+ * value, the entry index (40 bits, big-endian), packed 408 to an LMDB
+ * record (ixblk.h), so that each takes 10 bytes of a page.  For the leaf hash, the root (its SHA-256) and the
  * narHash the value is their keyed hash (SipHash with the environment's
  * own random key, cut to 32 bits), so candidates can collide: a leaf
  * candidate is checked against the leaf hash in the main store's level-0
@@ -58,7 +58,7 @@
  * its others.  Submitter keys are few: the value is the key's number in
  * the environment's dictionary of submitter keys ("subs"), exact.  A
  * run's keys are unique (the index is in them), so each run is one plain
- * sorted database.
+ * sorted array of keys.
  *
  * Thread safety: one committer (ix_room, ix_probe_make, ix_dedup_find, ix_add,
  * ix_committed, ix_rollback), any number of readers (ix_leaf_find,

@@ -920,6 +920,43 @@ raw_runs_get(const char *dir, struct ixr_set *runs)
 	mdb_env_close(env);
 }
 
+/* Cut the last byte off the first block of the first run of a closed
+ * search environment (its leaf keys: read at every start). */
+static void
+raw_block_damage(const char *dir)
+{
+	char path[700], name[8];
+	uint8_t key[64], val[4096];
+	struct ixr_set runs;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_dbi d;
+	MDB_val k, v;
+
+	raw_runs_get(dir, &runs);
+	assert_true(runs.n >= 1);
+	snprintf(path, sizeof path, "%s/search", dir);
+	snprintf(name, sizeof name, "run%02u", (unsigned)runs.run[0].slot);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, name, 0, &d), 0);
+	assert_int_equal(mdb_cursor_open(txn, d, &c), 0);
+	assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_FIRST), 0);
+	assert_true(k.mv_size <= sizeof key && v.mv_size <= sizeof val && v.mv_size > 1);
+	memcpy(key, k.mv_data, k.mv_size);
+	memcpy(val, v.mv_data, v.mv_size);
+	mdb_cursor_close(c);
+	k.mv_data = key;
+	v.mv_data = val;
+	v.mv_size--;
+	assert_int_equal(mdb_put(txn, d, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
 static void
 file_copy(const char *from, const char *to)
 {
@@ -986,9 +1023,9 @@ test_restart(void **state)
 	behind = 23000;
 
 	/* Ahead of the log (an older main store put back), for another tree,
-	 * missing, a damaged file, another layout, or a manifest that does not
-	 * decode: rebuilt from every entry. */
-	for (int c = 0; c < 7; c++) {
+	 * missing, a damaged file, another layout, a manifest that does not
+	 * decode, or a damaged block of keys: rebuilt from every entry. */
+	for (int c = 0; c < 9; c++) {
 		if (c == 0) {
 			raw_runs_get(f.dir, &runs);
 			runs.run[runs.n - 1].to = behind + 5;
@@ -1014,12 +1051,19 @@ test_restart(void **state)
 			 * would misread. */
 			cl_be64_put(b8, 2);
 			raw_meta_put(f.dir, "layout", b8, 8);
-		} else {
+		} else if (c == 6) {
 			/* A manifest that does not decode. */
 			raw_runs_get(f.dir, &runs);
 			assert_true(runs.n >= 1);
 			len = ixr_encode(&runs, man);
 			raw_meta_put(f.dir, "runs", man, len - 1);
+		} else if (c == 7) {
+			/* Layout 3: a record per key, which this layout would
+			 * misread. */
+			cl_be64_put(b8, 3);
+			raw_meta_put(f.dir, "layout", b8, 8);
+		} else {
+			raw_block_damage(f.dir);
 		}
 		fx_start(&f);
 		assert_int_equal(f.keys_calls, behind);
