@@ -1069,12 +1069,16 @@ batch_run(const struct server *s, uint64_t first, size_t nreq, size_t bsz, unsig
 }
 
 /* Batch submissions of new envelopes: o->batch_b per request over
- * o->batch_conns connections, closed loop; every answer checked. */
+ * o->batch_conns connections, closed loop; every answer checked.  Long
+ * enough that the run's first and last requests, when fewer than all the
+ * connections keep the log busy, weigh little; but at most `room`
+ * entries, so that the log does not grow past the next size measured. */
 static void
 scale_batch(const struct opts *o, const struct server *s, pid_t tid, pid_t itid, uint64_t *next,
-    struct phase *ph, size_t *proofs)
+    uint64_t room, struct phase *ph, size_t *proofs)
 {
-	size_t bsz = o->batch_b, nreq = (o->quick ? 4000 : 60000) / bsz;
+	uint64_t want = o->quick ? 4000 : 150000;
+	size_t bsz = o->batch_b, nreq = (size_t)((want < room ? want : room) / bsz);
 	struct lg_batch_tally t;
 	struct lg_stats st;
 
@@ -1155,7 +1159,10 @@ bench_scale(const struct opts *o, const struct limits *lim, struct scale *sc)
 			after = before;
 			bound_sample(&before, o, 4);
 			fprintf(stderr, "size %" PRIu64 ": batch submissions...\n", have);
-			scale_batch(o, &s, tid, itid, &next, &p->batch, &p->batch_proofs);
+			scale_batch(o, &s, tid, itid, &next,
+			    k + 1 < o->n_sizes && o->sizes[k + 1] > have ? o->sizes[k + 1] - have
+			                                                 : UINT64_MAX,
+			    &p->batch, &p->batch_proofs);
 			bound_sample(&after, o, 4);
 			both = before;
 			for (size_t i = 0; i < after.n && both.n < VB_SAMPLES_MAX; i++, both.n++) {
