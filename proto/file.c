@@ -233,20 +233,36 @@ place(const char *tmp, const char *path, unsigned flags, bool *have_tmp, char *w
 	return 0;
 }
 
-/* Write buf[0..len) with exactly `mode` to a fresh temporary name beside
- * path, into tmp, fsync'd when sync says so.  On failure nothing is left
- * behind and why names the file. */
-static int
-tmp_write(const char *path, const void *buf, size_t len, mode_t mode, bool sync, char tmp[PATH_MAX],
-    char *why)
+/* A fresh random suffix for a temporary name (16 hex digits). */
+static void
+tmp_suffix(char sfx[17])
 {
-	char rnd_hex[17];
 	uint8_t rnd[8];
-	int fd, rc = 0, n;
 
 	randombytes_buf(rnd, sizeof rnd);
-	cl_hex_encode(rnd, sizeof rnd, rnd_hex);
-	if ((n = snprintf(tmp, PATH_MAX, "%s.tmp.%s", path, rnd_hex)) < 0 || n >= PATH_MAX)
+	cl_hex_encode(rnd, sizeof rnd, sfx);
+}
+
+/* The temporary name beside path with suffix sfx, into tmp; 0 or
+ * ENAMETOOLONG. */
+static int
+tmp_name(const char *path, const char *sfx, char tmp[PATH_MAX])
+{
+	int n = snprintf(tmp, PATH_MAX, "%s.tmp.%s", path, sfx);
+
+	return n < 0 || n >= PATH_MAX ? ENAMETOOLONG : 0;
+}
+
+/* Write buf[0..len) with exactly `mode` to the temporary name beside path
+ * with suffix sfx, into tmp, fsync'd when sync says so.  On failure
+ * nothing is left behind and why names the file. */
+static int
+tmp_write(const char *path, const void *buf, size_t len, mode_t mode, bool sync, const char *sfx,
+    char tmp[PATH_MAX], char *why)
+{
+	int fd, rc = 0;
+
+	if (tmp_name(path, sfx, tmp) != 0)
 		return cl_why(why, ENAMETOOLONG, "%s: path too long", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -295,7 +311,7 @@ dir_open(const char *dir, int *dfd, char *why)
 int
 cl_file_write(const char *path, const void *buf, size_t len, mode_t mode, unsigned flags, char *why)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX];
+	char tmp[PATH_MAX], dir[PATH_MAX], sfx[17];
 	struct stat st;
 	int dfd, rc;
 	bool have_tmp;
@@ -314,7 +330,8 @@ cl_file_write(const char *path, const void *buf, size_t len, mode_t mode, unsign
 	 * the no-overwrite rule atomic. */
 	if ((flags & CL_FILE_EXCL) && lstat(path, &st) == 0)
 		return cl_why(why, EEXIST, "%s already exists; not overwriting it", path);
-	if ((rc = tmp_write(path, buf, len, mode, true, tmp, why)) != 0)
+	tmp_suffix(sfx);
+	if ((rc = tmp_write(path, buf, len, mode, true, sfx, tmp, why)) != 0)
 		return rc;
 	have_tmp = true;
 	if ((rc = place(tmp, path, flags, &have_tmp, why)) != 0)
@@ -344,19 +361,22 @@ out:
 static void
 write_group(struct cl_file_out *files, size_t n, mode_t mode, const char *dir, int dfd)
 {
-	char(*tmp)[PATH_MAX] = malloc(n * sizeof *tmp);
-	char why[CL_WHY_MAX];
+	/* The temporary names are rebuilt from their suffixes when needed:
+	 * a batch may hold 10^5 files. */
+	char(*sfx)[17] = malloc(n * sizeof *sfx), tmp[PATH_MAX], why[CL_WHY_MAX];
 	int rc = 0;
 
-	if (tmp == NULL) {
+	if (sfx == NULL) {
 		for (size_t i = 0; i < n; i++)
 			files[i].rc =
 			    cl_why(files[i].why, ENOMEM, "%s: out of memory", files[i].path);
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
-		files[i].rc = tmp_write(
-		    files[i].path, files[i].buf, files[i].len, mode, false, tmp[i], files[i].why);
+	for (size_t i = 0; i < n; i++) {
+		tmp_suffix(sfx[i]);
+		files[i].rc = tmp_write(files[i].path, files[i].buf, files[i].len, mode, false,
+		    sfx[i], tmp, files[i].why);
+	}
 	/* dfd was opened before the data was written, so syncfs reports any
 	 * write-back error since. */
 	if (syncfs(dfd) != 0) {
@@ -366,15 +386,16 @@ write_group(struct cl_file_out *files, size_t n, mode_t mode, const char *dir, i
 	for (size_t i = 0; i < n; i++) {
 		if (files[i].rc != 0)
 			continue;
+		tmp_name(files[i].path, sfx[i], tmp); /* it fitted when written */
 		if (rc != 0) {
 			files[i].rc = rc;
 			snprintf(files[i].why, CL_WHY_MAX, "%s", why);
-			unlink(tmp[i]);
-		} else if (rename(tmp[i], files[i].path) != 0) {
+			unlink(tmp);
+		} else if (rename(tmp, files[i].path) != 0) {
 			files[i].rc = errno;
-			cl_why(files[i].why, files[i].rc, "cannot rename %s to %s: %s", tmp[i],
+			cl_why(files[i].why, files[i].rc, "cannot rename %s to %s: %s", tmp,
 			    files[i].path, strerror(files[i].rc));
-			unlink(tmp[i]);
+			unlink(tmp);
 		}
 	}
 	if (rc == 0 && (rc = dir_sync(dfd, dir, why)) != 0) {
@@ -385,7 +406,7 @@ write_group(struct cl_file_out *files, size_t n, mode_t mode, const char *dir, i
 			}
 		}
 	}
-	free(tmp);
+	free(sfx);
 }
 
 int
