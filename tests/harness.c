@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -94,15 +95,22 @@ spawn_serving(const char *const *argv, const char *port_file, const char *err_fi
 {
 	int errfd;
 	double deadline;
+	pid_t parent;
 
 	*port = 0;
 	if ((errfd = open(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
 		fail_msg("%s: %s", err_file, strerror(errno));
+	parent = getpid();
 	*pid = fork();
 	if (*pid < 0)
 		fail_msg("fork: %s", strerror(errno));
 	if (*pid == 0) {
 		int null = open("/dev/null", O_RDWR);
+
+		/* Die with the test: a failed assertion ends the test process
+		 * without stopping what it started. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			_exit(127);
 
 		dup2(null, 0);
 		dup2(null, 1);
