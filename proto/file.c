@@ -282,18 +282,12 @@ tmp_write(const char *path, const void *buf, size_t len, mode_t mode, bool sync,
 	return rc;
 }
 
-/* Make directory entries made in dfd (dir) durable.  Some file systems
- * cannot fsync a directory (EINVAL): nothing to do there. */
+/* Make directory entries made in dfd durable; 0 or errno.  Some file
+ * systems cannot fsync a directory (EINVAL): nothing to do there. */
 static int
-dir_sync(int dfd, const char *dir, char *why)
+dir_sync(int dfd)
 {
-	int rc;
-
-	if (fsync(dfd) != 0 && errno != EINVAL) {
-		rc = errno;
-		return cl_why(why, rc, "cannot fsync directory %s: %s", dir, strerror(rc));
-	}
-	return 0;
+	return fsync(dfd) != 0 && errno != EINVAL ? errno : 0;
 }
 
 /* Open directory dir into *dfd; 0 or errno, with why. */
@@ -347,7 +341,8 @@ cl_file_write(const char *path, const void *buf, size_t len, mode_t mode, unsign
 	}
 	if ((rc = dir_open(dir, &dfd, why)) != 0)
 		return rc;
-	rc = dir_sync(dfd, dir, why);
+	if ((rc = dir_sync(dfd)) != 0)
+		cl_why(why, rc, "%s: cannot fsync its directory: %s", path, strerror(rc));
 	close(dfd);
 out:
 	if (have_tmp)
@@ -355,15 +350,15 @@ out:
 	return rc;
 }
 
-/* Write files[0..n), all in directory dir (open as dfd), as cl_file_write
+/* Write files[0..n), all in one directory (open as dfd), as cl_file_write
  * without flags would, with one flush of the file system for all their
  * data and one of the directory for all their names. */
 static void
-write_group(struct cl_file_out *files, size_t n, mode_t mode, const char *dir, int dfd)
+write_group(struct cl_file_out *files, size_t n, mode_t mode, int dfd)
 {
 	/* The temporary names are rebuilt from their suffixes when needed:
 	 * a batch may hold 10^5 files. */
-	char(*sfx)[17] = malloc(n * sizeof *sfx), tmp[PATH_MAX], why[CL_WHY_MAX];
+	char(*sfx)[17] = malloc(n * sizeof *sfx), tmp[PATH_MAX];
 	int rc = 0;
 
 	if (sfx == NULL) {
@@ -379,17 +374,15 @@ write_group(struct cl_file_out *files, size_t n, mode_t mode, const char *dir, i
 	}
 	/* dfd was opened before the data was written, so syncfs reports any
 	 * write-back error since. */
-	if (syncfs(dfd) != 0) {
+	if (syncfs(dfd) != 0)
 		rc = errno;
-		cl_why(why, rc, "cannot flush the file system of %s: %s", dir, strerror(rc));
-	}
 	for (size_t i = 0; i < n; i++) {
 		if (files[i].rc != 0)
 			continue;
 		tmp_name(files[i].path, sfx[i], tmp); /* it fitted when written */
 		if (rc != 0) {
-			files[i].rc = rc;
-			snprintf(files[i].why, CL_WHY_MAX, "%s", why);
+			files[i].rc = cl_why(files[i].why, rc,
+			    "%s: cannot flush its file system: %s", files[i].path, strerror(rc));
 			unlink(tmp);
 		} else if (rename(tmp, files[i].path) != 0) {
 			files[i].rc = errno;
@@ -398,12 +391,13 @@ write_group(struct cl_file_out *files, size_t n, mode_t mode, const char *dir, i
 			unlink(tmp);
 		}
 	}
-	if (rc == 0 && (rc = dir_sync(dfd, dir, why)) != 0) {
+	/* Renamed but not durable: reported as failed all the same. */
+	if (rc == 0 && (rc = dir_sync(dfd)) != 0) {
 		for (size_t i = 0; i < n; i++) {
-			if (files[i].rc == 0) {
-				files[i].rc = rc;
-				snprintf(files[i].why, CL_WHY_MAX, "%s", why);
-			}
+			if (files[i].rc == 0)
+				files[i].rc =
+				    cl_why(files[i].why, rc, "%s: cannot fsync its directory: %s",
+				        files[i].path, strerror(rc));
 		}
 	}
 	free(sfx);
@@ -438,7 +432,7 @@ cl_file_write_many(struct cl_file_out *files, size_t n, mode_t mode)
 				    cl_why(files[k].why, rc, "%s: cannot open its directory: %s",
 				        files[k].path, strerror(rc));
 		} else {
-			write_group(files + i, j - i, mode, dir, dfd);
+			write_group(files + i, j - i, mode, dfd);
 			close(dfd);
 		}
 		for (size_t k = i; k < j && worst == 0; k++)

@@ -59,9 +59,12 @@ struct cl_file_out {
  * flushes: for each run of neighbours in one directory, their temporary
  * files are written, the file system holding them is flushed once
  * (syncfs), they are renamed into place, and the directory is flushed
- * once.  A file whose write fails does not stop the others; when a flush
- * fails, every file of its run fails.  Returns 0 if every file was
- * written, or the first error. */
+ * once.  A file whose write or rename fails does not stop the others.
+ * When a flush fails, every file of its run not failed already fails with
+ * that errno and a why naming it: after a failed syncfs nothing of the run
+ * is renamed (the old files stay); after a failed directory fsync the new
+ * files are in place but may not survive a crash.  No temporary file is
+ * left behind.  Returns 0 if every file was written, or the first error. */
 int cl_file_write_many(struct cl_file_out *files, size_t n, mode_t mode);
 
 #endif

@@ -15,6 +15,8 @@
 #include "ebundle.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,12 +140,26 @@ zstd_error(size_t z)
 	return (int)c < EB_EZSTD - EB_EZSTD_LAST ? EB_EZSTD - (int)c : EB_EZSTD_LAST;
 }
 
+/* "zstd: " and zstd's words for each code of the band (code c at c - 1),
+ * made once: the messages must outlive every call, as strerror's do. */
+static char zstd_msgs[EB_EZSTD - EB_EZSTD_LAST][96];
+static pthread_once_t zstd_msgs_once = PTHREAD_ONCE_INIT;
+
+static void
+zstd_msgs_make(void)
+{
+	for (int c = 1; c <= EB_EZSTD - EB_EZSTD_LAST; c++)
+		snprintf(zstd_msgs[c - 1], sizeof zstd_msgs[c - 1], "zstd: %s",
+		    ZSTD_getErrorString((ZSTD_ErrorCode)c));
+}
+
 const char *
 eb_strerror(int rc)
 {
 	if (rc >= EB_EZSTD || rc < EB_EZSTD_LAST)
 		return NULL;
-	return ZSTD_getErrorString((ZSTD_ErrorCode)(EB_EZSTD - rc));
+	pthread_once(&zstd_msgs_once, zstd_msgs_make);
+	return zstd_msgs[EB_EZSTD - rc - 1];
 }
 
 int

@@ -57,12 +57,13 @@ int eb_enc_add(struct eb_enc *e, const uint8_t *data, size_t len)
  * ZSTD_compressBound bytes that is an internal error (zstd refused how it
  * was called), reported as EB_EZSTD minus zstd's ZSTD_ErrorCode, in
  * [EB_EZSTD_LAST, EB_EZSTD) (a code past the band gets EB_EZSTD_LAST);
- * eb_strerror names it in zstd's words. */
+ * eb_strerror names it, in zstd's words. */
 #define EB_EZSTD      (-1400)
 #define EB_EZSTD_LAST (-1499)
 
-/* zstd's own description of an EB_EZSTD code (a static string), or NULL
- * for a code outside the band. */
+/* An EB_EZSTD code's message: "zstd: " and zstd's own description (a
+ * static string, which st_strerror passes on), or NULL for a code outside
+ * the band.  Safe from any thread. */
 const char *eb_strerror(int rc);
 
 /* Compress the EB_ENTRIES entries added: *out points at *len bytes owned by

@@ -5,7 +5,7 @@
  * good, repeated, unknown-signer, malformed, empty and already-logged
  * envelopes; the count and byte caps; truncated and garbled bodies; batches
  * racing singles; a batch larger than the queue's room; and `closurelog
- * submit` with many envelope files.
+ * submit` with many envelope files, with and without threads.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <sodium.h>
 
 #include "cl.h"
@@ -713,6 +714,100 @@ test_cli_many(void **state)
 	h_rmrf(dir);
 }
 
+/* ---- closurelog submit when no thread can start ---- */
+
+#ifndef CL_NOTHREAD_LIB
+#error "CL_NOTHREAD_LIB must name the nothread library"
+#endif
+
+#define N_NOTHREAD 40 /* in batches of 8: 5 */
+
+/* closurelog submit sends each batch from a thread of its own, so that the
+ * next one travels while the last one is judged.  With the nothread
+ * library preloaded no thread starts, and each batch is sent from the main
+ * thread instead: every envelope logged, in order, every bundle written
+ * and verifying, exit 0. */
+static void
+test_cli_nothread(void **state)
+{
+	char dir[512], files[N_NOTHREAD][700], bundles[N_NOTHREAD][700], outdir[600];
+	const char *argv[N_NOTHREAD + 16];
+	struct h_server s;
+	struct h_run r;
+	json_t *j;
+	json_int_t first;
+	bool seen[N_NOTHREAD] = {false};
+	size_t n = 0;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	su_start(&s, dir, NULL);
+	snprintf(outdir, sizeof outdir, "%s/bundles", dir);
+	argv[n++] = h_bin("closurelog");
+	argv[n++] = "submit";
+	argv[n++] = "--log";
+	argv[n++] = s.url;
+	argv[n++] = "--log-key";
+	argv[n++] = s.vkey;
+	argv[n++] = "-o";
+	argv[n++] = outdir;
+	argv[n++] = "--batch-entries";
+	argv[n++] = "8";
+	argv[n++] = "--json";
+	for (size_t i = 0; i < N_NOTHREAD; i++) {
+		size_t len;
+		uint8_t *env = su_envelope(6000 + i, NULL, &len);
+
+		snprintf(files[i], sizeof files[i], "%s/t%02zu.env", dir, i);
+		snprintf(bundles[i], sizeof bundles[i], "%s/t%02zu.env.bundle", outdir, i);
+		h_write(files[i], env, len);
+		free(env);
+		argv[n++] = files[i];
+	}
+	argv[n] = NULL;
+	h_preload(CL_NOTHREAD_LIB);
+	h_run(&r, NULL, argv);
+	h_preload_clear();
+	if (r.status != 0)
+		fail_msg("submit: exit %d: %s", r.status, r.err);
+	/* Every batch was refused its thread. */
+	assert_int_equal(count(r.err, "nothread: pthread_create refused"), N_NOTHREAD / 8);
+	j = json_loads(r.out, 0, NULL);
+	assert_non_null(j);
+	assert_int_equal(json_array_size(j), N_NOTHREAD);
+	first = json_integer_value(json_object_get(json_array_get(j, 0), "index"));
+	for (size_t i = 1; i < N_NOTHREAD; i++) {
+		json_int_t at = json_integer_value(json_object_get(json_array_get(j, i), "index"));
+
+		first = at < first ? at : first;
+	}
+	for (size_t i = 0; i < N_NOTHREAD; i++) {
+		json_t *e = json_array_get(j, i);
+		json_int_t at = json_integer_value(json_object_get(e, "index")) - first;
+
+		/* Reported in the order given, each batch logged after the one
+		 * before it (and in a batch, in the order the log's workers
+		 * finish). */
+		assert_true(at >= 0 && at < N_NOTHREAD && !seen[at]);
+		seen[at] = true;
+		assert_int_equal(at / 8, i / 8);
+		assert_string_equal(json_string_value(json_object_get(e, "envelope")), files[i]);
+		assert_true(json_is_false(json_object_get(e, "duplicate")));
+		assert_string_equal(json_string_value(json_object_get(e, "bundle")), bundles[i]);
+	}
+	json_decref(j);
+	h_run_free(&r);
+	for (size_t i = 0; i < N_NOTHREAD; i++) {
+		h_closurelog(&r, "verify", "--log-key", s.vkey, "--submitter-key", su_ci_vkey,
+		    bundles[i], NULL);
+		if (r.status != 0)
+			fail_msg("verify %s: exit %d: %s", bundles[i], r.status, r.err);
+		h_run_free(&r);
+	}
+	assert_int_equal(WEXITSTATUS(h_server_stop(&s, SIGTERM)), 0);
+	h_rmrf(dir);
+}
+
 /* ---- The longest checkpoint ---- */
 
 /* As many witnesses as closurelogd takes, with names as long as fit: one
@@ -852,6 +947,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_batch_concurrent),
 	    cmocka_unit_test(test_batch_backpressure),
 	    cmocka_unit_test(test_cli_many),
+	    cmocka_unit_test(test_cli_nothread),
 	    cmocka_unit_test(test_batch_witnesses),
 	};
 

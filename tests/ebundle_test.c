@@ -10,6 +10,7 @@
  * content size, two frames, a skippable frame).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -296,7 +297,7 @@ test_not_bundles(void **state)
 }
 
 /* A zstd failure in the encoder other than for memory is an internal
- * error, reported in its own band and named in zstd's words by
+ * error, reported in its own band and named as zstd's, in zstd's words, by
  * eb_strerror and st_strerror; nothing outside the band is zstd's.  (The
  * failure itself cannot be driven: the encoder compresses into a buffer
  * of ZSTD_compressBound bytes, and libzstd's own allocations are not ours
@@ -312,13 +313,16 @@ test_zstd_errors(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
 		int rc = EB_EZSTD - (int)codes[i];
+		char want[128];
 
+		snprintf(want, sizeof want, "zstd: %s", ZSTD_getErrorString(codes[i]));
 		assert_true(rc < EB_EZSTD && rc >= EB_EZSTD_LAST);
 		assert_non_null(eb_strerror(rc));
-		assert_string_equal(eb_strerror(rc), ZSTD_getErrorString(codes[i]));
-		assert_string_equal(st_strerror(rc), ZSTD_getErrorString(codes[i]));
+		assert_string_equal(eb_strerror(rc), want);
+		assert_string_equal(st_strerror(rc), want);
 	}
 	assert_non_null(eb_strerror(EB_EZSTD_LAST));
+	assert_memory_equal(eb_strerror(EB_EZSTD_LAST), "zstd: ", 6);
 	for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
 		assert_null(eb_strerror(others[i]));
 	assert_string_equal(st_strerror(ST_ECORRUPT), "store is inconsistent");

@@ -3,6 +3,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,62 @@
 #include "testutil.h"
 
 static char dir[512];
+
+/* Faults, for the file system calls file.c makes (linked with --wrap):
+ * with *_fail_at = k > 0, the k-th call from then on fails, with EIO
+ * (ENOSPC for rename) and without doing anything.  dir_fsyncs counts the
+ * fsyncs of directories, syncfs_calls the calls of syncfs. */
+int __real_syncfs(int fd);
+int __wrap_syncfs(int fd);
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+int __real_rename(const char *from, const char *to);
+int __wrap_rename(const char *from, const char *to);
+
+static int syncfs_fail_at, dir_fsync_fail_at, file_fsync_fail_at, rename_fail_at;
+static int syncfs_calls, dir_fsyncs;
+
+/* Whether this call is the one *at counts down to. */
+static bool
+fault(int *at)
+{
+	return *at > 0 && --*at == 0;
+}
+
+int
+__wrap_syncfs(int fd)
+{
+	syncfs_calls++;
+	if (fault(&syncfs_fail_at)) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_syncfs(fd);
+}
+
+int
+__wrap_fsync(int fd)
+{
+	struct stat st;
+	bool is_dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+
+	dir_fsyncs += is_dir;
+	if (fault(is_dir ? &dir_fsync_fail_at : &file_fsync_fail_at)) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_fsync(fd);
+}
+
+int
+__wrap_rename(const char *from, const char *to)
+{
+	if (fault(&rename_fail_at)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return __real_rename(from, to);
+}
 
 static const char *
 path(const char *name)
@@ -263,6 +320,120 @@ test_write_many(void **state)
 	umask(old);
 }
 
+/* Whether the file at p holds exactly data. */
+static bool
+holds(const char *p, const char *data)
+{
+	char why[CL_WHY_MAX];
+	uint8_t *b;
+	size_t len;
+	bool same;
+
+	if (cl_file_read(p, 1000, 0, &b, &len, why) != 0)
+		return false;
+	same = len == strlen(data) && memcmp(b, data, len) == 0;
+	free(b);
+	return same;
+}
+
+/* cl_file_write when a flush fails: the file's, before the rename (the
+ * old file stays), or the directory's, after it; either way an error that
+ * names the file, and no temporary file left. */
+static void
+test_write_faults(void **state)
+{
+	char why[CL_WHY_MAX];
+
+	(void)state;
+	put("wf", "old", 0600);
+	file_fsync_fail_at = 1;
+	assert_int_equal(cl_file_write(path("wf"), "new", 3, 0600, 0, why), EIO);
+	assert_non_null(strstr(why, path("wf")));
+	assert_true(holds(path("wf"), "old"));
+	assert_int_equal(count(".tmp."), 0);
+	dir_fsync_fail_at = 1;
+	assert_int_equal(cl_file_write(path("wf"), "new", 3, 0600, 0, why), EIO);
+	assert_non_null(strstr(why, path("wf")));
+	assert_non_null(strstr(why, "fsync"));
+	assert_int_equal(count(".tmp."), 0);
+	assert_int_equal(file_fsync_fail_at + dir_fsync_fail_at, 0);
+}
+
+/* cl_file_write_many when a flush or a rename fails.  Two runs: four files
+ * in directory r1 (one, whose temporary name is too long, fails on its
+ * own; one replaces an old file), then one in r2.  A failed flush fails
+ * every other file of its run, each with an error naming it, and no
+ * other run; a failed rename fails its file alone; never a temporary file
+ * left, and each run's file system and directory flushed once. */
+static void
+test_write_many_faults(void **state)
+{
+	enum { N = 5, LONG = 2 }; /* files[LONG] fails on its own */
+	static const char *const names[N] = {"r1/a", "r1/b", NULL, "r1/c", "r2/d"};
+	static const char *const data[N] = {"a", "b, replacing", "long", "c", "d"};
+	static const struct {
+		int *at;            /* the fault armed */
+		int call;           /* the call that fails: the second rename is b's */
+		int want[N], first; /* each file's rc; what the call returns */
+		const char *reason; /* in the why of every file that fails but files[LONG] */
+		int dir_fsyncs;     /* fsyncs of directories it makes */
+	} cases[] = {
+	    {&syncfs_fail_at, 1, {EIO, EIO, ENAMETOOLONG, EIO, 0}, EIO, "flush", 1},
+	    {&dir_fsync_fail_at, 1, {EIO, EIO, ENAMETOOLONG, EIO, 0}, EIO, "fsync", 2},
+	    {&rename_fail_at, 2, {0, ENOSPC, ENAMETOOLONG, 0, 0}, ENOSPC, "rename", 2},
+	};
+	char paths[N][800];
+	struct cl_file_out files[N];
+
+	(void)state;
+	for (size_t i = 0; i < N; i++) {
+		if (i == LONG) /* a name, but not with ".tmp." and 16 digits after it */
+			snprintf(paths[i], sizeof paths[i], "%s/r1/%0240d", dir, 0);
+		else
+			snprintf(paths[i], sizeof paths[i], "%s", path(names[i]));
+	}
+	assert_int_equal(mkdir(path("r1"), 0700), 0);
+	assert_int_equal(mkdir(path("r2"), 0700), 0);
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		int rc;
+
+		for (size_t i = 0; i < N; i++) {
+			unlink(paths[i]);
+			files[i] = (struct cl_file_out){
+			    .path = paths[i], .buf = data[i], .len = strlen(data[i])};
+		}
+		put("r1/b", "old", 0600);
+		*cases[c].at = cases[c].call;
+		syncfs_calls = dir_fsyncs = 0;
+		rc = cl_file_write_many(files, N, 0644);
+		assert_int_equal(*cases[c].at, 0);
+		assert_int_equal(syncfs_calls, 2);
+		assert_int_equal(dir_fsyncs, cases[c].dir_fsyncs);
+		assert_int_equal(rc, cases[c].first);
+		for (size_t i = 0; i < N; i++) {
+			if (files[i].rc != cases[c].want[i])
+				fail_msg("case %zu, %s: %d (%s), want %d", c, paths[i], files[i].rc,
+				    files[i].why, cases[c].want[i]);
+			if (files[i].rc == 0) {
+				assert_true(holds(paths[i], data[i]));
+				continue;
+			}
+			if (i == LONG) /* its why is too short for its name */
+				continue;
+			if (strstr(files[i].why, paths[i]) == NULL ||
+			    strstr(files[i].why, cases[c].reason) == NULL)
+				fail_msg("case %zu, %s: %s", c, paths[i], files[i].why);
+			/* Not renamed (only the directory's flush fails after the
+			 * renames): the old file stays, a new one is not there. */
+			if (cases[c].at != &dir_fsync_fail_at)
+				assert_true(
+				    i == 1 ? holds(paths[i], "old") : access(paths[i], F_OK) != 0);
+		}
+		assert_int_equal(count_in(path("r1"), ".tmp."), 0);
+		assert_int_equal(count_in(path("r2"), ".tmp."), 0);
+	}
+}
+
 int
 main(void)
 {
@@ -270,6 +441,8 @@ main(void)
 	    cmocka_unit_test(test_read),
 	    cmocka_unit_test(test_write),
 	    cmocka_unit_test(test_write_many),
+	    cmocka_unit_test(test_write_faults),
+	    cmocka_unit_test(test_write_many_faults),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

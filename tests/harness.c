@@ -276,6 +276,40 @@ h_run(struct h_run *r, const char *in_path, const char *const *argv)
 	close(err_fd);
 }
 
+static char *saved_asan; /* ASAN_OPTIONS before h_preload, or NULL */
+static bool asan_saved;
+
+void
+h_preload(const char *lib)
+{
+	const char *old = getenv("ASAN_OPTIONS");
+	char asan[1024];
+
+	setenv("LD_PRELOAD", lib, 1);
+	if (!asan_saved) {
+		saved_asan = old != NULL ? strdup(old) : NULL;
+		asan_saved = true;
+	}
+	snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0", old != NULL ? old : "",
+	    old != NULL && old[0] != '\0' ? ":" : "");
+	setenv("ASAN_OPTIONS", asan, 1);
+}
+
+void
+h_preload_clear(void)
+{
+	unsetenv("LD_PRELOAD");
+	if (asan_saved) {
+		if (saved_asan != NULL)
+			setenv("ASAN_OPTIONS", saved_asan, 1);
+		else
+			unsetenv("ASAN_OPTIONS");
+		free(saved_asan);
+		saved_asan = NULL;
+		asan_saved = false;
+	}
+}
+
 int
 h_closurelog(struct h_run *r, ...)
 {

@@ -61,6 +61,13 @@ struct h_run {
 void h_run(struct h_run *r, const char *in_path, const char *const *argv);
 void h_run_free(struct h_run *r);
 
+/* Preload lib (LD_PRELOAD) into the programs started from now on, until
+ * h_preload_clear().  ASAN_OPTIONS gets verify_asan_link_order=0 added, so
+ * that a sanitized program accepts a library loaded before the sanitizer's;
+ * h_preload_clear() puts both back as they were. */
+void h_preload(const char *lib);
+void h_preload_clear(void);
+
 /* Run build/bin/closurelog with the arguments that follow (NULL-terminated)
  * and return its exit status. */
 int h_closurelog(struct h_run *r, ...);

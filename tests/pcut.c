@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "harness.h"
+
 #define PC_BLOCK 4096
 
 enum fate { F_PENDING, F_DURABLE, F_LOST };
@@ -101,47 +103,27 @@ write_all(const char *path, const uint8_t *data, size_t len)
 	return close(fd);
 }
 
-static char *saved_asan; /* ASAN_OPTIONS before pc_env_set, or NULL */
-static bool asan_saved;
-
 void
 pc_env_set(const char *lib, const char *journal, long cut, const char *cut_op, const char *fault)
 {
-	const char *old = getenv("ASAN_OPTIONS");
-	char cutv[32], asan[1024];
+	char cutv[32];
 
 	snprintf(cutv, sizeof cutv, "%ld", cut);
-	setenv("LD_PRELOAD", lib, 1);
+	h_preload(lib);
 	setenv("CL_PC_JOURNAL", journal, 1);
 	setenv("CL_PC_CUT", cut > 0 ? cutv : "", 1);
 	setenv("CL_PC_CUT_OP", cut > 0 && cut_op != NULL ? cut_op : "", 1);
 	setenv("CL_PC_FAULT", fault != NULL ? fault : "", 1);
-	if (!asan_saved) {
-		saved_asan = old != NULL ? strdup(old) : NULL;
-		asan_saved = true;
-	}
-	snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0", old != NULL ? old : "",
-	    old != NULL && old[0] != '\0' ? ":" : "");
-	setenv("ASAN_OPTIONS", asan, 1);
 }
 
 void
 pc_env_clear(void)
 {
-	unsetenv("LD_PRELOAD");
+	h_preload_clear();
 	unsetenv("CL_PC_JOURNAL");
 	unsetenv("CL_PC_CUT");
 	unsetenv("CL_PC_CUT_OP");
 	unsetenv("CL_PC_FAULT");
-	if (asan_saved) {
-		if (saved_asan != NULL)
-			setenv("ASAN_OPTIONS", saved_asan, 1);
-		else
-			unsetenv("ASAN_OPTIONS");
-		free(saved_asan);
-		saved_asan = NULL;
-		asan_saved = false;
-	}
 }
 
 int

@@ -82,9 +82,8 @@ int pc_base_restore(const char *base_dir);
 /* Set the environment for the next closurelogd started: preload `lib`,
  * journal into `journal`, cut before watched call `cut` (if > 0; counting
  * only the calls of `cut_op`, CL_PC_CUT_OP syntax, if not NULL), inject
- * `fault` (CL_PC_FAULT syntax, or NULL).  ASAN_OPTIONS gets
- * verify_asan_link_order=0 added, so that a sanitized closurelogd accepts
- * the library.  pc_env_clear() puts everything back. */
+ * `fault` (CL_PC_FAULT syntax, or NULL), with h_preload (harness.h).
+ * pc_env_clear() puts everything back. */
 void pc_env_set(
     const char *lib, const char *journal, long cut, const char *cut_op, const char *fault);
 void pc_env_clear(void);
