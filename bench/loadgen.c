@@ -13,6 +13,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -443,4 +445,27 @@ lg_res_free(struct lg_res *res, size_t n)
 		free(res[i].body);
 		res[i].body = NULL;
 	}
+}
+
+void
+lg_heap_warm(size_t bytes)
+{
+	enum { PIECE = 16 << 20 };
+	size_t n = (bytes + PIECE - 1) / PIECE;
+	void **p = calloc(n ? n : 1, sizeof *p);
+
+	if (p == NULL)
+		return;
+	/* Blocks up to 32 MiB come from the heap, and the heap is never
+	 * handed back to the kernel: freed answers are reused, not unmapped
+	 * and faulted in again. */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, INT_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if ((p[i] = malloc(PIECE)) != NULL)
+			memset(p[i], 1, PIECE);
+	}
+	for (size_t i = n; i-- > 0;)
+		free(p[i]);
+	free(p);
 }
