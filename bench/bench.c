@@ -66,10 +66,10 @@
  * every timed submission is a new envelope. */
 #define SCALE_FIRST 1000000000000ULL
 
-#define OPT_PATH   1024 /* room for file names below these in PATH_MAX buffers */
-#define SCALE_MAX  8    /* log sizes in one sweep */
+#define OPT_PATH   1024         /* room for file names below these in PATH_MAX buffers */
+#define SCALE_MAX  8            /* log sizes in one sweep */
 #define HEAP_WARM  (256u << 20) /* lg_heap_warm: above what one run keeps */
-#define READ_CONNS 32   /* keep-alive connections of the read phases */
+#define READ_CONNS 32           /* keep-alive connections of the read phases */
 
 struct opts {
 	bool quick;
