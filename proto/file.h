@@ -57,7 +57,8 @@ struct cl_file_out {
 };
 
 /* Write every file of files[0..n) as cl_file_write(path, buf, len, mode,
- * 0, why) would, each replacing what its path held, but with fewer
+ * 0, why) would, each replacing what its path held (a device, FIFO or
+ * socket is refused, CL_EINVAL, as there), but with fewer
  * flushes: for each run of neighbours in one directory, their temporary
  * files are written, the file system holding them is flushed once
  * (syncfs), they are renamed into place, and the directory is flushed

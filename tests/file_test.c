@@ -282,6 +282,7 @@ test_write_many(void **state)
 	    {"msub/", "names a directory", CL_EINVAL},
 	    {"BIG", "a path too long", ENAMETOOLONG},
 	    {"m6", "last", 0},
+	    {"mfifo", "over a FIFO", CL_EINVAL},
 	};
 	enum { N = sizeof cases / sizeof cases[0] };
 	static char paths[N][5000];
@@ -296,6 +297,7 @@ test_write_many(void **state)
 	(void)state;
 	assert_int_equal(mkdir(path("sub"), 0700), 0);
 	assert_int_equal(mkdir(path("mdir"), 0700), 0);
+	assert_int_equal(mkfifo(path("mfifo"), 0600), 0);
 	put("m2", "old", 0600);
 	for (size_t i = 0; i < N; i++) {
 		if (cases[i].name == NULL) {
@@ -336,9 +338,12 @@ test_write_many(void **state)
 			if (strstr(files[i].why, paths[i]) == NULL)
 				fail_msg("%zu: %s", i, files[i].why);
 	}
-	/* The directory is still one, and no temporary file is left. */
+	/* The directory and the FIFO are still what they were, and no
+	 * temporary file is left. */
 	assert_int_equal(stat(path("mdir"), &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(stat(path("mfifo"), &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
 	assert_int_equal(count(".tmp."), 0);
 	assert_int_equal(count_in(path("sub"), ".tmp."), 0);
 	/* All good: 0. */
