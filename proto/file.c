@@ -180,6 +180,44 @@ write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+#define NOT_REPLACED "%s is not a regular file; not replacing it"
+
+/* Whether path is, or leads to, a device, a FIFO or a socket: what the
+ * writer never renames over (`-o /dev/null` would make /dev/null a regular
+ * file for everyone). */
+static bool
+is_special(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
+/* Write buf[0..len) into the device, FIFO or socket at path, as a shell
+ * redirection would: no temporary file, no rename (which would put a
+ * regular file where the device was), no truncation.  Refuses a path that
+ * has become a regular file since the caller looked. */
+static int
+special_write(const char *path, const void *buf, size_t len, char *why)
+{
+	struct stat st;
+	int fd, rc;
+
+	if ((fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC)) < 0) {
+		rc = errno;
+		return cl_why(why, rc, "%s: %s", path, strerror(rc));
+	}
+	if (fstat(fd, &st) != 0)
+		rc = cl_why(why, errno, "%s: %s", path, strerror(errno));
+	else if (S_ISREG(st.st_mode))
+		rc = cl_why(why, CL_EINVAL, "%s changed while it was written", path);
+	else if ((rc = write_all(fd, buf, len)) != 0)
+		cl_why(why, rc, "%s: %s", path, strerror(rc));
+	if (close(fd) != 0 && rc == 0)
+		rc = cl_why(why, errno, "%s: %s", path, strerror(errno));
+	return rc;
+}
+
 /* The directory path is in, into dir; 0 or ENAMETOOLONG / CL_EINVAL. */
 static int
 dir_of(const char *path, char dir[PATH_MAX])
@@ -324,6 +362,11 @@ cl_file_write(const char *path, const void *buf, size_t len, mode_t mode, unsign
 	 * the no-overwrite rule atomic. */
 	if ((flags & CL_FILE_EXCL) && lstat(path, &st) == 0)
 		return cl_why(why, EEXIST, "%s already exists; not overwriting it", path);
+	/* A stream is written into a device, FIFO or socket (or a symlink to
+	 * one, as /dev/stdout is); anything else refuses it. */
+	if (is_special(path))
+		return (flags & CL_FILE_STREAM) ? special_write(path, buf, len, why)
+		                                : cl_why(why, CL_EINVAL, NOT_REPLACED, path);
 	tmp_suffix(sfx);
 	if ((rc = tmp_write(path, buf, len, mode, true, sfx, tmp, why)) != 0)
 		return rc;
@@ -369,8 +412,11 @@ write_group(struct cl_file_out *files, size_t n, mode_t mode, int dfd)
 	}
 	for (size_t i = 0; i < n; i++) {
 		tmp_suffix(sfx[i]);
-		files[i].rc = tmp_write(files[i].path, files[i].buf, files[i].len, mode, false,
-		    sfx[i], tmp, files[i].why);
+		if (is_special(files[i].path))
+			files[i].rc = cl_why(files[i].why, CL_EINVAL, NOT_REPLACED, files[i].path);
+		else
+			files[i].rc = tmp_write(files[i].path, files[i].buf, files[i].len, mode,
+			    false, sfx[i], tmp, files[i].why);
 	}
 	/* dfd was opened before the data was written, so syncfs reports any
 	 * write-back error since. */

@@ -22,7 +22,7 @@
 
 /* Flags of cl_file_read and cl_file_write. */
 #define CL_FILE_SECRET 0x1 /* read: refuse a file group or others may access (CL_EKEYPERM) */
-#define CL_FILE_STREAM 0x2 /* "-" is stdin / stdout; read: pipes and devices too */
+#define CL_FILE_STREAM 0x2 /* "-" is stdin / stdout; pipes and devices too */
 #define CL_FILE_EXCL   0x4 /* write: never replace an existing file (EEXIST) */
 
 /* Read the whole file at path, at most cap bytes, into *buf: malloc'd by
@@ -37,7 +37,9 @@ int cl_file_read(const char *path, size_t cap, unsigned flags, uint8_t **buf, si
 
 /* Make path hold exactly buf[0..len) with the given mode, durably (above).
  * With CL_FILE_EXCL an existing path (even a dangling symlink) is EEXIST
- * and left alone.  With CL_FILE_STREAM, "-" writes standard output.
+ * and left alone.  A path that is, or leads to, a device, a FIFO or a
+ * socket is never replaced: with CL_FILE_STREAM buf is written into it
+ * (as to "-", standard output), without it that is CL_EINVAL.
  * Returns 0, CL_EINVAL (empty path, or one naming a directory),
  * ENAMETOOLONG, EEXIST or another errno, with why naming the file.  On
  * failure no temporary file is left behind. */
@@ -55,7 +57,8 @@ struct cl_file_out {
 };
 
 /* Write every file of files[0..n) as cl_file_write(path, buf, len, mode,
- * 0, why) would, each replacing what its path held, but with fewer
+ * 0, why) would, each replacing what its path held (a device, FIFO or
+ * socket is refused, CL_EINVAL, as there), but with fewer
  * flushes: for each run of neighbours in one directory, their temporary
  * files are written, the file system holding them is flushed once
  * (syncfs), they are renamed into place, and the directory is flushed

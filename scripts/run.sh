@@ -28,6 +28,8 @@ closurelog: starting closurelogd (Ctrl-C stops it).  In another shell:
       --nar-hash sha256-tsQBzemkaD6P9TqEwFmS6mFcCwURlCeodnB7WrT6WmU= \\
       --flake-lock-digest sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0= -o demo.env
   $bin/closurelog submit --log http://127.0.0.1:8080 --log-key $data/log.pub -o demo.bundle demo.env
-  $bin/closurelog verify --log-key $data/log.pub --submitter-key $data/demo-ci.pub demo.bundle
+  $bin/closurelog verify --log-key $data/log.pub --submitter-key $data/demo-ci.pub \\
+      --root /nix/store/1pmb65l4shli0xi5qs4z86ga1jxwiimq-source demo.bundle
+  $bin/closurelog audit --log http://127.0.0.1:8080 --log-key $data/log.pub --state audit-state
 MSG
 exec "$bin/closurelogd"

@@ -691,7 +691,8 @@ prepare(struct wire_arena *a, struct log_job *j, const struct allow_list *keys)
 	if (keys != NULL) {
 		if (keys->n == 0) {
 			job_fail(j, 403, R_NO_SUBMITTERS, "%s",
-			    "this log accepts no submitters yet (the submitters file is empty)");
+			    "this log accepts no submitters yet (the submitters file has no "
+			    "key, or is missing)");
 			return false;
 		}
 		/* Every signature must be by an allowlisted key and verify, in

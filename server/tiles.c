@@ -94,16 +94,24 @@ int
 tiles_open(const char *dir, struct tiles **out, char *why)
 {
 	struct tiles *t;
+	bool made;
+	int rc;
 
 	*out = NULL;
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+	if (!(made = mkdir(dir, 0755) == 0) && errno != EEXIST)
 		return cl_why(why, errno, "%s: %s", dir, strerror(errno));
 	if ((t = calloc(1, sizeof *t)) == NULL)
 		return cl_why(why, ENOMEM, "out of memory");
 	if ((t->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		int rc = errno;
-
+		rc = errno;
 		free(t);
+		return cl_why(why, rc, "%s: %s", dir, strerror(rc));
+	}
+	/* One we made gets 0755 whatever the umask, as its subdirectories do;
+	 * one that was there keeps the mode its owner gave it. */
+	if (made && fchmod(t->dirfd, 0755) != 0) {
+		rc = errno;
+		tiles_close(t);
 		return cl_why(why, rc, "%s: %s", dir, strerror(rc));
 	}
 	*out = t;

@@ -24,7 +24,8 @@ struct tiles;
 
 /* Open (creating it, mode 0755, if missing) the directory dir.  The files
  * are made readable by all (0644, directories 0755) whatever the umask:
- * they are public, and the web server runs as another user.  *out is the
+ * they are public, and the web server runs as another user; an existing
+ * dir keeps its own mode.  *out is the
  * caller's (tiles_close).  Returns 0 or an errno with why. */
 int tiles_open(const char *dir, struct tiles **out, char *why);
 

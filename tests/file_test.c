@@ -3,6 +3,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,6 +231,36 @@ test_write(void **state)
 	umask(old);
 }
 
+/* A FIFO, or a symlink to one (as /dev/stdout is), is written into as a
+ * stream and never replaced by a regular file (`-o /dev/null` once made
+ * /dev/null one); without CL_FILE_STREAM it is refused. */
+static void
+test_write_special(void **state)
+{
+	char why[CL_WHY_MAX], got[16];
+	struct stat st;
+	int rd;
+
+	(void)state;
+	assert_int_equal(mkfifo(path("fifo-out"), 0600), 0);
+	assert_int_equal(symlink(path("fifo-out"), path("fifo-link")), 0);
+	assert_int_equal(cl_file_write(path("fifo-out"), "x", 1, 0644, 0, why), CL_EINVAL);
+	assert_non_null(strstr(why, "not a regular file"));
+	/* A reader first, so that opening for writing does not wait. */
+	rd = open(path("fifo-out"), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(rd >= 0);
+	assert_int_equal(cl_file_write(path("fifo-out"), "one", 3, 0644, CL_FILE_STREAM, why), 0);
+	assert_int_equal(cl_file_write(path("fifo-link"), "two", 3, 0644, CL_FILE_STREAM, why), 0);
+	assert_int_equal(read(rd, got, sizeof got), 6);
+	assert_memory_equal(got, "onetwo", 6);
+	close(rd);
+	assert_int_equal(stat(path("fifo-out"), &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	assert_int_equal(lstat(path("fifo-link"), &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(count(".tmp."), 0);
+}
+
 /* Many files with few flushes: each written as cl_file_write would (exact
  * mode, replacing), runs of neighbours in one directory together, and a
  * file that cannot be written fails alone, with a reason naming it. */
@@ -251,6 +282,7 @@ test_write_many(void **state)
 	    {"msub/", "names a directory", CL_EINVAL},
 	    {"BIG", "a path too long", ENAMETOOLONG},
 	    {"m6", "last", 0},
+	    {"mfifo", "over a FIFO", CL_EINVAL},
 	};
 	enum { N = sizeof cases / sizeof cases[0] };
 	static char paths[N][5000];
@@ -265,6 +297,7 @@ test_write_many(void **state)
 	(void)state;
 	assert_int_equal(mkdir(path("sub"), 0700), 0);
 	assert_int_equal(mkdir(path("mdir"), 0700), 0);
+	assert_int_equal(mkfifo(path("mfifo"), 0600), 0);
 	put("m2", "old", 0600);
 	for (size_t i = 0; i < N; i++) {
 		if (cases[i].name == NULL) {
@@ -305,9 +338,12 @@ test_write_many(void **state)
 			if (strstr(files[i].why, paths[i]) == NULL)
 				fail_msg("%zu: %s", i, files[i].why);
 	}
-	/* The directory is still one, and no temporary file is left. */
+	/* The directory and the FIFO are still what they were, and no
+	 * temporary file is left. */
 	assert_int_equal(stat(path("mdir"), &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(stat(path("mfifo"), &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
 	assert_int_equal(count(".tmp."), 0);
 	assert_int_equal(count_in(path("sub"), ".tmp."), 0);
 	/* All good: 0. */
@@ -440,6 +476,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_read),
 	    cmocka_unit_test(test_write),
+	    cmocka_unit_test(test_write_special),
 	    cmocka_unit_test(test_write_many),
 	    cmocka_unit_test(test_write_faults),
 	    cmocka_unit_test(test_write_many_faults),

@@ -212,11 +212,12 @@ test_submissions(void **state)
 	memset(&e, 0, sizeof e);
 	h_tmpdir(e.dir, sizeof e.dir);
 	snprintf(e.subs, sizeof e.subs, "%s/subs", e.dir);
-	/* No submitters yet. */
+	/* No submitters yet: the file is missing, and the reason says so. */
 	env_open(&e, 1000, 0);
 	env1 = su_envelope(1, NULL, &l1);
 	assert_int_equal(submit(&e, env1, l1, NULL, why), 403);
 	assert_non_null(strstr(why, "accepts no submitters"));
+	assert_non_null(strstr(why, "or is missing"));
 	env_close(&e);
 
 	h_write(e.subs, su_ci_vkey, strlen(su_ci_vkey));

@@ -3,7 +3,8 @@
  * directory whose "tile" is a plain file makes every write fail: the
  * server must say so once (not at every checkpoint), keep serving and
  * committing, and write the files as soon as the obstacle is gone, saying
- * that too.  The files it then writes are the tiles it serves.
+ * that too.  The files it then writes are the tiles it serves.  And under
+ * any umask, what it creates is readable by the web server (0755, 0644).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -113,11 +114,67 @@ test_write_failure_reported_once_then_recovered(void **state)
 	h_rmrf(dir);
 }
 
+/* Mode bits of path. */
+static mode_t
+mode_of(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_mode & 07777;
+}
+
+/* Under umask 077 the directory closurelogd creates, its subdirectories
+ * and its files must still be readable by the web server's user. */
+static void
+test_modes_whatever_the_umask(void **state)
+{
+	char dir[512], tiles[600];
+	const char *extra[] = {"--tiles-dir", tiles, NULL};
+	static const struct {
+		const char *path;
+		mode_t mode;
+	} want[] = {
+	    {"", 0755},
+	    {"tile", 0755},
+	    {"tile/0", 0755},
+	    {"tile/entries", 0755},
+	    {"tile/0/000", 0644},
+	    {"tile/entries/000", 0644},
+	};
+	struct h_server s;
+	mode_t old;
+	double deadline;
+
+	(void)state;
+	h_tmpdir(dir, sizeof dir);
+	snprintf(tiles, sizeof tiles, "%s/tiles", dir);
+	old = umask(077); /* the server inherits it */
+	su_start(&s, dir, extra);
+	umask(old);
+	submit(&s, 0, 256);
+	deadline = (double)time(NULL) + 30;
+	while (
+	    access(h_path(tiles, "tile/entries/000"), F_OK) != 0 && (double)time(NULL) < deadline)
+		usleep(10000);
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		const char *path = want[i].path[0] == '\0' ? tiles : h_path(tiles, want[i].path);
+		mode_t got = mode_of(path);
+
+		if (got != want[i].mode)
+			fail_msg("%s: mode %04o, want %04o", path, (unsigned)got,
+			    (unsigned)want[i].mode);
+	}
+	assert_int_equal(WEXITSTATUS(h_server_stop(&s, SIGTERM)), 0);
+	h_rmrf(dir);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_write_failure_reported_once_then_recovered),
+	    cmocka_unit_test(test_modes_whatever_the_umask),
 	};
 
 	su_init();

@@ -122,7 +122,7 @@ in
       default = [ ];
       description = ''
         Witnesses that must cosign each checkpoint before it is published
-        (closurelogd --witness; needs a closurelogd with witness support).
+        (closurelogd --witness; docs/witness.md).
       '';
     };
 
