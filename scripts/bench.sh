@@ -56,7 +56,7 @@ set output "$out/scale.png"
 set title "closurelogd: appends against log size (durable, verified)"
 set xlabel "log size before the run (entries)"
 set ylabel "appends/s"
-set key top right
+set key bottom right
 set grid
 set logscale x
 set format x "10^{%T}"
