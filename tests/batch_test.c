@@ -595,6 +595,27 @@ test_batch_backpressure(void **state)
 
 /* ---- closurelog submit with many files ---- */
 
+/* Start argv (n at 0) with `closurelog submit` to s's log, writing bundles
+ * into outdir, batch envelopes per request, --json; returns the count. */
+static size_t
+submit_args(const char **argv, const struct h_server *s, const char *outdir, const char *batch)
+{
+	size_t n = 0;
+
+	argv[n++] = h_bin("closurelog");
+	argv[n++] = "submit";
+	argv[n++] = "--log";
+	argv[n++] = s->url;
+	argv[n++] = "--log-key";
+	argv[n++] = s->vkey;
+	argv[n++] = "-o";
+	argv[n++] = outdir;
+	argv[n++] = "--batch-entries";
+	argv[n++] = batch;
+	argv[n++] = "--json";
+	return n;
+}
+
 #define N_FILES 70
 
 static void
@@ -635,17 +656,7 @@ test_cli_many(void **state)
 	}
 	snprintf(outdir, sizeof outdir, "%s/bundles", dir);
 	/* All good, in batches of 16 (5 batches), with --json. */
-	argv[n++] = h_bin("closurelog");
-	argv[n++] = "submit";
-	argv[n++] = "--log";
-	argv[n++] = s.url;
-	argv[n++] = "--log-key";
-	argv[n++] = s.vkey;
-	argv[n++] = "-o";
-	argv[n++] = outdir;
-	argv[n++] = "--batch-entries";
-	argv[n++] = "16";
-	argv[n++] = "--json";
+	n = submit_args(argv, &s, outdir, "16");
 	for (size_t i = 0; i < N_FILES; i++)
 		argv[n++] = files[i];
 	argv[n] = NULL;
@@ -743,17 +754,7 @@ test_cli_nothread(void **state)
 	h_tmpdir(dir, sizeof dir);
 	su_start(&s, dir, NULL);
 	snprintf(outdir, sizeof outdir, "%s/bundles", dir);
-	argv[n++] = h_bin("closurelog");
-	argv[n++] = "submit";
-	argv[n++] = "--log";
-	argv[n++] = s.url;
-	argv[n++] = "--log-key";
-	argv[n++] = s.vkey;
-	argv[n++] = "-o";
-	argv[n++] = outdir;
-	argv[n++] = "--batch-entries";
-	argv[n++] = "8";
-	argv[n++] = "--json";
+	n = submit_args(argv, &s, outdir, "8");
 	for (size_t i = 0; i < N_NOTHREAD; i++) {
 		size_t len;
 		uint8_t *env = su_envelope(6000 + i, NULL, &len);

@@ -74,15 +74,6 @@ write_file(const char *p, const char *data, size_t len, mode_t mode)
 	assert_int_equal(close(fd), 0);
 }
 
-static mode_t
-file_mode(const char *p)
-{
-	struct stat st;
-
-	assert_int_equal(stat(p, &st), 0);
-	return st.st_mode & 07777;
-}
-
 /* Number of entries in the test directory (no temporaries left over). */
 static size_t
 dir_count(void)
@@ -112,7 +103,7 @@ test_signer_roundtrip(void **state)
 	(void)state;
 	assert_int_equal(note_signer_generate("example.com/key-test", &s, why), 0);
 	assert_int_equal(key_signer_save(path("log.key"), &s, why), 0);
-	assert_int_equal(file_mode(path("log.key")), 0600);
+	assert_int_equal(tu_mode(path("log.key")), 0600);
 	assert_int_equal(dir_count(), 1);
 	assert_int_equal(key_signer_load(path("log.key"), &got, why), 0);
 	assert_string_equal(got.name, s.name);
@@ -270,7 +261,7 @@ test_verifier_files(void **state)
 	(void)state;
 	assert_int_equal(note_verifier_parse(lvk, strlen(lvk), &v, why), 0);
 	assert_int_equal(key_verifier_save(path("log.pub"), &v, why), 0);
-	assert_int_equal(file_mode(path("log.pub")), 0644);
+	assert_int_equal(tu_mode(path("log.pub")), 0644);
 	/* The file is the vkey and a newline. */
 	fd = open(path("log.pub"), O_RDONLY);
 	assert_true(fd >= 0);
@@ -330,10 +321,10 @@ test_umask(void **state)
 	assert_int_equal(note_signer_generate("example.com/umask", &s, why), 0);
 	note_signer_verifier(&s, &v);
 	assert_int_equal(key_signer_save(path("u.key"), &s, why), 0);
-	assert_int_equal(file_mode(path("u.key")), 0600);
+	assert_int_equal(tu_mode(path("u.key")), 0600);
 	umask(077);
 	assert_int_equal(key_verifier_save(path("u.pub"), &v, why), 0);
-	assert_int_equal(file_mode(path("u.pub")), 0644);
+	assert_int_equal(tu_mode(path("u.pub")), 0644);
 	umask(old);
 	note_signer_wipe(&s);
 	assert_int_equal(unlink(path("u.key")), 0);

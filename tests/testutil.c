@@ -1,11 +1,12 @@
 /*
- * testutil.c: vector loading and hex helpers for the tests.
+ * testutil.c: vector loading, hex and file-mode helpers for the tests.
  */
 #include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -233,4 +234,13 @@ tu_naive_proof(uint64_t m, uint64_t size, uint8_t (*out)[MT_HASH_LEN], size_t *n
 	*n = 0;
 	if (m > 0 && m < size)
 		naive_subproof(m, 0, size, 1, out, n);
+}
+
+mode_t
+tu_mode(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_mode & 07777;
 }

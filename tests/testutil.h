@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -32,6 +33,10 @@ const char *tu_str(const json_t *obj, const char *key);
 
 /* Integer member of a JSON object; fails the test if absent. */
 uint64_t tu_u64(const json_t *obj, const char *key);
+
+/* The permission bits (07777) of what path names, following symlinks; fails the
+ * test if it cannot be stat'ed. */
+mode_t tu_mode(const char *path);
 
 /* An in-memory store of stored nodes, filled by mt_range_append through
  * tu_ms_emit (ctx: the store) and read back through tu_ms_read, the way

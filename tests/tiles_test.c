@@ -114,16 +114,6 @@ test_write_failure_reported_once_then_recovered(void **state)
 	h_rmrf(dir);
 }
 
-/* Mode bits of path. */
-static mode_t
-mode_of(const char *path)
-{
-	struct stat st;
-
-	assert_int_equal(stat(path, &st), 0);
-	return st.st_mode & 07777;
-}
-
 /* Under umask 077 the directory closurelogd creates, its subdirectories
  * and its files must still be readable by the web server's user. */
 static void
@@ -159,7 +149,7 @@ test_modes_whatever_the_umask(void **state)
 		usleep(10000);
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		const char *path = want[i].path[0] == '\0' ? tiles : h_path(tiles, want[i].path);
-		mode_t got = mode_of(path);
+		mode_t got = tu_mode(path);
 
 		if (got != want[i].mode)
 			fail_msg("%s: mode %04o, want %04o", path, (unsigned)got,
